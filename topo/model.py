@@ -1,0 +1,170 @@
+"""The topology as typed, immutable data, each piece remembering where it was written.
+
+The model is what the loader produces and every later stage reads. It knows nothing of
+zmq or processes, so it can be built, checked and planned in a test in microseconds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from types import MappingProxyType
+from typing import Any, Mapping
+
+from topo.errors import Pos
+
+
+class SocketType(str, Enum):
+    PUB = "PUB"
+    SUB = "SUB"
+    XPUB = "XPUB"
+    XSUB = "XSUB"
+    PUSH = "PUSH"
+    PULL = "PULL"
+    REQ = "REQ"
+    REP = "REP"
+    DEALER = "DEALER"
+    ROUTER = "ROUTER"
+    PAIR = "PAIR"
+
+
+#: For each sending/client side, the receiving/server sides libzmq lets it talk to.
+#: A link is written from the first to the second: ``PUB -> SUB``, ``REQ -> REP``.
+VALID_PAIRS: Mapping[SocketType, frozenset[SocketType]] = MappingProxyType(
+    {
+        SocketType.PUB: frozenset({SocketType.SUB, SocketType.XSUB}),
+        SocketType.XPUB: frozenset({SocketType.SUB, SocketType.XSUB}),
+        SocketType.PUSH: frozenset({SocketType.PULL}),
+        SocketType.REQ: frozenset({SocketType.REP, SocketType.ROUTER}),
+        SocketType.DEALER: frozenset({SocketType.REP, SocketType.ROUTER, SocketType.DEALER}),
+        SocketType.ROUTER: frozenset({SocketType.ROUTER}),
+        SocketType.PAIR: frozenset({SocketType.PAIR}),
+    }
+)
+
+#: Sockets that serve requests: on a tie they are the end that binds.
+SERVERS = frozenset({SocketType.REP, SocketType.ROUTER})
+
+
+class Restart(str, Enum):
+    NO = "no"
+    ON_FAILURE = "on-failure"
+    ALWAYS = "always"
+
+
+class OnExit(str, Enum):
+    CONTINUE = "continue"
+    STOP = "stop"
+
+
+class Transport(str, Enum):
+    """Ordered from narrowest to widest: a link may only be widened."""
+
+    INPROC = "inproc"
+    IPC = "ipc"
+    TCP = "tcp"
+
+    @property
+    def rank(self) -> int:
+        return _TRANSPORT_RANK[self]
+
+
+_TRANSPORT_RANK = {Transport.INPROC: 0, Transport.IPC: 1, Transport.TCP: 2}
+
+
+@dataclass(frozen=True)
+class SocketSpec:
+    name: str
+    type: SocketType
+    pos: Pos
+    subscribe: tuple[str, ...] = ()
+    bind: bool | None = None
+    options: Mapping[str, Any] = field(default_factory=dict)
+    #: Where each written key's value is, for messages that point at it.
+    at: Mapping[str, Pos] = field(default_factory=dict)
+
+    def where(self, key: str) -> Pos:
+        return self.at.get(key, self.pos)
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    name: str
+    run: str
+    pos: Pos
+    sockets: Mapping[str, SocketSpec] = field(default_factory=dict)
+    process: str | None = None
+    host: str | None = None
+    replicas: int = 1
+    args: Mapping[str, Any] = field(default_factory=dict)
+    env: Mapping[str, str] = field(default_factory=dict)
+    restart: Restart = Restart.NO
+    on_exit: OnExit = OnExit.CONTINUE
+    at: Mapping[str, Pos] = field(default_factory=dict)
+
+    def where(self, key: str) -> Pos:
+        return self.at.get(key, self.pos)
+
+
+@dataclass(frozen=True)
+class HostSpec:
+    name: str
+    address: str
+    pos: Pos
+    launch: tuple[str, ...] | None = None
+    python: str | None = None
+    at: Mapping[str, Pos] = field(default_factory=dict)
+
+    def where(self, key: str) -> Pos:
+        return self.at.get(key, self.pos)
+
+
+@dataclass(frozen=True)
+class SocketRef:
+    """``NODE.SOCKET`` as written in a link."""
+
+    node: str
+    socket: str
+
+    def __str__(self) -> str:
+        return f"{self.node}.{self.socket}"
+
+
+@dataclass(frozen=True)
+class LinkSpec:
+    src: SocketRef
+    dst: SocketRef
+    pos: Pos
+    transport: Transport | None = None
+    src_pos: Pos | None = None
+    dst_pos: Pos | None = None
+    at: Mapping[str, Pos] = field(default_factory=dict)
+
+    def where(self, key: str) -> Pos:
+        return self.at.get(key, self.pos)
+
+
+@dataclass(frozen=True)
+class Topology:
+    name: str
+    file: str
+    pos: Pos
+    nodes: Mapping[str, NodeSpec] = field(default_factory=dict)
+    hosts: Mapping[str, HostSpec] = field(default_factory=dict)
+    links: tuple[LinkSpec, ...] = ()
+    #: ``node`` or ``node.socket`` names whose definition was itself invalid: later rules
+    #: skip them so one mistake is reported once, not again by every rule that touches it.
+    broken: frozenset[str] = field(default_factory=frozenset)
+    at: Mapping[str, Pos] = field(default_factory=dict)
+
+    def where(self, key: str) -> Pos:
+        return self.at.get(key, self.pos)
+
+    @property
+    def default_host(self) -> str:
+        """The host a node without ``host:`` runs on: ``local``, or the only host."""
+        if "local" in self.hosts or not self.hosts:
+            return "local"
+        if len(self.hosts) == 1:
+            return next(iter(self.hosts))
+        return "local"

@@ -1,0 +1,197 @@
+"""The structure of a topology file, as one JSON Schema (draft 2020-12).
+
+This dict is the single source of truth for structure: ``topo schema`` prints it for
+editors (yaml-language-server), and :mod:`topo.structure` walks the same dict to check a
+file with positions and friendly messages. Rules that relate one part of the file to
+another (links to real sockets, valid pairs, hosts that exist) live in :mod:`topo.validate`.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from topo.model import OnExit, Restart, SocketType, Transport
+
+SCHEMA_ID = "https://topo.dev/schema/topology.json"
+
+#: Names of nodes, sockets, processes and hosts: no dots (links use ``NODE.SOCKET``).
+NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_-]*$"
+TOPOLOGY_NAME_PATTERN = r"^[a-z0-9_-]+$"
+RUN_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$"
+_REF = r"[A-Za-z_][A-Za-z0-9_-]*\.[A-Za-z_][A-Za-z0-9_-]*"
+REF_PATTERN = rf"^{_REF}$"
+SHORT_LINK_PATTERN = rf"^\s*{_REF}\s*->\s*{_REF}\s*$"
+
+#: zmq socket options a file may set, by lower-case name. Options topo manages itself
+#: (subscriptions, CURVE keys, routing of XPUB subscriptions) and read-only ones are absent.
+SOCKET_OPTIONS = (
+    "affinity", "backlog", "bindtodevice", "conflate", "connect_routing_id",
+    "connect_timeout", "handshake_ivl", "heartbeat_ivl", "heartbeat_timeout",
+    "heartbeat_ttl", "immediate", "invert_matching", "ipv6", "linger", "maxmsgsize",
+    "multicast_hops", "probe_router", "rate", "rcvbuf", "rcvhwm", "rcvtimeo",
+    "reconnect_ivl", "reconnect_ivl_max", "recovery_ivl", "req_correlate", "req_relaxed",
+    "router_handover", "router_mandatory", "routing_id", "sndbuf", "sndhwm", "sndtimeo",
+    "tcp_keepalive", "tcp_keepalive_cnt", "tcp_keepalive_idle", "tcp_keepalive_intvl",
+    "tcp_maxrt", "tos", "xpub_manual", "xpub_nodrop", "xpub_verbose", "xpub_verboser",
+    "xpub_welcome_msg", "xsub_verbose_unsubscribe", "only_first_subscribe",
+)
+
+_SOCKET_TYPES = [t.value for t in SocketType]
+_SCALAR = {"type": ["string", "number", "boolean"]}
+
+_SOCKET_LONG: dict[str, Any] = {
+    "type": "object",
+    "description": "A socket in long form.",
+    "properties": {
+        "type": {"enum": _SOCKET_TYPES, "description": "The zmq socket type."},
+        "subscribe": {
+            "description": "SUB only: topics to subscribe to (default: nothing).",
+            "anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}],
+        },
+        "bind": {
+            "type": "boolean",
+            "description": "true: this end binds; false: this end connects (overrides the rule).",
+        },
+        "options": {
+            "type": "object",
+            "description": "zmq socket options by lower-case name.",
+            "propertyNames": {"enum": list(SOCKET_OPTIONS)},
+            "additionalProperties": {"type": ["integer", "string", "boolean"]},
+        },
+    },
+    "required": ["type"],
+    "additionalProperties": False,
+}
+
+_NODE_PROPERTIES: dict[str, Any] = {
+    "run": {
+        "type": "string",
+        "pattern": RUN_PATTERN,
+        "description": 'The node function, "module:callable" (def or async def).',
+    },
+    "process": {
+        "type": "string",
+        "pattern": NAME_PATTERN,
+        "description": "Nodes naming the same process share one OS process.",
+    },
+    "host": {"type": "string", "pattern": NAME_PATTERN, "description": "The host it runs on."},
+    "replicas": {"type": "integer", "minimum": 1, "description": "Number of instances."},
+    "args": {"type": "object", "description": "Any mapping, handed to the node as node.args."},
+    "env": {
+        "type": "object",
+        "description": "Environment variables of the node's process.",
+        "additionalProperties": _SCALAR,
+    },
+    "restart": {
+        "enum": [r.value for r in Restart] + [False],
+        "description": "Restart policy (a bare YAML `no` reads as false: both mean no).",
+    },
+    "on_exit": {
+        "enum": [o.value for o in OnExit],
+        "description": "stop: when this node returns, stop the topology.",
+    },
+    "sockets": {
+        "type": "object",
+        "description": "The node's sockets by name: a socket type, or the long form.",
+        "propertyNames": {"pattern": NAME_PATTERN},
+        "additionalProperties": {
+            "anyOf": [{"enum": _SOCKET_TYPES}, {"$ref": "#/$defs/socket"}]
+        },
+    },
+}
+
+SCHEMA: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "$id": SCHEMA_ID,
+    "title": "topo topology",
+    "description": "A ZeroMQ system: nodes, their sockets, where they run and their links.",
+    "type": "object",
+    "properties": {
+        "topology": {
+            "type": "string",
+            "pattern": TOPOLOGY_NAME_PATTERN,
+            "description": "Names the run, its ipc files and its logs.",
+        },
+        "hosts": {
+            "type": "object",
+            "propertyNames": {"pattern": NAME_PATTERN},
+            "additionalProperties": {"$ref": "#/$defs/host"},
+        },
+        "defaults": {
+            "type": "object",
+            "description": "Node keys applied to every node (args and env merge key by key).",
+            "properties": _NODE_PROPERTIES,
+            "additionalProperties": False,
+        },
+        "nodes": {
+            "type": "object",
+            "minProperties": 1,
+            "propertyNames": {"pattern": NAME_PATTERN},
+            "additionalProperties": {"$ref": "#/$defs/node"},
+        },
+        "links": {
+            "type": "array",
+            "items": {"anyOf": [{"$ref": "#/$defs/short_link"}, {"$ref": "#/$defs/link"}]},
+        },
+    },
+    "patternProperties": {"^x-": {"description": "Free for YAML anchors; ignored."}},
+    "required": ["topology", "nodes"],
+    "additionalProperties": False,
+    "$defs": {
+        "node": {
+            "type": "object",
+            "properties": _NODE_PROPERTIES,
+            "required": ["run"],
+            "additionalProperties": False,
+        },
+        "socket": _SOCKET_LONG,
+        "host": {
+            "type": "object",
+            "properties": {
+                "address": {
+                    "type": "string",
+                    "description": "The address its tcp endpoints bind to and peers dial.",
+                },
+                "launch": {
+                    "type": "array",
+                    "minItems": 1,
+                    "items": {"type": "string"},
+                    "description": "Command prefix that starts topo's agent there.",
+                },
+                "python": {"type": "string", "description": "The Python that runs topo there."},
+            },
+            "required": ["address"],
+            "additionalProperties": False,
+        },
+        "short_link": {
+            "type": "string",
+            "pattern": SHORT_LINK_PATTERN,
+            "description": '"NODE.SOCKET -> NODE.SOCKET", from sender (or client) to receiver.',
+        },
+        "link": {
+            "type": "object",
+            "properties": {
+                "from": {"type": "string", "pattern": REF_PATTERN},
+                "to": {"type": "string", "pattern": REF_PATTERN},
+                "transport": {"enum": [t.value for t in Transport]},
+            },
+            "required": ["from", "to"],
+            "additionalProperties": False,
+        },
+    },
+}
+
+
+def schema_json() -> str:
+    return json.dumps(SCHEMA, indent=2)
+
+
+#: What each pattern means, in words, for messages about values that do not match.
+PATTERN_HINTS: dict[str, str] = {
+    NAME_PATTERN: "a name of letters, digits, '_' and '-' that starts with a letter or '_'",
+    TOPOLOGY_NAME_PATTERN: "lower-case letters, digits, '_' and '-'",
+    RUN_PATTERN: 'an importable "module:callable", such as mypkg.nodes:server',
+    REF_PATTERN: '"NODE.SOCKET"',
+    SHORT_LINK_PATTERN: '"NODE.SOCKET -> NODE.SOCKET"',
+}
