@@ -16,7 +16,7 @@ def _recv(node: Any, sock: Any) -> bytes | None:
     """The next message, or None once the topology is stopping."""
     while node.running:
         if sock.poll(POLL_MS):
-            (msg,) = sock.recv_multipart()
+            msg: bytes = sock.recv_multipart()[0]
             return msg
     return None
 

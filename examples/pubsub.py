@@ -18,7 +18,7 @@ def publisher(node: Any) -> None:
     per_topic: int = node.args.get("per_topic", 5)
     for i in range(per_topic):
         for topic in topics:
-            pub.send_multipart([topic.encode(), f"{topic} update #{i}".encode()])
+            pub.send_multipart([topic.encode(), f"update #{i}".encode()])
     node.log.info("published %d messages on %d topics", per_topic, len(topics))
 
 

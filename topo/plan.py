@@ -170,6 +170,7 @@ def make_plan(t: Topology) -> Plan:
     placed = place(t)
     counts = _link_counts(t, placed)
     endpoints: dict[str, Endpoint] = {}
+    ipc_files: list[str] = []  # ipc endpoint keys in order: numbers them without a rescan
     links: list[PlannedLink] = []
     binds: dict[tuple[str, str], list[str]] = defaultdict(list)
     connects: dict[tuple[str, str], list[str]] = defaultdict(list)
@@ -182,7 +183,7 @@ def make_plan(t: Topology) -> Plan:
                 binder, dialer = (a, b) if src_binds else (b, a)
                 bsock = link.src.socket if src_binds else link.dst.socket
                 dsock = link.dst.socket if src_binds else link.src.socket
-                ep = _endpoint(t, endpoints, binder, bsock, transport)
+                ep = _endpoint(t, endpoints, binder, bsock, transport, ipc_files)
                 if ep.key not in binds[(binder.name, bsock)]:
                     binds[(binder.name, bsock)].append(ep.key)
                 if ep.key not in connects[(dialer.name, dsock)]:
@@ -248,14 +249,15 @@ def _src_binds(t: Topology, link: LinkSpec, counts: Mapping[str, int]) -> bool:
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
 
 
-def _endpoint(t: Topology, endpoints: dict[str, Endpoint], binder: Placed, socket: str, transport: Transport) -> Endpoint:
+def _endpoint(t: Topology, endpoints: dict[str, Endpoint], binder: Placed, socket: str, transport: Transport, ipc_files: list[str]) -> Endpoint:
     key = f"{binder.name}.{socket}/{transport.value}"
     if key in endpoints:
         return endpoints[key]
     if transport is Transport.INPROC:
         address = f"inproc://{t.name}/{binder.name}/{socket}"
     elif transport is Transport.IPC:
-        number = sum(1 for e in endpoints.values() if e.transport is Transport.IPC)
+        number = len(ipc_files)
+        ipc_files.append(key)
         slug = _UNSAFE.sub("_", f"{binder.name}.{socket}")
         name = f"{number}-{slug}"[:MAX_IPC_NAME - 5] + ".sock"
         address = f"ipc://{RUN_DIR}/{name}"

@@ -1,0 +1,141 @@
+"""Runs the real ``topo`` command in a private TOPO_HOME and kills whatever it leaves."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import shutil
+import tempfile
+import textwrap
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import psutil
+import pytest
+
+HERE = Path(__file__).parent
+ROOT = HERE.parent.parent
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+
+class Topo:
+    """One test's view of the command: files in tmp_path, processes cleaned up after."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.tmp = tmp
+        # short, so ipc paths fit in it as in a real run (pytest's tmp_path is deep)
+        self.home = Path(tempfile.mkdtemp(prefix="th-", dir="/tmp"))
+        self.env = dict(os.environ)
+        self.env["TOPO_HOME"] = str(self.home)
+        self.env["PYTHONPATH"] = os.pathsep.join([str(HERE), str(ROOT), self.env.get("PYTHONPATH", "")])
+        self.env.pop("NO_COLOR", None)
+        self.procs: list[subprocess.Popen[str]] = []
+
+    def file(self, text: str, name: str = "topo.yaml") -> str:
+        path = self.tmp / name
+        path.write_text(textwrap.dedent(text))
+        return str(path)
+
+    def start(self, *args: str) -> subprocess.Popen[str]:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "topo", *args], env=self.env, cwd=str(ROOT),
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        )
+        self.procs.append(proc)
+        return proc
+
+    def run(self, *args: str, timeout: float = 60) -> Result:
+        proc = self.start(*args)
+        out, err = proc.communicate(timeout=timeout)
+        return Result(proc.returncode, out, err)
+
+    def wait_for_line(self, proc: subprocess.Popen[str], text: str, timeout: float = 30) -> list[str]:
+        """Reads the command's stdout until a line contains ``text``; returns the lines read."""
+        assert proc.stdout is not None
+        lines: list[str] = []
+        deadline = time.monotonic() + timeout
+        os.set_blocking(proc.stdout.fileno(), True)
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            lines.append(line)
+            if text in line:
+                return lines
+        raise AssertionError(f"no line with {text!r} within {timeout}s; read:\n{''.join(lines)}")
+
+    def socket_files(self) -> list[Path]:
+        """ipc files anywhere under this test's TOPO_HOME: none may survive a run."""
+        runs = self.home / "runs"
+        return [p for p in runs.rglob("*") if p.is_socket()] if runs.exists() else []
+
+    def run_dirs(self) -> list[Path]:
+        runs = self.home / "runs"
+        return list(runs.iterdir()) if runs.exists() else []
+
+    def cleanup(self) -> None:
+        for proc in self.procs:
+            kill_tree(proc.pid)
+            try:
+                proc.communicate(timeout=10)
+            except (subprocess.TimeoutExpired, ValueError):
+                pass
+
+
+def kill_tree(pid: int) -> None:
+    try:
+        root = psutil.Process(pid)
+        victims = [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return
+    for p in victims:
+        try:
+            p.send_signal(signal.SIGKILL)
+        except psutil.Error:
+            pass
+
+
+def processes_with_home(home: Path) -> list[psutil.Process]:
+    """Every live process whose environment names this TOPO_HOME (node processes included)."""
+    found = []
+    for proc in psutil.process_iter():
+        try:
+            if proc.environ().get("TOPO_HOME") == str(home):
+                found.append(proc)
+        except psutil.Error:
+            continue
+    return found
+
+
+def wait_until(predicate: "callable[[], bool]", timeout: float, what: str) -> None:  # type: ignore[valid-type]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.02)  # polling a condition with a deadline, not waiting blindly
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+@pytest.fixture
+def topo(tmp_path: Path) -> Iterator[Topo]:
+    t = Topo(tmp_path)
+    try:
+        yield t
+    finally:
+        t.cleanup()
+        for proc in processes_with_home(t.home):
+            try:
+                proc.kill()
+            except psutil.Error:
+                pass
+        shutil.rmtree(t.home, ignore_errors=True)

@@ -1,0 +1,286 @@
+"""``topo up`` end to end: real processes, real sockets, the installed command."""
+
+from __future__ import annotations
+
+import glob
+import os
+import re
+import signal
+from pathlib import Path
+
+import psutil
+import pytest
+
+from conftest import ROOT, Topo, processes_with_home, wait_until
+
+TOPOLOGIES = sorted(glob.glob(str(ROOT / "topologies" / "*.yaml")))
+
+
+@pytest.mark.parametrize("path", TOPOLOGIES, ids=lambda p: Path(p).stem)
+def test_every_shipped_topology_runs_to_the_end(topo: Topo, path: str) -> None:
+    result = topo.run("up", path, "--ready-timeout", "30")
+    assert result.code == 0, result.out + result.err
+    assert "ready in" in result.out
+    assert "Traceback" not in result.out + result.err
+    assert topo.socket_files() == []
+    assert topo.run_dirs() == []
+
+
+PUBSUB_SLOW = """
+topology: slowsubs
+nodes:
+  pub:
+    run: itnodes:publish_once
+    sockets: {out: PUB}
+  fast:
+    run: itnodes:receive_one
+    sockets: {in: {type: SUB, subscribe: ["t"]}}
+  slow:
+    run: slowmod:receive_one
+    replicas: 2
+    sockets: {in: {type: SUB, subscribe: [""]}}
+links:
+  - pub.out -> fast.in
+  - pub.out -> slow.in
+"""
+
+
+@pytest.mark.slow
+def test_slow_subscribers_get_the_very_first_message_every_time(topo: Topo) -> None:
+    path = topo.file(PUBSUB_SLOW)
+    for attempt in range(5):
+        result = topo.run("up", path)
+        assert result.code == 0, f"run {attempt}:\n{result.out}{result.err}"
+        got = re.findall(r"^(\S+)\s+\| got pub$", result.out, re.M)
+        assert sorted(got) == ["fast", "slow.0", "slow.1"], result.out
+
+
+FANOUT = """
+topology: fanout
+nodes:
+  vent:
+    run: itnodes:vent
+    args: {tasks: 400}
+    sockets: {out: PUSH}
+  worker:
+    run: itnodes:work
+    replicas: 4
+    sockets: {in: PULL, out: PUSH}
+  sink:
+    run: itnodes:collect
+    on_exit: stop
+    args: {tasks: 400}
+    sockets: {in: PULL}
+links:
+  - vent.out -> worker.in
+  - worker.out -> sink.in
+"""
+
+
+def test_push_fans_out_fairly_over_four_worker_processes(topo: Topo) -> None:
+    result = topo.run("up", topo.file(FANOUT))
+    assert result.code == 0, result.out + result.err
+    counts = dict(re.findall(r"(worker\.\d)=(\d+)", result.out))
+    assert sorted(counts) == ["worker.0", "worker.1", "worker.2", "worker.3"], result.out
+    # round-robin from the first task: every worker gets exactly a quarter
+    assert {int(v) for v in counts.values()} == {100}, counts
+
+
+MIXED = """
+topology: mixed
+hosts:
+  local: {address: 127.0.0.1}
+nodes:
+  pub:
+    run: itnodes:publish_once
+    process: main
+    sockets: {out: PUB}
+  same_process:
+    run: itnodes:receive_one
+    process: main
+    sockets: {in: {type: SUB, subscribe: [""]}}
+  other_process:
+    run: itnodes:receive_one
+    sockets: {in: {type: SUB, subscribe: [""]}}
+  over_tcp:
+    run: itnodes:receive_one
+    sockets: {in: {type: SUB, subscribe: [""]}}
+links:
+  - pub.out -> same_process.in
+  - pub.out -> other_process.in
+  - {from: pub.out, to: over_tcp.in, transport: tcp}
+"""
+
+
+def test_inproc_ipc_and_tcp_links_in_one_file(topo: Topo) -> None:
+    path = topo.file(MIXED)
+    plan = topo.run("plan", path, "--json")
+    transports = sorted(re.findall(r'"transport": "(\w+)"', plan.out))
+    assert transports == ["inproc", "ipc", "tcp"], plan.out
+    result = topo.run("up", path)
+    assert result.code == 0, result.out + result.err
+    got = sorted(re.findall(r"^(\S+)\s+\| got pub$", result.out, re.M))
+    assert got == ["other_process", "over_tcp", "same_process"], result.out
+
+
+def test_output_of_two_nodes_in_one_process_is_attributed(topo: Topo) -> None:
+    path = topo.file("""
+        topology: talk
+        nodes:
+          alpha: {run: "itnodes:talk", process: shared, sockets: {out: PUSH}}
+          beta: {run: "itnodes:talk", process: shared, sockets: {in: PULL}}
+        links: [alpha.out -> beta.in]
+    """)
+    result = topo.run("up", path, "--no-color")
+    assert result.code == 0, result.out + result.err
+    for name in ("alpha", "beta"):
+        for i in range(3):
+            assert re.search(rf"^{name}\s+\| {name} line {i}$", result.out, re.M), result.out
+            assert re.search(rf"^{name}\s+\| {name} err {i}$", result.out, re.M), result.out
+            assert re.search(rf"^{name}\s+\| INFO {name} log {i}$", result.out, re.M), result.out
+    logs = list((topo.home / "logs" / "talk").glob("*/alpha.log"))
+    assert logs and "alpha line 2" in logs[0].read_text()
+
+
+def test_a_raising_node_fails_the_run_with_its_traceback(topo: Topo) -> None:
+    path = topo.file("""
+        topology: raising
+        nodes:
+          bad: {run: "itnodes:boom", sockets: {out: PUSH}}
+          other: {run: "itnodes:block_forever", sockets: {in: PULL}}
+        links: [bad.out -> other.in]
+    """)
+    result = topo.run("up", path)
+    assert result.code == 1, result.out + result.err
+    assert re.search(r"^bad\s+\| .*RuntimeError: boom from bad", result.out, re.M), result.out
+    assert "bad failed" in result.out
+    assert topo.socket_files() == []
+
+
+def test_an_import_failure_fails_at_once(topo: Topo) -> None:
+    path = topo.file("""
+        topology: noimport
+        nodes:
+          bad: {run: "no_such_module_xyz:main", sockets: {out: PUSH}}
+          other: {run: "itnodes:block_forever", sockets: {in: PULL}}
+        links: [bad.out -> other.in]
+    """)
+    result = topo.run("up", path, "--ready-timeout", "60")
+    assert result.code == 1, result.out + result.err
+    assert "No module named 'no_such_module_xyz'" in result.out
+    assert "ready in" not in result.out
+
+
+def test_a_node_not_ready_by_the_deadline_is_named_with_its_peer(topo: Topo) -> None:
+    path = topo.file("""
+        topology: hang
+        nodes:
+          pub: {run: "itnodes:publish_once", sockets: {out: PUB}}
+          slow: {run: "slowmod:receive_one", sockets: {in: {type: SUB, subscribe: [""]}}}
+        links: [pub.out -> slow.in]
+    """)
+    result = topo.run("up", path, "--ready-timeout", "0.5")
+    assert result.code == 1, result.out + result.err
+    assert "not ready" in result.out
+    assert "slow" in result.out
+    assert topo.socket_files() == []
+
+
+BLOCKED = """
+topology: blocked
+nodes:
+  blocker: {run: "itnodes:block_forever", sockets: {in: PULL}}
+  async_blocker: {run: "itnodes:async_block", sockets: {in: PULL}}
+  feeder: {run: "itnodes:serve", sockets: {out: PUSH, out2: PUSH, rep: REP}}
+  client: {run: "itnodes:block_forever", sockets: {in: PULL, req: REQ}}
+links:
+  - feeder.out -> blocker.in
+  - feeder.out2 -> async_blocker.in
+  - client.req -> feeder.rep
+  - feeder.out -> client.in
+"""
+
+
+@pytest.mark.parametrize("sig,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_stops_blocked_nodes_cleanly(topo: Topo, sig: signal.Signals, code: int) -> None:
+    proc = topo.start("up", topo.file(BLOCKED), "--grace", "5")
+    topo.wait_for_line(proc, "ready in")
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=20)
+    assert proc.returncode == code, out + err
+    assert "SIGTERM" not in out.split("stopped:")[0] or sig == signal.SIGTERM
+    assert "did not stop" not in out, out
+    assert topo.socket_files() == [] and topo.run_dirs() == []
+    assert processes_with_home(topo.home) == []
+
+
+def test_a_node_ignoring_the_stop_is_killed_after_the_grace_period(topo: Topo) -> None:
+    path = topo.file("""
+        topology: stubborn
+        nodes:
+          stubborn: {run: "itnodes:ignore_stop", sockets: {out: PUSH}}
+          other: {run: "itnodes:block_forever", sockets: {in: PULL}}
+        links: [stubborn.out -> other.in]
+    """)
+    proc = topo.start("up", path, "--grace", "0.5")
+    topo.wait_for_line(proc, "ignoring")
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 130, out + err
+    assert topo.socket_files() == [] and topo.run_dirs() == []
+    assert processes_with_home(topo.home) == []
+
+
+def test_killing_the_supervisor_leaves_no_orphan_and_no_socket_file(topo: Topo) -> None:
+    proc = topo.start("up", topo.file(BLOCKED))
+    topo.wait_for_line(proc, "ready in")
+    nodes = [p for p in processes_with_home(topo.home) if p.pid != proc.pid]
+    assert len(nodes) >= 4
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=10)
+    wait_until(lambda: not any(_alive(p) for p in nodes), 2.0, "node processes to exit")
+    wait_until(lambda: topo.socket_files() == [], 2.0, "ipc files to be removed")
+    # the next run cleans the directory of the dead one
+    again = topo.run("up", topo.file("""
+        topology: after
+        nodes:
+          a: {run: "itnodes:publish_once", sockets: {out: PUB}}
+          b: {run: "itnodes:receive_one", sockets: {in: {type: SUB, subscribe: [""]}}}
+        links: [a.out -> b.in]
+    """, "after.yaml"))
+    assert again.code == 0, again.out + again.err
+    assert topo.run_dirs() == []
+
+
+def _alive(p: psutil.Process) -> bool:
+    try:
+        return p.is_running() and p.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+def test_async_node_receives_the_first_message(topo: Topo) -> None:
+    path = topo.file("""
+        topology: asyncsub
+        nodes:
+          pub: {run: "itnodes:publish_once", sockets: {out: PUB}}
+          sub: {run: "itnodes:async_receive_one", sockets: {in: {type: SUB, subscribe: [""]}}}
+        links: [pub.out -> sub.in]
+    """)
+    result = topo.run("up", path)
+    assert result.code == 0, result.out + result.err
+    assert re.search(r"^sub\s+\| async got pub$", result.out, re.M), result.out
+
+
+def test_a_process_dying_is_reported_as_its_nodes_failing(topo: Topo) -> None:
+    path = topo.file("""
+        topology: dies
+        nodes:
+          dier: {run: "itnodes:die_hard", sockets: {out: PUSH}}
+          other: {run: "itnodes:block_forever", sockets: {in: PULL}}
+        links: [dier.out -> other.in]
+    """)
+    result = topo.run("up", path)
+    assert result.code == 1, result.out + result.err
+    assert "dier failed: its process dier exited with status 3" in result.out, result.out
+    assert os.path.isdir(str(topo.home / "logs" / "dies"))

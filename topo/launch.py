@@ -1,0 +1,83 @@
+"""``topo up``: a validated file, a supervisor, the terminal and the log files.
+
+Kept apart from the CLI so the CLI stays free of logic and of heavy imports, and from the
+supervisor so that the supervisor knows nothing of terminals (the test harness gives it
+another reporter).
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import time
+from types import FrameType
+from typing import TextIO
+
+from topo import rundir
+from topo.output import LogFiles, Printer, format_duration, summary_table
+from topo.plan import make_plan
+from topo.supervisor import EXIT_SIGINT, EXIT_SIGTERM, Outcome, Supervisor, default_sys_path
+from topo.validate import load
+
+
+class TerminalReporter:
+    """Every line to the terminal, prefixed, and to the node's log file."""
+
+    def __init__(self, printer: Printer, logs: LogFiles) -> None:
+        self.printer = printer
+        self.logs = logs
+
+    def output(self, name: str, line: str, err: bool) -> None:
+        self.printer.line(name, line, err)
+        self.logs.write(name, line, err)
+
+    def system(self, text: str) -> None:
+        for line in text.splitlines():
+            self.printer.system(line)
+            self.logs.write("topo", line)
+
+
+def up(file: str, *, ready_timeout: float, grace: float, color: bool | None = None,
+       stream: TextIO | None = None) -> int:
+    stream = stream or sys.stdout
+    plan = make_plan(load(file))
+    rd = rundir.create(plan.topology)
+    printer = Printer(stream, [*plan.instances, "topo"], color)
+    logs = LogFiles(rd.log_dir)
+    reporter = TerminalReporter(printer, logs)
+    supervisor = Supervisor(plan, reporter, ready_timeout=ready_timeout, grace=grace,
+                            sys_path=default_sys_path(file), run_dir=rd)
+
+    def on_sigint(signum: int, frame: FrameType | None) -> None:
+        if supervisor.code is not None:
+            supervisor.hurry()
+        else:
+            supervisor.request_stop(EXIT_SIGINT, "Ctrl-C")
+
+    # A background job of a non-interactive shell starts with SIGINT ignored: set ours anyway.
+    previous = {
+        signal.SIGINT: signal.signal(signal.SIGINT, on_sigint),
+        signal.SIGTERM: signal.signal(signal.SIGTERM, lambda *_: supervisor.request_stop(EXIT_SIGTERM, "SIGTERM")),
+    }
+    started = time.monotonic()
+    try:
+        outcome = supervisor.run()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        logs.close()
+    _summary(reporter, outcome, time.monotonic() - started)
+    printer.flush()
+    return outcome.code
+
+
+def _summary(reporter: TerminalReporter, outcome: Outcome, elapsed: float) -> None:
+    rows = []
+    for node in outcome.nodes.values():
+        ran = (node.ended or time.monotonic()) - node.started if node.started else 0.0
+        result = node.state if node.state != "exited" else "returned"
+        if node.error:
+            result = f"failed: {node.error.splitlines()[0]}"
+        rows.append((node.name, result, ran))
+    reporter.system(f"stopped: {outcome.reason or 'done'} after {format_duration(elapsed)} (exit {outcome.code})")
+    reporter.system(summary_table(rows))

@@ -1,0 +1,31 @@
+"""What a node function receives: its sockets, its arguments, and whether to go on."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from types import MappingProxyType
+from typing import Any, Mapping
+
+
+class Node:
+    """The one argument of a node function (SPEC section 2)."""
+
+    def __init__(self, name: str, replica: int, replicas: int, args: Mapping[str, Any],
+                 sockets: Mapping[str, Any], log: logging.Logger, stopping: threading.Event) -> None:
+        self.name = name
+        self.replica = replica
+        #: How many instances of this node run (an extension of the SPEC's names).
+        self.replicas = replicas
+        self.args: Mapping[str, Any] = args
+        self.sockets: Mapping[str, Any] = MappingProxyType(dict(sockets))
+        self.log = log
+        self._stopping = stopping
+
+    @property
+    def running(self) -> bool:
+        """False once the topology is stopping: loops should end and the function return."""
+        return not self._stopping.is_set()
+
+    def __repr__(self) -> str:
+        return f"<Node {self.name} sockets={sorted(self.sockets)}>"

@@ -1,0 +1,296 @@
+"""What the supervisor shows and keeps of the nodes' output: prefixes, colours, log files.
+
+Formatting only, in the manner of honcho's Printer: nothing here knows about processes or
+sockets, every class writes to what it is given, so a test needs no more than a
+``StringIO`` and a temporary directory.
+
+Log file format (one file per node instance, ``<directory>/<name>.log``)::
+
+    2024-05-01T12:00:00.123456Z out a line the node printed
+    2024-05-01T12:00:00.123457Z err a line it wrote to stderr
+
+The stamp is UTC wall time in microseconds, made strictly increasing by the one
+:class:`LogFiles` that writes a run's directory. It is fixed-width, so comparing stamps as
+strings orders the lines, and ``topo logs`` can merge all nodes' files back into the order
+the supervisor received the lines, while the files stay readable with ``cat``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, TextIO
+
+#: Prefix colours, cycled in the order names are added (honcho's palette): stable for a
+#: name within a run, and neighbours in the node list never share a colour.
+COLORS = ("36", "33", "32", "35", "31", "34", "36;1", "33;1", "32;1", "35;1", "31;1", "34;1")
+#: topo's own messages: bold, uncoloured, so they never pass for a node's.
+SYSTEM_STYLE = "1"
+SYSTEM_NAME = "topo"
+
+_RESET = "\x1b[0m"
+
+
+def _wants_color(stream: TextIO, env: Mapping[str, str]) -> bool:
+    """The conventions users expect: colour on terminals only, and NO_COLOR / TERM=dumb win."""
+    if "NO_COLOR" in env or env.get("TERM") == "dumb":
+        return False
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError, OSError):  # closed or exotic streams
+        return False
+
+
+class Printer:
+    """Shows lines as ``name | text`` with the prefixes of all names aligned.
+
+    Every line is written with one ``write`` call under a lock and flushed at once, so
+    lines from the supervisor's threads never interleave and a pipe reader sees them live.
+    """
+
+    def __init__(self, stream: TextIO, names: Iterable[str], color: bool | None = None) -> None:
+        self._stream = stream
+        self._lock = threading.Lock()
+        self._color = _wants_color(stream, os.environ) if color is None else color
+        self._styles: dict[str, str] = {}
+        self._width = len(SYSTEM_NAME)
+        for name in names:
+            self.add(name)
+
+    @property
+    def color(self) -> bool:
+        return self._color
+
+    @property
+    def width(self) -> int:
+        """Width of the name column; grows as longer names (replicas: ``worker.10``) appear."""
+        return self._width
+
+    def add(self, name: str) -> None:
+        """Registers a name so its colour is fixed and the column is wide enough for it."""
+        if name not in self._styles:
+            self._styles[name] = COLORS[len(self._styles) % len(COLORS)]
+            self._width = max(self._width, len(name))
+
+    def line(self, name: str, text: str, err: bool = False) -> None:
+        """Shows one line of a node's output; stderr lines look the same (``err`` is kept
+        for callers and future styling, since many programs log normally on stderr)."""
+        self.add(name)
+        self._write(name, self._styles[name], text)
+
+    def system(self, text: str) -> None:
+        """Shows a message of topo itself, under the ``topo`` prefix."""
+        self._write(SYSTEM_NAME, SYSTEM_STYLE, text)
+
+    def flush(self) -> None:
+        with self._lock:
+            self._stream.flush()
+
+    def _write(self, name: str, style: str, text: str) -> None:
+        prefix = f"{name:<{self._width}} |"
+        if self._color:
+            prefix = f"\x1b[{style}m{prefix}{_RESET}"
+        # A text with embedded newlines still gets a prefix on every line it shows.
+        out = "".join(f"{prefix} {part}\n" if part else f"{prefix}\n" for part in text.split("\n"))
+        with self._lock:
+            try:
+                self._stream.write(out)
+            except UnicodeEncodeError:  # a terminal that cannot show some character
+                enc = getattr(self._stream, "encoding", None) or "ascii"
+                self._stream.write(out.encode(enc, "replace").decode(enc))
+            self._stream.flush()
+
+
+_SAFE_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*")
+_STREAMS = {False: "out", True: "err"}
+
+
+@dataclass(frozen=True)
+class LogRecord:
+    """One line of a log file, with what ``topo logs`` needs to merge files in order."""
+
+    stamp: str
+    name: str
+    err: bool
+    text: str
+
+
+class LogFiles:
+    """Appends each node's lines to its own file in a run's directory.
+
+    Files are opened on a node's first line (a node that never prints leaves no empty
+    file) and line-buffered, so ``topo logs -f`` in another terminal sees every line as
+    soon as it is written. Safe to call from several threads.
+    """
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = Path(directory)
+        self._files: dict[str, IO[str]] = {}
+        self._lock = threading.Lock()
+        self._last_us = 0
+
+    def write(self, name: str, text: str, err: bool = False) -> None:
+        if not _SAFE_NAME.fullmatch(name):
+            raise ValueError(f"unsafe log name {name!r}")
+        with self._lock:
+            f = self._files.get(name)
+            if f is None:
+                self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+                f = open(  # noqa: SIM115 - kept open until close()
+                    self.directory / f"{name}.log", "a", buffering=1, encoding="utf-8",
+                    errors="surrogateescape", newline="\n",
+                )
+                self._files[name] = f
+            stream = _STREAMS[err]
+            # One record per physical line, so a stray newline cannot forge a record.
+            f.write("".join(f"{self._stamp()} {stream} {part}\n" for part in text.split("\n")))
+
+    def close(self) -> None:
+        with self._lock:
+            for f in self._files.values():
+                f.close()
+            self._files.clear()
+
+    def _stamp(self) -> str:
+        """Wall time, forced strictly increasing so equal stamps never blur the order."""
+        self._last_us = max(self._last_us + 1, time.time_ns() // 1000)
+        secs, micros = divmod(self._last_us, 1_000_000)
+        return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs)) + f".{micros:06d}Z"
+
+
+_RECORD = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z) (out|err) (.*)", re.DOTALL)
+
+
+def _parse(name: str, line: str, previous: str) -> LogRecord:
+    """A line that is not a record (a file edited by hand) is kept as text, in file order."""
+    m = _RECORD.fullmatch(line)
+    if m is None:
+        return LogRecord(previous, name, False, line)
+    return LogRecord(m[1], name, m[2] == "err", m[3])
+
+
+def _log_paths(directory: Path, name: str | None) -> list[tuple[str, Path]]:
+    """The files to read; a name no node can have (``../x``) simply has no log."""
+    if name is not None:
+        return [(name, Path(directory) / f"{name}.log")] if _SAFE_NAME.fullmatch(name) else []
+    try:
+        return [(p.name[: -len(".log")], p) for p in sorted(Path(directory).glob("*.log"))]
+    except OSError:
+        return []
+
+
+class _Tail:
+    """Reads the complete lines appended to one file since the last call; a partial last
+    line waits for its newline, and a truncated file is read again from the start."""
+
+    def __init__(self, name: str, path: Path) -> None:
+        self.name, self.path = name, path
+        self.offset = 0
+        self.pending = b""
+        self.last_stamp = ""
+
+    def read(self) -> list[LogRecord]:
+        try:
+            with open(self.path, "rb") as f:
+                if os.fstat(f.fileno()).st_size < self.offset:
+                    self.offset, self.pending = 0, b""
+                f.seek(self.offset)
+                data = f.read()
+        except FileNotFoundError:
+            return []
+        self.offset += len(data)
+        *lines, self.pending = (self.pending + data).split(b"\n")
+        records = []
+        for raw in lines:
+            rec = _parse(self.name, raw.decode("utf-8", "replace"), self.last_stamp)
+            self.last_stamp = rec.stamp
+            records.append(rec)
+        return records
+
+
+def read_records(directory: Path, name: str | None = None) -> list[LogRecord]:
+    """All complete lines of one node, or of every node merged by stamp."""
+    records: list[LogRecord] = []
+    for node, path in _log_paths(directory, name):
+        records.extend(_Tail(node, path).read())
+    return sorted(records, key=lambda r: r.stamp)  # stable: one file keeps its order
+
+
+def read_log(directory: Path, name: str | None) -> list[tuple[str, str]]:
+    """``(name, line)`` for one node, or for all nodes in the order they were written."""
+    return [(r.name, r.text) for r in read_records(directory, name)]
+
+
+def follow(
+    directory: Path,
+    name: str | None,
+    stop: Callable[[], bool],
+    *,
+    from_start: bool = True,
+    interval: float = 0.1,
+) -> Iterator[tuple[str, str]]:
+    """Yields ``(name, line)`` as lines are appended, like ``tail -f`` over every file.
+
+    Starts with what the files already hold (``from_start``), so nothing falls between a
+    read and the start of following. Files that appear later (a replica, a restart) are
+    picked up. Polls every ``interval`` seconds, which is how tailing a file works; lines
+    are ordered by stamp within one poll. After ``stop()`` turns true, one last read
+    drains what was written meanwhile.
+    """
+    tails: dict[str, _Tail] = {}
+
+    def poll() -> list[LogRecord]:
+        for node, path in _log_paths(directory, name):
+            if node not in tails:
+                tails[node] = _Tail(node, path)
+        records = [rec for tail in tails.values() for rec in tail.read()]
+        return sorted(records, key=lambda r: r.stamp)
+
+    if not from_start:
+        poll()
+    while True:
+        stopping = stop()
+        for rec in poll():
+            yield rec.name, rec.text
+        if stopping:
+            return
+        time.sleep(interval)
+
+
+def format_duration(seconds: float) -> str:
+    """Short and readable at every scale: ``0.42s``, ``3.1s``, ``2m05s``, ``1h02m``."""
+    if not math.isfinite(seconds):
+        return "-"
+    seconds = max(0.0, seconds)
+    if seconds < 0.995:
+        return f"{seconds:.2f}s"
+    if seconds < 59.95:
+        return f"{seconds:.1f}s"
+    if seconds < 3599.5:
+        minutes, secs = divmod(round(seconds), 60)
+        return f"{minutes}m{secs:02d}s"
+    hours, minutes = divmod(round(seconds / 60), 60)
+    return f"{hours}h{minutes:02d}m"
+
+
+def summary_table(rows: list[tuple[str, str, float]]) -> str:
+    """The end-of-run table of ``topo up``: node, result, run time, aligned in columns.
+
+    Returned without a trailing newline so the caller can print it whole or line by line
+    (e.g. through :meth:`Printer.system`).
+    """
+    table = [("NODE", "RESULT", "TIME")]
+    table += [(node, result, format_duration(secs)) for node, result, secs in rows]
+    w_node = max(len(r[0]) for r in table)
+    w_result = max(len(r[1]) for r in table)
+    w_time = max(len(r[2]) for r in table)
+    return "\n".join(
+        f"{node:<{w_node}}  {result:<{w_result}}  {secs:>{w_time}}".rstrip()
+        for node, result, secs in table
+    )

@@ -1,0 +1,232 @@
+"""One node instance's thread: import, build sockets, bind, connect, gate, run, close.
+
+Sockets are created, bound, connected and used only in this thread (zmq sockets are not
+thread-safe); the gate's poll runs here too. The process runtime only hands over the
+endpoint table and the stop signal, both through thread-safe objects plus a wake-up.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import threading
+import time
+import traceback
+from typing import TYPE_CHECKING, Any, Callable
+
+import zmq
+
+from topo import sockets as socket_factory
+from topo.capture import node_logger
+from topo.control import Kind, Message
+from topo.gate import SocketGate
+from topo.model import Transport
+from topo.node import Node
+from topo.plan import RUN_DIR, Instance
+
+if TYPE_CHECKING:
+    from topo.runtime import ProcessRuntime
+
+
+class NodeStopped(Exception):
+    """The topology stopped before this node's gate opened."""
+
+
+def resolve(reference: str) -> Callable[..., Any]:
+    module_name, _, attr = reference.partition(":")
+    target: Any = importlib.import_module(module_name)
+    for part in attr.split("."):
+        target = getattr(target, part)
+    if not callable(target):
+        raise TypeError(f"{reference} is not callable")
+    return target  # type: ignore[no-any-return]
+
+
+class Runner(threading.Thread):
+    def __init__(self, rt: ProcessRuntime, inst: Instance) -> None:
+        super().__init__(name=f"topo:{inst.name}", daemon=True)
+        self.rt = rt
+        self.inst = inst
+        self.sockets: dict[str, zmq.Socket[Any]] = {}
+        self.gates: list[SocketGate] = []
+        self.loop: Any = None
+        self.task: Any = None
+
+    # -- the thread ------------------------------------------------------------------------
+
+    def run(self) -> None:
+        name = self.inst.name
+        self.rt.capture.bind_thread(name)
+        wake = self.rt.ctx.socket(zmq.PULL)
+        poke = self.rt.ctx.socket(zmq.PUSH)
+        wake.bind(f"inproc://#topo-wake/{name}")
+        poke.connect(f"inproc://#topo-wake/{name}")
+        self.rt.board.subscribe(poke)
+        started = False
+        try:
+            fn = resolve(self.inst.run)
+            self._bind()
+            self._wait_for_table(wake)
+            self._connect()
+            waiting = self._gate(wake)
+            if waiting:
+                self.rt.send(Message(Kind.NOT_READY, {"instance": name, "waiting": waiting}))
+                return
+            started = True
+            self.rt.send(Message(Kind.READY, {"instance": name}))
+            self._call(fn)
+            self.rt.send(Message(Kind.EXITED, {"instance": name}))
+        except NodeStopped:
+            self.rt.send(Message(Kind.STOPPED, {"instance": name, "started": False}))
+        except BaseException as err:  # noqa: BLE001 - every failure is reported, none escapes
+            if self.rt.stopping.is_set() and _is_stop(err):
+                self.rt.send(Message(Kind.STOPPED, {"instance": name, "started": started}))
+            else:
+                self.rt.send(Message(Kind.FAILED, {
+                    "instance": name, "started": started,
+                    "error": f"{type(err).__name__}: {err}",
+                    "traceback": traceback.format_exc(),
+                }))
+        finally:
+            self.rt.board.unsubscribe(poke)
+            linger = 0 if self.rt.stopping.is_set() else self.rt.linger_ms
+            for gate in self.gates:
+                gate.finish()
+            for sock in self.sockets.values():
+                sock.close(linger=linger)
+            wake.close(linger=0)
+            poke.close(linger=0)
+            self.rt.capture.unbind_thread()
+            self.rt.runner_done()
+
+    # -- phases ----------------------------------------------------------------------------
+
+    def _bind(self) -> None:
+        plan = self.rt.plan
+        bound: dict[str, str] = {}
+        for planned in self.inst.sockets:
+            sock = socket_factory.build(self.rt.ctx, planned, self.rt.linger_ms)
+            self.sockets[planned.name] = sock
+            gate = SocketGate(self.rt.ctx, sock, planned,
+                              {p.endpoint: plan.endpoints[p.endpoint].transport for p in planned.peers},
+                              self.rt.addresses)
+            self.gates.append(gate)
+            for key in planned.binds:
+                address = self.rt.local_address(key)
+                try:
+                    sock.bind(address)
+                except zmq.ZMQError as err:
+                    raise zmq.ZMQError(err.errno, f"{err.strerror} (binding {planned.name!r} to {address})") from None
+                actual = sock.getsockopt_string(zmq.LAST_ENDPOINT)
+                bound[key] = actual
+                if plan.endpoints[key].transport is Transport.INPROC:
+                    self.rt.board.post_bound(actual)
+        self.rt.send(Message(Kind.BOUND, {"instance": self.inst.name, "endpoints": bound}))
+
+    def _wait_for_table(self, wake: zmq.Socket[Any]) -> None:
+        while not self.rt.table_ready.is_set():
+            self._poll([wake], None)
+
+    def _connect(self) -> None:
+        for planned in self.inst.sockets:
+            sock = self.sockets[planned.name]
+            for key in planned.connects:
+                address = self.rt.addresses[key]
+                sock.connect(address)
+                if self.rt.plan.endpoints[key].transport is Transport.INPROC:
+                    self.rt.board.post_connected(address)
+
+    def _gate(self, wake: zmq.Socket[Any]) -> list[str]:
+        """Polls until every socket is ready; returns what is still missing at the deadline."""
+        watched: dict[Any, Callable[[], None]] = {wake: lambda: _drain(wake)}
+        for gate in self.gates:
+            if gate.monitor is not None:
+                watched[gate.monitor] = gate.on_monitor
+            if gate.counts_subscriptions and gate.expected_topics:
+                watched[gate.sock] = gate.on_subscription
+        while True:
+            for gate in self.gates:
+                gate.touch()
+            missing = [f"{self.inst.name}: {m}" for g in self.gates for m in g.missing(self.rt.board)]
+            if not missing:
+                for gate in self.gates:
+                    gate.finish()
+                return []
+            remaining = self.rt.deadline - time.monotonic()
+            if remaining <= 0:
+                return missing
+            for sock in self._poll(list(watched), remaining):
+                watched[sock]()
+
+    def _poll(self, socks: list[Any], timeout: float | None) -> list[Any]:
+        if self.rt.stopping.is_set():
+            raise NodeStopped()
+        poller = zmq.Poller()
+        for sock in socks:
+            poller.register(sock, zmq.POLLIN)
+        try:
+            ready = [s for s, _ in poller.poll(None if timeout is None else max(1, int(timeout * 1000)))]
+        except zmq.ContextTerminated:
+            raise NodeStopped() from None
+        if self.rt.stopping.is_set():
+            raise NodeStopped()
+        return ready
+
+    def _call(self, fn: Callable[..., Any]) -> None:
+        name = self.inst.name
+        node_sockets: dict[str, Any] = dict(self.sockets)
+        if inspect.iscoroutinefunction(fn):
+            import asyncio
+
+            import zmq.asyncio
+
+            node_sockets = {k: zmq.asyncio.Socket.from_socket(s) for k, s in self.sockets.items()}
+            node = self._node(node_sockets)
+
+            async def main() -> None:
+                self.loop = asyncio.get_running_loop()
+                self.task = asyncio.current_task()
+                if self.rt.stopping.is_set():
+                    return
+                await fn(node)
+
+            try:
+                asyncio.run(main())
+            except asyncio.CancelledError:
+                if not self.rt.stopping.is_set():
+                    raise
+            return
+        fn(self._node(node_sockets))
+
+    def _node(self, node_sockets: dict[str, Any]) -> Node:
+        replicas = sum(1 for i in self.rt.plan.instances.values() if i.node == self.inst.node)
+        return Node(self.inst.name, self.inst.replica, replicas, self.inst.args, node_sockets,
+                    node_logger(self.inst.name), self.rt.stopping)
+
+    def interrupt(self) -> None:
+        """From the runtime's thread: wakes an async node blocked in an await."""
+        loop, task = self.loop, self.task
+        if loop is not None and task is not None:
+            try:
+                loop.call_soon_threadsafe(task.cancel)
+            except RuntimeError:
+                pass
+
+
+def _drain(sock: zmq.Socket[Any]) -> None:
+    while True:
+        try:
+            sock.recv(zmq.NOBLOCK)
+        except zmq.Again:
+            return
+
+
+def _is_stop(err: BaseException) -> bool:
+    if isinstance(err, zmq.ZMQError) and err.errno == zmq.ETERM:
+        return True
+    import asyncio
+
+    return isinstance(err, (asyncio.CancelledError, NodeStopped))
+
+
+__all__ = ["Runner", "resolve", "RUN_DIR"]

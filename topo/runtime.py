@@ -1,0 +1,230 @@
+"""One per process: the control connection, the node threads, and a clean exit.
+
+Spawned by the supervisor (multiprocessing, ``spawn``). Its main thread only talks to the
+supervisor and starts and stops; each node instance runs in a :class:`topo.runner.Runner`
+thread that owns its sockets. Node sockets live in one Context (so inproc links between
+nodes of the process work); the control sockets in another, so terminating the nodes'
+context — which interrupts every blocking call a node is in — leaves the channel up to
+report how they ended.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import queue
+import signal
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import zmq
+
+from topo.capture import Capture
+from topo.control import Kind, Message
+from topo.gate import InprocBoard
+from topo.plan import RUN_DIR, Plan
+
+PR_SET_PDEATHSIG = 1
+
+
+@dataclass(frozen=True)
+class Boot:
+    """Everything a process needs, pickled by multiprocessing into the child."""
+
+    plan: Plan
+    process: str
+    events: str
+    commands: str
+    run_dir: str
+    ready_timeout: float
+    grace: float
+    parent_pid: int
+    sys_path: tuple[str, ...] = ()
+
+
+def main(boot: Boot) -> None:
+    """The child's entry point."""
+    _die_with_parent(boot.parent_pid)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C goes to the group; the supervisor decides
+    for entry in reversed(boot.sys_path):
+        if entry not in sys.path:
+            sys.path.insert(0, entry)
+    process = next(p for p in boot.plan.processes if p.name == boot.process)
+    os.environ.update(process.env)
+    rt = ProcessRuntime(boot)
+    signal.signal(signal.SIGTERM, lambda *_: rt.request_stop("SIGTERM"))
+    code = rt.run()
+    sys.stdout.flush()
+    os._exit(code)
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    """SIGTERM when the supervisor dies, even by SIGKILL, so nothing is orphaned (Linux)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() != parent_pid:  # the parent died before prctl took effect
+        os._exit(1)
+
+
+class ProcessRuntime:
+    def __init__(self, boot: Boot) -> None:
+        self.boot = boot
+        self.plan = boot.plan
+        self.process = next(p for p in boot.plan.processes if p.name == boot.process)
+        self.deadline = time.monotonic() + boot.ready_timeout
+        self.linger_ms = int(boot.grace * 1000)
+        self.stopping = threading.Event()
+        self.table_ready = threading.Event()
+        self.addresses: dict[str, str] = {
+            key: self.local_address(key) for key in boot.plan.endpoints
+        }
+        self.board = InprocBoard()
+        self.ctx: zmq.Context[Any] = zmq.Context()
+        self._control = zmq.Context()
+        self._outbox: queue.SimpleQueue[Message | None] = queue.SimpleQueue()
+        self._sender = threading.Thread(target=self._send_loop, name="topo:outbox", daemon=True)
+        self.capture = Capture(self._emit_output, default_name=self.process.instances[0])
+        self._stop_reason = ""
+        self._wakeup_r, self._wakeup_w = os.pipe()
+
+    def local_address(self, key: str) -> str:
+        return self.plan.endpoints[key].address.replace(RUN_DIR, self.boot.run_dir)
+
+    def send(self, message: Message) -> None:
+        """Thread-safe: any thread may report; the outbox thread owns the socket."""
+        self._outbox.put(message)
+
+    def _emit_output(self, name: str, line: str, err: bool) -> None:
+        self._outbox.put(Message(Kind.OUTPUT, {"instance": name, "line": line, "err": err}))
+
+    def _send_loop(self) -> None:
+        push = self._control.socket(zmq.PUSH)
+        push.setsockopt(zmq.LINGER, 0 if self.orphaned else 2000)
+        push.connect(self.boot.events)
+        while True:
+            message = self._outbox.get()
+            if message is None:
+                break
+            push.send_multipart(message.encode())
+        push.close()
+
+    def request_stop(self, reason: str) -> None:
+        """Safe from a signal handler: only sets flags and writes one byte."""
+        self._stop_reason = self._stop_reason or reason
+        self.stopping.set()
+        try:
+            os.write(self._wakeup_w, b"s")
+        except OSError:
+            pass
+
+    def runner_done(self) -> None:
+        try:
+            os.write(self._wakeup_w, b"d")
+        except OSError:
+            pass
+
+    def run(self) -> int:
+        from topo.runner import Runner
+
+        self._sender.start()
+        self.capture.install()
+        self.capture.capture_fds()
+        dealer = self._control.socket(zmq.DEALER)
+        dealer.setsockopt(zmq.IDENTITY, self.process.name.encode())
+        dealer.setsockopt(zmq.LINGER, 0)
+        dealer.connect(self.boot.commands)
+        dealer.send_multipart(Message(Kind.HELLO, {"process": self.process.name, "pid": os.getpid()}).encode())
+        runners = [Runner(self, self.plan.instances[name]) for name in self.process.instances]
+        for runner in runners:
+            runner.start()
+        poller = zmq.Poller()
+        poller.register(dealer, zmq.POLLIN)
+        poller.register(self._wakeup_r, zmq.POLLIN)
+        stop_sent = False
+        give_up = float("inf")
+        while any(r.is_alive() for r in runners) and time.monotonic() < give_up:
+            if self.stopping.is_set() and not stop_sent:
+                stop_sent = True
+                # orphaned: nobody will escalate, and nothing may outlive the supervisor long
+                give_up = time.monotonic() + (min(self.boot.grace, 0.5) if self.orphaned else self.boot.grace)
+                self._stop_nodes(runners)
+            for sock, _ in poller.poll(1000):
+                if sock is dealer:
+                    self._command(dealer)
+                else:
+                    os.read(self._wakeup_r, 64)
+        stuck = [r.inst.name for r in runners if r.is_alive()]
+        terminated = not stuck and self._terminate_context()
+        self.capture.flush()
+        self.send(Message(Kind.BYE, {"process": self.process.name, "clean": terminated, "stuck": stuck}))
+        self.capture.close()
+        self._remove_ipc_files()
+        self._outbox.put(None)
+        self._sender.join(timeout=0.5 if self.orphaned else self.boot.grace + 1)
+        if stuck or self.orphaned:
+            return 0  # sockets still held by a stuck node: exit without waiting on them
+        dealer.close()
+        self._control.term()
+        return 0
+
+    @property
+    def orphaned(self) -> bool:
+        return os.getppid() != self.boot.parent_pid
+
+    def _remove_ipc_files(self) -> None:
+        """What libzmq would unlink on close, done here too: a node stuck at exit, or a
+        supervisor killed with SIGKILL, must not leave socket files behind."""
+        paths = [self.local_address(key)[len("ipc://"):]
+                 for name in self.process.instances
+                 for sock in self.plan.instances[name].sockets for key in sock.binds
+                 if self.plan.endpoints[key].address.startswith("ipc://")]
+        if self.orphaned:  # the supervisor's own control sockets, and its directory
+            paths += [self.boot.events[len("ipc://"):], self.boot.commands[len("ipc://"):]]
+        for path in paths:
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
+        if self.orphaned:
+            try:
+                os.rmdir(self.boot.run_dir)
+            except OSError:
+                pass
+
+    def _command(self, dealer: zmq.Socket[Any]) -> None:
+        try:
+            message = Message.decode(dealer.recv_multipart())
+        except ValueError:
+            return
+        if message.kind is Kind.CONNECT:
+            self.addresses.update(message["endpoints"])
+            self.table_ready.set()
+            self.board.notify()
+        elif message.kind is Kind.STOP:
+            self.request_stop(str(message.data.get("reason", "stop")))
+
+    def _stop_nodes(self, runners: list[Any]) -> None:
+        """node.running turns false, async nodes are cancelled, blocking calls get ETERM."""
+        self.board.notify()
+        for runner in runners:
+            runner.interrupt()
+        threading.Thread(target=self.ctx.term, name="topo:term", daemon=True).start()
+
+    def _terminate_context(self) -> bool:
+        """Lets lingering messages out; gives up after the grace period."""
+        done = threading.Event()
+
+        def term() -> None:
+            self.ctx.term()
+            done.set()
+
+        if self.stopping.is_set():
+            return True  # term already under way in _stop_nodes
+        threading.Thread(target=term, name="topo:term", daemon=True).start()
+        return done.wait(self.boot.grace)

@@ -1,0 +1,84 @@
+"""Starting and killing the OS processes of a run.
+
+multiprocessing's ``spawn`` runs the parent's ``__main__`` again in every child: for the
+``topo`` console script that is the whole CLI and what it imports, for pytest all of
+pytest. A node process needs none of it (node code is found by "module:callable"), so
+:func:`start` hides ``__main__`` from multiprocessing while it prepares the child.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import sys
+import threading
+import types
+from contextlib import contextmanager
+from typing import Any, Iterator
+
+import psutil
+
+from topo.runtime import Boot, main
+
+_spawn = multiprocessing.get_context("spawn")
+_main_lock = threading.Lock()
+
+
+@contextmanager
+def _bare_main() -> Iterator[None]:
+    with _main_lock:
+        real = sys.modules["__main__"]
+        sys.modules["__main__"] = types.ModuleType("__main__")
+        try:
+            yield
+        finally:
+            sys.modules["__main__"] = real
+
+
+def start(boot: Boot) -> Any:
+    """A started ``multiprocessing`` process running :func:`topo.runtime.main`."""
+    proc = _spawn.Process(target=main, args=(boot,), name=f"topo:{boot.process}", daemon=False)
+    with _bare_main():
+        proc.start()
+    return proc
+
+
+def tree(pid: int) -> list[psutil.Process]:
+    """The process and every descendant (a node may start subprocesses of its own)."""
+    try:
+        root = psutil.Process(pid)
+        return [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return []
+
+
+def signal_tree(pid: int, sig: signal.Signals) -> int:
+    """Sends ``sig`` to the process and its descendants; returns how many got it."""
+    sent = 0
+    for proc in tree(pid):
+        try:
+            proc.send_signal(sig)
+            sent += 1
+        except psutil.Error:
+            pass
+    return sent
+
+
+def describe_exit(exitcode: int | None) -> str:
+    if exitcode is None:
+        return "still running"
+    if exitcode < 0:
+        try:
+            return f"killed by {signal.Signals(-exitcode).name}"
+        except ValueError:
+            return f"killed by signal {-exitcode}"
+    return f"exited with status {exitcode}"
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    return True
