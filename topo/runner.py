@@ -51,6 +51,8 @@ class Runner(threading.Thread):
         self.gates: list[SocketGate] = []
         self.loop: Any = None
         self.task: Any = None
+        #: Set as the thread's last act; the runtime waits on this, not on thread liveness.
+        self.finished = False
 
     # -- the thread ------------------------------------------------------------------------
 
@@ -97,6 +99,7 @@ class Runner(threading.Thread):
             wake.close(linger=0)
             poke.close(linger=0)
             self.rt.capture.unbind_thread()
+            self.finished = True
             self.rt.runner_done()
 
     # -- phases ----------------------------------------------------------------------------

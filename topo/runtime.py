@@ -148,7 +148,7 @@ class ProcessRuntime:
         poller.register(self._wakeup_r, zmq.POLLIN)
         stop_sent = False
         give_up = float("inf")
-        while any(r.is_alive() for r in runners) and time.monotonic() < give_up:
+        while not all(r.finished for r in runners) and time.monotonic() < give_up:
             if self.stopping.is_set() and not stop_sent:
                 stop_sent = True
                 # orphaned: nobody will escalate, and nothing may outlive the supervisor long
@@ -159,7 +159,7 @@ class ProcessRuntime:
                     self._command(dealer)
                 else:
                     os.read(self._wakeup_r, 64)
-        stuck = [r.inst.name for r in runners if r.is_alive()]
+        stuck = [r.inst.name for r in runners if not r.finished]
         terminated = not stuck and self._terminate_context()
         self.capture.flush()
         self.send(Message(Kind.BYE, {"process": self.process.name, "clean": terminated, "stuck": stuck}))
