@@ -38,7 +38,8 @@ def read_file(path: str) -> tuple[Topology | None, list[Problem]]:
         text = data.decode("utf-8")
     except UnicodeDecodeError as err:
         line = data.count(b"\n", 0, err.start) + 1
-        col = err.start - (data.rfind(b"\n", 0, err.start) + 1) + 1
+        before = data[data.rfind(b"\n", 0, err.start) + 1:err.start]
+        col = len(before.decode("utf-8", "replace")) + 1
         return None, [Problem(Pos(path, line, col), "the file is not UTF-8 text")]
     return load_text(text, path)
 
@@ -46,6 +47,8 @@ def read_file(path: str) -> tuple[Topology | None, list[Problem]]:
 def load_text(text: str, file: str = "<string>") -> tuple[Topology | None, list[Problem]]:
     try:
         root = yaml.compose(text, Loader=_Loader)
+    except RecursionError:
+        return None, [_too_deep(file)]
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         pos = Pos(file, mark.line + 1, mark.column + 1) if mark else Pos(file, 1, 1)
@@ -57,12 +60,14 @@ def load_text(text: str, file: str = "<string>") -> tuple[Topology | None, list[
         return None, [Problem(Pos(file, 1, 1), "the file is empty: it needs at least `topology:` and `nodes:`")]
     if not isinstance(root, yaml.MappingNode):
         return None, [Problem(pos_of(file, root), "the file must be a mapping with `topology:` and `nodes:`, not a list or a value")]
-    ctor = yaml.constructor.SafeConstructor()
+    ctor = _Constructor()
     problems: list[Problem] = []
     try:
         _prepare(file, root, ctor, problems, set())
         checker = Checker(file, ctor)
         raw = checker.plain(root, (), problems)
+    except RecursionError:
+        return None, [_too_deep(file)]
     except _TooLarge as err:
         return None, [Problem(err.pos, "the file expands to too many values (aliases nested too deep?)")]
     except yaml.YAMLError as err:
@@ -72,6 +77,27 @@ def load_text(text: str, file: str = "<string>") -> tuple[Topology | None, list[
     checked = checker.check(raw, SCHEMA, (), problems)
     builder = _Builder(file, checker)
     return builder.topology(checked), problems
+
+
+def _too_deep(file: str) -> Problem:
+    return Problem(Pos(file, 1, 1), "the file is nested too deep to read")
+
+
+class _Constructor(yaml.constructor.SafeConstructor):  # type: ignore[misc]
+    def flatten_mapping(self, node: yaml.MappingNode) -> None:
+        """Applies ``<<`` merges keeping only the pair that wins for each key, so that
+        merges of merges cannot multiply a mapping's size (a "merge bomb")."""
+        super().flatten_mapping(node)
+        seen: set[tuple[str, str]] = set()
+        kept = []
+        for key, value in reversed(node.value):
+            if isinstance(key, yaml.ScalarNode):
+                if (key.tag, key.value) in seen:
+                    continue
+                seen.add((key.tag, key.value))
+            kept.append((key, value))
+        kept.reverse()
+        node.value = kept
 
 
 def _prepare(file: str, node: yaml.Node, ctor: Any, problems: list[Problem], seen: set[int]) -> None:

@@ -65,6 +65,7 @@ class Runner(threading.Thread):
         poke.connect(f"inproc://#topo-wake/{name}")
         self.rt.board.subscribe(poke)
         started = False
+        returned = False
         try:
             fn = resolve(self.inst.run)
             self._bind()
@@ -77,6 +78,7 @@ class Runner(threading.Thread):
             started = True
             self.rt.send(Message(Kind.READY, {"instance": name}))
             self._call(fn)
+            returned = True
             self.rt.send(Message(Kind.EXITED, {"instance": name}))
         except NodeStopped:
             self.rt.send(Message(Kind.STOPPED, {"instance": name, "started": False}))
@@ -91,7 +93,8 @@ class Runner(threading.Thread):
                 }))
         finally:
             self.rt.board.unsubscribe(poke)
-            linger = 0 if self.rt.stopping.is_set() else self.rt.linger_ms
+            # what a node sent before returning is delivered; after a failure or a stop, not
+            linger = self.rt.linger_ms if returned and not self.rt.stopping.is_set() else 0
             for gate in self.gates:
                 gate.finish()
             for sock in self.sockets.values():

@@ -39,7 +39,9 @@ class Boot:
     events: str
     commands: str
     run_dir: str
-    ready_timeout: float
+    #: Wall-clock time (``time.time()``) by which every node must be ready: the same
+    #: instant for every process however long each took to start.
+    ready_by: float
     grace: float
     parent_pid: int
     sys_path: tuple[str, ...] = ()
@@ -77,7 +79,7 @@ class ProcessRuntime:
         self.boot = boot
         self.plan = boot.plan
         self.process = next(p for p in boot.plan.processes if p.name == boot.process)
-        self.deadline = time.monotonic() + boot.ready_timeout
+        self.deadline = time.monotonic() + (boot.ready_by - time.time())
         self.linger_ms = int(boot.grace * 1000)
         self.stopping = threading.Event()
         self.table_ready = threading.Event()

@@ -98,16 +98,22 @@ class Checker:
         self.key_positions: dict[Path, Pos] = {}
         #: Where a one-line scalar's text starts (after its opening quote, if quoted).
         self.text_positions: dict[Path, Pos] = {}
-        self._budget = 2_000_000
+        #: How many values may be read again through an alias: a few anchors are
+        #: normal, a "billion laughs" file would expand without end.
+        self._budget = 100_000
+        self._seen: set[int] = set()
         self._active: set[int] = set()
 
     # -- building plain values ---------------------------------------------------------
 
     def plain(self, node: yaml.Node, path: Path, problems: list[Problem]) -> Any:
         """The node as Python data, with each scalar's kind decided by YAML's rules."""
-        self._budget -= 1
-        if self._budget < 0:
-            raise _TooLarge(pos_of(self.file, node))
+        if id(node) in self._seen:
+            self._budget -= 1
+            if self._budget < 0:
+                raise _TooLarge(pos_of(self.file, node))
+        else:
+            self._seen.add(id(node))
         self.positions[path] = pos_of(self.file, node)
         if isinstance(node, yaml.ScalarNode):
             if node.tag not in _KIND_OF_TAG and node.tag != "tag:yaml.org,2002:timestamp":

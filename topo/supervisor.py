@@ -133,10 +133,10 @@ class Supervisor:
         return Outcome(self.code if self.code is not None else EXIT_OK, self.reason, self.nodes)
 
     def _spawn(self, rd: rundir.RunDir, events: str, commands: str) -> None:
-        remaining = self.ready_timeout
+        ready_by = time.time() - (time.monotonic() - self.started) + self.ready_timeout
         for proc in self.plan.processes:
             state = self.procs[proc.name]
-            boot = Boot(self.plan, proc.name, events, commands, str(rd.sockets), remaining,
+            boot = Boot(self.plan, proc.name, events, commands, str(rd.sockets), ready_by,
                         self.grace, os.getpid(), self.sys_path)
             state.proc = spawn.start(boot)
             state.pid = state.proc.pid
@@ -168,7 +168,7 @@ class Supervisor:
         self._drain(events)
 
     def _next_deadline(self) -> float:
-        deadlines = [self.started + self.ready_timeout + 1.0]
+        deadlines = [self.started + self.ready_timeout + 0.5]
         if self.stop_at is not None:
             deadlines.append(self.stop_at)
         deadlines.extend(p.term_sent + 1.0 for p in self.procs.values() if p.term_sent and not p.ended)
@@ -178,10 +178,12 @@ class Supervisor:
     def _act(self, commands: zmq.Socket[Any]) -> None:
         """Everything that follows from the time and the state: stop, escalate, time out."""
         now = time.monotonic()
-        if self.code is None and now > self.started + self.ready_timeout + 1.0:
+        # half a second after the gates' own deadline, whose reports are more precise
+        if self.code is None and now > self.started + self.ready_timeout + 0.5:
             late = [n for n in self.nodes.values() if n.state in ("starting", "bound")]
+            reasons = {n.name: self._why_late(n) for n in late}
             for node in late:
-                self._fail(node, "not ready by the deadline: its process never reported (still importing, or hung before its gate)", None)
+                self._fail(node, f"not ready within {self.ready_timeout:g}s: {reasons[node.name]}", None)
         if self.code is not None and self.stop_at is None:
             self.stop_at = now + self.grace
             for proc in self.procs.values():
@@ -200,6 +202,19 @@ class Supervisor:
         for proc in self.procs.values():
             if proc.term_sent and not proc.ended and now >= proc.term_sent + 1.0 and proc.pid:
                 spawn.signal_tree(proc.pid, signal.SIGKILL)
+
+    def _why_late(self, node: NodeState) -> str:
+        """The supervisor's view, for nodes whose own gate could not say (it never ran)."""
+        if node.state == "starting":
+            return "it never bound its sockets (its process is still importing, or hung before)"
+        if not self.procs[node.process].connected:
+            unbound = sorted({
+                f"{peer.instance}.{peer.socket} (for socket {sock.name!r})"
+                for sock in self.plan.instances[node.name].sockets for peer in sock.peers
+                if self.nodes[peer.instance].state == "starting"
+            })
+            return "waiting for peers that never bound their sockets: " + ", ".join(unbound)
+        return "its gate never reported (its process may be hung)"
 
     def _send(self, commands: zmq.Socket[Any], proc: ProcState, message: Message) -> None:
         try:

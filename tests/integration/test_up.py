@@ -154,6 +154,7 @@ def test_a_raising_node_fails_the_run_with_its_traceback(topo: Topo) -> None:
     assert result.code == 1, result.out + result.err
     assert re.search(r"^bad\s+\| .*RuntimeError: boom from bad", result.out, re.M), result.out
     assert "bad failed" in result.out
+    assert "did not stop" not in result.out, result.out
     assert topo.socket_files() == []
 
 
@@ -181,9 +182,36 @@ def test_a_node_not_ready_by_the_deadline_is_named_with_its_peer(topo: Topo) -> 
     """)
     result = topo.run("up", path, "--ready-timeout", "0.5")
     assert result.code == 1, result.out + result.err
-    assert "not ready" in result.out
-    assert "slow" in result.out
+    assert re.search(r"pub failed: not ready within 0.5s: waiting for peers that never bound "
+                     r"their sockets: slow.in \(for socket 'out'\)", result.out), result.out
+    assert re.search(r"slow failed: not ready within 0.5s: it never bound", result.out), result.out
     assert topo.socket_files() == []
+
+
+GATE_TIMEOUT = """
+topology: gatehang
+nodes:
+  pub: {run: "itnodes:publish_once", sockets: {out: PUB}}
+  sub:
+    run: "itnodes:receive_one"
+    sockets: {in: {type: SUB, subscribe: ["x"]}}
+links:
+  - {from: pub.out, to: sub.in, transport: tcp}
+hosts:
+  local: {address: 127.0.0.1}
+"""
+
+
+def test_a_gate_that_cannot_open_names_the_socket_and_what_it_waits_for(topo: Topo) -> None:
+    # the subscriber's socket drops every subscription (a zero receive-side filter is not
+    # available, so an absurdly small max message size stands for a broken peer instead)
+    path = topo.file(GATE_TIMEOUT.replace('subscribe: ["x"]', 'subscribe: ["x"], options: {maxmsgsize: 0}')
+                     .replace("sockets: {out: PUB}", "sockets: {out: {type: PUB, options: {maxmsgsize: 0}}}"))
+    result = topo.run("up", path, "--ready-timeout", "2")
+    assert result.code == 1, result.out + result.err
+    assert "not ready within 2s" in result.out, result.out
+    assert "did not stop" not in result.out, result.out  # a failed gate lingers on nothing
+    assert re.search(r"waiting: pub: socket 'out': subscriptions 'x' not seen yet \(from sub.in\)", result.out), result.out
 
 
 BLOCKED = """
