@@ -182,6 +182,58 @@ def up(ctx: click.Context, file: str, ready_timeout: float, grace: float, color:
     ctx.exit(launch(file, ready_timeout=ready_timeout, grace=grace, color=color))
 
 
+@cli.command(short_help="Running topologies and their nodes.")
+@click.argument("topology", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+def ps(topology: str | None, as_json: bool) -> None:
+    """Show running topologies (or only TOPOLOGY, or TOPOLOGY/RUN_ID): per node
+    instance its process, pid, state, restarts, uptime, CPU and memory."""
+    import json
+
+    from topo.client import format_ps
+    from topo.client import ps as list_runs
+
+    entries = list_runs(topology)
+    click.echo(json.dumps(entries, indent=2) if as_json else format_ps(entries))
+
+
+@cli.command(short_help="Stop a running topology from another terminal.")
+@click.argument("topology", required=False)
+@click.option("--timeout", type=float, default=60.0, show_default=True, metavar="SECONDS",
+              help="How long to wait for the run to end.")
+def down(topology: str | None, timeout: float) -> None:
+    """Stop the running TOPOLOGY (the only one if not named) as Ctrl-C would, wait
+    until it has ended, and say how it ended."""
+    from topo.client import down as stop_run
+
+    result = stop_run(topology, timeout)
+    click.echo(f"{result['run']}: {result.get('reason', 'stopped')} (exit {result.get('code')})")
+
+
+@cli.command(short_help="The log of a running or finished run.")
+@click.argument("topology")
+@click.argument("node", required=False)
+@click.option("-f", "--follow", is_flag=True, help="Keep printing new lines until the run ends.")
+@click.option("--color/--no-color", default=None, help="Colour the node prefixes.")
+def logs(topology: str, node: str | None, follow: bool, color: bool | None) -> None:
+    """Print the log of TOPOLOGY's running run, or of its last finished one, for
+    every node or only NODE (a replicated node's name covers all its instances)."""
+    import sys
+
+    from topo.client import logs as read_logs
+    from topo.output import Printer
+
+    printer = Printer(sys.stdout, [], color)
+    for name, line in read_logs(topology, node, follow):
+        if name == "topo":
+            printer.system(line)
+        else:
+            printer.add(name)
+            printer.line(name, line)
+        if follow:
+            printer.flush()
+
+
 @cli.command()
 def schema() -> None:
     """Print the JSON Schema of the topology file, for editors."""

@@ -178,7 +178,15 @@ def _parse(name: str, line: str, previous: str) -> LogRecord:
 def _log_paths(directory: Path, name: str | None) -> list[tuple[str, Path]]:
     """The files to read; a name no node can have (``../x``) simply has no log."""
     if name is not None:
-        return [(name, Path(directory) / f"{name}.log")] if _SAFE_NAME.fullmatch(name) else []
+        if not _SAFE_NAME.fullmatch(name):
+            return []
+        exact = Path(directory) / f"{name}.log"
+        # a replicated node's name stands for all its instances: worker → worker.0, worker.1
+        replicas = sorted(p for p in Path(directory).glob(f"{name}.*.log")
+                          if p.name[len(name) + 1: -len(".log")].isdigit())
+        if exact.exists() or not replicas:
+            return [(name, exact)]
+        return [(p.name[: -len(".log")], p) for p in replicas]
     try:
         return [(p.name[: -len(".log")], p) for p in sorted(Path(directory).glob("*.log"))]
     except OSError:

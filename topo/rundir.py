@@ -20,6 +20,7 @@ from typing import Any
 from topo.plan import MAX_RUN_DIR
 
 INFO_FILE = "run.json"
+OUTCOME_FILE = "outcome.json"
 
 
 def runs_base() -> Path:
@@ -61,6 +62,10 @@ class RunDir:
                                    **info}))
         tmp.replace(self.path / INFO_FILE)
 
+    def write_outcome(self, code: int, reason: str, nodes: dict[str, str]) -> None:
+        """How the run ended, next to its logs: ``topo down`` reports it after the fact."""
+        (self.log_dir / OUTCOME_FILE).write_text(json.dumps({"code": code, "reason": reason, "nodes": nodes}))
+
     def remove(self) -> None:
         shutil.rmtree(self.sockets, ignore_errors=True)
         shutil.rmtree(self.path, ignore_errors=True)
@@ -97,6 +102,8 @@ def supervisor_alive(info: dict[str, Any]) -> bool:
 
     try:
         proc = psutil.Process(int(info["pid"]))
+        if proc.status() == psutil.STATUS_ZOMBIE:  # exited, not yet reaped by its parent
+            return False
         return abs(proc.create_time() - float(info["started"])) < 2.0
     except (psutil.Error, KeyError, ValueError, TypeError):
         return False

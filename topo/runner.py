@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import os
 import threading
 import time
 import traceback
@@ -89,7 +90,7 @@ class Runner(threading.Thread):
                 self.rt.send(Message(Kind.FAILED, {
                     "instance": name, "started": started,
                     "error": f"{type(err).__name__}: {err}",
-                    "traceback": traceback.format_exc(),
+                    "traceback": user_traceback(err),
                 }))
         finally:
             self.rt.board.unsubscribe(poke)
@@ -217,6 +218,23 @@ class Runner(threading.Thread):
                 loop.call_soon_threadsafe(task.cancel)
             except RuntimeError:
                 pass
+
+
+_TOPO_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+def user_traceback(err: BaseException) -> str:
+    """The traceback without topo's own frames and importlib's: what the user wrote."""
+    tb = traceback.TracebackException.from_exception(err)
+
+    def keep(frame: traceback.FrameSummary) -> bool:
+        return not (os.path.dirname(os.path.abspath(frame.filename)) == _TOPO_DIR
+                    or frame.filename.startswith("<frozen importlib")
+                    or os.path.basename(frame.filename) == "__init__.py" and "importlib" in frame.filename)
+
+    kept = [f for f in tb.stack if keep(f)]
+    tb.stack = traceback.StackSummary.from_list(kept)
+    return "".join(tb.format())
 
 
 def _drain(sock: zmq.Socket[Any]) -> None:

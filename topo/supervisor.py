@@ -9,6 +9,7 @@ handlers write to, so it never sleeps to notice anything.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sys
@@ -28,6 +29,7 @@ from topo.runtime import Boot
 #: Exit statuses of ``topo up`` (SPEC section 3).
 EXIT_OK, EXIT_FAILED, EXIT_SIGINT, EXIT_SIGTERM = 0, 1, 130, 143
 TERMINAL = frozenset({"exited", "failed", "stopped"})
+STATE_WORDS = {"bound": "waiting for peers", "exited": "exited", "running": "running"}
 
 
 class Reporter(Protocol):
@@ -46,6 +48,7 @@ class NodeState:
     ended: float | None = None
     error: str | None = None
     traceback: str | None = None
+    restarts: int = 0
 
 
 @dataclass
@@ -115,17 +118,22 @@ class Supervisor:
         commands = ctx.socket(zmq.ROUTER)
         commands.setsockopt(zmq.ROUTER_MANDATORY, 1)
         self.commands = commands
+        control = ctx.socket(zmq.ROUTER)  # `topo ps` and `topo down` from other terminals
         try:
             events.bind(f"ipc://{rd.sockets}/ev")
             commands.bind(f"ipc://{rd.sockets}/cmd")
-            rd.write_info(pid=os.getpid(), started=_create_time(), file=self.plan.file,
-                          commands=f"ipc://{rd.sockets}/cmd")
+            control.bind(f"ipc://{rd.sockets}/ctl")
+            rd.write_info(pid=os.getpid(), started=_create_time(), file=str(Path(self.plan.file).resolve()),
+                          control=f"ipc://{rd.sockets}/ctl")
             self._spawn(rd, f"ipc://{rd.sockets}/ev", f"ipc://{rd.sockets}/cmd")
-            self._loop(events, commands)
+            self._loop(events, commands, control)
         finally:
             self._kill_all()
-            events.close(linger=0)
-            commands.close(linger=0)
+            outcome = Outcome(self.code if self.code is not None else EXIT_OK, self.reason, self.nodes)
+            rd.write_outcome(outcome.code, outcome.reason,
+                             {n.name: n.error or n.state for n in self.nodes.values()})
+            for sock in (events, commands, control):
+                sock.close(linger=0)
             ctx.term()
             rd.remove()
             os.close(self._wake_r)
@@ -143,10 +151,11 @@ class Supervisor:
         self.reporter.system(f"started {len(self.procs)} process(es) for {len(self.nodes)} node(s) "
                              f"in {time.monotonic() - self.started:.2f}s; run {rd.identity}")
 
-    def _loop(self, events: zmq.Socket[Any], commands: zmq.Socket[Any]) -> None:
+    def _loop(self, events: zmq.Socket[Any], commands: zmq.Socket[Any], control: zmq.Socket[Any]) -> None:
         poller = zmq.Poller()
         poller.register(events, zmq.POLLIN)
         poller.register(commands, zmq.POLLIN)
+        poller.register(control, zmq.POLLIN)
         poller.register(self._wake_r, zmq.POLLIN)
         sentinels = {}
         for state in self.procs.values():
@@ -160,6 +169,8 @@ class Supervisor:
                     self._drain(events)
                 elif sock is commands:
                     self._drain(commands, routed=True)
+                elif sock is control:
+                    self._control(control)
                 elif sock == self._wake_r:
                     os.read(self._wake_r, 256)
                 elif sock in sentinels:
@@ -233,6 +244,43 @@ class Supervisor:
             except (ValueError, UnicodeDecodeError):
                 continue
             self._handle(message)
+
+    def _control(self, control: zmq.Socket[Any]) -> None:
+        """Requests from ``topo ps`` / ``topo down`` (REQ: identity, empty, JSON)."""
+        while True:
+            try:
+                frames = control.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            if len(frames) != 3:
+                continue
+            try:
+                request = json.loads(frames[2])
+                command = request["cmd"]
+            except (ValueError, KeyError, TypeError):
+                continue
+            if command == "down":
+                self.request_stop(EXIT_OK, "stopped by topo down")
+                reply: dict[str, Any] = {"ok": True}
+            elif command == "ps":
+                reply = {"ok": True, "pid": os.getpid(), "nodes": self.snapshot()}
+            else:
+                reply = {"ok": False, "error": f"unknown command {command!r}"}
+            control.send_multipart([frames[0], b"", json.dumps(reply).encode()])
+
+    def snapshot(self) -> list[dict[str, Any]]:
+        """Every node's state as ``topo ps`` shows it."""
+        now_wall, now = time.time(), time.monotonic()
+        out = []
+        for node in self.nodes.values():
+            proc = self.procs[node.process]
+            out.append({
+                "name": node.name, "process": node.process, "pid": proc.pid,
+                "state": STATE_WORDS.get(node.state, node.state), "restarts": node.restarts,
+                "since": now_wall - (now - node.started) if node.started else None,
+                "error": node.error,
+            })
+        return out
 
     # -- events -------------------------------------------------------------------------------
 
