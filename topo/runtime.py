@@ -26,6 +26,7 @@ from topo.capture import Capture
 from topo.control import Kind, Message
 from topo.gate import InprocBoard
 from topo.plan import RUN_DIR, Plan
+from topo.rundir import COMMANDS, CONTROL, EVENTS
 
 PR_SET_PDEATHSIG = 1
 
@@ -187,7 +188,7 @@ class ProcessRuntime:
                  for sock in self.plan.instances[name].sockets for key in sock.binds
                  if self.plan.endpoints[key].address.startswith("ipc://")]
         if self.orphaned:  # the supervisor's own control sockets, and its directory
-            paths += [self.boot.events[len("ipc://"):], self.boot.commands[len("ipc://"):]]
+            paths += [os.path.join(self.boot.run_dir, name) for name in (EVENTS, COMMANDS, CONTROL)]
         for path in paths:
             try:
                 os.unlink(path)

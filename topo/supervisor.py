@@ -120,12 +120,13 @@ class Supervisor:
         self.commands = commands
         control = ctx.socket(zmq.ROUTER)  # `topo ps` and `topo down` from other terminals
         try:
-            events.bind(f"ipc://{rd.sockets}/ev")
-            commands.bind(f"ipc://{rd.sockets}/cmd")
-            control.bind(f"ipc://{rd.sockets}/ctl")
-            rd.write_info(pid=os.getpid(), started=_create_time(), file=str(Path(self.plan.file).resolve()),
-                          control=f"ipc://{rd.sockets}/ctl")
-            self._spawn(rd, f"ipc://{rd.sockets}/ev", f"ipc://{rd.sockets}/cmd")
+            ev, cmd, ctl = (f"ipc://{rd.sockets}/{n}" for n in (rundir.EVENTS, rundir.COMMANDS, rundir.CONTROL))
+            events.bind(ev)
+            commands.bind(cmd)
+            control.bind(ctl)
+            rd.write_info(pid=os.getpid(), started=_create_time(),
+                          file=str(Path(self.plan.file).resolve()), control=ctl)
+            self._spawn(rd, ev, cmd)
             self._loop(events, commands, control)
         finally:
             self._kill_all()
