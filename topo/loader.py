@@ -218,6 +218,8 @@ class _Builder:
             if isinstance(merged.get("env"), dict) else {},
             restart=Restart.NO if restart in (None, False, INVALID) else Restart(restart),
             on_exit=OnExit(merged["on_exit"]) if isinstance(merged.get("on_exit"), str) else OnExit.CONTINUE,
+            max_restarts=merged["max_restarts"] if isinstance(merged.get("max_restarts"), int) else 5,
+            restart_window=float(merged["restart_window"]) if isinstance(merged.get("restart_window"), (int, float)) else 60.0,
             at=at,
         )
 

@@ -100,6 +100,10 @@ class NodeSpec:
     env: Mapping[str, str] = field(default_factory=dict)
     restart: Restart = Restart.NO
     on_exit: OnExit = OnExit.CONTINUE
+    #: More restarts than this within ``restart_window`` seconds: the node is flapping,
+    #: topo gives up on it and the run fails.
+    max_restarts: int = 5
+    restart_window: float = 60.0
     at: Mapping[str, Pos] = field(default_factory=dict)
 
     def where(self, key: str) -> Pos:

@@ -21,6 +21,8 @@ class Node:
         self.sockets: Mapping[str, Any] = MappingProxyType(dict(sockets))
         self.log = log
         self._stopping = stopping
+        #: How many times this instance has been restarted (an extension of the SPEC).
+        self.restarts = 0
 
     @property
     def running(self) -> bool:

@@ -83,6 +83,8 @@ class Instance:
     args: Mapping[str, Any]
     restart: Restart
     on_exit: OnExit
+    max_restarts: int
+    restart_window: float
     sockets: tuple[PlannedSocket, ...]
 
 
@@ -212,6 +214,7 @@ def make_plan(t: Topology) -> Plan:
             instances[p.name] = Instance(
                 name=p.name, node=node.name, replica=p.replica, run=node.run, process=p.process,
                 host=p.host, args=dict(node.args), restart=node.restart, on_exit=node.on_exit,
+                max_restarts=node.max_restarts, restart_window=node.restart_window,
                 sockets=sockets,
             )
     return Plan(

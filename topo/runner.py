@@ -116,10 +116,10 @@ class Runner(threading.Thread):
             self.sockets[planned.name] = sock
             gate = SocketGate(self.rt.ctx, sock, planned,
                               {p.endpoint: plan.endpoints[p.endpoint].transport for p in planned.peers},
-                              self.rt.addresses)
+                              self.rt.addresses, self.rt.boot.absent)
             self.gates.append(gate)
             for key in planned.binds:
-                address = self.rt.local_address(key)
+                address = self.rt.boot.fixed.get(key) or self.rt.local_address(key)
                 try:
                     sock.bind(address)
                 except zmq.ZMQError as err:
@@ -207,8 +207,10 @@ class Runner(threading.Thread):
 
     def _node(self, node_sockets: dict[str, Any]) -> Node:
         replicas = sum(1 for i in self.rt.plan.instances.values() if i.node == self.inst.node)
-        return Node(self.inst.name, self.inst.replica, replicas, self.inst.args, node_sockets,
+        node = Node(self.inst.name, self.inst.replica, replicas, self.inst.args, node_sockets,
                     node_logger(self.inst.name), self.rt.stopping)
+        node.restarts = self.rt.boot.restarts.get(self.inst.name, 0)
+        return node
 
     def interrupt(self) -> None:
         """From the runtime's thread: wakes an async node blocked in an await."""

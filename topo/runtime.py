@@ -17,7 +17,7 @@ import signal
 import sys
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import zmq
@@ -46,6 +46,14 @@ class Boot:
     grace: float
     parent_pid: int
     sys_path: tuple[str, ...] = ()
+    #: Which start of this process this is (0 first); every event carries it, so the
+    #: supervisor can tell a replaced process's late words from the new one's.
+    generation: int = 0
+    #: Addresses bound before a restart, bound again so peers reconnect by themselves.
+    fixed: dict[str, str] = field(default_factory=dict)
+    #: Instances that have ended for good: their links are not waited for.
+    absent: frozenset[str] = frozenset()
+    restarts: dict[str, int] = field(default_factory=dict)
 
 
 def main(boot: Boot) -> None:
@@ -101,6 +109,7 @@ class ProcessRuntime:
 
     def send(self, message: Message) -> None:
         """Thread-safe: any thread may report; the outbox thread owns the socket."""
+        message.data["gen"] = self.boot.generation
         self._outbox.put(message)
 
     def _emit_output(self, name: str, line: str, err: bool) -> None:
@@ -142,7 +151,8 @@ class ProcessRuntime:
         dealer.setsockopt(zmq.IDENTITY, self.process.name.encode())
         dealer.setsockopt(zmq.LINGER, 0)
         dealer.connect(self.boot.commands)
-        dealer.send_multipart(Message(Kind.HELLO, {"process": self.process.name, "pid": os.getpid()}).encode())
+        hello = {"process": self.process.name, "pid": os.getpid(), "gen": self.boot.generation}
+        dealer.send_multipart(Message(Kind.HELLO, hello).encode())
         runners = [Runner(self, self.plan.instances[name]) for name in self.process.instances]
         for runner in runners:
             runner.start()

@@ -37,6 +37,10 @@ SOCKET_OPTIONS = (
     "xpub_welcome_msg", "xsub_verbose_unsubscribe", "only_first_subscribe",
 )
 
+#: Each replica is a process of its own by default: a bound that no real system reaches,
+#: so that a typo (an extra few digits) is an error, not an attempt to fork forever.
+MAX_REPLICAS = 1000
+
 _SOCKET_TYPES = [t.value for t in SocketType]
 _SCALAR = {"type": ["string", "number", "boolean"]}
 
@@ -76,7 +80,12 @@ _NODE_PROPERTIES: dict[str, Any] = {
         "description": "Nodes naming the same process share one OS process.",
     },
     "host": {"type": "string", "pattern": NAME_PATTERN, "description": "The host it runs on."},
-    "replicas": {"type": "integer", "minimum": 1, "description": "Number of instances."},
+    "replicas": {
+        "type": "integer",
+        "minimum": 1,
+        "maximum": MAX_REPLICAS,
+        "description": "Number of instances.",
+    },
     "args": {"type": "object", "description": "Any mapping, handed to the node as node.args."},
     "env": {
         "type": "object",
@@ -86,6 +95,14 @@ _NODE_PROPERTIES: dict[str, Any] = {
     "restart": {
         "enum": [r.value for r in Restart] + [False],
         "description": "Restart policy (a bare YAML `no` reads as false: both mean no).",
+    },
+    "max_restarts": {
+        "type": "integer", "minimum": 0,
+        "description": "Restarts allowed within restart_window before topo gives up (default 5).",
+    },
+    "restart_window": {
+        "type": "number", "minimum": 0.1,
+        "description": "Seconds over which restarts are counted for max_restarts (default 60).",
     },
     "on_exit": {
         "enum": [o.value for o in OnExit],

@@ -172,7 +172,7 @@ class Checker:
             hint = PATTERN_HINTS.get(schema["pattern"], f"text matching {schema['pattern']}")
             problems.append(Problem(where, f"{describe(path)} must be {hint}; got {value!r}"))
             return INVALID
-        if kind == "integer" and "minimum" in schema and value < schema["minimum"]:
+        if kind in ("integer", "number") and "minimum" in schema and value < schema["minimum"]:
             problems.append(Problem(where, f"{describe(path)} must be at least {schema['minimum']}; got {value}"))
             return INVALID
         if kind == "object":

@@ -1,10 +1,16 @@
 """The supervisor: the one owner of a run's state.
 
 It spawns the processes, relays the endpoint table, and turns the events the processes
-send into states, output and, at the end, an exit status. Nothing else decides: a child
-reports, the supervisor concludes (honcho's Manager is the model). Its loop waits on one
-poll over the control sockets, every child's process sentinel and a self-pipe that signal
-handlers write to, so it never sleeps to notice anything.
+send into states, output, restarts and, at the end, an exit status. Nothing else decides:
+a child reports, the supervisor concludes (honcho's Manager is the model). Its loop waits
+on one poll over the control sockets, every child's process sentinel and a self-pipe that
+signal handlers write to; every timed step (ready deadline, grace, escalation, restart
+backoff) is a deadline of that poll, never a sleep.
+
+Restarts are per process: a node that is restarted takes the other nodes of its process
+with it (they share an OS process; an inproc peer cannot reconnect), and the output says
+so. The new process binds the same ipc paths and tcp ports as before, so peers in other
+processes reconnect by themselves, and its nodes pass the gate again before they run.
 """
 
 from __future__ import annotations
@@ -12,11 +18,9 @@ from __future__ import annotations
 import json
 import os
 import signal
-import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import zmq
 
@@ -24,50 +28,15 @@ from topo import rundir, spawn
 from topo.control import Kind, Message
 from topo.model import OnExit
 from topo.plan import Plan
+from topo.restarts import History
+from topo.runstate import (
+    EXIT_FAILED, EXIT_OK, EXIT_SIGINT, EXIT_SIGTERM, STARTING, TERMINAL, NodeState, Outcome,
+    ProcState, Reporter, snapshot,
+)
 from topo.runtime import Boot
 
-#: Exit statuses of ``topo up`` (SPEC section 3).
-EXIT_OK, EXIT_FAILED, EXIT_SIGINT, EXIT_SIGTERM = 0, 1, 130, 143
-TERMINAL = frozenset({"exited", "failed", "stopped"})
-STATE_WORDS = {"bound": "waiting for peers", "exited": "exited", "running": "running"}
-
-
-class Reporter(Protocol):
-    """Where a run's output goes: the terminal and log files, or a test harness."""
-
-    def output(self, name: str, line: str, err: bool) -> None: ...
-    def system(self, text: str) -> None: ...
-
-
-@dataclass
-class NodeState:
-    name: str
-    process: str
-    state: str = "starting"
-    started: float | None = None
-    ended: float | None = None
-    error: str | None = None
-    traceback: str | None = None
-    restarts: int = 0
-
-
-@dataclass
-class ProcState:
-    name: str
-    proc: Any = None
-    pid: int | None = None
-    hello: bool = False
-    ended: bool = False
-    connected: bool = False
-    instances: tuple[str, ...] = ()
-    term_sent: float | None = None
-
-
-@dataclass
-class Outcome:
-    code: int
-    reason: str
-    nodes: dict[str, NodeState] = field(default_factory=dict)
+__all__ = ["Supervisor", "Outcome", "Reporter", "default_sys_path", "EXIT_OK", "EXIT_FAILED",
+           "EXIT_SIGINT", "EXIT_SIGTERM"]
 
 
 class Supervisor:
@@ -79,21 +48,25 @@ class Supervisor:
         self.ready_timeout = ready_timeout
         self.grace = grace
         self.sys_path = sys_path
+        self.run_dir = run_dir
         self.nodes = {name: NodeState(name, inst.process) for name, inst in plan.instances.items()}
-        self.procs = {p.name: ProcState(p.name, instances=p.instances) for p in plan.processes}
+        self.procs = {p.name: ProcState(p.name, p.instances) for p in plan.processes}
+        self.history = {name: History(i.max_restarts, i.restart_window) for name, i in plan.instances.items()}
         self.bound: dict[str, str] = {}
         self.bound_instances: set[str] = set()
         self.code: int | None = None
         self.reason = ""
         self.stop_at: float | None = None
         self.started = time.monotonic()
+        self.ready_deadline = self.started + ready_timeout
         self.all_ready_reported = False
+        self._hurry = False
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_w, False)
-        self.run_dir = run_dir
-        self._hurry = False
+        self._poller = zmq.Poller()
+        self._sentinels: dict[int, ProcState] = {}
 
-    # -- asked from outside (signal handlers, topo down, a test harness) --------------------
+    # -- asked from outside (signal handlers, topo down, a test harness) ------------------
 
     def request_stop(self, code: int, reason: str) -> None:
         """Signal-safe: records why and wakes the loop, which does the rest."""
@@ -109,15 +82,14 @@ class Supervisor:
         self._hurry = True
         self.request_stop(EXIT_SIGINT, "Ctrl-C")
 
-    # -- the run -----------------------------------------------------------------------------
+    # -- the run ---------------------------------------------------------------------------
 
     def run(self) -> Outcome:
         ctx: zmq.Context[Any] = zmq.Context()
         self.run_dir = rd = self.run_dir or rundir.create(self.plan.topology)
         events = ctx.socket(zmq.PULL)
-        commands = ctx.socket(zmq.ROUTER)
+        self.commands = commands = ctx.socket(zmq.ROUTER)
         commands.setsockopt(zmq.ROUTER_MANDATORY, 1)
-        self.commands = commands
         control = ctx.socket(zmq.ROUTER)  # `topo ps` and `topo down` from other terminals
         try:
             ev, cmd, ctl = (f"ipc://{rd.sockets}/{n}" for n in (rundir.EVENTS, rundir.COMMANDS, rundir.CONTROL))
@@ -126,7 +98,11 @@ class Supervisor:
             control.bind(ctl)
             rd.write_info(pid=os.getpid(), started=_create_time(),
                           file=str(Path(self.plan.file).resolve()), control=ctl)
-            self._spawn(rd, ev, cmd)
+            self._endpoints = (ev, cmd)
+            for proc in self.procs.values():
+                self._start(proc)
+            self.reporter.system(f"started {len(self.procs)} process(es) for {len(self.nodes)} node(s) "
+                                 f"in {time.monotonic() - self.started:.2f}s; run {rd.identity}")
             self._loop(events, commands, control)
         finally:
             self._kill_all()
@@ -139,33 +115,32 @@ class Supervisor:
             rd.remove()
             os.close(self._wake_r)
             os.close(self._wake_w)
-        return Outcome(self.code if self.code is not None else EXIT_OK, self.reason, self.nodes)
+        return outcome
 
-    def _spawn(self, rd: rundir.RunDir, events: str, commands: str) -> None:
-        ready_by = time.time() - (time.monotonic() - self.started) + self.ready_timeout
-        for proc in self.plan.processes:
-            state = self.procs[proc.name]
-            boot = Boot(self.plan, proc.name, events, commands, str(rd.sockets), ready_by,
-                        self.grace, os.getpid(), self.sys_path)
-            state.proc = spawn.start(boot)
-            state.pid = state.proc.pid
-        self.reporter.system(f"started {len(self.procs)} process(es) for {len(self.nodes)} node(s) "
-                             f"in {time.monotonic() - self.started:.2f}s; run {rd.identity}")
+    def _start(self, proc: ProcState) -> None:
+        """Spawns (or respawns) one process; a respawn rebinds the addresses it had."""
+        assert self.run_dir is not None
+        ready_by = time.time() + (self.ready_deadline - time.monotonic())
+        absent = frozenset(n.name for n in self.nodes.values()
+                           if n.state in TERMINAL and n.process != proc.name)
+        boot = Boot(self.plan, proc.name, *self._endpoints, str(self.run_dir.sockets), ready_by,
+                    self.grace, os.getpid(), self.sys_path, generation=proc.generation,
+                    fixed=dict(self.bound), absent=absent,
+                    restarts={n: self.nodes[n].restarts for n in proc.instances})
+        proc.proc = spawn.start(boot)
+        proc.pid, proc.ended, proc.hello, proc.connected = proc.proc.pid, False, False, False
+        proc.term_sent = proc.restart_at = None
+        self._sentinels[proc.proc.sentinel] = proc
+        self._poller.register(proc.proc.sentinel, zmq.POLLIN)
 
     def _loop(self, events: zmq.Socket[Any], commands: zmq.Socket[Any], control: zmq.Socket[Any]) -> None:
-        poller = zmq.Poller()
-        poller.register(events, zmq.POLLIN)
-        poller.register(commands, zmq.POLLIN)
-        poller.register(control, zmq.POLLIN)
-        poller.register(self._wake_r, zmq.POLLIN)
-        sentinels = {}
-        for state in self.procs.values():
-            sentinels[state.proc.sentinel] = state
-            poller.register(state.proc.sentinel, zmq.POLLIN)
-        while not all(p.ended for p in self.procs.values()):
+        for sock in (events, commands, control, self._wake_r):
+            self._poller.register(sock, zmq.POLLIN)
+        while not all(p.ended and p.restart_at is None for p in self.procs.values()) \
+                or (self.code is None and any(p.restart_at for p in self.procs.values())):
             self._act(commands)
             timeout = self._next_deadline() - time.monotonic()
-            for sock, _ in poller.poll(max(0, int(timeout * 1000)) + 1):
+            for sock, _ in self._poller.poll(max(0, int(timeout * 1000)) + 1):
                 if sock is events:
                     self._drain(events)
                 elif sock is commands:
@@ -174,31 +149,40 @@ class Supervisor:
                     self._control(control)
                 elif sock == self._wake_r:
                     os.read(self._wake_r, 256)
-                elif sock in sentinels:
-                    poller.unregister(sock)
-                    self._process_ended(sentinels[sock])
+                elif sock in self._sentinels:
+                    self._poller.unregister(sock)
+                    self._process_ended(self._sentinels.pop(sock))
         self._drain(events)
 
     def _next_deadline(self) -> float:
-        deadlines = [self.started + self.ready_timeout + 0.5]
+        deadlines = [self.ready_deadline + 0.5]
         if self.stop_at is not None:
             deadlines.append(self.stop_at)
         deadlines.extend(p.term_sent + 1.0 for p in self.procs.values() if p.term_sent and not p.ended)
+        deadlines.extend(p.restart_at for p in self.procs.values() if p.restart_at and p.ended)
         future = [d for d in deadlines if d > time.monotonic()]
         return min(future) if future else time.monotonic() + 1.0
 
     def _act(self, commands: zmq.Socket[Any]) -> None:
-        """Everything that follows from the time and the state: stop, escalate, time out."""
+        """Everything that follows from the time and the state: stop, escalate, restart."""
         now = time.monotonic()
         # half a second after the gates' own deadline, whose reports are more precise
-        if self.code is None and now > self.started + self.ready_timeout + 0.5:
-            late = [n for n in self.nodes.values() if n.state in ("starting", "bound")]
+        if self.code is None and now > self.ready_deadline + 0.5:
+            late = [n for n in self.nodes.values() if n.state in STARTING]
             reasons = {n.name: self._why_late(n) for n in late}
             for node in late:
                 self._fail(node, f"not ready within {self.ready_timeout:g}s: {reasons[node.name]}", None)
+        for proc in self.procs.values():
+            if proc.restart_at is not None and proc.ended and now >= proc.restart_at and self.code is None:
+                proc.generation += 1
+                self.ready_deadline = max(self.ready_deadline, now + self.ready_timeout)
+                for name in proc.instances:
+                    self.nodes[name].state = "starting"
+                self._start(proc)
         if self.code is not None and self.stop_at is None:
             self.stop_at = now + self.grace
             for proc in self.procs.values():
+                proc.restart_at = None
                 if proc.hello and not proc.ended:
                     self._send(commands, proc, Message(Kind.STOP, {"reason": self.reason}))
         if self._hurry and self.stop_at is not None:
@@ -253,86 +237,103 @@ class Supervisor:
                 frames = control.recv_multipart(zmq.NOBLOCK)
             except zmq.Again:
                 return
-            if len(frames) != 3:
-                continue
             try:
-                request = json.loads(frames[2])
-                command = request["cmd"]
-            except (ValueError, KeyError, TypeError):
+                command = json.loads(frames[-1])["cmd"]
+            except (ValueError, KeyError, TypeError, IndexError):
                 continue
             if command == "down":
                 self.request_stop(EXIT_OK, "stopped by topo down")
                 reply: dict[str, Any] = {"ok": True}
             elif command == "ps":
-                reply = {"ok": True, "pid": os.getpid(), "nodes": self.snapshot()}
+                reply = {"ok": True, "pid": os.getpid(), "nodes": snapshot(self.nodes, self.procs)}
             else:
                 reply = {"ok": False, "error": f"unknown command {command!r}"}
-            control.send_multipart([frames[0], b"", json.dumps(reply).encode()])
+            control.send_multipart([*frames[:-1], json.dumps(reply).encode()])
 
-    def snapshot(self) -> list[dict[str, Any]]:
-        """Every node's state as ``topo ps`` shows it."""
-        now_wall, now = time.time(), time.monotonic()
-        out = []
-        for node in self.nodes.values():
-            proc = self.procs[node.process]
-            out.append({
-                "name": node.name, "process": node.process, "pid": proc.pid,
-                "state": STATE_WORDS.get(node.state, node.state), "restarts": node.restarts,
-                "since": now_wall - (now - node.started) if node.started else None,
-                "error": node.error,
-            })
-        return out
-
-    # -- events -------------------------------------------------------------------------------
+    # -- events ----------------------------------------------------------------------------
 
     def _handle(self, m: Message) -> None:
-        kind = m.kind
-        if kind is Kind.OUTPUT:
+        if m.kind is Kind.OUTPUT:
             self.reporter.output(m["instance"], m["line"], bool(m.data.get("err")))
             return
-        if kind is Kind.HELLO:
+        if m.kind is Kind.HELLO:
             proc = self.procs.get(m["process"])
-            if proc is not None:
+            if proc is not None and m.data.get("gen") == proc.generation:
                 proc.hello = True
                 self._maybe_connect()
             return
         node = self.nodes.get(m.data.get("instance", ""))
-        if kind is Kind.BYE:
-            return
-        if node is None:
-            return
-        if kind is Kind.BOUND:
+        if node is None or m.data.get("gen") != self.procs[node.process].generation:
+            return  # BYE, or a late word from a process that has been replaced
+        if m.kind is Kind.BOUND:
             self.bound.update(m["endpoints"])
             self.bound_instances.add(node.name)
             node.state = "bound"
             self._maybe_connect()
-        elif kind is Kind.READY:
+        elif m.kind is Kind.READY:
             node.state, node.started = "running", time.monotonic()
+            if node.restarts:
+                self.reporter.system(f"{node.name} ready again (restart {node.restarts})")
             self._maybe_all_ready()
-        elif kind is Kind.EXITED:
-            node.state, node.ended = "exited", time.monotonic()
-            self.reporter.system(f"{node.name} returned")
-            inst = self.plan.instances[node.name]
-            siblings = [n for n in self.nodes.values() if self.plan.instances[n.name].node == inst.node]
-            if inst.on_exit is OnExit.STOP and all(n.state in TERMINAL for n in siblings):
-                self.request_stop(EXIT_OK, f"{inst.node} returned (on_exit: stop)")
-            elif all(n.state in TERMINAL for n in self.nodes.values()) and self.code is None:
-                self.request_stop(EXIT_OK, "every node returned")
-        elif kind is Kind.STOPPED:
-            node.state, node.ended = "stopped", time.monotonic()
-        elif kind is Kind.FAILED:
-            self._fail(node, m["error"], m.data.get("traceback"))
-        elif kind is Kind.NOT_READY:
+        elif m.kind is Kind.EXITED:
+            self._ended(node, None, None)
+        elif m.kind is Kind.STOPPED:
+            if node.state != "restarting":
+                node.state, node.ended = "stopped", time.monotonic()
+        elif m.kind is Kind.FAILED:
+            self._ended(node, m["error"], m.data.get("traceback"))
+        elif m.kind is Kind.NOT_READY:
             waiting = "\n".join(f"  waiting: {w}" for w in m["waiting"])
             self._fail(node, f"not ready within {self.ready_timeout:g}s\n{waiting}", None)
+
+    def _ended(self, node: NodeState, error: str | None, tb: str | None) -> None:
+        """A node returned (error None) or failed: restart it, or draw the consequences."""
+        if node.state in TERMINAL or node.state == "restarting":
+            return
+        inst = self.plan.instances[node.name]
+        if tb:
+            for line in tb.rstrip().splitlines():
+                self.reporter.output(node.name, line, True)
+        if self.code is None:
+            decision = self.history[node.name].decide(inst.restart, error is not None, time.monotonic())
+            if decision.restart:
+                self._restart(node, error, decision.delay)
+                return
+            if decision.gave_up:
+                self._fail(node, f"{decision.gave_up}; last error: {error or 'returned'}", None)
+                return
+        if error is not None:
+            self._fail(node, error, None)
+            return
+        node.state, node.ended = "exited", time.monotonic()
+        self.reporter.system(f"{node.name} returned")
+        siblings = [n for n in self.nodes.values() if self.plan.instances[n.name].node == inst.node]
+        if inst.on_exit is OnExit.STOP and all(n.state in TERMINAL for n in siblings):
+            self.request_stop(EXIT_OK, f"{inst.node} returned (on_exit: stop)")
+        elif all(n.state in TERMINAL for n in self.nodes.values()):
+            self.request_stop(EXIT_OK, "every node returned")
+
+    def _restart(self, node: NodeState, error: str | None, delay: float) -> None:
+        proc = self.procs[node.process]
+        what = f"failed ({error})" if error else "returned"
+        self.reporter.system(f"{node.name} {what}; restarting in {delay:.1f}s (restart: "
+                             f"{self.plan.instances[node.name].restart.value})")
+        node.state, node.error = "restarting", error
+        node.restarts += 1
+        for name in proc.instances:
+            other = self.nodes[name]
+            if other is not node and other.state not in TERMINAL and other.state != "restarting":
+                self.reporter.system(f"{name} restarts too: it shares process {proc.name} with {node.name}")
+                other.state = "restarting"
+                other.restarts += 1
+        proc.restart_at = time.monotonic() + delay
+        if not proc.ended:
+            self._send(self.commands, proc, Message(Kind.STOP, {"reason": f"restart of {node.name}"}))
 
     def _fail(self, node: NodeState, error: str, tb: str | None) -> None:
         if node.state in TERMINAL:
             return
         node.state, node.ended, node.error, node.traceback = "failed", time.monotonic(), error, tb
-        if tb:
-            for line in tb.rstrip().splitlines():
-                self.reporter.output(node.name, line, True)
         self.reporter.system(f"{node.name} failed: {error}")
         self.request_stop(EXIT_FAILED, f"{node.name} failed")
 
@@ -345,9 +346,7 @@ class Supervisor:
                 self._send(self.commands, proc, Message(Kind.CONNECT, {"endpoints": self.bound}))
 
     def _maybe_all_ready(self) -> None:
-        if self.all_ready_reported:
-            return
-        if all(n.state not in ("starting", "bound") for n in self.nodes.values()):
+        if not self.all_ready_reported and not any(n.state in STARTING for n in self.nodes.values()):
             self.all_ready_reported = True
             self.reporter.system(f"all {len(self.nodes)} node(s) ready in {time.monotonic() - self.started:.2f}s")
 
@@ -358,11 +357,12 @@ class Supervisor:
         how = spawn.describe_exit(proc.proc.exitcode)
         for name in proc.instances:
             node = self.nodes[name]
-            if node.state not in TERMINAL:
-                if self.code is not None and proc.term_sent is None and proc.proc.exitcode == 0:
-                    node.state = "stopped"
-                else:
-                    self._fail(node, f"its process {proc.name} {how}", None)
+            if node.state in TERMINAL or node.state == "restarting":
+                continue
+            if self.code is not None and proc.term_sent is None and proc.proc.exitcode == 0:
+                node.state = "stopped"
+            else:
+                self._ended(node, f"its process {proc.name} {how}", None)
 
     def _kill_all(self) -> None:
         for proc in self.procs.values():
@@ -380,7 +380,3 @@ def _create_time() -> float:
 def default_sys_path(topology_file: str) -> tuple[str, ...]:
     """Node modules are imported with the current directory and the file's directory first."""
     return tuple(dict.fromkeys([os.getcwd(), str(Path(topology_file).resolve().parent)]))
-
-
-__all__ = ["Supervisor", "Outcome", "Reporter", "default_sys_path", "EXIT_OK", "EXIT_FAILED",
-           "EXIT_SIGINT", "EXIT_SIGTERM", "sys"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -60,7 +61,8 @@ class Topo:
         return Result(proc.returncode, out, err)
 
     def wait_for_line(self, proc: subprocess.Popen[str], text: str, timeout: float = 30) -> list[str]:
-        """Reads the command's stdout until a line contains ``text``; returns the lines read."""
+        """Reads the command's stdout until a line matches the regular expression ``text``;
+        returns the lines read."""
         assert proc.stdout is not None
         lines: list[str] = []
         deadline = time.monotonic() + timeout
@@ -70,7 +72,7 @@ class Topo:
             if not line:
                 break
             lines.append(line)
-            if text in line:
+            if re.search(text, line):
                 return lines
         raise AssertionError(f"no line with {text!r} within {timeout}s; read:\n{''.join(lines)}")
 

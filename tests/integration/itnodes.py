@@ -103,3 +103,61 @@ def missing_module(node: Any) -> None:
 
 
 ZMQ_VERSION = zmq.zmq_version()
+
+
+def fail_twice(node: Any) -> None:
+    """Fails on its first two runs, then succeeds."""
+    print(f"run {node.restarts}", flush=True)
+    if node.restarts < 2:
+        raise RuntimeError(f"failure {node.restarts + 1}")
+
+
+def always_fails(node: Any) -> None:
+    raise ValueError("still broken")
+
+
+def tick(node: Any) -> None:
+    """Sends which incarnation it is, then returns: under `restart: always` it comes back."""
+    node.sockets["out"].send_string(str(node.restarts))
+
+
+def count_ticks(node: Any) -> None:
+    inp = node.sockets["in"]
+    seen = [inp.recv_string() for _ in range(node.args.get("ticks", 3))]
+    print("ticks", " ".join(seen), flush=True)
+
+
+def segfault_once(node: Any) -> None:
+    """Crashes its whole process on the first run; a restart then works."""
+    if node.restarts == 0:
+        os.kill(os.getpid(), signal.SIGSEGV)
+    node.sockets["out"].send_string(f"survived {node.restarts}")
+
+
+def relay_forever(node: Any) -> None:
+    """PULL in, PUSH out, until stopped; says its pid so a test can kill its process."""
+    print("pid", os.getpid(), flush=True)
+    inp, out = node.sockets["in"], node.sockets["out"]
+    while node.running:
+        if inp.poll(100):
+            out.send_string(f"{inp.recv_string()} via {os.getpid()}")
+
+
+def send_numbers(node: Any) -> None:
+    out = node.sockets["out"]
+    i = 0
+    while node.running:
+        out.send_string(str(i))
+        i += 1
+        time.sleep(0.05)  # a steady rate of numbers, not a synchronisation
+
+
+def print_received(node: Any) -> None:
+    inp = node.sockets["in"]
+    while node.running:
+        if inp.poll(100):
+            print("received", inp.recv_string(), flush=True)
+
+
+def receive_one_string(node: Any) -> None:
+    print("got", node.sockets["in"].recv_string(), flush=True)

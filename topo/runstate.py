@@ -1,0 +1,72 @@
+"""The state a supervisor owns, as plain records, and how it is shown to ``topo ps``."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+#: Exit statuses of ``topo up`` (SPEC section 3).
+EXIT_OK, EXIT_FAILED, EXIT_SIGINT, EXIT_SIGTERM = 0, 1, 130, 143
+
+#: A node in one of these states has ended for good (unless a restart policy says otherwise).
+TERMINAL = frozenset({"exited", "failed", "stopped"})
+#: Not ready yet: still to bind, or waiting for peers in its gate.
+STARTING = frozenset({"starting", "bound"})
+#: How ``topo ps`` words each state.
+STATE_WORDS = {"bound": "waiting for peers", "running": "running"}
+
+
+class Reporter(Protocol):
+    """Where a run's output goes: the terminal and log files, or a test harness."""
+
+    def output(self, name: str, line: str, err: bool) -> None: ...
+    def system(self, text: str) -> None: ...
+
+
+@dataclass
+class NodeState:
+    name: str
+    process: str
+    state: str = "starting"
+    started: float | None = None
+    ended: float | None = None
+    error: str | None = None
+    traceback: str | None = None
+    restarts: int = 0
+
+
+@dataclass
+class ProcState:
+    name: str
+    instances: tuple[str, ...] = ()
+    proc: Any = None
+    pid: int | None = None
+    generation: int = 0
+    hello: bool = False
+    ended: bool = False
+    connected: bool = False
+    term_sent: float | None = None
+    #: When a restart is pending: the time the new process may be spawned.
+    restart_at: float | None = None
+
+
+@dataclass
+class Outcome:
+    code: int
+    reason: str
+    nodes: dict[str, NodeState] = field(default_factory=dict)
+
+
+def snapshot(nodes: dict[str, NodeState], procs: dict[str, ProcState]) -> list[dict[str, Any]]:
+    """Every node as ``topo ps`` shows it (times as wall-clock, for another process)."""
+    now_wall, now = time.time(), time.monotonic()
+    return [
+        {
+            "name": n.name, "process": n.process, "pid": procs[n.process].pid,
+            "state": STATE_WORDS.get(n.state, n.state), "restarts": n.restarts,
+            "since": now_wall - (now - n.started) if n.started and n.state == "running" else None,
+            "error": n.error,
+        }
+        for n in nodes.values()
+    ]
