@@ -81,7 +81,7 @@ def test_a_run_whose_supervisor_died_is_shown_dead_and_cleaned(topo: Topo) -> No
     topo.wait_for_line(proc, "ready in")
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=10)
-    wait_until(lambda: topo.socket_files() == [], 3.0, "node processes to clean up")
+    wait_until(lambda: topo.socket_files() == [], 5.0, "node processes to clean up")
     ps = topo.run("ps")
     assert re.search(r"longrun/\S+: dead", ps.out), ps.out
     assert topo.run_dirs() == []
