@@ -70,7 +70,7 @@ def one_run(selector: str | None) -> Run:
 def request(run: Run, payload: dict[str, Any], timeout: float = 3.0) -> dict[str, Any]:
     import zmq
 
-    ctx = zmq.Context.instance()
+    ctx: zmq.Context[Any] = zmq.Context.instance()
     sock = ctx.socket(zmq.REQ)
     sock.setsockopt(zmq.LINGER, 0)
     try:

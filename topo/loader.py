@@ -204,6 +204,8 @@ class _Builder:
         if isinstance(raw_sockets, dict):
             for sname, svalue in raw_sockets.items():
                 sockets[sname] = self.socket(name, sname, svalue, sockets_path + (sname,))
+        elif raw_sockets is INVALID:
+            self.broken.add(name)
         restart = merged.get("restart")
         return NodeSpec(
             name=name,

@@ -265,7 +265,10 @@ def _endpoint(t: Topology, endpoints: dict[str, Endpoint], binder: Placed, socke
         name = f"{number}-{slug}"[:MAX_IPC_NAME - 5] + ".sock"
         address = f"ipc://{RUN_DIR}/{name}"
     else:
-        address = f"tcp://{t.hosts[binder.host].address}:*"
+        host = t.hosts[binder.host].address
+        if ":" in host and not host.startswith("["):
+            host = f"[{host}]"  # an IPv6 address
+        address = f"tcp://{host}:*"
     endpoints[key] = Endpoint(key, transport, address, binder.name, socket)
     return endpoints[key]
 

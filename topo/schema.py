@@ -15,13 +15,19 @@ from topo.model import OnExit, Restart, SocketType, Transport
 
 SCHEMA_ID = "https://topo.dev/schema/topology.json"
 
+#: End of the text. Python's ``$`` also matches before a final newline (ECMA's does not),
+#: so ``(?!\n)`` keeps "m:f\n" (a YAML block scalar) out, the same in Python and editors.
+_END = r"(?!\n)$"
 #: Names of nodes, sockets, processes and hosts: no dots (links use ``NODE.SOCKET``).
-NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_-]*$"
-TOPOLOGY_NAME_PATTERN = r"^[a-z0-9_-]+$"
-RUN_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$"
+NAME_PATTERN = rf"^[A-Za-z_][A-Za-z0-9_-]*{_END}"
+TOPOLOGY_NAME_PATTERN = rf"^[a-z0-9_-]+{_END}"
+RUN_PATTERN = rf"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*{_END}"
 _REF = r"[A-Za-z_][A-Za-z0-9_-]*\.[A-Za-z_][A-Za-z0-9_-]*"
-REF_PATTERN = rf"^{_REF}$"
+REF_PATTERN = rf"^{_REF}{_END}"
 SHORT_LINK_PATTERN = rf"^\s*{_REF}\s*->\s*{_REF}\s*$"
+#: What the OS accepts as an environment variable: no '=' in the name, no NUL anywhere.
+ENV_NAME_PATTERN = r"^[^=\u0000]+$"
+ENV_VALUE_PATTERN = r"^[^\u0000]*$"
 
 #: zmq socket options a file may set, by lower-case name. Options topo manages itself
 #: (subscriptions, CURVE keys, routing of XPUB subscriptions) and read-only ones are absent.
@@ -42,7 +48,7 @@ SOCKET_OPTIONS = (
 MAX_REPLICAS = 1000
 
 _SOCKET_TYPES = [t.value for t in SocketType]
-_SCALAR = {"type": ["string", "number", "boolean"]}
+_ENV_VALUE = {"type": ["string", "number", "boolean"], "pattern": ENV_VALUE_PATTERN}
 
 _SOCKET_LONG: dict[str, Any] = {
     "type": "object",
@@ -60,7 +66,7 @@ _SOCKET_LONG: dict[str, Any] = {
         "options": {
             "type": "object",
             "description": "zmq socket options by lower-case name.",
-            "propertyNames": {"enum": list(SOCKET_OPTIONS)},
+            "propertyNames": {"type": "string", "enum": list(SOCKET_OPTIONS)},
             "additionalProperties": {"type": ["integer", "string", "boolean"]},
         },
     },
@@ -90,7 +96,8 @@ _NODE_PROPERTIES: dict[str, Any] = {
     "env": {
         "type": "object",
         "description": "Environment variables of the node's process.",
-        "additionalProperties": _SCALAR,
+        "propertyNames": {"type": "string", "pattern": ENV_NAME_PATTERN},
+        "additionalProperties": _ENV_VALUE,
     },
     "restart": {
         "enum": [r.value for r in Restart] + [False],
@@ -111,7 +118,7 @@ _NODE_PROPERTIES: dict[str, Any] = {
     "sockets": {
         "type": "object",
         "description": "The node's sockets by name: a socket type, or the long form.",
-        "propertyNames": {"pattern": NAME_PATTERN},
+        "propertyNames": {"type": "string", "pattern": NAME_PATTERN},
         "additionalProperties": {
             "anyOf": [{"enum": _SOCKET_TYPES}, {"$ref": "#/$defs/socket"}]
         },
@@ -132,7 +139,7 @@ SCHEMA: dict[str, Any] = {
         },
         "hosts": {
             "type": "object",
-            "propertyNames": {"pattern": NAME_PATTERN},
+            "propertyNames": {"type": "string", "pattern": NAME_PATTERN},
             "additionalProperties": {"$ref": "#/$defs/host"},
         },
         "defaults": {
@@ -144,7 +151,7 @@ SCHEMA: dict[str, Any] = {
         "nodes": {
             "type": "object",
             "minProperties": 1,
-            "propertyNames": {"pattern": NAME_PATTERN},
+            "propertyNames": {"type": "string", "pattern": NAME_PATTERN},
             "additionalProperties": {"$ref": "#/$defs/node"},
         },
         "links": {
@@ -211,4 +218,6 @@ PATTERN_HINTS: dict[str, str] = {
     RUN_PATTERN: 'an importable "module:callable", such as mypkg.nodes:server',
     REF_PATTERN: '"NODE.SOCKET"',
     SHORT_LINK_PATTERN: '"NODE.SOCKET -> NODE.SOCKET"',
+    ENV_NAME_PATTERN: "an environment variable name (not empty, no '=', no NUL)",
+    ENV_VALUE_PATTERN: "text without NUL characters",
 }

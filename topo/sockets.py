@@ -26,7 +26,7 @@ class PubSocket(zmq.Socket):  # type: ignore[type-arg]
 
     _topo_sends = 0
 
-    def send(self, data: Any, flags: int = 0, copy: bool = True, track: bool = False,
+    def send(self, data: Any, flags: int = 0, copy: bool = True, track: bool = False,  # type: ignore[override]
              **kwargs: Any) -> Any:
         self._topo_sends += 1
         if self._topo_sends % DRAIN_EVERY == 0:
@@ -36,7 +36,7 @@ class PubSocket(zmq.Socket):  # type: ignore[type-arg]
     def drain_subscriptions(self) -> int:
         dropped = 0
         try:
-            while self.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+            while int(self.getsockopt(zmq.EVENTS)) & zmq.POLLIN:
                 self.recv(zmq.NOBLOCK)
                 dropped += 1
         except zmq.ZMQError:

@@ -2,7 +2,7 @@
 
 It interprets the subset of JSON Schema the schema uses (type, enum, pattern, properties,
 patternProperties, additionalProperties, propertyNames, required, items, minimum,
-minItems, minProperties, anyOf, $ref), so the schema editors see and the checks the user
+maximum, minItems, minProperties, anyOf, $ref), so the schema editors see and the checks the user
 gets cannot drift apart. It returns plain Python values in which every part that failed
 is replaced by :data:`INVALID`, so later stages can skip what was already reported.
 """
@@ -10,6 +10,7 @@ is replaced by :data:`INVALID`, so later stages can skip what was already report
 from __future__ import annotations
 
 import difflib
+import math
 import re
 from typing import Any, Iterable
 
@@ -81,6 +82,10 @@ def _kind(value: Any) -> str:
 
 def _fits(kind: str, wanted: str) -> bool:
     return kind == wanted or (wanted == "number" and kind == "integer")
+
+
+def _whole(value: float) -> bool:
+    return math.isfinite(value) and float(value).is_integer()
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -160,6 +165,9 @@ class Checker:
         kind = _kind(value)
         if "type" in schema:
             wanted = schema["type"] if isinstance(schema["type"], list) else [schema["type"]]
+            if kind == "number" and "integer" in wanted and _whole(value):
+                # JSON Schema (so every editor) counts 2.0 as the integer 2.
+                value, kind = int(value), "integer"
             if not any(_fits(kind, w) for w in wanted):
                 expected = " or ".join(_ARTICLE.get(w, w) for w in wanted)
                 problems.append(Problem(where, f"{describe(path)} must be {expected}, not {_ARTICLE.get(kind, kind)}"))
@@ -174,6 +182,9 @@ class Checker:
             return INVALID
         if kind in ("integer", "number") and "minimum" in schema and value < schema["minimum"]:
             problems.append(Problem(where, f"{describe(path)} must be at least {schema['minimum']}; got {value}"))
+            return INVALID
+        if kind in ("integer", "number") and "maximum" in schema and value > schema["maximum"]:
+            problems.append(Problem(where, f"{describe(path)} must be at most {schema['maximum']}; got {value}"))
             return INVALID
         if kind == "object":
             return self._object(value, schema, path, problems)
@@ -214,7 +225,7 @@ class Checker:
 
     def _name_ok(self, key: Any, names: dict[str, Any], path: Path, pos: Pos, problems: list[Problem]) -> bool:
         if not isinstance(key, str):
-            problems.append(Problem(pos, f"{describe(path)}: key {key!r} must be text"))
+            problems.append(Problem(pos, f"{describe(path)}: key {key!r} must be text: quote it (YAML reads a bare yes, no, on, off, true, false, a number or a date as a value, not as a name)"))
             return False
         if "pattern" in names and not re.search(names["pattern"], key):
             hint = PATTERN_HINTS.get(names["pattern"], names["pattern"])

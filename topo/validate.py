@@ -104,6 +104,9 @@ def _links(t: Topology, problems: list[Problem]) -> list[LinkSpec]:
         dst = _resolve(t, link.dst, link.dst_pos or link.pos, problems)
         if src is None or dst is None:
             continue
+        if link.src == link.dst:
+            problems.append(Problem(link.pos, f"link {link.src} -> {link.dst} links a socket to itself: link it to another socket"))
+            continue
         key = (link.src, link.dst)
         if key in seen:
             problems.append(Problem(link.pos, f"link {link.src} -> {link.dst} is written twice (first on line {seen[key].pos.line})"))

@@ -1,0 +1,90 @@
+"""Helpers shared by the unit tests: write a topology to a file, get its problems or plan.
+
+YAML in tests is written as an indented triple-quoted string and dedented, so the LINE
+and COL a test expects are those of the dedented text (line 1 is the first line after
+the opening quotes' backslash).
+"""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from topo.errors import InvalidTopology, Problem
+from topo.model import Topology
+from topo.plan import Plan, make_plan
+from topo.validate import load
+
+FILE_NAME = "topo.yaml"
+
+
+def write(tmp_path: Path, text: str | bytes) -> Path:
+    path = tmp_path / FILE_NAME
+    if isinstance(text, bytes):
+        path.write_bytes(text)
+    else:
+        path.write_text(textwrap.dedent(text), encoding="utf-8")
+    return path
+
+
+def problems_of(path: Path) -> list[Problem]:
+    try:
+        load(str(path))
+    except InvalidTopology as err:
+        assert err.problems, "InvalidTopology raised without a problem"
+        return list(err.problems)
+    return []
+
+
+@pytest.fixture
+def problems(tmp_path: Path) -> Callable[[str | bytes], list[Problem]]:
+    """``problems(yaml_text)``: every problem ``topo check`` would print, in order."""
+
+    def check(text: str | bytes) -> list[Problem]:
+        path = write(tmp_path, text)
+        found = problems_of(path)
+        for p in found:
+            assert p.pos.file == str(path)
+        return found
+
+    return check
+
+
+@pytest.fixture
+def problem(problems: Callable[[str | bytes], list[Problem]]) -> Callable[[str | bytes], Problem]:
+    """``problem(yaml_text)``: the one problem of a file that breaks exactly one rule."""
+
+    def one(text: str | bytes) -> Problem:
+        found = problems(text)
+        assert len(found) == 1, "expected exactly one problem, got:\n" + "\n".join(map(str, found))
+        return found[0]
+
+    return one
+
+
+@pytest.fixture
+def topology(tmp_path: Path) -> Callable[[str], Topology]:
+    """``topology(yaml_text)``: the loaded topology of a valid file."""
+
+    def loaded(text: str) -> Topology:
+        path = write(tmp_path, text)
+        try:
+            return load(str(path))
+        except InvalidTopology as err:
+            pytest.fail(f"expected a valid topology, got:\n{err}")
+
+    return loaded
+
+
+@pytest.fixture
+def plan(topology: Callable[[str], Topology]) -> Callable[[str], Plan]:
+    """``plan(yaml_text)``: the plan of a valid file."""
+
+    def planned(text: str) -> Plan:
+        return make_plan(topology(text))
+
+    return planned
+
