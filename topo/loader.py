@@ -194,8 +194,9 @@ class _Builder:
                 value = {**value, key: {**merged[key], **value[key]}}
         merged.update(value)
         run = merged.get("run")
-        if not isinstance(run, str):
+        if run is INVALID:
             self.broken.add(name)
+
         at = self.at(("defaults",), defaults.keys())
         at.update(self.at(path, value.keys()))
         sockets: dict[str, SocketSpec] = {}

@@ -113,6 +113,8 @@ class Runner(threading.Thread):
         bound: dict[str, str] = {}
         for planned in self.inst.sockets:
             sock = socket_factory.build(self.rt.ctx, planned, self.rt.linger_ms)
+            if any(plan.endpoints[k].address.startswith("tcp://[") for k in (*planned.binds, *planned.connects)):
+                sock.setsockopt(zmq.IPV6, 1)  # a host address written as IPv6
             self.sockets[planned.name] = sock
             gate = SocketGate(self.rt.ctx, sock, planned,
                               {p.endpoint: plan.endpoints[p.endpoint].transport for p in planned.peers},

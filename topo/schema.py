@@ -108,7 +108,7 @@ _NODE_PROPERTIES: dict[str, Any] = {
         "description": "Restarts allowed within restart_window before topo gives up (default 5).",
     },
     "restart_window": {
-        "type": "number", "minimum": 0.1,
+        "type": "number", "minimum": 0.1, "maximum": 31_536_000,
         "description": "Seconds over which restarts are counted for max_restarts (default 60).",
     },
     "on_exit": {
@@ -166,7 +166,7 @@ SCHEMA: dict[str, Any] = {
         "node": {
             "type": "object",
             "properties": _NODE_PROPERTIES,
-            "required": ["run"],
+            # `run` may come from `defaults`: its absence is checked after merging
             "additionalProperties": False,
         },
         "socket": _SOCKET_LONG,

@@ -180,10 +180,10 @@ class Checker:
             hint = PATTERN_HINTS.get(schema["pattern"], f"text matching {schema['pattern']}")
             problems.append(Problem(where, f"{describe(path)} must be {hint}; got {value!r}"))
             return INVALID
-        if kind in ("integer", "number") and "minimum" in schema and value < schema["minimum"]:
+        if kind in ("integer", "number") and "minimum" in schema and not value >= schema["minimum"]:  # NaN fails too
             problems.append(Problem(where, f"{describe(path)} must be at least {schema['minimum']}; got {value}"))
             return INVALID
-        if kind in ("integer", "number") and "maximum" in schema and value > schema["maximum"]:
+        if kind in ("integer", "number") and "maximum" in schema and not value <= schema["maximum"]:
             problems.append(Problem(where, f"{describe(path)} must be at most {schema['maximum']}; got {value}"))
             return INVALID
         if kind == "object":

@@ -40,6 +40,8 @@ def validate(t: Topology) -> list[Problem]:
 
 def _hosts(t: Topology, problems: list[Problem]) -> None:
     for node in t.nodes.values():
+        if not node.run and node.name not in t.broken:  # `run` may come from `defaults`
+            problems.append(Problem(node.pos, f"nodes.{node.name}: missing required key 'run'"))
         if node.host is not None and node.host not in t.hosts:
             problems.append(Problem(node.where("host"), f"node {node.name!r}: no host named {node.host!r}{did_you_mean(node.host, t.hosts)}"))
         elif node.host is None and t.default_host not in t.hosts and node.name not in t.broken:
@@ -53,7 +55,7 @@ def _processes(t: Topology, problems: list[Problem]) -> None:
         if node.process is not None:
             members[node.process].append(node.name)
     for node in t.nodes.values():
-        if node.process is None and node.name in members:
+        if node.process is None and node.replicas == 1 and node.name in members:
             problems.append(Problem(node.pos, f"node {node.name!r} has no `process:`, so its own process is named {node.name!r}, but nodes {', '.join(members[node.name])} name a process {node.name!r}: give it `process: {node.name}` to join them, or rename the process"))
     for process, names in members.items():
         first = t.nodes[names[0]]

@@ -491,3 +491,34 @@ def test_every_option_name_of_the_schema_is_accepted(topology):
         links: [a.out -> b.in]
         """)
     assert set(t.nodes["a"].sockets["out"].options) == set(SOCKET_OPTIONS)
+
+
+def test_restart_window_refuses_nan_and_infinity(problems) -> None:  # type: ignore[no-untyped-def]
+    for bad in (".nan", ".inf"):
+        found = problems(f"""
+            topology: t
+            nodes:
+              a: {{run: "m:f", restart_window: {bad}, sockets: {{o: PUSH}}}}
+              b: {{run: "m:f", sockets: {{i: PULL}}}}
+            links: [a.o -> b.i]
+        """)
+        assert any("restart_window" in p.message for p in found), (bad, found)
+
+
+def test_run_may_come_from_defaults_and_its_absence_is_located(problems) -> None:  # type: ignore[no-untyped-def]
+    assert problems("""
+        topology: t
+        defaults: {run: "m:f"}
+        nodes:
+          a: {sockets: {o: PUSH}}
+          b: {sockets: {i: PULL}}
+        links: [a.o -> b.i]
+    """) == []
+    found = problems("""
+        topology: t
+        nodes:
+          a: {sockets: {o: PUSH}}
+          b: {run: "m:f", sockets: {i: PULL}}
+        links: [a.o -> b.i]
+    """)
+    assert [(p.pos.line, p.pos.col, p.message) for p in found] == [(4, 3, "nodes.a: missing required key 'run'")]

@@ -488,8 +488,8 @@ def test_bad_sockets_mapping_is_not_reported_again_by_its_links(problem):
     assert "nodes.a.sockets must be a mapping, not a list" in p.message
 
 
-def test_node_without_run_is_not_reported_again_by_its_links(problem):
-    p = problem("""\
+def test_node_without_run_is_reported_once_and_its_good_links_not_at_all(problems):
+    found = problems("""\
         topology: t
         nodes:
           a: {sockets: {out: PUSH}}
@@ -498,8 +498,11 @@ def test_node_without_run_is_not_reported_again_by_its_links(problem):
           - a.out -> b.in
           - a.other -> b.in
         """)
-    assert at(p) == (3, 3)
-    assert "missing required key 'run'" in p.message
+    # the missing run, and the link to a socket that really is missing; nothing about a.out
+    assert [(at(p), p.message) for p in found] == [
+        ((3, 3), "nodes.a: missing required key 'run'"),
+        ((7, 5), "link names socket 'other' of node 'a', which has no such socket"),
+    ]
 
 
 def test_missing_file_is_a_usage_error(tmp_path):
@@ -507,3 +510,13 @@ def test_missing_file_is_a_usage_error(tmp_path):
 
     with pytest.raises(UsageError, match="cannot read the file"):
         load(str(tmp_path / "absent.yaml"))
+
+
+def test_replicas_processes_do_not_collide_with_a_process_named_like_the_node(problems) -> None:  # type: ignore[no-untyped-def]
+    assert problems("""
+        topology: t
+        nodes:
+          a: {run: "m:f", replicas: 2, sockets: {o: PUSH}}
+          b: {run: "m:f", process: a, sockets: {i: PULL}}
+        links: [a.o -> b.i]
+    """) == []
