@@ -16,6 +16,7 @@ from typing import TextIO
 from topo import rundir
 from topo.output import LogFiles, Printer, format_duration, summary_table
 from topo.plan import make_plan
+from topo.runstate import NodeState
 from topo.supervisor import EXIT_SIGINT, EXIT_SIGTERM, Outcome, Supervisor, default_sys_path
 from topo.validate import load
 
@@ -30,6 +31,9 @@ class TerminalReporter:
     def output(self, name: str, line: str, err: bool) -> None:
         self.printer.line(name, line, err)
         self.logs.write(name, line, err)
+
+    def changed(self, node: NodeState) -> None:
+        pass
 
     def system(self, text: str) -> None:
         for line in text.splitlines():

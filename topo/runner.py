@@ -99,7 +99,9 @@ class Runner(threading.Thread):
             for gate in self.gates:
                 gate.finish()
             for sock in self.sockets.values():
-                sock.close(linger=linger)
+                # a SUB's or PULL's only outbound traffic is subscriptions: nothing to deliver
+                receive_only = sock.socket_type in (zmq.SUB, zmq.PULL)
+                sock.close(linger=0 if receive_only else linger)
             wake.close(linger=0)
             poke.close(linger=0)
             self.rt.capture.unbind_thread()

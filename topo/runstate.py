@@ -22,6 +22,8 @@ class Reporter(Protocol):
 
     def output(self, name: str, line: str, err: bool) -> None: ...
     def system(self, text: str) -> None: ...
+    def changed(self, node: NodeState) -> None:
+        """A node's state changed (the supervisor's loop calls it; a copy may be kept)."""
 
 
 @dataclass

@@ -173,7 +173,7 @@ class ProcessRuntime:
                 else:
                     os.read(self._wakeup_r, 64)
         stuck = [r.inst.name for r in runners if not r.finished]
-        terminated = not stuck and self._terminate_context()
+        terminated = not stuck and self._terminate_context(poller, dealer)
         self.capture.flush()
         self.send(Message(Kind.BYE, {"process": self.process.name, "clean": terminated, "stuck": stuck}))
         self.capture.close()
@@ -229,15 +229,24 @@ class ProcessRuntime:
             runner.interrupt()
         threading.Thread(target=self.ctx.term, name="topo:term", daemon=True).start()
 
-    def _terminate_context(self) -> bool:
-        """Lets lingering messages out; gives up after the grace period."""
+    def _terminate_context(self, poller: zmq.Poller, dealer: zmq.Socket[Any]) -> bool:
+        """Lets what the nodes sent before returning out (sockets linger), while still
+        obeying a stop, which drops it; gives up after the grace period."""
+        if self.stopping.is_set():
+            return True  # term already under way in _stop_nodes
         done = threading.Event()
 
         def term() -> None:
             self.ctx.term()
             done.set()
+            self.runner_done()  # wakes the poll below
 
-        if self.stopping.is_set():
-            return True  # term already under way in _stop_nodes
         threading.Thread(target=term, name="topo:term", daemon=True).start()
-        return done.wait(self.boot.grace)
+        give_up = time.monotonic() + self.boot.grace
+        while not done.is_set() and not self.stopping.is_set() and time.monotonic() < give_up:
+            for sock, _ in poller.poll(max(1, int((give_up - time.monotonic()) * 1000))):
+                if sock is dealer:
+                    self._command(dealer)
+                else:
+                    os.read(self._wakeup_r, 64)
+        return done.is_set()

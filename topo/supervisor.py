@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -42,13 +43,18 @@ __all__ = ["Supervisor", "Outcome", "Reporter", "default_sys_path", "EXIT_OK", "
 class Supervisor:
     def __init__(self, plan: Plan, reporter: Reporter, *, ready_timeout: float = 30.0,
                  grace: float = 5.0, sys_path: tuple[str, ...] = (),
-                 run_dir: rundir.RunDir | None = None) -> None:
+                 run_dir: rundir.RunDir | None = None, external: frozenset[str] = frozenset()) -> None:
         self.plan = plan
         self.reporter = reporter
         self.ready_timeout = ready_timeout
         self.grace = grace
         self.sys_path = sys_path
         self.run_dir = run_dir
+        #: Processes run by someone else (a test's probes): never spawned or signalled;
+        #: they end when they say BYE.
+        self.external = external
+        #: Set once the control sockets are bound: ``endpoints`` is then (events, commands).
+        self.listening = threading.Event()
         self.nodes = {name: NodeState(name, inst.process) for name, inst in plan.instances.items()}
         self.procs = {p.name: ProcState(p.name, p.instances) for p in plan.processes}
         self.history = {name: History(i.max_restarts, i.restart_window) for name, i in plan.instances.items()}
@@ -65,6 +71,7 @@ class Supervisor:
         os.set_blocking(self._wake_w, False)
         self._poller = zmq.Poller()
         self._sentinels: dict[int, ProcState] = {}
+        self._told: dict[str, tuple[str, int]] = {}
 
     # -- asked from outside (signal handlers, topo down, a test harness) ------------------
 
@@ -99,8 +106,10 @@ class Supervisor:
             rd.write_info(pid=os.getpid(), started=_create_time(),
                           file=str(Path(self.plan.file).resolve()), control=ctl)
             self._endpoints = (ev, cmd)
+            self.listening.set()
             for proc in self.procs.values():
-                self._start(proc)
+                if proc.name not in self.external:
+                    self._start(proc)
             self.reporter.system(f"started {len(self.procs)} process(es) for {len(self.nodes)} node(s) "
                                  f"in {time.monotonic() - self.started:.2f}s; run {rd.identity}")
             self._loop(events, commands, control)
@@ -139,6 +148,7 @@ class Supervisor:
         while not all(p.ended and p.restart_at is None for p in self.procs.values()) \
                 or (self.code is None and any(p.restart_at for p in self.procs.values())):
             self._act(commands)
+            self._notify_changes()
             timeout = self._next_deadline() - time.monotonic()
             for sock, _ in self._poller.poll(max(0, int(timeout * 1000)) + 1):
                 if sock is events:
@@ -153,6 +163,13 @@ class Supervisor:
                     self._poller.unregister(sock)
                     self._process_ended(self._sentinels.pop(sock))
         self._drain(events)
+        self._notify_changes()
+
+    def _notify_changes(self) -> None:
+        for node in self.nodes.values():
+            if self._told.get(node.name) != (node.state, node.restarts):
+                self._told[node.name] = (node.state, node.restarts)
+                self.reporter.changed(node)
 
     def _next_deadline(self) -> float:
         deadlines = [self.ready_deadline + 0.5]
@@ -189,14 +206,16 @@ class Supervisor:
             self.stop_at = min(self.stop_at, now)
         if self.stop_at is not None and now >= self.stop_at:
             for proc in self.procs.values():
-                if not proc.ended and proc.term_sent is None and proc.pid is not None:
+                if not proc.ended and proc.term_sent is None and proc.pid is not None \
+                        and proc.name not in self.external:
                     proc.term_sent = now
                     stuck = [n for n in proc.instances if self.nodes[n].state not in TERMINAL]
                     self.reporter.system(f"process {proc.name} did not stop within {self.grace:g}s "
                                          f"({', '.join(stuck) or 'exiting'}): SIGTERM")
                     spawn.signal_tree(proc.pid, signal.SIGTERM)
         for proc in self.procs.values():
-            if proc.term_sent and not proc.ended and now >= proc.term_sent + 1.0 and proc.pid:
+            if proc.term_sent and not proc.ended and now >= proc.term_sent + 1.0 and proc.pid \
+                    and proc.name not in self.external:
                 spawn.signal_tree(proc.pid, signal.SIGKILL)
 
     def _why_late(self, node: NodeState) -> str:
@@ -262,9 +281,14 @@ class Supervisor:
                 proc.hello = True
                 self._maybe_connect()
             return
+        if m.kind is Kind.BYE:
+            proc = self.procs.get(m.data.get("process", ""))
+            if proc is not None and proc.name in self.external:
+                proc.ended = True
+            return
         node = self.nodes.get(m.data.get("instance", ""))
         if node is None or m.data.get("gen") != self.procs[node.process].generation:
-            return  # BYE, or a late word from a process that has been replaced
+            return  # a late word from a process that has been replaced
         if m.kind is Kind.BOUND:
             self.bound.update(m["endpoints"])
             self.bound_instances.add(node.name)

@@ -1,0 +1,51 @@
+"""The pytest plugin (registered through the ``pytest11`` entry point): the ``topo_up``
+fixture, and the nodes' output and tracebacks in the report of a failing test.
+
+    def test_first_message(topo_up):
+        run = topo_up("topologies/pubsub.yaml",
+                      probes={"feed": Probe("SUB", "publisher.out", subscribe=[""])})
+        assert run.probes["feed"].recv_multipart()[0] == b"weather."
+
+Every run the fixture starts is stopped after the test, passed or failed.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Generator, Iterator
+
+import pytest
+
+_RUNS = pytest.StashKey[list[Any]]()
+
+
+@pytest.fixture
+def topo_up(request: pytest.FixtureRequest) -> Iterator[Callable[..., Any]]:
+    """A function with the signature of :func:`topo.testing.up`; runs end with the test."""
+    from topo.testing import up
+
+    runs: list[Any] = []
+    request.node.stash[_RUNS] = runs
+
+    def start(source: Any, **kwargs: Any) -> Any:
+        run = up(source, **kwargs)
+        runs.append(run)
+        return run
+
+    yield start
+    for run in reversed(runs):
+        run.stop()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, None]:
+    outcome = yield
+    report = outcome.get_result()
+    runs = item.stash.get(_RUNS, [])
+    if not report.failed or not runs:
+        return
+    for run in runs:
+        report.sections.append((f"topo {run.plan.topology}: node output", "\n".join(run.output())))
+        failed = [r for r in (run.result(n) for n in run.plan.instances) if r.failed]
+        if failed:
+            text = "\n\n".join(f"{r.name}: {r.error}\n{r.traceback or ''}".rstrip() for r in failed)
+            report.sections.append((f"topo {run.plan.topology}: failed nodes", text))
