@@ -327,7 +327,7 @@ class Supervisor:
                 self._fail(node, f"{decision.gave_up}; last error: {error or 'returned'}", None)
                 return
         if error is not None:
-            self._fail(node, error, None)
+            self._fail(node, error, tb)
             return
         node.state, node.ended = "exited", time.monotonic()
         self.reporter.system(f"{node.name} returned")

@@ -119,8 +119,11 @@ links: [bad.out -> other.in]
     text = result.stdout.str()
     assert "topo harness-fail: node output" in text
     assert "RuntimeError: boom from bad" in text
+    assert "topo harness-fail: failed nodes" in text
+    assert 'in boom\n' in text or "in boom" in text  # the node's traceback, its own frame
     assert "other | other line 2" in text or "other | other line" in text
-    left = [p for p in psutil.Process().children(recursive=True) if p.pid not in before]
+    left = [p for p in psutil.Process().children(recursive=True) if p.pid not in before
+            and "resource_tracker" not in " ".join(p.cmdline())]  # multiprocessing's own helper
     assert [p for p in left if p.is_running() and p.status() != psutil.STATUS_ZOMBIE] == []
     runs = home / "runs"
     assert not runs.exists() or list(runs.iterdir()) == []  # run directory, ipc files: gone
