@@ -34,11 +34,13 @@ from typing import Any, Mapping
 import yaml
 import zmq
 
+from topo import rundir
 from topo import sockets as socket_factory
 from topo.control import Kind, Message
 from topo.errors import TopoError
 from topo.gate import InprocBoard, SocketGate
 from topo.model import SocketType
+from topo.output import LogFiles
 from topo.plan import RUN_DIR, Plan, make_plan
 from topo.runstate import TERMINAL, NodeState
 from topo.supervisor import Supervisor, default_sys_path
@@ -87,7 +89,8 @@ class Result:
 class _Recorder:
     """The supervisor's reporter: keeps every line and a copy of every node's state."""
 
-    def __init__(self) -> None:
+    def __init__(self, logs: LogFiles) -> None:
+        self.logs = logs
         self.cond = threading.Condition()
         self.lines: list[tuple[str, str, bool]] = []
         self.states: dict[str, NodeState] = {}
@@ -95,6 +98,7 @@ class _Recorder:
     def output(self, name: str, line: str, err: bool) -> None:
         with self.cond:
             self.lines.append((name, line, err))
+            self.logs.write(name, line, err)  # as `topo up` does: `topo logs` reads them
             self.cond.notify_all()
 
     def system(self, text: str) -> None:
@@ -112,10 +116,11 @@ class Run:
     def __init__(self, plan: Plan, *, ready_timeout: float, grace: float, sys_path: tuple[str, ...]) -> None:
         self.plan = plan
         self.ready_timeout = ready_timeout
-        self.recorder = _Recorder()
+        run_dir = rundir.create(plan.topology)
+        self.recorder = _Recorder(LogFiles(run_dir.log_dir))
         external = frozenset({PROBE_PROCESS}) if PROBE_NODE in plan.instances else frozenset()
         self.supervisor = Supervisor(plan, self.recorder, ready_timeout=ready_timeout, grace=grace,
-                                     sys_path=sys_path, external=external)
+                                     sys_path=sys_path, external=external, run_dir=run_dir)
         self._thread = threading.Thread(target=self._supervise, name="topo:supervisor", daemon=True)
         self.outcome: Any = None
         self.probes: dict[str, zmq.Socket[Any]] = {}
@@ -301,6 +306,7 @@ class Run:
             self._ctx.term()
             self._ctx = None
         self._thread.join(timeout if timeout is not None else self.supervisor.grace + 10)
+        self.recorder.logs.close()
         return self.outcome
 
     def __enter__(self) -> Run:
