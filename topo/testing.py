@@ -148,7 +148,9 @@ class Run:
             self._wire_probes()
         self._wait(lambda: all(self._state(n) not in ("starting", "bound") for n in self.plan.instances),
                    self.ready_timeout + 2, "every node to be ready")
-        failed = [r for r in (self.result(n) for n in self.plan.instances) if r.failed]
+        # failing before its gate opened is a failure to start; after, it is the test's business
+        failed = [self.result(n) for n, s in self.recorder.states.items()
+                  if s.state == "failed" and s.started is None]
         if failed:
             raise HarnessError("the topology did not come up:\n" + "\n".join(
                 f"{r.name}: {r.error}" + (f"\n{r.traceback}" if r.traceback else "") for r in failed))
