@@ -201,11 +201,7 @@ class Runner(threading.Thread):
                     return
                 await fn(node)
 
-            try:
-                asyncio.run(main())
-            except asyncio.CancelledError:
-                if not self.rt.stopping.is_set():
-                    raise
+            asyncio.run(main())  # a stop cancels it: CancelledError, reported as stopped
             return
         fn(self._node(node_sockets))
 

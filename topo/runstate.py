@@ -46,6 +46,8 @@ class ProcState:
     pid: int | None = None
     generation: int = 0
     hello: bool = False
+    #: Its last message arrived: everything it sent before exiting has been handled.
+    bye: bool = False
     ended: bool = False
     connected: bool = False
     term_sent: float | None = None

@@ -94,7 +94,7 @@ class Supervisor:
     def run(self) -> Outcome:
         ctx: zmq.Context[Any] = zmq.Context()
         self.run_dir = rd = self.run_dir or rundir.create(self.plan.topology)
-        events = ctx.socket(zmq.PULL)
+        self.events = events = ctx.socket(zmq.PULL)
         self.commands = commands = ctx.socket(zmq.ROUTER)
         commands.setsockopt(zmq.ROUTER_MANDATORY, 1)
         control = ctx.socket(zmq.ROUTER)  # `topo ps` and `topo down` from other terminals
@@ -137,7 +137,7 @@ class Supervisor:
                     fixed=dict(self.bound), absent=absent,
                     restarts={n: self.nodes[n].restarts for n in proc.instances})
         proc.proc = spawn.start(boot)
-        proc.pid, proc.ended, proc.hello, proc.connected = proc.proc.pid, False, False, False
+        proc.pid, proc.ended, proc.hello, proc.connected, proc.bye = proc.proc.pid, False, False, False, False
         proc.term_sent = proc.restart_at = None
         self._sentinels[proc.proc.sentinel] = proc
         self._poller.register(proc.proc.sentinel, zmq.POLLIN)
@@ -283,8 +283,10 @@ class Supervisor:
             return
         if m.kind is Kind.BYE:
             proc = self.procs.get(m.data.get("process", ""))
-            if proc is not None and proc.name in self.external:
-                proc.ended = True
+            if proc is not None and m.data.get("gen") == proc.generation:
+                proc.bye = True
+                if proc.name in self.external:
+                    proc.ended = True
             return
         node = self.nodes.get(m.data.get("instance", ""))
         if node is None or m.data.get("gen") != self.procs[node.process].generation:
@@ -378,6 +380,12 @@ class Supervisor:
         proc.ended = True
         # the sentinel closes as the process exits, a moment before it can be reaped
         proc.proc.join(5.0)
+        if proc.proc.exitcode == 0:
+            # a clean exit: its last events may still be on their way; they say how it ended
+            deadline = time.monotonic() + 1.0
+            while not proc.bye and time.monotonic() < deadline and self.events.poll(
+                    max(1, int((deadline - time.monotonic()) * 1000))):
+                self._drain(self.events)
         how = spawn.describe_exit(proc.proc.exitcode)
         for name in proc.instances:
             node = self.nodes[name]

@@ -26,103 +26,6 @@ def test_every_shipped_topology_runs_to_the_end(topo: Topo, path: str) -> None:
     assert topo.run_dirs() == []
 
 
-PUBSUB_SLOW = """
-topology: slowsubs
-nodes:
-  pub:
-    run: itnodes:publish_once
-    sockets: {out: PUB}
-  fast:
-    run: itnodes:receive_one
-    sockets: {in: {type: SUB, subscribe: ["t"]}}
-  slow:
-    run: slowmod:receive_one
-    replicas: 2
-    sockets: {in: {type: SUB, subscribe: [""]}}
-links:
-  - pub.out -> fast.in
-  - pub.out -> slow.in
-"""
-
-
-@pytest.mark.slow
-def test_slow_subscribers_get_the_very_first_message_every_time(topo: Topo) -> None:
-    path = topo.file(PUBSUB_SLOW)
-    for attempt in range(5):
-        result = topo.run("up", path)
-        assert result.code == 0, f"run {attempt}:\n{result.out}{result.err}"
-        got = re.findall(r"^(\S+)\s+\| got pub$", result.out, re.M)
-        assert sorted(got) == ["fast", "slow.0", "slow.1"], result.out
-
-
-FANOUT = """
-topology: fanout
-nodes:
-  vent:
-    run: itnodes:vent
-    args: {tasks: 400}
-    sockets: {out: PUSH}
-  worker:
-    run: itnodes:work
-    replicas: 4
-    sockets: {in: PULL, out: PUSH}
-  sink:
-    run: itnodes:collect
-    on_exit: stop
-    args: {tasks: 400}
-    sockets: {in: PULL}
-links:
-  - vent.out -> worker.in
-  - worker.out -> sink.in
-"""
-
-
-def test_push_fans_out_fairly_over_four_worker_processes(topo: Topo) -> None:
-    result = topo.run("up", topo.file(FANOUT))
-    assert result.code == 0, result.out + result.err
-    counts = dict(re.findall(r"(worker\.\d)=(\d+)", result.out))
-    assert sorted(counts) == ["worker.0", "worker.1", "worker.2", "worker.3"], result.out
-    # round-robin from the first task: every worker gets exactly a quarter
-    assert {int(v) for v in counts.values()} == {100}, counts
-
-
-MIXED = """
-topology: mixed
-hosts:
-  local: {address: 127.0.0.1}
-nodes:
-  pub:
-    run: itnodes:publish_once
-    process: main
-    sockets: {out: PUB}
-  same_process:
-    run: itnodes:receive_one
-    process: main
-    sockets: {in: {type: SUB, subscribe: [""]}}
-  other_process:
-    run: itnodes:receive_one
-    sockets: {in: {type: SUB, subscribe: [""]}}
-  over_tcp:
-    run: itnodes:receive_one
-    sockets: {in: {type: SUB, subscribe: [""]}}
-links:
-  - pub.out -> same_process.in
-  - pub.out -> other_process.in
-  - {from: pub.out, to: over_tcp.in, transport: tcp}
-"""
-
-
-def test_inproc_ipc_and_tcp_links_in_one_file(topo: Topo) -> None:
-    path = topo.file(MIXED)
-    plan = topo.run("plan", path, "--json")
-    transports = sorted(re.findall(r'"transport": "(\w+)"', plan.out))
-    assert transports == ["inproc", "ipc", "tcp"], plan.out
-    result = topo.run("up", path)
-    assert result.code == 0, result.out + result.err
-    got = sorted(re.findall(r"^(\S+)\s+\| got pub$", result.out, re.M))
-    assert got == ["other_process", "over_tcp", "same_process"], result.out
-
-
 def test_output_of_two_nodes_in_one_process_is_attributed(topo: Topo) -> None:
     path = topo.file("""
         topology: talk
@@ -285,19 +188,6 @@ def _alive(p: psutil.Process) -> bool:
         return p.is_running() and p.status() != psutil.STATUS_ZOMBIE
     except psutil.Error:
         return False
-
-
-def test_async_node_receives_the_first_message(topo: Topo) -> None:
-    path = topo.file("""
-        topology: asyncsub
-        nodes:
-          pub: {run: "itnodes:publish_once", sockets: {out: PUB}}
-          sub: {run: "itnodes:async_receive_one", sockets: {in: {type: SUB, subscribe: [""]}}}
-        links: [pub.out -> sub.in]
-    """)
-    result = topo.run("up", path)
-    assert result.code == 0, result.out + result.err
-    assert re.search(r"^sub\s+\| async got pub$", result.out, re.M), result.out
 
 
 def test_a_process_dying_is_reported_as_its_nodes_failing(topo: Topo) -> None:
