@@ -66,7 +66,7 @@ def main(boot: Boot) -> None:
     process = next(p for p in boot.plan.processes if p.name == boot.process)
     os.environ.update(process.env)
     rt = ProcessRuntime(boot)
-    signal.signal(signal.SIGTERM, lambda *_: rt.request_stop("SIGTERM"))
+    signal.signal(signal.SIGTERM, lambda *_: rt.on_sigterm())
     code = rt.run()
     sys.stdout.flush()
     os._exit(code)
@@ -102,6 +102,7 @@ class ProcessRuntime:
         self._sender = threading.Thread(target=self._send_loop, name="topo:outbox", daemon=True)
         self.capture = Capture(self._emit_output, default_name=self.process.instances[0])
         self._stop_reason = ""
+        self._unasked_sigterm = False
         self._wakeup_r, self._wakeup_w = os.pipe()
 
     def local_address(self, key: str) -> str:
@@ -186,9 +187,29 @@ class ProcessRuntime:
         self._control.term()
         return 0
 
+    def on_sigterm(self) -> None:
+        """SIGTERM without a stop asked first: the kernel's word that the supervisor died
+        (PR_SET_PDEATHSIG), or a kill from outside."""
+        if not self.stopping.is_set():
+            self._unasked_sigterm = True
+        self.request_stop("SIGTERM")
+
     @property
     def orphaned(self) -> bool:
-        return os.getppid() != self.boot.parent_pid
+        """The supervisor is gone. The death signal can come while the dying supervisor's
+        other threads still hold us (getppid unchanged for a moment): after an unasked
+        SIGTERM, give the kernel a little time to hand us to a new parent."""
+        if os.getppid() != self.boot.parent_pid:
+            return True
+        if not self._unasked_sigterm:
+            return False
+        deadline = time.monotonic() + 1.0
+        while time.monotonic() < deadline:
+            time.sleep(0.01)  # polling a kernel fact that has no event, with a deadline
+            if os.getppid() != self.boot.parent_pid:
+                return True
+        self._unasked_sigterm = False  # a kill from outside: the supervisor lives
+        return False
 
     def _remove_ipc_files(self) -> None:
         """What libzmq would unlink on close, done here too: a node stuck at exit, or a

@@ -8,7 +8,7 @@ import signal
 
 import psutil
 
-from conftest import Topo, wait_until
+from conftest import Topo, processes_with_home, wait_until
 
 LONG = """
 topology: longrun
@@ -81,7 +81,11 @@ def test_a_run_whose_supervisor_died_is_shown_dead_and_cleaned(topo: Topo) -> No
     topo.wait_for_line(proc, "ready in")
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=10)
-    wait_until(lambda: topo.socket_files() == [], 5.0, "node processes to clean up")
+    try:
+        wait_until(lambda: topo.socket_files() == [], 5.0, "node processes to clean up")
+    except AssertionError:
+        raise AssertionError(f"left: {topo.socket_files()}; processes: "
+                             f"{[(p.pid, p.cmdline()[-1:]) for p in processes_with_home(topo.home)]}") from None
     ps = topo.run("ps")
     assert re.search(r"longrun/\S+: dead", ps.out), ps.out
     assert topo.run_dirs() == []

@@ -80,14 +80,14 @@ def test_a_node_not_ready_by_the_deadline_is_named_with_its_peer(topo: Topo) -> 
         topology: hang
         nodes:
           pub: {run: "itnodes:publish_once", sockets: {out: PUB}}
-          slow: {run: "slowmod:receive_one", sockets: {in: {type: SUB, subscribe: [""]}}}
-        links: [pub.out -> slow.in]
+          stuck: {run: "hangmod:receive_one", sockets: {in: {type: SUB, subscribe: [""]}}}
+        links: [pub.out -> stuck.in]
     """)
-    result = topo.run("up", path, "--ready-timeout", "0.5")
+    result = topo.run("up", path, "--ready-timeout", "4")
     assert result.code == 1, result.out + result.err
-    assert re.search(r"pub failed: not ready within 0.5s: waiting for peers that never bound "
-                     r"their sockets: slow.in \(for socket 'out'\)", result.out), result.out
-    assert re.search(r"slow failed: not ready within 0.5s: it never bound", result.out), result.out
+    assert re.search(r"pub failed: not ready within 4s: waiting for peers that never bound "
+                     r"their sockets: stuck.in \(for socket 'out'\)", result.out), result.out
+    assert re.search(r"stuck failed: not ready within 4s: it never bound", result.out), result.out
     assert topo.socket_files() == []
 
 
