@@ -207,7 +207,10 @@ def down(topology: str | None, timeout: float) -> None:
     from topo.client import down as stop_run
 
     result = stop_run(topology, timeout)
-    click.echo(f"{result['run']}: {result.get('reason', 'stopped')} (exit {result.get('code')})")
+    if result.get("code") is None:
+        click.echo(f"{result['run']}: {result.get('reason')}")
+    else:
+        click.echo(f"{result['run']}: {result.get('reason', 'stopped')} (exit {result.get('code')})")
 
 
 @cli.command(short_help="The log of a running or finished run.")

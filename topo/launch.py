@@ -7,11 +7,12 @@ another reporter).
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import time
 from types import FrameType
-from typing import TextIO
+from typing import Any, TextIO
 
 from topo import rundir
 from topo.output import LogFiles, Printer, format_duration, summary_table
@@ -25,20 +26,35 @@ class TerminalReporter:
     """Every line to the terminal, prefixed, and to the node's log file."""
 
     def __init__(self, printer: Printer, logs: LogFiles) -> None:
-        self.printer = printer
+        self.printer: Printer | None = printer
         self.logs = logs
 
     def output(self, name: str, line: str, err: bool) -> None:
-        self.printer.line(name, line, err)
         self.logs.write(name, line, err)
+        if self.printer is not None:
+            self._show(self.printer.line, name, line, err)
+
+    def _show(self, write: Any, *args: Any) -> None:
+        """A closed terminal (``topo up | head``) ends the display, not the run: the
+        lines still go to the log files."""
+        if self.printer is None:
+            return
+        try:
+            write(*args)
+        except BrokenPipeError:
+            self.printer = None
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())  # nor at exit, when Python flushes stdout
+            os.close(devnull)
 
     def changed(self, node: NodeState) -> None:
         pass
 
     def system(self, text: str) -> None:
         for line in text.splitlines():
-            self.printer.system(line)
             self.logs.write("topo", line)
+            if self.printer is not None:
+                self._show(self.printer.system, line)
 
 
 def up(file: str, *, ready_timeout: float, grace: float, color: bool | None = None,
@@ -71,7 +87,10 @@ def up(file: str, *, ready_timeout: float, grace: float, color: bool | None = No
             signal.signal(sig, handler)
         logs.close()
     _summary(reporter, outcome, time.monotonic() - started)
-    printer.flush()
+    try:
+        printer.flush()
+    except BrokenPipeError:
+        pass
     return outcome.code
 
 

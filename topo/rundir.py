@@ -86,7 +86,7 @@ def create(topology: str) -> RunDir:
     if len(str(path)) > MAX_RUN_DIR:  # a deep TOPO_HOME: ipc paths would not fit
         sockets = Path(tempfile.mkdtemp(prefix="topo-", dir="/tmp"))
     log_dir = logs_base() / topology / run_id
-    log_dir.mkdir(parents=True, exist_ok=True)
+    log_dir.mkdir(parents=True, exist_ok=True, mode=0o700)  # output may hold secrets
     return RunDir(topology, run_id, path, log_dir, sockets)
 
 

@@ -21,7 +21,7 @@ from topo import sockets as socket_factory
 from topo.capture import node_logger
 from topo.control import Kind, Message
 from topo.gate import SocketGate
-from topo.model import Transport
+from topo.model import SocketType, Transport
 from topo.node import Node
 from topo.plan import RUN_DIR, Instance
 
@@ -98,10 +98,14 @@ class Runner(threading.Thread):
             linger = self.rt.linger_ms if returned and not self.rt.stopping.is_set() else 0
             for gate in self.gates:
                 gate.finish()
-            for sock in self.sockets.values():
+            for planned in self.inst.sockets:
+                sock = self.sockets.get(planned.name)
+                if sock is None:
+                    continue
                 # a SUB's or PULL's only outbound traffic is subscriptions: nothing to deliver
-                receive_only = sock.socket_type in (zmq.SUB, zmq.PULL)
-                sock.close(linger=0 if receive_only else linger)
+                receive_only = planned.type in (SocketType.SUB, SocketType.PULL)
+                chosen = planned.options.get("linger")  # the user's own linger wins
+                sock.close(linger=int(chosen) if chosen is not None else 0 if receive_only else linger)
             wake.close(linger=0)
             poke.close(linger=0)
             self.rt.capture.unbind_thread()
@@ -194,12 +198,22 @@ class Runner(threading.Thread):
             node_sockets = {k: zmq.asyncio.Socket.from_socket(s) for k, s in self.sockets.items()}
             node = self._node(node_sockets)
 
+            async def drain(sock: Any) -> None:
+                while True:  # what the sync PubSocket drops every 64 sends, dropped as it comes
+                    await sock.recv()
+
             async def main() -> None:
                 self.loop = asyncio.get_running_loop()
                 self.task = asyncio.current_task()
                 if self.rt.stopping.is_set():
                     return
-                await fn(node)
+                drains = [asyncio.ensure_future(drain(node_sockets[p.name]))
+                          for p in self.inst.sockets if p.type is SocketType.PUB]
+                try:
+                    await fn(node)
+                finally:
+                    for task in drains:
+                        task.cancel()
 
             asyncio.run(main())  # a stop cancels it: CancelledError, reported as stopped
             return
@@ -212,14 +226,16 @@ class Runner(threading.Thread):
         node.restarts = self.rt.boot.restarts.get(self.inst.name, 0)
         return node
 
-    def interrupt(self) -> None:
-        """From the runtime's thread: wakes an async node blocked in an await."""
+    def interrupt(self) -> bool:
+        """From the runtime's thread: cancels an async node blocked in an await (True)."""
         loop, task = self.loop, self.task
         if loop is not None and task is not None:
             try:
                 loop.call_soon_threadsafe(task.cancel)
+                return True
             except RuntimeError:
                 pass
+        return False
 
 
 _TOPO_DIR = os.path.dirname(os.path.abspath(__file__))

@@ -59,10 +59,14 @@ class Boot:
 def main(boot: Boot) -> None:
     """The child's entry point."""
     _die_with_parent(boot.parent_pid)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C goes to the group; the supervisor decides
-    for entry in reversed(boot.sys_path):
-        if entry not in sys.path:
-            sys.path.insert(0, entry)
+    # Ctrl-C reaches the whole process group; the supervisor decides. A handler, not SIG_IGN:
+    # an ignored SIGINT would be inherited by programs a node starts, a handler is not.
+    signal.signal(signal.SIGINT, lambda *_: None)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # blocked by spawn.start
+    for entry in reversed(boot.sys_path):  # first in boot.sys_path ends up first
+        if entry in sys.path:
+            sys.path.remove(entry)
+        sys.path.insert(0, entry)
     process = next(p for p in boot.plan.processes if p.name == boot.process)
     os.environ.update(process.env)
     rt = ProcessRuntime(boot)
@@ -70,6 +74,27 @@ def main(boot: Boot) -> None:
     code = rt.run()
     sys.stdout.flush()
     os._exit(code)
+
+
+def _end_descendants() -> None:
+    """Programs a node started and left running end with its process, not after it."""
+    import psutil
+
+    try:
+        children = psutil.Process().children(recursive=True)
+    except psutil.Error:
+        return
+    for child in children:
+        try:
+            child.terminate()
+        except psutil.Error:
+            pass
+    _, alive = psutil.wait_procs(children, timeout=0.5)
+    for child in alive:
+        try:
+            child.kill()
+        except psutil.Error:
+            pass
 
 
 def _die_with_parent(parent_pid: int) -> None:
@@ -179,6 +204,7 @@ class ProcessRuntime:
         self.send(Message(Kind.BYE, {"process": self.process.name, "clean": terminated, "stuck": stuck}))
         self.capture.close()
         self._remove_ipc_files()
+        _end_descendants()
         self._outbox.put(None)
         self._sender.join(timeout=0.5 if self.orphaned else self.boot.grace + 1)
         if stuck or self.orphaned:
@@ -246,9 +272,16 @@ class ProcessRuntime:
     def _stop_nodes(self, runners: list[Any]) -> None:
         """node.running turns false, async nodes are cancelled, blocking calls get ETERM."""
         self.board.notify()
-        for runner in runners:
-            runner.interrupt()
-        threading.Thread(target=self.ctx.term, name="topo:term", daemon=True).start()
+        cancelled = [r for r in runners if r.interrupt()]
+
+        def term() -> None:
+            # a cancelled async node closes its own sockets; terminating the context under
+            # its event loop instead would make pyzmq's poller print ContextTerminated
+            for runner in cancelled:
+                runner.join(min(1.0, self.boot.grace))
+            self.ctx.term()
+
+        threading.Thread(target=term, name="topo:term", daemon=True).start()
 
     def _terminate_context(self, poller: zmq.Poller, dealer: zmq.Socket[Any]) -> bool:
         """Lets what the nodes sent before returning out (sockets linger), while still

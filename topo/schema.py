@@ -47,6 +47,9 @@ SOCKET_OPTIONS = (
 #: so that a typo (an extra few digits) is an error, not an attempt to fork forever.
 MAX_REPLICAS = 1000
 
+#: Options whose value is text (sent to zmq as UTF-8 bytes).
+TEXT_OPTIONS = frozenset({"routing_id", "connect_routing_id", "bindtodevice", "xpub_welcome_msg"})
+
 _SOCKET_TYPES = [t.value for t in SocketType]
 _ENV_VALUE = {"type": ["string", "number", "boolean"], "pattern": ENV_VALUE_PATTERN}
 
@@ -67,7 +70,11 @@ _SOCKET_LONG: dict[str, Any] = {
             "type": "object",
             "description": "zmq socket options by lower-case name.",
             "propertyNames": {"type": "string", "enum": list(SOCKET_OPTIONS)},
-            "additionalProperties": {"type": ["integer", "string", "boolean"]},
+            # text for identities and names, a number (or true/false for flags) for the rest
+            "properties": {
+                name: {"type": "string"} if name in TEXT_OPTIONS else {"type": ["integer", "boolean"]}
+                for name in SOCKET_OPTIONS
+            },
         },
     },
     "required": ["type"],

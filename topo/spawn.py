@@ -39,8 +39,14 @@ def _bare_main() -> Iterator[None]:
 def start(boot: Boot) -> Any:
     """A started ``multiprocessing`` process running :func:`topo.runtime.main`."""
     proc = _spawn.Process(target=main, args=(boot,), name=f"topo:{boot.process}", daemon=False)
-    with _bare_main():
-        proc.start()
+    # SIGINT stays blocked from here until the child's runtime has its own handler: a
+    # Ctrl-C during start-up must not end a child with a KeyboardInterrupt traceback
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        with _bare_main():
+            proc.start()
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
     return proc
 
 

@@ -27,6 +27,7 @@ import zmq
 
 from topo import rundir, spawn
 from topo.control import Kind, Message
+from topo.errors import UsageError
 from topo.model import OnExit
 from topo.plan import Plan
 from topo.restarts import History
@@ -44,6 +45,10 @@ class Supervisor:
     def __init__(self, plan: Plan, reporter: Reporter, *, ready_timeout: float = 30.0,
                  grace: float = 5.0, sys_path: tuple[str, ...] = (),
                  run_dir: rundir.RunDir | None = None, external: frozenset[str] = frozenset()) -> None:
+        remote = sorted({p.host for p in plan.processes} - {_local_host(plan)})
+        if remote:
+            raise UsageError(f"nodes placed on host(s) {', '.join(remote)} cannot be run yet: running "
+                             "across hosts (SPEC section 5) is not built; `topo plan` shows the wiring")
         self.plan = plan
         self.reporter = reporter
         self.ready_timeout = ready_timeout
@@ -191,7 +196,6 @@ class Supervisor:
                 self._fail(node, f"not ready within {self.ready_timeout:g}s: {reasons[node.name]}", None)
         for proc in self.procs.values():
             if proc.restart_at is not None and proc.ended and now >= proc.restart_at and self.code is None:
-                proc.generation += 1
                 self.ready_deadline = max(self.ready_deadline, now + self.ready_timeout)
                 for name in proc.instances:
                     self.nodes[name].state = "starting"
@@ -210,7 +214,8 @@ class Supervisor:
                         and proc.name not in self.external:
                     proc.term_sent = now
                     stuck = [n for n in proc.instances if self.nodes[n].state not in TERMINAL]
-                    self.reporter.system(f"process {proc.name} did not stop within {self.grace:g}s "
+                    when = "after a second Ctrl-C" if self._hurry else f"within {self.grace:g}s"
+                    self.reporter.system(f"process {proc.name} did not stop {when} "
                                          f"({', '.join(stuck) or 'exiting'}): SIGTERM")
                     spawn.signal_tree(proc.pid, signal.SIGTERM)
         for proc in self.procs.values():
@@ -285,6 +290,12 @@ class Supervisor:
             proc = self.procs.get(m.data.get("process", ""))
             if proc is not None and m.data.get("gen") == proc.generation:
                 proc.bye = True
+                for name in m.data.get("stuck", []):
+                    node = self.nodes.get(name)
+                    if node is not None and node.state not in TERMINAL:
+                        node.state, node.ended = "stopped", time.monotonic()
+                        node.error = f"ignored the stop: abandoned after the {self.grace:g}s grace period"
+                        self.reporter.system(f"{name} {node.error}")
                 if proc.name in self.external:
                     proc.ended = True
             return
@@ -297,7 +308,7 @@ class Supervisor:
             node.state = "bound"
             self._maybe_connect()
         elif m.kind is Kind.READY:
-            node.state, node.started = "running", time.monotonic()
+            node.state, node.started, node.error, node.traceback = "running", time.monotonic(), None, None
             if node.restarts:
                 self.reporter.system(f"{node.name} ready again (restart {node.restarts})")
             self._maybe_all_ready()
@@ -355,6 +366,8 @@ class Supervisor:
         proc.restart_at = time.monotonic() + delay
         if not proc.ended:
             self._send(self.commands, proc, Message(Kind.STOP, {"reason": f"restart of {node.name}"}))
+        # from now on, what the old process says is history: its nodes are restarting
+        proc.generation += 1
 
     def _fail(self, node: NodeState, error: str, tb: str | None) -> None:
         if node.state in TERMINAL:
@@ -380,6 +393,8 @@ class Supervisor:
         proc.ended = True
         # the sentinel closes as the process exits, a moment before it can be reaped
         proc.proc.join(5.0)
+        if all(self.nodes[n].state in TERMINAL or self.nodes[n].state == "restarting" for n in proc.instances):
+            return  # nothing left to learn from it (a restart, or every node reported)
         if proc.proc.exitcode == 0:
             # a clean exit: its last events may still be on their way; they say how it ended
             deadline = time.monotonic() + 1.0
@@ -401,6 +416,11 @@ class Supervisor:
             if proc.proc is not None and proc.proc.is_alive():
                 spawn.signal_tree(proc.proc.pid, signal.SIGKILL)
                 proc.proc.join(5)
+
+
+def _local_host(plan: Plan) -> str:
+    names = [h.name for h in plan.hosts]
+    return "local" if "local" in names or len(names) != 1 else names[0]
 
 
 def _create_time() -> float:

@@ -356,6 +356,8 @@ def up(source: str | Path | Mapping[str, Any], *, probes: Mapping[str, Probe] | 
 def _apply(data: dict[str, Any], overrides: Mapping[str, Mapping[str, Any]],
            probes: Mapping[str, Probe]) -> dict[str, Any]:
     nodes = data.setdefault("nodes", {})
+    if probes and PROBE_NODE in nodes:
+        raise HarnessError(f"the topology has a node named {PROBE_NODE!r}, the name the probes use")
     for name, keys in overrides.items():
         if name not in nodes:
             raise HarnessError(f"override of node {name!r}, which is not in the topology")

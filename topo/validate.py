@@ -38,8 +38,14 @@ def validate(t: Topology) -> list[Problem]:
     return problems
 
 
+#: Names topo uses itself: its own output prefix and log file.
+RESERVED_NODE_NAMES = frozenset({"topo"})
+
+
 def _hosts(t: Topology, problems: list[Problem]) -> None:
     for node in t.nodes.values():
+        if node.name in RESERVED_NODE_NAMES:
+            problems.append(Problem(node.pos, f"node name {node.name!r} is reserved by topo (its own messages and logs use it): choose another"))
         if not node.run and node.name not in t.broken:  # `run` may come from `defaults`
             problems.append(Problem(node.pos, f"nodes.{node.name}: missing required key 'run'"))
         if node.host is not None and node.host not in t.hosts:
@@ -71,6 +77,10 @@ def _processes(t: Topology, problems: list[Problem]) -> None:
                 env.setdefault(key, (name, value))
 
 
+_OPTION_OWNERS = {"xpub": SocketType.XPUB, "xsub": SocketType.XSUB, "router": SocketType.ROUTER,
+                  "req": SocketType.REQ}
+
+
 def _sockets(t: Topology, problems: list[Problem]) -> None:
     for node in t.nodes.values():
         for sock in node.sockets.values():
@@ -78,6 +88,10 @@ def _sockets(t: Topology, problems: list[Problem]) -> None:
                 continue
             if "subscribe" in sock.at and sock.type is not SocketType.SUB:
                 problems.append(Problem(sock.where("subscribe"), f"{node.name}.{sock.name}: `subscribe` is for SUB sockets, and this one is {sock.type.value}" + (" (an XSUB subscribes by sending messages from the node's code)" if sock.type is SocketType.XSUB else "")))
+            for option in sock.options:
+                owner = _OPTION_OWNERS.get(option.split("_", 1)[0])
+                if owner is not None and sock.type is not owner:
+                    problems.append(Problem(sock.where("options"), f"{node.name}.{sock.name}: option {option!r} is for {owner.value} sockets, and this one is {sock.type.value}" + (" (a declared PUB's subscriptions are topo's business)" if sock.type is SocketType.PUB else "")))
             if sock.type is SocketType.PAIR and node.replicas > 1:
                 problems.append(Problem(node.where("replicas"), f"{node.name}.{sock.name}: a PAIR socket has exactly one peer, so its node cannot have replicas"))
 

@@ -133,3 +133,4 @@ def test_an_async_node_blocked_in_an_await_is_cancelled_by_the_stop() -> None:
         outcome = run.stop()
     assert outcome.code == 0
     assert run.result("blocked").state == "stopped"
+    assert not [line for line in run.output() if "ContextTerminated" in line or "Traceback" in line]

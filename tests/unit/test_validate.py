@@ -520,3 +520,29 @@ def test_replicas_processes_do_not_collide_with_a_process_named_like_the_node(pr
           b: {run: "m:f", process: a, sockets: {i: PULL}}
         links: [a.o -> b.i]
     """) == []
+
+
+def test_option_values_are_typed_and_owned_by_their_socket_type(problems):
+    found = problems("""\
+        topology: t
+        nodes:
+          a: {run: m:f, sockets: {o: {type: PUB, options: {xpub_verbose: 0}}}}
+          b: {run: m:f, sockets: {i: SUB}}
+          c: {run: m:f, sockets: {o: {type: PUSH, options: {sndhwm: lots}}}}
+          d: {run: m:f, sockets: {i: PULL}}
+        links: [a.o -> b.i, c.o -> d.i]
+        """)
+    messages = [p.message for p in found]
+    assert any("options.sndhwm must be an integer or true or false, not a string" in m for m in messages), messages
+    assert any("option 'xpub_verbose' is for XPUB sockets, and this one is PUB" in m for m in messages), messages
+
+
+def test_topo_is_a_reserved_node_name(problems):
+    found = problems("""\
+        topology: t
+        nodes:
+          topo: {run: m:f, sockets: {o: PUSH}}
+          b: {run: m:f, sockets: {i: PULL}}
+        links: [topo.o -> b.i]
+        """)
+    assert [(at(p), "reserved" in p.message) for p in found] == [((3, 3), True)]
