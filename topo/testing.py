@@ -325,12 +325,13 @@ def _merge(results: list[Result]) -> Result:
 
 
 def up(source: str | Path | Mapping[str, Any], *, probes: Mapping[str, Probe] | None = None,
-       overrides: Mapping[str, Mapping[str, Any]] | None = None, ready_timeout: float = 30.0,
+       overrides: Mapping[str, Mapping[str, Any] | None] | None = None, ready_timeout: float = 30.0,
        grace: float = 5.0) -> Run:
     """Starts the topology and returns once every node (and probe) is ready.
 
     ``overrides`` maps node names to keys replacing the file's (``args`` and ``env`` are
-    merged key by key): replicas, placement, restart policy, anything a node may say.
+    merged key by key): replicas, placement, restart policy, anything a node may say; or to
+    None, which leaves the node and its links out (a probe can take its place).
     """
     if isinstance(source, Mapping) or probes or overrides:
         # the file as changed for the test is what runs; its problems point into a copy
@@ -353,7 +354,7 @@ def up(source: str | Path | Mapping[str, Any], *, probes: Mapping[str, Probe] | 
     return run
 
 
-def _apply(data: dict[str, Any], overrides: Mapping[str, Mapping[str, Any]],
+def _apply(data: dict[str, Any], overrides: Mapping[str, Mapping[str, Any] | None],
            probes: Mapping[str, Probe]) -> dict[str, Any]:
     nodes = data.setdefault("nodes", {})
     if probes and PROBE_NODE in nodes:
@@ -361,6 +362,10 @@ def _apply(data: dict[str, Any], overrides: Mapping[str, Mapping[str, Any]],
     for name, keys in overrides.items():
         if name not in nodes:
             raise HarnessError(f"override of node {name!r}, which is not in the topology")
+        if keys is None:  # the node is left out, with its links: a probe may stand in for it
+            del nodes[name]
+            data["links"] = [ln for ln in data.get("links") or [] if name not in _link_nodes(ln)]
+            continue
         node = nodes[name]
         for key, value in keys.items():
             if key in ("args", "env") and isinstance(node.get(key), dict):
@@ -385,6 +390,14 @@ def _apply(data: dict[str, Any], overrides: Mapping[str, Mapping[str, Any]],
                              "host": _local_host(data), "sockets": sockets}
         data["links"] = links
     return data
+
+
+def _link_nodes(link: Any) -> set[str]:
+    if isinstance(link, str):
+        return {end.strip().split(".", 1)[0] for end in link.split("->")}
+    if isinstance(link, Mapping):
+        return {str(link.get(k, "")).split(".", 1)[0] for k in ("from", "to")}
+    return set()
 
 
 def _local_host(data: Mapping[str, Any]) -> str:
