@@ -124,8 +124,6 @@ def ps(selector: str | None) -> list[dict[str, Any]]:
 
 def down(selector: str | None, timeout: float = 60.0) -> dict[str, Any]:
     """Asks the run to stop as Ctrl-C would, and waits until its supervisor has exited."""
-    import psutil
-
     runs, _ = live_runs(selector)
     if not runs:  # nothing to stop is not an error, as with `docker compose down`
         return {"run": selector or "-", "code": None, "reason": "no running topology"}

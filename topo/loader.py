@@ -83,7 +83,7 @@ def _too_deep(file: str) -> Problem:
     return Problem(Pos(file, 1, 1), "the file is nested too deep to read")
 
 
-class _Constructor(yaml.constructor.SafeConstructor):  # type: ignore[misc]
+class _Constructor(yaml.constructor.SafeConstructor):
     def flatten_mapping(self, node: yaml.MappingNode) -> None:
         """Applies ``<<`` merges keeping only the pair that wins for each key, so that
         merges of merges cannot multiply a mapping's size (a "merge bomb")."""

@@ -127,6 +127,12 @@ class Plan:
     links: tuple[PlannedLink, ...]
     endpoints: Mapping[str, Endpoint] = field(default_factory=dict)
 
+    @property
+    def local_host(self) -> str:
+        """The host ``topo up`` runs on: ``local``, or the only host there is."""
+        names = [h.name for h in self.hosts]
+        return "local" if "local" in names or len(names) != 1 else names[0]
+
     def to_json(self) -> dict[str, Any]:
         return {
             "topology": self.topology,

@@ -90,6 +90,13 @@ def create(topology: str) -> RunDir:
     return RunDir(topology, run_id, path, log_dir, sockets)
 
 
+def create_time() -> float:
+    """This process's start time as the kernel has it: with the pid, its identity."""
+    import psutil
+
+    return float(psutil.Process(os.getpid()).create_time())
+
+
 def read_info(path: Path) -> dict[str, Any] | None:
     try:
         data = json.loads((path / INFO_FILE).read_text())

@@ -188,7 +188,6 @@ class Runner(threading.Thread):
         return ready
 
     def _call(self, fn: Callable[..., Any]) -> None:
-        name = self.inst.name
         node_sockets: dict[str, Any] = dict(self.sockets)
         if inspect.iscoroutinefunction(fn):
             import asyncio

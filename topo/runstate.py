@@ -62,6 +62,21 @@ class Outcome:
     nodes: dict[str, NodeState] = field(default_factory=dict)
 
 
+def why_late(node: NodeState, plan: Any, nodes: dict[str, NodeState], procs: dict[str, ProcState]) -> str:
+    """The supervisor's view of a node not ready by the deadline whose own gate could not
+    say why (it never got that far)."""
+    if node.state == "starting":
+        return "it never bound its sockets (its process is still importing, or hung before)"
+    if not procs[node.process].connected:
+        unbound = sorted({
+            f"{peer.instance}.{peer.socket} (for socket {sock.name!r})"
+            for sock in plan.instances[node.name].sockets for peer in sock.peers
+            if nodes[peer.instance].state == "starting"
+        })
+        return "waiting for peers that never bound their sockets: " + ", ".join(unbound)
+    return "its gate never reported (its process may be hung)"
+
+
 def snapshot(nodes: dict[str, NodeState], procs: dict[str, ProcState]) -> list[dict[str, Any]]:
     """Every node as ``topo ps`` shows it (times as wall-clock, for another process)."""
     now_wall, now = time.time(), time.monotonic()

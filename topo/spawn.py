@@ -50,6 +50,13 @@ def start(boot: Boot) -> Any:
     return proc
 
 
+def default_sys_path(topology_file: str) -> tuple[str, ...]:
+    """Node modules are imported with the current directory and the file's directory first."""
+    from pathlib import Path
+
+    return tuple(dict.fromkeys([os.getcwd(), str(Path(topology_file).resolve().parent)]))
+
+
 def tree(pid: int) -> list[psutil.Process]:
     """The process and every descendant (a node may start subprocesses of its own)."""
     try:

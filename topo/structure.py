@@ -169,7 +169,7 @@ class Checker:
                 # JSON Schema (so every editor) counts 2.0 as the integer 2.
                 value, kind = int(value), "integer"
             if not any(_fits(kind, w) for w in wanted):
-                expected = " or ".join(_ARTICLE.get(w, w) for w in wanted)
+                expected = " or ".join(str(_ARTICLE.get(w, w)) for w in wanted)
                 problems.append(Problem(where, f"{describe(path)} must be {expected}, not {_ARTICLE.get(kind, kind)}"))
                 return INVALID
         if "enum" in schema and not any(_same(value, e) for e in schema["enum"]):

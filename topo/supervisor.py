@@ -33,9 +33,10 @@ from topo.plan import Plan
 from topo.restarts import History
 from topo.runstate import (
     EXIT_FAILED, EXIT_OK, EXIT_SIGINT, EXIT_SIGTERM, STARTING, TERMINAL, NodeState, Outcome,
-    ProcState, Reporter, snapshot,
+    ProcState, Reporter, snapshot, why_late,
 )
 from topo.runtime import Boot
+from topo.spawn import default_sys_path
 
 __all__ = ["Supervisor", "Outcome", "Reporter", "default_sys_path", "EXIT_OK", "EXIT_FAILED",
            "EXIT_SIGINT", "EXIT_SIGTERM"]
@@ -45,7 +46,7 @@ class Supervisor:
     def __init__(self, plan: Plan, reporter: Reporter, *, ready_timeout: float = 30.0,
                  grace: float = 5.0, sys_path: tuple[str, ...] = (),
                  run_dir: rundir.RunDir | None = None, external: frozenset[str] = frozenset()) -> None:
-        remote = sorted({p.host for p in plan.processes} - {_local_host(plan)})
+        remote = sorted({p.host for p in plan.processes} - {plan.local_host})
         if remote:
             raise UsageError(f"nodes placed on host(s) {', '.join(remote)} cannot be run yet: running "
                              "across hosts (SPEC section 5) is not built; `topo plan` shows the wiring")
@@ -108,7 +109,7 @@ class Supervisor:
             events.bind(ev)
             commands.bind(cmd)
             control.bind(ctl)
-            rd.write_info(pid=os.getpid(), started=_create_time(),
+            rd.write_info(pid=os.getpid(), started=rundir.create_time(),
                           file=str(Path(self.plan.file).resolve()), control=ctl)
             self._endpoints = (ev, cmd)
             self.listening.set()
@@ -191,7 +192,7 @@ class Supervisor:
         # half a second after the gates' own deadline, whose reports are more precise
         if self.code is None and now > self.ready_deadline + 0.5:
             late = [n for n in self.nodes.values() if n.state in STARTING]
-            reasons = {n.name: self._why_late(n) for n in late}
+            reasons = {n.name: why_late(n, self.plan, self.nodes, self.procs) for n in late}
             for node in late:
                 self._fail(node, f"not ready within {self.ready_timeout:g}s: {reasons[node.name]}", None)
         for proc in self.procs.values():
@@ -222,19 +223,6 @@ class Supervisor:
             if proc.term_sent and not proc.ended and now >= proc.term_sent + 1.0 and proc.pid \
                     and proc.name not in self.external:
                 spawn.signal_tree(proc.pid, signal.SIGKILL)
-
-    def _why_late(self, node: NodeState) -> str:
-        """The supervisor's view, for nodes whose own gate could not say (it never ran)."""
-        if node.state == "starting":
-            return "it never bound its sockets (its process is still importing, or hung before)"
-        if not self.procs[node.process].connected:
-            unbound = sorted({
-                f"{peer.instance}.{peer.socket} (for socket {sock.name!r})"
-                for sock in self.plan.instances[node.name].sockets for peer in sock.peers
-                if self.nodes[peer.instance].state == "starting"
-            })
-            return "waiting for peers that never bound their sockets: " + ", ".join(unbound)
-        return "its gate never reported (its process may be hung)"
 
     def _send(self, commands: zmq.Socket[Any], proc: ProcState, message: Message) -> None:
         try:
@@ -416,19 +404,3 @@ class Supervisor:
             if proc.proc is not None and proc.proc.is_alive():
                 spawn.signal_tree(proc.proc.pid, signal.SIGKILL)
                 proc.proc.join(5)
-
-
-def _local_host(plan: Plan) -> str:
-    names = [h.name for h in plan.hosts]
-    return "local" if "local" in names or len(names) != 1 else names[0]
-
-
-def _create_time() -> float:
-    import psutil
-
-    return float(psutil.Process(os.getpid()).create_time())
-
-
-def default_sys_path(topology_file: str) -> tuple[str, ...]:
-    """Node modules are imported with the current directory and the file's directory first."""
-    return tuple(dict.fromkeys([os.getcwd(), str(Path(topology_file).resolve().parent)]))
