@@ -17,6 +17,10 @@ from enum import Enum
 from typing import Any
 
 
+#: The supervisor's own ipc sockets in the run directory: events, commands, control.
+EVENTS, COMMANDS, CONTROL = "ev", "cmd", "ctl"
+
+
 class Kind(str, Enum):
     # process → supervisor
     HELLO = "hello"          # process, pid: the runtime is up and can take commands

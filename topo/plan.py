@@ -85,6 +85,8 @@ class Instance:
     on_exit: OnExit
     max_restarts: int
     restart_window: float
+    #: How many instances the node has (``node.replicas``).
+    replicas: int
     sockets: tuple[PlannedSocket, ...]
 
 
@@ -126,6 +128,15 @@ class Plan:
     instances: Mapping[str, Instance]
     links: tuple[PlannedLink, ...]
     endpoints: Mapping[str, Endpoint] = field(default_factory=dict)
+
+    def for_process(self, name: str) -> Plan:
+        """Only what one process needs: a child is sent this, not the whole plan, whose
+        size grows with the square of the number of nodes."""
+        process = next(p for p in self.processes if p.name == name)
+        instances = {i: self.instances[i] for i in process.instances}
+        keys = {k for inst in instances.values() for s in inst.sockets for k in (*s.binds, *s.connects)}
+        return Plan(self.topology, self.file, (), (process,), instances, (),
+                    {k: self.endpoints[k] for k in keys})
 
     @property
     def local_host(self) -> str:
@@ -221,6 +232,7 @@ def make_plan(t: Topology) -> Plan:
                 name=p.name, node=node.name, replica=p.replica, run=node.run, process=p.process,
                 host=p.host, args=dict(node.args), restart=node.restart, on_exit=node.on_exit,
                 max_restarts=node.max_restarts, restart_window=node.restart_window,
+                replicas=node.replicas,
                 sockets=sockets,
             )
     return Plan(

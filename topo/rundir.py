@@ -20,8 +20,7 @@ from typing import Any
 from topo.plan import MAX_RUN_DIR
 
 INFO_FILE = "run.json"
-#: The supervisor's own ipc sockets in the run directory: events, commands, control.
-EVENTS, COMMANDS, CONTROL = "ev", "cmd", "ctl"
+
 OUTCOME_FILE = "outcome.json"
 
 

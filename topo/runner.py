@@ -219,8 +219,7 @@ class Runner(threading.Thread):
         fn(self._node(node_sockets))
 
     def _node(self, node_sockets: dict[str, Any]) -> Node:
-        replicas = sum(1 for i in self.rt.plan.instances.values() if i.node == self.inst.node)
-        node = Node(self.inst.name, self.inst.replica, replicas, self.inst.args, node_sockets,
+        node = Node(self.inst.name, self.inst.replica, self.inst.replicas, self.inst.args, node_sockets,
                     node_logger(self.inst.name), self.rt.stopping)
         node.restarts = self.rt.boot.restarts.get(self.inst.name, 0)
         return node

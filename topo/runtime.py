@@ -23,10 +23,9 @@ from typing import Any
 import zmq
 
 from topo.capture import Capture
-from topo.control import Kind, Message
+from topo.control import COMMANDS, CONTROL, EVENTS, Kind, Message
 from topo.gate import InprocBoard
 from topo.plan import RUN_DIR, Plan
-from topo.rundir import COMMANDS, CONTROL, EVENTS
 
 PR_SET_PDEATHSIG = 1
 
@@ -76,8 +75,19 @@ def main(boot: Boot) -> None:
     os._exit(code)
 
 
+def _no_children() -> bool:
+    """From /proc/self/task/*/children (Linux); False when that cannot be read."""
+    try:
+        tasks = os.listdir("/proc/self/task")
+        return all(not open(f"/proc/self/task/{t}/children").read().strip() for t in tasks)
+    except OSError:
+        return False
+
+
 def _end_descendants() -> None:
     """Programs a node started and left running end with its process, not after it."""
+    if _no_children():
+        return  # the usual case, told without importing psutil (~30 ms in every process)
     import psutil
 
     try:

@@ -26,7 +26,7 @@ from typing import Any
 import zmq
 
 from topo import rundir, spawn
-from topo.control import Kind, Message
+from topo.control import COMMANDS, CONTROL, EVENTS, Kind, Message
 from topo.errors import UsageError
 from topo.model import OnExit
 from topo.plan import Plan
@@ -78,6 +78,9 @@ class Supervisor:
         self._poller = zmq.Poller()
         self._sentinels: dict[int, ProcState] = {}
         self._told: dict[str, tuple[str, int]] = {}
+        #: A stop for a node not ready waits this long, so that every gate that timed out
+        #: at the same deadline can say what it was waiting for.
+        self._hold_stop_until = 0.0
 
     # -- asked from outside (signal handlers, topo down, a test harness) ------------------
 
@@ -105,7 +108,7 @@ class Supervisor:
         commands.setsockopt(zmq.ROUTER_MANDATORY, 1)
         control = ctx.socket(zmq.ROUTER)  # `topo ps` and `topo down` from other terminals
         try:
-            ev, cmd, ctl = (f"ipc://{rd.sockets}/{n}" for n in (rundir.EVENTS, rundir.COMMANDS, rundir.CONTROL))
+            ev, cmd, ctl = (f"ipc://{rd.sockets}/{n}" for n in (EVENTS, COMMANDS, CONTROL))
             events.bind(ev)
             commands.bind(cmd)
             control.bind(ctl)
@@ -138,7 +141,7 @@ class Supervisor:
         ready_by = time.time() + (self.ready_deadline - time.monotonic())
         absent = frozenset(n.name for n in self.nodes.values()
                            if n.state in TERMINAL and n.process != proc.name)
-        boot = Boot(self.plan, proc.name, *self._endpoints, str(self.run_dir.sockets), ready_by,
+        boot = Boot(self.plan.for_process(proc.name), proc.name, *self._endpoints, str(self.run_dir.sockets), ready_by,
                     self.grace, os.getpid(), self.sys_path, generation=proc.generation,
                     fixed=dict(self.bound), absent=absent,
                     restarts={n: self.nodes[n].restarts for n in proc.instances})
@@ -178,7 +181,7 @@ class Supervisor:
                 self.reporter.changed(node)
 
     def _next_deadline(self) -> float:
-        deadlines = [self.ready_deadline + 0.5]
+        deadlines = [self.ready_deadline + 0.5, self._hold_stop_until]
         if self.stop_at is not None:
             deadlines.append(self.stop_at)
         deadlines.extend(p.term_sent + 1.0 for p in self.procs.values() if p.term_sent and not p.ended)
@@ -201,7 +204,7 @@ class Supervisor:
                 for name in proc.instances:
                     self.nodes[name].state = "starting"
                 self._start(proc)
-        if self.code is not None and self.stop_at is None:
+        if self.code is not None and self.stop_at is None and now >= self._hold_stop_until:
             self.stop_at = now + self.grace
             for proc in self.procs.values():
                 proc.restart_at = None
@@ -308,6 +311,7 @@ class Supervisor:
         elif m.kind is Kind.FAILED:
             self._ended(node, m["error"], m.data.get("traceback"))
         elif m.kind is Kind.NOT_READY:
+            self._hold_stop_until = min(time.monotonic(), self.ready_deadline) + 0.5
             waiting = "\n".join(f"  waiting: {w}" for w in m["waiting"])
             self._fail(node, f"not ready within {self.ready_timeout:g}s\n{waiting}", None)
 
