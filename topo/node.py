@@ -2,27 +2,38 @@
 
 from __future__ import annotations
 
-import logging
 import threading
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
+
+if TYPE_CHECKING:
+    import logging
 
 
 class Node:
     """The one argument of a node function (SPEC section 2)."""
 
     def __init__(self, name: str, replica: int, replicas: int, args: Mapping[str, Any],
-                 sockets: Mapping[str, Any], log: logging.Logger, stopping: threading.Event) -> None:
+                 sockets: Mapping[str, Any], stopping: threading.Event) -> None:
         self.name = name
         self.replica = replica
         #: How many instances of this node run (an extension of the SPEC's names).
         self.replicas = replicas
         self.args: Mapping[str, Any] = args
         self.sockets: Mapping[str, Any] = MappingProxyType(dict(sockets))
-        self.log = log
+        self._log: logging.Logger | None = None
         self._stopping = stopping
         #: How many times this instance has been restarted (an extension of the SPEC).
         self.restarts = 0
+
+    @property
+    def log(self) -> logging.Logger:
+        """A logger whose records show under the node's name (made on first use)."""
+        if self._log is None:
+            from topo.nodelog import node_logger
+
+            self._log = node_logger(self.name)
+        return self._log
 
     @property
     def running(self) -> bool:

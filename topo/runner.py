@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any, Callable
 import zmq
 
 from topo import sockets as socket_factory
-from topo.capture import node_logger
 from topo.control import Kind, Message
 from topo.gate import SocketGate
 from topo.model import SocketType, Transport
@@ -220,7 +219,7 @@ class Runner(threading.Thread):
 
     def _node(self, node_sockets: dict[str, Any]) -> Node:
         node = Node(self.inst.name, self.inst.replica, self.inst.replicas, self.inst.args, node_sockets,
-                    node_logger(self.inst.name), self.rt.stopping)
+                    self.rt.stopping)
         node.restarts = self.rt.boot.restarts.get(self.inst.name, 0)
         return node
 

@@ -18,7 +18,8 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from topo import capture as capture_mod
-from topo.capture import MAX_LINE, Capture, log_handler, node_logger
+from topo.capture import MAX_LINE, Capture
+from topo.nodelog import log_handler, node_logger
 
 Line = tuple[str, str, bool]
 
