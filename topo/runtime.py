@@ -217,8 +217,10 @@ class ProcessRuntime:
         _end_descendants()
         self._outbox.put(None)
         self._sender.join(timeout=0.5 if self.orphaned else self.boot.grace + 1)
-        if stuck or self.orphaned:
-            return 0  # sockets still held by a stuck node: exit without waiting on them
+        if self.orphaned or self._sender.is_alive():
+            return 0  # nobody to tell, or the outbox is stuck: exit without waiting
+        # the control context holds only the runtime's own sockets (a stuck node's are in
+        # self.ctx): terminating it lets the BYE out before os._exit
         dealer.close()
         self._control.term()
         return 0
