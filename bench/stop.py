@@ -18,9 +18,12 @@ Scenarios, one node per process (a hub and N-1 others, PUB→SUB one way, PUSH�
 - stubborn, N = 2 and 8, `--grace 1`: every node sleeps in a loop that never looks at
   `node.running` (bench/dp_nodes.py:stubborn). After the grace period the supervisor
   sends SIGTERM to what is left, and SIGKILL one second later; expected: about the grace;
-- reference (unless --no-experiment): cooperative, with every node process exiting as
-  before this benchmark's finding — importing psutil to look for descendants even when it
-  has no child (bench/dp_nodes.py:blocked_old_exit). Not topo as it is; labelled so.
+- unless --no-experiment, two runs that are not topo as it is, labelled so:
+  a reference, cooperative, with every node process exiting as before this benchmark's
+  finding — importing psutil to look for descendants even when it has no child
+  (bench/dp_nodes.py:blocked_old_exit); and an experiment, stubborn, with every node
+  process pausing 50 ms before its final os._exit, so that its last report (BYE) leaves
+  before the process ends (bench/dp_nodes.py:stubborn_flushed).
 
 Results go to stdout and to docs/benchmarks-datapath.md (the section between its stop
 results markers).
@@ -30,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -45,6 +49,7 @@ import psutil
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import ROOT, machine, median, sanitize, table
+from bench.datapath import topo_revision
 
 PAGE = ROOT / "docs" / "benchmarks-datapath.md"
 BEGIN = "<!-- stop-results:begin (written by bench/stop.py; edits between these markers are lost) -->"
@@ -52,9 +57,14 @@ END = "<!-- stop-results:end -->"
 READY_TIMEOUT = 60.0  # seconds to wait for the ready line
 GONE_TIMEOUT = 30.0  # seconds to wait, after SIGINT, for everything to be gone
 POLL = 0.002
+#: The supervisor's line for a node its process's BYE named as abandoned (not the summary's row).
+ABANDONED = re.compile(r"\| (\S+) ignored the stop: abandoned after")
 OLD_EXIT = "cooperative, exit as before the fix (reference)"
-FUNCTIONS = {"cooperative": "blocked", "stubborn": "stubborn", OLD_EXIT: "blocked_old_exit"}
-SLUGS = {"cooperative": "coop", "stubborn": "stubborn", OLD_EXIT: "coop-old-exit"}
+FLUSHED = "stubborn, 50 ms before os._exit (experiment)"
+FUNCTIONS = {"cooperative": "blocked", "stubborn": "stubborn", OLD_EXIT: "blocked_old_exit",
+             FLUSHED: "stubborn_flushed"}
+SLUGS = {"cooperative": "coop", "stubborn": "stubborn", OLD_EXIT: "coop-old-exit", FLUSHED: "stubborn-flushed"}
+STUBBORN = ("stubborn", FLUSHED)
 
 YAML = """\
 topology: stop-{kind}-{n}
@@ -83,6 +93,10 @@ class Stopped:
     code: int | None
     processes: int  # descendants tracked
     left: int  # descendants still alive at the deadline (should be 0)
+    #: Stubborn runs: processes whose last report (BYE, naming the abandoned node) never
+    #: reached the supervisor, which then waits a second for it; their node is not reported
+    #: "ignored the stop: abandoned ..." but "stopped" or "failed: its process P exited ...".
+    silent: int = 0
 
 
 def _gone(proc: psutil.Process) -> bool:
@@ -92,7 +106,7 @@ def _gone(proc: psutil.Process) -> bool:
         return True
 
 
-def one_run(file: Path, n: int, grace: float | None, env: dict[str, str]) -> Stopped:
+def one_run(file: Path, n: int, grace: float | None, env: dict[str, str], stubborn: bool) -> Stopped:
     cmd = [sys.executable, "-m", "topo", "up", str(file)]
     if grace is not None:
         cmd += ["--grace", str(grace)]
@@ -129,8 +143,11 @@ def one_run(file: Path, n: int, grace: float | None, env: dict[str, str]) -> Sto
                 break
             time.sleep(POLL)
         gone = time.perf_counter() - sent
+        reader.join(5)
+        abandoned = {m.group(1) for line in lines if (m := ABANDONED.search(line))}
+        silent = n - len(abandoned) if stubborn else 0
         return Stopped(exited if exited is not None else float("nan"), gone, popen.poll(), len(tracked),
-                       len(pending))
+                       len(pending), silent)
     finally:
         # whatever happened, nothing of this run outlives it: its processes, by their pids
         for proc in [*tracked, psutil.Process(popen.pid) if popen.poll() is None else None]:
@@ -153,8 +170,7 @@ def main() -> int:
     parser.add_argument("--sizes", default="2,8", help="process counts")
     parser.add_argument("--grace", type=float, default=1.0, help="--grace of the stubborn scenario")
     parser.add_argument("--no-experiment", action="store_true",
-                        help="leave out the reference runs: cooperative nodes, processes exiting as before "
-                             "the fix (psutil imported in every one)")
+                        help="leave out the reference and experiment runs (see above)")
     parser.add_argument("--no-write", action="store_true", help=f"do not update {PAGE.relative_to(ROOT)}")
     args = parser.parse_args()
     runs = args.runs if args.runs is not None else (3 if args.quick else 5)
@@ -167,10 +183,11 @@ def main() -> int:
         print(f"[{time.perf_counter() - begun:6.1f}s] {text}", file=sys.stderr, flush=True)
 
     info = machine()
+    info["topo measured"] = topo_revision()
     tmp = Path(tempfile.mkdtemp(prefix="topo-bench-stop-"))
     env = {**os.environ, "TOPO_HOME": str(tmp / "home"), "NO_COLOR": "1",
            "PYTHONPATH": os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])}
-    kinds = ["cooperative", "stubborn", *([] if args.no_experiment else [OLD_EXIT])]
+    kinds = ["cooperative", "stubborn", *([] if args.no_experiment else [OLD_EXIT, FLUSHED])]
     scenarios = [(kind, n) for kind in kinds for n in sizes]
     results: dict[tuple[str, int], list[Stopped]] = {s: [] for s in scenarios}
     errors: list[str] = []
@@ -182,8 +199,8 @@ def main() -> int:
         for r in range(runs):  # scenarios interleaved, so drifts of the machine hit all
             for kind, n in scenarios:
                 try:
-                    results[(kind, n)].append(one_run(files[(kind, n)], n, args.grace if kind == "stubborn" else None,
-                                                      env))
+                    grace = args.grace if kind in STUBBORN else None
+                    results[(kind, n)].append(one_run(files[(kind, n)], n, grace, env, kind in STUBBORN))
                 except RuntimeError as err:
                     errors.append(f"{kind} N={n} run {r + 1}: {err}")
             progress(f"round {r + 1}/{runs} done")
@@ -194,15 +211,16 @@ def main() -> int:
     for kind, n in scenarios:
         got = results[(kind, n)]
         if not got:
-            rows.append([kind, str(n), "-", "0", "-", "-", "-", "-", "-"])
+            rows.append([kind, str(n), "-", "0", "-", "-", "-", "-", "-", "-"])
             continue
         rows.append([
-            kind, str(n), f"{args.grace:g} s" if kind == "stubborn" else "default (5 s)", str(len(got)),
+            kind, str(n), f"{args.grace:g} s" if kind in STUBBORN else "default (5 s)", str(len(got)),
             f"{median([s.exited for s in got]) * 1000:.0f} ms",
             f"{median([s.gone for s in got]) * 1000:.0f} ms",
             f"{max(s.gone for s in got) * 1000:.0f} ms",
             ", ".join(sorted({str(s.code) for s in got})),
             f"{sum(s.left for s in got)} of {sum(s.processes for s in got)}",
+            f"{sum(1 for s in got if s.silent)} ({sum(s.silent for s in got)})" if kind in STUBBORN else "",
         ])
     info["load average (1 min) at end"] = f"{os.getloadavg()[0]:.2f}"
     command = " ".join(["python bench/stop.py", *sys.argv[1:]])
@@ -212,7 +230,12 @@ def main() -> int:
          f"{runs} runs of each scenario, interleaved."),
         table(["machine", ""], [[k, v] for k, v in info.items()]),
         table(["nodes", "N procs", "--grace", "runs", "SIGINT → topo up exited (median)",
-               "SIGINT → all gone (median)", "all gone (worst)", "exit status", "processes left"], rows),
+               "SIGINT → all gone (median)", "all gone (worst)", "exit status", "processes left",
+               "runs with a lost BYE (processes)"], rows),
+        ("`lost BYE` (stubborn nodes): runs in which the supervisor never got the last report of "
+         "a process (BYE, which names the node it abandons) and waited a second for it; the node "
+         "is then not reported `ignored the stop: abandoned ...` but `stopped` or `failed: its "
+         "process P exited with status 0`. In brackets: how many processes, over all runs."),
         *(["Runs that failed:\n\n" + "\n".join(f"- {e}" for e in errors)] if errors else []),
     ])
     body = sanitize(body)
