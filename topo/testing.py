@@ -23,6 +23,7 @@ of each node's state, kept by a reporter the supervisor calls.
 from __future__ import annotations
 
 import copy
+import shutil
 import re
 import tempfile
 import threading
@@ -40,11 +41,14 @@ from topo.control import Kind, Message
 from topo.errors import TopoError
 from topo.gate import InprocBoard, SocketGate
 from topo.output import LogFiles
-from topo.overrides import PROBE_NODE, PROBE_PROCESS, Probe, apply
+from topo.overrides import PROBE_NODE, PROBE_PROCESS, OverrideError, Probe, apply
 from topo.plan import RUN_DIR, Plan, make_plan
 from topo.runstate import TERMINAL, NodeState
 from topo.supervisor import Supervisor, default_sys_path
 from topo.validate import load
+
+__all__ = ["HarnessError", "OverrideError", "Probe", "Result", "Run", "up"]
+
 
 class HarnessError(TopoError):
     """The topology did not come up, or a wait ran out; says what was awaited."""
@@ -321,7 +325,10 @@ def up(source: str | Path | Mapping[str, Any], *, probes: Mapping[str, Probe] | 
         data = apply(data, overrides or {}, probes or {})
         effective = Path(tempfile.mkdtemp(prefix="topo-test-")) / Path(path).name
         effective.write_text(yaml.safe_dump(data, sort_keys=False))
-        plan = make_plan(load(str(effective)))
+        try:
+            plan = make_plan(load(str(effective)))
+        finally:
+            shutil.rmtree(effective.parent, ignore_errors=True)  # its problems are already read
     else:
         path = str(source)
         plan = make_plan(load(path))

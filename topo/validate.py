@@ -90,7 +90,9 @@ def _sockets(t: Topology, problems: list[Problem]) -> None:
                 problems.append(Problem(sock.where("subscribe"), f"{node.name}.{sock.name}: `subscribe` is for SUB sockets, and this one is {sock.type.value}" + (" (an XSUB subscribes by sending messages from the node's code)" if sock.type is SocketType.XSUB else "")))
             for option in sock.options:
                 owner = _OPTION_OWNERS.get(option.split("_", 1)[0])
-                if owner is not None and sock.type is not owner:
+                # a declared PUB is an XPUB underneath; NODROP touches no subscription
+                pub_ok = option == "xpub_nodrop" and sock.type is SocketType.PUB
+                if owner is not None and sock.type is not owner and not pub_ok:
                     problems.append(Problem(sock.where("options"), f"{node.name}.{sock.name}: option {option!r} is for {owner.value} sockets, and this one is {sock.type.value}" + (" (a declared PUB's subscriptions are topo's business)" if sock.type is SocketType.PUB else "")))
             if sock.type is SocketType.PAIR and node.replicas > 1:
                 problems.append(Problem(node.where("replicas"), f"{node.name}.{sock.name}: a PAIR socket has exactly one peer, so its node cannot have replicas"))

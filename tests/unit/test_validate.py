@@ -546,3 +546,13 @@ def test_topo_is_a_reserved_node_name(problems):
         links: [topo.o -> b.i]
         """)
     assert [(at(p), "reserved" in p.message) for p in found] == [((3, 3), True)]
+
+
+def test_xpub_nodrop_is_allowed_on_a_declared_pub(problems):
+    assert problems("""\
+        topology: t
+        nodes:
+          a: {run: m:f, sockets: {o: {type: PUB, options: {xpub_nodrop: 1}}}}
+          b: {run: m:f, sockets: {i: SUB}}
+        links: [a.o -> b.i]
+        """) == []
