@@ -37,8 +37,8 @@ def live_runs(selector: str | None = None) -> tuple[list[Run], list[str]]:
     runs, dead = [], []
     for path in sorted(base.iterdir()) if base.is_dir() else []:
         info = rundir.read_info(path)
-        if info is None:
-            continue
+        if info is None or info.get("agent"):
+            continue  # a run being created, or an agent's directory (not a run of its own)
         run = Run(str(info.get("topology", "?")), str(info.get("run_id", "?")), path, info)
         if not _selected(run, selector):
             continue
@@ -101,7 +101,7 @@ def ps(selector: str | None) -> list[dict[str, Any]]:
         procs: dict[int, psutil.Process] = {}
         for node in reply["nodes"]:
             pid = node.get("pid")
-            if pid and pid not in procs:
+            if pid and pid not in procs and "cpu" not in node:  # not measured by its agent
                 try:
                     procs[pid] = psutil.Process(pid)
                     procs[pid].cpu_percent(None)
@@ -109,13 +109,15 @@ def ps(selector: str | None) -> list[dict[str, Any]]:
                     pass
         time.sleep(0.1)  # cpu_percent needs an interval to measure over: a rate, not a wait
         for node in reply["nodes"]:
+            node["uptime"] = time.time() - node["since"] if node.get("since") else None
+            if "cpu" in node:
+                continue
             proc = procs.get(node.get("pid") or -1)
             try:
                 node["cpu"] = proc.cpu_percent(None) if proc else None
                 node["rss"] = proc.memory_info().rss if proc else None
             except psutil.Error:
                 node["cpu"] = node["rss"] = None
-            node["uptime"] = time.time() - node["since"] if node.get("since") else None
         out.append({"run": run.identity, "file": run.info.get("file"), "pid": reply["pid"], "nodes": reply["nodes"]})
     for identity in dead:
         out.append({"run": identity, "dead": True, "nodes": []})
@@ -202,10 +204,12 @@ def format_ps(entries: list[dict[str, Any]]) -> str:
         if entry.get("error"):
             blocks.append(f"{head}\n  {entry['error']}")
             continue
-        rows = [("NODE", "PROCESS", "PID", "STATE", "RESTARTS", "UPTIME", "CPU%", "MEM")]
+        hosts = len({n.get("host") for n in entry["nodes"]}) > 1
+        rows = [("NODE", "PROCESS", *(("HOST",) if hosts else ()), "PID", "STATE", "RESTARTS", "UPTIME", "CPU%", "MEM")]
         for n in entry["nodes"]:
             rows.append((
-                n["name"], n["process"], str(n.get("pid") or "-"), n["state"], str(n.get("restarts", 0)),
+                n["name"], n["process"], *((str(n.get("host")),) if hosts else ()), str(n.get("pid") or "-"),
+                n["state"], str(n.get("restarts", 0)),
                 format_duration(n["uptime"]) if n.get("uptime") is not None else "-",
                 f"{n['cpu']:.0f}" if n.get("cpu") is not None else "-",
                 f"{n['rss'] / 2**20:.0f}M" if n.get("rss") is not None else "-",

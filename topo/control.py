@@ -7,6 +7,12 @@ supervisor is the one place that decides. Messages are JSON so a runtime on anot
 Wiring: the supervisor binds a PULL (events, from every process) and a ROUTER
 (commands, to one process by its name). A process connects a PUSH, fed by one outbox
 thread so any thread may send, and a DEALER whose identity is the process name.
+
+Across hosts (:mod:`topo.agent`), each remote host's agent binds the same PULL and ROUTER
+for its own processes and relays both ways over one DEALER to a tcp ROUTER of the
+supervisor, CURVE-encrypted; the supervisor addresses ``[host, target, kind, data]``,
+where the target is a process name or ``""`` for the agent itself. Both ends beat: a side
+that hears nothing for :data:`SILENCE` seconds takes the other for gone.
 """
 
 from __future__ import annotations
@@ -19,6 +25,11 @@ from typing import Any
 
 #: The supervisor's own ipc sockets in the run directory: events, commands, control.
 EVENTS, COMMANDS, CONTROL = "ev", "cmd", "ctl"
+
+#: Supervisor and agents each send something at least this often (seconds) ...
+BEAT = 1.0
+#: ... and take the other for gone after this long without a word.
+SILENCE = 5.0
 
 
 class Kind(str, Enum):
@@ -35,6 +46,16 @@ class Kind(str, Enum):
     # supervisor → process
     CONNECT = "connect"      # endpoints {key: address}: every bind of the run
     STOP = "stop"            # reason
+    # agent → supervisor (the agent also relays its processes' events as they are)
+    AGENT = "agent"          # host, pid, version: the agent is up and takes commands
+    SPAWNED = "spawned"      # process, gen, pid
+    ENDED = "ended"          # process, gen, exitcode: after the process's last event
+    BEAT = "beat"            # stats {process: {pid, cpu, rss}}: sent every BEAT seconds
+    # supervisor → agent (frames: target "" for the agent itself, or a process name)
+    START = "start"          # process, gen, fixed, absent, restarts, ready_in
+    SIGNAL = "signal"        # process, signal (number)
+    PING = "ping"            # nothing: the supervisor is alive
+    SHUTDOWN = "shutdown"    # every process has ended: clean up and exit
 
 
 @dataclass(frozen=True)

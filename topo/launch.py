@@ -62,7 +62,9 @@ def up(file: str, *, ready_timeout: float, grace: float, color: bool | None = No
     stream = stream or sys.stdout
     plan = make_plan(load(file))
     rd = rundir.create(plan.topology)
-    printer = Printer(stream, [*plan.instances, "topo"], color)
+    hosts = {i.host for i in plan.instances.values()}
+    labels = {name: f"{name}@{i.host}" for name, i in plan.instances.items()} if len(hosts) > 1 else {}
+    printer = Printer(stream, [*plan.instances, "topo"], color, labels)
     logs = LogFiles(rd.log_dir)
     reporter = TerminalReporter(printer, logs)
     supervisor = Supervisor(plan, reporter, ready_timeout=ready_timeout, grace=grace,

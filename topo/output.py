@@ -54,11 +54,14 @@ class Printer:
     lines from the supervisor's threads never interleave and a pipe reader sees them live.
     """
 
-    def __init__(self, stream: TextIO, names: Iterable[str], color: bool | None = None) -> None:
+    def __init__(self, stream: TextIO, names: Iterable[str], color: bool | None = None,
+                 labels: Mapping[str, str] | None = None) -> None:
         self._stream = stream
         self._lock = threading.Lock()
         self._color = _wants_color(stream, os.environ) if color is None else color
         self._styles: dict[str, str] = {}
+        #: What a name is shown as (``worker.0@edge`` on a run across hosts).
+        self._labels = dict(labels or {})
         self._width = len(SYSTEM_NAME)
         for name in names:
             self.add(name)
@@ -76,7 +79,7 @@ class Printer:
         """Registers a name so its colour is fixed and the column is wide enough for it."""
         if name not in self._styles:
             self._styles[name] = COLORS[len(self._styles) % len(COLORS)]
-            self._width = max(self._width, len(name))
+            self._width = max(self._width, len(self._labels.get(name, name)))
 
     def line(self, name: str, text: str, err: bool = False) -> None:
         """Shows one line of a node's output; stderr lines look the same (``err`` is kept
@@ -93,7 +96,7 @@ class Printer:
             self._stream.flush()
 
     def _write(self, name: str, style: str, text: str) -> None:
-        prefix = f"{name:<{self._width}} |"
+        prefix = f"{self._labels.get(name, name):<{self._width}} |"
         if self._color:
             prefix = f"\x1b[{style}m{prefix}{_RESET}"
         # A text with embedded newlines still gets a prefix on every line it shows.

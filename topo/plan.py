@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Mapping
 
 from topo.model import SERVERS, LinkSpec, OnExit, Restart, SocketType, Topology, Transport
@@ -46,6 +46,10 @@ class Endpoint:
     address: str
     instance: str
     socket: str
+    #: The host of the binding instance (whose public key a dialer must know).
+    host: str = ""
+    #: Some end of it runs on another host: CURVE-encrypted, only the run's keys admitted.
+    secure: bool = False
 
 
 @dataclass(frozen=True)
@@ -116,6 +120,8 @@ class PlannedLink:
     endpoint: str
     bind: str
     bind_instance: str
+    #: Its ends run on different hosts: CURVE-encrypted.
+    secure: bool = False
 
 
 @dataclass(frozen=True)
@@ -137,6 +143,23 @@ class Plan:
         keys = {k for inst in instances.values() for s in inst.sockets for k in (*s.binds, *s.connects)}
         return Plan(self.topology, self.file, (), (process,), instances, (),
                     {k: self.endpoints[k] for k in keys})
+
+    def for_host(self, name: str) -> Plan:
+        """What an agent needs: its host's processes and everything they reference."""
+        processes = tuple(p for p in self.processes if p.host == name)
+        instances = {i: self.instances[i] for p in processes for i in p.instances}
+        keys = {k for inst in instances.values() for s in inst.sockets for k in (*s.binds, *s.connects)}
+        return Plan(self.topology, self.file, tuple(h for h in self.hosts if h.name == name), processes,
+                    instances, (), {k: self.endpoints[k] for k in keys})
+
+    @property
+    def remote_hosts(self) -> tuple[Host, ...]:
+        """Hosts other than the local one that run at least one process."""
+        used = {p.host for p in self.processes} - {self.local_host}
+        return tuple(h for h in self.hosts if h.name in used)
+
+    def host(self, name: str) -> Host:
+        return next(h for h in self.hosts if h.name == name)
 
     @property
     def local_host(self) -> str:
@@ -177,7 +200,7 @@ class Plan:
                     "from": ln.src, "to": ln.dst, "transport": ln.transport.value,
                     "endpoint": ln.endpoint, "bind": ln.bind,
                     "from_instance": ln.src_instance, "to_instance": ln.dst_instance,
-                    "bind_instance": ln.bind_instance,
+                    "bind_instance": ln.bind_instance, "secure": ln.secure,
                 }
                 for ln in self.links
             ],
@@ -191,6 +214,7 @@ def make_plan(t: Topology) -> Plan:
     endpoints: dict[str, Endpoint] = {}
     ipc_files: list[str] = []  # ipc endpoint keys in order: numbers them without a rescan
     links: list[PlannedLink] = []
+    secure: set[str] = set()
     binds: dict[tuple[str, str], list[str]] = defaultdict(list)
     connects: dict[tuple[str, str], list[str]] = defaultdict(list)
     peers: dict[tuple[str, str], list[Peer]] = defaultdict(list)
@@ -205,6 +229,8 @@ def make_plan(t: Topology) -> Plan:
                 ep = _endpoint(t, endpoints, binder, bsock, transport, ipc_files)
                 if ep.key not in binds[(binder.name, bsock)]:
                     binds[(binder.name, bsock)].append(ep.key)
+                if binder.host != dialer.host:
+                    secure.add(ep.key)
                 if ep.key not in connects[(dialer.name, dsock)]:
                     connects[(dialer.name, dsock)].append(ep.key)
                 sa = t.nodes[a.node].sockets[link.src.socket]
@@ -215,8 +241,10 @@ def make_plan(t: Topology) -> Plan:
                     src=str(link.src), dst=str(link.dst), src_instance=f"{a.name}.{link.src.socket}",
                     dst_instance=f"{b.name}.{link.dst.socket}", transport=transport,
                     endpoint=ep.address, bind=str(link.src if src_binds else link.dst),
-                    bind_instance=f"{binder.name}.{bsock}",
+                    bind_instance=f"{binder.name}.{bsock}", secure=binder.host != dialer.host,
                 ))
+    for key in secure:
+        endpoints[key] = replace(endpoints[key], secure=True)
     instances: dict[str, Instance] = {}
     for node in t.nodes.values():
         for p in placed[node.name]:
@@ -287,7 +315,7 @@ def _endpoint(t: Topology, endpoints: dict[str, Endpoint], binder: Placed, socke
         if ":" in host and not host.startswith("["):
             host = f"[{host}]"  # an IPv6 address
         address = f"tcp://{host}:*"
-    endpoints[key] = Endpoint(key, transport, address, binder.name, socket)
+    endpoints[key] = Endpoint(key, transport, address, binder.name, socket, binder.host)
     return endpoints[key]
 
 

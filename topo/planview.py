@@ -82,7 +82,7 @@ def plan_table(plan: Plan) -> str:
         rows += [
             (
                 ln.src_instance, ln.dst_instance, pattern(types, ln.src_instance, ln.dst_instance),
-                ln.transport.value, ln.bind_instance, ln.endpoint,
+                ln.transport.value + ("+curve" if ln.secure else ""), ln.bind_instance, ln.endpoint,
             )
             for ln in plan.links
         ]

@@ -89,6 +89,27 @@ def create(topology: str) -> RunDir:
     return RunDir(topology, run_id, path, log_dir, sockets)
 
 
+def agent_dir(topology: str, run_id: str, host: str) -> Path:
+    """Where an agent keeps its host's ipc files and control sockets (not created here).
+
+    Named after the run and the host, not random: an agent launched again after its host
+    was lost finds the directory (and the leftovers of its predecessor, which it ends)
+    and its processes bind the same ipc paths as before."""
+    slug = "".join(c if c.isalnum() or c in "-_" else "_" for c in host)[:12]
+    path = runs_base() / f"{topology[:16]}-{run_id[-6:]}@{slug}"
+    if len(str(path)) > MAX_RUN_DIR:
+        path = Path(tempfile.gettempdir()) / f"topo-{os.getuid()}-{run_id[-6:]}@{slug}"
+    return path
+
+
+def write_agent_info(path: Path, **info: Any) -> None:
+    """Like a run's ``run.json`` (so stale ones are cleaned the same way), marked as an
+    agent's so that ``topo ps`` does not list it as a run."""
+    tmp = path / (INFO_FILE + ".tmp")
+    tmp.write_text(json.dumps({"agent": True, "sockets": str(path), **info}))
+    tmp.replace(path / INFO_FILE)
+
+
 def create_time() -> float:
     """This process's start time as the kernel has it: with the pid, its identity."""
     import psutil

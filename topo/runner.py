@@ -17,8 +17,10 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import zmq
 
+from topo import curve
 from topo import sockets as socket_factory
 from topo.control import Kind, Message
+from topo.curve import HostKeys
 from topo.gate import SocketGate
 from topo.model import SocketType, Transport
 from topo.node import Node
@@ -127,15 +129,29 @@ class Runner(threading.Thread):
             self.gates.append(gate)
             for key in planned.binds:
                 address = self.rt.boot.fixed.get(key) or self.rt.local_address(key)
+                secure = self._secure(key)
+                if secure is not None:
+                    curve.serve(sock, secure)
                 try:
                     sock.bind(address)
                 except zmq.ZMQError as err:
                     raise zmq.ZMQError(err.errno, f"{err.strerror} (binding {planned.name!r} to {address})") from None
+                finally:
+                    if secure is not None:
+                        curve.plain(sock)
                 actual = sock.getsockopt_string(zmq.LAST_ENDPOINT)
                 bound[key] = actual
                 if plan.endpoints[key].transport is Transport.INPROC:
                     self.rt.board.post_bound(actual)
         self.rt.send(Message(Kind.BOUND, {"instance": self.inst.name, "endpoints": bound}))
+
+    def _secure(self, key: str) -> HostKeys | None:
+        """This host's keys when the endpoint crosses hosts (and so must be CURVE)."""
+        if not self.rt.plan.endpoints[key].secure:
+            return None
+        if self.rt.boot.keys is None:
+            raise RuntimeError(f"endpoint {key} crosses hosts but this process has no CURVE keys")
+        return self.rt.boot.keys
 
     def _wait_for_table(self, wake: zmq.Socket[Any]) -> None:
         while not self.rt.table_ready.is_set():
@@ -146,7 +162,12 @@ class Runner(threading.Thread):
             sock = self.sockets[planned.name]
             for key in planned.connects:
                 address = self.rt.addresses[key]
+                secure = self._secure(key)
+                if secure is not None:
+                    curve.dial(sock, secure, self.rt.plan.endpoints[key].host)
                 sock.connect(address)
+                if secure is not None:
+                    curve.plain(sock)
                 if self.rt.plan.endpoints[key].transport is Transport.INPROC:
                     self.rt.board.post_connected(address)
 

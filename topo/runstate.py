@@ -42,6 +42,12 @@ class NodeState:
 class ProcState:
     name: str
     instances: tuple[str, ...] = ()
+    #: Its host, when not the local one: started, signalled and watched through its agent.
+    remote: str | None = None
+    #: Remote: to be started as soon as its host's agent is up.
+    pending: bool = False
+    #: Remote: the agent's last word on its pid, CPU and memory.
+    stats: dict[str, Any] | None = None
     proc: Any = None
     pid: int | None = None
     generation: int = 0
@@ -77,12 +83,15 @@ def why_late(node: NodeState, plan: Any, nodes: dict[str, NodeState], procs: dic
     return "its gate never reported (its process may be hung)"
 
 
-def snapshot(nodes: dict[str, NodeState], procs: dict[str, ProcState]) -> list[dict[str, Any]]:
-    """Every node as ``topo ps`` shows it (times as wall-clock, for another process)."""
+def snapshot(nodes: dict[str, NodeState], procs: dict[str, ProcState], local_host: str = "local") -> list[dict[str, Any]]:
+    """Every node as ``topo ps`` shows it (times as wall-clock, for another process). CPU
+    and memory of a remote node come from its agent; ``topo ps`` measures local ones."""
     now_wall, now = time.time(), time.monotonic()
     return [
         {
             "name": n.name, "process": n.process, "pid": procs[n.process].pid,
+            "host": procs[n.process].remote or local_host,
+            **{k: (procs[n.process].stats or {}).get(k) for k in ("cpu", "rss") if procs[n.process].stats},
             "state": STATE_WORDS.get(n.state, n.state), "restarts": n.restarts,
             "since": now_wall - (now - n.started) if n.started and n.state == "running" else None,
             "error": n.error,

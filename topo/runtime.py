@@ -24,6 +24,7 @@ import zmq
 
 from topo.capture import Capture
 from topo.control import COMMANDS, CONTROL, EVENTS, Kind, Message
+from topo.curve import HostKeys
 from topo.gate import InprocBoard
 from topo.plan import RUN_DIR, Plan
 
@@ -53,6 +54,8 @@ class Boot:
     #: Instances that have ended for good: their links are not waited for.
     absent: frozenset[str] = frozenset()
     restarts: dict[str, int] = field(default_factory=dict)
+    #: This host's CURVE keys, for endpoints that cross hosts (None on a one-host run).
+    keys: HostKeys | None = None
 
 
 def main(boot: Boot) -> None:
@@ -181,6 +184,12 @@ class ProcessRuntime:
         from topo.runner import Runner
 
         self._sender.start()
+        if self.boot.keys is not None and any(
+                self.plan.endpoints[k].secure for name in self.process.instances
+                for sock in self.plan.instances[name].sockets for k in sock.binds):
+            from topo.curve import ZapHandler
+
+            ZapHandler(self.ctx, self.boot.keys).start()
         self.capture.install()
         self.capture.capture_fds()
         dealer = self._control.socket(zmq.DEALER)

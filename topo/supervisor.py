@@ -27,7 +27,7 @@ import zmq
 
 from topo import rundir, spawn
 from topo.control import COMMANDS, CONTROL, EVENTS, Kind, Message
-from topo.errors import UsageError
+from topo.hosts import Hosts
 from topo.model import OnExit
 from topo.plan import Plan
 from topo.restarts import History
@@ -46,10 +46,6 @@ class Supervisor:
     def __init__(self, plan: Plan, reporter: Reporter, *, ready_timeout: float = 30.0,
                  grace: float = 5.0, sys_path: tuple[str, ...] = (),
                  run_dir: rundir.RunDir | None = None, external: frozenset[str] = frozenset()) -> None:
-        remote = sorted({p.host for p in plan.processes} - {plan.local_host})
-        if remote:
-            raise UsageError(f"nodes placed on host(s) {', '.join(remote)} cannot be run yet: running "
-                             "across hosts (SPEC section 5) is not built; `topo plan` shows the wiring")
         self.plan = plan
         self.reporter = reporter
         self.ready_timeout = ready_timeout
@@ -62,7 +58,10 @@ class Supervisor:
         #: Set once the control sockets are bound: ``endpoints`` is then (events, commands).
         self.listening = threading.Event()
         self.nodes = {name: NodeState(name, inst.process) for name, inst in plan.instances.items()}
-        self.procs = {p.name: ProcState(p.name, p.instances) for p in plan.processes}
+        self.procs = {p.name: ProcState(p.name, p.instances, remote=p.host if p.host != plan.local_host else None)
+                      for p in plan.processes}
+        #: The other hosts' agents (None when every process runs here).
+        self.hosts: Hosts | None = None
         self.history = {name: History(i.max_restarts, i.restart_window) for name, i in plan.instances.items()}
         self.bound: dict[str, str] = {}
         self.bound_instances: set[str] = set()
@@ -115,6 +114,9 @@ class Supervisor:
             rd.write_info(pid=os.getpid(), started=rundir.create_time(),
                           file=str(Path(self.plan.file).resolve()), control=ctl)
             self._endpoints = (ev, cmd)
+            if self.plan.remote_hosts or any(e.secure for e in self.plan.endpoints.values()):
+                self.hosts = Hosts(self.plan, ctx, self._poller, self.reporter, run_id=rd.run_id,
+                                   grace=self.grace, sys_path=self.sys_path)
             self.listening.set()
             for proc in self.procs.values():
                 if proc.name not in self.external:
@@ -124,6 +126,8 @@ class Supervisor:
             self._loop(events, commands, control)
         finally:
             self._kill_all()
+            if self.hosts is not None:
+                self.hosts.close(timeout=self.grace + 2.0)
             outcome = Outcome(self.code if self.code is not None else EXIT_OK, self.reason, self.nodes)
             rd.write_outcome(outcome.code, outcome.reason,
                              {n.name: n.error or n.state for n in self.nodes.values()})
@@ -136,18 +140,28 @@ class Supervisor:
         return outcome
 
     def _start(self, proc: ProcState) -> None:
-        """Spawns (or respawns) one process; a respawn rebinds the addresses it had."""
+        """Spawns (or respawns) one process; a respawn rebinds the addresses it had. A
+        remote one is started by its host's agent, launched first if need be."""
         assert self.run_dir is not None
-        ready_by = time.time() + (self.ready_deadline - time.monotonic())
-        absent = frozenset(n.name for n in self.nodes.values()
-                           if n.state in TERMINAL and n.process != proc.name)
-        boot = Boot(self.plan.for_process(proc.name), proc.name, *self._endpoints, str(self.run_dir.sockets), ready_by,
-                    self.grace, os.getpid(), self.sys_path, generation=proc.generation,
-                    fixed=dict(self.bound), absent=absent,
-                    restarts={n: self.nodes[n].restarts for n in proc.instances})
+        start: dict[str, Any] = {"gen": proc.generation, "fixed": dict(self.bound), "ready_in": self.ready_deadline - time.monotonic(),
+                 "absent": sorted(n.name for n in self.nodes.values() if n.state in TERMINAL and n.process != proc.name),
+                 "restarts": {n: self.nodes[n].restarts for n in proc.instances}}
+        proc.pid, proc.ended, proc.hello, proc.connected, proc.bye = None, False, False, False, False
+        proc.term_sent = proc.restart_at = proc.stats = None
+        if proc.remote is not None:
+            assert self.hosts is not None
+            proc.pending = not self.hosts.is_up(proc.remote)
+            if proc.pending:
+                self.hosts.launch(proc.remote)
+            else:
+                self.hosts.send(proc.remote, "", Message(Kind.START, {"process": proc.name, **start}))
+            return
+        boot = Boot(self.plan.for_process(proc.name), proc.name, *self._endpoints, str(self.run_dir.sockets),
+                    time.time() + start["ready_in"], self.grace, os.getpid(), self.sys_path,
+                    generation=proc.generation, fixed=start["fixed"], absent=frozenset(start["absent"]),
+                    restarts=start["restarts"], keys=self.hosts.local_keys if self.hosts else None)
         proc.proc = spawn.start(boot)
-        proc.pid, proc.ended, proc.hello, proc.connected, proc.bye = proc.proc.pid, False, False, False, False
-        proc.term_sent = proc.restart_at = None
+        proc.pid = proc.proc.pid
         self._sentinels[proc.proc.sentinel] = proc
         self._poller.register(proc.proc.sentinel, zmq.POLLIN)
 
@@ -171,6 +185,9 @@ class Supervisor:
                 elif sock in self._sentinels:
                     self._poller.unregister(sock)
                     self._process_ended(self._sentinels.pop(sock))
+                elif self.hosts is not None and self.hosts.owns(sock):
+                    for host, message in self.hosts.read(sock):
+                        self._from_agent(host, message)
         self._drain(events)
         self._notify_changes()
 
@@ -182,6 +199,8 @@ class Supervisor:
 
     def _next_deadline(self) -> float:
         deadlines = [self.ready_deadline + 0.5, self._hold_stop_until]
+        if self.hosts is not None:
+            deadlines.append(self.hosts.next_deadline())
         if self.stop_at is not None:
             deadlines.append(self.stop_at)
         deadlines.extend(p.term_sent + 1.0 for p in self.procs.values() if p.term_sent and not p.ended)
@@ -192,6 +211,10 @@ class Supervisor:
     def _act(self, commands: zmq.Socket[Any]) -> None:
         """Everything that follows from the time and the state: stop, escalate, restart."""
         now = time.monotonic()
+        if self.hosts is not None:
+            self.hosts.beat(now)
+            for host, why in self.hosts.lost():
+                self._host_lost(host, why)
         # half a second after the gates' own deadline, whose reports are more precise
         if self.code is None and now > self.ready_deadline + 0.5:
             late = [n for n in self.nodes.values() if n.state in STARTING]
@@ -221,13 +244,23 @@ class Supervisor:
                     when = "after a second Ctrl-C" if self._hurry else f"within {self.grace:g}s"
                     self.reporter.system(f"process {proc.name} did not stop {when} "
                                          f"({', '.join(stuck) or 'exiting'}): SIGTERM")
-                    spawn.signal_tree(proc.pid, signal.SIGTERM)
+                    self._signal(proc, signal.SIGTERM)
         for proc in self.procs.values():
             if proc.term_sent and not proc.ended and now >= proc.term_sent + 1.0 and proc.pid \
                     and proc.name not in self.external:
-                spawn.signal_tree(proc.pid, signal.SIGKILL)
+                self._signal(proc, signal.SIGKILL)
+
+    def _signal(self, proc: ProcState, sig: signal.Signals) -> None:
+        if proc.remote is None:
+            spawn.signal_tree(proc.pid or 0, sig)
+        elif self.hosts is not None:
+            self.hosts.send(proc.remote, "", Message(Kind.SIGNAL, {"process": proc.name, "signal": int(sig)}))
 
     def _send(self, commands: zmq.Socket[Any], proc: ProcState, message: Message) -> None:
+        if proc.remote is not None:
+            if self.hosts is not None:
+                self.hosts.send(proc.remote, proc.name, message)
+            return
         try:
             commands.send_multipart([proc.name.encode(), *message.encode()], zmq.NOBLOCK)
         except zmq.ZMQError:
@@ -260,7 +293,7 @@ class Supervisor:
                 self.request_stop(EXIT_OK, "stopped by topo down")
                 reply: dict[str, Any] = {"ok": True}
             elif command == "ps":
-                reply = {"ok": True, "pid": os.getpid(), "nodes": snapshot(self.nodes, self.procs)}
+                reply = {"ok": True, "pid": os.getpid(), "nodes": snapshot(self.nodes, self.procs, self.plan.local_host)}
             else:
                 reply = {"ok": False, "error": f"unknown command {command!r}"}
             control.send_multipart([*frames[:-1], json.dumps(reply).encode()])
@@ -381,27 +414,62 @@ class Supervisor:
             self.all_ready_reported = True
             self.reporter.system(f"all {len(self.nodes)} node(s) ready in {time.monotonic() - self.started:.2f}s")
 
-    def _process_ended(self, proc: ProcState) -> None:
+    # -- other hosts -------------------------------------------------------------------------
+
+    def _from_agent(self, host: str, m: Message) -> None:
+        """An agent's own word, or one of its processes' events (handled as any other)."""
+        proc = self.procs.get(m.data.get("process", ""))
+        if m.kind is Kind.AGENT:
+            for pending in self.procs.values():
+                if pending.remote == host and pending.pending:
+                    self._start(pending)
+        elif m.kind is Kind.BEAT:
+            for name, stats in m.data.get("stats", {}).items():
+                if name in self.procs and self.procs[name].remote == host:
+                    self.procs[name].stats = stats
+        elif m.kind in (Kind.SPAWNED, Kind.ENDED):
+            if proc is None or proc.remote != host or m.data.get("gen") != proc.generation:
+                return
+            if m.kind is Kind.SPAWNED:
+                proc.pid = m.data.get("pid")
+            elif not proc.ended:
+                code = m.data.get("exitcode")
+                self._process_ended(proc, code if isinstance(code, int) else None)
+        elif m.kind not in (Kind.START, Kind.SIGNAL, Kind.PING, Kind.SHUTDOWN, Kind.CONNECT, Kind.STOP):
+            self._handle(m)
+
+    def _host_lost(self, host: str, why: str) -> None:
+        """Its processes are gone with it: each ends as a process that died would."""
+        if why:
+            self.reporter.system(f"host {host} lost: {why}")
+        for proc in self.procs.values():
+            if proc.remote == host and not proc.ended:
+                proc.pending = False
+                self._process_ended(proc, None, f"its host {host} was lost ({why})")
+
+    def _process_ended(self, proc: ProcState, exitcode: int | None = None, how: str | None = None) -> None:
         proc.ended = True
-        # the sentinel closes as the process exits, a moment before it can be reaped
-        proc.proc.join(5.0)
+        if proc.remote is None:
+            # the sentinel closes as the process exits, a moment before it can be reaped
+            proc.proc.join(5.0)
+            exitcode = proc.proc.exitcode
         if all(self.nodes[n].state in TERMINAL or self.nodes[n].state == "restarting" for n in proc.instances):
             return  # nothing left to learn from it (a restart, or every node reported)
-        if proc.proc.exitcode == 0:
+        if exitcode == 0 and proc.remote is None:
             # a clean exit: its last events may still be on their way; they say how it ended
             deadline = time.monotonic() + 1.0
             while not proc.bye and time.monotonic() < deadline and self.events.poll(
                     max(1, int((deadline - time.monotonic()) * 1000))):
                 self._drain(self.events)
-        how = spawn.describe_exit(proc.proc.exitcode)
+        how = how or f"its process {proc.name} {spawn.describe_exit(exitcode)}"
         for name in proc.instances:
             node = self.nodes[name]
             if node.state in TERMINAL or node.state == "restarting":
                 continue
-            if self.code is not None and proc.term_sent is None and proc.proc.exitcode == 0:
+            if self.code is not None and proc.term_sent is None and exitcode == 0:
                 node.state = "stopped"
             else:
-                self._ended(node, f"its process {proc.name} {how}", None)
+                self._ended(node, how, None)
 
     def _kill_all(self) -> None:
         for proc in self.procs.values():

@@ -147,7 +147,7 @@ def test_plan_table_shows_hosts_when_there_are_several(tmp_path: Path) -> None:
     edge = next(line for line in lines if line.split()[:1] == ["edge"])
     assert edge.split() == ["edge", "10.0.0.2", "ssh", "edge.example"]
     body = {line.split()[0]: line.split() for line in link_lines(text)[1:]}
-    assert body["front.req"][2:4] == ["REQ→REP", "tcp"]
+    assert body["front.req"][2:4] == ["REQ→REP", "tcp+curve"]
     assert body["front.inner"][2:4] == ["PAIR→PAIR", "inproc"]
     assert body["front.req"][5].startswith("tcp://10.0.0.2:")
 

@@ -1,0 +1,108 @@
+"""CURVE for everything that crosses hosts: keys per run, options per endpoint, and ZAP.
+
+Every host of a run gets its own key pair, made by the supervisor when the run starts and
+handed to each agent on its standard input (never on a command line). A socket that binds
+an endpoint some peer reaches from another host is a CURVE server with its host's key; a
+socket that dials one is a CURVE client with its host's key and the binding host's public
+key. CURVE alone lets any client with any key in, so every process that serves CURVE runs
+a ZAP handler that admits only the public keys of the run's hosts: a stranger completes no
+handshake, receives nothing and can inject nothing.
+
+libzmq copies a socket's options when it binds or connects, so one socket can serve CURVE
+on its tcp endpoint and plain ipc to a neighbour on the same host: the options are set
+just before the secure bind or connect and cleared just after (checked in the tests).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+import zmq
+import zmq.utils.z85
+
+#: libzmq looks for a context's ZAP handler at this inproc address (RFC 27).
+ZAP_ENDPOINT = "inproc://zeromq.zap.01"
+ZAP_DOMAIN = "topo"
+
+
+@dataclass(frozen=True)
+class HostKeys:
+    """What one host knows: its own key pair and every host's public key (Z85 text)."""
+
+    host: str
+    public: str
+    secret: str
+    peers: Mapping[str, str]
+
+    def admits(self, public_raw: bytes) -> str | None:
+        """The host name owning this raw 32-byte public key, or None for a stranger."""
+        text = zmq.utils.z85.encode(public_raw).decode() if len(public_raw) == 32 else ""
+        return next((name for name, key in self.peers.items() if key == text), None)
+
+
+def make_keys(hosts: list[str]) -> dict[str, HostKeys]:
+    if not zmq.has("curve"):
+        raise RuntimeError("this libzmq was built without CURVE: links across hosts cannot be encrypted")
+    pairs = {name: tuple(k.decode() for k in zmq.curve_keypair()) for name in hosts}
+    peers = {name: pair[0] for name, pair in pairs.items()}
+    return {name: HostKeys(name, pub, sec, peers) for name, (pub, sec) in pairs.items()}
+
+
+def serve(sock: zmq.Socket[Any], keys: HostKeys) -> None:
+    """The next binds are CURVE servers with this host's key."""
+    sock.curve_secretkey = keys.secret.encode()
+    sock.curve_publickey = keys.public.encode()
+    sock.zap_domain = ZAP_DOMAIN.encode()
+    sock.curve_server = True
+
+
+def dial(sock: zmq.Socket[Any], keys: HostKeys, server_host: str) -> None:
+    """The next connects are CURVE clients of a server on ``server_host``."""
+    sock.curve_serverkey = keys.peers[server_host].encode()
+    sock.curve_publickey = keys.public.encode()
+    sock.curve_secretkey = keys.secret.encode()
+
+
+def plain(sock: zmq.Socket[Any]) -> None:
+    """Back to no security for the next binds and connects (libzmq: CURVE_SERVER=0
+    selects the NULL mechanism, for clients too)."""
+    sock.curve_server = False
+
+
+class ZapHandler(threading.Thread):
+    """Answers libzmq's authentication requests for one Context: the run's hosts only.
+
+    Ends by itself when its Context is terminated (that is how a process stops), so it
+    never holds ``ctx.term()`` up.
+    """
+
+    def __init__(self, ctx: zmq.Context[Any], keys: HostKeys) -> None:
+        super().__init__(name="topo:zap", daemon=True)
+        self.keys = keys
+        self.refused: list[str] = []
+        self._sock = ctx.socket(zmq.REP)
+        self._sock.linger = 0
+        self._sock.bind(ZAP_ENDPOINT)  # bound before any CURVE server can need it
+
+    def run(self) -> None:
+        sock = self._sock
+        try:
+            while True:
+                request = sock.recv_multipart()
+                sock.send_multipart(self._answer(request))
+        except zmq.ZMQError:  # ETERM: the process is stopping
+            pass
+        finally:
+            sock.close(linger=0)
+
+    def _answer(self, request: list[bytes]) -> list[bytes]:
+        if len(request) < 6:
+            return [b"1.0", b"", b"500", b"malformed request", b"", b""]
+        version, request_id, _domain, address, _identity, mechanism, *credentials = request
+        host = self.keys.admits(credentials[0]) if mechanism == b"CURVE" and credentials else None
+        if host is None:
+            self.refused.append(address.decode(errors="replace"))
+            return [version, request_id, b"400", b"not a key of this run", b"", b""]
+        return [version, request_id, b"200", b"OK", host.encode(), b""]
