@@ -24,6 +24,7 @@ import shutil
 import signal
 import sys
 import time
+import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -136,6 +137,8 @@ class Agent:
         self.wake = _Wake(r, w)
         self.heard = time.monotonic()
         self.leaving: str | None = None
+        #: It left because the supervisor is gone (not because it was told to).
+        self.orphaned = False
         self.stop_by: float | None = None
 
     def on_signal(self, signum: int, _frame: Any) -> None:
@@ -158,6 +161,7 @@ class Agent:
                 next_beat = now + BEAT
                 self._up(Message(Kind.BEAT, {"stats": self._stats()}))
             if not self.leaving and now - self.heard > SILENCE:
+                self.orphaned = True
                 self._leave(f"no word from the supervisor for {SILENCE:g}s")
             self._report_exits(now)
             self._escalate(now)
@@ -180,6 +184,7 @@ class Agent:
                 elif sock == 0:
                     if not os.read(0, 4096):
                         poller.unregister(0)
+                        self.orphaned = True
                         self._leave("standard input closed (the supervisor or its connection is gone)")
                 elif sock in sentinels:
                     poller.unregister(sock)
@@ -189,7 +194,8 @@ class Agent:
         self._relay(self.events, routed=False)
         for sock in (self.events, self.commands):
             sock.close(linger=0)
-        self.up.close()
+        # an orphan's last reports have nobody to go to: do not wait for them
+        self.up.close(linger=0 if self.orphaned else 2000)
         self.ctx.term()
         shutil.rmtree(self.dir, ignore_errors=True)
         return 0
@@ -311,7 +317,7 @@ class Agent:
         self.leaving = why or "shutdown"
         running = [c.name for c in self.children.values() if c.proc is not None]
         if why and running:
-            print(f"{why}: stopping {', '.join(running)}", file=sys.stderr, flush=True)
+            _say(f"{why}: stopping {', '.join(running)}")
         for child in self.children.values():
             if child.proc is not None:
                 try:
@@ -333,6 +339,16 @@ class Agent:
             elif now >= child.term_sent + 1.0:
                 spawn.signal_tree(child.proc.pid, signal.SIGKILL)
         self.stop_by = now + 0.5
+
+
+def _say(text: str) -> None:
+    """A line for the supervisor, which shows it under the host's name. Its reader may be
+    gone (that is often what there is to say): never fail for that."""
+    try:
+        sys.stderr.write(text + "\n")
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
 
 
 def _create_time(pid: int) -> float | None:
@@ -382,7 +398,7 @@ def main() -> int:
     try:
         config = read_config()
     except SystemExit as err:
-        print(err, file=sys.stderr, flush=True)
+        _say(str(err))
         return 2
     for entry in reversed(config.sys_path):
         if entry not in sys.path:
@@ -391,7 +407,17 @@ def main() -> int:
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, agent.on_signal)
     signal.signal(signal.SIGINT, lambda *_: None)  # the supervisor decides what Ctrl-C means
-    return agent.run()
+    try:
+        code = agent.run()
+    except BaseException:  # noqa: BLE001 - a broken agent must not leave its processes behind
+        _say(traceback.format_exc().rstrip())
+        for child in agent.children.values():
+            if child.proc is not None and child.proc.pid:
+                spawn.signal_tree(child.proc.pid, signal.SIGKILL)
+        shutil.rmtree(agent.dir, ignore_errors=True)
+        code = 70
+    # not through multiprocessing's exit handler, which would wait for children forever
+    os._exit(code)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ import sys
 import shutil
 import tempfile
 import textwrap
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,13 +68,20 @@ class Topo:
         lines: list[str] = []
         deadline = time.monotonic() + timeout
         os.set_blocking(proc.stdout.fileno(), True)
-        while time.monotonic() < deadline:
-            line = proc.stdout.readline()
-            if not line:
-                break
-            lines.append(line)
-            if re.search(text, line):
-                return lines
+        # readline blocks: a command that goes silent is killed at the deadline, which
+        # ends the read, so a hang fails the test instead of holding it forever
+        watchdog = threading.Timer(timeout, kill_tree, args=(proc.pid,))
+        watchdog.start()
+        try:
+            while time.monotonic() < deadline:
+                line = proc.stdout.readline()
+                if not line:
+                    break
+                lines.append(line)
+                if re.search(text, line):
+                    return lines
+        finally:
+            watchdog.cancel()
         raise AssertionError(f"no line with {text!r} within {timeout}s; read:\n{''.join(lines)}")
 
     def socket_files(self) -> list[Path]:

@@ -164,3 +164,23 @@ def print_received(node: Any) -> None:
 
 def receive_one_string(node: Any) -> None:
     print("got", node.sockets["in"].recv_string(), flush=True)
+
+
+def say_endpoint_and_print(node: Any) -> None:
+    """Tells where its socket is bound (a test dials it as a stranger), then prints all it gets."""
+    inp = node.sockets["in"]
+    print("endpoint", inp.getsockopt_string(zmq.LAST_ENDPOINT), flush=True)
+    while node.running:
+        if inp.poll(100):
+            print("received", inp.recv_string(), flush=True)
+
+
+def publish_forever(node: Any) -> None:
+    """Publishes numbered ticks until stopped, and says where it is bound."""
+    out = node.sockets["out"]
+    print("endpoint", out.getsockopt_string(zmq.LAST_ENDPOINT), flush=True)
+    i = 0
+    while node.running:
+        out.send_string(f"tick {i}")
+        i += 1
+        time.sleep(0.05)  # a steady rate, not a synchronisation

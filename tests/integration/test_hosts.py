@@ -1,0 +1,269 @@
+"""Runs across hosts: network namespaces stand for machines, the real ``topo`` command runs
+the file, and agents are launched with ``ip netns exec`` (or ssh, in one test)."""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Iterator
+
+import psutil
+import pytest
+import zmq
+
+from conftest import HERE, ROOT, Topo, wait_until
+from hostnet import Network, host_network, requires_netns, sshd_in_namespace
+
+pytestmark = [requires_netns, pytest.mark.slow]
+
+
+@pytest.fixture
+def net3() -> Iterator[Network]:
+    with host_network(3) as net:
+        yield net
+
+
+def hosts_block(net: Network, launch: dict[str, list[str]] | None = None) -> str:
+    """The ``hosts:`` of a file: ``local`` is this namespace, ``h1``... the namespaces."""
+    lines = ["hosts:", f"  local: {{address: {net.local_address}}}"]
+    for i, host in enumerate(net.hosts, 1):
+        prefix = (launch or {}).get(f"h{i}", host.launch())
+        lines.append(f"  h{i}: {{address: {host.address}, launch: {json.dumps(prefix)}, "
+                     f"python: {json.dumps(sys.executable)}}}")
+    return "\n".join(lines)
+
+
+def namespace_pids(net: Network) -> list[int]:
+    pids: list[int] = []
+    for host in net.hosts:
+        out = subprocess.run(["ip", "netns", "pids", host.name], capture_output=True, text=True, check=False)
+        pids += [int(p) for p in out.stdout.split()]
+    return pids
+
+
+def agent_pid(net: Network, index: int) -> int:
+    """The agent process inside one namespace."""
+    out = subprocess.run(["ip", "netns", "pids", net.hosts[index].name], capture_output=True, text=True, check=True)
+    for pid in map(int, out.stdout.split()):
+        try:
+            if "topo.agent" in " ".join(psutil.Process(pid).cmdline()):
+                return pid
+        except psutil.Error:
+            continue
+    raise AssertionError(f"no agent in {net.hosts[index].name}")
+
+
+def pipeline(net: Network) -> str:
+    return f"""
+        topology: xpipe
+        {hosts_block(net)}
+        nodes:
+          vent: {{run: itnodes:vent, host: h1, args: {{tasks: 30}}, sockets: {{out: PUSH}}}}
+          worker: {{run: itnodes:work, host: h2, replicas: 3, sockets: {{in: PULL, out: PUSH}}}}
+          sink: {{run: itnodes:collect, host: h3, args: {{tasks: 30}}, on_exit: stop, sockets: {{in: PULL}}}}
+        links:
+          - vent.out -> worker.in
+          - worker.out -> sink.in
+        """
+
+
+def test_a_pipeline_over_three_hosts_runs_fair_encrypted_and_leaves_nothing(topo: Topo, net3: Network) -> None:
+    path = topo.file(pipeline(net3).replace("\n        ", "\n"))
+    plan = json.loads(topo.run("plan", path, "--json").out)
+    assert {ln["transport"] for ln in plan["links"]} == {"tcp"}
+    assert all(ln["secure"] for ln in plan["links"])
+    result = topo.run("up", path, "--ready-timeout", "30", timeout=90)
+    assert result.code == 0, result.out + result.err
+    counts = re.search(r"sink@h3 +\| counts (.*)", result.out)
+    assert counts, result.out
+    # the gate held the vent until all three workers were connected: a fair share each
+    assert counts.group(1).split() == ["worker.0=10", "worker.1=10", "worker.2=10"]
+    assert "all 5 node(s) ready" in result.out
+    assert topo.socket_files() == [] and topo.run_dirs() == []
+    wait_until(lambda: namespace_pids(net3) == [], 10, "every process on the hosts to be gone")
+
+
+def test_the_first_message_crosses_hosts_to_slow_subscribers(topo: Topo, net3: Network) -> None:
+    path = topo.file(f"""
+        topology: xpub
+        {hosts_block(net3)}
+        nodes:
+          pub: {{run: itnodes:publish_once, host: h1, sockets: {{out: PUB}}}}
+          sub: {{run: slowmod:receive_one, host: h2, replicas: 2, sockets: {{in: {{type: SUB, subscribe: [t]}}}}}}
+          near: {{run: slowmod:receive_one, sockets: {{in: {{type: SUB, subscribe: [t]}}}}}}
+        links:
+          - pub.out -> sub.in
+          - pub.out -> near.in
+        """.replace("\n        ", "\n"))
+    result = topo.run("up", path, "--ready-timeout", "30", timeout=90)
+    assert result.code == 0, result.out + result.err
+    for name in ("sub.0@h2", "sub.1@h2", "near@local"):
+        assert re.search(rf"^{re.escape(name)} +\| got pub$", result.out, re.M), result.out
+
+
+def test_ps_logs_and_down_cover_remote_nodes(topo: Topo, net3: Network) -> None:
+    path = topo.file(f"""
+        topology: xps
+        {hosts_block(net3)}
+        nodes:
+          pub: {{run: itnodes:publish_forever, host: h1, sockets: {{out: PUB}}}}
+          show: {{run: itnodes:print_received, host: h2, sockets: {{in: {{type: SUB, subscribe: [""]}}}}}}
+        links:
+          - pub.out -> show.in
+        """.replace("\n        ", "\n"))
+    proc = topo.start("up", path, "--ready-timeout", "30")
+    topo.wait_for_line(proc, r"show@h2 +\| received tick")
+    ps = json.loads(topo.run("ps", "xps", "--json").out)
+    nodes = {n["name"]: n for n in ps[0]["nodes"]}
+    assert nodes["pub"]["host"] == "h1" and nodes["show"]["host"] == "h2"
+    assert nodes["show"]["state"] == "running" and nodes["show"]["pid"]
+    assert psutil.Process(nodes["show"]["pid"]).cmdline()  # the agent's pid for it is real
+    table = topo.run("ps", "xps").out
+    assert "HOST" in table and " h2 " in table
+    logs = topo.run("logs", "xps", "show").out
+    assert "received tick" in logs
+    assert topo.run("down", "xps").code == 0
+    assert proc.wait(timeout=30) == 0
+    wait_until(lambda: namespace_pids(net3) == [], 10, "every process on the hosts to be gone")
+
+
+def restarting_pair(net: Network, restart: str) -> str:
+    return f"""
+        topology: xlost
+        {hosts_block(net)}
+        nodes:
+          pub: {{run: itnodes:publish_forever, host: h1, sockets: {{out: PUB}}}}
+          show: {{run: itnodes:print_received, host: h2, restart: {restart}, sockets: {{in: {{type: SUB, subscribe: [""]}}}}}}
+        links:
+          - pub.out -> show.in
+        """.replace("\n        ", "\n")
+
+
+def test_a_killed_agent_fails_its_nodes_and_they_restart_when_the_host_is_back(topo: Topo, net3: Network) -> None:
+    proc = topo.start("up", topo.file(restarting_pair(net3, "on-failure")), "--ready-timeout", "30")
+    topo.wait_for_line(proc, r"show@h2 +\| received tick")
+    old_agent = agent_pid(net3, 1)
+    psutil.Process(old_agent).kill()
+    lines = topo.wait_for_line(proc, r"show ready again \(restart 1\)")
+    text = "".join(lines)
+    assert re.search(r"host h2 lost: its agent .* exited with status -9", text), text
+    assert "restarting in" in text
+    topo.wait_for_line(proc, r"show@h2 +\| received tick")
+    assert agent_pid(net3, 1) != old_agent
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=30) == 130
+    wait_until(lambda: namespace_pids(net3) == [], 10, "every process on the hosts to be gone")
+
+
+def test_a_killed_agent_without_restart_fails_the_run(topo: Topo, net3: Network) -> None:
+    proc = topo.start("up", topo.file(restarting_pair(net3, "no")), "--ready-timeout", "30")
+    topo.wait_for_line(proc, r"show@h2 +\| received tick")
+    psutil.Process(agent_pid(net3, 1)).kill()
+    out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 1, out
+    assert re.search(r"show failed: its host h2 was lost", out), out
+    wait_until(lambda: namespace_pids(net3) == [], 10, "every process on the hosts to be gone")
+
+
+@pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGSTOP])
+def test_agents_stop_their_nodes_when_the_supervisor_is_gone(topo: Topo, net3: Network, how: signal.Signals) -> None:
+    """SIGKILL: the agents see their standard input close. SIGSTOP: the supervisor is still
+    there but silent, as behind a broken network: the agents' heartbeat notices."""
+    proc = topo.start("up", topo.file(restarting_pair(net3, "no")), "--ready-timeout", "30")
+    topo.wait_for_line(proc, r"show@h2 +\| received tick")
+    assert namespace_pids(net3)
+    proc.send_signal(how)
+    try:
+        started = time.monotonic()
+        wait_until(lambda: namespace_pids(net3) == [], 15, "every process on the hosts to end by itself")
+        took = time.monotonic() - started
+        assert took < (4 if how is signal.SIGKILL else 12), took
+    finally:
+        proc.send_signal(signal.SIGCONT)
+
+
+def test_a_stranger_without_the_keys_gets_nothing_and_injects_nothing(topo: Topo, net3: Network) -> None:
+    path = topo.file(f"""
+        topology: xkeys
+        {hosts_block(net3)}
+        nodes:
+          pub: {{run: itnodes:publish_forever, host: h1, sockets: {{out: PUB}}}}
+          sink: {{run: itnodes:say_endpoint_and_print, host: h2, sockets: {{in: {{type: SUB, subscribe: [""], bind: true}}}}}}
+          box: {{run: itnodes:say_endpoint_and_print, host: h2, sockets: {{in: {{type: PULL, bind: true}}}}}}
+          feed: {{run: itnodes:send_numbers, host: h3, sockets: {{out: PUSH}}}}
+        links:
+          - pub.out -> sink.in
+          - feed.out -> box.in
+        """.replace("\n        ", "\n"))
+    proc = topo.start("up", path, "--ready-timeout", "30")
+    lines = topo.wait_for_line(proc, r"box@h2 +\| received \d")
+    lines += topo.wait_for_line(proc, r"sink@h2 +\| received tick")
+    text = "".join(lines)
+    pub_at = re.search(r"pub@h1 +\| endpoint (tcp://\S+)", text)
+    box_at = re.search(r"box@h2 +\| endpoint (tcp://\S+)", text)
+    assert pub_at and box_at, text
+    ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
+    try:
+        listeners = []
+        # no keys at all, and a CURVE key pair of its own (with a made-up server key)
+        for keyed in (False, True):
+            sub = ctx.socket(zmq.SUB)
+            if keyed:
+                public, secret = zmq.curve_keypair()
+                sub.curve_serverkey, sub.curve_publickey, sub.curve_secretkey = zmq.curve_keypair()[0], public, secret
+            sub.subscribe(b"")
+            sub.connect(pub_at.group(1))
+            listeners.append(sub)
+        push = ctx.socket(zmq.PUSH)
+        push.sndhwm = 10
+        push.connect(box_at.group(1))
+        for i in range(5):
+            try:
+                push.send_string(f"INJECTED {i}", zmq.NOBLOCK)
+            except zmq.Again:
+                pass  # no connection will ever take it: that is the point
+        # meanwhile the run's own subscriber goes on receiving
+        more = topo.wait_for_line(proc, r"sink@h2 +\| received tick", timeout=10)
+        more += topo.wait_for_line(proc, r"box@h2 +\| received \d", timeout=10)
+        for sub in listeners:
+            assert not sub.poll(1500), "a stranger received a message"
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=30)
+        assert "INJECTED" not in "".join(more) + out
+        assert proc.returncode == 130
+    finally:
+        ctx.destroy(linger=0)
+
+
+def test_a_host_launched_through_ssh(topo: Topo, tmp_path: Path) -> None:
+    with host_network(1) as net, sshd_in_namespace(net.hosts[0], tmp_path / "ssh") as sshd:
+        # ssh starts the agent with the remote account's environment: what it needs is named
+        remote_env = ["env", shlex.quote(f"PYTHONPATH={HERE}:{ROOT}"), shlex.quote(f"TOPO_HOME={topo.home}")]
+        path = topo.file(f"""
+            topology: xssh
+            {hosts_block(net, {"h1": [*sshd.launch(), *remote_env]})}
+            nodes:
+              pub: {{run: itnodes:publish_once, sockets: {{out: PUB}}}}
+              far: {{run: slowmod:receive_one, host: h1, sockets: {{in: {{type: SUB, subscribe: [t]}}}}}}
+            links:
+              - pub.out -> far.in
+            """.replace("\n            ", "\n"))
+        result = topo.run("up", path, "--ready-timeout", "30", timeout=90)
+        assert result.code == 0, result.out + result.err
+        assert re.search(r"host h1: starting its agent: ssh ", result.out), result.out
+        assert re.search(r"^far@h1 +\| got pub$", result.out, re.M), result.out
+        wait_until(lambda: not [p for p in namespace_pids(net) if "topo" in " ".join(_cmdline(p))],
+                   10, "the agent and its processes to be gone")
+
+
+def _cmdline(pid: int) -> list[str]:
+    try:
+        return psutil.Process(pid).cmdline()
+    except psutil.Error:
+        return []
