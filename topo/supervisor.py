@@ -27,7 +27,7 @@ import zmq
 
 from topo import rundir, spawn
 from topo.control import COMMANDS, CONTROL, EVENTS, Kind, Message
-from topo.hosts import Hosts
+from topo.processes import Ended, HostUp, Processes
 from topo.model import OnExit
 from topo.plan import Plan
 from topo.restarts import History
@@ -35,7 +35,6 @@ from topo.runstate import (
     EXIT_FAILED, EXIT_OK, EXIT_SIGINT, EXIT_SIGTERM, STARTING, TERMINAL, NodeState, Outcome,
     ProcState, Reporter, snapshot, why_late,
 )
-from topo.runtime import Boot
 from topo.spawn import default_sys_path
 
 __all__ = ["Supervisor", "Outcome", "Reporter", "default_sys_path", "EXIT_OK", "EXIT_FAILED",
@@ -60,8 +59,7 @@ class Supervisor:
         self.nodes = {name: NodeState(name, inst.process) for name, inst in plan.instances.items()}
         self.procs = {p.name: ProcState(p.name, p.instances, remote=p.host if p.host != plan.local_host else None)
                       for p in plan.processes}
-        #: The other hosts' agents (None when every process runs here).
-        self.hosts: Hosts | None = None
+
         self.history = {name: History(i.max_restarts, i.restart_window) for name, i in plan.instances.items()}
         self.bound: dict[str, str] = {}
         self.bound_instances: set[str] = set()
@@ -75,7 +73,7 @@ class Supervisor:
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_w, False)
         self._poller = zmq.Poller()
-        self._sentinels: dict[int, ProcState] = {}
+        self.processes = Processes(plan, self.procs, self._poller, reporter, grace=grace, sys_path=sys_path)
         self._told: dict[str, tuple[str, int]] = {}
         #: A stop for a node not ready waits this long, so that every gate that timed out
         #: at the same deadline can say what it was waiting for.
@@ -103,7 +101,7 @@ class Supervisor:
         ctx: zmq.Context[Any] = zmq.Context()
         self.run_dir = rd = self.run_dir or rundir.create(self.plan.topology)
         self.events = events = ctx.socket(zmq.PULL)
-        self.commands = commands = ctx.socket(zmq.ROUTER)
+        commands = ctx.socket(zmq.ROUTER)
         commands.setsockopt(zmq.ROUTER_MANDATORY, 1)
         control = ctx.socket(zmq.ROUTER)  # `topo ps` and `topo down` from other terminals
         try:
@@ -114,9 +112,7 @@ class Supervisor:
             rd.write_info(pid=os.getpid(), started=rundir.create_time(),
                           file=str(Path(self.plan.file).resolve()), control=ctl)
             self._endpoints = (ev, cmd)
-            if self.plan.remote_hosts or any(e.secure for e in self.plan.endpoints.values()):
-                self.hosts = Hosts(self.plan, ctx, self._poller, self.reporter, run_id=rd.run_id,
-                                   grace=self.grace, sys_path=self.sys_path)
+            self.processes.open(ctx, rd.run_id, str(rd.sockets), ev, cmd, commands)
             self.listening.set()
             for proc in self.procs.values():
                 if proc.name not in self.external:
@@ -125,9 +121,7 @@ class Supervisor:
                                  f"in {time.monotonic() - self.started:.2f}s; run {rd.identity}")
             self._loop(events, commands, control)
         finally:
-            self._kill_all()
-            if self.hosts is not None:
-                self.hosts.close(timeout=self.grace + 2.0)
+            self.processes.close()
             outcome = Outcome(self.code if self.code is not None else EXIT_OK, self.reason, self.nodes)
             rd.write_outcome(outcome.code, outcome.reason,
                              {n.name: n.error or n.state for n in self.nodes.values()})
@@ -140,30 +134,14 @@ class Supervisor:
         return outcome
 
     def _start(self, proc: ProcState) -> None:
-        """Spawns (or respawns) one process; a respawn rebinds the addresses it had. A
-        remote one is started by its host's agent, launched first if need be."""
-        assert self.run_dir is not None
-        start: dict[str, Any] = {"gen": proc.generation, "fixed": dict(self.bound), "ready_in": self.ready_deadline - time.monotonic(),
-                 "absent": sorted(n.name for n in self.nodes.values() if n.state in TERMINAL and n.process != proc.name),
-                 "restarts": {n: self.nodes[n].restarts for n in proc.instances}}
+        """Spawns (or respawns) one process; a respawn rebinds the addresses it had."""
         proc.pid, proc.ended, proc.hello, proc.connected, proc.bye = None, False, False, False, False
         proc.term_sent = proc.restart_at = proc.stats = None
-        if proc.remote is not None:
-            assert self.hosts is not None
-            proc.pending = not self.hosts.is_up(proc.remote)
-            if proc.pending:
-                self.hosts.launch(proc.remote)
-            else:
-                self.hosts.send(proc.remote, "", Message(Kind.START, {"process": proc.name, **start}))
-            return
-        boot = Boot(self.plan.for_process(proc.name), proc.name, *self._endpoints, str(self.run_dir.sockets),
-                    time.time() + start["ready_in"], self.grace, os.getpid(), self.sys_path,
-                    generation=proc.generation, fixed=start["fixed"], absent=frozenset(start["absent"]),
-                    restarts=start["restarts"], keys=self.hosts.local_keys if self.hosts else None)
-        proc.proc = spawn.start(boot)
-        proc.pid = proc.proc.pid
-        self._sentinels[proc.proc.sentinel] = proc
-        self._poller.register(proc.proc.sentinel, zmq.POLLIN)
+        self.processes.start(proc, {
+            "gen": proc.generation, "fixed": dict(self.bound), "ready_in": self.ready_deadline - time.monotonic(),
+            "absent": sorted(n.name for n in self.nodes.values() if n.state in TERMINAL and n.process != proc.name),
+            "restarts": {n: self.nodes[n].restarts for n in proc.instances},
+        })
 
     def _loop(self, events: zmq.Socket[Any], commands: zmq.Socket[Any], control: zmq.Socket[Any]) -> None:
         for sock in (events, commands, control, self._wake_r):
@@ -182,12 +160,9 @@ class Supervisor:
                     self._control(control)
                 elif sock == self._wake_r:
                     os.read(self._wake_r, 256)
-                elif sock in self._sentinels:
-                    self._poller.unregister(sock)
-                    self._process_ended(self._sentinels.pop(sock))
-                elif self.hosts is not None and self.hosts.owns(sock):
-                    for host, message in self.hosts.read(sock):
-                        self._from_agent(host, message)
+                elif self.processes.owns(sock):
+                    for seen in self.processes.read(sock):
+                        self._seen(seen)
         self._drain(events)
         self._notify_changes()
 
@@ -199,8 +174,7 @@ class Supervisor:
 
     def _next_deadline(self) -> float:
         deadlines = [self.ready_deadline + 0.5, self._hold_stop_until]
-        if self.hosts is not None:
-            deadlines.append(self.hosts.next_deadline())
+        deadlines.append(self.processes.next_deadline() or 0.0)
         if self.stop_at is not None:
             deadlines.append(self.stop_at)
         deadlines.extend(p.term_sent + 1.0 for p in self.procs.values() if p.term_sent and not p.ended)
@@ -211,10 +185,8 @@ class Supervisor:
     def _act(self, commands: zmq.Socket[Any]) -> None:
         """Everything that follows from the time and the state: stop, escalate, restart."""
         now = time.monotonic()
-        if self.hosts is not None:
-            self.hosts.beat(now)
-            for host, why in self.hosts.lost():
-                self._host_lost(host, why)
+        for ended in self.processes.tick(now):
+            self._seen(ended)
         # half a second after the gates' own deadline, whose reports are more precise
         if self.code is None and now > self.ready_deadline + 0.5:
             late = [n for n in self.nodes.values() if n.state in STARTING]
@@ -232,7 +204,7 @@ class Supervisor:
             for proc in self.procs.values():
                 proc.restart_at = None
                 if proc.hello and not proc.ended:
-                    self._send(commands, proc, Message(Kind.STOP, {"reason": self.reason}))
+                    self.processes.send(proc, Message(Kind.STOP, {"reason": self.reason}))
         if self._hurry and self.stop_at is not None:
             self.stop_at = min(self.stop_at, now)
         if self.stop_at is not None and now >= self.stop_at:
@@ -244,27 +216,11 @@ class Supervisor:
                     when = "after a second Ctrl-C" if self._hurry else f"within {self.grace:g}s"
                     self.reporter.system(f"process {proc.name} did not stop {when} "
                                          f"({', '.join(stuck) or 'exiting'}): SIGTERM")
-                    self._signal(proc, signal.SIGTERM)
+                    self.processes.signal(proc, signal.SIGTERM)
         for proc in self.procs.values():
             if proc.term_sent and not proc.ended and now >= proc.term_sent + 1.0 and proc.pid \
                     and proc.name not in self.external:
-                self._signal(proc, signal.SIGKILL)
-
-    def _signal(self, proc: ProcState, sig: signal.Signals) -> None:
-        if proc.remote is None:
-            spawn.signal_tree(proc.pid or 0, sig)
-        elif self.hosts is not None:
-            self.hosts.send(proc.remote, "", Message(Kind.SIGNAL, {"process": proc.name, "signal": int(sig)}))
-
-    def _send(self, commands: zmq.Socket[Any], proc: ProcState, message: Message) -> None:
-        if proc.remote is not None:
-            if self.hosts is not None:
-                self.hosts.send(proc.remote, proc.name, message)
-            return
-        try:
-            commands.send_multipart([proc.name.encode(), *message.encode()], zmq.NOBLOCK)
-        except zmq.ZMQError:
-            pass  # gone already: its sentinel tells the rest
+                self.processes.signal(proc, signal.SIGKILL)
 
     def _drain(self, sock: zmq.Socket[Any], routed: bool = False) -> None:
         while True:
@@ -390,7 +346,7 @@ class Supervisor:
                 other.restarts += 1
         proc.restart_at = time.monotonic() + delay
         if not proc.ended:
-            self._send(self.commands, proc, Message(Kind.STOP, {"reason": f"restart of {node.name}"}))
+            self.processes.send(proc, Message(Kind.STOP, {"reason": f"restart of {node.name}"}))
         # from now on, what the old process says is history: its nodes are restarting
         proc.generation += 1
 
@@ -407,52 +363,26 @@ class Supervisor:
         for proc in self.procs.values():
             if proc.hello and not proc.connected and not proc.ended:
                 proc.connected = True
-                self._send(self.commands, proc, Message(Kind.CONNECT, {"endpoints": self.bound}))
+                self.processes.send(proc, Message(Kind.CONNECT, {"endpoints": self.bound}))
 
     def _maybe_all_ready(self) -> None:
         if not self.all_ready_reported and not any(n.state in STARTING for n in self.nodes.values()):
             self.all_ready_reported = True
             self.reporter.system(f"all {len(self.nodes)} node(s) ready in {time.monotonic() - self.started:.2f}s")
 
-    # -- other hosts -------------------------------------------------------------------------
+    def _seen(self, seen: Message | Ended | HostUp) -> None:
+        """What :class:`Processes` saw: an event, a process's end, an agent up."""
+        if isinstance(seen, Message):
+            self._handle(seen)
+        elif isinstance(seen, Ended):
+            self._process_ended(seen.proc, seen.exitcode, seen.how)
+        else:
+            for proc in self.procs.values():
+                if proc.remote == seen.host and proc.pending:
+                    self._start(proc)
 
-    def _from_agent(self, host: str, m: Message) -> None:
-        """An agent's own word, or one of its processes' events (handled as any other)."""
-        proc = self.procs.get(m.data.get("process", ""))
-        if m.kind is Kind.AGENT:
-            for pending in self.procs.values():
-                if pending.remote == host and pending.pending:
-                    self._start(pending)
-        elif m.kind is Kind.BEAT:
-            for name, stats in m.data.get("stats", {}).items():
-                if name in self.procs and self.procs[name].remote == host:
-                    self.procs[name].stats = stats
-        elif m.kind in (Kind.SPAWNED, Kind.ENDED):
-            if proc is None or proc.remote != host or m.data.get("gen") != proc.generation:
-                return
-            if m.kind is Kind.SPAWNED:
-                proc.pid = m.data.get("pid")
-            elif not proc.ended:
-                code = m.data.get("exitcode")
-                self._process_ended(proc, code if isinstance(code, int) else None)
-        elif m.kind not in (Kind.START, Kind.SIGNAL, Kind.PING, Kind.SHUTDOWN, Kind.CONNECT, Kind.STOP):
-            self._handle(m)
-
-    def _host_lost(self, host: str, why: str) -> None:
-        """Its processes are gone with it: each ends as a process that died would."""
-        if why:
-            self.reporter.system(f"host {host} lost: {why}")
-        for proc in self.procs.values():
-            if proc.remote == host and not proc.ended:
-                proc.pending = False
-                self._process_ended(proc, None, f"its host {host} was lost ({why})")
-
-    def _process_ended(self, proc: ProcState, exitcode: int | None = None, how: str | None = None) -> None:
+    def _process_ended(self, proc: ProcState, exitcode: int | None, how: str | None) -> None:
         proc.ended = True
-        if proc.remote is None:
-            # the sentinel closes as the process exits, a moment before it can be reaped
-            proc.proc.join(5.0)
-            exitcode = proc.proc.exitcode
         if all(self.nodes[n].state in TERMINAL or self.nodes[n].state == "restarting" for n in proc.instances):
             return  # nothing left to learn from it (a restart, or every node reported)
         if exitcode == 0 and proc.remote is None:
@@ -470,9 +400,3 @@ class Supervisor:
                 node.state = "stopped"
             else:
                 self._ended(node, how, None)
-
-    def _kill_all(self) -> None:
-        for proc in self.procs.values():
-            if proc.proc is not None and proc.proc.is_alive():
-                spawn.signal_tree(proc.proc.pid, signal.SIGKILL)
-                proc.proc.join(5)
