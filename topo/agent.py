@@ -74,9 +74,10 @@ def read_config(fd: int = 0) -> AgentConfig:
         header += chunk
         if len(header) > 200:
             raise SystemExit("topo agent: standard input does not start with a configuration")
-    magic, version, length = header.decode(errors="replace").split()
-    if magic != MAGIC:
+    words = header.decode(errors="replace").split()
+    if len(words) != 3 or words[0] != MAGIC or not words[2].isdigit():
         raise SystemExit("topo agent: standard input does not start with a configuration")
+    _, version, length = words
     if version != __version__:
         raise SystemExit(f"topo agent: this host has topo {__version__}, the supervisor {version}: "
                          "install the same version on every host")

@@ -406,3 +406,65 @@ def test_to_json_has_links_as_the_spec_says_and_serialises(plan):
     assert {n["name"] for n in data["nodes"]} == {"pub", "sub.0", "sub.1", "a", "b", "c"}
     assert {proc["name"]: proc["host"] for proc in data["processes"]} == {
         "pub": "local", "sub.0": "edge", "sub.1": "edge", "p": "local", "c": "local"}
+
+
+# -- across hosts ------------------------------------------------------------------------
+
+def test_links_between_hosts_are_secure_and_others_are_not(plan):
+    p = plan(TWO_HOSTS + """\
+  vent: {run: m:f, sockets: {out: PUSH}}
+  far: {run: m:f, host: edge, sockets: {in: PULL, out: PUSH}}
+  near: {run: m:f, sockets: {in: PULL}}
+links:
+  - vent.out -> far.in
+  - far.out -> near.in
+  - vent.out -> near.in
+""")
+    secure = {(ln.src_instance, ln.dst_instance): ln.secure for ln in p.links}
+    assert secure == {("vent.out", "far.in"): True, ("far.out", "near.in"): True, ("vent.out", "near.in"): False}
+    by_key = {e.key: e for e in p.endpoints.values()}
+    tcp = [e for e in by_key.values() if e.transport is Transport.TCP]
+    assert tcp and all(e.secure for e in tcp)
+    assert all(not e.secure for e in by_key.values() if e.transport is not Transport.TCP)
+    # a dialer finds the binding host (whose public key it needs) on the endpoint itself
+    assert {e.host for e in tcp} <= {"local", "edge"}
+    assert json.loads(json.dumps(p.to_json()))["links"][0]["secure"] in (True, False)
+
+
+def test_a_tcp_link_asked_for_on_one_host_is_not_secure(plan):
+    p = plan("""\
+        topology: t
+        nodes:
+          a: {run: m:f, sockets: {out: PUSH}}
+          b: {run: m:f, sockets: {in: PULL}}
+        links:
+          - {from: a.out, to: b.in, transport: tcp}
+        """)
+    assert only_link(p).transport is Transport.TCP and not only_link(p).secure
+
+
+def test_for_host_holds_that_hosts_processes_and_what_they_reference(plan):
+    p = plan(TWO_HOSTS + """\
+  vent: {run: m:f, sockets: {out: PUSH}}
+  far: {run: m:f, host: edge, replicas: 2, sockets: {in: PULL}}
+links: [vent.out -> far.in]
+""")
+    assert [h.name for h in p.remote_hosts] == ["edge"]
+    share = p.for_host("edge")
+    assert [proc.name for proc in share.processes] == ["far.0", "far.1"]
+    assert set(share.instances) == {"far.0", "far.1"}
+    assert [h.name for h in share.hosts] == ["edge"]
+    assert {e.key for e in share.endpoints.values()} == {
+        k for i in share.instances.values() for s in i.sockets for k in (*s.binds, *s.connects)}
+    assert share.for_process("far.1").instances.keys() == {"far.1"}
+
+
+def test_a_single_host_plan_has_no_remote_hosts(plan):
+    p = plan("""\
+        topology: t
+        nodes:
+          a: {run: m:f, sockets: {out: PUSH}}
+          b: {run: m:f, sockets: {in: PULL}}
+        links: [a.out -> b.in]
+        """)
+    assert p.remote_hosts == ()
