@@ -35,7 +35,7 @@ from typing import Any, Mapping
 import yaml
 import zmq
 
-from topo import rundir
+from topo import curve, rundir
 from topo import sockets as socket_factory
 from topo.control import Kind, Message
 from topo.errors import TopoError
@@ -152,6 +152,11 @@ class Run:
         self._dealer.send_multipart(Message(Kind.HELLO, {"process": PROBE_PROCESS, "gen": 0}).encode())
         inst = self.plan.instances[PROBE_NODE]
         addresses = {k: e.address.replace(RUN_DIR, run_dir) for k, e in self.plan.endpoints.items()}
+        # probes linked to nodes on other hosts speak CURVE with the local host's keys
+        hosts = self.supervisor.processes.hosts
+        keys = hosts.local_keys if hosts is not None else None
+        if keys is not None and any(self.plan.endpoints[k].secure for s in inst.sockets for k in s.binds):
+            curve.ZapHandler(ctx, keys).start()
         gates, bound = [], {}
         for planned in inst.sockets:
             sock = socket_factory.build(ctx, planned, 0)
@@ -159,7 +164,10 @@ class Run:
                               {p.endpoint: self.plan.endpoints[p.endpoint].transport for p in planned.peers},
                               addresses)
             for key in planned.binds:
+                if keys is not None and self.plan.endpoints[key].secure:
+                    curve.serve(sock, keys)
                 sock.bind(addresses[key])
+                curve.plain(sock)
                 bound[key] = sock.getsockopt_string(zmq.LAST_ENDPOINT)
             self.probes[planned.name] = sock
             gates.append(gate)
@@ -169,7 +177,10 @@ class Run:
         addresses.update(table)
         for planned in inst.sockets:
             for key in planned.connects:
+                if keys is not None and self.plan.endpoints[key].secure:
+                    curve.dial(self.probes[planned.name], keys, self.plan.endpoints[key].host)
                 self.probes[planned.name].connect(addresses[key])
+                curve.plain(self.probes[planned.name])
         board = InprocBoard()  # a probe has no inproc peer: it lives in no node's process
         while True:
             for gate in gates:

@@ -267,3 +267,27 @@ def _cmdline(pid: int) -> list[str]:
         return psutil.Process(pid).cmdline()
     except psutil.Error:
         return []
+
+
+def test_the_harness_probes_a_node_on_another_host(net3: Network, monkeypatch: pytest.MonkeyPatch,
+                                                    tmp_path: Path) -> None:
+    """Probes live in the test's process, on the local host: their links to a remote node
+    are CURVE like any other crossing hosts."""
+    from topo.testing import Probe, up
+
+    monkeypatch.setenv("PYTHONPATH", f"{HERE}:{ROOT}")  # what the agents' Python imports
+    monkeypatch.setenv("TOPO_HOME", str(tmp_path / "home"))
+    source = {
+        "topology": "xprobe",
+        "hosts": {"local": {"address": net3.local_address},
+                  "h1": {"address": net3.hosts[0].address, "launch": net3.hosts[0].launch(),
+                         "python": sys.executable}},
+        "nodes": {"relay": {"run": "itnodes:relay_forever", "host": "h1",
+                            "sockets": {"in": "PULL", "out": "PUSH"}}},
+    }
+    with up(source, probes={"feed": Probe("PUSH", "relay.in"), "back": Probe("PULL", "relay.out")},
+            ready_timeout=30) as run:
+        run.probes["feed"].send_string("hello")
+        assert run.probes["back"].poll(10_000), "nothing came back through the remote relay"
+        assert run.probes["back"].recv_string().startswith("hello via ")
+    wait_until(lambda: namespace_pids(net3) == [], 10, "every process on the hosts to be gone")
