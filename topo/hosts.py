@@ -179,21 +179,25 @@ class Hosts:
         self._forget(remote, how)
 
     def _forget(self, remote: Remote, why: str) -> None:
-        for fd in (remote.out, remote.pidfd):
-            if fd is not None:
-                self.poller.unregister(fd)
-        if remote.pidfd is not None:
-            os.close(remote.pidfd)
-        if remote.popen is not None:
-            for stream in (remote.popen.stdin, remote.popen.stdout):
-                if stream is not None:
-                    stream.close()
-            if remote.popen.poll() is None:
-                remote.popen.kill()
-                remote.popen.wait()
+        popen, out, pidfd = remote.popen, remote.out, remote.pidfd
         remote.popen = remote.out = remote.pidfd = None
         remote.up = False
         remote.lost = why
+        for fd in (out, pidfd):
+            if fd is not None:
+                self.poller.unregister(fd)
+        if pidfd is not None:
+            os.close(pidfd)
+        if popen is not None:
+            for stream in (popen.stdin, popen.stdout):
+                try:
+                    if stream is not None:
+                        stream.close()
+                except OSError:
+                    pass  # the configuration could not all be written: it died at once
+            if popen.poll() is None:
+                popen.kill()
+                popen.wait()
 
     def beat(self, now: float) -> None:
         """Pings the agents that are up, and gives up on those that went silent."""
@@ -236,7 +240,10 @@ class Hosts:
             if remote.up:
                 self.send(name, "", Message(Kind.SHUTDOWN))
             if remote.popen is not None and remote.popen.stdin is not None:
-                remote.popen.stdin.close()  # an agent that missed SHUTDOWN sees end of file
+                try:
+                    remote.popen.stdin.close()  # an agent that missed SHUTDOWN sees end of file
+                except OSError:
+                    pass
         deadline = time.monotonic() + timeout
         for remote in self.remotes.values():
             if remote.popen is None:

@@ -71,6 +71,9 @@ class Outcome:
 def why_late(node: NodeState, plan: Any, nodes: dict[str, NodeState], procs: dict[str, ProcState]) -> str:
     """The supervisor's view of a node not ready by the deadline whose own gate could not
     say why (it never got that far)."""
+    proc = procs[node.process]
+    if node.state == "starting" and proc.pending:
+        return f"the agent of its host {proc.remote} never said it was up"
     if node.state == "starting":
         return "it never bound its sockets (its process is still importing, or hung before)"
     if not procs[node.process].connected:

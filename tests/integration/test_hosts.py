@@ -291,3 +291,22 @@ def test_the_harness_probes_a_node_on_another_host(net3: Network, monkeypatch: p
         assert run.probes["back"].poll(10_000), "nothing came back through the remote relay"
         assert run.probes["back"].recv_string().startswith("hello via ")
     wait_until(lambda: namespace_pids(net3) == [], 10, "every process on the hosts to be gone")
+
+
+def test_a_host_that_stays_unreachable_exhausts_the_restarts(topo: Topo, net3: Network, tmp_path: Path) -> None:
+    """The host is lost, and launching its agent again fails (as ssh would with the host
+    down): every attempt counts as a failure until the restart policy gives up."""
+    down = tmp_path / "h2-is-down"
+    gated = ["sh", "-c", f'test ! -e {shlex.quote(str(down))} && exec "$@"', "sh", *net3.hosts[1].launch()]
+    text = restarting_pair(net3, "on-failure").replace(
+        json.dumps(net3.hosts[1].launch()), json.dumps(gated))
+    text = text.replace("restart: on-failure,", "restart: on-failure, max_restarts: 2,")
+    proc = topo.start("up", topo.file(text), "--ready-timeout", "30")
+    topo.wait_for_line(proc, r"show@h2 +\| received tick")
+    down.touch()
+    psutil.Process(agent_pid(net3, 1)).kill()
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1, out + err
+    assert out.count("host h2: starting its agent") == 2, out + err  # after the first: two restarts
+    assert re.search(r"show failed: .*giving up; last error: its host h2 was lost", out), out
+    wait_until(lambda: namespace_pids(net3) == [], 10, "every process on the hosts to be gone")
