@@ -12,7 +12,8 @@ and as subprocesses for the command line, next to baselines measured in the same
 `python -c pass` (the interpreter's floor) and `python -c "import click"`.
 
 Targets: check+plan of 1000 nodes under 1 s; `topo --help` under 0.3 s.
-Exit status 1 if a target is missed.
+Results go to stdout and to docs/img/check_plan.json (bench/summary.py puts them in
+docs/benchmarks.md). Exit status 1 if a target is missed.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from __future__ import annotations
 import argparse
 import cProfile
 import io
+import os
 import pstats
 import shutil
 import subprocess
@@ -27,9 +29,18 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import machine, results_dir, sanitize, topo_revision, write_json
+
 GROUP = 10  # nodes per generated group
+#: The command-line runs import topo from this working tree, as the library calls do, even
+#: where an installed (or editable) topo points elsewhere.
+ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(
+    [str(Path(__file__).resolve().parent.parent), *filter(None, [os.environ.get("PYTHONPATH")])])}
 TARGET_CHECK_PLAN_1000 = 1.0
 TARGET_HELP = 0.3
 
@@ -95,7 +106,7 @@ def best(fn: Callable[[], object], runs: int) -> float:
 
 def best_subprocess(cmd: list[str], runs: int) -> float:
     def once() -> None:
-        proc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=False)
+        proc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=False, env=ENV)
         if proc.returncode != 0:
             raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}): {proc.stderr.decode()[-500:]}")
 
@@ -116,7 +127,7 @@ def fmt(seconds: float) -> str:
     return f"{seconds * 1000:9.1f} ms"
 
 
-Row = tuple[str, str, str, str]  # what, time, ratio or detail, verdict
+Row = tuple[str, float, str, str]  # what, seconds, ratio or detail, verdict
 
 
 def measure_size(n: int, path: Path, runs: int) -> tuple[list[Row], bool]:
@@ -133,23 +144,23 @@ def measure_size(n: int, path: Path, runs: int) -> tuple[list[Row], bool]:
     plan = make_plan(topology)
     detail = f"{len(topology.nodes)} nodes, {len(plan.instances)} instances, {len(plan.links)} links"
     rows: list[Row] = [
-        (f"{n} nodes: validate.load", fmt(t_load), detail, ""),
-        (f"{n} nodes: make_plan", fmt(t_plan), "", ""),
+        (f"{n} nodes: validate.load", t_load, detail, ""),
+        (f"{n} nodes: make_plan", t_plan, "", ""),
     ]
     missed = False
     verdict = ""
     if n == 1000:
         missed = t_load + t_plan >= TARGET_CHECK_PLAN_1000
         verdict = f"{'MISSED' if missed else 'ok'} (target < {TARGET_CHECK_PLAN_1000:.1f} s)"
-    rows.append((f"{n} nodes: load + plan", fmt(t_load + t_plan), "", verdict))
+    rows.append((f"{n} nodes: load + plan", t_load + t_plan, "", verdict))
     for name, render in (
         ("plan_table", plan_table), ("plan_json", plan_json), ("to_mermaid", to_mermaid), ("to_dot", to_dot),
     ):
-        rows.append((f"{n} nodes: {name}", fmt(best(lambda r=render: r(plan), runs)), "", ""))
+        rows.append((f"{n} nodes: {name}", best(partial(render, plan), runs), "", ""))
     cli_runs = max(1, runs // 2) if n <= 2000 else 1
     for command in ("check", "plan"):
         t = best_subprocess([*topo_script(), command, file], cli_runs)
-        rows.append((f"{n} nodes: `topo {command}` (process)", fmt(t), "", ""))
+        rows.append((f"{n} nodes: `topo {command}` (process)", t, "", ""))
     return rows, missed
 
 
@@ -160,14 +171,14 @@ def measure_startup(runs: int) -> tuple[list[Row], bool]:
     t_help_c = best_subprocess([sys.executable, "-c", "from topo.cli import main; main()", "--help"], runs)
     missed = t_help >= TARGET_HELP
     return [
-        ("python -c pass", fmt(t_pass), "1.00x floor", ""),
-        ('python -c "import click"', fmt(t_click), f"{t_click / t_pass:.2f}x floor", ""),
+        ("python -c pass", t_pass, "1.00x floor", ""),
+        ('python -c "import click"', t_click, f"{t_click / t_pass:.2f}x floor", ""),
         (
-            "topo --help (script)", fmt(t_help),
+            "topo --help (script)", t_help,
             f"{t_help / t_pass:.2f}x floor, {t_help - t_click:+.3f} s over click",
             f"{'MISSED' if missed else 'ok'} (target < {TARGET_HELP:.1f} s)",
         ),
-        ("python -c 'main()' --help", fmt(t_help_c), f"{t_help_c / t_pass:.2f}x floor", ""),
+        ("python -c 'main()' --help", t_help_c, f"{t_help_c / t_pass:.2f}x floor", ""),
     ], missed
 
 
@@ -190,8 +201,13 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=5, help="runs per measurement (best is kept)")
     parser.add_argument("--startup-runs", type=int, default=10)
     parser.add_argument("--profile", action="store_true", help="cProfile load+plan at the largest size")
+    parser.add_argument("--no-write", action="store_true", help="do not write the JSON results")
+    parser.add_argument("--results", metavar="DIR", help="write check_plan.json here instead of docs/img/")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",") if s]
+    begun = time.perf_counter()
+    info = machine()
+    info["topo measured"] = topo_revision()
 
     rows: list[Row] = []
     failed = False
@@ -207,14 +223,25 @@ def main() -> int:
         rows += startup_rows
         failed |= missed
 
-        widths = [max(len(r[i]) for r in rows) for i in range(4)]
+        cells = [(what, fmt(t), detail, verdict) for what, t, detail, verdict in rows]
+        widths = [max(len(r[i]) for r in cells) for i in range(4)]
         print(f"python {sys.version.split()[0]}; best of {args.runs} (library), {args.startup_runs} (start-up)")
-        for r in rows:
+        for r in cells:
             print("  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip())
         if args.profile or failed:
             n = max(sizes)
             print(f"\ncProfile of load + make_plan, {n} nodes:")
             print(profile(paths[n]))
+    if not args.no_write or args.results:
+        info["load average (1 min) at end"] = f"{os.getloadavg()[0]:.2f}"
+        command = " ".join(["python bench/check_plan.py", *sys.argv[1:]])
+        data = {"runs": args.runs, "startup_runs": args.startup_runs, "sizes": sizes,
+                "targets": {"check_plan_1000": TARGET_CHECK_PLAN_1000, "help": TARGET_HELP},
+                "rows": [{"what": what, "seconds": t, "detail": detail, "verdict": verdict}
+                         for what, t, detail, verdict in rows]}
+        out = write_json("check_plan", sanitize(command), time.perf_counter() - begun, info, data,
+                         results_dir(args.results))
+        print(f"\nresults: {sanitize(str(out))}", file=sys.stderr)
     return 1 if failed else 0
 
 

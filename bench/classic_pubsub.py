@@ -25,7 +25,7 @@ LOST = "bench: lost"
 RECEIVE_TIMEOUT_MS = 2000
 
 
-def publisher(socket_path):
+def publisher(socket_path: str) -> None:
     # Clean stale socket
     if os.path.exists(socket_path):
         os.unlink(socket_path)
@@ -42,7 +42,7 @@ def publisher(socket_path):
     ctx.term()
 
 
-def subscriber(socket_path, slow_module):
+def subscriber(socket_path: str, slow_module: str | None) -> None:
     if slow_module:
         importlib.import_module(slow_module)  # the slow import of the subscriber's code
 

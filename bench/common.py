@@ -1,22 +1,30 @@
-"""Helpers shared by the benchmarks: statistics, the machine's description, tables, and
-the results section of a benchmark's page in docs/.
+"""Helpers shared by the benchmarks: statistics, the machine's description, tables, the
+results section of a benchmark's page in docs/, and its machine-readable results.
 
 Standard library only, and nothing of topo: benchmarks import topo where they measure it.
 """
 
 from __future__ import annotations
 
+import json
+import math
 import os
 import platform
 import re
+import resource
 import statistics
 import subprocess
 import sys
 import tempfile
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+#: Where each benchmark leaves its results as JSON (``NAME.json``) and bench/plots.py its
+#: plots: next to the pages that show them, small enough to commit with every run.
+RESULTS = ROOT / "docs" / "img"
 BEGIN = "<!-- results:begin (written by the benchmark; edits between these markers are lost) -->"
 END = "<!-- results:end -->"
 
@@ -32,6 +40,31 @@ def p90(xs: Sequence[float]) -> float:
     if len(xs) == 1:
         return xs[0]
     return statistics.quantiles(xs, n=10, method="inclusive")[8]
+
+
+def quartiles(xs: Sequence[float]) -> tuple[float, float]:
+    """The first and third quartiles: the middle half of a set of trials, their noise."""
+    if not xs:
+        return float("nan"), float("nan")
+    if len(xs) == 1:
+        return xs[0], xs[0]
+    q = statistics.quantiles(xs, n=4, method="inclusive")
+    return q[0], q[2]
+
+
+def cpu_now() -> float:
+    """CPU seconds used so far by this process (all threads) and by its reaped descendants:
+    the work a run costs, which machine load does not inflate as it does wall time."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def interleave(i: int, topo_trial: Callable[[], object], baseline_trial: Callable[[], object]) -> None:
+    """One trial of each, topo first in even rounds and the baseline first in odd ones, so
+    a drift of the machine's load hits both sides alike."""
+    for trial in (topo_trial, baseline_trial) if i % 2 == 0 else (baseline_trial, topo_trial):
+        trial()
 
 
 def ms(seconds: float) -> str:
@@ -86,6 +119,23 @@ def machine() -> dict[str, str]:
     }
 
 
+def topo_revision() -> str:
+    """The commit of the tree measured, and whether topo/ had changes not committed yet:
+    a result is only worth comparing with another if both say what they measured."""
+
+    def git(*args: str) -> str:
+        try:
+            return subprocess.run(["git", "-C", str(ROOT), *args], capture_output=True, text=True, check=False,
+                                  timeout=10).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return ""
+
+    commit = git("rev-parse", "--short", "HEAD")
+    if not commit:
+        return "unknown (not a git checkout)"
+    return commit + (" + uncommitted changes in topo/" if git("status", "--porcelain", "--", "topo") else "")
+
+
 def write_results(page: Path, title: str, body: str) -> None:
     """Replaces the results section of ``page`` (between the markers), keeping the rest;
     creates the page with only a title and the section if it does not exist yet."""
@@ -111,3 +161,59 @@ def sanitize(text: str) -> str:
         if len(path) > 1:
             text = text.replace(path, name)
     return text
+
+
+def _clean(value: Any) -> Any:
+    """JSON-ready and small: floats to 6 significant digits (NaN becomes null, which JSON
+    has no other way to say), strings without the machine's paths, tuples as lists."""
+    if isinstance(value, float):
+        return None if math.isnan(value) or math.isinf(value) else float(f"{value:.6g}")
+    if isinstance(value, str):
+        return sanitize(value)
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    return value
+
+
+def write_json(name: str, command: str, seconds: float, info: dict[str, str], data: dict[str, Any],
+               directory: Path | None = None) -> Path:
+    """Writes ``NAME.json`` (the run's date, command, duration, machine and ``data``) for
+    bench/plots.py and bench/summary.py, which draw and summarise without re-running
+    anything. Returns the file written."""
+    out = (directory or RESULTS) / f"{name}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    record = {"benchmark": name, "date": time.strftime("%Y-%m-%d %H:%M"), "command": command,
+              "seconds": round(seconds), "machine": info, **data}
+    out.write_text(_dump(_clean(record)) + "\n")
+    return out
+
+
+def _dump(value: Any, depth: int = 0) -> str:
+    """JSON with one key per line but every list of plain values on one line: readable,
+    and a new run's diff shows which numbers moved rather than hundreds of lines."""
+    pad = " " * (depth + 1)
+    if isinstance(value, dict) and value:
+        items = [f"{pad}{json.dumps(k)}: {_dump(v, depth + 1)}" for k, v in value.items()]
+        return "{\n" + ",\n".join(items) + "\n" + " " * depth + "}"
+    if isinstance(value, list) and any(isinstance(v, (dict, list)) for v in value):
+        items = [pad + _dump(v, depth + 1) for v in value]
+        return "[\n" + ",\n".join(items) + "\n" + " " * depth + "]"
+    return json.dumps(value, ensure_ascii=False)
+
+
+def read_json(name: str, directory: Path | None = None) -> dict[str, Any] | None:
+    """A benchmark's last results, or None if it has not written any yet."""
+    path = (directory or RESULTS) / f"{name}.json"
+    try:
+        data: dict[str, Any] = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return data
+
+
+def results_dir(arg: str | None) -> Path:
+    """The results directory a benchmark was told to use (``--results DIR``), or the
+    default next to the docs: a trial run can then write elsewhere and leave docs alone."""
+    return Path(arg).resolve() if arg else RESULTS

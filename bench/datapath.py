@@ -34,378 +34,53 @@ Also (unless --no-experiment): a cProfile of the sender's 64 B PUB loop on both 
 the cost of one PUB ``send`` layer by layer, and a reference: topo's PUB switched at run
 time to the ``send`` it had before this benchmark found its cost (not this tree; labelled
 so), against the same baseline.
-Results go to stdout and to docs/benchmarks-datapath.md (between its results markers).
-Exit status 1 if a target is missed.
+The two sides live in bench/dp_sides.py, the send breakdown in bench/dp_breakdown.py.
+Results go to stdout, to docs/benchmarks-datapath.md (between its results markers) and
+to docs/img/datapath.json (for bench/plots.py and bench/summary.py). Exit status 1 if a
+target is missed.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import multiprocessing
 import os
 import shutil
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import zmq
 
-from bench import dp_nodes
-from bench.common import ROOT, machine, median, sanitize, table, write_results
+from bench.common import (
+    ROOT,
+    machine,
+    median,
+    quartiles,
+    results_dir,
+    sanitize,
+    table,
+    topo_revision,
+    write_json,
+    write_results,
+)
+from bench.dp_breakdown import send_cost_breakdown
+from bench.dp_sides import TRANSPORTS, BaselineSide, Side, Test, TopoSide, tests
 
 PAGE = ROOT / "docs" / "benchmarks-datapath.md"
 TARGET = 0.95
-REPLY_TIMEOUT = 120.0  # seconds a trial's answer may take before the benchmark gives up
-TRANSPORTS = ("inproc", "ipc", "tcp")
 
-#: The measured sockets of each node (the ``ctl`` PULL and ``report`` PUSH come on top).
-SOCKETS = {
-    "sender": {"push": "PUSH", "pub": "PUB", "req": "REQ"},
-    "receiver": {"pull": "PULL", "sub": "SUB", "rep": "REP"},
-}
-LINKS = [("sender.push", "receiver.pull"), ("sender.pub", "receiver.sub"), ("sender.req", "receiver.rep")]
-
-
-@dataclass(frozen=True)
-class Test:
-    key: str  # for --tests
-    name: str
-    kind: str  # "thr" | "lat"
-    socket: str  # the sender's socket
-    size: int
-    n: int
-
-    @property
-    def peer(self) -> str:
-        return {"push": "pull", "pub": "sub", "req": "rep"}[self.socket]
-
-
-def tests(quick: bool) -> list[Test]:
-    small, large, rtt = (30_000, 1_500, 2_000) if quick else (100_000, 5_000, 3_000)
-    return [
-        Test("push", "PUSH→PULL 64 B", "thr", "push", 64, small),
-        Test("push64k", "PUSH→PULL 64 KB", "thr", "push", 65536, large),
-        Test("pub", "PUB→SUB 64 B", "thr", "pub", 64, small),
-        Test("pub64k", "PUB→SUB 64 KB", "thr", "pub", 65536, large),
-        Test("rtt", "REQ→REP 64 B", "lat", "req", 64, rtt),
-    ]
-
-
-def topo_revision() -> str:
-    """The commit of the tree measured, and whether topo/ had changes not committed yet."""
-    import subprocess
-
-    def git(*args: str) -> str:
-        try:
-            return subprocess.run(["git", "-C", str(ROOT), *args], capture_output=True, text=True, check=False,
-                                  timeout=10).stdout.strip()
-        except (OSError, subprocess.SubprocessError):
-            return ""
-
-    commit = git("rev-parse", "--short", "HEAD")
-    if not commit:
-        return "unknown (not a git checkout)"
-    return commit + (" + uncommitted changes in topo/" if git("status", "--porcelain", "--", "topo") else "")
-
-
-# -- the two sides, driven the same way --------------------------------------------------
-
-class Side:
-    """One launched pair of nodes: commands go to a node's ``ctl``, answers come from its ``report``."""
-
-    label = ""
-
-    def __init__(self) -> None:
-        self.ctl: dict[str, zmq.Socket[Any]] = {}
-        self.report: dict[str, zmq.Socket[Any]] = {}
-
-    def cmd(self, node: str, **data: Any) -> None:
-        self.ctl[node].send(json.dumps(data).encode())
-
-    def reply(self, node: str, expect: str) -> dict[str, Any]:
-        sock = self.report[node]
-        if not sock.poll(int(REPLY_TIMEOUT * 1000)):
-            raise RuntimeError(f"{self.label}: no answer from {node} within {REPLY_TIMEOUT:g}s (waiting for {expect})")
-        answer: dict[str, Any] = json.loads(sock.recv())
-        if answer.get("op") != expect:
-            raise RuntimeError(f"{self.label}: {node} answered {answer} (waiting for {expect})")
-        return answer
-
-    def sync_pubsub(self) -> int:
-        """Until a message on the PUB reaches the SUB; returns the messages it took."""
-        self.cmd("receiver", op="syncwait")
-        self.cmd("sender", op="sync")
-        self.reply("receiver", "synced")
-        self.cmd("sender", op="synced")
-        sent = int(self.reply("sender", "synced")["sent"])
-        self.cmd("receiver", op="drain", socket="sub")
-        self.reply("receiver", "drained")
-        return sent
-
-    def throughput(self, test: Test, profile: bool = False) -> dict[str, Any]:
-        self.cmd("receiver", op="count", socket=test.peer, n=test.n)
-        self.reply("receiver", "armed")
-        self.cmd("sender", op="send", socket=test.socket, n=test.n, size=test.size, profile=profile)
-        got = self.reply("receiver", "counted")
-        sent = self.reply("sender", "sent")
-        return {"rate": (test.n - 1) / got["elapsed"], "send_loop": sent["elapsed"], "send_cpu": sent["cpu"],
-                "recv_cpu": got["cpu"], "profile": sent.get("profile")}
-
-    def latency(self, test: Test) -> dict[str, Any]:
-        self.cmd("receiver", op="pong", n=test.n)
-        self.reply("receiver", "armed")
-        self.cmd("sender", op="ping", n=test.n, size=test.size)
-        got = self.reply("sender", "pinged")
-        self.reply("receiver", "ponged")
-        return got
-
-    def run(self, test: Test, profile: bool = False) -> dict[str, Any]:
-        return self.throughput(test, profile) if test.kind == "thr" else self.latency(test)
-
-    def quit(self) -> None:
-        for node in ("sender", "receiver"):
-            try:
-                self.ctl[node].send(json.dumps({"op": "quit"}).encode(), zmq.NOBLOCK)
-            except zmq.ZMQError:
-                pass
-
-
-def topology(transport: str) -> dict[str, Any]:
-    """The topology file (as a mapping) that puts the data links on ``transport``."""
-    nodes: dict[str, Any] = {}
-    for role, socks in SOCKETS.items():
-        spec: dict[str, Any] = {}
-        for name, kind in socks.items():
-            spec[name] = {"type": kind, "options": dict(dp_nodes.OPTIONS[name])}
-            if kind == "SUB":
-                spec[name]["subscribe"] = [""]
-        spec["ctl"] = "PULL"
-        spec["report"] = "PUSH"
-        nodes[role] = {"run": f"bench.dp_nodes:{role}", "sockets": spec}
-        if transport == "inproc":
-            nodes[role]["process"] = "same"
-    links: list[Any] = [{"from": a, "to": b, **({"transport": "tcp"} if transport == "tcp" else {})}
-                        for a, b in LINKS]
-    return {"topology": f"datapath-{transport}", "nodes": nodes, "links": links}
-
-
-class TopoSide(Side):
-    label = "topo"
-
-    def __init__(self, transport: str) -> None:
-        super().__init__()
-        from topo.testing import Probe, up
-
-        probes = {}
-        for role in SOCKETS:
-            probes[f"ctl_{role}"] = Probe("PUSH", f"{role}.ctl", options={"sndtimeo": 10_000})
-            probes[f"report_{role}"] = Probe("PULL", f"{role}.report")
-        self.run_ = up(topology(transport), probes=probes, ready_timeout=60.0, grace=2.0)
-        for role in SOCKETS:
-            self.ctl[role] = self.run_.probes[f"ctl_{role}"]
-            self.report[role] = self.run_.probes[f"report_{role}"]
-        data = {a for a, _ in LINKS}
-        #: For each data link (by its sending end): the ``NODE.SOCKET`` that binds, as planned.
-        self.binds = {link.src: link.bind for link in self.run_.plan.links if link.src in data}
-        wrong = [f"{link.src}: {link.transport.value}" for link in self.run_.plan.links
-                 if link.src in data and link.transport.value != transport]
-        if wrong or len(self.binds) != len(LINKS):
-            raise RuntimeError(f"topo planned the data links otherwise than {transport}: {wrong}")
-
-    def close(self) -> None:
-        self.quit()
-        try:
-            for role in SOCKETS:
-                self.run_.wait_for(role, timeout=10)
-        finally:
-            self.run_.stop()
-
-
-def baseline_node(ctx: zmq.Context[Any], role: str, binds: dict[str, str], ctl: str, report: str) -> None:
-    """One node wired by hand: its sockets, bind, tell the endpoints, connect, run."""
-    socks: dict[str, zmq.Socket[Any]] = {}
-    for name, kind in SOCKETS[role].items():
-        sock = ctx.socket(getattr(zmq, kind))
-        for option, value in dp_nodes.OPTIONS[name].items():
-            sock.setsockopt(getattr(zmq, option.upper()), value)
-        if kind == "SUB":
-            sock.setsockopt(zmq.SUBSCRIBE, b"")
-        socks[name] = sock
-    socks["ctl"] = ctx.socket(zmq.PULL)
-    socks["ctl"].connect(ctl)
-    socks["report"] = ctx.socket(zmq.PUSH)
-    socks["report"].connect(report)
-    bound = {}
-    for name, address in binds.items():
-        socks[name].bind(address)
-        bound[f"{role}.{name}"] = socks[name].getsockopt_string(zmq.LAST_ENDPOINT)
-    socks["report"].send(json.dumps({"op": "hello", "endpoints": bound}).encode())
-    try:
-        if socks["ctl"].poll(60_000):
-            wire = json.loads(socks["ctl"].recv())
-            for (a, b) in LINKS:
-                end = a if a.startswith(role + ".") else b if b.startswith(role + ".") else None
-                if end is not None and end.split(".", 1)[1] not in binds:
-                    socks[end.split(".", 1)[1]].connect(wire["endpoints"][wire["binds"][a]])
-            fn: Callable[[Any], None] = getattr(dp_nodes, role)
-            fn(SimpleNamespace(name=role, sockets=socks, args={}, running=True))
-    finally:
-        for sock in socks.values():
-            sock.close(linger=0)
-
-
-def baseline_process(roles: list[str], binds: dict[str, dict[str, str]], ctl: dict[str, str],
-                     report: dict[str, str]) -> None:
-    """A spawned process of the baseline: its nodes as threads sharing one Context."""
-    ctx: zmq.Context[Any] = zmq.Context()
-    threads = [threading.Thread(target=baseline_node, args=(ctx, role, binds[role], ctl[role], report[role]),
-                                name=role) for role in roles]
-    for thread in threads:
-        thread.start()
-    deadline = time.monotonic() + dp_nodes.IDLE_MS / 1000 * 4
-    for thread in threads:
-        thread.join(max(0.0, deadline - time.monotonic()))
-    ctx.term()
-
-
-class BaselineSide(Side):
-    label = "baseline"
-
-    def __init__(self, transport: str, tmp: Path, ctx: zmq.Context[Any], binds_by_link: dict[str, str]) -> None:
-        super().__init__()
-        ipc_dir = tmp / f"b-{transport}"
-        ipc_dir.mkdir(exist_ok=True)
-        self.binds_by_link = binds_by_link  # the same ends bind as in topo's plan
-        binds: dict[str, dict[str, str]] = {role: {} for role in SOCKETS}
-        for bind in self.binds_by_link.values():
-            role, name = bind.split(".")
-            binds[role][name] = {"inproc": f"inproc://base/{bind}", "ipc": f"ipc://{ipc_dir}/{bind}.sock",
-                                 "tcp": "tcp://127.0.0.1:*"}[transport]
-        ctl_ep, report_ep = {}, {}
-        for role in SOCKETS:
-            ctl_ep[role] = f"ipc://{ipc_dir}/ctl-{role}"
-            report_ep[role] = f"ipc://{ipc_dir}/report-{role}"
-            self.ctl[role] = ctx.socket(zmq.PUSH)
-            self.ctl[role].setsockopt(zmq.SNDTIMEO, 10_000)
-            self.ctl[role].setsockopt(zmq.LINGER, 0)
-            self.ctl[role].bind(ctl_ep[role])
-            self.report[role] = ctx.socket(zmq.PULL)
-            self.report[role].setsockopt(zmq.LINGER, 0)
-            self.report[role].bind(report_ep[role])
-        spawn = multiprocessing.get_context("spawn")
-        groups = [["sender", "receiver"]] if transport == "inproc" else [["receiver"], ["sender"]]
-        self.procs = [spawn.Process(target=baseline_process, args=(g, binds, ctl_ep, report_ep), daemon=True)
-                      for g in groups]
-        for proc in self.procs:
-            proc.start()
-        endpoints: dict[str, str] = {}
-        for role in SOCKETS:
-            endpoints.update(self.reply(role, "hello")["endpoints"])
-        for role in SOCKETS:
-            self.cmd(role, op="wire", endpoints=endpoints, binds=self.binds_by_link)
-
-    def close(self) -> None:
-        self.quit()
-        for proc in self.procs:
-            proc.join(10)
-            if proc.is_alive():
-                proc.kill()
-                proc.join(5)
-        for sock in (*self.ctl.values(), *self.report.values()):
-            sock.close(linger=0)
-
-
-# -- where a PUB send's time goes ---------------------------------------------------------
-
-def send_cost_breakdown(rounds: int, n: int = 100_000) -> list[list[str]]:
-    """ns per ``send`` of 64 B on a socket with no peer (nothing but the call path), for
-    pyzmq's PUB and XPUB, topo's PubSocket as this tree builds it, and the PubSocket's
-    ``send`` as it was before this benchmark's finding, whole and without its counter.
-
-    No peer: libzmq drops the message at once, so what is left is the Python call path
-    (pyzmq's sugar ``send``, the Cython ``send``, libzmq's send with nobody to send to).
-    Variants interleaved, ``rounds`` times; median.
-    """
-    import itertools
-
-    from topo import sockets as topo_sockets
-    from topo.model import SocketType
-    from topo.plan import PlannedSocket
-
-    planned = PlannedSocket(name="pub", type=SocketType.PUB, subscribe=(), options={}, binds=(),
-                            connects=(), peers=())
-    ctx: zmq.Context[Any] = zmq.Context()
-
-    def topo_pub() -> zmq.Socket[Any]:
-        return topo_sockets.build(ctx, planned, 0)  # exactly as a node gets it
-
-    def pyzmq(kind: int, verbose: bool = False) -> Callable[[], zmq.Socket[Any]]:
-        def make() -> zmq.Socket[Any]:
-            sock: zmq.Socket[Any] = ctx.socket(kind)
-            if verbose:
-                sock.setsockopt(zmq.XPUB_VERBOSE, 1)
-            return sock
-        return make
-
-    def swapped(cls: Any) -> Callable[[], zmq.Socket[Any]]:
-        def make() -> zmq.Socket[Any]:
-            sock = topo_pub()
-            sock.__class__ = cls
-            return sock
-        return make
-
-    variants: list[tuple[str, Callable[[], zmq.Socket[Any]]]] = [
-        ("pyzmq PUB (what the baseline sends on)", pyzmq(zmq.PUB)),
-        ("pyzmq XPUB, XPUB_VERBOSE (what topo's PUB is underneath)", pyzmq(zmq.XPUB, True)),
-        ("topo PubSocket, this tree (`topo.sockets.build`)", topo_pub),
-        ("PubSocket.send before the fix (topo 83e10e3, rebuilt in bench/dp_nodes.py)",
-         swapped(dp_nodes.old_pub_class())),
-        ("  its layer alone: the override, `super().send`, `**kwargs`, no counter",
-         swapped(dp_nodes.old_pub_class(layer_only=True))),
-        ("this tree's send, draining every 1024 sends with the backend's `get` (a proposal)",
-         swapped(dp_nodes.rare_drain_class())),
-    ]
-    names = itertools.count()
-    payload = b"x" * 64
-    samples: dict[str, list[float]] = {name: [] for name, _ in variants}
-    try:
-        for r in range(rounds):
-            for name, make in (variants if r % 2 == 0 else variants[::-1]):
-                sock = make()
-                sock.setsockopt(zmq.LINGER, 0)
-                sock.bind(f"inproc://breakdown-{next(names)}")
-                started = time.perf_counter()
-                for _ in range(n):
-                    sock.send(payload)
-                samples[name].append((time.perf_counter() - started) / n * 1e9)
-                sock.close()
-    finally:
-        ctx.term()
-    med = {name: median(xs) for name, xs in samples.items()}
-    base = med[variants[0][0]]
-    rows = [[name, f"{value:.0f} ns", f"{value - base:+.0f} ns" if i else ""]
-            for i, (name, value) in enumerate(med.items())]
-    old, layer = med[variants[3][0]], med[variants[4][0]]
-    counter = ("  its counter: `self._topo_sends += 1` through pyzmq's `__setattr__`, `%` "
-               "(before the fix − layer alone)")
-    rows.insert(5, [counter, f"{old - layer:.0f} ns", ""])
-    return rows
-
-
-# -- the run -----------------------------------------------------------------------------
 
 @dataclass
 class Samples:
+    """Every trial of one test on a transport, both sides, in the order they ran."""
+
     topo: list[dict[str, Any]] = field(default_factory=list)
     base: list[dict[str, Any]] = field(default_factory=list)
     #: topo's value over the baseline's, per round (for latency: baseline over topo)
@@ -506,6 +181,34 @@ def loop_rows(transport: str, todo: list[Test], res: dict[str, Samples], topo_la
     return rows
 
 
+def records_for(transport: str, todo: list[Test], res: dict[str, Samples]) -> list[dict[str, Any]]:
+    """The rows of ``rows_for`` as data, with every trial: throughput in messages per
+    second, latency in seconds; ``judged`` is the ratio the target is judged on (above 1:
+    topo faster), ``judged_on`` says which."""
+    out = []
+    for test in todo:
+        s = res[test.name]
+        keys = ["rate"] if test.kind == "thr" else ["p50", "p99"]
+        for key in keys:
+            topo, base = [x[key] for x in s.topo], [x[key] for x in s.base]
+            paired = s.paired[key]
+            rec: dict[str, Any] = {
+                "transport": transport, "test": test.name, "key": test.key, "size": test.size, "n": test.n,
+                "measure": "throughput" if key == "rate" else f"latency {key}",
+                "unit": "msg/s" if key == "rate" else "s", "topo": topo, "baseline": base, "paired": paired,
+                "topo_median": median(topo), "baseline_median": median(base), "paired_median": median(paired),
+                "paired_quartiles": list(quartiles(paired)),
+            }
+            if key == "rate":
+                rec.update(judged=median(paired), judged_on="paired ratio")
+            else:
+                rec.update(topo_best=min(topo), baseline_best=min(base), judged=min(base) / min(topo),
+                           judged_on="best trials")
+            rec["met"] = rec["judged"] >= TARGET
+            out.append(rec)
+    return out
+
+
 LOOP_HEADER = ["transport", "test", "topo", "sender wall ns/msg (topo / baseline)", "Δ",
                "sender CPU ns/msg", "Δ", "receiver CPU ns/msg", "Δ"]
 
@@ -523,7 +226,9 @@ def main() -> int:
                         help="comma-separated subset of push,push64k,pub,pub64k,rtt")
     parser.add_argument("--no-experiment", action="store_true",
                         help="leave out the profiles, the send breakdown and the before-the-fix reference")
-    parser.add_argument("--no-write", action="store_true", help=f"do not update {PAGE.relative_to(ROOT)}")
+    parser.add_argument("--no-write", action="store_true",
+                        help=f"do not update {PAGE.relative_to(ROOT)} nor the JSON results")
+    parser.add_argument("--results", metavar="DIR", help="write datapath.json here instead of docs/img/")
     args = parser.parse_args()
     rounds = args.rounds if args.rounds is not None else (3 if args.quick else 15)
     transports = [t for t in args.transports.split(",") if t]
@@ -547,6 +252,8 @@ def main() -> int:
     tempfile.tempdir = str(tmp)
     ctx: zmq.Context[Any] = zmq.Context()
     rows: list[list[str]] = []
+    records: list[dict[str, Any]] = []
+    exp_records: list[dict[str, Any]] = []
     exp_rows: list[list[str]] = []
     send_loops: list[list[str]] = []
     profiles: list[str] = []
@@ -571,6 +278,7 @@ def main() -> int:
                 progress(f"{transport}: {rounds} rounds of {len(todo)} tests, each on both sides")
                 res = interleave(sides, todo, rounds, progress, transport)
                 rows += rows_for(transport, todo, res, verdicts)
+                records += records_for(transport, todo, res)
                 send_loops += loop_rows(transport, todo, res, "this tree")
                 if not args.no_experiment and pub_tests:
                     # one profile is enough: the send path is the same on every transport
@@ -592,6 +300,7 @@ def main() -> int:
                     progress(f"{transport}: reference, PubSocket.send as before the fix")
                     eres = interleave(sides, pub_tests, max(3, rounds // 2), progress, transport + " (reference)")
                     exp_rows += rows_for(transport, pub_tests, eres, {}, "topo, send before the fix")
+                    exp_records += records_for(transport, pub_tests, eres)
                     send_loops += loop_rows(transport, pub_tests, eres, "send before the fix (reference)")
             finally:
                 for side in sides.values():
@@ -647,9 +356,14 @@ def main() -> int:
         f"- {'met' if ok else '**MISSED**'}: {name}" for name, ok in verdicts.items()))
     body = sanitize("\n\n".join(sections))
     print(body)
+    if not args.no_write or args.results:
+        data = {"target": TARGET, "rounds": rounds, "rows": records, "reference_rows": exp_records,
+                "verdicts": verdicts}
+        out = write_json("datapath", sanitize(command), elapsed, info, data, results_dir(args.results))
+        print(f"\nresults: {sanitize(str(out))}", file=sys.stderr)
     if not args.no_write:
         write_results(PAGE, "Benchmark: the data path", body)
-        print(f"\nwritten to {PAGE.relative_to(ROOT)}", file=sys.stderr)
+        print(f"written to {PAGE.relative_to(ROOT)}", file=sys.stderr)
     return 0 if all(verdicts.values()) else 1
 
 

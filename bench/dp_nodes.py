@@ -63,7 +63,7 @@ def _report(node: Any, **data: Any) -> None:
 def sender(node: Any) -> None:
     # A PUB drops what its high-water mark cannot hold; with XPUB_NODROP it blocks instead,
     # as a PUSH does, so every message sent is counted at the receiver. Set here, by the
-    # node, on both sides: `topo check` refuses `xpub_nodrop` in a declared PUB's options.
+    # node, so both sides set it the same way (a topology may declare it since 1fca6f4).
     node.sockets["pub"].setsockopt(zmq.XPUB_NODROP, 1)
     for cmd in _commands(node):
         op = cmd["op"]

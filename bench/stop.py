@@ -25,8 +25,8 @@ Scenarios, one node per process (a hub and N-1 others, PUBâ†’SUB one way, PUSHâ†
   process pausing 50 ms before its final os._exit, so that its last report (BYE) leaves
   before the process ends (bench/dp_nodes.py:stubborn_flushed).
 
-Results go to stdout and to docs/benchmarks-datapath.md (the section between its stop
-results markers).
+Results go to stdout, to docs/benchmarks-datapath.md (the section between its stop
+results markers) and to docs/img/stop.json (for bench/plots.py and bench/summary.py).
 """
 
 from __future__ import annotations
@@ -43,13 +43,22 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import ROOT, machine, median, sanitize, table
-from bench.datapath import topo_revision
+from bench.common import (
+    ROOT,
+    machine,
+    median,
+    results_dir,
+    sanitize,
+    table,
+    topo_revision,
+    write_json,
+)
 
 PAGE = ROOT / "docs" / "benchmarks-datapath.md"
 BEGIN = "<!-- stop-results:begin (written by bench/stop.py; edits between these markers are lost) -->"
@@ -171,7 +180,9 @@ def main() -> int:
     parser.add_argument("--grace", type=float, default=1.0, help="--grace of the stubborn scenario")
     parser.add_argument("--no-experiment", action="store_true",
                         help="leave out the reference and experiment runs (see above)")
-    parser.add_argument("--no-write", action="store_true", help=f"do not update {PAGE.relative_to(ROOT)}")
+    parser.add_argument("--no-write", action="store_true",
+                        help=f"do not update {PAGE.relative_to(ROOT)} nor the JSON results")
+    parser.add_argument("--results", metavar="DIR", help="write stop.json here instead of docs/img/")
     args = parser.parse_args()
     runs = args.runs if args.runs is not None else (3 if args.quick else 5)
     sizes = sorted({int(s) for s in args.sizes.split(",") if s})
@@ -240,14 +251,38 @@ def main() -> int:
     ])
     body = sanitize(body)
     print(body)
+    if not args.no_write or args.results:
+        data = {"grace": args.grace, "runs": runs, "scenarios": scenario_json(results, args.grace),
+                "errors": errors}
+        out = write_json("stop", sanitize(command), elapsed, info, data, results_dir(args.results))
+        print(f"\nresults: {sanitize(str(out))}", file=sys.stderr)
     if not args.no_write:
         write_section(body)
-        print(f"\nwritten to {PAGE.relative_to(ROOT)}", file=sys.stderr)
+        print(f"written to {PAGE.relative_to(ROOT)}", file=sys.stderr)
     ok = not errors and all(s.left == 0 and s.code == 130 for got in results.values() for s in got)
     return 0 if ok else 1
 
 
+def scenario_json(results: dict[tuple[str, int], list[Stopped]], grace: float) -> list[dict[str, Any]]:
+    """Every run of every scenario, in seconds, for bench/plots.py and bench/summary.py;
+    ``experiment``: not topo as it is (a reference or an experiment, see the docstring)."""
+    out = []
+    for (kind, n), got in results.items():
+        out.append({
+            "kind": kind, "processes": n, "grace": grace if kind in STUBBORN else None,
+            "experiment": kind in (OLD_EXIT, FLUSHED), "runs": len(got),
+            "exited": [x.exited for x in got], "gone": [x.gone for x in got],
+            "exited_median": median([x.exited for x in got]), "gone_median": median([x.gone for x in got]),
+            "gone_worst": max((x.gone for x in got), default=float("nan")),
+            "codes": [x.code for x in got], "left": sum(x.left for x in got),
+            "tracked": sum(x.processes for x in got), "silent": sum(x.silent for x in got),
+        })
+    return out
+
+
 def write_section(body: str) -> None:
+    """Replaces the stop section of the data-path page (it has its own markers: the page's
+    main results section belongs to bench/datapath.py)."""
     section = f"{BEGIN}\n{body.rstrip()}\n{END}"
     text = PAGE.read_text() if PAGE.exists() else "# Benchmark: the data path\n"
     if BEGIN in text and END in text:
