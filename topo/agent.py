@@ -36,6 +36,7 @@ from topo.control import BEAT, COMMANDS, EVENTS, SILENCE, Kind, Message
 from topo.curve import HostKeys
 from topo.plan import Plan
 from topo.runtime import Boot
+from topo.share import share_of
 
 #: First line on the agent's standard input: ``topo-agent VERSION LENGTH``, then LENGTH
 #: bytes of pickled :class:`AgentConfig` (trusted: it comes from the user's own launch).
@@ -268,7 +269,7 @@ class Agent:
         if child is None or (child.proc is not None and child.proc.is_alive()):
             return
         cfg = self.config
-        boot = Boot(cfg.plan.for_process(child.name), child.name, f"ipc://{self.dir}/{EVENTS}",
+        boot = Boot(share_of(cfg.plan, child.name), f"ipc://{self.dir}/{EVENTS}",
                     f"ipc://{self.dir}/{COMMANDS}", str(self.dir), time.time() + float(m["ready_in"]),
                     cfg.grace, os.getpid(), cfg.sys_path, generation=int(m["gen"]),
                     fixed=dict(m["fixed"]), absent=frozenset(m["absent"]), restarts=dict(m["restarts"]),

@@ -18,7 +18,6 @@ that hears nothing for :data:`SILENCE` seconds takes the other for gone.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
@@ -58,10 +57,23 @@ class Kind(str, Enum):
     SHUTDOWN = "shutdown"    # every process has ended: clean up and exit
 
 
-@dataclass(frozen=True)
 class Message:
-    kind: Kind
-    data: dict[str, Any] = field(default_factory=dict)
+    """One message: a kind and a JSON object. A plain class, not a dataclass: every node
+    process imports this module, and compiling a dataclass costs each one a millisecond."""
+
+    __slots__ = ("kind", "data")
+
+    def __init__(self, kind: Kind, data: dict[str, Any] | None = None) -> None:
+        self.kind = kind
+        self.data: dict[str, Any] = {} if data is None else data
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Message) and (self.kind, self.data) == (other.kind, other.data)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable data: not hashable
+
+    def __repr__(self) -> str:
+        return f"Message({self.kind!r}, {self.data!r})"
 
     def encode(self) -> list[bytes]:
         return [self.kind.value.encode(), json.dumps(self.data, separators=(",", ":")).encode()]

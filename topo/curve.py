@@ -16,8 +16,7 @@ just before the secure bind or connect and cleared just after (checked in the te
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Mapping, NamedTuple
 
 import zmq
 import zmq.utils.z85
@@ -27,8 +26,7 @@ ZAP_ENDPOINT = "inproc://zeromq.zap.01"
 ZAP_DOMAIN = "topo"
 
 
-@dataclass(frozen=True)
-class HostKeys:
+class HostKeys(NamedTuple):
     """What one host knows: its own key pair and every host's public key (Z85 text)."""
 
     host: str

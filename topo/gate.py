@@ -30,8 +30,7 @@ from typing import Any
 
 import zmq
 
-from topo.model import SocketType, Transport
-from topo.plan import PlannedSocket
+from topo.share import INPROC, PUB, SUB, SocketShare
 
 _EVENT = struct.Struct("=HI")
 _monitor_ids = iter(range(1 << 62))
@@ -91,8 +90,8 @@ class InprocBoard:
 class SocketGate:
     """Tracks one socket's readiness; the owning thread feeds it what its poll returns."""
 
-    def __init__(self, ctx: zmq.Context[Any], sock: zmq.Socket[Any], planned: PlannedSocket,
-                 transports: dict[str, Transport], addresses: dict[str, str],
+    def __init__(self, ctx: zmq.Context[Any], sock: zmq.Socket[Any], planned: SocketShare,
+                 transports: dict[str, str], addresses: dict[str, str],
                  absent: frozenset[str] = frozenset()) -> None:
         self.sock = sock
         self.planned = planned
@@ -100,14 +99,14 @@ class SocketGate:
         self.peers = [p for p in planned.peers if p.instance not in absent]
         self.transports = transports
         self.addresses = addresses
-        net = [p for p in self.peers if transports[p.endpoint] is not Transport.INPROC]
+        net = [p for p in self.peers if transports[p.endpoint] != INPROC]
         self.expected_handshakes = len(net)
         self.handshakes = 0
-        self.counts_subscriptions = planned.type is SocketType.PUB
+        self.counts_subscriptions = planned.type == PUB
         self.expected_topics: Counter[bytes] = Counter()
         if self.counts_subscriptions:
             for peer in self.peers:
-                if peer.type is SocketType.SUB:
+                if peer.type == SUB:
                     self.expected_topics.update(t.encode() for t in peer.subscribe)
         self.seen_topics: Counter[bytes] = Counter()
         self.monitor: zmq.Socket[Any] | None = None
@@ -157,25 +156,25 @@ class SocketGate:
         if self.handshakes < self.expected_handshakes:
             peers = ", ".join(
                 f"{p.instance}.{p.socket}" for p in self.peers
-                if self.transports[p.endpoint] is not Transport.INPROC
+                if self.transports[p.endpoint] != INPROC
             )
             out.append(f"socket {name!r}: {self.expected_handshakes - self.handshakes} of "
                        f"{self.expected_handshakes} connections not made yet (peers: {peers})")
         for peer in self.peers:
-            if self.transports[peer.endpoint] is not Transport.INPROC:
+            if self.transports[peer.endpoint] != INPROC:
                 continue
             address = self.addresses[peer.endpoint]
             if peer.binds and not board.bound(address):
                 out.append(f"socket {name!r}: {peer.instance}.{peer.socket} has not bound {address}")
         for address in {self.addresses[p.endpoint] for p in self.peers
-                        if not p.binds and self.transports[p.endpoint] is Transport.INPROC}:
+                        if not p.binds and self.transports[p.endpoint] == INPROC}:
             wanted = sum(1 for p in self.peers if not p.binds and self.addresses[p.endpoint] == address)
             if board.connected(address) < wanted:
                 out.append(f"socket {name!r}: {wanted - board.connected(address)} inproc peer(s) not connected to {address}")
         short = {t: n - self.seen_topics[t] for t, n in self.expected_topics.items() if self.seen_topics[t] < n}
         if short:
             waiting = [f"{p.instance}.{p.socket}" for p in self.peers
-                       if p.type is SocketType.SUB and any(t.encode() in short for t in p.subscribe)]
+                       if p.type == SUB and any(t.encode() in short for t in p.subscribe)]
             topics = ", ".join(repr(t.decode(errors="replace")) for t in short)
             out.append(f"socket {name!r}: subscriptions {topics} not seen yet (from {', '.join(waiting)})")
         return out

@@ -26,8 +26,8 @@ from typing import Any, Mapping
 
 from topo.model import SERVERS, LinkSpec, OnExit, Restart, SocketType, Topology, Transport
 from topo.placement import Placed, natural_transport, place
+from topo.share import RUN_DIR
 
-RUN_DIR = "{run_dir}"
 #: ipc file names stay within this many bytes; the supervisor's run directory within
 #: :data:`MAX_RUN_DIR`, so the path always fits ``sockaddr_un`` (107 bytes + NUL).
 MAX_IPC_NAME = 32
@@ -134,15 +134,6 @@ class Plan:
     instances: Mapping[str, Instance]
     links: tuple[PlannedLink, ...]
     endpoints: Mapping[str, Endpoint] = field(default_factory=dict)
-
-    def for_process(self, name: str) -> Plan:
-        """Only what one process needs: a child is sent this, not the whole plan, whose
-        size grows with the square of the number of nodes."""
-        process = next(p for p in self.processes if p.name == name)
-        instances = {i: self.instances[i] for i in process.instances}
-        keys = {k for inst in instances.values() for s in inst.sockets for k in (*s.binds, *s.connects)}
-        return Plan(self.topology, self.file, (), (process,), instances, (),
-                    {k: self.endpoints[k] for k in keys})
 
     def for_host(self, name: str) -> Plan:
         """What an agent needs: its host's processes and everything they reference."""

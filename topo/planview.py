@@ -10,7 +10,7 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
-from topo.plan import RUN_DIR
+from topo.share import RUN_DIR
 
 if TYPE_CHECKING:
     from topo.model import SocketType, Topology

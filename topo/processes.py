@@ -23,6 +23,7 @@ from topo.hosts import Hosts
 from topo.plan import Plan
 from topo.runstate import ProcState, Reporter
 from topo.runtime import Boot
+from topo.share import share_of
 
 
 @dataclass(frozen=True)
@@ -73,7 +74,7 @@ class Processes:
             else:
                 self.hosts.send(proc.remote, "", Message(Kind.START, {"process": proc.name, **start}))
             return
-        boot = Boot(self.plan.for_process(proc.name), proc.name, self._events, self._commands_address,
+        boot = Boot(share_of(self.plan, proc.name), self._events, self._commands_address,
                     self._run_dir, time.time() + start["ready_in"], self.grace, os.getpid(), self.sys_path,
                     generation=proc.generation, fixed=start["fixed"], absent=frozenset(start["absent"]),
                     restarts=start["restarts"], keys=self.hosts.local_keys if self.hosts else None)

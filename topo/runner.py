@@ -7,26 +7,23 @@ endpoint table and the stop signal, both through thread-safe objects plus a wake
 
 from __future__ import annotations
 
+import functools
 import importlib
-import inspect
 import os
 import threading
 import time
-import traceback
 from typing import TYPE_CHECKING, Any, Callable
 
 import zmq
 
-from topo import curve
 from topo import sockets as socket_factory
 from topo.control import Kind, Message
-from topo.curve import HostKeys
 from topo.gate import SocketGate
-from topo.model import SocketType, Transport
 from topo.node import Node
-from topo.plan import RUN_DIR, Instance
+from topo.share import INPROC, PUB, PULL, RUN_DIR, SUB, InstanceShare
 
 if TYPE_CHECKING:
+    from topo.curve import HostKeys
     from topo.runtime import ProcessRuntime
 
 
@@ -45,7 +42,7 @@ def resolve(reference: str) -> Callable[..., Any]:
 
 
 class Runner(threading.Thread):
-    def __init__(self, rt: ProcessRuntime, inst: Instance) -> None:
+    def __init__(self, rt: ProcessRuntime, inst: InstanceShare) -> None:
         super().__init__(name=f"topo:{inst.name}", daemon=True)
         self.rt = rt
         self.inst = inst
@@ -104,7 +101,7 @@ class Runner(threading.Thread):
                 if sock is None:
                     continue
                 # a SUB's or PULL's only outbound traffic is subscriptions: nothing to deliver
-                receive_only = planned.type in (SocketType.SUB, SocketType.PULL)
+                receive_only = planned.type in (SUB, PULL)
                 chosen = planned.options.get("linger")  # the user's own linger wins
                 sock.close(linger=int(chosen) if chosen is not None else 0 if receive_only else linger)
             wake.close(linger=0)
@@ -131,6 +128,8 @@ class Runner(threading.Thread):
                 address = self.rt.boot.fixed.get(key) or self.rt.local_address(key)
                 secure = self._secure(key)
                 if secure is not None:
+                    from topo import curve
+
                     curve.serve(sock, secure)
                 try:
                     sock.bind(address)
@@ -141,7 +140,7 @@ class Runner(threading.Thread):
                         curve.plain(sock)
                 actual = sock.getsockopt_string(zmq.LAST_ENDPOINT)
                 bound[key] = actual
-                if plan.endpoints[key].transport is Transport.INPROC:
+                if plan.endpoints[key].transport == INPROC:
                     self.rt.board.post_bound(actual)
         self.rt.send(Message(Kind.BOUND, {"instance": self.inst.name, "endpoints": bound}))
 
@@ -164,11 +163,13 @@ class Runner(threading.Thread):
                 address = self.rt.addresses[key]
                 secure = self._secure(key)
                 if secure is not None:
+                    from topo import curve
+
                     curve.dial(sock, secure, self.rt.plan.endpoints[key].host)
                 sock.connect(address)
                 if secure is not None:
                     curve.plain(sock)
-                if self.rt.plan.endpoints[key].transport is Transport.INPROC:
+                if self.rt.plan.endpoints[key].transport == INPROC:
                     self.rt.board.post_connected(address)
 
     def _gate(self, wake: zmq.Socket[Any]) -> list[str]:
@@ -209,7 +210,7 @@ class Runner(threading.Thread):
 
     def _call(self, fn: Callable[..., Any]) -> None:
         node_sockets: dict[str, Any] = dict(self.sockets)
-        if inspect.iscoroutinefunction(fn):
+        if is_async(fn):
             import asyncio
 
             import zmq.asyncio
@@ -227,7 +228,7 @@ class Runner(threading.Thread):
                 if self.rt.stopping.is_set():
                     return
                 drains = [asyncio.ensure_future(drain(node_sockets[p.name]))
-                          for p in self.inst.sockets if p.type is SocketType.PUB]
+                          for p in self.inst.sockets if p.type == PUB]
                 try:
                     await fn(node)
                 finally:
@@ -259,11 +260,26 @@ class Runner(threading.Thread):
 _TOPO_DIR = os.path.dirname(os.path.abspath(__file__))
 
 
+def is_async(fn: Callable[..., Any]) -> bool:
+    """``inspect.iscoroutinefunction`` for what a node can be (a function, a partial, an
+    object with an ``async def __call__``), without importing inspect and what it imports
+    (ast, dis, tokenize: some 7 ms in every process)."""
+    while isinstance(fn, functools.partial):
+        fn = fn.func
+    code = getattr(fn, "__code__", None) or getattr(getattr(fn, "__call__", None), "__code__", None)
+    return code is not None and bool(code.co_flags & _CO_COROUTINE)
+
+
+_CO_COROUTINE = 0x80  # inspect.CO_COROUTINE
+
+
 def user_traceback(err: BaseException) -> str:
     """The traceback without topo's own frames and importlib's: what the user wrote."""
+    import traceback
+
     tb = traceback.TracebackException.from_exception(err)
 
-    def keep(frame: traceback.FrameSummary) -> bool:
+    def keep(frame: Any) -> bool:
         return not (os.path.dirname(os.path.abspath(frame.filename)) == _TOPO_DIR
                     or frame.filename.startswith("<frozen importlib")
                     or os.path.basename(frame.filename) == "__init__.py" and "importlib" in frame.filename)

@@ -17,26 +17,26 @@ import signal
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Mapping, NamedTuple
 
 import zmq
 
 from topo.capture import Capture
 from topo.control import COMMANDS, CONTROL, EVENTS, Kind, Message
-from topo.curve import HostKeys
 from topo.gate import InprocBoard
-from topo.plan import RUN_DIR, Plan
+from topo.share import RUN_DIR, ProcessShare
+
+if TYPE_CHECKING:
+    from topo.curve import HostKeys
 
 PR_SET_PDEATHSIG = 1
 
 
-@dataclass(frozen=True)
-class Boot:
-    """Everything a process needs, pickled by multiprocessing into the child."""
+class Boot(NamedTuple):
+    """Everything a process needs, pickled by multiprocessing into the child: plain data
+    only, so that unpickling it costs the child no import beyond :mod:`topo.share`."""
 
-    plan: Plan
-    process: str
+    share: ProcessShare
     events: str
     commands: str
     run_dir: str
@@ -50,10 +50,10 @@ class Boot:
     #: supervisor can tell a replaced process's late words from the new one's.
     generation: int = 0
     #: Addresses bound before a restart, bound again so peers reconnect by themselves.
-    fixed: dict[str, str] = field(default_factory=dict)
+    fixed: Mapping[str, str] = {}  # (read only: one shared default is safe)
     #: Instances that have ended for good: their links are not waited for.
     absent: frozenset[str] = frozenset()
-    restarts: dict[str, int] = field(default_factory=dict)
+    restarts: Mapping[str, int] = {}
     #: This host's CURVE keys, for endpoints that cross hosts (None on a one-host run).
     keys: HostKeys | None = None
 
@@ -69,8 +69,7 @@ def main(boot: Boot) -> None:
         if entry in sys.path:
             sys.path.remove(entry)
         sys.path.insert(0, entry)
-    process = next(p for p in boot.plan.processes if p.name == boot.process)
-    os.environ.update(process.env)
+    os.environ.update(boot.share.env)
     rt = ProcessRuntime(boot)
     signal.signal(signal.SIGTERM, lambda *_: rt.on_sigterm())
     code = rt.run()
@@ -124,21 +123,21 @@ def _die_with_parent(parent_pid: int) -> None:
 class ProcessRuntime:
     def __init__(self, boot: Boot) -> None:
         self.boot = boot
-        self.plan = boot.plan
-        self.process = next(p for p in boot.plan.processes if p.name == boot.process)
+        #: Its share of the plan: ``instances`` and ``endpoints`` as the plan has them.
+        self.plan = self.process = boot.share
         self.deadline = time.monotonic() + (boot.ready_by - time.time())
         self.linger_ms = int(boot.grace * 1000)
         self.stopping = threading.Event()
         self.table_ready = threading.Event()
         self.addresses: dict[str, str] = {
-            key: self.local_address(key) for key in boot.plan.endpoints
+            key: self.local_address(key) for key in boot.share.endpoints
         }
         self.board = InprocBoard()
         self.ctx: zmq.Context[Any] = zmq.Context()
         self._control = zmq.Context()
         self._outbox: queue.SimpleQueue[Message | None] = queue.SimpleQueue()
         self._sender = threading.Thread(target=self._send_loop, name="topo:outbox", daemon=True)
-        self.capture = Capture(self._emit_output, default_name=self.process.instances[0])
+        self.capture = Capture(self._emit_output, default_name=next(iter(self.process.instances)))
         self._stop_reason = ""
         self._unasked_sigterm = False
         self._wakeup_r, self._wakeup_w = os.pipe()

@@ -13,8 +13,7 @@ from typing import Any
 
 import zmq
 
-from topo.model import SocketType
-from topo.plan import PlannedSocket
+from topo.share import PUB, SocketShare
 
 #: Sends between two discards of pending subscription messages: cheap enough to vanish
 #: next to a send, frequent enough that a busy publisher holds only a handful.
@@ -68,14 +67,14 @@ def option_constant(name: str) -> int:
     return int(getattr(zmq, name.upper()))
 
 
-def build(ctx: zmq.Context[Any], planned: PlannedSocket, linger_ms: int) -> zmq.Socket[Any]:
+def build(ctx: zmq.Context[Any], planned: SocketShare, linger_ms: int) -> zmq.Socket[Any]:
     """The socket, options set and subscriptions made, not yet bound or connected."""
-    if planned.type is SocketType.PUB:
+    if planned.type == PUB:
         sock: zmq.Socket[Any] = ctx.socket(zmq.XPUB, socket_class=PubSocket)
         sock._topo_left = [DRAIN_EVERY]
         sock.setsockopt(zmq.XPUB_VERBOSE, 1)
     else:
-        sock = ctx.socket(getattr(zmq, planned.type.value))
+        sock = ctx.socket(getattr(zmq, planned.type))
     sock.setsockopt(zmq.LINGER, linger_ms)
     for name, value in planned.options.items():
         constant = option_constant(name)

@@ -38,7 +38,7 @@ def _bare_main() -> Iterator[None]:
 
 def start(boot: Boot) -> Any:
     """A started ``multiprocessing`` process running :func:`topo.runtime.main`."""
-    proc = _spawn.Process(target=main, args=(boot,), name=f"topo:{boot.process}", daemon=False)
+    proc = _spawn.Process(target=main, args=(boot,), name=f"topo:{boot.share.name}", daemon=False)
     # SIGINT stays blocked from here until the child's runtime has its own handler: a
     # Ctrl-C during start-up must not end a child with a KeyboardInterrupt traceback
     old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})

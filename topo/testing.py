@@ -42,7 +42,8 @@ from topo.errors import TopoError
 from topo.gate import InprocBoard, SocketGate
 from topo.output import LogFiles
 from topo.overrides import PROBE_NODE, PROBE_PROCESS, OverrideError, Probe, apply
-from topo.plan import RUN_DIR, Plan, make_plan
+from topo.plan import Plan, make_plan
+from topo.share import RUN_DIR, share_of
 from topo.runstate import TERMINAL, NodeState
 from topo.supervisor import Supervisor, default_sys_path
 from topo.validate import load
@@ -150,21 +151,22 @@ class Run:
         self._dealer.setsockopt(zmq.IDENTITY, PROBE_PROCESS.encode())
         self._dealer.connect(commands)
         self._dealer.send_multipart(Message(Kind.HELLO, {"process": PROBE_PROCESS, "gen": 0}).encode())
-        inst = self.plan.instances[PROBE_NODE]
-        addresses = {k: e.address.replace(RUN_DIR, run_dir) for k, e in self.plan.endpoints.items()}
+        share = share_of(self.plan, PROBE_PROCESS)
+        inst = share.instances[PROBE_NODE]
+        addresses = {k: e.address.replace(RUN_DIR, run_dir) for k, e in share.endpoints.items()}
         # probes linked to nodes on other hosts speak CURVE with the local host's keys
         hosts = self.supervisor.processes.hosts
         keys = hosts.local_keys if hosts is not None else None
-        if keys is not None and any(self.plan.endpoints[k].secure for s in inst.sockets for k in s.binds):
+        if keys is not None and any(share.endpoints[k].secure for s in inst.sockets for k in s.binds):
             curve.ZapHandler(ctx, keys).start()
         gates, bound = [], {}
         for planned in inst.sockets:
             sock = socket_factory.build(ctx, planned, 0)
             gate = SocketGate(ctx, sock, planned,
-                              {p.endpoint: self.plan.endpoints[p.endpoint].transport for p in planned.peers},
+                              {p.endpoint: share.endpoints[p.endpoint].transport for p in planned.peers},
                               addresses)
             for key in planned.binds:
-                if keys is not None and self.plan.endpoints[key].secure:
+                if keys is not None and share.endpoints[key].secure:
                     curve.serve(sock, keys)
                 sock.bind(addresses[key])
                 curve.plain(sock)
@@ -177,8 +179,8 @@ class Run:
         addresses.update(table)
         for planned in inst.sockets:
             for key in planned.connects:
-                if keys is not None and self.plan.endpoints[key].secure:
-                    curve.dial(self.probes[planned.name], keys, self.plan.endpoints[key].host)
+                if keys is not None and share.endpoints[key].secure:
+                    curve.dial(self.probes[planned.name], keys, share.endpoints[key].host)
                 self.probes[planned.name].connect(addresses[key])
                 curve.plain(self.probes[planned.name])
         board = InprocBoard()  # a probe has no inproc peer: it lives in no node's process

@@ -456,7 +456,12 @@ links: [vent.out -> far.in]
     assert [h.name for h in share.hosts] == ["edge"]
     assert {e.key for e in share.endpoints.values()} == {
         k for i in share.instances.values() for s in i.sockets for k in (*s.binds, *s.connects)}
-    assert share.for_process("far.1").instances.keys() == {"far.1"}
+    from topo.share import share_of
+
+    child = share_of(share, "far.1")
+    assert list(child.instances) == ["far.1"] and child.host == "edge"
+    assert child.instances["far.1"].sockets[0].type == "PULL"  # plain strings, not enums
+    assert set(child.endpoints) == set(share.instances["far.1"].sockets[0].connects)
 
 
 def test_a_single_host_plan_has_no_remote_hosts(plan):
