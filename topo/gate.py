@@ -149,6 +149,18 @@ class SocketGate:
 
     # -- the verdict ---------------------------------------------------------------------
 
+    def ready(self, board: InprocBoard) -> bool:
+        """Whether nothing is missing: checked on every wake-up, so it only counts (a hub
+        with hundreds of peers would otherwise format their names hundreds of times)."""
+        if self.handshakes < self.expected_handshakes:
+            return False
+        if any(self.seen_topics[t] < n for t, n in self.expected_topics.items()):
+            return False
+        inproc = [p for p in self.peers if self.transports[p.endpoint] == INPROC]
+        if not inproc:
+            return True
+        return not self.missing(board)
+
     def missing(self, board: InprocBoard) -> list[str]:
         """What this socket still waits for, in words; empty when ready."""
         out: list[str] = []

@@ -183,14 +183,13 @@ class Runner(threading.Thread):
         while True:
             for gate in self.gates:
                 gate.touch()
-            missing = [f"{self.inst.name}: {m}" for g in self.gates for m in g.missing(self.rt.board)]
-            if not missing:
+            if all(g.ready(self.rt.board) for g in self.gates):
                 for gate in self.gates:
                     gate.finish()
                 return []
             remaining = self.rt.deadline - time.monotonic()
             if remaining <= 0:
-                return missing
+                return [f"{self.inst.name}: {m}" for g in self.gates for m in g.missing(self.rt.board)]
             for sock in self._poll(list(watched), remaining):
                 watched[sock]()
 
