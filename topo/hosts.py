@@ -22,6 +22,7 @@ from topo import curve
 from topo.agent import AgentConfig, encode_config
 from topo.control import BEAT, SILENCE, Kind, Message
 from topo.curve import HostKeys
+from topo.errors import UsageError
 from topo.plan import Host, Plan
 from topo.runstate import Reporter
 
@@ -60,6 +61,10 @@ class Hosts:
         self.run_id = run_id
         self.grace = grace
         self.sys_path = sys_path
+        if plan.local_host not in {h.name for h in plan.hosts}:
+            raise UsageError(
+                f"{plan.file}: nodes run on other hosts, so the file needs a host named 'local' (this "
+                "machine) whose address the other hosts can reach: the agents dial the supervisor there")
         used = {plan.local_host, *(p.host for p in plan.processes)}
         self.keys = curve.make_keys(sorted(used))
         local = self.keys[plan.local_host]

@@ -52,6 +52,7 @@ class Runner(threading.Thread):
         self.task: Any = None
         #: Set as the thread's last act; the runtime waits on this, not on thread liveness.
         self.finished = False
+        self.importer = _Import(rt, inst)
 
     # -- the thread ------------------------------------------------------------------------
 
@@ -66,14 +67,16 @@ class Runner(threading.Thread):
         started = False
         returned = False
         try:
-            fn = resolve(self.inst.run)
+            self.importer.start()
             self._bind()
             self._wait_for_table(wake)
             self._connect()
-            waiting = self._gate(wake)
+            waiting = self._gate(wake) or self._await_import(wake)
             if waiting:
                 self.rt.send(Message(Kind.NOT_READY, {"instance": name, "waiting": waiting}))
                 return
+            fn = self.importer.fn
+            assert fn is not None
             started = True
             self.rt.send(Message(Kind.READY, {"instance": name}))
             self._call(fn)
@@ -154,7 +157,8 @@ class Runner(threading.Thread):
 
     def _wait_for_table(self, wake: zmq.Socket[Any]) -> None:
         while not self.rt.table_ready.is_set():
-            self._poll([wake], None)
+            for sock in self._poll([wake], None):
+                _drain(sock)
 
     def _connect(self) -> None:
         for planned in self.inst.sockets:
@@ -193,7 +197,22 @@ class Runner(threading.Thread):
             for sock in self._poll(list(watched), remaining):
                 watched[sock]()
 
+    def _await_import(self, wake: zmq.Socket[Any]) -> list[str]:
+        """The gate is open; the node's code may still be loading. What is missing at the
+        deadline, if it is still loading then."""
+        while not self.importer.done.is_set():
+            remaining = self.rt.deadline - time.monotonic()
+            if remaining <= 0:
+                module = self.inst.run.partition(":")[0]
+                return [f"{self.inst.name}: its code ({module}) is still being imported"]
+            for sock in self._poll([wake], remaining):
+                _drain(sock)
+        return []
+
     def _poll(self, socks: list[Any], timeout: float | None) -> list[Any]:
+        """One wait of the wiring phases; a stop ends them, and so does a failed import."""
+        if self.importer.error is not None:
+            raise self.importer.error
         if self.rt.stopping.is_set():
             raise NodeStopped()
         poller = zmq.Poller()
@@ -205,6 +224,8 @@ class Runner(threading.Thread):
             raise NodeStopped() from None
         if self.rt.stopping.is_set():
             raise NodeStopped()
+        if self.importer.error is not None:
+            raise self.importer.error
         return ready
 
     def _call(self, fn: Callable[..., Any]) -> None:
@@ -257,6 +278,33 @@ class Runner(threading.Thread):
 
 
 _TOPO_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+class _Import(threading.Thread):
+    """The node's code, imported while its sockets are bound, connected and gated, not
+    before: a module that takes a second to load (a big library) then overlaps the
+    handshakes instead of delaying them, and its peers' gates open meanwhile (what they
+    send waits in this node's socket queues). A failed import still fails the node at once:
+    every wait of the runner checks it."""
+
+    def __init__(self, rt: ProcessRuntime, inst: InstanceShare) -> None:
+        super().__init__(name=f"topo:import:{inst.name}", daemon=True)
+        self.rt = rt
+        self.inst = inst
+        self.done = threading.Event()
+        self.fn: Callable[..., Any] | None = None
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        self.rt.capture.bind_thread(self.inst.name)  # what an import prints is the node's
+        try:
+            self.fn = resolve(self.inst.run)
+        except BaseException as err:  # noqa: BLE001 - reported by the runner
+            self.error = err
+        finally:
+            self.rt.capture.unbind_thread()
+            self.done.set()
+            self.rt.board.notify()  # wakes the runner's wait
 
 
 def is_async(fn: Callable[..., Any]) -> bool:

@@ -27,9 +27,9 @@ import zmq
 
 from topo import rundir, spawn
 from topo.control import COMMANDS, CONTROL, EVENTS, Kind, Message
-from topo.processes import Ended, HostUp, Processes
 from topo.model import OnExit
 from topo.plan import Plan
+from topo.processes import Ended, HostUp, Processes
 from topo.restarts import History
 from topo.runstate import (
     EXIT_FAILED, EXIT_OK, EXIT_SIGINT, EXIT_SIGTERM, STARTING, TERMINAL, NodeState, Outcome,
@@ -59,7 +59,6 @@ class Supervisor:
         self.nodes = {name: NodeState(name, inst.process) for name, inst in plan.instances.items()}
         self.procs = {p.name: ProcState(p.name, p.instances, remote=p.host if p.host != plan.local_host else None)
                       for p in plan.processes}
-
         self.history = {name: History(i.max_restarts, i.restart_window) for name, i in plan.instances.items()}
         self.bound: dict[str, str] = {}
         self.bound_instances: set[str] = set()
@@ -148,7 +147,7 @@ class Supervisor:
             self._poller.register(sock, zmq.POLLIN)
         while not all(p.ended and p.restart_at is None for p in self.procs.values()) \
                 or (self.code is None and any(p.restart_at for p in self.procs.values())):
-            self._act(commands)
+            self._act()
             self._notify_changes()
             timeout = self._next_deadline() - time.monotonic()
             for sock, _ in self._poller.poll(max(0, int(timeout * 1000)) + 1):
@@ -182,7 +181,7 @@ class Supervisor:
         future = [d for d in deadlines if d > time.monotonic()]
         return min(future) if future else time.monotonic() + 1.0
 
-    def _act(self, commands: zmq.Socket[Any]) -> None:
+    def _act(self) -> None:
         """Everything that follows from the time and the state: stop, escalate, restart."""
         now = time.monotonic()
         for ended in self.processes.tick(now):
