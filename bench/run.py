@@ -16,7 +16,7 @@ plots into docs/benchmarks.md. Each benchmark also prints its own tables and rew
 results into its page (``benchmarks-launch.md``, ``benchmarks-datapath.md``).
 
 ``--quick`` runs every benchmark with fewer trials (about 5 minutes on 2 cores); without
-it, the full statistics (about 13 minutes, most of it the 100 slow-subscriber rounds
+it, the full statistics (about 10 minutes, most of it the 100 slow-subscriber rounds
 that count lost messages). ``--results DIR --no-write`` leaves docs/ alone: results,
 plots and the summary go to DIR and the terminal only.
 """
