@@ -71,6 +71,16 @@ class InprocBoard:
         with self._lock:
             self._poke()
 
+    def wake(self, one: zmq.Socket[Any]) -> None:
+        """Pokes one waiting gate only (a node's import finished: nobody else cares), and
+        only while it is still subscribed, so never a socket its owner has closed."""
+        with self._lock:
+            if one in self._waiters:
+                try:
+                    one.send(b"", zmq.NOBLOCK)
+                except zmq.ZMQError:
+                    pass
+
     def bound(self, endpoint: str) -> bool:
         with self._lock:
             return endpoint in self._bound

@@ -67,7 +67,7 @@ class Runner(threading.Thread):
         started = False
         returned = False
         try:
-            self.importer.start()
+            self.importer.start(poke)
             self._bind()
             self._wait_for_table(wake)
             self._connect()
@@ -294,6 +294,12 @@ class _Import(threading.Thread):
         self.done = threading.Event()
         self.fn: Callable[..., Any] | None = None
         self.error: BaseException | None = None
+        self._poke: zmq.Socket[Any] | None = None
+
+    def start(self, poke: zmq.Socket[Any] | None = None) -> None:
+        """``poke``: the runner's wake-up, poked (through the board) when the import ends."""
+        self._poke = poke
+        super().start()
 
     def run(self) -> None:
         self.rt.capture.bind_thread(self.inst.name)  # what an import prints is the node's
@@ -304,7 +310,8 @@ class _Import(threading.Thread):
         finally:
             self.rt.capture.unbind_thread()
             self.done.set()
-            self.rt.board.notify()  # wakes the runner's wait
+            if self._poke is not None:
+                self.rt.board.wake(self._poke)  # wakes the runner's wait, and no other
 
 
 def is_async(fn: Callable[..., Any]) -> bool:
