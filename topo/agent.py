@@ -172,7 +172,8 @@ class Agent:
                     sentinels[child.proc.sentinel] = child
                     poller.register(child.proc.sentinel, zmq.POLLIN)
             wait = min([next_beat] + [c.report_by for c in self.children.values() if c.report_by]
-                       + ([self.stop_by] if self.stop_by else [])) - time.monotonic()
+                       + ([self.stop_by] if self.stop_by else [])
+                       + ([] if self.leaving else [self.heard + SILENCE + 0.01])) - time.monotonic()
             for sock, _ in poller.poll(max(1, int(wait * 1000))):
                 if sock is self.up:
                     self._from_supervisor()
