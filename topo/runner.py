@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import importlib
 import os
+import sys
 import threading
 import time
 from typing import TYPE_CHECKING, Any, Callable
@@ -127,6 +128,11 @@ class Runner(threading.Thread):
                               {p.endpoint: plan.endpoints[p.endpoint].transport for p in planned.peers},
                               self.rt.addresses, self.rt.boot.absent)
             self.gates.append(gate)
+            dialers = sum(1 for p in planned.peers if p.endpoint in planned.binds and not p.binds)
+            if dialers > _BACKLOG and "backlog" not in planned.options:
+                # libzmq listens with a backlog of 100: a hub dialled by more peers at once
+                # turns the rest away, and they retry only after the 100 ms reconnect interval
+                sock.setsockopt(zmq.BACKLOG, dialers + 16)
             for key in planned.binds:
                 address = self.rt.boot.fixed.get(key) or self.rt.local_address(key)
                 secure = self._secure(key)
@@ -278,6 +284,8 @@ class Runner(threading.Thread):
 
 
 _TOPO_DIR = os.path.dirname(os.path.abspath(__file__))
+#: libzmq's default ZMQ_BACKLOG.
+_BACKLOG = 100
 
 
 class _Import(threading.Thread):
@@ -297,21 +305,32 @@ class _Import(threading.Thread):
         self._poke: zmq.Socket[Any] | None = None
 
     def start(self, poke: zmq.Socket[Any] | None = None) -> None:
-        """``poke``: the runner's wake-up, poked (through the board) when the import ends."""
+        """``poke``: the runner's wake-up, poked (through the board) when the import ends.
+        A module already imported (every replica after the first, nodes sharing a module)
+        is resolved at once, in the caller's thread: a thread per node would cost more."""
         self._poke = poke
+        module = sys.modules.get(self.inst.run.partition(":")[0])
+        if module is not None and not getattr(getattr(module, "__spec__", None), "_initializing", False):
+            self._resolve()
+            return
         super().start()
 
     def run(self) -> None:
         self.rt.capture.bind_thread(self.inst.name)  # what an import prints is the node's
         try:
+            self._resolve()
+        finally:
+            self.rt.capture.unbind_thread()
+            if self._poke is not None:
+                self.rt.board.wake(self._poke)  # wakes the runner's wait, and no other
+
+    def _resolve(self) -> None:
+        try:
             self.fn = resolve(self.inst.run)
         except BaseException as err:  # noqa: BLE001 - reported by the runner
             self.error = err
         finally:
-            self.rt.capture.unbind_thread()
             self.done.set()
-            if self._poke is not None:
-                self.rt.board.wake(self._poke)  # wakes the runner's wait, and no other
 
 
 def is_async(fn: Callable[..., Any]) -> bool:

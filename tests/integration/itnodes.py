@@ -184,3 +184,12 @@ def publish_forever(node: Any) -> None:
         out.send_string(f"tick {i}")
         i += 1
         time.sleep(0.05)  # a steady rate, not a synchronisation
+
+
+def say_backlog(node: Any) -> None:
+    """Prints the listen backlog its socket was bound with."""
+    print("backlog", node.sockets["in"].getsockopt(zmq.BACKLOG), flush=True)
+
+
+def idle(node: Any) -> None:
+    pass

@@ -224,3 +224,21 @@ def test_remote_hosts_without_a_local_one_are_refused_before_anything_starts(top
     assert "needs a host named 'local'" in result.err
     assert "Traceback" not in result.err + result.out
     assert topo.run_dirs() == []
+
+
+def test_a_hub_dialled_by_many_listens_with_room_for_all(topo: Topo) -> None:
+    """libzmq listens with a backlog of 100: 120 peers dialling one ipc endpoint at once
+    would see some turned away and retrying only after the 100 ms reconnect interval."""
+    path = topo.file("""
+        topology: hub
+        nodes:
+          hub: {run: itnodes:say_backlog, sockets: {in: PULL}}
+          many: {run: itnodes:idle, process: many, replicas: 120, sockets: {out: PUSH}}
+          few: {run: itnodes:say_backlog, sockets: {in: {type: PULL, options: {backlog: 7}}}}
+          one: {run: itnodes:idle, sockets: {out: PUSH}}
+        links: [many.out -> hub.in, one.out -> few.in]
+    """)
+    result = topo.run("up", path, timeout=120)
+    assert result.code == 0, result.out + result.err
+    assert re.search(r"^hub +\| backlog 136$", result.out, re.M), result.out
+    assert re.search(r"^few +\| backlog 7$", result.out, re.M), result.out  # the user's own wins
