@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import os
 import subprocess
+import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Iterator
 
 import zmq
@@ -43,8 +44,6 @@ class Remote:
     heard: float = 0.0
     #: Why it was lost, until the supervisor has been told.
     lost: str | None = None
-    launched: float = 0.0
-    seen_output: list[str] = field(default_factory=list)
 
     @property
     def command(self) -> list[str]:
@@ -96,7 +95,7 @@ class Hosts:
             return
         self.reporter.system(f"host {name}: starting its agent: {' '.join(remote.command)}")
         remote.up, remote.lost, remote.pid, remote.partial = False, None, None, b""
-        remote.launched = remote.heard = time.monotonic()
+        remote.heard = time.monotonic()
         try:
             popen = subprocess.Popen(remote.command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT, start_new_session=True)
@@ -107,11 +106,18 @@ class Hosts:
         config = AgentConfig(self.plan.topology, self.run_id, name, self.plan.for_host(name), self.endpoint,
                              self.plan.local_host, remote.keys, self.grace, self.sys_path)
         assert popen.stdin is not None and popen.stdout is not None
-        try:
-            popen.stdin.write(encode_config(config))
-            popen.stdin.flush()  # and left open: its end of file tells the agent we are gone
-        except OSError:
-            pass  # it died at once; its exit says why
+        stdin, data = popen.stdin, encode_config(config)
+
+        def write() -> None:
+            """In a thread: a plan bigger than a pipe holds would otherwise block the
+            supervisor until the far side reads (forever, if ssh hangs before it does)."""
+            try:
+                stdin.write(data)
+                stdin.flush()  # and left open: its end of file tells the agent we are gone
+            except (OSError, ValueError):
+                pass  # it died at once (its exit says why), or we closed it meanwhile
+
+        threading.Thread(target=write, name=f"topo:config:{name}", daemon=True).start()
         remote.out = popen.stdout.fileno()
         os.set_blocking(remote.out, False)
         remote.pidfd = os.pidfd_open(popen.pid)
@@ -172,7 +178,6 @@ class Hosts:
         for line in lines:
             text = line.decode(errors="replace").rstrip()
             if text:
-                remote.seen_output = (remote.seen_output + [text])[-5:]
                 self.reporter.system(f"host {name}: {text}")
 
     def _ended(self, name: str, remote: Remote) -> None:
