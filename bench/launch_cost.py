@@ -17,12 +17,9 @@ from __future__ import annotations
 import math
 import multiprocessing
 import re
-import sys
 import threading
 import time
-import types
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from itertools import pairwise
@@ -100,18 +97,6 @@ def packed_yaml(case: Case) -> str:
     return "\n".join([*lines, "links:", *links]) + "\n"
 
 
-@contextmanager
-def bare_main() -> Iterator[None]:
-    """What topo.spawn does for its children, done for the floor's too: ``spawn`` would
-    otherwise re-import this script in every child, a cost neither side should pay."""
-    real = sys.modules["__main__"]
-    sys.modules["__main__"] = types.ModuleType("__main__")
-    try:
-        yield
-    finally:
-        sys.modules["__main__"] = real
-
-
 @dataclass
 class Launch:
     """One launch trial of either side, in seconds from its first start."""
@@ -127,6 +112,8 @@ def floor(n: int) -> Launch:
     """The least any launcher of ``n`` Python processes that use zmq pays: spawn them, let
     each import zmq and report; all-ready is the last report, the whole run ends at the
     last join."""
+    from topo.spawn import bare_main  # what topo does for its children, done for the floor too
+
     ctx = multiprocessing.get_context("spawn")
     cpu = cpu_now()
     start = time.perf_counter()

@@ -120,9 +120,11 @@ class Agent:
         _end_predecessor(self.dir)
         self.dir.mkdir(parents=True, mode=0o700, exist_ok=True)
         os.chmod(self.dir, 0o700)
-        rundir.write_agent_info(self.dir, topology=config.topology, run_id=config.run_id, host=config.host,
-                                pid=os.getpid(), started=rundir.create_time(), children={})
+        #: Who this agent is, in its directory's info file (with its children, as they start).
+        self._info = {"topology": config.topology, "run_id": config.run_id, "host": config.host,
+                      "pid": os.getpid(), "started": rundir.create_time()}
         self.children = {p.name: Child(p.name) for p in config.plan.processes}
+        self._record_children()
         self.ctx: zmq.Context[Any] = zmq.Context()
         self.up = self.ctx.socket(zmq.DEALER)
         self.up.linger = 2000  # the last reports (ENDED, exit) are worth a moment
@@ -282,9 +284,7 @@ class Agent:
 
     def _record_children(self) -> None:
         alive = {c.name: [c.proc.pid, _create_time(c.proc.pid)] for c in self.children.values() if c.proc is not None}
-        rundir.write_agent_info(self.dir, topology=self.config.topology, run_id=self.config.run_id,
-                                host=self.config.host, pid=os.getpid(), started=rundir.create_time(),
-                                children=alive)
+        rundir.write_agent_info(self.dir, **self._info, children=alive)
 
     def _report_exits(self, now: float) -> None:
         for child in self.children.values():
@@ -358,9 +358,9 @@ def _create_time(pid: int) -> float | None:
     import psutil
 
     try:
-        return float(psutil.Process(pid).create_time())
+        return rundir.create_time(pid)
     except psutil.Error:
-        return None
+        return None  # gone already: nothing for a successor to end
 
 
 def _end_predecessor(path: Path) -> None:

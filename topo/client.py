@@ -10,6 +10,7 @@ Two runs of one topology at once are allowed and told apart by their run id: nam
 from __future__ import annotations
 
 import json
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -142,19 +143,18 @@ def down(selector: str | None, timeout: float = 60.0) -> dict[str, Any]:
 
 
 def _wait_gone(pid: int, timeout: float) -> bool:
-    """Until the supervisor has exited. It is not our child, so nothing can be waited on:
-    poll its status, a zombie counting as gone (its parent may reap it later)."""
-    import psutil
+    """Until the supervisor has exited. It is not our child, but a pidfd (Linux) becomes
+    readable when any process exits, zombie or not: a real event, with a deadline."""
+    import select
 
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
-                return True
-        except psutil.NoSuchProcess:
-            return True
-        time.sleep(0.05)
-    return False
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return True
+    try:
+        return bool(select.select([fd], [], [], timeout)[0])
+    finally:
+        os.close(fd)
 
 
 def log_dir(selector: str) -> tuple[Path, Callable[[], bool]]:

@@ -16,7 +16,8 @@ just before the secure bind or connect and cleared just after (checked in the te
 from __future__ import annotations
 
 import threading
-from typing import Any, Mapping, NamedTuple
+from contextlib import contextmanager
+from typing import Any, Iterator, Mapping, NamedTuple
 
 import zmq
 import zmq.utils.z85
@@ -67,6 +68,20 @@ def plain(sock: zmq.Socket[Any]) -> None:
     """Back to no security for the next binds and connects (libzmq: CURVE_SERVER=0
     selects the NULL mechanism, for clients too)."""
     sock.curve_server = False
+
+
+@contextmanager
+def secured(sock: zmq.Socket[Any], keys: HostKeys, server_host: str | None = None) -> Iterator[None]:
+    """The binds (``server_host`` None) or connects to ``server_host`` made inside are
+    CURVE; the socket's later ones are plain again, whatever happened inside."""
+    if server_host is None:
+        serve(sock, keys)
+    else:
+        dial(sock, keys, server_host)
+    try:
+        yield
+    finally:
+        plain(sock)
 
 
 class ZapHandler(threading.Thread):

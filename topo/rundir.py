@@ -57,11 +57,8 @@ class RunDir:
         return f"{self.topology}/{self.run_id}"
 
     def write_info(self, **info: Any) -> None:
-        tmp = self.path / (INFO_FILE + ".tmp")
-        tmp.write_text(json.dumps({"topology": self.topology, "run_id": self.run_id,
-                                   "log_dir": str(self.log_dir), "sockets": str(self.sockets),
-                                   **info}))
-        tmp.replace(self.path / INFO_FILE)
+        _write_info(self.path, {"topology": self.topology, "run_id": self.run_id,
+                                "log_dir": str(self.log_dir), "sockets": str(self.sockets), **info})
 
     def write_outcome(self, code: int, reason: str, nodes: dict[str, str]) -> None:
         """How the run ended, next to its logs: ``topo down`` reports it after the fact."""
@@ -105,16 +102,22 @@ def agent_dir(topology: str, run_id: str, host: str) -> Path:
 def write_agent_info(path: Path, **info: Any) -> None:
     """Like a run's ``run.json`` (so stale ones are cleaned the same way), marked as an
     agent's so that ``topo ps`` does not list it as a run."""
+    _write_info(path, {"agent": True, "sockets": str(path), **info})
+
+
+def _write_info(path: Path, info: dict[str, Any]) -> None:
+    """Whole or not at all: ``topo ps`` and other runs' cleaning read it at any moment."""
     tmp = path / (INFO_FILE + ".tmp")
-    tmp.write_text(json.dumps({"agent": True, "sockets": str(path), **info}))
+    tmp.write_text(json.dumps(info))
     tmp.replace(path / INFO_FILE)
 
 
-def create_time() -> float:
-    """This process's start time as the kernel has it: with the pid, its identity."""
+def create_time(pid: int | None = None) -> float:
+    """A process's start time (this one's by default) as the kernel has it: with the pid,
+    its identity. Raises psutil's errors for a process that is gone."""
     import psutil
 
-    return float(psutil.Process(os.getpid()).create_time())
+    return float(psutil.Process(os.getpid() if pid is None else pid).create_time())
 
 
 def read_info(path: Path) -> dict[str, Any] | None:

@@ -7,13 +7,14 @@ endpoint table and the stop signal, both through thread-safe objects plus a wake
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib
 import os
 import sys
 import threading
 import time
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, ContextManager
 
 import zmq
 
@@ -24,7 +25,6 @@ from topo.node import Node
 from topo.share import INPROC, PUB, PULL, RUN_DIR, SUB, InstanceShare
 
 if TYPE_CHECKING:
-    from topo.curve import HostKeys
     from topo.runtime import ProcessRuntime
 
 
@@ -135,31 +135,28 @@ class Runner(threading.Thread):
                 sock.setsockopt(zmq.BACKLOG, dialers + 16)
             for key in planned.binds:
                 address = self.rt.boot.fixed.get(key) or self.rt.local_address(key)
-                secure = self._secure(key)
-                if secure is not None:
-                    from topo import curve
-
-                    curve.serve(sock, secure)
                 try:
-                    sock.bind(address)
+                    with self._security(sock, key, binds=True):
+                        sock.bind(address)
                 except zmq.ZMQError as err:
                     raise zmq.ZMQError(err.errno, f"{err.strerror} (binding {planned.name!r} to {address})") from None
-                finally:
-                    if secure is not None:
-                        curve.plain(sock)
                 actual = sock.getsockopt_string(zmq.LAST_ENDPOINT)
                 bound[key] = actual
                 if plan.endpoints[key].transport == INPROC:
                     self.rt.board.post_bound(actual)
         self.rt.send(Message(Kind.BOUND, {"instance": self.inst.name, "endpoints": bound}))
 
-    def _secure(self, key: str) -> HostKeys | None:
-        """This host's keys when the endpoint crosses hosts (and so must be CURVE)."""
-        if not self.rt.plan.endpoints[key].secure:
-            return None
+    def _security(self, sock: zmq.Socket[Any], key: str, binds: bool) -> ContextManager[None]:
+        """CURVE around the bind or connect of an endpoint that crosses hosts; nothing for
+        the others (:mod:`topo.curve` is imported only by processes that need it)."""
+        endpoint = self.rt.plan.endpoints[key]
+        if not endpoint.secure:
+            return contextlib.nullcontext()
         if self.rt.boot.keys is None:
             raise RuntimeError(f"endpoint {key} crosses hosts but this process has no CURVE keys")
-        return self.rt.boot.keys
+        from topo import curve
+
+        return curve.secured(sock, self.rt.boot.keys, None if binds else endpoint.host)
 
     def _wait_for_table(self, wake: zmq.Socket[Any]) -> None:
         while not self.rt.table_ready.is_set():
@@ -171,14 +168,8 @@ class Runner(threading.Thread):
             sock = self.sockets[planned.name]
             for key in planned.connects:
                 address = self.rt.addresses[key]
-                secure = self._secure(key)
-                if secure is not None:
-                    from topo import curve
-
-                    curve.dial(sock, secure, self.rt.plan.endpoints[key].host)
-                sock.connect(address)
-                if secure is not None:
-                    curve.plain(sock)
+                with self._security(sock, key, binds=False):
+                    sock.connect(address)
                 if self.rt.plan.endpoints[key].transport == INPROC:
                     self.rt.board.post_connected(address)
 

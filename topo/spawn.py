@@ -26,7 +26,8 @@ _main_lock = threading.Lock()
 
 
 @contextmanager
-def _bare_main() -> Iterator[None]:
+def bare_main() -> Iterator[None]:
+    """``__main__`` hidden from multiprocessing while it prepares a ``spawn`` child."""
     with _main_lock:
         real = sys.modules["__main__"]
         sys.modules["__main__"] = types.ModuleType("__main__")
@@ -43,7 +44,7 @@ def start(boot: Boot) -> Any:
     # Ctrl-C during start-up must not end a child with a KeyboardInterrupt traceback
     old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     try:
-        with _bare_main():
+        with bare_main():
             proc.start()
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, old)

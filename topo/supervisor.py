@@ -173,7 +173,9 @@ class Supervisor:
 
     def _next_deadline(self) -> float:
         deadlines = [self.ready_deadline + 0.5, self._hold_stop_until]
-        deadlines.append(self.processes.next_deadline() or 0.0)
+        beat = self.processes.next_deadline()
+        if beat is not None:
+            deadlines.append(beat)
         if self.stop_at is not None:
             deadlines.append(self.stop_at)
         deadlines.extend(p.term_sent + 1.0 for p in self.procs.values() if p.term_sent and not p.ended)

@@ -22,6 +22,7 @@ of each node's state, kept by a reporter the supervisor calls.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import shutil
 import re
@@ -30,7 +31,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, ContextManager, Mapping
 
 import yaml
 import zmq
@@ -43,7 +44,7 @@ from topo.gate import InprocBoard, SocketGate
 from topo.output import LogFiles
 from topo.overrides import PROBE_NODE, PROBE_PROCESS, OverrideError, Probe, apply
 from topo.plan import Plan, make_plan
-from topo.share import RUN_DIR, share_of
+from topo.share import RUN_DIR, EndpointShare, share_of
 from topo.runstate import TERMINAL, NodeState
 from topo.supervisor import Supervisor, default_sys_path
 from topo.validate import load
@@ -166,10 +167,8 @@ class Run:
                               {p.endpoint: share.endpoints[p.endpoint].transport for p in planned.peers},
                               addresses)
             for key in planned.binds:
-                if keys is not None and share.endpoints[key].secure:
-                    curve.serve(sock, keys)
-                sock.bind(addresses[key])
-                curve.plain(sock)
+                with _security(sock, keys, share.endpoints[key], binds=True):
+                    sock.bind(addresses[key])
                 bound[key] = sock.getsockopt_string(zmq.LAST_ENDPOINT)
             self.probes[planned.name] = sock
             gates.append(gate)
@@ -179,18 +178,16 @@ class Run:
         addresses.update(table)
         for planned in inst.sockets:
             for key in planned.connects:
-                if keys is not None and share.endpoints[key].secure:
-                    curve.dial(self.probes[planned.name], keys, share.endpoints[key].host)
-                self.probes[planned.name].connect(addresses[key])
-                curve.plain(self.probes[planned.name])
+                with _security(self.probes[planned.name], keys, share.endpoints[key], binds=False):
+                    self.probes[planned.name].connect(addresses[key])
         board = InprocBoard()  # a probe has no inproc peer: it lives in no node's process
         while True:
             for gate in gates:
                 gate.touch()
-            missing = [m for g in gates for m in g.missing(board)]
-            if not missing:
+            if all(g.ready(board) for g in gates):
                 break
             if time.monotonic() > deadline:
+                missing = [m for g in gates for m in g.missing(board)]
                 self._event(Kind.NOT_READY, waiting=[f"{PROBE_NODE}: {m}" for m in missing])
                 raise HarnessError("the probes were not connected in time:\n" + "\n".join(missing))
             poller = zmq.Poller()
@@ -313,6 +310,14 @@ class Run:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _security(sock: zmq.Socket[Any], keys: curve.HostKeys | None, endpoint: EndpointShare,
+              binds: bool) -> ContextManager[None]:
+    """CURVE with the local host's keys around a probe's bind or connect that crosses hosts."""
+    if not endpoint.secure or keys is None:
+        return contextlib.nullcontext()
+    return curve.secured(sock, keys, None if binds else endpoint.host)
 
 
 def _merge(results: list[Result]) -> Result:
