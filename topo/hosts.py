@@ -20,7 +20,7 @@ from typing import Any, Iterator
 import zmq
 
 from topo import curve
-from topo.agent import AgentConfig, encode_config
+from topo.agent_config import AgentConfig, encode_config
 from topo.control import BEAT, SILENCE, Kind, Message
 from topo.curve import HostKeys
 from topo.errors import UsageError
