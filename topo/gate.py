@@ -23,10 +23,11 @@ would make the context's termination hang.
 
 from __future__ import annotations
 
+import os
 import struct
 import threading
 from collections import Counter
-from typing import Any
+from typing import Any, Iterable
 
 import zmq
 
@@ -38,23 +39,42 @@ _monitor_lock = threading.Lock()
 
 
 class InprocBoard:
-    """Who has bound and connected which inproc endpoint, inside one process."""
+    """Who has bound and connected which inproc endpoint, inside one process; and the
+    wake-up of the process's wiring thread, poked whenever something it waits for happens
+    (an inproc bind or connect, the endpoint table, a finished import, a stop)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._bound: set[str] = set()
         self._connected: Counter[str] = Counter()
-        self._waiters: list[zmq.Socket[Any]] = []
+        self._wake: tuple[int, int] | None = None
 
-    def subscribe(self, wake: zmq.Socket[Any]) -> None:
-        """``wake`` (a PUSH owned by the board) pokes a waiting gate's poll."""
+    def listen(self) -> int:
+        """The file descriptor to poll for pokes (a pipe's read end: no zmq socket pair,
+        whose inproc handshake costs more than the whole poke traffic of a launch)."""
         with self._lock:
-            self._waiters.append(wake)
+            if self._wake is None:
+                r, w = os.pipe()
+                os.set_blocking(r, False)
+                os.set_blocking(w, False)
+                self._wake = (r, w)
+            return self._wake[0]
 
-    def unsubscribe(self, wake: zmq.Socket[Any]) -> None:
+    def drain(self) -> None:
+        """Empties the wake-up pipe: everything it announced is looked at again anyway."""
+        if self._wake is not None:
+            try:
+                while os.read(self._wake[0], 4096):
+                    pass
+            except (BlockingIOError, OSError):
+                pass
+
+    def close(self) -> None:
         with self._lock:
-            if wake in self._waiters:
-                self._waiters.remove(wake)
+            if self._wake is not None:
+                for fd in self._wake:
+                    os.close(fd)
+                self._wake = None
 
     def post_bound(self, endpoint: str) -> None:
         with self._lock:
@@ -67,19 +87,10 @@ class InprocBoard:
             self._poke()
 
     def notify(self) -> None:
-        """Wakes every waiting gate so it looks again (new endpoint table, a stop)."""
+        """Wakes the waiting gates so they look again (new endpoint table, a stop, an
+        import that ended). Safe from any thread."""
         with self._lock:
             self._poke()
-
-    def wake(self, one: zmq.Socket[Any]) -> None:
-        """Pokes one waiting gate only (a node's import finished: nobody else cares), and
-        only while it is still subscribed, so never a socket its owner has closed."""
-        with self._lock:
-            if one in self._waiters:
-                try:
-                    one.send(b"", zmq.NOBLOCK)
-                except zmq.ZMQError:
-                    pass
 
     def bound(self, endpoint: str) -> bool:
         with self._lock:
@@ -90,11 +101,11 @@ class InprocBoard:
             return self._connected[endpoint]
 
     def _poke(self) -> None:
-        for wake in self._waiters:
+        if self._wake is not None:
             try:
-                wake.send(b"", zmq.NOBLOCK)
-            except zmq.ZMQError:
-                pass
+                os.write(self._wake[1], b"!")
+            except (BlockingIOError, OSError):
+                pass  # a full pipe has woken the reader already
 
 
 class SocketGate:
@@ -214,3 +225,52 @@ class SocketGate:
             self.sock.getsockopt(zmq.EVENTS)
         except zmq.ZMQError:
             pass
+
+
+class GateWatch:
+    """One poll over the monitors and subscription feeds of many gates, plus any file
+    descriptors (a wake-up pipe): what a process's wiring thread and the harness's probes
+    wait on. Gates come and go as they open, so the poller is kept, not rebuilt per wait."""
+
+    def __init__(self, fds: Iterable[int] = ()) -> None:
+        self.poller = zmq.Poller()
+        self._heard: dict[Any, tuple[SocketGate, bool]] = {}
+        self._fds = set(fds)
+        for fd in self._fds:
+            self.poller.register(fd, zmq.POLLIN)
+
+    def add(self, gate: SocketGate) -> None:
+        if gate.monitor is not None:
+            self.poller.register(gate.monitor, zmq.POLLIN)
+            self._heard[gate.monitor] = (gate, True)
+        if gate.counts_subscriptions and gate.expected_topics:
+            self.poller.register(gate.sock, zmq.POLLIN)
+            self._heard[gate.sock] = (gate, False)
+
+    def remove(self, gate: SocketGate) -> None:
+        for sock in (gate.monitor, gate.sock):
+            if sock is not None and sock in self._heard and self._heard[sock][0] is gate:
+                self.poller.unregister(sock)
+                del self._heard[sock]
+
+    def wait(self, timeout: float | None) -> tuple[set[SocketGate], bool]:
+        """One wait (seconds; None: until something happens). Feeds each gate what arrived
+        for it and returns the gates that heard something, and whether a file descriptor
+        is readable (the caller drains it)."""
+        events = self.poller.poll(None if timeout is None else max(1, int(timeout * 1000)))
+        heard: set[SocketGate] = set()
+        woken = False
+        for sock, _ in events:
+            if sock in self._fds:
+                woken = True
+                continue
+            entry = self._heard.get(sock)
+            if entry is None:
+                continue
+            gate, is_monitor = entry
+            if is_monitor:
+                gate.on_monitor()
+            else:
+                gate.on_subscription()
+            heard.add(gate)
+        return heard, woken

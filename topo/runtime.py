@@ -1,11 +1,12 @@
 """One per process: the control connection, the node threads, and a clean exit.
 
 Spawned by the supervisor (multiprocessing, ``spawn``). Its main thread only talks to the
-supervisor and starts and stops; each node instance runs in a :class:`topo.runner.Runner`
-thread that owns its sockets. Node sockets live in one Context (so inproc links between
-nodes of the process work); the control sockets in another, so terminating the nodes'
-context — which interrupts every blocking call a node is in — leaves the channel up to
-report how they ended.
+supervisor and starts and stops; one :class:`topo.wiring.Wiring` thread wires every node,
+and each node instance then runs in a :class:`topo.runner.Runner` thread that owns its
+sockets. Node sockets live in one Context (so inproc links between nodes of the process
+work); the control sockets in another, so terminating the nodes' context — which
+interrupts every blocking call a node is in — leaves the channel up to report how they
+ended.
 """
 
 from __future__ import annotations
@@ -181,6 +182,7 @@ class ProcessRuntime:
 
     def run(self) -> int:
         from topo.runner import Runner
+        from topo.wiring import Wiring
 
         self._sender.start()
         if self.boot.keys is not None and any(
@@ -198,8 +200,7 @@ class ProcessRuntime:
         hello = {"process": self.process.name, "pid": os.getpid(), "gen": self.boot.generation}
         dealer.send_multipart(Message(Kind.HELLO, hello).encode())
         runners = [Runner(self, self.plan.instances[name]) for name in self.process.instances]
-        for runner in runners:
-            runner.start()
+        Wiring(self, runners).start()  # starts each node's thread when its gate opens
         poller = zmq.Poller()
         poller.register(dealer, zmq.POLLIN)
         poller.register(self._wakeup_r, zmq.POLLIN)

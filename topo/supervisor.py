@@ -61,7 +61,8 @@ class Supervisor:
                       for p in plan.processes}
         self.history = {name: History(i.max_restarts, i.restart_window) for name, i in plan.instances.items()}
         self.bound: dict[str, str] = {}
-        self.bound_instances: set[str] = set()
+        #: The endpoints each process connects to, by process name (worked out when needed).
+        self._needs: dict[str, set[str]] = {}
         self.code: int | None = None
         self.reason = ""
         self.stop_at: float | None = None
@@ -285,7 +286,6 @@ class Supervisor:
             return  # a late word from a process that has been replaced
         if m.kind is Kind.BOUND:
             self.bound.update(m["endpoints"])
-            self.bound_instances.add(node.name)
             node.state = "bound"
             self._maybe_connect()
         elif m.kind is Kind.READY:
@@ -359,12 +359,20 @@ class Supervisor:
         self.request_stop(EXIT_FAILED, f"{node.name} failed")
 
     def _maybe_connect(self) -> None:
-        if len(self.bound_instances) < len(self.nodes):
-            return
+        """Each process gets the addresses it connects to as soon as they are all bound,
+        not when the whole run is: the processes that start first wire up (and their
+        handshakes are done) while the last ones are still starting."""
         for proc in self.procs.values():
             if proc.hello and not proc.connected and not proc.ended:
-                proc.connected = True
-                self.processes.send(proc, Message(Kind.CONNECT, {"endpoints": self.bound}))
+                needs = self._needs.get(proc.name)
+                if needs is None:
+                    needs = self._needs[proc.name] = {
+                        key for name in proc.instances for sock in self.plan.instances[name].sockets
+                        for key in sock.connects}
+                if all(key in self.bound for key in needs):
+                    proc.connected = True
+                    table = {key: self.bound[key] for key in needs}
+                    self.processes.send(proc, Message(Kind.CONNECT, {"endpoints": table}))
 
     def _maybe_all_ready(self) -> None:
         if not self.all_ready_reported and not any(n.state in STARTING for n in self.nodes.values()):

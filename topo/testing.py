@@ -40,7 +40,7 @@ from topo import curve, rundir
 from topo import sockets as socket_factory
 from topo.control import Kind, Message
 from topo.errors import TopoError
-from topo.gate import InprocBoard, SocketGate
+from topo.gate import GateWatch, InprocBoard, SocketGate
 from topo.output import LogFiles
 from topo.overrides import PROBE_NODE, PROBE_PROCESS, OverrideError, Probe, apply
 from topo.plan import Plan, make_plan
@@ -181,28 +181,22 @@ class Run:
                 with _security(self.probes[planned.name], keys, share.endpoints[key], binds=False):
                     self.probes[planned.name].connect(addresses[key])
         board = InprocBoard()  # a probe has no inproc peer: it lives in no node's process
+        watch = GateWatch()
+        for gate in gates:
+            watch.add(gate)
         while True:
             for gate in gates:
                 gate.touch()
             if all(g.ready(board) for g in gates):
                 break
-            if time.monotonic() > deadline:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
                 missing = [m for g in gates for m in g.missing(board)]
                 self._event(Kind.NOT_READY, waiting=[f"{PROBE_NODE}: {m}" for m in missing])
                 raise HarnessError("the probes were not connected in time:\n" + "\n".join(missing))
-            poller = zmq.Poller()
-            for gate in gates:
-                if gate.monitor is not None:
-                    poller.register(gate.monitor, zmq.POLLIN)
-                if gate.counts_subscriptions and gate.expected_topics:
-                    poller.register(gate.sock, zmq.POLLIN)
-            ready = dict(poller.poll(100))
-            for gate in gates:
-                if gate.monitor is not None and gate.monitor in ready:
-                    gate.on_monitor()
-                if gate.sock in ready:
-                    gate.on_subscription()
+            watch.wait(remaining)
         for gate in gates:
+            watch.remove(gate)
             gate.finish()
         self._event(Kind.READY)
 
