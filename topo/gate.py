@@ -8,9 +8,9 @@ observed, never assumed after a delay:
   session hands the new pipe to the socket (a command in its mailbox) *before* it emits
   the event, so after the event one API call on the socket (``EVENTS``) attaches the pipe:
   a PUSH then spreads work over every worker from the first message on.
-* inproc links (no monitor events exist for them): the binding thread announces its bind
-  and each connecting thread its connect on the process's :class:`InprocBoard`; a connect
-  to an inproc name that is bound has put the pipe in place by the time it returns.
+* inproc links (no monitor events exist for them): every bind and every connect is posted
+  on the process's :class:`InprocBoard`; a connect to an inproc name that is bound has put
+  the pipe in place by the time it returns.
 * subscriptions: a user's PUB is created as an XPUB with ``XPUB_VERBOSE`` set, and the
   gate reads subscription messages until each expected topic has been seen as many times
   as linked SUBs subscribe to it. libzmq enters a subscription in its trie before handing
