@@ -44,7 +44,7 @@ class Sent:
 def supervisor(tmp_path: Path) -> tuple[Supervisor, Sent]:
     file = tmp_path / "t.yaml"
     file.write_text(TOPOLOGY)
-    sup = Supervisor(make_plan(load(str(file))), Reporter())  # type: ignore[arg-type]
+    sup = Supervisor(make_plan(load(str(file))), Reporter())
     sent = Sent()
     sup.processes = sent  # type: ignore[assignment]
     return sup, sent
