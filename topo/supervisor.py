@@ -326,8 +326,8 @@ class Supervisor:
             return
         node.state, node.ended = "exited", time.monotonic()
         self.reporter.system(f"{node.name} returned")
-        siblings = [n for n in self.nodes.values() if self.plan.instances[n.name].node == inst.node]
-        if inst.on_exit is OnExit.STOP and all(n.state in TERMINAL for n in siblings):
+        if inst.on_exit is OnExit.STOP and all(
+                n.state in TERMINAL for n in self.nodes.values() if self.plan.instances[n.name].node == inst.node):
             self.request_stop(EXIT_OK, f"{inst.node} returned (on_exit: stop)")
         elif all(n.state in TERMINAL for n in self.nodes.values()):
             self.request_stop(EXIT_OK, "every node returned")

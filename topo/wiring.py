@@ -70,6 +70,7 @@ class Wiring(threading.Thread):
         finally:
             for runner in list(self.pending):  # only if even reporting failed
                 self._end(runner, None)
+            self.rt.board.close()  # later pokes (an import ending after a stop) go nowhere
 
     # -- phases ----------------------------------------------------------------------------
 
