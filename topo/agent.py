@@ -33,7 +33,7 @@ import zmq
 from topo import __version__, curve, rundir, spawn
 from topo.control import BEAT, COMMANDS, EVENTS, SILENCE, Kind, Message
 from topo.agent_config import AgentConfig, encode_config, read_config
-from topo.runtime import Boot
+from topo.boot import Boot
 from topo.share import share_of
 
 __all__ = ["Agent", "AgentConfig", "encode_config", "main", "read_config"]

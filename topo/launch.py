@@ -12,14 +12,17 @@ import signal
 import sys
 import time
 from types import FrameType
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from topo import rundir
 from topo.output import LogFiles, Printer, format_duration, summary_table
 from topo.plan import make_plan
-from topo.runstate import NodeState
-from topo.supervisor import EXIT_SIGINT, EXIT_SIGTERM, Outcome, Supervisor, default_sys_path
+from topo.prestart import prestart
+from topo.spawn import default_sys_path
 from topo.validate import load
+
+if TYPE_CHECKING:
+    from topo.runstate import NodeState, Outcome
 
 
 class TerminalReporter:
@@ -62,13 +65,25 @@ def up(file: str, *, ready_timeout: float, grace: float, color: bool | None = No
     stream = stream or sys.stdout
     plan = make_plan(load(file))
     rd = rundir.create(plan.topology)
-    hosts = {i.host for i in plan.instances.values()}
-    labels = {name: f"{name}@{i.host}" for name, i in plan.instances.items()} if len(hosts) > 1 else {}
-    printer = Printer(stream, [*plan.instances, "topo"], color, labels)
-    logs = LogFiles(rd.log_dir)
-    reporter = TerminalReporter(printer, logs)
-    supervisor = Supervisor(plan, reporter, ready_timeout=ready_timeout, grace=grace,
-                            sys_path=default_sys_path(file), run_dir=rd)
+    sys_path = default_sys_path(file)
+    # the processes start before the supervisor and what it imports (zmq, psutil) exist:
+    # their start-up runs alongside the rest of this one's (topo.prestart)
+    early = prestart(plan, rd, ready_timeout=ready_timeout, grace=grace, sys_path=sys_path)
+    try:
+        from topo.supervisor import EXIT_SIGINT, EXIT_SIGTERM, Supervisor
+
+        hosts = {i.host for i in plan.instances.values()}
+        labels = {name: f"{name}@{i.host}" for name, i in plan.instances.items()} if len(hosts) > 1 else {}
+        printer = Printer(stream, [*plan.instances, "topo"], color, labels)
+        logs = LogFiles(rd.log_dir)
+        reporter = TerminalReporter(printer, logs)
+        supervisor = Supervisor(plan, reporter, ready_timeout=ready_timeout, grace=grace,
+                                sys_path=sys_path, run_dir=rd, prestarted=early)
+    except BaseException:
+        if early is not None:
+            early.kill()
+        rd.remove()
+        raise
 
     def on_sigint(signum: int, frame: FrameType | None) -> None:
         if supervisor.code is not None:

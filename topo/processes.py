@@ -22,7 +22,7 @@ from topo.control import Kind, Message
 from topo.hosts import Hosts
 from topo.plan import Plan
 from topo.runstate import ProcState, Reporter
-from topo.runtime import Boot
+from topo.boot import Boot
 from topo.share import share_of
 
 
@@ -43,7 +43,7 @@ class HostUp:
 
 class Processes:
     def __init__(self, plan: Plan, procs: dict[str, ProcState], poller: zmq.Poller, reporter: Reporter, *,
-                 grace: float, sys_path: tuple[str, ...]) -> None:
+                 grace: float, sys_path: tuple[str, ...], prestarted: dict[str, Any] | None = None) -> None:
         self.plan = plan
         self.procs = procs
         self.poller = poller
@@ -54,6 +54,9 @@ class Processes:
         self._sentinels: dict[int, ProcState] = {}
         self._events = self._commands_address = self._run_dir = ""
         self._commands: zmq.Socket[Any] | None = None
+        #: Processes started before the supervisor (topo.prestart): their first start is
+        #: to adopt them.
+        self._prestarted = dict(prestarted or {})
 
     def open(self, ctx: zmq.Context[Any], run_id: str, run_dir: str, events: str, commands: str,
              commands_sock: zmq.Socket[Any]) -> None:
@@ -74,14 +77,22 @@ class Processes:
             else:
                 self.hosts.send(proc.remote, "", Message(Kind.START, {"process": proc.name, **start}))
             return
+        if proc.generation == 0 and proc.name in self._prestarted:
+            self.adopt(proc, self._prestarted.pop(proc.name))
+            return
         boot = Boot(share_of(self.plan, proc.name), self._events, self._commands_address,
                     self._run_dir, time.time() + start["ready_in"], self.grace, os.getpid(), self.sys_path,
                     generation=proc.generation, fixed=start["fixed"], absent=frozenset(start["absent"]),
                     restarts=start["restarts"], keys=self.hosts.local_keys if self.hosts else None)
-        proc.proc = spawn.start(boot)
-        proc.pid = proc.proc.pid
-        self._sentinels[proc.proc.sentinel] = proc
-        self.poller.register(proc.proc.sentinel, zmq.POLLIN)
+        self.adopt(proc, spawn.start(boot))
+
+    def adopt(self, proc: ProcState, started: Any) -> None:
+        """A local process started (its multiprocessing Process), here or before the
+        supervisor existed (:mod:`topo.prestart`): watched from now on."""
+        proc.proc = started
+        proc.pid = started.pid
+        self._sentinels[started.sentinel] = proc
+        self.poller.register(started.sentinel, zmq.POLLIN)
 
     def signal(self, proc: ProcState, sig: signal.Signals) -> None:
         if proc.remote is None:
@@ -150,6 +161,9 @@ class Processes:
 
     def close(self) -> None:
         """Nothing of the run survives this: local processes killed, agents told to leave."""
+        for started in self._prestarted.values():  # never adopted: the run failed first
+            spawn.signal_tree(started.pid, signal.SIGKILL)
+            started.join(5)
         for proc in self.procs.values():
             if proc.proc is not None and proc.proc.is_alive():
                 spawn.signal_tree(proc.proc.pid, signal.SIGKILL)

@@ -18,45 +18,19 @@ import signal
 import sys
 import threading
 import time
-from typing import TYPE_CHECKING, Any, Mapping, NamedTuple
+from typing import Any
 
 import zmq
 
+from topo.boot import Boot
 from topo.capture import Capture
 from topo.control import COMMANDS, CONTROL, EVENTS, Kind, Message
 from topo.gate import InprocBoard
-from topo.share import RUN_DIR, ProcessShare
-
-if TYPE_CHECKING:
-    from topo.curve import HostKeys
+from topo.share import RUN_DIR
 
 PR_SET_PDEATHSIG = 1
-
-
-class Boot(NamedTuple):
-    """Everything a process needs, pickled by multiprocessing into the child: plain data
-    only, so that unpickling it costs the child no import beyond :mod:`topo.share`."""
-
-    share: ProcessShare
-    events: str
-    commands: str
-    run_dir: str
-    #: Wall-clock time (``time.time()``) by which every node must be ready: the same
-    #: instant for every process however long each took to start.
-    ready_by: float
-    grace: float
-    parent_pid: int
-    sys_path: tuple[str, ...] = ()
-    #: Which start of this process this is (0 first); every event carries it, so the
-    #: supervisor can tell a replaced process's late words from the new one's.
-    generation: int = 0
-    #: Addresses bound before a restart, bound again so peers reconnect by themselves.
-    fixed: Mapping[str, str] = {}  # (read only: one shared default is safe)
-    #: Instances that have ended for good: their links are not waited for.
-    absent: frozenset[str] = frozenset()
-    restarts: Mapping[str, int] = {}
-    #: This host's CURVE keys, for endpoints that cross hosts (None on a one-host run).
-    keys: HostKeys | None = None
+#: Reconnect interval of the control sockets (ms): see ProcessRuntime.__init__.
+CONTROL_RECONNECT_MS = 5
 
 
 def main(boot: Boot) -> None:
@@ -136,6 +110,11 @@ class ProcessRuntime:
         self.board = InprocBoard()
         self.ctx: zmq.Context[Any] = zmq.Context()
         self._control = zmq.Context()
+        # The supervisor may bind its control sockets after starting this process
+        # (topo.prestart): an ipc connect to a socket file not there yet is retried after
+        # the reconnect interval, 100 ms plus jitter by default; for the run's own local
+        # channel, a few milliseconds.
+        self._control.setsockopt(zmq.RECONNECT_IVL, CONTROL_RECONNECT_MS)
         self._outbox: queue.SimpleQueue[Message | None] = queue.SimpleQueue()
         self._sender = threading.Thread(target=self._send_loop, name="topo:outbox", daemon=True)
         self.capture = Capture(self._emit_output, default_name=next(iter(self.process.instances)))

@@ -15,11 +15,12 @@ import sys
 import threading
 import types
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
-import psutil
+from topo.boot import Boot, main
 
-from topo.runtime import Boot, main
+if TYPE_CHECKING:
+    import psutil
 
 _spawn = multiprocessing.get_context("spawn")
 _main_lock = threading.Lock()
@@ -38,7 +39,9 @@ def bare_main() -> Iterator[None]:
 
 
 def start(boot: Boot) -> Any:
-    """A started ``multiprocessing`` process running :func:`topo.runtime.main`."""
+    """A started ``multiprocessing`` process running :func:`topo.runtime.main` (named
+    through :func:`topo.boot.main`, so that neither this module nor its caller needs the
+    runtime, and zmq, imported to start one)."""
     proc = _spawn.Process(target=main, args=(boot,), name=f"topo:{boot.share.name}", daemon=False)
     # SIGINT stays blocked from here until the child's runtime has its own handler: a
     # Ctrl-C during start-up must not end a child with a KeyboardInterrupt traceback
@@ -60,6 +63,8 @@ def default_sys_path(topology_file: str) -> tuple[str, ...]:
 
 def tree(pid: int) -> list[psutil.Process]:
     """The process and every descendant (a node may start subprocesses of its own)."""
+    import psutil  # here: ``topo up`` starts its processes before it has psutil imported
+
     try:
         root = psutil.Process(pid)
         return [root, *root.children(recursive=True)]
@@ -69,6 +74,8 @@ def tree(pid: int) -> list[psutil.Process]:
 
 def signal_tree(pid: int, sig: signal.Signals) -> int:
     """Sends ``sig`` to the process and its descendants; returns how many got it."""
+    import psutil
+
     sent = 0
     for proc in tree(pid):
         try:

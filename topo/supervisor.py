@@ -21,12 +21,13 @@ import signal
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import zmq
 
 from topo import rundir, spawn
-from topo.control import COMMANDS, CONTROL, EVENTS, Kind, Message
+from topo.boot import control_addresses
+from topo.control import CONTROL, Kind, Message
 from topo.model import OnExit
 from topo.plan import Plan
 from topo.processes import Ended, HostUp, Processes
@@ -37,6 +38,9 @@ from topo.runstate import (
 )
 from topo.spawn import default_sys_path
 
+if TYPE_CHECKING:
+    from topo.prestart import Prestarted
+
 __all__ = ["Supervisor", "Outcome", "Reporter", "default_sys_path", "EXIT_OK", "EXIT_FAILED",
            "EXIT_SIGINT", "EXIT_SIGTERM"]
 
@@ -44,7 +48,8 @@ __all__ = ["Supervisor", "Outcome", "Reporter", "default_sys_path", "EXIT_OK", "
 class Supervisor:
     def __init__(self, plan: Plan, reporter: Reporter, *, ready_timeout: float = 30.0,
                  grace: float = 5.0, sys_path: tuple[str, ...] = (),
-                 run_dir: rundir.RunDir | None = None, external: frozenset[str] = frozenset()) -> None:
+                 run_dir: rundir.RunDir | None = None, external: frozenset[str] = frozenset(),
+                 prestarted: Prestarted | None = None) -> None:
         self.plan = plan
         self.reporter = reporter
         self.ready_timeout = ready_timeout
@@ -66,14 +71,15 @@ class Supervisor:
         self.code: int | None = None
         self.reason = ""
         self.stop_at: float | None = None
-        self.started = time.monotonic()
+        self.started = prestarted.started if prestarted else time.monotonic()  # the ready timeout's start
         self.ready_deadline = self.started + ready_timeout
         self.all_ready_reported = False
         self._hurry = False
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_w, False)
         self._poller = zmq.Poller()
-        self.processes = Processes(plan, self.procs, self._poller, reporter, grace=grace, sys_path=sys_path)
+        self.processes = Processes(plan, self.procs, self._poller, reporter, grace=grace, sys_path=sys_path,
+                                   prestarted=prestarted.procs if prestarted else None)
         self._told: dict[str, tuple[str, int]] = {}
         #: A stop for a node not ready waits this long, so that every gate that timed out
         #: at the same deadline can say what it was waiting for.
@@ -105,7 +111,7 @@ class Supervisor:
         commands.setsockopt(zmq.ROUTER_MANDATORY, 1)
         control = ctx.socket(zmq.ROUTER)  # `topo ps` and `topo down` from other terminals
         try:
-            ev, cmd, ctl = (f"ipc://{rd.sockets}/{n}" for n in (EVENTS, COMMANDS, CONTROL))
+            ev, cmd, ctl = (*control_addresses(str(rd.sockets)), f"ipc://{rd.sockets}/{CONTROL}")
             events.bind(ev)
             commands.bind(cmd)
             control.bind(ctl)

@@ -11,7 +11,7 @@ from typing import Any
 from conftest import ROOT
 from topo.plan import make_plan
 from topo.runner import is_async
-from topo.runtime import Boot
+from topo.boot import Boot
 from topo.share import share_of
 from topo.validate import load
 

@@ -1,0 +1,71 @@
+"""How the ``topo`` entry point ends the process: at once, with the command's status, after
+the atexit handlers and a flush; by the interpreter's ordinary exit when that is safer."""
+
+from __future__ import annotations
+
+import atexit
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from topo import cli
+
+
+class _Exited(Exception):
+    def __init__(self, code: int) -> None:
+        self.code = code
+
+
+@pytest.fixture
+def os_exit(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """``os._exit`` replaced by an exception carrying the status, so the test survives it."""
+    codes: list[int] = []
+
+    def fake(code: int) -> None:
+        codes.append(code)
+        raise _Exited(code)
+
+    monkeypatch.setattr(cli.os, "_exit", fake)
+    return codes
+
+
+def test_main_ends_with_os_exit_and_the_commands_status(tmp_path: Path, os_exit: list[int],
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("topology: t\nnodes: {}\nlinks: [\n")
+    monkeypatch.setattr(sys, "argv", ["topo", "check", str(bad)])
+    with pytest.raises(_Exited):
+        cli.main()
+    assert os_exit == [2]
+
+
+def test_main_runs_the_atexit_handlers_first(tmp_path: Path, os_exit: list[int],
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    ran: list[str] = []
+    atexit.register(ran.append, "handler")
+    monkeypatch.setattr(sys, "argv", ["topo", "--version"])
+    try:
+        with pytest.raises(_Exited):
+            cli.main()
+    finally:
+        atexit.unregister(ran.append)
+    assert ran == ["handler"]
+    assert os_exit == [0]
+
+
+def test_a_running_non_daemon_thread_leaves_the_exit_to_the_interpreter(
+        os_exit: list[int], monkeypatch: pytest.MonkeyPatch) -> None:
+    release = threading.Event()
+    worker = threading.Thread(target=release.wait, daemon=False)
+    worker.start()
+    monkeypatch.setattr(sys, "argv", ["topo", "--version"])
+    try:
+        with pytest.raises(SystemExit) as exited:
+            cli.main()
+    finally:
+        release.set()
+        worker.join()
+    assert exited.value.code == 0
+    assert os_exit == []
