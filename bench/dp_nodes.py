@@ -89,6 +89,7 @@ def _send(node: Any, cmd: dict[str, Any]) -> dict[str, Any]:
 
         profiler = cProfile.Profile()
         profiler.enable()
+    faults = _thread_faults()
     cpu = time.thread_time()
     started = time.perf_counter()
     try:
@@ -98,7 +99,8 @@ def _send(node: Any, cmd: dict[str, Any]) -> dict[str, Any]:
         return {"error": "send timed out"}
     elapsed = time.perf_counter() - started
     cpu = time.thread_time() - cpu
-    result: dict[str, Any] = {"op": "sent", "elapsed": elapsed, "cpu": cpu}
+    faults = _thread_faults() - faults
+    result: dict[str, Any] = {"op": "sent", "elapsed": elapsed, "cpu": cpu, "faults": faults}
     if profiler is not None:
         profiler.disable()
         result["profile"] = _profile_text(profiler)
@@ -179,6 +181,7 @@ def _count(node: Any, cmd: dict[str, Any]) -> dict[str, Any]:
     try:
         size = len(sock.recv())
         got = 1
+        faults = _thread_faults()
         cpu = time.thread_time()
         started = time.perf_counter()
         for _ in range(n - 1):
@@ -186,9 +189,10 @@ def _count(node: Any, cmd: dict[str, Any]) -> dict[str, Any]:
             got += 1
         elapsed = time.perf_counter() - started
         cpu = time.thread_time() - cpu
+        faults = _thread_faults() - faults
     except zmq.Again:
         return {"error": f"receive timed out after {got} of {n} message(s)"}
-    return {"op": "counted", "n": n, "size": size, "elapsed": elapsed, "cpu": cpu}
+    return {"op": "counted", "n": n, "size": size, "elapsed": elapsed, "cpu": cpu, "faults": faults}
 
 
 def _pong(node: Any, cmd: dict[str, Any]) -> dict[str, Any]:
@@ -223,6 +227,18 @@ def _drain(node: Any, name: str) -> dict[str, Any]:
 
 
 # -- helpers -------------------------------------------------------------------------------
+
+def _thread_faults() -> int:
+    """Page faults of the calling thread so far (minor + major; 0 where unknown): a
+    message buffer the allocator hands back to the kernel between sends faults in again."""
+    try:
+        import resource
+
+        usage = resource.getrusage(resource.RUSAGE_THREAD)
+    except (ImportError, AttributeError, OSError):
+        return 0
+    return int(usage.ru_minflt + usage.ru_majflt)
+
 
 def _profile_text(profiler: Any, top: int = 8) -> str:
     import io

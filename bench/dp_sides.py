@@ -104,7 +104,8 @@ class Side:
         got = self.reply("receiver", "counted")
         sent = self.reply("sender", "sent")
         return {"rate": (test.n - 1) / got["elapsed"], "send_loop": sent["elapsed"], "send_cpu": sent["cpu"],
-                "recv_cpu": got["cpu"], "profile": sent.get("profile")}
+                "recv_cpu": got["cpu"], "send_faults": sent.get("faults", 0), "recv_faults": got.get("faults", 0),
+                "profile": sent.get("profile")}
 
     def latency(self, test: Test) -> dict[str, Any]:
         self.cmd("receiver", op="pong", n=test.n)

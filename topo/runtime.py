@@ -26,6 +26,7 @@ from topo.boot import Boot
 from topo.capture import Capture
 from topo.control import COMMANDS, CONTROL, EVENTS, Kind, Message
 from topo.gate import InprocBoard
+from topo.memory import pin_malloc_thresholds
 from topo.share import RUN_DIR
 
 PR_SET_PDEATHSIG = 1
@@ -45,6 +46,7 @@ def main(boot: Boot) -> None:
             sys.path.remove(entry)
         sys.path.insert(0, entry)
     os.environ.update(boot.share.env)
+    pin_malloc_thresholds()  # before any node thread allocates: see topo.memory
     rt = ProcessRuntime(boot)
     signal.signal(signal.SIGTERM, lambda *_: rt.on_sigterm())
     code = rt.run()
