@@ -34,8 +34,8 @@ SILENCE = 5.0
 class Kind(str, Enum):
     # process → supervisor
     HELLO = "hello"          # process, pid: the runtime is up and can take commands
-    BOUND = "bound"          # instance, endpoints {key: address}: binds done
-    READY = "ready"          # instance: gate passed, node function called now
+    BOUND = "bound"          # instance (or instances [names]), endpoints {key: address}: binds done
+    READY = "ready"          # instance (or instances [names]): gate passed, node function called now
     NOT_READY = "not_ready"  # instance, waiting [text]: the gate's deadline passed
     OUTPUT = "output"        # instance, line, err
     EXITED = "exited"        # instance: the node function returned

@@ -287,6 +287,11 @@ class Supervisor:
                 if proc.name in self.external:
                     proc.ended = True
             return
+        names = m.data.pop("instances", None)
+        if isinstance(names, list):  # one report for several nodes of a process (bound, ready)
+            for name in names:
+                self._handle(Message(m.kind, {**m.data, "instance": name}))
+            return
         node = self.nodes.get(m.data.get("instance", ""))
         if node is None or m.data.get("gen") != self.procs[node.process].generation:
             return  # a late word from a process that has been replaced

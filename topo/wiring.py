@@ -52,8 +52,12 @@ class Wiring(threading.Thread):
         try:
             for runner in self.runners:
                 runner.importer.start()
+            bound: dict[str, str] = {}
             for runner in list(self.pending):
-                self._step(runner, functools.partial(self._bind, runner))
+                self._step(runner, functools.partial(self._bind, runner, bound))
+            if self.pending:  # one report for the process: fewer messages for the supervisor
+                self.rt.send(Message(Kind.BOUND, {"instances": [r.inst.name for r in self.pending],
+                                                  "endpoints": bound}))
             self._wait_for_table(watch)
             for runner in list(self.pending):
                 self._step(runner, functools.partial(self._connect, runner))
@@ -74,9 +78,10 @@ class Wiring(threading.Thread):
 
     # -- phases ----------------------------------------------------------------------------
 
-    def _bind(self, runner: Runner) -> None:
+    def _bind(self, runner: Runner, bound: dict[str, str]) -> None:
+        """Binds the node's sockets; adds what they bound to ``bound`` if all went well."""
         plan = self.rt.plan
-        bound: dict[str, str] = {}
+        mine: dict[str, str] = {}
         for planned in runner.inst.sockets:
             sock = socket_factory.build(self.rt.ctx, planned, self.rt.linger_ms)
             runner.sockets[planned.name] = sock
@@ -98,10 +103,10 @@ class Wiring(threading.Thread):
                 except zmq.ZMQError as err:
                     raise zmq.ZMQError(err.errno, f"{err.strerror} (binding {planned.name!r} to {address})") from None
                 actual = sock.getsockopt_string(zmq.LAST_ENDPOINT)
-                bound[key] = actual
+                mine[key] = actual
                 if plan.endpoints[key].transport == INPROC:
                     self.rt.board.post_bound(actual)
-        self.rt.send(Message(Kind.BOUND, {"instance": runner.inst.name, "endpoints": bound}))
+        bound.update(mine)
 
     def _security(self, sock: zmq.Socket[Any], key: str, binds: bool) -> ContextManager[None]:
         """CURVE around the bind or connect of an endpoint that crosses hosts; nothing for
@@ -143,6 +148,7 @@ class Wiring(threading.Thread):
         gated: set[Runner] = set()  # gates open, code still loading
         while self.pending:
             self._check()
+            ready: list[Runner] = []
             for runner in [r for r in self.pending if r in look_at]:
                 if runner not in gated:
                     for gate in runner.gates:
@@ -154,7 +160,9 @@ class Wiring(threading.Thread):
                         gate.finish()
                     gated.add(runner)
                 if runner.importer.done.is_set():
-                    self._hand_over(runner)
+                    ready.append(runner)
+            if ready:
+                self._hand_over(ready)
             if not self.pending:
                 return
             remaining = self.rt.deadline - time.monotonic()
@@ -197,10 +205,13 @@ class Wiring(threading.Thread):
                 raise NodeStopped() from None
             self._end(runner, _failed(runner, err))
 
-    def _hand_over(self, runner: Runner) -> None:
-        self.pending.remove(runner)
-        self.rt.send(Message(Kind.READY, {"instance": runner.inst.name}))
-        runner.start()  # from here on the sockets are the node thread's
+    def _hand_over(self, ready: list[Runner]) -> None:
+        """Nodes whose gates opened together: one READY for them all, then their threads."""
+        for runner in ready:
+            self.pending.remove(runner)
+        self.rt.send(Message(Kind.READY, {"instances": [r.inst.name for r in ready]}))
+        for runner in ready:
+            runner.start()  # from here on the sockets are the node thread's
 
     def _end(self, runner: Runner, report: Message | None) -> None:
         """A node that will never run: reported, its sockets closed, counted as finished."""
