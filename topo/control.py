@@ -89,5 +89,10 @@ class Message:
             raise ValueError("message data is not an object")
         return cls(Kind(frames[0].decode()), data)
 
+    def split(self) -> list[Message]:
+        """A report for several nodes (``instances``) as one message per node."""
+        rest = {k: v for k, v in self.data.items() if k != "instances"}
+        return [Message(self.kind, {**rest, "instance": name}) for name in self.data.get("instances", ())]
+
     def __getitem__(self, key: str) -> Any:
         return self.data[key]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -101,3 +103,30 @@ def snapshot(nodes: dict[str, NodeState], procs: dict[str, ProcState], local_hos
         }
         for n in nodes.values()
     ]
+
+
+def answer(request: bytes, nodes: dict[str, NodeState], procs: dict[str, ProcState],
+           local_host: str) -> tuple[dict[str, Any] | None, bool]:
+    """A request of ``topo ps`` or ``topo down`` (JSON ``{"cmd": ...}``) answered: the reply
+    (None for a malformed request: nothing trusted, nothing sent) and whether it asks the
+    run to stop."""
+    try:
+        command = json.loads(request)["cmd"]
+    except (ValueError, KeyError, TypeError, IndexError):
+        return None, False
+    if command == "down":
+        return {"ok": True}, True
+    if command == "ps":
+        return {"ok": True, "pid": os.getpid(), "nodes": snapshot(nodes, procs, local_host)}, False
+    return {"ok": False, "error": f"unknown command {command!r}"}, False
+
+
+def next_deadline(procs: dict[str, ProcState], *fixed: float | None) -> float:
+    """The soonest future moment the supervisor's loop must act at: the ``fixed`` deadlines
+    (None: not set), and each process's SIGKILL escalation or restart."""
+    deadlines = [d for d in fixed if d is not None]
+    deadlines.extend(p.term_sent + 1.0 for p in procs.values() if p.term_sent and not p.ended)
+    deadlines.extend(p.restart_at for p in procs.values() if p.restart_at and p.ended)
+    now = time.monotonic()
+    future = [d for d in deadlines if d > now]
+    return min(future) if future else now + 1.0

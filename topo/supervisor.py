@@ -34,7 +34,7 @@ from topo.processes import Ended, HostUp, Processes
 from topo.restarts import History
 from topo.runstate import (
     EXIT_FAILED, EXIT_OK, EXIT_SIGINT, EXIT_SIGTERM, STARTING, TERMINAL, NodeState, Outcome,
-    ProcState, Reporter, snapshot, why_late,
+    ProcState, Reporter, answer, next_deadline, why_late,
 )
 from topo.spawn import default_sys_path
 
@@ -66,8 +66,9 @@ class Supervisor:
                       for p in plan.processes}
         self.history = {name: History(i.max_restarts, i.restart_window) for name, i in plan.instances.items()}
         self.bound: dict[str, str] = {}
-        #: The endpoints each process connects to, by process name (worked out when needed).
-        self._needs: dict[str, set[str]] = {}
+        #: The endpoints each process connects to: its CONNECT is sent once they are bound.
+        self._needs = {p.name: {k for n in p.instances for s in plan.instances[n].sockets for k in s.connects}
+                       for p in plan.processes}
         self.code: int | None = None
         self.reason = ""
         self.stop_at: float | None = None
@@ -179,16 +180,8 @@ class Supervisor:
                 self.reporter.changed(node)
 
     def _next_deadline(self) -> float:
-        deadlines = [self.ready_deadline + 0.5, self._hold_stop_until]
-        beat = self.processes.next_deadline()
-        if beat is not None:
-            deadlines.append(beat)
-        if self.stop_at is not None:
-            deadlines.append(self.stop_at)
-        deadlines.extend(p.term_sent + 1.0 for p in self.procs.values() if p.term_sent and not p.ended)
-        deadlines.extend(p.restart_at for p in self.procs.values() if p.restart_at and p.ended)
-        future = [d for d in deadlines if d > time.monotonic()]
-        return min(future) if future else time.monotonic() + 1.0
+        return next_deadline(self.procs, self.ready_deadline + 0.5, self._hold_stop_until,
+                             self.processes.next_deadline(), self.stop_at)
 
     def _act(self) -> None:
         """Everything that follows from the time and the state: stop, escalate, restart."""
@@ -249,18 +242,11 @@ class Supervisor:
                 frames = control.recv_multipart(zmq.NOBLOCK)
             except zmq.Again:
                 return
-            try:
-                command = json.loads(frames[-1])["cmd"]
-            except (ValueError, KeyError, TypeError, IndexError):
-                continue
-            if command == "down":
+            reply, stop = answer(frames[-1], self.nodes, self.procs, self.plan.local_host)
+            if stop:
                 self.request_stop(EXIT_OK, "stopped by topo down")
-                reply: dict[str, Any] = {"ok": True}
-            elif command == "ps":
-                reply = {"ok": True, "pid": os.getpid(), "nodes": snapshot(self.nodes, self.procs, self.plan.local_host)}
-            else:
-                reply = {"ok": False, "error": f"unknown command {command!r}"}
-            control.send_multipart([*frames[:-1], json.dumps(reply).encode()])
+            if reply is not None:
+                control.send_multipart([*frames[:-1], json.dumps(reply).encode()])
 
     # -- events ----------------------------------------------------------------------------
 
@@ -287,10 +273,9 @@ class Supervisor:
                 if proc.name in self.external:
                     proc.ended = True
             return
-        names = m.data.pop("instances", None)
-        if isinstance(names, list):  # one report for several nodes of a process (bound, ready)
-            for name in names:
-                self._handle(Message(m.kind, {**m.data, "instance": name}))
+        if "instances" in m.data:  # one report for several nodes of a process (bound, ready)
+            for each in m.split():
+                self._handle(each)
             return
         node = self.nodes.get(m.data.get("instance", ""))
         if node is None or m.data.get("gen") != self.procs[node.process].generation:
@@ -370,20 +355,14 @@ class Supervisor:
         self.request_stop(EXIT_FAILED, f"{node.name} failed")
 
     def _maybe_connect(self) -> None:
-        """Each process gets the addresses it connects to as soon as they are all bound,
-        not when the whole run is: the processes that start first wire up (and their
-        handshakes are done) while the last ones are still starting."""
+        """A process gets the addresses it connects to once they are bound, not once the
+        whole run is: the first processes wire up while the last ones still start."""
         for proc in self.procs.values():
             if proc.hello and not proc.connected and not proc.ended:
-                needs = self._needs.get(proc.name)
-                if needs is None:
-                    needs = self._needs[proc.name] = {
-                        key for name in proc.instances for sock in self.plan.instances[name].sockets
-                        for key in sock.connects}
+                needs = self._needs[proc.name]
                 if all(key in self.bound for key in needs):
                     proc.connected = True
-                    table = {key: self.bound[key] for key in needs}
-                    self.processes.send(proc, Message(Kind.CONNECT, {"endpoints": table}))
+                    self.processes.send(proc, Message(Kind.CONNECT, {"endpoints": {k: self.bound[k] for k in needs}}))
 
     def _maybe_all_ready(self) -> None:
         if not self.all_ready_reported and not any(n.state in STARTING for n in self.nodes.values()):
