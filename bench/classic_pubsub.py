@@ -6,7 +6,7 @@ baseline of ``bench/launch.py``.
 multiprocessing ``spawn``; the SUB process is started first, then ``time.sleep(0.1)``,
 then the PUB process, which binds, sleeps 0.2 s "to let subscribers connect", sends one
 message, sleeps 0.1 s and closes. Only two things differ from the cheat sheet: the
-subscriber has a 2 s receive timeout and prints whether it got the message (so a lost
+subscriber has a 1 s receive timeout and prints whether it got the message (so a lost
 message is counted, not hung on), and the socket path is an argument (a fresh temporary
 directory per run). With ``--slow`` the subscriber first imports ``bench.slow_nodes``,
 whose import takes 0.3 s: the same late subscriber as in topo's run.
@@ -22,7 +22,7 @@ import zmq
 
 RECEIVED = "bench: received"
 LOST = "bench: lost"
-RECEIVE_TIMEOUT_MS = 2000
+RECEIVE_TIMEOUT_MS = 1000  # bench.launch_pubsub.RECEIVE_TIMEOUT
 
 
 def publisher(socket_path: str) -> None:

@@ -6,7 +6,7 @@
 
 (a) Classic vs topo, 2-node pub/sub, both as subprocesses (interpreter start-up included):
     `python -m topo up FILE` (publisher sends one message and returns; subscriber receives
-    one, 2 s timeout, and returns) against bench/classic_pubsub.py, the same two processes
+    one, 1 s timeout, and returns) against bench/classic_pubsub.py, the same two processes
     started as a common cheat sheet does it (spawn, SUB first, sleep 0.1, PUB binds, sleep
     0.2, send, sleep 0.1; ipc). Two scenarios: a prompt subscriber, and a slow one whose
     module takes 0.3 s to import (bench/slow_nodes.py). Wall time median and p90, the
@@ -142,7 +142,7 @@ def main() -> int:
                 "### (a) 2-node pub/sub, whole run as a subprocess: `topo up` vs the classic way\n\n"
                 + table(PUBSUB_HEADER, rows)
                 + "\n\n`subscriber done at`: median time from the command's start to the subscriber's "
-                  "printed result (message received, or lost after its 2 s timeout). `exit stalled`: "
+                  "printed result (message received, or lost after its 1 s timeout). `exit stalled`: "
                   "runs in which topo had to SIGTERM a process that did not end by itself within the "
                   "grace period (5 s) after its nodes returned.\n\n" + delivered_note(results["slow"]))
             notes = [f"- {name} #{i}: " + " ".join(t.note.split()) for name, pair in results.items()

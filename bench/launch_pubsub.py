@@ -24,7 +24,10 @@ from bench import nodes
 from bench.common import ROOT, cpu_now, interleave, median, ms, p90, quartiles, ratio
 
 TRIAL_TIMEOUT = 90.0  # seconds; no trial of the launch benchmark may take longer
-RECEIVE_TIMEOUT = 2.0  # the subscriber's receive timeout, in both setups
+#: The subscriber's receive timeout, in both setups (bench/classic_pubsub.py has it too): a
+#: classic run that lost its message costs this much more. 1 s is ample: the subscriber
+#: starts waiting only once its code is loaded, and then the message is due at once.
+RECEIVE_TIMEOUT = 1.0
 PUBSUB_HEADER = ["scenario", "setup", "runs", "median wall", "p90 wall", "topo/classic wall", "subscriber done at",
                  "topo/classic done", "median CPU", "topo/classic CPU", "first message lost", "exit ≠ 0",
                  "exit stalled"]
@@ -152,7 +155,8 @@ def bench_pubsub(tmp: Path, env: dict[str, str], runs: int, loss_runs: int, prog
 
 def pubsub_rows(results: dict[str, Pair], delay: float) -> tuple[list[list[str]], dict[str, bool]]:
     """The table of (a), two rows per scenario, and its verdicts: judged on the paired wall
-    ratio, which a drift of the machine's load moves least."""
+    ratio, which a drift of the machine's load moves least, and on topo's median against the
+    median of the classic runs that delivered."""
     rows = []
     verdicts = {}
     for scenario, whole in results.items():
@@ -174,7 +178,13 @@ def pubsub_rows(results: dict[str, Pair], delay: float) -> tuple[list[list[str]]
         rows.append([label, "classic (cheat sheet)", str(len(c)), ms(median(c)), ms(p90(c)), "1.00x", ms(cr),
                      "1.00x", ms(cc), "1.00x", f"**{c_lost}/{len(c)}**", str(sum(bool(x.note) for x in whole.classic)),
                      "n/a"])
-        verdicts[f"{label}: topo up faster than classic (wall, paired {paired:.2f}x)"] = paired < 1.0
+        # judged against the classic runs that delivered too, which is stricter: a run that
+        # lost its message ends only at the subscriber's timeout, and makes the classic
+        # median (over all runs) flip with its loss rate
+        delivered = [x.wall for x in pair.classic if x.received]
+        strict = median(t) / median(delivered) if delivered and t else paired
+        verdicts[f"{label}: topo up faster than classic (wall, paired {paired:.2f}x; "
+                 f"{strict:.2f}x the classic runs that delivered)"] = paired < 1.0 and strict < 1.0
         verdicts[f"{label}: topo loses no first message ({t_lost}/{len(t)})"] = t_lost == 0 and bool(t)
     return rows, verdicts
 
