@@ -52,7 +52,12 @@ def control_addresses(sockets: str) -> tuple[str, str]:
 
 
 def main(boot: Boot) -> None:
-    """The child's entry point: :func:`topo.runtime.main`, imported in the child only."""
+    """The child's entry point: its first steps (:mod:`topo.prelude`: the node modules'
+    imports started), then :func:`topo.runtime.main`, zmq and all. Imported in the child
+    only, both."""
+    from topo.prelude import begin
+
+    prelude = begin(boot)
     from topo.runtime import main as run
 
-    run(boot)
+    run(boot, prelude)

@@ -2,16 +2,14 @@
 
 Its sockets are built, bound, connected and gated by the process's wiring thread
 (:mod:`topo.wiring`), which starts this thread only once the gate is open and the node's
-code imported; from then on the sockets are this thread's alone (zmq sockets are not
+code imported (:mod:`topo.nodecode`); from then on the sockets are this thread's alone (zmq sockets are not
 thread-safe, and a thread's start is the memory barrier pyzmq asks for to move one).
 """
 
 from __future__ import annotations
 
 import functools
-import importlib
 import os
-import sys
 import threading
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -30,16 +28,6 @@ class NodeStopped(Exception):
     """The topology stopped before this node's gate opened."""
 
 
-def resolve(reference: str) -> Callable[..., Any]:
-    module_name, _, attr = reference.partition(":")
-    target: Any = importlib.import_module(module_name)
-    for part in attr.split("."):
-        target = getattr(target, part)
-    if not callable(target):
-        raise TypeError(f"{reference} is not callable")
-    return target  # type: ignore[no-any-return]
-
-
 class Runner(threading.Thread):
     def __init__(self, rt: ProcessRuntime, inst: InstanceShare) -> None:
         super().__init__(name=f"topo:{inst.name}", daemon=True)
@@ -52,14 +40,15 @@ class Runner(threading.Thread):
         self.task: Any = None
         #: Set as the node's last act, whether it ran or not; the runtime waits on this.
         self.finished = False
-        self.importer = _Import(rt, inst)
+        #: Its function, once its module is imported (started by the process's prelude).
+        self.code = rt.code[inst.name]
 
     def run(self) -> None:
         name = self.inst.name
         self.rt.capture.bind_thread(name)
         returned = False
         try:
-            fn = self.importer.fn
+            fn = self.code.fn
             assert fn is not None
             self._call(fn)
             returned = True
@@ -145,47 +134,6 @@ class Runner(threading.Thread):
 _TOPO_DIR = os.path.dirname(os.path.abspath(__file__))
 
 
-class _Import(threading.Thread):
-    """The node's code, imported while its sockets are bound, connected and gated, not
-    before: a module that takes a second to load (a big library) then overlaps the
-    handshakes instead of delaying them, and its peers' gates open meanwhile (what they
-    send waits in this node's socket queues). A failed import still fails the node at once:
-    every wait of the wiring thread checks it."""
-
-    def __init__(self, rt: ProcessRuntime, inst: InstanceShare) -> None:
-        super().__init__(name=f"topo:import:{inst.name}", daemon=True)
-        self.rt = rt
-        self.inst = inst
-        self.done = threading.Event()
-        self.fn: Callable[..., Any] | None = None
-        self.error: BaseException | None = None
-
-    def start(self) -> None:
-        """A module already imported (every replica after the first, nodes sharing a
-        module) is resolved at once, in the caller's thread: a thread would cost more."""
-        module = sys.modules.get(self.inst.run.partition(":")[0])
-        if module is not None and not getattr(getattr(module, "__spec__", None), "_initializing", False):
-            self._resolve()
-            return
-        super().start()
-
-    def run(self) -> None:
-        self.rt.capture.bind_thread(self.inst.name)  # what an import prints is the node's
-        try:
-            self._resolve()
-        finally:
-            self.rt.capture.unbind_thread()
-            self.rt.board.notify()  # wakes the wiring thread's wait
-
-    def _resolve(self) -> None:
-        try:
-            self.fn = resolve(self.inst.run)
-        except BaseException as err:  # noqa: BLE001 - reported by the runner
-            self.error = err
-        finally:
-            self.done.set()
-
-
 def is_async(fn: Callable[..., Any]) -> bool:
     """``inspect.iscoroutinefunction`` for what a node can be (a function, a partial, an
     object with an ``async def __call__``), without importing inspect and what it imports
@@ -223,4 +171,4 @@ def is_stop(err: BaseException) -> bool:
     return isinstance(err, (asyncio.CancelledError, NodeStopped))
 
 
-__all__ = ["Runner", "resolve", "RUN_DIR"]
+__all__ = ["Runner", "RUN_DIR"]

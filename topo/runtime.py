@@ -11,43 +11,29 @@ ended.
 
 from __future__ import annotations
 
-import ctypes
 import os
-import queue
 import signal
 import sys
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import zmq
 
 from topo.boot import Boot
-from topo.capture import Capture
 from topo.control import COMMANDS, CONTROL, EVENTS, Kind, Message
 from topo.gate import InprocBoard
-from topo.memory import pin_malloc_thresholds
 from topo.share import RUN_DIR
 
-PR_SET_PDEATHSIG = 1
+if TYPE_CHECKING:
+    from topo.prelude import Prelude
 #: Reconnect interval of the control sockets (ms): see ProcessRuntime.__init__.
 CONTROL_RECONNECT_MS = 5
 
 
-def main(boot: Boot) -> None:
-    """The child's entry point."""
-    _die_with_parent(boot.parent_pid)
-    # Ctrl-C reaches the whole process group; the supervisor decides. A handler, not SIG_IGN:
-    # an ignored SIGINT would be inherited by programs a node starts, a handler is not.
-    signal.signal(signal.SIGINT, lambda *_: None)
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # blocked by spawn.start
-    for entry in reversed(boot.sys_path):  # first in boot.sys_path ends up first
-        if entry in sys.path:
-            sys.path.remove(entry)
-        sys.path.insert(0, entry)
-    os.environ.update(boot.share.env)
-    pin_malloc_thresholds()  # before any node thread allocates: see topo.memory
-    rt = ProcessRuntime(boot)
+def main(boot: Boot, prelude: Prelude) -> None:
+    """The child's entry point, after its first steps (:func:`topo.prelude.begin`)."""
+    rt = ProcessRuntime(boot, prelude)
     signal.signal(signal.SIGTERM, lambda *_: rt.on_sigterm())
     code = rt.run()
     sys.stdout.flush()
@@ -86,19 +72,8 @@ def _end_descendants() -> None:
             pass
 
 
-def _die_with_parent(parent_pid: int) -> None:
-    """SIGTERM when the supervisor dies, even by SIGKILL, so nothing is orphaned (Linux)."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-    except (OSError, AttributeError):
-        pass
-    if os.getppid() != parent_pid:  # the parent died before prctl took effect
-        os._exit(1)
-
-
 class ProcessRuntime:
-    def __init__(self, boot: Boot) -> None:
+    def __init__(self, boot: Boot, prelude: Prelude) -> None:
         self.boot = boot
         #: Its share of the plan: ``instances`` and ``endpoints`` as the plan has them.
         self.plan = self.process = boot.share
@@ -117,9 +92,11 @@ class ProcessRuntime:
         # the reconnect interval, 100 ms plus jitter by default; for the run's own local
         # channel, a few milliseconds.
         self._control.setsockopt(zmq.RECONNECT_IVL, CONTROL_RECONNECT_MS)
-        self._outbox: queue.SimpleQueue[Message | None] = queue.SimpleQueue()
+        self._outbox = prelude.outbox
+        #: Each node's code, by instance name, its import started by the prelude.
+        self.code = prelude.code
         self._sender = threading.Thread(target=self._send_loop, name="topo:outbox", daemon=True)
-        self.capture = Capture(self._emit_output, default_name=next(iter(self.process.instances)))
+        self.capture = prelude.capture
         self._stop_reason = ""
         self._unasked_sigterm = False
         self._wakeup_r, self._wakeup_w = os.pipe()
@@ -131,9 +108,6 @@ class ProcessRuntime:
         """Thread-safe: any thread may report; the outbox thread owns the socket."""
         message.data["gen"] = self.boot.generation
         self._outbox.put(message)
-
-    def _emit_output(self, name: str, line: str, err: bool) -> None:
-        self._outbox.put(Message(Kind.OUTPUT, {"instance": name, "line": line, "err": err}))
 
     def _send_loop(self) -> None:
         push = self._control.socket(zmq.PUSH)
@@ -172,8 +146,6 @@ class ProcessRuntime:
             from topo.curve import ZapHandler
 
             ZapHandler(self.ctx, self.boot.keys).start()
-        self.capture.install()
-        self.capture.capture_fds()
         dealer = self._control.socket(zmq.DEALER)
         dealer.setsockopt(zmq.IDENTITY, self.process.name.encode())
         dealer.setsockopt(zmq.LINGER, 0)

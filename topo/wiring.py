@@ -49,9 +49,9 @@ class Wiring(threading.Thread):
 
     def run(self) -> None:
         self.watch = watch = GateWatch([self.rt.board.listen()])
+        for runner in self.runners:  # an import ending from now on wakes this thread's wait
+            runner.code.module.notify = self.rt.board.notify
         try:
-            for runner in self.runners:
-                runner.importer.start()
             bound: dict[str, str] = {}
             for runner in list(self.pending):
                 self._step(runner, functools.partial(self._bind, runner, bound))
@@ -159,8 +159,12 @@ class Wiring(threading.Thread):
                         watch.remove(gate)
                         gate.finish()
                     gated.add(runner)
-                if runner.importer.done.is_set():
-                    ready.append(runner)
+                if runner.code.done.is_set():
+                    error = runner.code.error  # ended since this round's first look: failed
+                    if error is not None:
+                        self._end(runner, _failed(runner, error))
+                    else:
+                        ready.append(runner)
             if ready:
                 self._hand_over(ready)
             if not self.pending:
@@ -192,7 +196,7 @@ class Wiring(threading.Thread):
         if self.rt.stopping.is_set():
             raise NodeStopped()
         for runner in list(self.pending):
-            error = runner.importer.error
+            error = runner.code.error
             if error is not None:
                 self._end(runner, _failed(runner, error))
 

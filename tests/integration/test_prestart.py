@@ -3,6 +3,7 @@ is imported, adopted by the supervisor afterwards, and never left behind."""
 
 from __future__ import annotations
 
+import queue
 import shutil
 import subprocess
 import sys
@@ -138,12 +139,16 @@ def test_a_process_retries_its_control_connect_within_milliseconds() -> None:
     import zmq
 
     from topo.boot import Boot
+    from topo.capture import Capture
+    from topo.prelude import Prelude
     from topo.runtime import CONTROL_RECONNECT_MS, ProcessRuntime
     from topo.share import share_of
 
     plan = make_plan(load(str(ROOT / "topologies" / "pipeline.yaml")))
+    # the prelude's products, made by hand: its real steps would take over this process's output
+    prelude = Prelude(queue.SimpleQueue(), Capture(lambda *_: None, "x"), {})
     rt = ProcessRuntime(Boot(share_of(plan, plan.processes[0].name), "ipc://ev", "ipc://cmd", "/nonexistent",
-                             0.0, 1.0, 1))
+                             0.0, 1.0, 1), prelude)
     try:
         push = rt._control.socket(zmq.PUSH)
         assert push.getsockopt(zmq.RECONNECT_IVL) == CONTROL_RECONNECT_MS <= 10
