@@ -1,7 +1,8 @@
 """One per process: the control connection, the node threads, and a clean exit.
 
-Spawned by the supervisor (multiprocessing, ``spawn``). Its main thread only talks to the
-supervisor and starts and stops; one :class:`topo.wiring.Wiring` thread wires every node,
+Spawned by the supervisor (multiprocessing, ``spawn``), after the process's first steps
+(:mod:`topo.prelude`: output captured, node modules being imported). Its main thread only
+talks to the supervisor and starts and stops; one :class:`topo.wiring.Wiring` thread wires every node,
 and each node instance then runs in a :class:`topo.runner.Runner` thread that owns its
 sockets. Node sockets live in one Context (so inproc links between nodes of the process
 work); the control sockets in another, so terminating the nodes' context — which
@@ -27,6 +28,7 @@ from topo.share import RUN_DIR
 
 if TYPE_CHECKING:
     from topo.prelude import Prelude
+
 #: Reconnect interval of the control sockets (ms): see ProcessRuntime.__init__.
 CONTROL_RECONNECT_MS = 5
 
