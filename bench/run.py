@@ -15,8 +15,8 @@ which prints every ratio against its target and writes the machine, that table a
 plots into docs/benchmarks.md. Each benchmark also prints its own tables and rewrites its
 results into its page (``benchmarks-launch.md``, ``benchmarks-datapath.md``).
 
-``--quick`` runs every benchmark with fewer trials (about 5 minutes on 2 cores); without
-it, the full statistics (about 10 minutes, most of it the 100 slow-subscriber rounds
+``--quick`` runs every benchmark with fewer trials (about 3 minutes on 2 cores); without
+it, the full statistics (9 to 10 minutes, a third of it the 100 slow-subscriber rounds
 that count lost messages). ``--results DIR --no-write`` leaves docs/ alone: results,
 plots and the summary go to DIR and the terminal only.
 """
@@ -35,7 +35,7 @@ HERE = Path(__file__).resolve().parent
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="fewer trials of each (about 5 minutes on 2 cores)")
+    parser.add_argument("--quick", action="store_true", help="fewer trials of each (about 3 minutes on 2 cores)")
     parser.add_argument("--results", metavar="DIR", help="JSON results and plots here instead of docs/img/")
     parser.add_argument("--no-write", action="store_true", help="leave the pages in docs/ alone")
     args = parser.parse_args()
