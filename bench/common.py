@@ -136,21 +136,33 @@ def topo_revision() -> str:
     return commit + (" + uncommitted changes in topo/" if git("status", "--porcelain", "--", "topo") else "")
 
 
-def write_results(page: Path, title: str, body: str) -> None:
-    """Replaces the results section of ``page`` (between the markers), keeping the rest;
-    creates the page with only a title and the section if it does not exist yet."""
-    section = f"{BEGIN}\n{body.rstrip()}\n{END}"
+def write_results(page: Path, title: str, body: str, markers: tuple[str, str] = (BEGIN, END)) -> None:
+    """Replaces the section of ``page`` between ``markers`` (by default the results
+    section), keeping the rest; appends the section if the page has none, and creates the
+    page with only a title and the section if it does not exist yet."""
+    begin, end = markers
+    section = f"{begin}\n{body.rstrip()}\n{end}"
     if page.exists():
         text = page.read_text()
-        if BEGIN in text and END in text:
-            head, rest = text.split(BEGIN, 1)
-            tail = rest.split(END, 1)[1]
+        if begin in text and end in text:
+            head, rest = text.split(begin, 1)
+            tail = rest.split(end, 1)[1]
             page.write_text(head + section + tail)
             return
         page.write_text(text.rstrip() + "\n\n" + section + "\n")
         return
     page.parent.mkdir(parents=True, exist_ok=True)
     page.write_text(f"# {title}\n\n{section}\n")
+
+
+def progress_printer() -> Callable[[str], None]:
+    """Prints a benchmark's progress to stderr, each line with the seconds since this call."""
+    begun = time.perf_counter()
+
+    def progress(text: str) -> None:
+        print(f"[{time.perf_counter() - begun:6.1f}s] {text}", file=sys.stderr, flush=True)
+
+    return progress
 
 
 def sanitize(text: str) -> str:

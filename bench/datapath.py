@@ -62,6 +62,7 @@ from bench.common import (
     ROOT,
     machine,
     median,
+    progress_printer,
     quartiles,
     results_dir,
     sanitize,
@@ -240,9 +241,7 @@ def main() -> int:
     if len(todo) != len(keys):
         parser.error(f"unknown test in {args.tests!r}")
     begun = time.perf_counter()
-
-    def progress(text: str) -> None:
-        print(f"[{time.perf_counter() - begun:6.1f}s] {text}", file=sys.stderr, flush=True)
+    progress = progress_printer()
 
     info = machine()
     info["topo measured"] = topo_revision()

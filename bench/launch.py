@@ -40,6 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import (
     ROOT,
     machine,
+    progress_printer,
     results_dir,
     sanitize,
     table,
@@ -114,9 +115,7 @@ def main() -> int:
     launch_runs = args.launch_runs if args.launch_runs is not None else (3 if args.quick else 7)
 
     begun = time.perf_counter()
-
-    def progress(text: str) -> None:
-        print(f"[{time.perf_counter() - begun:6.1f}s] {text}", file=sys.stderr, flush=True)
+    progress = progress_printer()
 
     info = machine()
     info["topo measured"] = topo_revision()

@@ -53,11 +53,13 @@ from bench.common import (
     ROOT,
     machine,
     median,
+    progress_printer,
     results_dir,
     sanitize,
     table,
     topo_revision,
     write_json,
+    write_results,
 )
 
 PAGE = ROOT / "docs" / "benchmarks-datapath.md"
@@ -189,9 +191,7 @@ def main() -> int:
     if min(sizes) < 2:
         parser.error("sizes start at 2 (a hub and one other)")
     begun = time.perf_counter()
-
-    def progress(text: str) -> None:
-        print(f"[{time.perf_counter() - begun:6.1f}s] {text}", file=sys.stderr, flush=True)
+    progress = progress_printer()
 
     info = machine()
     info["topo measured"] = topo_revision()
@@ -257,7 +257,7 @@ def main() -> int:
         out = write_json("stop", sanitize(command), elapsed, info, data, results_dir(args.results))
         print(f"\nresults: {sanitize(str(out))}", file=sys.stderr)
     if not args.no_write:
-        write_section(body)
+        write_results(PAGE, "Benchmark: the data path", body, (BEGIN, END))  # its own markers
         print(f"written to {PAGE.relative_to(ROOT)}", file=sys.stderr)
     ok = not errors and all(s.left == 0 and s.code == 130 for got in results.values() for s in got)
     return 0 if ok else 1
@@ -278,19 +278,6 @@ def scenario_json(results: dict[tuple[str, int], list[Stopped]], grace: float) -
             "tracked": sum(x.processes for x in got), "silent": sum(x.silent for x in got),
         })
     return out
-
-
-def write_section(body: str) -> None:
-    """Replaces the stop section of the data-path page (it has its own markers: the page's
-    main results section belongs to bench/datapath.py)."""
-    section = f"{BEGIN}\n{body.rstrip()}\n{END}"
-    text = PAGE.read_text() if PAGE.exists() else "# Benchmark: the data path\n"
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        text = head + section + rest.split(END, 1)[1]
-    else:
-        text = text.rstrip() + "\n\n" + section + "\n"
-    PAGE.write_text(text)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import ROOT, read_json, results_dir, sanitize, table
+from bench.common import ROOT, read_json, results_dir, sanitize, table, write_results
 
 PAGE = ROOT / "docs" / "benchmarks.md"
 BEGIN = "<!-- summary:begin (written by bench/summary.py from docs/img/*.json; edits between these markers are lost) -->"
@@ -171,18 +171,6 @@ def build(results: dict[str, dict[str, Any]], images: Path, page: Path, plots_no
     return sanitize("\n\n".join(parts)), table(header, every)
 
 
-def write_section(page: Path, body: str) -> None:
-    """Replaces the summary section of ``page``, or appends it if the page has none."""
-    section = f"{BEGIN}\n{body.rstrip()}\n{END}"
-    text = page.read_text() if page.exists() else "# Benchmarks\n"
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        text = head + section + rest.split(END, 1)[1]
-    else:
-        text = text.rstrip() + "\n\n" + section + "\n"
-    page.write_text(text)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--results", metavar="DIR", help="where the JSON results and plots are (default docs/img/)")
@@ -203,7 +191,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     body, every = build(results, source, page, note)
     print("\nEvery target, from the latest results:\n\n" + every)
     if not args.no_write:
-        write_section(page, body)
+        write_results(page, "Benchmarks", body, (BEGIN, END))
         print(f"\nwritten to {sanitize(str(page))}")
     return 0
 

@@ -45,10 +45,11 @@ class Wiring(threading.Thread):
         self.runners = runners
         #: The nodes still being wired: neither handed over nor ended.
         self.pending: list[Runner] = list(runners)
-        self.watch = GateWatch()
+        #: The one poll of the wiring (made in the thread, with the board's wake-up pipe).
+        self.watch: GateWatch
 
     def run(self) -> None:
-        self.watch = watch = GateWatch([self.rt.board.listen()])
+        self.watch = GateWatch([self.rt.board.listen()])
         for runner in self.runners:  # an import ending from now on wakes this thread's wait
             runner.code.module.notify = self.rt.board.notify
         try:
@@ -58,13 +59,13 @@ class Wiring(threading.Thread):
             if self.pending:  # one report for the process: fewer messages for the supervisor
                 self.rt.send(Message(Kind.BOUND, {"instances": [r.inst.name for r in self.pending],
                                                   "endpoints": bound}))
-            self._wait_for_table(watch)
+            self._wait_for_table()
             for runner in list(self.pending):
                 self._step(runner, functools.partial(self._connect, runner))
             for runner in self.pending:
                 for gate in runner.gates:
-                    watch.add(gate)
-            self._gate(watch)
+                    self.watch.add(gate)
+            self._gate()
         except NodeStopped:
             for runner in list(self.pending):
                 self._end(runner, Message(Kind.STOPPED, {"instance": runner.inst.name, "started": False}))
@@ -120,12 +121,12 @@ class Wiring(threading.Thread):
 
         return curve.secured(sock, self.rt.boot.keys, None if binds else endpoint.host)
 
-    def _wait_for_table(self, watch: GateWatch) -> None:
+    def _wait_for_table(self) -> None:
         """The supervisor's endpoint table: every bind of the run is known (tcp ports are
         picked at bind time), so no connect has to be retried."""
         while not self.rt.table_ready.is_set():
             self._check()
-            watch.wait(None)
+            self.watch.wait(None)
             self.rt.board.drain()
         self._check()
 
@@ -139,7 +140,7 @@ class Wiring(threading.Thread):
                 if self.rt.plan.endpoints[key].transport == INPROC:
                     self.rt.board.post_connected(address)
 
-    def _gate(self, watch: GateWatch) -> None:
+    def _gate(self) -> None:
         """Until every node is handed over, failed, or late at the deadline. Each wake-up
         looks again at the nodes it concerns: those whose monitors or subscriptions spoke,
         or all of them after a poke (an inproc bind or connect, an import that ended)."""
@@ -156,7 +157,7 @@ class Wiring(threading.Thread):
                     if not all(g.ready(board) for g in runner.gates):
                         continue
                     for gate in runner.gates:
-                        watch.remove(gate)
+                        self.watch.remove(gate)
                         gate.finish()
                     gated.add(runner)
                 if runner.code.done.is_set():
@@ -175,7 +176,7 @@ class Wiring(threading.Thread):
                     self._end(runner, Message(Kind.NOT_READY, {
                         "instance": runner.inst.name, "waiting": self._missing(runner, runner in gated)}))
                 return
-            heard, woken = watch.wait(remaining)
+            heard, woken = self.watch.wait(remaining)
             if woken:
                 board.drain()
                 look_at = set(self.pending)

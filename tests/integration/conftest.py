@@ -14,7 +14,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import psutil
 import pytest
@@ -127,7 +127,7 @@ def processes_with_home(home: Path) -> list[psutil.Process]:
     return found
 
 
-def wait_until(predicate: "callable[[], bool]", timeout: float, what: str) -> None:  # type: ignore[valid-type]
+def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():

@@ -7,12 +7,12 @@ import shlex
 import socket
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 
 import pytest
+from conftest import wait_until
 from hostnet import host_network, requires_netns, sshd_in_namespace
 
 pytestmark = requires_netns
@@ -111,8 +111,9 @@ def test_teardown_leaves_no_namespace_link_or_process(body_raises: bool) -> None
             # as an agent would: a process nobody stops, in its own session
             leftover = subprocess.Popen([*net.hosts[1].launch(), "sleep", "600"],
                                         start_new_session=True, text=True)
-            _wait_until(lambda: subprocess.run(["ip", "netns", "pids", names[1]],
-                                               capture_output=True, text=True).stdout.strip())
+            wait_until(lambda: bool(subprocess.run(["ip", "netns", "pids", names[1]],
+                                                   capture_output=True, text=True).stdout.strip()),
+                       10, "the leftover process to run in its namespace")
             if body_raises:
                 raise BodyFailed
         assert leftover.wait(timeout=10) == -9
@@ -138,11 +139,3 @@ def test_ssh_runs_a_command_on_the_host(tmp_path: Path) -> None:
                               capture_output=True, text=True, timeout=30,
                               stdin=subprocess.DEVNULL)
         assert f"inet {net.hosts[0].address}/24" in done.stdout, done.stderr
-
-
-def _wait_until(condition: Callable[[], object], timeout: float = 10.0) -> None:
-    """Polls ``condition()`` until it is truthy; fails the test at the deadline."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"not true within {timeout}s"
-        time.sleep(0.02)
