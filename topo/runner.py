@@ -18,7 +18,7 @@ import zmq
 from topo.control import Kind, Message
 from topo.gate import SocketGate
 from topo.node import Node
-from topo.share import PUB, PULL, RUN_DIR, SUB, InstanceShare
+from topo.share import INPROC, PUB, PULL, RUN_DIR, SUB, InstanceShare
 
 if TYPE_CHECKING:
     from topo.runtime import ProcessRuntime
@@ -35,6 +35,8 @@ class Runner(threading.Thread):
         self.inst = inst
         #: Filled by the wiring thread, handed over with the thread's start.
         self.sockets: dict[str, zmq.Socket[Any]] = {}
+        #: What each socket bound, as libzmq reports it (tcp ports are picked at bind time).
+        self.bound: dict[str, list[str]] = {}
         self.gates: list[SocketGate] = []
         self.loop: Any = None
         self.task: Any = None
@@ -64,19 +66,29 @@ class Runner(threading.Thread):
                 }))
         finally:
             # what a node sent before returning is delivered; after a failure or a stop, not
-            self.close_sockets(self.rt.linger_ms if returned and not self.rt.stopping.is_set() else 0)
+            self.close_sockets(deliver=returned and not self.rt.stopping.is_set())
             self.rt.capture.unbind_thread()
             self.finish()
 
-    def close_sockets(self, linger: int) -> None:
+    def close_sockets(self, deliver: bool = False) -> None:
+        """``deliver``: libzmq writes out what is queued for as long as it takes (a stop
+        cuts it short), and the process keeps the connections open until the peers have
+        read it (:mod:`topo.delivery`)."""
         for planned in self.inst.sockets:
             sock = self.sockets.get(planned.name)
             if sock is None:
                 continue
             # a SUB's or PULL's only outbound traffic is subscriptions: nothing to deliver
-            receive_only = planned.type in (SUB, PULL)
             chosen = planned.options.get("linger")  # the user's own linger wins
-            sock.close(linger=int(chosen) if chosen is not None else 0 if receive_only else linger)
+            if chosen is not None:
+                linger = int(chosen)
+            else:
+                linger = -1 if deliver and planned.type not in (SUB, PULL) else 0
+            if deliver and linger != 0:
+                self.rt.deliveries.hold(
+                    self.bound.get(planned.name, []),
+                    [self.rt.addresses[k] for k in planned.connects if self.rt.plan.endpoints[k].transport != INPROC])
+            sock.close(linger=linger)
 
     def finish(self) -> None:
         self.finished = True

@@ -23,6 +23,7 @@ import zmq
 
 from topo.boot import Boot
 from topo.control import COMMANDS, CONTROL, EVENTS, Kind, Message
+from topo.delivery import Deliveries
 from topo.gate import InprocBoard
 from topo.share import RUN_DIR
 
@@ -82,6 +83,8 @@ class ProcessRuntime:
         self.deadline = time.monotonic() + (boot.ready_by - time.time())
         self.linger_ms = int(boot.grace * 1000)
         self.stopping = threading.Event()
+        #: Connections kept open for nodes that returned, until their peers have read all.
+        self.deliveries = Deliveries()
         self.table_ready = threading.Event()
         self.addresses: dict[str, str] = {
             key: self.local_address(key) for key in boot.share.endpoints
@@ -167,7 +170,8 @@ class ProcessRuntime:
                 # orphaned: nobody will escalate, and nothing may outlive the supervisor long
                 give_up = time.monotonic() + (min(self.boot.grace, 0.5) if self.orphaned else self.boot.grace)
                 self._stop_nodes(runners)
-            for sock, _ in poller.poll(1000):
+            wait = self.deliveries.next_look() if self.deliveries.settle() else 1.0
+            for sock, _ in poller.poll(max(1, int(wait * 1000))):
                 if sock is dealer:
                     self._command(dealer)
                 else:
@@ -246,8 +250,10 @@ class ProcessRuntime:
             self.request_stop(str(message.data.get("reason", "stop")))
 
     def _stop_nodes(self, runners: list[Any]) -> None:
-        """node.running turns false, async nodes are cancelled, blocking calls get ETERM."""
+        """node.running turns false, async nodes are cancelled, blocking calls get ETERM;
+        what returned nodes left undelivered is dropped."""
         self.board.notify()
+        self.deliveries.drop()
         cancelled = [r for r in runners if r.interrupt()]
 
         def term() -> None:
@@ -260,9 +266,11 @@ class ProcessRuntime:
         threading.Thread(target=term, name="topo:term", daemon=True).start()
 
     def _terminate_context(self, poller: zmq.Poller, dealer: zmq.Socket[Any]) -> bool:
-        """Lets what the nodes sent before returning out (sockets linger), while still
-        obeying a stop, which drops it; gives up after the grace period."""
+        """Lets what the nodes sent before returning out, for as long as a peer is there to
+        read it (:mod:`topo.delivery`), while still obeying a stop, which drops it. True
+        when the context ended (or nobody was left to deliver to)."""
         if self.stopping.is_set():
+            self.deliveries.drop()
             return True  # term already under way in _stop_nodes
         done = threading.Event()
 
@@ -272,11 +280,15 @@ class ProcessRuntime:
             self.runner_done()  # wakes the poll below
 
         threading.Thread(target=term, name="topo:term", daemon=True).start()
-        give_up = time.monotonic() + self.boot.grace
-        while not done.is_set() and not self.stopping.is_set() and time.monotonic() < give_up:
-            for sock, _ in poller.poll(max(1, int((give_up - time.monotonic()) * 1000))):
+        while not self.stopping.is_set():
+            held = self.deliveries.settle()
+            if not held and (done.is_set() or not self.deliveries.connected()):
+                break  # all read, or libzmq waits for peers that have gone
+            for sock, _ in poller.poll(max(1, int(self.deliveries.next_look() * 1000))):
                 if sock is dealer:
                     self._command(dealer)
                 else:
                     os.read(self._wakeup_r, 64)
-        return done.is_set()
+        if self.stopping.is_set():
+            self.deliveries.drop()
+        return done.is_set() or not self.stopping.is_set()

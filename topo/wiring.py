@@ -107,6 +107,8 @@ class Wiring(threading.Thread):
                 mine[key] = actual
                 if plan.endpoints[key].transport == INPROC:
                     self.rt.board.post_bound(actual)
+                else:
+                    runner.bound.setdefault(planned.name, []).append(actual)
         bound.update(mine)
 
     def _security(self, sock: zmq.Socket[Any], key: str, binds: bool) -> ContextManager[None]:
@@ -227,7 +229,7 @@ class Wiring(threading.Thread):
         for gate in runner.gates:
             self.watch.remove(gate)  # before its monitor is closed under the poller
             gate.finish()
-        runner.close_sockets(0)
+        runner.close_sockets()
         runner.finish()
 
 
