@@ -75,14 +75,18 @@ def _address(raw: object) -> str | None:
     return None
 
 
-def connections(bound: set[str], dialled: set[str]) -> list[int]:
+def connections(bound: set[str], dialled: set[str], skip: set[int]) -> list[Held]:
     """The process's connected stream sockets whose local address is one of ``bound``
-    (connections accepted on it) or whose peer address is one of ``dialled``.
+    (connections accepted on it) or whose peer address is one of ``dialled``, each as a
+    duplicate that the caller now owns (looked at through the duplicate itself, so a
+    descriptor that libzmq closes meanwhile, its number reused, cannot be mistaken).
 
     Several zmq sockets of one process may dial the same endpoint; a connection of another
-    socket found here is only held as long as that socket uses it (see module docstring).
+    socket found here is only held as long as that socket uses it (see the module's text).
+    ``skip``: the duplicates already held, which name the same connections as libzmq's.
     """
-    found: list[int] = []
+    found: list[Held] = []
+    mine: set[int] = set()
     if not bound and not dialled:
         return found
     try:
@@ -91,35 +95,35 @@ def connections(bound: set[str], dialled: set[str]) -> list[int]:
         return found
     for name in names:
         fd = int(name)
-        if _identity(fd) is None:
-            continue
+        if fd in skip or fd in mine or _identity(fd) is None:
+            continue  # (mine: the listing is older than this scan's own duplicates)
         try:
             probe = socket.socket(fileno=os.dup(fd))
         except OSError:
             continue
+        keep = False
         try:
-            if probe.type != socket.SOCK_STREAM or probe.family not in (
-                    socket.AF_UNIX, socket.AF_INET, socket.AF_INET6):
-                continue
-            if probe.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN):
-                continue  # a listener: it has no peer to deliver to
-            try:
-                peer = _address(probe.getpeername())
-            except OSError:
-                continue  # not connected (yet, or any more)
-            local = _address(probe.getsockname())
-            if (local is not None and local in bound) or (peer is not None and peer in dialled):
-                found.append(fd)
+            if probe.type == socket.SOCK_STREAM and probe.family in (
+                    socket.AF_UNIX, socket.AF_INET, socket.AF_INET6) and not probe.getsockopt(
+                    socket.SOL_SOCKET, socket.SO_ACCEPTCONN):  # a listener has no peer
+                peer = _address(probe.getpeername())  # OSError: not connected (yet, or any more)
+                local = _address(probe.getsockname())
+                keep = (local is not None and local in bound) or (peer is not None and peer in dialled)
         except OSError:
-            continue
-        finally:
+            pass
+        identity = _identity(probe.fileno()) if keep else None
+        if identity is not None:
+            found.append(Held(probe.detach(), fd, identity))
+            mine.add(found[-1].dup)
+        else:
             probe.close()
     return found
 
 
 class Deliveries:
     """The connections a process keeps open for nodes that returned: held by the node
-    threads (:meth:`hold`), let go by the runtime's main thread (the rest)."""
+    threads (:meth:`hold`), let go by the runtime's main thread (the rest). One lock
+    covers the scans too, so no scan ever sees another's duplicates half made."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -131,16 +135,8 @@ class Deliveries:
 
     def hold(self, bound: list[str], dialled: list[str]) -> int:
         """Before the zmq socket with these endpoints is closed: keeps its connections."""
-        found: list[Held] = []
-        for fd in connections(set(bound), set(dialled)):
-            identity = _identity(fd)
-            if identity is None:
-                continue
-            try:
-                found.append(Held(os.dup(fd), fd, identity))
-            except OSError:
-                continue
         with self._lock:
+            found = connections(set(bound), set(dialled), {h.dup for h in self.held})
             self.bound.update(bound)
             self.dialled.update(dialled)
             self.held += found
@@ -174,8 +170,10 @@ class Deliveries:
         with self._lock:
             if self.held:
                 return True
-            bound, dialled = set(self.bound), set(self.dialled)
-        return bool(connections(bound, dialled))
+            found = connections(self.bound, self.dialled, set())
+        for each in found:
+            os.close(each.dup)
+        return bool(found)
 
     def drop(self) -> None:
         """A stop: what is still unread is dropped (the peers see the connection end)."""
