@@ -61,6 +61,9 @@ class ProcState:
     term_sent: float | None = None
     #: When a restart is pending: the time the new process may be spawned.
     restart_at: float | None = None
+    #: A returned node restarting alone in its process: the process delivers what the node
+    #: sent (docs/gate.md) and exits by itself; it is told to stop only at this time.
+    stop_late_at: float | None = None
 
 
 @dataclass
@@ -127,6 +130,7 @@ def next_deadline(procs: dict[str, ProcState], *fixed: float | None) -> float:
     deadlines = [d for d in fixed if d is not None]
     deadlines.extend(p.term_sent + 1.0 for p in procs.values() if p.term_sent and not p.ended)
     deadlines.extend(p.restart_at for p in procs.values() if p.restart_at and p.ended)
+    deadlines.extend(p.stop_late_at for p in procs.values() if p.stop_late_at and not p.ended)
     now = time.monotonic()
     future = [d for d in deadlines if d > now]
     return min(future) if future else now + 1.0

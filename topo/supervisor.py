@@ -195,6 +195,10 @@ class Supervisor:
             for node in late:
                 self._fail(node, f"not ready within {self.ready_timeout:g}s: {reasons[node.name]}", None)
         for proc in self.procs.values():
+            if proc.stop_late_at is not None and (proc.ended or now >= proc.stop_late_at):
+                if not proc.ended:
+                    self.processes.send(proc, Message(Kind.STOP, {"reason": "restart: delivery took the grace period"}))
+                proc.stop_late_at = None
             if proc.restart_at is not None and proc.ended and now >= proc.restart_at and self.code is None:
                 self.ready_deadline = max(self.ready_deadline, now + self.ready_timeout)
                 for name in proc.instances:
@@ -203,9 +207,11 @@ class Supervisor:
         if self.code is not None and self.stop_at is None and now >= self._hold_stop_until:
             self.stop_at = now + self.grace
             for proc in self.procs.values():
-                proc.restart_at = None
+                proc.restart_at = proc.stop_late_at = None
                 if proc.hello and not proc.ended:
                     self.processes.send(proc, Message(Kind.STOP, {"reason": self.reason}))
+                elif proc.ended:
+                    self._restart_cancelled(proc)
         if self._hurry and self.stop_at is not None:
             self.stop_at = min(self.stop_at, now)
         if self.stop_at is not None and now >= self.stop_at:
@@ -342,7 +348,10 @@ class Supervisor:
                 other.state = "restarting"
                 other.restarts += 1
         proc.restart_at = time.monotonic() + delay
-        if not proc.ended:
+        if error is None and len(proc.instances) == 1:
+            # it returned: its process first delivers what it sent, within the grace period
+            proc.stop_late_at = proc.restart_at + self.grace
+        elif not proc.ended:
             self.processes.send(proc, Message(Kind.STOP, {"reason": f"restart of {node.name}"}))
         # from now on, what the old process says is history: its nodes are restarting
         proc.generation += 1
@@ -380,8 +389,18 @@ class Supervisor:
                 if proc.remote == seen.host and proc.pending:
                     self._start(proc)
 
+    def _restart_cancelled(self, proc: ProcState) -> None:
+        """The run stops while a process's nodes wait for their restart: they end stopped,
+        not forever 'restarting' in the outcome."""
+        for name in proc.instances:
+            if self.nodes[name].state == "restarting":
+                node = self.nodes[name]  # its last failure was told when it happened
+                node.state, node.ended, node.error, node.traceback = "stopped", time.monotonic(), None, None
+
     def _process_ended(self, proc: ProcState, exitcode: int | None, how: str | None) -> None:
         proc.ended = True
+        if self.code is not None and proc.restart_at is None:
+            self._restart_cancelled(proc)
         if all(self.nodes[n].state in TERMINAL or self.nodes[n].state == "restarting" for n in proc.instances):
             return  # nothing left to learn from it (a restart, or every node reported)
         if exitcode == 0 and proc.remote is None:

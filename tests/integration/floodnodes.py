@@ -5,6 +5,7 @@ fails on the count)."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import zmq
@@ -15,14 +16,16 @@ def _report(node: Any, got: int) -> None:
 
 
 def blast(node: Any) -> None:
-    """PUSH, PUB, XPUB, DEALER, PAIR: ``count`` messages, then return."""
+    """PUSH, PUB, XPUB, DEALER, PAIR: ``count`` messages (``pad`` bytes longer than their
+    number), then return."""
     out = node.sockets["out"]
     if node.args.get("xpub"):
         out.recv()  # its subscriber's subscription, which an XPUB node sees itself
     flags = zmq.NOBLOCK if node.args.get("until_alone") else 0
+    pad = b"x" * node.args.get("pad", 0)
     for i in range(node.args["count"]):
         try:
-            out.send(b"%d" % i, flags)
+            out.send(b"%d" % i + pad, flags)
         except zmq.Again:
             return  # ``until_alone``: no peer left to queue for (a PUSH would block)
 
@@ -43,14 +46,18 @@ def reply_once(node: Any) -> None:
 
 
 def count(node: Any) -> None:
-    """PULL, SUB, ROUTER, PAIR, DEALER: counts ``count`` messages."""
+    """PULL, SUB, ROUTER, PAIR, DEALER: counts ``count`` messages; ``lag`` seconds of work
+    after every 10,000 keep it behind its sender."""
     inp = node.sockets["in"]
     got = 0
     wanted = node.args["count"]
     silence = int(node.args.get("silence", 5) * 1000)
+    lag = node.args.get("lag", 0)
     while got < wanted and inp.poll(silence):
         inp.recv_multipart()
         got += 1
+        if lag and got % 10_000 == 0:
+            time.sleep(lag)  # a slow consumer's work, not a wait for anything
     _report(node, got)
 
 

@@ -170,3 +170,21 @@ def test_a_stop_drops_what_a_receiver_never_read(topo: Topo) -> None:
     assert proc.returncode == 0, out + err
     assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
     assert not topo.socket_files()
+
+
+def test_a_node_restarting_after_its_return_delivers_first(topo: Topo) -> None:
+    """``restart: always``: the sender returns after each burst of 100,000 and is restarted.
+    Its old process first delivers the burst to a receiver that lags behind (over ipc, where
+    a stop at the restart drops the tail); the receiver must count three whole bursts."""
+    path = topo.file("""
+        topology: again
+        nodes:
+          tx: {run: 'floodnodes:blast', args: {count: 100000}, restart: always, sockets: {out: PUSH}}
+          rx: {run: 'floodnodes:count', args: {count: 300000, lag: 0.05}, on_exit: stop, sockets: {in: PULL}}
+        links:
+          - tx.out -> rx.in
+        """)
+    result = topo.run("up", path, timeout=120)
+    assert received(result.out) == {"rx": (300_000, 300_000)}, result.out
+    assert result.code == 0, result.out + result.err
+    assert "tx returned; restarting" in result.out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -116,3 +117,29 @@ def test_a_process_killed_from_outside_is_restarted_and_traffic_resumes(topo: To
     proc.communicate(timeout=20)
     assert proc.returncode == 130
     assert topo.socket_files() == []
+
+
+def test_a_stop_during_a_restart_delay_ends_the_node_stopped(topo: Topo) -> None:
+    """The run stops while a node waits out its restart delay: no process is started for it,
+    and the outcome says 'stopped', not 'restarting' forever."""
+    path = topo.file("""
+        topology: pause
+        nodes:
+          broken:
+            run: "itnodes:always_fails"
+            restart: on-failure
+            max_restarts: 20
+            sockets: {out: PUSH}
+          sink: {run: "itnodes:block_forever", sockets: {in: PULL}}
+        links: [broken.out -> sink.in]
+    """)
+    proc = topo.start("up", path)
+    topo.wait_for_line(proc, r"restarting in 3\.2s")  # the delay doubles: time enough for a down
+    down = topo.run("down", "pause")
+    assert down.code == 0, down.out + down.err
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, out + err
+    assert re.search(r"^topo\s+\| broken\s+stopped", out, re.M), out
+    [outcome_file] = (topo.home / "logs").rglob("outcome.json")
+    outcome = json.loads(outcome_file.read_text())
+    assert outcome["nodes"] == {"broken": "stopped", "sink": "stopped"}, outcome
