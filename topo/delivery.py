@@ -18,7 +18,15 @@ writes out what is queued), and closes its duplicate only once
   bytes in the peer's receive queue; on tcp, the bytes not yet acknowledged).
 
 Then the peer's engine has every byte in its own memory, which it hands on before it
-acts on the hang-up. A peer that has gone (returned, crashed) frees the queue, so it
+acts on the hang-up.
+
+The sender's side has a smaller window of its own: closing a zmq socket ends its
+connections' sessions as soon as each engine has taken the last message from its pipe,
+and a session that ends destroys its engine, with whatever part of the last batch (at
+most 8 KB) the kernel had no room for yet. So before the zmq socket is closed, the node's
+thread waits (:meth:`Deliveries.wait_drained`) until the kernel holds nothing unread on
+any of its connections: the engine then has written all it had, and the last batch,
+written into an empty queue, fits. A peer that has gone (returned, crashed) frees the queue, so it
 keeps nothing waiting. The kernel has no event for "the queue is empty", so that fact is
 polled, at short intervals, and only while something is held; a stop drops it all at
 once (see :meth:`Deliveries.drop`). The details and the measurements: docs/gate.md.
@@ -133,7 +141,7 @@ class Deliveries:
         self.dialled: set[str] = set()
         self._look = FIRST_LOOK
 
-    def hold(self, bound: list[str], dialled: list[str]) -> int:
+    def hold(self, bound: list[str], dialled: list[str]) -> list[Held]:
         """Before the zmq socket with these endpoints is closed: keeps its connections."""
         with self._lock:
             found = connections(set(bound), set(dialled), {h.dup for h in self.held})
@@ -142,7 +150,21 @@ class Deliveries:
             self.held += found
             if found:
                 self._look = FIRST_LOOK
-        return len(found)
+        return found
+
+    def wait_drained(self, held: list[Held], stopping: threading.Event) -> bool:
+        """Until the peers of ``held`` have read everything the kernel holds for them (or
+        have gone, or the connection was let go), or a stop: True when drained. A peer
+        alive that never reads keeps this waiting until the run stops, as it keeps the
+        process (the stop is this wait's deadline)."""
+        look = FIRST_LOOK
+        while not stopping.is_set():
+            with self._lock:  # a duplicate let go meanwhile (settle, drop) is not looked at
+                if not any(h in self.held and _unsent(h.dup) > 0 for h in held):
+                    return True
+            stopping.wait(look)
+            look = min(LONGEST_LOOK, look * 2)
+        return False
 
     def settle(self) -> bool:
         """Lets go of each connection that libzmq is done with and whose peer has read all;

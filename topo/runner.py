@@ -85,9 +85,11 @@ class Runner(threading.Thread):
             else:
                 linger = -1 if deliver and planned.type not in (SUB, PULL) else 0
             if deliver and linger != 0:
-                self.rt.deliveries.hold(
+                held = self.rt.deliveries.hold(
                     self.bound.get(planned.name, []),
                     [self.rt.addresses[k] for k in planned.connects if self.rt.plan.endpoints[k].transport != INPROC])
+                # libzmq's last batch is only safe from the close once the kernel has room
+                self.rt.deliveries.wait_drained(held, self.rt.stopping)
             sock.close(linger=linger)
 
     def finish(self) -> None:

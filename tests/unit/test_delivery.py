@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
 from pathlib import Path
 from typing import Iterator
 
@@ -61,7 +62,7 @@ def test_held_until_the_owner_lets_go_and_the_peer_has_read_all(unix_pair: Pair)
     endpoint, listener, dialler, accepted = unix_pair
     accepted.sendall(b"x" * 50_000)
     deliveries = Deliveries()
-    assert deliveries.hold([endpoint], []) == 1
+    assert len(deliveries.hold([endpoint], [])) == 1
     accepted.close()  # what libzmq does once its linger is over
     assert deliveries.settle(), "released with 50,000 bytes unread"
     got = 0
@@ -130,3 +131,30 @@ def test_tcp_connections_are_found_by_address() -> None:
     finally:
         for s in (listener, dialler, accepted):
             s.close()
+
+
+def test_the_close_waits_until_the_peer_has_read_what_the_kernel_holds(unix_pair: Pair) -> None:
+    """Before libzmq's socket is closed: drained only once the reader has taken every byte
+    (a stop ends the wait undrained)."""
+    endpoint, listener, dialler, accepted = unix_pair
+    accepted.sendall(b"x" * 50_000)
+    deliveries = Deliveries()
+    held = deliveries.hold([endpoint], [])
+    stop = threading.Event()
+    stop.set()
+    assert not deliveries.wait_drained(held, stop)  # stopped with 50,000 bytes unread
+    got = 0
+    while got < 50_000:
+        got += len(dialler.recv(65536))
+    assert deliveries.wait_drained(held, threading.Event())
+    deliveries.drop()
+
+
+def test_the_close_does_not_wait_for_a_peer_that_has_gone(unix_pair: Pair) -> None:
+    endpoint, listener, dialler, accepted = unix_pair
+    accepted.sendall(b"x" * 50_000)
+    deliveries = Deliveries()
+    held = deliveries.hold([endpoint], [])
+    dialler.close()  # the reader died with all of it unread: the kernel drops it
+    assert deliveries.wait_drained(held, threading.Event())
+    deliveries.drop()
