@@ -88,8 +88,10 @@ class Runner(threading.Thread):
                 held = self.rt.deliveries.hold(
                     self.bound.get(planned.name, []),
                     [self.rt.addresses[k] for k in planned.connects if self.rt.plan.endpoints[k].transport != INPROC])
-                # libzmq's last batch is only safe from the close once the kernel has room
-                self.rt.deliveries.wait_drained(held, self.rt.stopping)
+                # libzmq's last batch is only safe from the close once the kernel has room;
+                # a stop meanwhile drops what is left
+                if not self.rt.deliveries.wait_drained(held, self.rt.stopping):
+                    linger = 0
             sock.close(linger=linger)
 
     def finish(self) -> None:
