@@ -60,7 +60,7 @@ def compose(text: str, file: str, problems: list[Problem]) -> yaml.Node | None:
         root = yaml.compose(text, Loader=_Loader)
     except (RecursionError, yaml.YAMLError) as err:
         # Past its own limit PyYAML fails with a RecursionError (pure Python) or a
-        # scanner error (libyaml 0.2.6+): find the first value past ours instead.
+        # scanner error (the libyaml in 6.0.4's wheels): find the first value past ours.
         deep = _first_too_deep(text, file)
         if deep is not None:
             problems.append(too_deep(deep))
@@ -74,9 +74,6 @@ def compose(text: str, file: str, problems: list[Problem]) -> yaml.Node | None:
         tree.walk(root, 1)
     except _TooDeep as err:
         problems.append(too_deep(err.pos))
-        return None
-    except yaml.YAMLError as err:
-        problems.append(_yaml_problem(err, file))
         return None
     return root
 
