@@ -1,9 +1,10 @@
 """Topology file → :class:`topo.model.Topology`, every value keeping its source position.
 
-Reading is three steps: YAML is composed into nodes (which carry line and column), the
-tree is checked against the schema (:mod:`topo.structure`), and the checked values become
-the typed model. Problems are collected, never raised one at a time, so the user sees
-every mistake of the file in one run.
+Reading is three steps: YAML is composed into nodes which carry line and column, with
+merges applied (:mod:`topo.yamltree`), the tree is checked against the schema
+(:mod:`topo.structure`), and the checked values become the typed model. Problems are
+collected, never raised one at a time, so the user sees every mistake of the file in one
+run.
 """
 
 from __future__ import annotations
@@ -21,8 +22,8 @@ from topo.model import (
 )
 from topo.schema import SCHEMA
 from topo.structure import INVALID, Checker, Path, _TooLarge, pos_of
+from topo.yamltree import compose, too_deep
 
-_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _SHORT_LINK = re.compile(r"^\s*([\w-]+)\.([\w-]+)\s*->\s*([\w-]+)\.([\w-]+)\s*$")
 _DEFAULT_HOST = "local"
 _DEFAULT_ADDRESS = "127.0.0.1"
@@ -45,82 +46,26 @@ def read_file(path: str) -> tuple[Topology | None, list[Problem]]:
 
 
 def load_text(text: str, file: str = "<string>") -> tuple[Topology | None, list[Problem]]:
-    try:
-        root = yaml.compose(text, Loader=_Loader)
-    except RecursionError:
-        return None, [_too_deep(file)]
-    except yaml.MarkedYAMLError as err:
-        mark = err.problem_mark or err.context_mark
-        pos = Pos(file, mark.line + 1, mark.column + 1) if mark else Pos(file, 1, 1)
-        what = " ".join(p for p in (err.context, err.problem) if p)
-        return None, [Problem(pos, f"YAML syntax error: {what}")]
-    except yaml.YAMLError as err:
-        return None, [Problem(Pos(file, 1, 1), f"YAML error: {err}")]
+    """Every problem of the text as a topology file, and the model if it could be built."""
+    problems: list[Problem] = []
+    root = compose(text, file, problems)
     if root is None:
-        return None, [Problem(Pos(file, 1, 1), "the file is empty: it needs at least `topology:` and `nodes:`")]
+        if not problems:
+            problems.append(Problem(Pos(file, 1, 1), "the file is empty: it needs at least `topology:` and `nodes:`"))
+        return None, problems
     if not isinstance(root, yaml.MappingNode):
         return None, [Problem(pos_of(file, root), "the file must be a mapping with `topology:` and `nodes:`, not a list or a value")]
-    ctor = _Constructor()
-    problems: list[Problem] = []
+    checker = Checker(file, yaml.constructor.SafeConstructor())
     try:
-        _prepare(file, root, ctor, problems, set())
-        checker = Checker(file, ctor)
         raw = checker.plain(root, (), problems)
     except RecursionError:
-        return None, [_too_deep(file)]
+        # compose() bounds the depth, so this is a last resort, not a path a file takes.
+        return None, [too_deep(Pos(file, 1, 1))]
     except _TooLarge as err:
         return None, [Problem(err.pos, "the file expands to too many values (aliases nested too deep?)")]
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        pos = Pos(file, mark.line + 1, mark.column + 1) if mark else Pos(file, 1, 1)
-        return None, [Problem(pos, f"YAML error: {getattr(err, 'problem', err)}")]
     checked = checker.check(raw, SCHEMA, (), problems)
     builder = _Builder(file, checker)
     return builder.topology(checked), problems
-
-
-def _too_deep(file: str) -> Problem:
-    return Problem(Pos(file, 1, 1), "the file is nested too deep to read")
-
-
-class _Constructor(yaml.constructor.SafeConstructor):
-    def flatten_mapping(self, node: yaml.MappingNode) -> None:
-        """Applies ``<<`` merges keeping only the pair that wins for each key, so that
-        merges of merges cannot multiply a mapping's size (a "merge bomb")."""
-        super().flatten_mapping(node)
-        seen: set[tuple[str, str]] = set()
-        kept = []
-        for key, value in reversed(node.value):
-            if isinstance(key, yaml.ScalarNode):
-                if (key.tag, key.value) in seen:
-                    continue
-                seen.add((key.tag, key.value))
-            kept.append((key, value))
-        kept.reverse()
-        node.value = kept
-
-
-def _prepare(file: str, node: yaml.Node, ctor: Any, problems: list[Problem], seen: set[int]) -> None:
-    """Reports duplicate keys (YAML would silently keep the last) and applies ``<<`` merges."""
-    if id(node) in seen or isinstance(node, yaml.ScalarNode):
-        return
-    seen.add(id(node))
-    if isinstance(node, yaml.MappingNode):
-        first: dict[tuple[str, str], yaml.Node] = {}
-        for key, _ in node.value:
-            if isinstance(key, yaml.ScalarNode) and key.tag != "tag:yaml.org,2002:merge":
-                ident = (key.tag, key.value)
-                if ident in first:
-                    line = first[ident].start_mark.line + 1
-                    problems.append(Problem(pos_of(file, key), f"duplicate key {key.value!r} (first written on line {line})"))
-                else:
-                    first[ident] = key
-        ctor.flatten_mapping(node)
-        children = [n for pair in node.value for n in pair]
-    else:
-        children = list(node.value)
-    for child in children:
-        _prepare(file, child, ctor, problems, seen)
 
 
 class _Builder:

@@ -5,9 +5,13 @@ from __future__ import annotations
 import time
 
 import pytest
+import yaml
 
+from topo import yamltree
 from topo.loader import load_text
 from topo.model import OnExit, Restart, SocketRef, SocketType, Transport
+
+from topo.yamltree import MAX_DEPTH
 
 from .helpers import at
 
@@ -379,3 +383,134 @@ def test_load_text_never_raises_on_a_file_of_problems():
     t, found = load_text("topology: T\nnodes: {a: {run: 1, replicas: 0}}\nlinks: [x]\n", "f.yaml")
     assert t is not None
     assert [at(p) for p in found] == [(1, 11), (2, 18), (2, 31), (3, 9)]
+
+
+# -- nesting depth, the same on every PyYAML and both of its parsers ---------------------
+
+
+@pytest.fixture(params=["libyaml", "pure-python"])
+def parser(request, monkeypatch):
+    """Runs a test with PyYAML's C parser (if this PyYAML has one) and its Python one: the
+    first reads any depth before 6.0.4 and stops at 1000 levels since (bundled libyaml),
+    the second runs out of stack a few hundred levels down."""
+    if request.param == "libyaml":
+        if not hasattr(yaml, "CSafeLoader"):
+            pytest.skip("this PyYAML has no libyaml")
+        monkeypatch.setattr(yamltree, "_Loader", yaml.CSafeLoader)
+    else:
+        monkeypatch.setattr(yamltree, "_Loader", yaml.SafeLoader)
+    return request.param
+
+
+@pytest.mark.parametrize("levels", [MAX_DEPTH + 1, 999, 1001, 5000])
+def test_too_deep_flow_nesting_points_at_the_first_level_past_the_limit(parser, levels):
+    # The root mapping is level 1, `nodes:`'s value level 2: the (MAX_DEPTH)th "{a: ".
+    text = "topology: t\nnodes: " + "{a: " * levels + "1" + "}" * levels + "\n"
+    t, found = load_text(text, "f.yaml")
+    assert t is None
+    assert [(at(p), p.message) for p in found] == [
+        ((2, 8 + 4 * (MAX_DEPTH - 1)), f"the file is nested too deep to read (more than {MAX_DEPTH} levels of mappings and lists)"),
+    ]
+
+
+def test_too_deep_block_nesting_points_at_the_first_level_past_the_limit(parser):
+    levels = 1100
+    text = "topology: t\nnodes:\n" + "".join(" " * (i + 1) + "a:\n" for i in range(levels)) + " " * (levels + 1) + "b: 1\n"
+    t, found = load_text(text, "f.yaml")
+    assert t is None
+    # Line 3 opens level 2 (nodes' value) at column 2; line 2 + k opens level k + 1.
+    assert [at(p) for p in found] == [(2 + MAX_DEPTH, MAX_DEPTH + 1)]
+    assert "nested too deep" in found[0].message
+
+
+def test_nesting_up_to_the_limit_loads(parser):
+    levels = MAX_DEPTH - 4  # root, nodes' value, the node, its args: the list adds the rest
+    text = "topology: t\nnodes: {a: {run: m:f, args: {x: " + "[" * levels + "]" * levels + "}}}\n"
+    t, found = load_text(text, "f.yaml")
+    assert found == [] and t is not None
+
+
+def test_nesting_through_aliases_counts_the_aliased_levels():
+    # Each anchor alone is shallow, x-3 holds x-2 which holds x-1: 3 * 65 levels, and
+    # the alias is used 9 levels down: the problem is where it is used, not the anchor.
+    deep = "[" * 65 + "]" * 65
+    use = "  a: {run: m:f, args: {x: {y: {z: {w: {v: {u: *l3}}}}}}}"
+    text = "\n".join([
+        "topology: t",
+        f"x-1: &l1 {deep}",
+        f"x-2: &l2 {deep.replace('[]', '[*l1]')}",
+        f"x-3: &l3 {deep.replace('[]', '[*l2]')}",
+        "nodes:",
+        use,
+    ]) + "\n"
+    t, found = load_text(text, "f.yaml")
+    assert t is None
+    assert [(at(p), "nested too deep" in p.message) for p in found] == [((6, use.index("u:") + 1), True)]
+
+
+# -- merge keys: one meaning on every PyYAML ---------------------------------------------
+
+
+def test_merge_list_first_mapping_wins_for_every_key_and_written_keys_win(topology):
+    t = topology("""\
+        topology: t
+        x-a: &a {run: m:first, args: {who: a}}
+        x-b: &b {run: m:second, restart: always, args: {who: b}, on_exit: stop}
+        x-c: &c {run: m:third, restart: on-failure, on_exit: fail, process: c}
+        nodes:
+          n: {<<: [*a, *b, *c], on_exit: continue}
+        """)
+    n = t.nodes["n"]
+    assert (n.run, n.restart, dict(n.args), n.on_exit, n.process) == (
+        "m:first", Restart.ALWAYS, {"who": "a"}, OnExit.CONTINUE, "c")
+
+
+def test_merge_of_a_mapping_that_merges_applies_both(topology):
+    t = topology("""\
+        topology: t
+        x-base: &base {run: m:base, restart: always, process: p}
+        x-mid: &mid {<<: *base, run: m:mid}
+        nodes:
+          n: {<<: [*mid, {restart: on-failure, env: {A: "1"}}]}
+        """)
+    n = t.nodes["n"]
+    assert (n.run, n.restart, dict(n.env), n.process) == ("m:mid", Restart.ALWAYS, {"A": "1"}, "p")
+
+
+def test_merge_keeps_the_merged_keys_first_in_order(topology):
+    t = topology("""\
+        topology: t
+        x-some: &some {b: {run: m:f}, a: {run: m:f}}
+        nodes: {<<: *some, c: {run: m:f}}
+        """)
+    assert list(t.nodes) == ["b", "a", "c"]
+
+
+def test_a_list_item_that_is_not_a_mapping_cannot_be_merged(problem):
+    p = problem("""\
+        topology: t
+        x-a: &a {run: m:f}
+        nodes:
+          a: {<<: [*a, [1]]}
+        """)
+    assert at(p) == (4, 16)
+    assert p.message == "`<<:` expects mappings for merging, found a list in the list"
+
+
+def test_duplicate_key_inside_a_merged_mapping_is_reported(problem):
+    p = problem("""\
+        topology: t
+        nodes:
+          a: {<<: {run: m:f, run: m:g}}
+        """)
+    assert at(p) == (3, 22)
+    assert "duplicate key 'run' (first written on line 3)" in p.message
+
+
+def test_a_mapping_merged_into_itself_is_a_located_problem(problems):
+    found = problems("""\
+        topology: t
+        x-a: &a {<<: *a, run: m:f}
+        nodes: {a: {run: m:f}}
+        """)
+    assert [(at(p), p.message) for p in found] == [((2, 6), "`<<:` merges a mapping into itself")]
