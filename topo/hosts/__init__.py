@@ -1,0 +1,18 @@
+"""Other hosts: the agents that run a host's share of a run, and the supervisor's link to them.
+
+The same file runs across hosts: for each host but its own the supervisor starts an agent
+(``LAUNCH PYTHON -m topo.hosts.agent``; ``python -m topo.agent`` also works) that spawns
+and watches that host's processes and relays their reports, everything that crosses hosts
+under CURVE. May import everything below it, the supervisor side included (an agent is a
+small supervisor of its own host). Public names: :class:`topo.hosts.remotes.Hosts`,
+:func:`topo.hosts.agent.main`.
+
+Modules, in the order a run meets them:
+
+- ``remotes``: The supervisor's side of the other hosts: launching agents, their channel,
+  their liveness.
+- ``agent_config``: What a supervisor hands an agent on its standard input: the configuration,
+  keys included.
+- ``agent``: topo's agent: runs one host's share of a run, for a supervisor on another
+  host.
+"""

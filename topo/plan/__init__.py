@@ -1,0 +1,19 @@
+"""The plan: a checked topology turned into plain data, and views of it.
+
+Which transport each link takes, which address each endpoint gets, what each
+process must build. May import: :mod:`topo.errors`, :mod:`topo.file` and its own modules;
+never zmq, never a process started (``topo check`` and ``topo plan`` run on this alone).
+Public names: :func:`topo.plan.planner.make_plan`, :class:`topo.plan.planner.Plan`; a
+child process sees only :mod:`topo.plan.share`, which imports nothing else of topo.
+
+Modules, in the order a run meets them:
+
+- ``planner``: The plan: a validated topology turned into plain data the supervisor and
+  runtimes follow.
+- ``share``: One process's share of the plan, as the process itself sees it: plain tuples
+  and strings.
+- ``planview``: Plain-text views of a topology and its plan, for ``topo check`` and ``topo
+  plan``.
+- ``graph``: Drawings of a plan, for ``topo graph``: a Mermaid flowchart or a Graphviz
+  digraph.
+"""

@@ -1,0 +1,38 @@
+"""The process side: one node process, from its first instruction to its exit.
+
+What runs inside every process ``topo up`` spawns (or an agent spawns on another
+host): its first steps, the nodes' code imported, their sockets built, wired and held at
+the gate, the node threads, delivery at a node's return, the reports to the supervisor.
+May import: :mod:`topo.errors`, :mod:`topo.file`, :mod:`topo.plan` (in practice only
+:mod:`topo.plan.share`: a child imports little) and its own modules; never the supervisor
+side. Public names: :class:`topo.process.node.Node` (what a node function receives),
+:mod:`topo.process.control` (the messages both sides speak).
+
+Modules, in the order a run meets them:
+
+- ``boot``: What a process is started with: plain data, pickled into the child.
+- ``entry``: A node process's entry point, as multiprocessing names it: light to import in
+  the parent.
+- ``prelude``: A node process's first steps, before it imports zmq and its runtime.
+- ``nodecode``: The nodes' code of a process, imported in the background from the process's
+  first steps.
+- ``capture``: Child side of output: which node instance wrote each line, in a process
+  running several.
+- ``nodelog``: ``node.log``: a logger per node whose records are shown under the node's name.
+- ``memory``: glibc's malloc thresholds, pinned in a node process so message buffers stay
+  mapped.
+- ``control``: The control channel: typed messages between the supervisor and each process's
+  runtime.
+- ``runtime``: One per process: the control connection, the node threads, and a clean exit.
+- ``context``: What a node's thread and the wiring thread may use of their process.
+- ``wiring``: One thread per process wires every node of it: build, bind, connect, gate,
+  hand over.
+- ``sockets``: Creating one node's sockets from the plan: types, options, subscriptions.
+- ``gate``: The readiness gate: when may a node's function be called?
+- ``curve``: CURVE for everything that crosses hosts: keys per run, options per endpoint,
+  and ZAP.
+- ``runner``: One node instance's own thread: call its function, report how it ended, close.
+- ``node``: What a node function receives: its sockets, its arguments, and whether to go
+  on.
+- ``delivery``: What a node sent before it returned reaches its peers, on ipc too.
+"""

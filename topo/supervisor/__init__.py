@@ -1,0 +1,27 @@
+"""The supervisor side: the one owner of a run's state, on the host where ``topo up`` runs.
+
+Starts the processes (here directly, elsewhere through :mod:`topo.hosts`), hears
+their reports, decides readiness, restarts and the stop, and shows what the nodes print.
+Children only report; every decision is taken here. May import everything below it
+(:mod:`topo.errors`, :mod:`topo.file`, :mod:`topo.plan`, :mod:`topo.process`) and its own
+modules. Public names: :class:`topo.supervisor.supervise.Supervisor`,
+:class:`topo.supervisor.runstate.Outcome`.
+
+Modules, in the order a run meets them:
+
+- ``prestart``: ``topo up``'s local processes started as soon as the plan exists, before the
+  supervisor.
+- ``supervise``: The supervisor: the one owner of a run's state.
+- ``runstate``: The state a supervisor owns, as plain records, and how it is shown to ``topo
+  ps``.
+- ``restarts``: Restart policy: whether a node that ended is started again, after how long,
+  and when to give up on one that keeps failing. Pure: the supervisor passes in
+  the clock.
+- ``processes``: How a run's processes are started, signalled and seen to end, here or on
+  another host.
+- ``spawn``: Starting and killing the OS processes of a run.
+- ``rundir``: Where a run keeps its files, how it is named, and cleaning up after dead
+  runs.
+- ``output``: What the supervisor shows and keeps of the nodes' output: prefixes, colours,
+  log files.
+"""
