@@ -30,14 +30,10 @@ hit both. Reported: medians, the ratio of the medians and the median of per-roun
 everywhere (throughput topo/baseline, judged on the paired ratio; latency baseline/topo,
 judged on the best trials: a trial is fast or slow as a whole, on either side at random).
 
-Also (unless --no-experiment): a cProfile of the sender's 64 B PUB loop on both sides (ipc),
-the cost of one PUB ``send`` layer by layer, and a reference: topo's PUB switched at run
-time to the ``send`` it had before this benchmark found its cost (not this tree; labelled
-so), against the same baseline.
-The two sides live in bench/dp_sides.py, the send breakdown in bench/dp_breakdown.py.
-Results go to stdout, to docs/benchmarks-datapath.md (between its results markers) and
-to docs/img/datapath.json (for bench/plots.py and bench/summary.py). Exit status 1 if a
-target is missed.
+Also reported: each side's time and CPU per message in the nodes' threads. The two sides
+live in bench/dp_sides.py. Results go to stdout, to docs/benchmarks-datapath.md (between
+its results markers) and to docs/img/datapath.json (for bench/plots.py and
+bench/summary.py). Exit status 1 if a target is missed.
 """
 
 from __future__ import annotations
@@ -71,7 +67,6 @@ from bench.common import (
     write_json,
     write_results,
 )
-from bench.dp_breakdown import send_cost_breakdown
 from bench.dp_sides import TRANSPORTS, BaselineSide, Side, Test, TopoSide, tests
 
 PAGE = ROOT / "docs" / "benchmarks-datapath.md"
@@ -129,8 +124,7 @@ def fmt_us(seconds: float) -> str:
     return f"{seconds * 1e6:.1f} µs"
 
 
-def rows_for(transport: str, todo: list[Test], res: dict[str, Samples], verdicts: dict[str, bool],
-             topo_label: str = "topo") -> list[list[str]]:
+def rows_for(transport: str, todo: list[Test], res: dict[str, Samples], verdicts: dict[str, bool]) -> list[list[str]]:
     rows = []
     for test in todo:
         s = res[test.name]
@@ -138,7 +132,7 @@ def rows_for(transport: str, todo: list[Test], res: dict[str, Samples], verdicts
             t, b = median([x["rate"] for x in s.topo]), median([x["rate"] for x in s.base])
             paired = median(s.paired["rate"])
             ok = paired >= TARGET
-            verdicts[f"{topo_label} {transport} {test.name} throughput ≥ {TARGET}x baseline (paired {paired:.2f}x)"] = ok
+            verdicts[f"topo {transport} {test.name} throughput ≥ {TARGET}x baseline (paired {paired:.2f}x)"] = ok
             rows.append([transport, test.name, "throughput", fmt_rate(t, test.size), fmt_rate(b, test.size),
                          f"{t / b:.2f}x", f"{paired:.2f}x", spread(s.paired["rate"]), "",
                          "yes" if ok else "**no**"])
@@ -152,7 +146,7 @@ def rows_for(transport: str, todo: list[Test], res: dict[str, Samples], verdicts
                 # either side at random, so medians and per-round ratios pick a mode by chance;
                 # scheduling noise only ever adds latency, so the best trials compare the paths
                 ok = b_best / t_best >= TARGET
-                verdicts[f"{topo_label} {transport} {test.name} latency {key}: baseline/topo ≥ {TARGET} "
+                verdicts[f"topo {transport} {test.name} latency {key}: baseline/topo ≥ {TARGET} "
                          f"(best trials {b_best / t_best:.2f}x)"] = ok
                 rows.append([transport, test.name, f"latency {key}", fmt_us(t), fmt_us(b),
                              f"{b / t:.2f}x", f"{paired:.2f}x", spread(s.paired[key]),
@@ -161,7 +155,7 @@ def rows_for(transport: str, todo: list[Test], res: dict[str, Samples], verdicts
     return rows
 
 
-def loop_rows(transport: str, todo: list[Test], res: dict[str, Samples], topo_label: str) -> list[list[str]]:
+def loop_rows(transport: str, todo: list[Test], res: dict[str, Samples]) -> list[list[str]]:
     """Per message, in the sender's thread: its loop's wall time (first to last ``send``
     returning) and CPU time, and the receiver thread's CPU time. CPU time is where topo's
     per-message code shows, and what the machine's load (other programs) does not inflate."""
@@ -178,7 +172,7 @@ def loop_rows(transport: str, todo: list[Test], res: dict[str, Samples], topo_la
         for key in ("send_loop", "send_cpu", "recv_cpu"):
             t, b = per_msg(s.topo, key), per_msg(s.base, key)
             cells += [f"{t:,.0f} / {b:,.0f}", f"{t - b:+,.0f}"]
-        rows.append([transport, test.name, topo_label, *cells])
+        rows.append([transport, test.name, *cells])
     return rows
 
 
@@ -210,7 +204,7 @@ def records_for(transport: str, todo: list[Test], res: dict[str, Samples]) -> li
     return out
 
 
-LOOP_HEADER = ["transport", "test", "topo", "sender wall ns/msg (topo / baseline)", "Δ",
+LOOP_HEADER = ["transport", "test", "sender wall ns/msg (topo / baseline)", "Δ",
                "sender CPU ns/msg", "Δ", "receiver CPU ns/msg", "Δ"]
 
 
@@ -225,8 +219,6 @@ def main() -> int:
     parser.add_argument("--transports", default=",".join(TRANSPORTS), help="comma-separated subset of inproc,ipc,tcp")
     parser.add_argument("--tests", default="push,push64k,pub,pub64k,rtt",
                         help="comma-separated subset of push,push64k,pub,pub64k,rtt")
-    parser.add_argument("--no-experiment", action="store_true",
-                        help="leave out the profiles, the send breakdown and the before-the-fix reference")
     parser.add_argument("--no-write", action="store_true",
                         help=f"do not update {PAGE.relative_to(ROOT)} nor the JSON results")
     parser.add_argument("--results", metavar="DIR", help="write datapath.json here instead of docs/img/")
@@ -252,18 +244,9 @@ def main() -> int:
     ctx: zmq.Context[Any] = zmq.Context()
     rows: list[list[str]] = []
     records: list[dict[str, Any]] = []
-    exp_records: list[dict[str, Any]] = []
-    exp_rows: list[list[str]] = []
     send_loops: list[list[str]] = []
-    profiles: list[str] = []
     verdicts: dict[str, bool] = {}
-    pub_tests = [t for t in todo if t.socket == "pub"]
-    breakdown: list[list[str]] = []
-    profiled = "ipc" if "ipc" in transports else transports[0]
     try:
-        if not args.no_experiment:
-            progress("cost of one PUB send, by layer")
-            breakdown = send_cost_breakdown(max(rounds, 5))
         for transport in transports:
             progress(f"{transport}: launching topo and the baseline")
             sides: dict[str, Side] = {}
@@ -278,29 +261,7 @@ def main() -> int:
                 res = interleave(sides, todo, rounds, progress, transport)
                 rows += rows_for(transport, todo, res, verdicts)
                 records += records_for(transport, todo, res)
-                send_loops += loop_rows(transport, todo, res, "this tree")
-                if not args.no_experiment and pub_tests:
-                    # one profile is enough: the send path is the same on every transport
-                    small = [t for t in pub_tests if t.size == 64][:1] if transport == profiled else []
-                    for test in small:
-                        for name in ("base", "topo"):
-                            got = sides[name].run(test, profile=True)
-                            profiles.append(f"{transport}, {test.name}, sender's send loop, "
-                                            f"{'topo (this tree)' if name == 'topo' else 'baseline'}, "
-                                            f"{got['send_loop'] / test.n * 1e9:.0f} ns per send with the "
-                                            f"profiler on:\n\n```\n{got['profile']}\n```")
-                    sides["topo"].cmd("sender", op="old_pub")
-                    sides["topo"].reply("sender", "swapped")
-                    for test in small:
-                        got = sides["topo"].run(test, profile=True)
-                        profiles.append(f"{transport}, {test.name}, sender's send loop, topo with the send "
-                                        f"before the fix (reference), {got['send_loop'] / test.n * 1e9:.0f} ns "
-                                        f"per send with the profiler on:\n\n```\n{got['profile']}\n```")
-                    progress(f"{transport}: reference, PubSocket.send as before the fix")
-                    eres = interleave(sides, pub_tests, max(3, rounds // 2), progress, transport + " (reference)")
-                    exp_rows += rows_for(transport, pub_tests, eres, {}, "topo, send before the fix")
-                    exp_records += records_for(transport, pub_tests, eres)
-                    send_loops += loop_rows(transport, pub_tests, eres, "send before the fix (reference)")
+                send_loops += loop_rows(transport, todo, res)
             finally:
                 for side in sides.values():
                     try:
@@ -330,34 +291,18 @@ def main() -> int:
           "on the best trials for latency: a trial's round trips are all fast or all slow, on either "
           "side at random, so medians and per-round ratios of latency pick a mode by chance.",
     ]
-    if exp_rows:
-        sections.append(
-            "### Reference: topo's PUB with `PubSocket.send` as before the fix (not this tree)\n\n"
-            "After the measured rounds, the sender's PubSocket is switched at run time to the `send` "
-            "topo had before this benchmark found its cost (`bench/dp_nodes.py: old_pub_class`: "
-            "`self._topo_sends += 1`, `super().send(..., **kwargs)`), and measured again against "
-            "the same baseline, interleaved, for half as many rounds:\n\n" + table(HEADER, exp_rows))
     if send_loops:
         sections.append("### Per message, in the nodes' threads\n\nMedians over the trials. Sender wall: its loop of N sends, first to last `send` returning. CPU: "
                         "the thread's CPU time (`time.thread_time`) over the same loop, in the sender, and "
                         "in the receiver from its first to its last message; libzmq's I/O threads (ipc, "
                         "tcp) are not in it. Δ: topo − baseline, ns per message.\n\n"
                         + table(LOOP_HEADER, send_loops))
-    if breakdown:
-        sections.append("### Where a PUB send's time goes\n\nOne 64 B `send` on a socket with no peer "
-                        "(libzmq drops it at once, so this is the call path alone), in the benchmark's "
-                        "process; median of interleaved rounds of 100,000 sends:\n\n"
-                        + table(["socket", "ns per send", "vs pyzmq PUB"], breakdown))
-    if profiles:
-        sections.append("### Profiles (cProfile of the sender's thread; the profiler's own cost "
-                        "inflates every Python-level call)\n\n" + "\n\n".join(profiles))
     sections.append("Targets (throughput: paired ratio; latency: best trials):\n\n" + "\n".join(
         f"- {'met' if ok else '**MISSED**'}: {name}" for name, ok in verdicts.items()))
     body = sanitize("\n\n".join(sections))
     print(body)
     if not args.no_write or args.results:
-        data = {"target": TARGET, "rounds": rounds, "rows": records, "reference_rows": exp_records,
-                "verdicts": verdicts}
+        data = {"target": TARGET, "rounds": rounds, "rows": records, "verdicts": verdicts}
         out = write_json("datapath", sanitize(command), elapsed, info, data, results_dir(args.results))
         print(f"\nresults: {sanitize(str(out))}", file=sys.stderr)
     if not args.no_write:

@@ -73,8 +73,6 @@ def sender(node: Any) -> None:
             _report(node, **_ping(node, cmd))
         elif op == "sync":
             _report(node, **_sync(node))
-        elif op == "old_pub":
-            _report(node, **old_pub(node))
         else:
             _report(node, error=f"unknown command {op!r}")
 
@@ -83,13 +81,6 @@ def _send(node: Any, cmd: dict[str, Any]) -> dict[str, Any]:
     sock = node.sockets[cmd["socket"]]
     payload = b"x" * int(cmd["size"])
     n = int(cmd["n"])
-    profiler = None
-    if cmd.get("profile"):
-        import cProfile
-
-        profiler = cProfile.Profile()
-        profiler.enable()
-    faults = _thread_faults()
     cpu = time.thread_time()
     started = time.perf_counter()
     try:
@@ -99,12 +90,7 @@ def _send(node: Any, cmd: dict[str, Any]) -> dict[str, Any]:
         return {"error": "send timed out"}
     elapsed = time.perf_counter() - started
     cpu = time.thread_time() - cpu
-    faults = _thread_faults() - faults
-    result: dict[str, Any] = {"op": "sent", "elapsed": elapsed, "cpu": cpu, "faults": faults}
-    if profiler is not None:
-        profiler.disable()
-        result["profile"] = _profile_text(profiler)
-    return result
+    return {"op": "sent", "elapsed": elapsed, "cpu": cpu}
 
 
 def _ping(node: Any, cmd: dict[str, Any]) -> dict[str, Any]:
@@ -144,17 +130,6 @@ def _sync(node: Any) -> dict[str, Any]:
     return {"error": "no subscriber seen", "sent": sent}
 
 
-def old_pub(node: Any) -> dict[str, Any]:
-    """The reference: topo's PUB with ``send`` as it was before the benchmark's finding."""
-    sock = node.sockets["pub"]
-    from topo.process.sockets import PubSocket
-
-    if not isinstance(sock, PubSocket):
-        return {"error": f"not a topo PubSocket: {type(sock).__name__}"}
-    sock.__class__ = old_pub_class()
-    return {"op": "swapped"}
-
-
 # -- receiver ------------------------------------------------------------------------------
 
 def receiver(node: Any) -> None:
@@ -181,7 +156,6 @@ def _count(node: Any, cmd: dict[str, Any]) -> dict[str, Any]:
     try:
         size = len(sock.recv())
         got = 1
-        faults = _thread_faults()
         cpu = time.thread_time()
         started = time.perf_counter()
         for _ in range(n - 1):
@@ -189,10 +163,9 @@ def _count(node: Any, cmd: dict[str, Any]) -> dict[str, Any]:
             got += 1
         elapsed = time.perf_counter() - started
         cpu = time.thread_time() - cpu
-        faults = _thread_faults() - faults
     except zmq.Again:
         return {"error": f"receive timed out after {got} of {n} message(s)"}
-    return {"op": "counted", "n": n, "size": size, "elapsed": elapsed, "cpu": cpu, "faults": faults}
+    return {"op": "counted", "n": n, "size": size, "elapsed": elapsed, "cpu": cpu}
 
 
 def _pong(node: Any, cmd: dict[str, Any]) -> dict[str, Any]:
@@ -226,62 +199,6 @@ def _drain(node: Any, name: str) -> dict[str, Any]:
     return {"op": "drained", "dropped": dropped}
 
 
-# -- helpers -------------------------------------------------------------------------------
-
-def _thread_faults() -> int:
-    """Page faults of the calling thread so far (minor + major; 0 where unknown): a
-    message buffer the allocator hands back to the kernel between sends faults in again."""
-    try:
-        import resource
-
-        usage = resource.getrusage(resource.RUSAGE_THREAD)
-    except (ImportError, AttributeError, OSError):
-        return 0
-    return int(usage.ru_minflt + usage.ru_majflt)
-
-
-def _profile_text(profiler: Any, top: int = 8) -> str:
-    import io
-    import pstats
-
-    out = io.StringIO()
-    pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(top)
-    lines = out.getvalue().splitlines()
-    start = next((i for i, line in enumerate(lines) if line.lstrip().startswith("ncalls")), 0)
-    return "\n".join(line for line in lines[start:] if line.strip())
-
-
-_OLD: dict[str, Any] = {}
-
-
-def old_pub_class(layer_only: bool = False) -> Any:
-    """topo's PubSocket with the ``send`` it had before the data-path benchmark (topo commit
-    83e10e3, topo/process/sockets.py), rebuilt here as a reference; ``layer_only``: without its
-    counter. Made on first use: the baseline's processes never import topo."""
-    key = "layer" if layer_only else "old"
-    if key in _OLD:
-        return _OLD[key]
-    from topo.process.sockets import DRAIN_EVERY, PubSocket
-
-    class OldPubSocket(PubSocket):
-        _topo_sends = 0
-
-        def send(self, data: Any, flags: int = 0, copy: bool = True, track: bool = False,  # type: ignore[override]
-                 **kwargs: Any) -> Any:
-            self._topo_sends += 1  # through pyzmq's Socket.__setattr__
-            if self._topo_sends % DRAIN_EVERY == 0:
-                self.drain_subscriptions()
-            return super(PubSocket, self).send(data, flags, copy=copy, track=track, **kwargs)
-
-    class LayerOnly(PubSocket):
-        def send(self, data: Any, flags: int = 0, copy: bool = True, track: bool = False,  # type: ignore[override]
-                 **kwargs: Any) -> Any:
-            return super(PubSocket, self).send(data, flags, copy=copy, track=track, **kwargs)
-
-    _OLD.update(old=OldPubSocket, layer=LayerOnly)
-    return _OLD[key]
-
-
 # -- nodes of the stop benchmark (bench/stop.py) --------------------------------------------
 
 #: A blocked node's receive gives up after this long (the benchmark stops it well before).
@@ -306,72 +223,3 @@ def stubborn(node: Any) -> None:
     (bounded all the same: two minutes)."""
     for _ in range(2400):
         time.sleep(0.05)
-
-
-def blocked_old_exit(node: Any) -> None:
-    """``blocked``, in a process that exits as before the stop benchmark's finding: it
-    imports psutil and sweeps for descendants even when it has no child (a reference)."""
-    import topo.process.runtime
-
-    if hasattr(topo.process.runtime, "_no_children"):
-        topo.process.runtime._no_children = lambda: False
-    blocked(node)
-
-
-def stubborn_flushed(node: Any) -> None:
-    """``stubborn``, in a process that waits 50 ms before its final ``os._exit``: time for
-    libzmq's I/O thread to send the process's last report (BYE). An experiment that shows
-    the cost of exiting without flushing it; not topo as it is."""
-    import os
-
-    real_exit = os._exit
-    if getattr(real_exit, "__name__", "") != "exit_after_flush":
-
-        def exit_after_flush(code: int) -> None:
-            time.sleep(0.05)
-            real_exit(code)
-
-        os._exit = exit_after_flush  # type: ignore[assignment]
-    stubborn(node)
-
-
-def rare_drain_class() -> Any:
-    """A proposal on top of this tree's PubSocket (measured in the send breakdown only): the
-    same ``send``, but draining every 1024 sends instead of 64, with the readiness check
-    made on the backend (an int, where pyzmq's ``getsockopt(EVENTS)`` builds an enum)."""
-    if "rare" in _OLD:
-        return _OLD["rare"]
-    from zmq.backend import Socket as BackendSocket
-
-    from topo.process.sockets import PubSocket
-
-    backend_send, backend_get, backend_recv = BackendSocket.send, BackendSocket.get, BackendSocket.recv
-    events, pollin, noblock = int(zmq.EVENTS), int(zmq.POLLIN), int(zmq.NOBLOCK)
-
-    class RareDrain(PubSocket):
-        _topo_left: list[int]
-        EVERY = 1024
-
-        def send(self, data: Any, flags: int = 0, copy: bool = True, track: bool = False,
-                 routing_id: Any = None, group: Any = None) -> Any:
-            left = self._topo_left
-            left[0] -= 1
-            if not left[0]:
-                left[0] = self.EVERY
-                self.drain_subscriptions()
-            if routing_id is None and group is None:
-                return backend_send(self, data, flags, copy, track)
-            return zmq.Socket.send(self, data, flags, copy, track, routing_id, group)
-
-        def drain_subscriptions(self) -> int:
-            dropped = 0
-            try:
-                while backend_get(self, events) & pollin:  # type: ignore[operator]
-                    backend_recv(self, noblock)
-                    dropped += 1
-            except zmq.ZMQError:
-                pass
-            return dropped
-
-    _OLD["rare"] = RareDrain
-    return RareDrain

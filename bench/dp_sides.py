@@ -97,15 +97,14 @@ class Side:
         self.reply("receiver", "drained")
         return sent
 
-    def throughput(self, test: Test, profile: bool = False) -> dict[str, Any]:
+    def throughput(self, test: Test) -> dict[str, Any]:
         self.cmd("receiver", op="count", socket=test.peer, n=test.n)
         self.reply("receiver", "armed")
-        self.cmd("sender", op="send", socket=test.socket, n=test.n, size=test.size, profile=profile)
+        self.cmd("sender", op="send", socket=test.socket, n=test.n, size=test.size)
         got = self.reply("receiver", "counted")
         sent = self.reply("sender", "sent")
         return {"rate": (test.n - 1) / got["elapsed"], "send_loop": sent["elapsed"], "send_cpu": sent["cpu"],
-                "recv_cpu": got["cpu"], "send_faults": sent.get("faults", 0), "recv_faults": got.get("faults", 0),
-                "profile": sent.get("profile")}
+                "recv_cpu": got["cpu"]}
 
     def latency(self, test: Test) -> dict[str, Any]:
         self.cmd("receiver", op="pong", n=test.n)
@@ -115,8 +114,8 @@ class Side:
         self.reply("receiver", "ponged")
         return got
 
-    def run(self, test: Test, profile: bool = False) -> dict[str, Any]:
-        return self.throughput(test, profile) if test.kind == "thr" else self.latency(test)
+    def run(self, test: Test) -> dict[str, Any]:
+        return self.throughput(test) if test.kind == "thr" else self.latency(test)
 
     def quit(self) -> None:
         for node in ("sender", "receiver"):

@@ -2,7 +2,6 @@
 
     python bench/launch.py             # the full run (about ten minutes on 2 cores)
     python bench/launch.py --quick     # fewer trials (a few minutes)
-    python bench/launch.py --profile   # plus where topo's launch time goes
 
 (a) Classic vs topo, 2-node pub/sub, both as subprocesses (interpreter start-up included):
     `python -m topo up FILE` (publisher sends one message and returns; subscriber receives
@@ -57,11 +56,9 @@ from bench.launch_cost import (
     launch_rows,
     parse_cases,
 )
-from bench.launch_profile import forkserver_experiment, profile
 from bench.launch_pubsub import (
     PUBSUB_HEADER,
     RECEIVE_TIMEOUT,
-    TOPO_UP_EXPERIMENT,
     bench_pubsub,
     delivered_note,
     pubsub_json,
@@ -85,7 +82,6 @@ def ensure_bytecode_cache() -> None:
     os.execve(sys.executable, [sys.executable, *sys.argv], env)
 
 
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="fewer trials: a few minutes on 2 cores")
@@ -96,7 +92,6 @@ def main() -> int:
     parser.add_argument("--packed", default="200/10",
                         help="NODES/PROCS cases of the launch benchmark, comma-separated ('' for none)")
     parser.add_argument("--import-delay", type=float, default=0.3, help="the slow subscriber's import time (s)")
-    parser.add_argument("--profile", action="store_true", help="also profile topo's launch (supervisor, child imports)")
     parser.add_argument("--skip", choices=["pubsub", "launch"], action="append", default=[], help="leave a part out")
     parser.add_argument("--as-is", action="store_true",
                         help="keep PYTHONDONTWRITEBYTECODE/-B as they are (no private bytecode cache)")
@@ -181,24 +176,6 @@ def main() -> int:
                         for x in res.topo + res.lost if x.failure]
             if failures:
                 sections.append("topo launch runs that did not exit 0 (first 10):\n\n" + "\n".join(failures[:10]))
-        if args.profile:
-            progress("profile")
-            single = [c for c in cases if not c.packed]
-            small = [c for c in single if c.processes <= 16]
-            sections.append(profile(tmp, max(small, key=lambda c: c.processes) if small else cases[0]))
-            progress("forkserver experiment")
-            sections.append(forkserver_experiment(tmp, single or cases, max(1, min(launch_runs, 3))))
-            if "pubsub" not in args.skip:
-                rounds = max(5, min(runs, 10))
-                progress(f"experiment: `topo up` with the suggested changes, {rounds} pub/sub rounds")
-                results = bench_pubsub(tmp, env, rounds, rounds, progress, TOPO_UP_EXPERIMENT)
-                rows, _ = pubsub_rows(results, args.import_delay)
-                sections.append(
-                    "### Experiment: 2-node pub/sub with `topo up` forking from a preloaded forkserver\n\n"
-                    "Not topo as shipped: bench/topo_experiment.py runs `topo up` with its processes "
-                    "forked from a forkserver preloaded with zmq and topo's runtime. Against the same "
-                    "classic script, interleaved:\n\n"
-                    + table(PUBSUB_HEADER, rows))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
         cache = os.environ.get("TOPO_BENCH_PYCACHE")

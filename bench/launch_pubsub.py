@@ -93,12 +93,10 @@ def run_command(cmd: list[str], env: dict[str, str]) -> Ran:
 
 
 TOPO_UP = [sys.executable, "-m", "topo", "up"]
-#: `topo up` with the suggested changes (the --profile experiment; not topo as shipped)
-TOPO_UP_EXPERIMENT = [sys.executable, str(ROOT / "bench" / "topo_experiment.py")]
 
 
-def topo_pubsub(file: Path, env: dict[str, str], command: list[str] = TOPO_UP) -> Trial:
-    ran = run_command([*command, str(file)], env)
+def topo_pubsub(file: Path, env: dict[str, str]) -> Trial:
+    ran = run_command([*TOPO_UP, str(file)], env)
     failed = [line for line in ran.output.splitlines() if " failed: " in line]
     note = "" if ran.code == 0 else f"exit {ran.code}: " + (failed[0] if failed else ran.output[-300:])
     return Trial(ran.wall, ran.result, nodes.RECEIVED in ran.output, ran.cpu,
@@ -125,8 +123,8 @@ class Pair:
     classic: list[Trial] = field(default_factory=list)
 
 
-def bench_pubsub(tmp: Path, env: dict[str, str], runs: int, loss_runs: int, progress: Callable[[str], None],
-                 command: list[str] = TOPO_UP) -> dict[str, Pair]:
+def bench_pubsub(tmp: Path, env: dict[str, str], runs: int, loss_runs: int,
+                 progress: Callable[[str], None]) -> dict[str, Pair]:
     files = {}
     for scenario, module in (("prompt", "bench.nodes"), ("slow", "bench.slow_nodes")):
         files[scenario] = tmp / f"pubsub-{scenario}.yaml"
@@ -134,13 +132,13 @@ def bench_pubsub(tmp: Path, env: dict[str, str], runs: int, loss_runs: int, prog
     results = {"prompt": Pair(), "slow": Pair()}
 
     def topo_once(pair: Pair, file: Path) -> None:
-        pair.topo.append(topo_pubsub(file, env, command))
+        pair.topo.append(topo_pubsub(file, env))
 
     def classic_once(pair: Pair, slow: bool, i: int) -> None:
         pair.classic.append(classic_pubsub(tmp, slow, env, i))
 
     # one untimed round of each: .pyc files and the page cache warm for both sides alike
-    topo_pubsub(files["prompt"], env, command)
+    topo_pubsub(files["prompt"], env)
     classic_pubsub(tmp, False, env, -1)
     for i in range(max(runs, loss_runs)):
         for scenario, n in (("prompt", runs), ("slow", loss_runs)):

@@ -250,8 +250,9 @@ def datapath_plot(data: dict[str, Any], out: Path) -> Path | None:
 
 def stop_plot(data: dict[str, Any], out: Path) -> Path | None:
     """Ctrl-C to every process gone, per scenario: the median as a bar, the worst run as a
-    tick; the reference and experiment runs (not topo as it is) hatched."""
-    scenarios = data.get("scenarios")
+    tick. Results of older runs may hold reference and experiment scenarios (not topo as
+    it is, ``experiment`` true): they are left out."""
+    scenarios = [s for s in data.get("scenarios", []) if not s.get("experiment")]
     if not scenarios:
         return None
     fig, ax = plt.subplots(figsize=(10, 0.45 * len(scenarios) + 1.6))
@@ -260,11 +261,7 @@ def stop_plot(data: dict[str, Any], out: Path) -> Path | None:
     med = [_num(s["gone_median"]) * 1000 for s in scenarios]
     worst = [_num(s["gone_worst"]) * 1000 for s in scenarios]
     colors = [("#ff7f0e" if s["grace"] is not None else TOPO) for s in scenarios]
-    bars = ax.barh(y, med, color=colors, height=0.6)
-    for bar, s in zip(bars, scenarios):
-        if s["experiment"]:
-            bar.set_hatch("//")
-            bar.set_alpha(0.55)
+    ax.barh(y, med, color=colors, height=0.6)
     ax.scatter(worst, y, marker="|", s=200, color="black", label="worst run", zorder=3)
     for yy, m, w in zip(y, med, worst):
         if not math.isnan(m):
@@ -275,7 +272,7 @@ def stop_plot(data: dict[str, Any], out: Path) -> Path | None:
     ax.set_yticks(y, labels, fontsize=8)
     ax.set_xlabel("SIGINT → every process of the run gone (ms, median of the runs)")
     fig.suptitle("Stopping topo up: Ctrl-C to nothing left\nblue: cooperative nodes; orange: nodes ignoring "
-                 "the stop; hatched: reference and experiment, not topo as it is", fontsize=10)
+                 "the stop", fontsize=10)
     ax.set_xlim(0, max([*worst, *med, float(grace or 0) * 1000]) * 1.2)
     ax.grid(axis="x", alpha=0.3)
     ax.legend(fontsize=8, loc="upper right")

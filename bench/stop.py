@@ -17,13 +17,7 @@ Scenarios, one node per process (a hub and N-1 others, PUB→SUB one way, PUSH�
   the stop terminates the nodes' context, the blocked calls fail with ETERM, the nodes end;
 - stubborn, N = 2 and 8, `--grace 1`: every node sleeps in a loop that never looks at
   `node.running` (bench/dp_nodes.py:stubborn). After the grace period the supervisor
-  sends SIGTERM to what is left, and SIGKILL one second later; expected: about the grace;
-- unless --no-experiment, two runs that are not topo as it is, labelled so:
-  a reference, cooperative, with every node process exiting as before this benchmark's
-  finding — importing psutil to look for descendants even when it has no child
-  (bench/dp_nodes.py:blocked_old_exit); and an experiment, stubborn, with every node
-  process pausing 50 ms before its final os._exit, so that its last report (BYE) leaves
-  before the process ends (bench/dp_nodes.py:stubborn_flushed).
+  sends SIGTERM to what is left, and SIGKILL one second later; expected: about the grace.
 
 Results go to stdout, to docs/benchmarks-datapath.md (the section between its stop
 results markers) and to docs/img/stop.json (for bench/plots.py and bench/summary.py).
@@ -70,12 +64,8 @@ GONE_TIMEOUT = 30.0  # seconds to wait, after SIGINT, for everything to be gone
 POLL = 0.002
 #: The supervisor's line for a node its process's BYE named as abandoned (not the summary's row).
 ABANDONED = re.compile(r"\| (\S+) ignored the stop: abandoned after")
-OLD_EXIT = "cooperative, exit as before the fix (reference)"
-FLUSHED = "stubborn, 50 ms before os._exit (experiment)"
-FUNCTIONS = {"cooperative": "blocked", "stubborn": "stubborn", OLD_EXIT: "blocked_old_exit",
-             FLUSHED: "stubborn_flushed"}
-SLUGS = {"cooperative": "coop", "stubborn": "stubborn", OLD_EXIT: "coop-old-exit", FLUSHED: "stubborn-flushed"}
-STUBBORN = ("stubborn", FLUSHED)
+FUNCTIONS = {"cooperative": "blocked", "stubborn": "stubborn"}
+SLUGS = {"cooperative": "coop", "stubborn": "stubborn"}
 
 YAML = """\
 topology: stop-{kind}-{n}
@@ -180,8 +170,6 @@ def main() -> int:
     parser.add_argument("--runs", type=int, help="runs of each scenario")
     parser.add_argument("--sizes", default="2,8", help="process counts")
     parser.add_argument("--grace", type=float, default=1.0, help="--grace of the stubborn scenario")
-    parser.add_argument("--no-experiment", action="store_true",
-                        help="leave out the reference and experiment runs (see above)")
     parser.add_argument("--no-write", action="store_true",
                         help=f"do not update {PAGE.relative_to(ROOT)} nor the JSON results")
     parser.add_argument("--results", metavar="DIR", help="write stop.json here instead of docs/img/")
@@ -198,8 +186,7 @@ def main() -> int:
     tmp = Path(tempfile.mkdtemp(prefix="topo-bench-stop-"))
     env = {**os.environ, "TOPO_HOME": str(tmp / "home"), "NO_COLOR": "1",
            "PYTHONPATH": os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])}
-    kinds = ["cooperative", "stubborn", *([] if args.no_experiment else [OLD_EXIT, FLUSHED])]
-    scenarios = [(kind, n) for kind in kinds for n in sizes]
+    scenarios = [(kind, n) for kind in FUNCTIONS for n in sizes]
     results: dict[tuple[str, int], list[Stopped]] = {s: [] for s in scenarios}
     errors: list[str] = []
     try:
@@ -210,8 +197,9 @@ def main() -> int:
         for r in range(runs):  # scenarios interleaved, so drifts of the machine hit all
             for kind, n in scenarios:
                 try:
-                    grace = args.grace if kind in STUBBORN else None
-                    results[(kind, n)].append(one_run(files[(kind, n)], n, grace, env, kind in STUBBORN))
+                    stubborn = kind == "stubborn"
+                    grace = args.grace if stubborn else None
+                    results[(kind, n)].append(one_run(files[(kind, n)], n, grace, env, stubborn))
                 except RuntimeError as err:
                     errors.append(f"{kind} N={n} run {r + 1}: {err}")
             progress(f"round {r + 1}/{runs} done")
@@ -225,13 +213,13 @@ def main() -> int:
             rows.append([kind, str(n), "-", "0", "-", "-", "-", "-", "-", "-"])
             continue
         rows.append([
-            kind, str(n), f"{args.grace:g} s" if kind in STUBBORN else "default (5 s)", str(len(got)),
+            kind, str(n), f"{args.grace:g} s" if kind == "stubborn" else "default (5 s)", str(len(got)),
             f"{median([s.exited for s in got]) * 1000:.0f} ms",
             f"{median([s.gone for s in got]) * 1000:.0f} ms",
             f"{max(s.gone for s in got) * 1000:.0f} ms",
             ", ".join(sorted({str(s.code) for s in got})),
             f"{sum(s.left for s in got)} of {sum(s.processes for s in got)}",
-            f"{sum(1 for s in got if s.silent)} ({sum(s.silent for s in got)})" if kind in STUBBORN else "",
+            f"{sum(1 for s in got if s.silent)} ({sum(s.silent for s in got)})" if kind == "stubborn" else "",
         ])
     info["load average (1 min) at end"] = f"{os.getloadavg()[0]:.2f}"
     command = " ".join(["python bench/stop.py", *sys.argv[1:]])
@@ -264,13 +252,11 @@ def main() -> int:
 
 
 def scenario_json(results: dict[tuple[str, int], list[Stopped]], grace: float) -> list[dict[str, Any]]:
-    """Every run of every scenario, in seconds, for bench/plots.py and bench/summary.py;
-    ``experiment``: not topo as it is (a reference or an experiment, see the docstring)."""
+    """Every run of every scenario, in seconds, for bench/plots.py and bench/summary.py."""
     out = []
     for (kind, n), got in results.items():
         out.append({
-            "kind": kind, "processes": n, "grace": grace if kind in STUBBORN else None,
-            "experiment": kind in (OLD_EXIT, FLUSHED), "runs": len(got),
+            "kind": kind, "processes": n, "grace": grace if kind == "stubborn" else None, "runs": len(got),
             "exited": [x.exited for x in got], "gone": [x.gone for x in got],
             "exited_median": median([x.exited for x in got]), "gone_median": median([x.gone for x in got]),
             "gone_worst": max((x.gone for x in got), default=float("nan")),

@@ -97,13 +97,15 @@ def datapath_rows(d: dict[str, Any]) -> list[Row]:
 def stop_rows(d: dict[str, Any]) -> list[Row]:
     rows: list[Row] = []
     for s in d.get("scenarios", []):
+        if s.get("experiment"):  # a reference or experiment scenario of an older run: not topo as it is
+            continue
         grace = f", --grace {s['grace']:g}" if s["grace"] is not None else ""
         codes = sorted({str(c) for c in s["codes"]})
         ok = all(c == 130 for c in s["codes"]) and s["left"] == 0 and s["runs"] > 0
         rows.append(["stop", f"{s['kind']}, {s['processes']} procs{grace}: Ctrl-C to every process gone",
                      (f"{_ms(s['gone_median'])} median, worst {_ms(s['gone_worst'])}; exit {', '.join(codes)}; "
                       f"{s['left']} of {s['tracked']} processes left"),
-                     "—" if s["experiment"] else "exit 130, none left", "" if s["experiment"] else _verdict(ok)])
+                     "exit 130, none left", _verdict(ok)])
     return rows
 
 

@@ -6,7 +6,7 @@ threshold of 128 KB, raised only as far as the biggest ``mmap``-ed block a proce
 to have freed so far), each burst of 64 KB messages that a receiver drains leaves the
 sender's arena with a large free top, which glibc hands back to the kernel
 (``madvise(MADV_DONTNEED)``); the next sends fault those pages in again. Measured on the
-inproc 64 KB data path (bench/dp_inproc64.py): ~3 page faults per message, a sender at
+inproc 64 KB data path (docs/benchmarks-datapath.md; measured at 59e632d): ~3 page faults per message, a sender at
 ~15-20 µs of CPU per message instead of ~10 µs, topo's throughput 0.7-0.9x the hand-wired
 baseline's. Both processes pay it; by how much depends on the process's history.
 
