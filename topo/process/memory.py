@@ -6,9 +6,9 @@ threshold of 128 KB, raised only as far as the biggest ``mmap``-ed block a proce
 to have freed so far), each burst of 64 KB messages that a receiver drains leaves the
 sender's arena with a large free top, which glibc hands back to the kernel
 (``madvise(MADV_DONTNEED)``); the next sends fault those pages in again. Measured on the
-inproc 64 KB data path (docs/benchmarks-datapath.md; measured at 59e632d): ~3 page faults per message, a sender at
-~15-20 µs of CPU per message instead of ~10 µs, topo's throughput 0.7-0.9x the hand-wired
-baseline's. Both processes pay it; by how much depends on the process's history.
+inproc 64 KB data path (at 59e632d; docs/benchmarks-datapath.md): ~3 page faults per
+message, a sender at ~15-20 µs of CPU per message instead of ~10 µs, topo's throughput
+0.7-0.9x the hand-wired baseline's. Both processes pay it; by how much depends on the process's history.
 
 The values pinned are the ceiling glibc's own dynamic rule reaches once a process has freed
 a 32 MB block: blocks up to 32 MB come from the arenas, and up to 64 MB of free memory at an
