@@ -26,7 +26,7 @@ PROMPT = 6.0
 ROUNDS = 4
 
 
-def finish(topo: Topo, proc: subprocess.Popen[str], since: float) -> tuple[str, float]:
+def finish(proc: subprocess.Popen[str], since: float) -> tuple[str, float]:
     """The rest of the output, and how long after ``since`` the command ended."""
     out, err = proc.communicate(timeout=GRACE + 20)
     return out + err, time.monotonic() - since
@@ -57,7 +57,7 @@ def test_a_remote_failure_before_ready_stops_the_run_promptly_every_time(topo: T
     for _ in range(ROUNDS):
         proc = topo.start("up", path, "--grace", str(GRACE), "--ready-timeout", "30")
         lines = topo.wait_for_line(proc, r"bad failed")
-        rest, after = finish(topo, proc, time.monotonic())
+        rest, after = finish(proc, time.monotonic())
         text = "".join(lines) + rest
         took.append(after)
         assert proc.returncode == 1, text
@@ -85,7 +85,7 @@ def test_ctrl_c_during_start_up_stops_promptly_every_time(topo: Topo) -> None:
         proc = topo.start("up", path, "--grace", str(GRACE))
         lines = topo.wait_for_line(proc, r"started \d+ process")
         proc.send_signal(signal.SIGINT)
-        rest, after = finish(topo, proc, time.monotonic())
+        rest, after = finish(proc, time.monotonic())
         text = "".join(lines) + rest
         assert proc.returncode == 130, text
         assert_nothing_killed(text)
@@ -111,7 +111,7 @@ def test_ctrl_c_while_an_agent_starts_starts_nothing_there(topo: Topo, net1: Net
         proc = topo.start("up", path, "--grace", str(GRACE), "--ready-timeout", "30")
         lines = topo.wait_for_line(proc, r"host h1: starting its agent")
         proc.send_signal(signal.SIGINT)
-        rest, after = finish(topo, proc, time.monotonic())
+        rest, after = finish(proc, time.monotonic())
         text = "".join(lines) + rest
         assert proc.returncode == 130, text
         assert_nothing_killed(text)
