@@ -45,16 +45,19 @@ def net1() -> Iterator[Network]:
 @requires_netns
 @pytest.mark.slow
 def test_a_remote_failure_before_ready_stops_the_run_promptly_every_time(topo: Topo, net1: Network) -> None:
+    """``bad`` (receiving) is started first, ``a`` right after: about every second round
+    ``bad`` has failed before ``a`` says hello (before the fix, ``a`` was then wired up,
+    waited in its gate for ``bad`` and was killed after the grace period)."""
     path = topo.file(f"""
         topology: xearly
         {hosts_block(net1)}
         nodes:
-          bad: {{run: "no_such_module_xyz:main", host: h1, sockets: {{out: PUSH}}}}
-          a: {{run: "itnodes:block_forever", host: h1, sockets: {{in: PULL}}}}
-        links: [bad.out -> a.in]
+          bad: {{run: "no_such_module_xyz:main", host: h1, sockets: {{in: PULL}}}}
+          a: {{run: "itnodes:send_numbers", host: h1, sockets: {{out: PUSH}}}}
+        links: [a.out -> bad.in]
         """.replace("\n        ", "\n"))
     took = []
-    for _ in range(ROUNDS):
+    for _ in range(ROUNDS + 2):
         proc = topo.start("up", path, "--grace", str(GRACE), "--ready-timeout", "30")
         lines = topo.wait_for_line(proc, r"bad failed")
         rest, after = finish(proc, time.monotonic())
