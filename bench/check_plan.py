@@ -120,7 +120,7 @@ def topo_script() -> list[str]:
     if beside.exists():
         return [str(beside)]
     found = shutil.which("topo")
-    return [found] if found else [sys.executable, "-c", "from topo.cli import main; main()"]
+    return [found] if found else [sys.executable, "-c", "from topo.cli.main import main; main()"]
 
 
 def fmt(seconds: float) -> str:
@@ -132,10 +132,10 @@ Row = tuple[str, float, str, str]  # what, seconds, ratio or detail, verdict
 
 def measure_size(n: int, path: Path, runs: int) -> tuple[list[Row], bool]:
     """Library and command-line times for one generated file; True if a target is missed."""
-    from topo.graph import to_dot, to_mermaid
-    from topo.plan import make_plan
-    from topo.planview import plan_json, plan_table
-    from topo.validate import load
+    from topo.plan.graph import to_dot, to_mermaid
+    from topo.plan.planner import make_plan
+    from topo.plan.planview import plan_json, plan_table
+    from topo.file.validate import load
 
     file = str(path)
     t_load = best(lambda: load(file), runs)
@@ -168,7 +168,7 @@ def measure_startup(runs: int) -> tuple[list[Row], bool]:
     t_pass = best_subprocess([sys.executable, "-c", "pass"], runs)
     t_click = best_subprocess([sys.executable, "-c", "import click"], runs)
     t_help = best_subprocess([*topo_script(), "--help"], runs)
-    t_help_c = best_subprocess([sys.executable, "-c", "from topo.cli import main; main()", "--help"], runs)
+    t_help_c = best_subprocess([sys.executable, "-c", "from topo.cli.main import main; main()", "--help"], runs)
     missed = t_help >= TARGET_HELP
     return [
         ("python -c pass", t_pass, "1.00x floor", ""),
@@ -183,8 +183,8 @@ def measure_startup(runs: int) -> tuple[list[Row], bool]:
 
 
 def profile(path: Path) -> str:
-    from topo.plan import make_plan
-    from topo.validate import load
+    from topo.plan.planner import make_plan
+    from topo.file.validate import load
 
     prof = cProfile.Profile()
     prof.enable()

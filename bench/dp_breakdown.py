@@ -25,9 +25,9 @@ def send_cost_breakdown(rounds: int, n: int = 100_000) -> list[list[str]]:
     """
     import itertools
 
-    from topo import sockets as topo_sockets
-    from topo.model import SocketType
-    from topo.plan import PlannedSocket
+    from topo.process import sockets as topo_sockets
+    from topo.file.model import SocketType
+    from topo.plan.planner import PlannedSocket
 
     planned = PlannedSocket(name="pub", type=SocketType.PUB, subscribe=(), options={}, binds=(),
                             connects=(), peers=())
@@ -54,7 +54,7 @@ def send_cost_breakdown(rounds: int, n: int = 100_000) -> list[list[str]]:
     variants: list[tuple[str, Callable[[], zmq.Socket[Any]]]] = [
         ("pyzmq PUB (what the baseline sends on)", pyzmq(zmq.PUB)),
         ("pyzmq XPUB, XPUB_VERBOSE (what topo's PUB is underneath)", pyzmq(zmq.XPUB, True)),
-        ("topo PubSocket, this tree (`topo.sockets.build`)", topo_pub),
+        ("topo PubSocket, this tree (`topo.process.sockets.build`)", topo_pub),
         ("PubSocket.send before the fix (topo 83e10e3, rebuilt in bench/dp_nodes.py)",
          swapped(dp_nodes.old_pub_class())),
         ("  its layer alone: the override, `super().send`, `**kwargs`, no counter",

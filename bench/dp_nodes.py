@@ -147,7 +147,7 @@ def _sync(node: Any) -> dict[str, Any]:
 def old_pub(node: Any) -> dict[str, Any]:
     """The reference: topo's PUB with ``send`` as it was before the benchmark's finding."""
     sock = node.sockets["pub"]
-    from topo.sockets import PubSocket
+    from topo.process.sockets import PubSocket
 
     if not isinstance(sock, PubSocket):
         return {"error": f"not a topo PubSocket: {type(sock).__name__}"}
@@ -256,12 +256,12 @@ _OLD: dict[str, Any] = {}
 
 def old_pub_class(layer_only: bool = False) -> Any:
     """topo's PubSocket with the ``send`` it had before the data-path benchmark (topo commit
-    83e10e3, topo/sockets.py), rebuilt here as a reference; ``layer_only``: without its
+    83e10e3, topo/process/sockets.py), rebuilt here as a reference; ``layer_only``: without its
     counter. Made on first use: the baseline's processes never import topo."""
     key = "layer" if layer_only else "old"
     if key in _OLD:
         return _OLD[key]
-    from topo.sockets import DRAIN_EVERY, PubSocket
+    from topo.process.sockets import DRAIN_EVERY, PubSocket
 
     class OldPubSocket(PubSocket):
         _topo_sends = 0
@@ -311,10 +311,10 @@ def stubborn(node: Any) -> None:
 def blocked_old_exit(node: Any) -> None:
     """``blocked``, in a process that exits as before the stop benchmark's finding: it
     imports psutil and sweeps for descendants even when it has no child (a reference)."""
-    import topo.runtime
+    import topo.process.runtime
 
-    if hasattr(topo.runtime, "_no_children"):
-        topo.runtime._no_children = lambda: False
+    if hasattr(topo.process.runtime, "_no_children"):
+        topo.process.runtime._no_children = lambda: False
     blocked(node)
 
 
@@ -343,7 +343,7 @@ def rare_drain_class() -> Any:
         return _OLD["rare"]
     from zmq.backend import Socket as BackendSocket
 
-    from topo.sockets import PubSocket
+    from topo.process.sockets import PubSocket
 
     backend_send, backend_get, backend_recv = BackendSocket.send, BackendSocket.get, BackendSocket.recv
     events, pollin, noblock = int(zmq.EVENTS), int(zmq.POLLIN), int(zmq.NOBLOCK)

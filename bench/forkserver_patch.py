@@ -15,17 +15,17 @@ import os
 import zmq  # noqa: F401
 
 import bench.nodes  # noqa: F401
-import topo.runner
-import topo.runtime
+import topo.process.runner
+import topo.process.runtime
 
 FORKSERVER = os.getpid()
-_die_with_parent = topo.runtime._die_with_parent
+_die_with_parent = topo.process.runtime._die_with_parent
 
 
 def _die_with_forkserver(parent_pid: int) -> None:
     _die_with_parent(FORKSERVER)
 
 
-topo.runtime._die_with_parent = _die_with_forkserver
-topo.runtime.ProcessRuntime.orphaned = property(lambda self: os.getppid() != FORKSERVER)  # type: ignore[assignment]
+topo.process.runtime._die_with_parent = _die_with_forkserver
+topo.process.runtime.ProcessRuntime.orphaned = property(lambda self: os.getppid() != FORKSERVER)  # type: ignore[assignment]
 

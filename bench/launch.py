@@ -13,7 +13,7 @@
     topo/classic ratio, and first-message losses out of N runs each (bench/launch_pubsub.py).
 (b) Launch cost, in-process: time to all-ready and whole run (until Supervisor.run returns
     / every floor child is joined) of N processes (1 PULL hub + N-1 PUSH senders, one node
-    per process, nodes return at once) driven by topo.supervisor's Supervisor, against the
+    per process, nodes return at once) driven by topo.supervisor.supervise's Supervisor, against the
     floor: N processes started with multiprocessing `spawn` that only `import zmq` and
     report over a pipe, timed from the first start to the last report; and of 200 nodes in
     10 processes against the floor of 10 (bench/launch_cost.py).

@@ -2,7 +2,7 @@
 against the floor of N processes started with multiprocessing ``spawn`` that only
 ``import zmq`` and report over a pipe.
 
-topo's side is ``topo.supervisor.Supervisor`` driven directly, with a reporter that notes
+topo's side is ``topo.supervisor.supervise.Supervisor`` driven directly, with a reporter that notes
 when the all-ready line comes and a subclass that only timestamps the control messages it
 handles: the time of the launch itself, without `topo up`'s own start (part (a) has that).
 
@@ -112,7 +112,7 @@ def floor(n: int) -> Launch:
     """The least any launcher of ``n`` Python processes that use zmq pays: spawn them, let
     each import zmq and report; all-ready is the last report, the whole run ends at the
     last join."""
-    from topo.spawn import bare_main  # what topo does for its children, done for the floor too
+    from topo.supervisor.spawn import bare_main  # what topo does for its children, done for the floor too
 
     ctx = multiprocessing.get_context("spawn")
     cpu = cpu_now()
@@ -186,7 +186,7 @@ class Recorder:
 
 def make_supervisor(plan: Any, reporter: Recorder) -> Any:
     """A Supervisor that stamps the control messages it handles (the phases of a launch)."""
-    from topo.supervisor import Supervisor
+    from topo.supervisor.supervise import Supervisor
 
     class Stamped(Supervisor):
         stamps: dict[str, list[float]]
@@ -239,8 +239,8 @@ def topo_launch(plan: Any) -> Launch:
 
 def launch_plan(tmp: Path, case: Case) -> Any:
     """topo's plan of a case, made once: planning is not part of the launch measured."""
-    from topo.plan import make_plan
-    from topo.validate import load
+    from topo.plan.planner import make_plan
+    from topo.file.validate import load
 
     file = tmp / f"launch-{case.nodes}-{case.processes}.yaml"
     file.write_text(packed_yaml(case) if case.packed else LAUNCH_YAML.format(n=case.nodes, senders=case.nodes - 1))

@@ -38,10 +38,10 @@ def profile(tmp: Path, case: Case) -> str:
     for label, code in (
         ("interpreter only", "pass"),
         ("import zmq (the floor's child)", "import zmq"),
-        ("a topo child (topo.runtime, topo.runner, bench.nodes)", "import topo.runtime, topo.runner, bench.nodes"),
+        ("a topo child (topo.process.runtime, topo.process.runner, bench.nodes)", "import topo.process.runtime, topo.process.runner, bench.nodes"),
         ("what a child's runtime needs at least (zmq, json, threading, queue, selectors, ctypes)",
          "import zmq, json, threading, queue, selectors, ctypes, signal"),
-        ("the `topo up` process (topo.cli, topo.launch)", "import topo.cli, topo.launch"),
+        ("the `topo up` process (topo.cli.main, topo.cli.launch)", "import topo.cli.main, topo.cli.launch"),
     ):
         best: float | None = None
         top: list[tuple[int, str]] = []
@@ -68,22 +68,22 @@ def forkserver_experiment(tmp: Path, cases: list[Case], runs: int) -> str:
     per run, its start-up included in the time. Interleaved with the spawn floor."""
     import multiprocessing.forkserver as mp_forkserver
 
-    import topo.spawn
+    import topo.supervisor.spawn
 
     ctx = multiprocessing.get_context("forkserver")
     ctx.set_forkserver_preload(["bench.forkserver_patch"])
-    shipped = topo.spawn._spawn
+    shipped = topo.supervisor.spawn._spawn
     plans = {c: launch_plan(tmp, c) for c in cases}
     res: dict[Case, dict[str, list[Launch]]] = {c: {"floor": [], "fork": []} for c in cases}
 
     def forked(case: Case) -> Launch:
         mp_forkserver._forkserver._stop()  # type: ignore[attr-defined]
         cpu = cpu_now()
-        topo.spawn._spawn = ctx  # type: ignore[assignment]
+        topo.supervisor.spawn._spawn = ctx  # type: ignore[assignment]
         try:
             run = topo_launch(plans[case])
         finally:
-            topo.spawn._spawn = shipped
+            topo.supervisor.spawn._spawn = shipped
             # stopped and reaped, so its CPU and its children's count
             mp_forkserver._forkserver._stop()  # type: ignore[attr-defined]
         run.cpu = cpu_now() - cpu
@@ -108,7 +108,7 @@ def forkserver_experiment(tmp: Path, cases: list[Case], runs: int) -> str:
                      ms(median([x.whole for x in good])), ms(median([x.cpu for x in good]) / case.processes),
                      str(len(r["fork"]) - len(good))])
     return ("### Experiment: topo's launch with its processes forked from a preloaded forkserver\n\n"
-            "Not topo as shipped: the benchmark swaps `topo.spawn`'s multiprocessing context for a "
+            "Not topo as shipped: the benchmark swaps `topo.supervisor.spawn`'s multiprocessing context for a "
             "`forkserver` one that preloads zmq and topo's runtime (bench/forkserver_patch.py); a new "
             "forkserver for every run, its start included (CPU/process: the forkserver's and the "
             "children's CPU, all reaped, over N). Against the same spawn floor:\n\n"

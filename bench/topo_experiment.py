@@ -14,12 +14,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import topo.spawn
-from topo.cli import main
+import topo.supervisor.spawn
+from topo.cli.main import main
 
 if __name__ == "__main__":
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(["bench.forkserver_patch"])
-    topo.spawn._spawn = context  # type: ignore[assignment]
+    topo.supervisor.spawn._spawn = context  # type: ignore[assignment]
     sys.argv = ["topo", "up", *sys.argv[1:]]
     main()

@@ -12,16 +12,16 @@ from pathlib import Path
 from typing import Any
 
 from conftest import ROOT
-from topo.plan import make_plan
-from topo.runner import is_async
-from topo.boot import Boot
-from topo.share import share_of
-from topo.validate import load
+from topo.plan.planner import make_plan
+from topo.process.runner import is_async
+from topo.process.boot import Boot
+from topo.plan.share import share_of
+from topo.file.validate import load
 
 #: Modules a child must not need: the plan's dataclasses and the model's (and what
 #: dataclasses import), whose compilation once cost each process ~30 ms of CPU.
-HEAVY = ("topo.plan", "topo.model", "topo.errors", "topo.placement", "dataclasses", "inspect",
-         "asyncio", "traceback", "topo.curve")
+HEAVY = ("topo.plan.planner", "topo.file.model", "topo.errors", "topo.file.placement", "dataclasses", "inspect",
+         "asyncio", "traceback", "topo.process.curve")
 
 
 def test_a_child_unpickles_its_boot_without_the_plans_modules() -> None:
@@ -29,7 +29,7 @@ def test_a_child_unpickles_its_boot_without_the_plans_modules() -> None:
     boot = Boot(share_of(plan, plan.processes[0].name), "ipc://ev", "ipc://cmd", "/nonexistent", 0.0, 1.0, 1)
     probe = (
         "import pickle, sys, multiprocessing.spawn\n"
-        "import topo.runtime, topo.runner, topo.wiring\n"
+        "import topo.process.runtime, topo.process.runner, topo.process.wiring\n"
         "boot = pickle.loads(sys.stdin.buffer.read())\n"
         f"print(sorted(m for m in {HEAVY!r} if m in sys.modules))\n"
         "print(boot.share.name, type(boot.share.instances[next(iter(boot.share.instances))]).__module__)\n"
@@ -37,7 +37,7 @@ def test_a_child_unpickles_its_boot_without_the_plans_modules() -> None:
     out = subprocess.run([sys.executable, "-c", probe], input=pickle.dumps(boot), capture_output=True,
                          cwd=str(ROOT), timeout=60, check=True).stdout.decode().splitlines()
     assert out[0] == "[]", f"a node process imported {out[0]}"
-    assert out[1] == f"{plan.processes[0].name} topo.share"
+    assert out[1] == f"{plan.processes[0].name} topo.plan.share"
 
 
 async def _coroutine(node: Any) -> None:
@@ -79,7 +79,7 @@ def test_a_child_starts_importing_its_nodes_code_before_it_imports_zmq(tmp_path:
     result = tmp_path / "result.json"
     probe = (
         "import json, os, pickle, sys\n"
-        "from topo.prelude import begin\n"
+        "from topo.process.prelude import begin\n"
         "boot = pickle.loads(sys.stdin.buffer.read())._replace(parent_pid=os.getppid())\n"
         "prelude = begin(boot)\n"
         "code = prelude.code['held']\n"

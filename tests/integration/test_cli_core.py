@@ -20,8 +20,8 @@ import pytest
 from click.testing import CliRunner, Result
 
 import topo
-from topo import cli as cli_module
-from topo.cli import cli
+from topo.cli import main as cli_module
+from topo.cli.main import cli
 from topo.errors import LaunchError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -295,7 +295,7 @@ def test_any_topo_error_exits_with_its_code(monkeypatch: pytest.MonkeyPatch, tmp
     def fail(path: str) -> None:
         raise LaunchError("could not start: no luck")
 
-    monkeypatch.setattr("topo.validate.load", fail)
+    monkeypatch.setattr("topo.file.validate.load", fail)
     result = run("check", write(tmp_path, VALID))
     assert result.exit_code == LaunchError.exit_code == 1
     assert result.stderr == "could not start: no luck\n"
@@ -305,7 +305,7 @@ def test_a_bug_is_reported_without_traceback(monkeypatch: pytest.MonkeyPatch, tm
     def crash(path: str) -> None:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr("topo.validate.load", crash)
+    monkeypatch.setattr("topo.file.validate.load", crash)
     monkeypatch.delenv("TOPO_DEBUG", raising=False)
     result = run("check", write(tmp_path, VALID))
     assert result.exit_code == cli_module.EXIT_INTERNAL
@@ -320,7 +320,7 @@ def test_ctrl_c_exits_130(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> No
     def interrupted(path: str) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("topo.validate.load", interrupted)
+    monkeypatch.setattr("topo.file.validate.load", interrupted)
     result = run("check", write(tmp_path, VALID))
     assert result.exit_code == 130
     no_traceback(result)
@@ -329,7 +329,7 @@ def test_ctrl_c_exits_130(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> No
 # -- real processes ---------------------------------------------------------------------
 
 def topo_cmd() -> list[str]:
-    return [sys.executable, "-c", "from topo.cli import main; main()"]
+    return [sys.executable, "-c", "from topo.cli.main import main; main()"]
 
 
 def test_subprocess_exit_statuses(tmp_path: Path) -> None:
@@ -350,7 +350,7 @@ def test_subprocess_exit_statuses(tmp_path: Path) -> None:
 
 def test_cli_import_stays_light() -> None:
     """`topo --help` must start fast: the CLI's import path holds no heavy module."""
-    code = f"import sys, topo.cli; print([m for m in {HEAVY!r} if m in sys.modules])"
+    code = f"import sys, topo.cli.main; print([m for m in {HEAVY!r} if m in sys.modules])"
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[]"

@@ -12,9 +12,10 @@ import pytest
 import zmq
 
 from conftest import ROOT
-from topo import __version__, curve
-from topo.agent import AgentConfig, encode_config, read_config
-from topo.curve import HostKeys, ZapHandler, make_keys
+from topo import __version__
+from topo.process import curve
+from topo.hosts.agent import AgentConfig, encode_config, read_config
+from topo.process.curve import HostKeys, ZapHandler, make_keys
 
 
 @pytest.fixture
@@ -92,8 +93,8 @@ def test_host_keys_tell_their_owner() -> None:
 
 
 def _config() -> AgentConfig:
-    from topo.plan import make_plan
-    from topo.validate import load
+    from topo.plan.planner import make_plan
+    from topo.file.validate import load
 
     plan = make_plan(load(str(ROOT / "topologies" / "pipeline.yaml")))
     return AgentConfig(plan.topology, "20260101-000000-abcdef", "local", plan.for_host("local"),
@@ -120,7 +121,7 @@ def test_the_configuration_crosses_a_pipe_and_stdin_stays_open() -> None:
     (b"topo-agent " + __version__.encode() + b" 100\nshort", "in the middle of the configuration"),
 ])
 def test_the_agent_refuses_a_bad_start_and_says_why(data: bytes, message: str) -> None:
-    proc = subprocess.run([sys.executable, "-m", "topo.agent"], input=data, capture_output=True,
+    proc = subprocess.run([sys.executable, "-m", "topo.hosts.agent"], input=data, capture_output=True,
                           timeout=30, cwd=str(ROOT), check=False)
     assert proc.returncode == 2
     assert message in proc.stderr.decode(), proc.stderr.decode()

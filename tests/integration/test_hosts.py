@@ -52,7 +52,7 @@ def agent_pid(net: Network, index: int) -> int:
     out = subprocess.run(["ip", "netns", "pids", net.hosts[index].name], capture_output=True, text=True, check=True)
     for pid in map(int, out.stdout.split()):
         try:
-            if "topo.agent" in " ".join(psutil.Process(pid).cmdline()):
+            if "topo.hosts.agent" in " ".join(psutil.Process(pid).cmdline()):
                 return pid
         except psutil.Error:
             continue

@@ -1,4 +1,4 @@
-"""``topo up`` starts its processes before the supervisor exists (topo.prestart): before zmq
+"""``topo up`` starts its processes before the supervisor exists (topo.supervisor.prestart): before zmq
 is imported, adopted by the supervisor afterwards, and never left behind."""
 
 from __future__ import annotations
@@ -15,14 +15,14 @@ from typing import Any
 
 import pytest
 
-import topo.launch
-import topo.supervisor
+import topo.cli.launch
+import topo.supervisor.supervise
 from conftest import HERE, ROOT, Topo
-from topo import rundir
-from topo.plan import make_plan
-from topo.prestart import Prestarted, can_prestart, prestart
-from topo.runstate import NodeState
-from topo.validate import load
+from topo.supervisor import rundir
+from topo.plan.planner import make_plan
+from topo.supervisor.prestart import Prestarted, can_prestart, prestart
+from topo.supervisor.runstate import NodeState
+from topo.file.validate import load
 
 PAIR = """\
 topology: early
@@ -61,14 +61,14 @@ def test_topo_up_starts_its_processes_before_it_imports_zmq(topo: Topo) -> None:
     file = topo.file(PAIR)
     probe = textwrap.dedent("""\
         import sys
-        import topo.launch, topo.spawn
+        import topo.cli.launch, topo.supervisor.spawn
         seen = []
-        real = topo.spawn.start
+        real = topo.supervisor.spawn.start
         def spy(boot):
             seen.append("zmq" in sys.modules)
             return real(boot)
-        topo.spawn.start = spy
-        code = topo.launch.up(sys.argv[1], ready_timeout=30, grace=5)
+        topo.supervisor.spawn.start = spy
+        code = topo.cli.launch.up(sys.argv[1], ready_timeout=30, grace=5)
         print("zmq imported at each start:", seen, "exit", code)
         """)
     done = subprocess.run([sys.executable, "-c", probe, file], env=topo.env, cwd=str(ROOT),
@@ -82,7 +82,7 @@ def test_the_supervisor_adopts_the_processes_started_before_it(home: Path) -> No
     early = prestart(plan, rd, ready_timeout=30, grace=5, sys_path=(str(HERE), str(ROOT)))
     assert early is not None and list(early.procs) == [p.name for p in plan.processes]
     reporter = Quiet()
-    supervisor = topo.supervisor.Supervisor(plan, reporter, ready_timeout=30, grace=5, run_dir=rd,
+    supervisor = topo.supervisor.supervise.Supervisor(plan, reporter, ready_timeout=30, grace=5, run_dir=rd,
                                             sys_path=(str(HERE), str(ROOT)), prestarted=early)
     outcome = supervisor.run()
     assert outcome.code == 0, reporter.lines
@@ -104,10 +104,10 @@ def test_a_failure_before_the_supervisor_runs_leaves_no_process(home: Path,
     def broken(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError("no supervisor today")
 
-    monkeypatch.setattr(topo.launch, "prestart", spy)
-    monkeypatch.setattr(topo.supervisor, "Supervisor", broken)
+    monkeypatch.setattr(topo.cli.launch, "prestart", spy)
+    monkeypatch.setattr(topo.supervisor.supervise, "Supervisor", broken)
     with pytest.raises(RuntimeError, match="no supervisor today"):
-        topo.launch.up(str(_write(home, PAIR)), ready_timeout=30, grace=5)
+        topo.cli.launch.up(str(_write(home, PAIR)), ready_timeout=30, grace=5)
     assert started and all(not p.is_alive() for p in started[0].procs.values())
     assert not list((home / "runs").iterdir())
 
@@ -138,11 +138,11 @@ def test_a_process_retries_its_control_connect_within_milliseconds() -> None:
     would be the delay of every prestarted run that wins the race against the bind."""
     import zmq
 
-    from topo.boot import Boot
-    from topo.capture import Capture
-    from topo.prelude import Prelude
-    from topo.runtime import CONTROL_RECONNECT_MS, ProcessRuntime
-    from topo.share import share_of
+    from topo.process.boot import Boot
+    from topo.process.capture import Capture
+    from topo.process.prelude import Prelude
+    from topo.process.runtime import CONTROL_RECONNECT_MS, ProcessRuntime
+    from topo.plan.share import share_of
 
     plan = make_plan(load(str(ROOT / "topologies" / "pipeline.yaml")))
     # the prelude's products, made by hand: its real steps would take over this process's output

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from topo.plan import make_plan
+from topo.plan.planner import make_plan
 from topo.testing import up
-from topo.validate import load
+from topo.file.validate import load
 
 PUBSUB_SLOW = """
 topology: slowsubs

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import zmq
 
-from topo.model import SocketType
-from topo.plan import PlannedSocket
-from topo.sockets import DRAIN_EVERY, PubSocket, build
+from topo.file.model import SocketType
+from topo.plan.planner import PlannedSocket
+from topo.process.sockets import DRAIN_EVERY, PubSocket, build
 
 
 def _planned(kind: SocketType, **kw: object) -> PlannedSocket:

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from topo.errors import InvalidTopology, Problem
-from topo.model import Topology
-from topo.plan import Plan, make_plan
-from topo.validate import load
+from topo.file.model import Topology
+from topo.plan.planner import Plan, make_plan
+from topo.file.validate import load
 
 FILE_NAME = "topo.yaml"
 

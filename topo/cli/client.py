@@ -1,0 +1,220 @@
+"""``topo ps``, ``topo down`` and ``topo logs``: talking to runs from another terminal.
+
+A run is found through its run directory (``rundir.runs_base()``): ``run.json`` names the
+supervisor's pid and its control endpoint (an ipc socket in the same private directory).
+Runs whose supervisor is gone are reported as dead and cleaned, never shown as running.
+Two runs of one topology at once are allowed and told apart by their run id: name one as
+``TOPOLOGY/RUN_ID`` where a command would otherwise be ambiguous.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from topo.supervisor import rundir
+from topo.errors import TopoError, UsageError
+
+
+@dataclass(frozen=True)
+class Run:
+    topology: str
+    run_id: str
+    path: Path
+    info: dict[str, Any]
+
+    @property
+    def identity(self) -> str:
+        return f"{self.topology}/{self.run_id}"
+
+
+def live_runs(selector: str | None = None) -> tuple[list[Run], list[str]]:
+    """Runs whose supervisor is alive, and the identities of dead ones just cleaned."""
+    base = rundir.runs_base()
+    runs, dead = [], []
+    for path in sorted(base.iterdir()) if base.is_dir() else []:
+        info = rundir.read_info(path)
+        if info is None or info.get("agent"):
+            continue  # a run being created, or an agent's directory (not a run of its own)
+        run = Run(str(info.get("topology", "?")), str(info.get("run_id", "?")), path, info)
+        if not _selected(run, selector):
+            continue
+        if rundir.supervisor_alive(info):
+            runs.append(run)
+        else:
+            dead.append(run.identity)
+    if dead:
+        rundir.clean_stale(base)
+    return runs, dead
+
+
+def _selected(run: Run, selector: str | None) -> bool:
+    if not selector:
+        return True
+    return selector in (run.topology, run.identity, run.run_id)
+
+
+def one_run(selector: str | None) -> Run:
+    runs, _ = live_runs(selector)
+    if not runs:
+        raise UsageError(f"no running topology{f' {selector!r}' if selector else ''}")
+    if len(runs) > 1:
+        names = ", ".join(r.identity for r in runs)
+        raise UsageError(f"{len(runs)} runs match: {names}; name one as TOPOLOGY/RUN_ID")
+    return runs[0]
+
+
+def request(run: Run, payload: dict[str, Any], timeout: float = 3.0) -> dict[str, Any]:
+    import zmq
+
+    ctx: zmq.Context[Any] = zmq.Context.instance()
+    sock = ctx.socket(zmq.REQ)
+    sock.setsockopt(zmq.LINGER, 0)
+    try:
+        sock.connect(str(run.info["control"]))
+        sock.send(json.dumps(payload).encode())
+        if not sock.poll(int(timeout * 1000)):
+            raise TopoError(f"run {run.identity} did not answer within {timeout:g}s")
+        reply = json.loads(sock.recv())
+    finally:
+        sock.close()
+    if not isinstance(reply, dict) or not reply.get("ok"):
+        raise TopoError(f"run {run.identity}: {reply.get('error') if isinstance(reply, dict) else reply}")
+    return reply
+
+
+def ps(selector: str | None) -> list[dict[str, Any]]:
+    """One entry per live run, with its nodes' states and their processes' CPU and memory."""
+    import psutil
+
+    runs, dead = live_runs(selector)
+    out: list[dict[str, Any]] = []
+    for run in runs:
+        try:
+            reply = request(run, {"cmd": "ps"})
+        except TopoError as err:
+            out.append({"run": run.identity, "file": run.info.get("file"), "error": err.message, "nodes": []})
+            continue
+        procs: dict[int, psutil.Process] = {}
+        for node in reply["nodes"]:
+            pid = node.get("pid")
+            if pid and pid not in procs and "cpu" not in node:  # not measured by its agent
+                try:
+                    procs[pid] = psutil.Process(pid)
+                    procs[pid].cpu_percent(None)
+                except psutil.Error:
+                    pass
+        time.sleep(0.1)  # cpu_percent needs an interval to measure over: a rate, not a wait
+        for node in reply["nodes"]:
+            node["uptime"] = time.time() - node["since"] if node.get("since") else None
+            if "cpu" in node:
+                continue
+            proc = procs.get(node.get("pid") or -1)
+            try:
+                node["cpu"] = proc.cpu_percent(None) if proc else None
+                node["rss"] = proc.memory_info().rss if proc else None
+            except psutil.Error:
+                node["cpu"] = node["rss"] = None
+        out.append({"run": run.identity, "file": run.info.get("file"), "pid": reply["pid"], "nodes": reply["nodes"]})
+    for identity in dead:
+        out.append({"run": identity, "dead": True, "nodes": []})
+    return out
+
+
+def down(selector: str | None, timeout: float = 60.0) -> dict[str, Any]:
+    """Asks the run to stop as Ctrl-C would, and waits until its supervisor has exited."""
+    runs, _ = live_runs(selector)
+    if not runs:  # nothing to stop is not an error, as with `docker compose down`
+        return {"run": selector or "-", "code": None, "reason": "no running topology"}
+    run = one_run(selector)
+    request(run, {"cmd": "down"})
+    if not _wait_gone(int(run.info["pid"]), timeout):
+        raise TopoError(f"run {run.identity} did not end within {timeout:g}s")
+    outcome = Path(str(run.info["log_dir"])) / rundir.OUTCOME_FILE
+    try:
+        result = json.loads(outcome.read_text())
+    except (OSError, ValueError):
+        result = {"code": None, "reason": "ended without saying how"}
+    return {"run": run.identity, **result}
+
+
+def _wait_gone(pid: int, timeout: float) -> bool:
+    """Until the supervisor has exited. It is not our child, but a pidfd (Linux) becomes
+    readable when any process exits, zombie or not: a real event, with a deadline."""
+    import select
+
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return True
+    try:
+        return bool(select.select([fd], [], [], timeout)[0])
+    finally:
+        os.close(fd)
+
+
+def log_dir(selector: str) -> tuple[Path, Callable[[], bool]]:
+    """The logs of the live run, or else of the newest finished one; and whether it runs."""
+    runs, _ = live_runs(selector)
+    if len(runs) > 1:
+        raise UsageError(f"{len(runs)} runs match: {', '.join(r.identity for r in runs)}; name one as TOPOLOGY/RUN_ID")
+    if runs:
+        info = runs[0].info
+        return Path(str(info["log_dir"])), lambda: rundir.supervisor_alive(info)
+    topology, _, run_id = selector.partition("/")
+    base = rundir.logs_base() / topology
+    candidates = sorted(p for p in base.iterdir() if p.is_dir()) if base.is_dir() else []
+    if run_id:
+        candidates = [p for p in candidates if p.name == run_id or p.name.endswith(run_id)]
+    if not candidates:
+        raise UsageError(f"no logs of topology {selector!r}")
+    return candidates[-1], lambda: False
+
+
+def logs(selector: str, node: str | None, follow: bool) -> Iterator[tuple[str, str]]:
+    from topo.supervisor.output import follow as tail
+    from topo.supervisor.output import read_log
+
+    directory, running = log_dir(selector)
+    if node is not None and not follow and not any(directory.glob(f"{node}.log")) and not any(directory.glob(f"{node}.*.log")):
+        known = sorted(p.stem for p in directory.glob("*.log"))
+        raise UsageError(f"no log of node {node!r} in {directory.name}; there are: {', '.join(known)}")
+    if not follow:
+        yield from read_log(directory, node)
+        return
+    yield from tail(directory, node, stop=lambda: not running())
+
+
+def format_ps(entries: list[dict[str, Any]]) -> str:
+    """A table per run, like ``docker compose ps``: one row per node instance."""
+    from topo.supervisor.output import format_duration
+
+    if not entries:
+        return "no running topology"
+    blocks = []
+    for entry in entries:
+        if entry.get("dead"):
+            blocks.append(f"{entry['run']}: dead (its supervisor is gone; cleaned up)")
+            continue
+        head = f"{entry['run']}  ({entry.get('file')}, supervisor pid {entry.get('pid', '?')})"
+        if entry.get("error"):
+            blocks.append(f"{head}\n  {entry['error']}")
+            continue
+        hosts = len({n.get("host") for n in entry["nodes"]}) > 1
+        rows = [("NODE", "PROCESS", *(("HOST",) if hosts else ()), "PID", "STATE", "RESTARTS", "UPTIME", "CPU%", "MEM")]
+        for n in entry["nodes"]:
+            rows.append((
+                n["name"], n["process"], *((str(n.get("host")),) if hosts else ()), str(n.get("pid") or "-"),
+                n["state"], str(n.get("restarts", 0)),
+                format_duration(n["uptime"]) if n.get("uptime") is not None else "-",
+                f"{n['cpu']:.0f}" if n.get("cpu") is not None else "-",
+                f"{n['rss'] / 2**20:.0f}M" if n.get("rss") is not None else "-",
+            ))
+        widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+        lines = ["  " + "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+        blocks.append("\n".join([head, *lines]))
+    return "\n\n".join(blocks)

@@ -1,0 +1,123 @@
+"""``topo up``: a validated file, a supervisor, the terminal and the log files.
+
+Kept apart from the CLI so the CLI stays free of logic and of heavy imports, and from the
+supervisor so that the supervisor knows nothing of terminals (the test harness gives it
+another reporter).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+from types import FrameType
+from typing import TYPE_CHECKING, Any, TextIO
+
+from topo.supervisor import rundir
+from topo.supervisor.output import LogFiles, Printer, format_duration, summary_table
+from topo.plan.planner import make_plan
+from topo.supervisor.prestart import prestart
+from topo.supervisor.spawn import default_sys_path
+from topo.file.validate import load
+
+if TYPE_CHECKING:
+    from topo.supervisor.runstate import NodeState, Outcome
+
+
+class TerminalReporter:
+    """Every line to the terminal, prefixed, and to the node's log file."""
+
+    def __init__(self, printer: Printer, logs: LogFiles) -> None:
+        self.printer: Printer | None = printer
+        self.logs = logs
+
+    def output(self, name: str, line: str, err: bool) -> None:
+        self.logs.write(name, line, err)
+        if self.printer is not None:
+            self._show(self.printer.line, name, line, err)
+
+    def _show(self, write: Any, *args: Any) -> None:
+        """A closed terminal (``topo up | head``) ends the display, not the run: the
+        lines still go to the log files."""
+        if self.printer is None:
+            return
+        try:
+            write(*args)
+        except BrokenPipeError:
+            self.printer = None
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())  # nor at exit, when Python flushes stdout
+            os.close(devnull)
+
+    def changed(self, node: NodeState) -> None:
+        pass
+
+    def system(self, text: str) -> None:
+        for line in text.splitlines():
+            self.logs.write("topo", line)
+            if self.printer is not None:
+                self._show(self.printer.system, line)
+
+
+def up(file: str, *, ready_timeout: float, grace: float, color: bool | None = None,
+       stream: TextIO | None = None) -> int:
+    stream = stream or sys.stdout
+    plan = make_plan(load(file))
+    rd = rundir.create(plan.topology)
+    sys_path = default_sys_path(file)
+    # the processes start before the supervisor and what it imports (zmq, psutil) exist:
+    # their start-up runs alongside the rest of this one's (topo.supervisor.prestart)
+    early = prestart(plan, rd, ready_timeout=ready_timeout, grace=grace, sys_path=sys_path)
+    try:
+        from topo.supervisor.supervise import EXIT_SIGINT, EXIT_SIGTERM, Supervisor
+
+        hosts = {i.host for i in plan.instances.values()}
+        labels = {name: f"{name}@{i.host}" for name, i in plan.instances.items()} if len(hosts) > 1 else {}
+        printer = Printer(stream, [*plan.instances, "topo"], color, labels)
+        logs = LogFiles(rd.log_dir)
+        reporter = TerminalReporter(printer, logs)
+        supervisor = Supervisor(plan, reporter, ready_timeout=ready_timeout, grace=grace,
+                                sys_path=sys_path, run_dir=rd, prestarted=early)
+    except BaseException:
+        if early is not None:
+            early.kill()
+        rd.remove()
+        raise
+
+    def on_sigint(signum: int, frame: FrameType | None) -> None:
+        if supervisor.code is not None:
+            supervisor.hurry()
+        else:
+            supervisor.request_stop(EXIT_SIGINT, "Ctrl-C")
+
+    # A background job of a non-interactive shell starts with SIGINT ignored: set ours anyway.
+    previous = {
+        signal.SIGINT: signal.signal(signal.SIGINT, on_sigint),
+        signal.SIGTERM: signal.signal(signal.SIGTERM, lambda *_: supervisor.request_stop(EXIT_SIGTERM, "SIGTERM")),
+    }
+    started = time.monotonic()
+    try:
+        outcome = supervisor.run()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        logs.close()
+    _summary(reporter, outcome, time.monotonic() - started)
+    try:
+        printer.flush()
+    except BrokenPipeError:
+        pass
+    return outcome.code
+
+
+def _summary(reporter: TerminalReporter, outcome: Outcome, elapsed: float) -> None:
+    rows = []
+    for node in outcome.nodes.values():
+        ran = (node.ended or time.monotonic()) - node.started if node.started else 0.0
+        result = node.state if node.state != "exited" else "returned"
+        if node.error:
+            result = f"failed: {node.error.splitlines()[0]}"
+        rows.append((node.name, result, ran))
+    reporter.system(f"stopped: {outcome.reason or 'done'} after {format_duration(elapsed)} (exit {outcome.code})")
+    reporter.system(summary_table(rows))

@@ -1,0 +1,186 @@
+"""Rules that relate parts of a topology to each other; structure is the schema's job.
+
+Each rule appends located problems and never stops at the first, and rules skip names the
+loader already marked broken, so a single typo is reported once.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Iterable
+
+from topo.errors import InvalidTopology, Pos, Problem
+from topo.file.loader import read_file
+from topo.file.model import VALID_PAIRS, LinkSpec, SocketRef, SocketSpec, SocketType, Topology
+from topo.file.placement import natural_transport, place
+from topo.file.structure import did_you_mean
+
+
+def load(path: str) -> Topology:
+    """The validated topology of a file, or :class:`InvalidTopology` with every problem."""
+    topology, problems = read_file(path)
+    if topology is not None:
+        problems.extend(validate(topology))
+    if problems or topology is None:
+        raise InvalidTopology(problems)
+    return topology
+
+
+def validate(t: Topology) -> list[Problem]:
+    problems: list[Problem] = []
+    _hosts(t, problems)
+    _processes(t, problems)
+    _sockets(t, problems)
+    good_links = _links(t, problems)
+    _link_counts(t, good_links, problems)
+    _binding(t, good_links, problems)
+    _transports(t, good_links, problems)
+    return problems
+
+
+#: Names topo uses itself: its own output prefix and log file.
+RESERVED_NODE_NAMES = frozenset({"topo"})
+
+
+def _hosts(t: Topology, problems: list[Problem]) -> None:
+    for node in t.nodes.values():
+        if node.name in RESERVED_NODE_NAMES:
+            problems.append(Problem(node.pos, f"node name {node.name!r} is reserved by topo (its own messages and logs use it): choose another"))
+        if not node.run and node.name not in t.broken:  # `run` may come from `defaults`
+            problems.append(Problem(node.pos, f"nodes.{node.name}: missing required key 'run'"))
+        if node.host is not None and node.host not in t.hosts:
+            problems.append(Problem(node.where("host"), f"node {node.name!r}: no host named {node.host!r}{did_you_mean(node.host, t.hosts)}"))
+        elif node.host is None and t.default_host not in t.hosts and node.name not in t.broken:
+            problems.append(Problem(node.pos, f"node {node.name!r} needs `host:`: there are several hosts and none is named 'local'"))
+
+
+def _processes(t: Topology, problems: list[Problem]) -> None:
+    """Nodes sharing a process must agree on the host and on environment variables."""
+    members: dict[str, list[str]] = defaultdict(list)
+    for node in t.nodes.values():
+        if node.process is not None:
+            members[node.process].append(node.name)
+    for node in t.nodes.values():
+        if node.process is None and node.replicas == 1 and node.name in members:
+            problems.append(Problem(node.pos, f"node {node.name!r} has no `process:`, so its own process is named {node.name!r}, but nodes {', '.join(members[node.name])} name a process {node.name!r}: give it `process: {node.name}` to join them, or rename the process"))
+    for process, names in members.items():
+        first = t.nodes[names[0]]
+        env: dict[str, tuple[str, str]] = {}
+        for name in names:
+            node = t.nodes[name]
+            host = node.host or t.default_host
+            if host != (first.host or t.default_host):
+                problems.append(Problem(node.where("host"), f"node {name!r} is in process {process!r} with {first.name!r}, which runs on host {first.host or t.default_host!r}, not {host!r}: a process runs on one host"))
+            for key, value in node.env.items():
+                if key in env and env[key][1] != value:
+                    problems.append(Problem(node.where("env"), f"node {name!r} sets {key}={value!r} but {env[key][0]!r} sets {key}={env[key][1]!r}, and both run in process {process!r}: one process has one environment"))
+                env.setdefault(key, (name, value))
+
+
+_OPTION_OWNERS = {"xpub": SocketType.XPUB, "xsub": SocketType.XSUB, "router": SocketType.ROUTER,
+                  "req": SocketType.REQ}
+
+
+def _sockets(t: Topology, problems: list[Problem]) -> None:
+    for node in t.nodes.values():
+        for sock in node.sockets.values():
+            if f"{node.name}.{sock.name}" in t.broken:
+                continue
+            if "subscribe" in sock.at and sock.type is not SocketType.SUB:
+                problems.append(Problem(sock.where("subscribe"), f"{node.name}.{sock.name}: `subscribe` is for SUB sockets, and this one is {sock.type.value}" + (" (an XSUB subscribes by sending messages from the node's code)" if sock.type is SocketType.XSUB else "")))
+            for option in sock.options:
+                owner = _OPTION_OWNERS.get(option.split("_", 1)[0])
+                # a declared PUB is an XPUB underneath; NODROP touches no subscription
+                pub_ok = option == "xpub_nodrop" and sock.type is SocketType.PUB
+                if owner is not None and sock.type is not owner and not pub_ok:
+                    problems.append(Problem(sock.where("options"), f"{node.name}.{sock.name}: option {option!r} is for {owner.value} sockets, and this one is {sock.type.value}" + (" (a declared PUB's subscriptions are topo's business)" if sock.type is SocketType.PUB else "")))
+            if sock.type is SocketType.PAIR and node.replicas > 1:
+                problems.append(Problem(node.where("replicas"), f"{node.name}.{sock.name}: a PAIR socket has exactly one peer, so its node cannot have replicas"))
+
+
+def _resolve(t: Topology, ref: SocketRef, pos: Pos, problems: list[Problem]) -> SocketSpec | None:
+    node = t.nodes.get(ref.node)
+    if node is None:
+        problems.append(Problem(pos, f"link names node {ref.node!r}, which does not exist{did_you_mean(ref.node, t.nodes)}"))
+        return None
+    sock = node.sockets.get(ref.socket)
+    if sock is None:
+        if ref.node not in t.broken:
+            problems.append(Problem(pos, f"link names socket {ref.socket!r} of node {ref.node!r}, which has no such socket{did_you_mean(ref.socket, node.sockets)}"))
+        return None
+    if str(ref) in t.broken:
+        return None
+    return sock
+
+
+def _links(t: Topology, problems: list[Problem]) -> list[LinkSpec]:
+    """Problems of each link on its own; returns the links the later rules can trust."""
+    good: list[LinkSpec] = []
+    seen: dict[tuple[SocketRef, SocketRef], LinkSpec] = {}
+    for link in t.links:
+        src = _resolve(t, link.src, link.src_pos or link.pos, problems)
+        dst = _resolve(t, link.dst, link.dst_pos or link.pos, problems)
+        if src is None or dst is None:
+            continue
+        if link.src == link.dst:
+            problems.append(Problem(link.pos, f"link {link.src} -> {link.dst} links a socket to itself: link it to another socket"))
+            continue
+        key = (link.src, link.dst)
+        if key in seen:
+            problems.append(Problem(link.pos, f"link {link.src} -> {link.dst} is written twice (first on line {seen[key].pos.line})"))
+            continue
+        seen[key] = link
+        if dst.type not in VALID_PAIRS.get(src.type, frozenset()):
+            problems.append(Problem(link.pos, _pair_message(link, src.type, dst.type)))
+            continue
+        good.append(link)
+    return good
+
+
+def _pair_message(link: LinkSpec, a: SocketType, b: SocketType) -> str:
+    base = f"link {link.src} -> {link.dst}: {a.value} -> {b.value} is not a valid pair"
+    if a in VALID_PAIRS.get(b, frozenset()):
+        return f"{base}; links go from sender to receiver and from client to server: write {link.dst} -> {link.src}"
+    targets = VALID_PAIRS.get(a)
+    if targets:
+        return f"{base}; a {a.value} links to {' or '.join(sorted(x.value for x in targets))}"
+    senders = sorted(x.value for x, ys in VALID_PAIRS.items() if a in ys)
+    return f"{base}; a {a.value} receives links from {' or '.join(senders)}"
+
+
+def _link_counts(t: Topology, links: Iterable[LinkSpec], problems: list[Problem]) -> None:
+    used: dict[str, int] = defaultdict(int)
+    for link in t.links:
+        used[str(link.src)] += 1
+        used[str(link.dst)] += 1
+    for node in t.nodes.values():
+        for sock in node.sockets.values():
+            ref = f"{node.name}.{sock.name}"
+            if ref in t.broken:
+                continue
+            if used[ref] == 0:
+                problems.append(Problem(sock.pos, f"socket {ref} ({sock.type.value}) has no link: add one under `links:` or remove the socket"))
+            elif sock.type is SocketType.PAIR and used[ref] > 1:
+                problems.append(Problem(sock.pos, f"PAIR socket {ref} has {used[ref]} links; a PAIR has exactly one"))
+
+
+def _binding(t: Topology, links: Iterable[LinkSpec], problems: list[Problem]) -> None:
+    for link in links:
+        a = t.nodes[link.src.node].sockets[link.src.socket]
+        b = t.nodes[link.dst.node].sockets[link.dst.socket]
+        if a.bind is not None and a.bind == b.bind:
+            what = "bind" if a.bind else "connect"
+            problems.append(Problem(link.pos, f"link {link.src} -> {link.dst}: both ends are set to {what} (`bind: {str(a.bind).lower()}`); one end must bind and the other connect"))
+
+
+def _transports(t: Topology, links: Iterable[LinkSpec], problems: list[Problem]) -> None:
+    placed = place(t)
+    for link in links:
+        if link.transport is None or link.src.node not in placed or link.dst.node not in placed:
+            continue
+        pairs = ((a, b) for a in placed[link.src.node] for b in placed[link.dst.node])
+        for a, b in pairs:
+            needed = natural_transport(a, b)
+            if link.transport.rank < needed.rank:
+                problems.append(Problem(link.where("transport"), f"link {link.src} -> {link.dst}: transport {link.transport.value} is too narrow: {a.name} runs in process {a.process!r} on host {a.host!r} and {b.name} in process {b.process!r} on host {b.host!r}, which needs {needed.value} or wider"))
+                break

@@ -1,0 +1,127 @@
+"""Drawings of a plan, for ``topo graph``: a Mermaid flowchart or a Graphviz digraph.
+
+Every node instance is drawn inside its process, inside its host; every instance-level
+link is an edge from its ``from`` instance to its ``to`` instance, labelled with the two
+socket types and the transport (``PUB→SUB ipc``), and drawn solid for inproc, dotted or
+dashed for ipc and thick for tcp.
+
+Pure functions from a :class:`topo.plan.planner.Plan` to text. Ids are derived from names by an
+injective escape (``_`` → ``__``, ``.`` → ``_d``, ``-`` → ``_h``) behind a prefix per kind
+(``h_`` host, ``p_`` process, ``n_`` instance), so ``client.0``, ``client_0`` and
+``client-0`` never collide with each other or with a keyword such as ``end`` or ``node``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from topo.file.model import Transport
+from topo.plan.planview import pattern, socket_types
+
+if TYPE_CHECKING:
+    from topo.plan.planner import Plan, Process
+
+_ESCAPES = {"_": "__", ".": "_d", "-": "_h"}
+_SAFE = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+
+_MERMAID_ARROWS = {Transport.INPROC: "-->", Transport.IPC: "-.->", Transport.TCP: "==>"}
+_DOT_STYLES = {Transport.INPROC: "solid", Transport.IPC: "dashed", Transport.TCP: "bold"}
+
+
+def node_id(kind: str, name: str) -> str:
+    """A graph id for a ``kind`` (``h`` host, ``p`` process, ``n`` instance) and a name:
+    letters, digits and ``_`` only, distinct for distinct (kind, name) pairs."""
+    return f"{kind}_" + "".join(
+        c if c in _SAFE else _ESCAPES.get(c) or f"_u{ord(c):06x}" for c in name
+    )
+
+
+def to_mermaid(plan: Plan) -> str:
+    """A Mermaid flowchart (``flowchart LR``) of the plan."""
+    lines = [
+        "---",
+        f"title: {json.dumps(f'topology {plan.topology}')}",
+        "---",
+        "flowchart LR",
+        "  %% solid: inproc, dotted: ipc, thick: tcp",
+    ]
+    for host, address, processes in _layout(plan):
+        lines.append(f'  subgraph {node_id("h", host)} ["{_mermaid_text(f"host {host} ({address})")}"]')
+        for proc in processes:
+            lines.append(f'    subgraph {node_id("p", proc.name)} ["{_mermaid_text(f"process {proc.name}")}"]')
+            lines += [f'      {node_id("n", i)}("{_mermaid_text(i)}")' for i in proc.instances]
+            lines.append("    end")
+        lines.append("  end")
+    for src, dst, label, transport in _edges(plan):
+        arrow = _MERMAID_ARROWS[transport]
+        lines.append(f'  {node_id("n", src)} {arrow}|"{_mermaid_text(label)}"| {node_id("n", dst)}')
+    return "".join(line + "\n" for line in lines)
+
+
+def to_dot(plan: Plan) -> str:
+    """A Graphviz digraph of the plan, hosts and processes as nested clusters."""
+    lines = [
+        f"digraph {_dot_text(plan.topology)} {{",
+        f"  label={_dot_text(f'topology {plan.topology}')};",
+        "  labelloc=t;",
+        "  rankdir=LR;",
+        '  node [shape=box, style=rounded, fontname="Helvetica"];',
+        '  edge [fontname="Helvetica", fontsize=10];',
+        "  // edges: solid inproc, dashed ipc, bold tcp",
+    ]
+    for host, address, processes in _layout(plan):
+        lines.append(f"  subgraph cluster_{node_id('h', host)} {{")
+        lines.append(f"    label={_dot_text(f'host {host} ({address})')};")
+        lines.append('    style=filled; fillcolor="#f2f2f2"; color="#999999";')
+        for proc in processes:
+            lines.append(f"    subgraph cluster_{node_id('p', proc.name)} {{")
+            lines.append(f"      label={_dot_text(f'process {proc.name}')};")
+            lines.append('      style="rounded,filled"; fillcolor=white; color="#666666";')
+            lines += [f"      {node_id('n', i)} [label={_dot_text(i)}];" for i in proc.instances]
+            lines.append("    }")
+        lines.append("  }")
+    for src, dst, label, transport in _edges(plan):
+        lines.append(
+            f"  {node_id('n', src)} -> {node_id('n', dst)} "
+            f"[label={_dot_text(label)}, style={_DOT_STYLES[transport]}];"
+        )
+    lines.append("}")
+    return "".join(line + "\n" for line in lines)
+
+
+def _layout(plan: Plan) -> Iterator[tuple[str, str, list[Process]]]:
+    """Hosts that run something, each with its address and processes, in plan order."""
+    by_host: dict[str, list[Process]] = {}
+    for proc in plan.processes:
+        by_host.setdefault(proc.host, []).append(proc)
+    addresses = {h.name: h.address for h in plan.hosts}
+    for host in [h.name for h in plan.hosts] + [h for h in by_host if h not in addresses]:
+        if host in by_host:
+            yield host, addresses.get(host, "?"), by_host[host]
+
+
+def _edges(plan: Plan) -> Iterator[tuple[str, str, str, Transport]]:
+    """(from instance, to instance, label, transport) of every instance-level link."""
+    types = socket_types(plan)
+    for ln in plan.links:
+        label = f"{pattern(types, ln.src_instance, ln.dst_instance)} {ln.transport.value}"
+        yield _instance(ln.src_instance), _instance(ln.dst_instance), label, ln.transport
+
+
+def _instance(instance_socket: str) -> str:
+    """``client.0`` of ``client.0.updates``: socket names never contain a dot."""
+    return instance_socket.rsplit(".", 1)[0]
+
+
+def _mermaid_text(text: str) -> str:
+    """Text safe inside a Mermaid ``"..."`` string (entity codes for what would end it)."""
+    for char, code in (("#", "#35;"), ('"', "#quot;"), ("<", "#lt;"), (">", "#gt;")):
+        text = text.replace(char, code)
+    return text.replace("\n", " ")
+
+
+def _dot_text(text: str) -> str:
+    """A double-quoted DOT string."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'

@@ -1,0 +1,327 @@
+"""The plan: a validated topology turned into plain data the supervisor and runtimes follow.
+
+Pure: no zmq, no processes, no clock. Everything a run needs to know before it starts is
+decided here and can be printed (``topo plan``) and tested without launching anything.
+
+Which end of a link binds (first rule that decides wins):
+
+1. ``bind:`` on either end (``true`` binds, ``false`` makes the other end bind);
+2. the end with more links binds (counted per instance: a PUSH feeding three worker
+   replicas has three links, each worker's PULL one), so the many dial the one;
+3. a server (REP, ROUTER) binds;
+4. the upstream end (the link's ``from``: sender, or client) binds.
+
+Endpoints: inproc names come from topology/instance/socket; ipc files are numbered inside
+the run's private directory (``{run_dir}`` below; the supervisor keeps it short) so any
+name fits the 107-byte socket path limit; tcp binds on the binding host's address with the
+port left to the kernel (``:*``) and sent to the connecting side at run time.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field, replace
+from typing import Any, Mapping
+
+from topo.file.model import SERVERS, LinkSpec, OnExit, Restart, SocketType, Topology, Transport
+from topo.file.placement import Placed, natural_transport, place
+from topo.plan.share import RUN_DIR
+
+#: ipc file names stay within this many bytes; the supervisor's run directory within
+#: :data:`MAX_RUN_DIR`, so the path always fits ``sockaddr_un`` (107 bytes + NUL).
+MAX_IPC_NAME = 32
+MAX_RUN_DIR = 107 - 1 - MAX_IPC_NAME
+
+#: Sockets that receive (or serve) start first, so senders find them already there.
+RECEIVERS = frozenset({SocketType.SUB, SocketType.XSUB, SocketType.PULL, SocketType.REP, SocketType.ROUTER})
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One address a socket binds. ``address`` may hold ``{run_dir}`` or a ``:*`` port."""
+
+    key: str
+    transport: Transport
+    address: str
+    instance: str
+    socket: str
+    #: The host of the binding instance (whose public key a dialer must know).
+    host: str = ""
+    #: Some end of it runs on another host: CURVE-encrypted, only the run's keys admitted.
+    secure: bool = False
+
+
+@dataclass(frozen=True)
+class Peer:
+    """The other end of one link, as one socket sees it."""
+
+    instance: str
+    socket: str
+    type: SocketType
+    #: The peer's subscriptions (for a PUB whose peer is a SUB: what the gate waits for).
+    subscribe: tuple[str, ...]
+    endpoint: str
+    binds: bool
+
+
+@dataclass(frozen=True)
+class PlannedSocket:
+    name: str
+    type: SocketType
+    subscribe: tuple[str, ...]
+    options: Mapping[str, Any]
+    binds: tuple[str, ...]
+    connects: tuple[str, ...]
+    peers: tuple[Peer, ...]
+
+
+@dataclass(frozen=True)
+class Instance:
+    name: str
+    node: str
+    replica: int
+    run: str
+    process: str
+    host: str
+    args: Mapping[str, Any]
+    restart: Restart
+    on_exit: OnExit
+    max_restarts: int
+    restart_window: float
+    #: How many instances the node has (``node.replicas``).
+    replicas: int
+    sockets: tuple[PlannedSocket, ...]
+
+
+@dataclass(frozen=True)
+class Process:
+    name: str
+    host: str
+    instances: tuple[str, ...]
+    env: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class Host:
+    name: str
+    address: str
+    launch: tuple[str, ...] | None
+    python: str | None
+
+
+@dataclass(frozen=True)
+class PlannedLink:
+    src: str
+    dst: str
+    src_instance: str
+    dst_instance: str
+    transport: Transport
+    endpoint: str
+    bind: str
+    bind_instance: str
+    #: Its ends run on different hosts: CURVE-encrypted.
+    secure: bool = False
+
+
+@dataclass(frozen=True)
+class Plan:
+    topology: str
+    file: str
+    hosts: tuple[Host, ...]
+    #: In start order: processes holding receivers first.
+    processes: tuple[Process, ...]
+    instances: Mapping[str, Instance]
+    links: tuple[PlannedLink, ...]
+    endpoints: Mapping[str, Endpoint] = field(default_factory=dict)
+
+    def for_host(self, name: str) -> Plan:
+        """What an agent needs: its host's processes and everything they reference."""
+        processes = tuple(p for p in self.processes if p.host == name)
+        instances = {i: self.instances[i] for p in processes for i in p.instances}
+        keys = {k for inst in instances.values() for s in inst.sockets for k in (*s.binds, *s.connects)}
+        return Plan(self.topology, self.file, tuple(h for h in self.hosts if h.name == name), processes,
+                    instances, (), {k: self.endpoints[k] for k in keys})
+
+    @property
+    def remote_hosts(self) -> tuple[Host, ...]:
+        """Hosts other than the local one that run at least one process."""
+        used = {p.host for p in self.processes} - {self.local_host}
+        return tuple(h for h in self.hosts if h.name in used)
+
+    def host(self, name: str) -> Host:
+        return next(h for h in self.hosts if h.name == name)
+
+    @property
+    def local_host(self) -> str:
+        """The host ``topo up`` runs on: ``local``, or the only host there is."""
+        names = [h.name for h in self.hosts]
+        return "local" if "local" in names or len(names) != 1 else names[0]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "topology": self.topology,
+            "file": self.file,
+            "hosts": [
+                {"name": h.name, "address": h.address, "launch": list(h.launch) if h.launch else None}
+                for h in self.hosts
+            ],
+            "processes": [
+                {"name": p.name, "host": p.host, "nodes": list(p.instances), "env": dict(p.env)}
+                for p in self.processes
+            ],
+            "nodes": [
+                {
+                    "name": i.name, "node": i.node, "replica": i.replica, "run": i.run,
+                    "process": i.process, "host": i.host, "restart": i.restart.value,
+                    "on_exit": i.on_exit.value,
+                    "sockets": [
+                        {
+                            "name": s.name, "type": s.type.value, "subscribe": list(s.subscribe),
+                            "bind": [self.endpoints[k].address for k in s.binds],
+                            "connect": [self.endpoints[k].address for k in s.connects],
+                        }
+                        for s in i.sockets
+                    ],
+                }
+                for i in self.instances.values()
+            ],
+            "links": [
+                {
+                    "from": ln.src, "to": ln.dst, "transport": ln.transport.value,
+                    "endpoint": ln.endpoint, "bind": ln.bind,
+                    "from_instance": ln.src_instance, "to_instance": ln.dst_instance,
+                    "bind_instance": ln.bind_instance, "secure": ln.secure,
+                }
+                for ln in self.links
+            ],
+        }
+
+
+def make_plan(t: Topology) -> Plan:
+    """The plan of a topology that :func:`topo.file.validate.validate` found no problem in."""
+    placed = place(t)
+    counts = _link_counts(t, placed)
+    endpoints: dict[str, Endpoint] = {}
+    ipc_files: list[str] = []  # ipc endpoint keys in order: numbers them without a rescan
+    links: list[PlannedLink] = []
+    secure: set[str] = set()
+    binds: dict[tuple[str, str], list[str]] = defaultdict(list)
+    connects: dict[tuple[str, str], list[str]] = defaultdict(list)
+    peers: dict[tuple[str, str], list[Peer]] = defaultdict(list)
+    for link in t.links:
+        src_binds = _src_binds(t, link, counts)
+        for a in placed[link.src.node]:
+            for b in placed[link.dst.node]:
+                transport = max(natural_transport(a, b), link.transport or Transport.INPROC, key=lambda x: x.rank)
+                binder, dialer = (a, b) if src_binds else (b, a)
+                bsock = link.src.socket if src_binds else link.dst.socket
+                dsock = link.dst.socket if src_binds else link.src.socket
+                ep = _endpoint(t, endpoints, binder, bsock, transport, ipc_files)
+                if ep.key not in binds[(binder.name, bsock)]:
+                    binds[(binder.name, bsock)].append(ep.key)
+                if binder.host != dialer.host:
+                    secure.add(ep.key)
+                if ep.key not in connects[(dialer.name, dsock)]:
+                    connects[(dialer.name, dsock)].append(ep.key)
+                sa = t.nodes[a.node].sockets[link.src.socket]
+                sb = t.nodes[b.node].sockets[link.dst.socket]
+                peers[(a.name, sa.name)].append(Peer(b.name, sb.name, sb.type, sb.subscribe, ep.key, not src_binds))
+                peers[(b.name, sb.name)].append(Peer(a.name, sa.name, sa.type, sa.subscribe, ep.key, src_binds))
+                links.append(PlannedLink(
+                    src=str(link.src), dst=str(link.dst), src_instance=f"{a.name}.{link.src.socket}",
+                    dst_instance=f"{b.name}.{link.dst.socket}", transport=transport,
+                    endpoint=ep.address, bind=str(link.src if src_binds else link.dst),
+                    bind_instance=f"{binder.name}.{bsock}", secure=binder.host != dialer.host,
+                ))
+    for key in secure:
+        endpoints[key] = replace(endpoints[key], secure=True)
+    instances: dict[str, Instance] = {}
+    for node in t.nodes.values():
+        for p in placed[node.name]:
+            sockets = tuple(
+                PlannedSocket(
+                    name=s.name, type=s.type, subscribe=s.subscribe, options=dict(s.options),
+                    binds=tuple(binds[(p.name, s.name)]), connects=tuple(connects[(p.name, s.name)]),
+                    peers=tuple(peers[(p.name, s.name)]),
+                )
+                for s in node.sockets.values()
+            )
+            instances[p.name] = Instance(
+                name=p.name, node=node.name, replica=p.replica, run=node.run, process=p.process,
+                host=p.host, args=dict(node.args), restart=node.restart, on_exit=node.on_exit,
+                max_restarts=node.max_restarts, restart_window=node.restart_window,
+                replicas=node.replicas,
+                sockets=sockets,
+            )
+    return Plan(
+        topology=t.name, file=t.file,
+        hosts=tuple(Host(h.name, h.address, h.launch, h.python) for h in t.hosts.values()),
+        processes=_processes(t, placed, instances), instances=instances,
+        links=tuple(links), endpoints=endpoints,
+    )
+
+
+def _link_counts(t: Topology, placed: Mapping[str, list[Placed]]) -> dict[str, int]:
+    """Links per instance of each declared socket (every instance has the same count)."""
+    counts: dict[str, int] = defaultdict(int)
+    for link in t.links:
+        counts[str(link.src)] += len(placed[link.dst.node])
+        counts[str(link.dst)] += len(placed[link.src.node])
+    return counts
+
+
+def _src_binds(t: Topology, link: LinkSpec, counts: Mapping[str, int]) -> bool:
+    a = t.nodes[link.src.node].sockets[link.src.socket]
+    b = t.nodes[link.dst.node].sockets[link.dst.socket]
+    if a.bind is not None:
+        return a.bind
+    if b.bind is not None:
+        return not b.bind
+    ca, cb = counts[str(link.src)], counts[str(link.dst)]
+    if ca != cb:
+        return ca > cb
+    if (a.type in SERVERS) != (b.type in SERVERS):
+        return a.type in SERVERS
+    return True
+
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
+
+
+def _endpoint(t: Topology, endpoints: dict[str, Endpoint], binder: Placed, socket: str, transport: Transport, ipc_files: list[str]) -> Endpoint:
+    key = f"{binder.name}.{socket}/{transport.value}"
+    if key in endpoints:
+        return endpoints[key]
+    if transport is Transport.INPROC:
+        address = f"inproc://{t.name}/{binder.name}/{socket}"
+    elif transport is Transport.IPC:
+        number = len(ipc_files)
+        ipc_files.append(key)
+        slug = _UNSAFE.sub("_", f"{binder.name}.{socket}")
+        name = f"{number}-{slug}"[:MAX_IPC_NAME - 5] + ".sock"
+        address = f"ipc://{RUN_DIR}/{name}"
+    else:
+        host = t.hosts[binder.host].address
+        if ":" in host and not host.startswith("["):
+            host = f"[{host}]"  # an IPv6 address
+        address = f"tcp://{host}:*"
+    endpoints[key] = Endpoint(key, transport, address, binder.name, socket, binder.host)
+    return endpoints[key]
+
+
+def _processes(t: Topology, placed: Mapping[str, list[Placed]], instances: Mapping[str, Instance]) -> tuple[Process, ...]:
+    members: dict[str, list[str]] = defaultdict(list)
+    host: dict[str, str] = {}
+    env: dict[str, dict[str, str]] = defaultdict(dict)
+    for node in t.nodes.values():
+        for p in placed[node.name]:
+            members[p.process].append(p.name)
+            host[p.process] = p.host
+            env[p.process].update(node.env)
+
+    def receives(process: str) -> bool:
+        return any(s.type in RECEIVERS for i in members[process] for s in instances[i].sockets)
+
+    order = sorted(members, key=lambda name: not receives(name))
+    return tuple(Process(name, host[name], tuple(members[name]), env[name]) for name in order)

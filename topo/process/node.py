@@ -1,0 +1,44 @@
+"""What a node function receives: its sockets, its arguments, and whether to go on."""
+
+from __future__ import annotations
+
+import threading
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Mapping
+
+if TYPE_CHECKING:
+    import logging
+
+
+class Node:
+    """The one argument of a node function (SPEC section 2)."""
+
+    def __init__(self, name: str, replica: int, replicas: int, args: Mapping[str, Any],
+                 sockets: Mapping[str, Any], stopping: threading.Event) -> None:
+        self.name = name
+        self.replica = replica
+        #: How many instances of this node run (an extension of the SPEC's names).
+        self.replicas = replicas
+        self.args: Mapping[str, Any] = args
+        self.sockets: Mapping[str, Any] = MappingProxyType(dict(sockets))
+        self._log: logging.Logger | None = None
+        self._stopping = stopping
+        #: How many times this instance has been restarted (an extension of the SPEC).
+        self.restarts = 0
+
+    @property
+    def log(self) -> logging.Logger:
+        """A logger whose records show under the node's name (made on first use)."""
+        if self._log is None:
+            from topo.process.nodelog import node_logger
+
+            self._log = node_logger(self.name)
+        return self._log
+
+    @property
+    def running(self) -> bool:
+        """False once the topology is stopping: loops should end and the function return."""
+        return not self._stopping.is_set()
+
+    def __repr__(self) -> str:
+        return f"<Node {self.name} sockets={sorted(self.sockets)}>"

@@ -1,0 +1,186 @@
+"""One node instance's own thread: call its function, report how it ended, close.
+
+Its sockets are built, bound, connected and gated by the process's wiring thread
+(:mod:`topo.process.wiring`), which starts this thread only once the gate is open and the node's
+code imported (:mod:`topo.process.nodecode`); from then on the sockets are this thread's alone (zmq sockets are not
+thread-safe, and a thread's start is the memory barrier pyzmq asks for to move one).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import threading
+from typing import TYPE_CHECKING, Any, Callable
+
+import zmq
+
+from topo.process.control import Kind, Message
+from topo.process.gate import SocketGate
+from topo.process.node import Node
+from topo.plan.share import INPROC, PUB, PULL, RUN_DIR, SUB, InstanceShare
+
+if TYPE_CHECKING:
+    from topo.process.runtime import ProcessRuntime
+
+
+class NodeStopped(Exception):
+    """The topology stopped before this node's gate opened."""
+
+
+class Runner(threading.Thread):
+    def __init__(self, rt: ProcessRuntime, inst: InstanceShare) -> None:
+        super().__init__(name=f"topo:{inst.name}", daemon=True)
+        self.rt = rt
+        self.inst = inst
+        #: Filled by the wiring thread, handed over with the thread's start.
+        self.sockets: dict[str, zmq.Socket[Any]] = {}
+        #: What each socket bound, as libzmq reports it (tcp ports are picked at bind time).
+        self.bound: dict[str, list[str]] = {}
+        self.gates: list[SocketGate] = []
+        self.loop: Any = None
+        self.task: Any = None
+        #: Set as the node's last act, whether it ran or not; the runtime waits on this.
+        self.finished = False
+        #: Its function, once its module is imported (started by the process's prelude).
+        self.code = rt.code[inst.name]
+
+    def run(self) -> None:
+        name = self.inst.name
+        self.rt.capture.bind_thread(name)
+        returned = False
+        try:
+            fn = self.code.fn
+            assert fn is not None
+            self._call(fn)
+            returned = True
+            self.rt.send(Message(Kind.EXITED, {"instance": name}))
+        except BaseException as err:  # noqa: BLE001 - every failure is reported, none escapes
+            if self.rt.stopping.is_set() and is_stop(err):
+                self.rt.send(Message(Kind.STOPPED, {"instance": name, "started": True}))
+            else:
+                self.rt.send(Message(Kind.FAILED, {
+                    "instance": name, "started": True,
+                    "error": f"{type(err).__name__}: {err}",
+                    "traceback": user_traceback(err),
+                }))
+        finally:
+            # what a node sent before returning is delivered; after a failure or a stop, not
+            self.close_sockets(deliver=returned and not self.rt.stopping.is_set())
+            self.rt.capture.unbind_thread()
+            self.finish()
+
+    def close_sockets(self, deliver: bool = False) -> None:
+        """``deliver``: libzmq writes out what is queued for as long as it takes (a stop
+        cuts it short), and the process keeps the connections open until the peers have
+        read it (:mod:`topo.process.delivery`)."""
+        for planned in self.inst.sockets:
+            sock = self.sockets.get(planned.name)
+            if sock is None:
+                continue
+            # a SUB's or PULL's only outbound traffic is subscriptions: nothing to deliver
+            chosen = planned.options.get("linger")  # the user's own linger wins
+            if chosen is not None:
+                linger = int(chosen)
+            else:
+                linger = -1 if deliver and planned.type not in (SUB, PULL) else 0
+            if deliver and linger != 0:
+                self.rt.deliveries.hold(
+                    self.bound.get(planned.name, []),
+                    [self.rt.addresses[k] for k in planned.connects if self.rt.plan.endpoints[k].transport != INPROC])
+            sock.close(linger=linger)
+
+    def finish(self) -> None:
+        self.finished = True
+        self.rt.runner_done()
+
+    def _call(self, fn: Callable[..., Any]) -> None:
+        node_sockets: dict[str, Any] = dict(self.sockets)
+        if is_async(fn):
+            import asyncio
+
+            import zmq.asyncio
+
+            node_sockets = {k: zmq.asyncio.Socket.from_socket(s) for k, s in self.sockets.items()}
+            node = self._node(node_sockets)
+
+            async def drain(sock: Any) -> None:
+                while True:  # what the sync PubSocket drops every 64 sends, dropped as it comes
+                    await sock.recv()
+
+            async def main() -> None:
+                self.loop = asyncio.get_running_loop()
+                self.task = asyncio.current_task()
+                if self.rt.stopping.is_set():
+                    return
+                drains = [asyncio.ensure_future(drain(node_sockets[p.name]))
+                          for p in self.inst.sockets if p.type == PUB]
+                try:
+                    await fn(node)
+                finally:
+                    for task in drains:
+                        task.cancel()
+
+            asyncio.run(main())  # a stop cancels it: CancelledError, reported as stopped
+            return
+        fn(self._node(node_sockets))
+
+    def _node(self, node_sockets: dict[str, Any]) -> Node:
+        node = Node(self.inst.name, self.inst.replica, self.inst.replicas, self.inst.args, node_sockets,
+                    self.rt.stopping)
+        node.restarts = self.rt.boot.restarts.get(self.inst.name, 0)
+        return node
+
+    def interrupt(self) -> bool:
+        """From the runtime's thread: cancels an async node blocked in an await (True)."""
+        loop, task = self.loop, self.task
+        if loop is not None and task is not None:
+            try:
+                loop.call_soon_threadsafe(task.cancel)
+                return True
+            except RuntimeError:
+                pass
+        return False
+
+
+_TOPO_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+def is_async(fn: Callable[..., Any]) -> bool:
+    """``inspect.iscoroutinefunction`` for what a node can be (a function, a partial, an
+    object with an ``async def __call__``), without importing inspect and what it imports
+    (ast, dis, tokenize: some 7 ms in every process)."""
+    while isinstance(fn, functools.partial):
+        fn = fn.func
+    code = getattr(fn, "__code__", None) or getattr(getattr(fn, "__call__", None), "__code__", None)
+    return code is not None and bool(code.co_flags & _CO_COROUTINE)
+
+
+_CO_COROUTINE = 0x80  # inspect.CO_COROUTINE
+
+
+def user_traceback(err: BaseException) -> str:
+    """The traceback without topo's own frames and importlib's: what the user wrote."""
+    import traceback
+
+    tb = traceback.TracebackException.from_exception(err)
+
+    def keep(frame: Any) -> bool:
+        return not (os.path.dirname(os.path.abspath(frame.filename)) == _TOPO_DIR
+                    or frame.filename.startswith("<frozen importlib")
+                    or os.path.basename(frame.filename) == "__init__.py" and "importlib" in frame.filename)
+
+    kept = [f for f in tb.stack if keep(f)]
+    tb.stack = traceback.StackSummary.from_list(kept)
+    return "".join(tb.format())
+
+
+def is_stop(err: BaseException) -> bool:
+    if isinstance(err, zmq.ZMQError) and err.errno == zmq.ETERM:
+        return True
+    import asyncio
+
+    return isinstance(err, (asyncio.CancelledError, NodeStopped))
+
+
+__all__ = ["Runner", "RUN_DIR"]

@@ -1,0 +1,294 @@
+"""One per process: the control connection, the node threads, and a clean exit.
+
+Spawned by the supervisor (multiprocessing, ``spawn``), after the process's first steps
+(:mod:`topo.process.prelude`: output captured, node modules being imported). Its main thread only
+talks to the supervisor and starts and stops; one :class:`topo.process.wiring.Wiring` thread wires every node,
+and each node instance then runs in a :class:`topo.process.runner.Runner` thread that owns its
+sockets. Node sockets live in one Context (so inproc links between nodes of the process
+work); the control sockets in another, so terminating the nodes' context — which
+interrupts every blocking call a node is in — leaves the channel up to report how they
+ended.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+import zmq
+
+from topo.process.boot import Boot
+from topo.process.control import COMMANDS, CONTROL, EVENTS, Kind, Message
+from topo.process.delivery import Deliveries
+from topo.process.gate import InprocBoard
+from topo.plan.share import RUN_DIR
+
+if TYPE_CHECKING:
+    from topo.process.prelude import Prelude
+
+#: Reconnect interval of the control sockets (ms): see ProcessRuntime.__init__.
+CONTROL_RECONNECT_MS = 5
+
+
+def main(boot: Boot, prelude: Prelude) -> None:
+    """The child's entry point, after its first steps (:func:`topo.process.prelude.begin`)."""
+    rt = ProcessRuntime(boot, prelude)
+    signal.signal(signal.SIGTERM, lambda *_: rt.on_sigterm())
+    code = rt.run()
+    sys.stdout.flush()
+    os._exit(code)
+
+
+def _no_children() -> bool:
+    """From /proc/self/task/*/children (Linux); False when that cannot be read."""
+    try:
+        tasks = os.listdir("/proc/self/task")
+        return all(not open(f"/proc/self/task/{t}/children").read().strip() for t in tasks)
+    except OSError:
+        return False
+
+
+def _end_descendants() -> None:
+    """Programs a node started and left running end with its process, not after it."""
+    if _no_children():
+        return  # the usual case, told without importing psutil (~30 ms in every process)
+    import psutil
+
+    try:
+        children = psutil.Process().children(recursive=True)
+    except psutil.Error:
+        return
+    for child in children:
+        try:
+            child.terminate()
+        except psutil.Error:
+            pass
+    _, alive = psutil.wait_procs(children, timeout=0.5)
+    for child in alive:
+        try:
+            child.kill()
+        except psutil.Error:
+            pass
+
+
+class ProcessRuntime:
+    def __init__(self, boot: Boot, prelude: Prelude) -> None:
+        self.boot = boot
+        #: Its share of the plan: ``instances`` and ``endpoints`` as the plan has them.
+        self.plan = self.process = boot.share
+        self.deadline = time.monotonic() + (boot.ready_by - time.time())
+        self.linger_ms = int(boot.grace * 1000)
+        self.stopping = threading.Event()
+        #: Connections kept open for nodes that returned, until their peers have read all.
+        self.deliveries = Deliveries()
+        self.table_ready = threading.Event()
+        self.addresses: dict[str, str] = {
+            key: self.local_address(key) for key in boot.share.endpoints
+        }
+        self.board = InprocBoard()
+        self.ctx: zmq.Context[Any] = zmq.Context()
+        self._control = zmq.Context()
+        # The supervisor may bind its control sockets after starting this process
+        # (topo.supervisor.prestart): an ipc connect to a socket file not there yet is retried after
+        # the reconnect interval, 100 ms plus jitter by default; for the run's own local
+        # channel, a few milliseconds.
+        self._control.setsockopt(zmq.RECONNECT_IVL, CONTROL_RECONNECT_MS)
+        self._outbox = prelude.outbox
+        #: Each node's code, by instance name, its import started by the prelude.
+        self.code = prelude.code
+        self._sender = threading.Thread(target=self._send_loop, name="topo:outbox", daemon=True)
+        self.capture = prelude.capture
+        self._stop_reason = ""
+        self._unasked_sigterm = False
+        self._wakeup_r, self._wakeup_w = os.pipe()
+
+    def local_address(self, key: str) -> str:
+        return self.plan.endpoints[key].address.replace(RUN_DIR, self.boot.run_dir)
+
+    def send(self, message: Message) -> None:
+        """Thread-safe: any thread may report; the outbox thread owns the socket."""
+        message.data["gen"] = self.boot.generation
+        self._outbox.put(message)
+
+    def _send_loop(self) -> None:
+        push = self._control.socket(zmq.PUSH)
+        push.setsockopt(zmq.LINGER, 0 if self.orphaned else 2000)
+        push.connect(self.boot.events)
+        while True:
+            message = self._outbox.get()
+            if message is None:
+                break
+            push.send_multipart(message.encode())
+        push.close()
+
+    def request_stop(self, reason: str) -> None:
+        """Safe from a signal handler: only sets flags and writes one byte."""
+        self._stop_reason = self._stop_reason or reason
+        self.stopping.set()
+        try:
+            os.write(self._wakeup_w, b"s")
+        except OSError:
+            pass
+
+    def runner_done(self) -> None:
+        try:
+            os.write(self._wakeup_w, b"d")
+        except OSError:
+            pass
+
+    def run(self) -> int:
+        from topo.process.runner import Runner
+        from topo.process.wiring import Wiring
+
+        self._sender.start()
+        if self.boot.keys is not None and any(
+                self.plan.endpoints[k].secure for name in self.process.instances
+                for sock in self.plan.instances[name].sockets for k in sock.binds):
+            from topo.process.curve import ZapHandler
+
+            ZapHandler(self.ctx, self.boot.keys).start()
+        dealer = self._control.socket(zmq.DEALER)
+        dealer.setsockopt(zmq.IDENTITY, self.process.name.encode())
+        dealer.setsockopt(zmq.LINGER, 0)
+        dealer.connect(self.boot.commands)
+        hello = {"process": self.process.name, "pid": os.getpid(), "gen": self.boot.generation}
+        dealer.send_multipart(Message(Kind.HELLO, hello).encode())
+        runners = [Runner(self, self.plan.instances[name]) for name in self.process.instances]
+        Wiring(self, runners).start()  # starts each node's thread when its gate opens
+        poller = zmq.Poller()
+        poller.register(dealer, zmq.POLLIN)
+        poller.register(self._wakeup_r, zmq.POLLIN)
+        stop_sent = False
+        give_up = float("inf")
+        while not all(r.finished for r in runners) and time.monotonic() < give_up:
+            if self.stopping.is_set() and not stop_sent:
+                stop_sent = True
+                # orphaned: nobody will escalate, and nothing may outlive the supervisor long
+                give_up = time.monotonic() + (min(self.boot.grace, 0.5) if self.orphaned else self.boot.grace)
+                self._stop_nodes(runners)
+            wait = self.deliveries.next_look() if self.deliveries.settle() else 1.0
+            for sock, _ in poller.poll(max(1, int(wait * 1000))):
+                if sock is dealer:
+                    self._command(dealer)
+                else:
+                    os.read(self._wakeup_r, 64)
+        stuck = [r.inst.name for r in runners if not r.finished]
+        terminated = not stuck and self._terminate_context(poller, dealer)
+        self.capture.flush()
+        self.send(Message(Kind.BYE, {"process": self.process.name, "clean": terminated, "stuck": stuck}))
+        self.capture.close()
+        self._remove_ipc_files()
+        _end_descendants()
+        self._outbox.put(None)
+        self._sender.join(timeout=0.5 if self.orphaned else self.boot.grace + 1)
+        if self.orphaned or self._sender.is_alive():
+            return 0  # nobody to tell, or the outbox is stuck: exit without waiting
+        # the control context holds only the runtime's own sockets (a stuck node's are in
+        # self.ctx): terminating it lets the BYE out before os._exit
+        dealer.close()
+        self._control.term()
+        return 0
+
+    def on_sigterm(self) -> None:
+        """SIGTERM without a stop asked first: the kernel's word that the supervisor died
+        (PR_SET_PDEATHSIG), or a kill from outside."""
+        if not self.stopping.is_set():
+            self._unasked_sigterm = True
+        self.request_stop("SIGTERM")
+
+    @property
+    def orphaned(self) -> bool:
+        """The supervisor is gone. The death signal can come while the dying supervisor's
+        other threads still hold us (getppid unchanged for a moment): after an unasked
+        SIGTERM, give the kernel a little time to hand us to a new parent."""
+        if os.getppid() != self.boot.parent_pid:
+            return True
+        if not self._unasked_sigterm:
+            return False
+        deadline = time.monotonic() + 1.0
+        while time.monotonic() < deadline:
+            time.sleep(0.01)  # polling a kernel fact that has no event, with a deadline
+            if os.getppid() != self.boot.parent_pid:
+                return True
+        self._unasked_sigterm = False  # a kill from outside: the supervisor lives
+        return False
+
+    def _remove_ipc_files(self) -> None:
+        """What libzmq would unlink on close, done here too: a node stuck at exit, or a
+        supervisor killed with SIGKILL, must not leave socket files behind."""
+        paths = [self.local_address(key)[len("ipc://"):]
+                 for name in self.process.instances
+                 for sock in self.plan.instances[name].sockets for key in sock.binds
+                 if self.plan.endpoints[key].address.startswith("ipc://")]
+        if self.orphaned:  # the supervisor's own control sockets, and its directory
+            paths += [os.path.join(self.boot.run_dir, name) for name in (EVENTS, COMMANDS, CONTROL)]
+        for path in paths:
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
+        if self.orphaned:
+            try:
+                os.rmdir(self.boot.run_dir)
+            except OSError:
+                pass
+
+    def _command(self, dealer: zmq.Socket[Any]) -> None:
+        try:
+            message = Message.decode(dealer.recv_multipart())
+        except ValueError:
+            return
+        if message.kind is Kind.CONNECT:
+            self.addresses.update(message["endpoints"])
+            self.table_ready.set()
+            self.board.notify()
+        elif message.kind is Kind.STOP:
+            self.request_stop(str(message.data.get("reason", "stop")))
+
+    def _stop_nodes(self, runners: list[Any]) -> None:
+        """node.running turns false, async nodes are cancelled, blocking calls get ETERM;
+        what returned nodes left undelivered is dropped."""
+        self.board.notify()
+        self.deliveries.drop()
+        cancelled = [r for r in runners if r.interrupt()]
+
+        def term() -> None:
+            # a cancelled async node closes its own sockets; terminating the context under
+            # its event loop instead would make pyzmq's poller print ContextTerminated
+            for runner in cancelled:
+                runner.join(min(1.0, self.boot.grace))
+            self.ctx.term()
+
+        threading.Thread(target=term, name="topo:term", daemon=True).start()
+
+    def _terminate_context(self, poller: zmq.Poller, dealer: zmq.Socket[Any]) -> bool:
+        """Lets what the nodes sent before returning out, for as long as a peer is there to
+        read it (:mod:`topo.process.delivery`), while still obeying a stop, which drops it. True
+        when the context ended (or nobody was left to deliver to)."""
+        if self.stopping.is_set():
+            self.deliveries.drop()
+            return True  # term already under way in _stop_nodes
+        done = threading.Event()
+
+        def term() -> None:
+            self.ctx.term()
+            done.set()
+            self.runner_done()  # wakes the poll below
+
+        threading.Thread(target=term, name="topo:term", daemon=True).start()
+        while not self.stopping.is_set():
+            held = self.deliveries.settle()
+            if not held and (done.is_set() or not self.deliveries.connected()):
+                break  # all read, or libzmq waits for peers that have gone
+            for sock, _ in poller.poll(max(1, int(self.deliveries.next_look() * 1000))):
+                if sock is dealer:
+                    self._command(dealer)
+                else:
+                    os.read(self._wakeup_r, 64)
+        if self.stopping.is_set():
+            self.deliveries.drop()
+        return done.is_set() or not self.stopping.is_set()

@@ -1,0 +1,66 @@
+"""``topo up``'s local processes started as soon as the plan exists, before the supervisor.
+
+A node process takes a few hundred milliseconds to be of use (a new interpreter, zmq, the
+node's own imports); the supervisor meanwhile still has zmq, psutil and itself to import
+and its control sockets to bind. Started first, the processes do their start-up alongside
+the supervisor's instead of after it. Nothing is lost by it: a process's control sockets
+connect to addresses known in advance (:func:`topo.process.boot.control_addresses`); if the
+supervisor has not bound them yet, libzmq retries the connect after the runtime's short
+reconnect interval, and the events it sends meanwhile wait in its queue. The supervisor
+adopts the processes (:meth:`topo.supervisor.processes.Processes.adopt`) and runs as it would have.
+
+Only for a run on this one host without CURVE: processes of other hosts are started by
+their agents, and CURVE keys are made by the supervisor's host channel.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from typing import Any, NamedTuple
+
+from topo.supervisor import spawn
+from topo.process.boot import Boot, control_addresses
+from topo.plan.planner import Plan
+from topo.supervisor.rundir import RunDir
+from topo.plan.share import share_of
+
+
+class Prestarted(NamedTuple):
+    #: ``time.monotonic()`` when the first process was started: the ready timeout counts
+    #: from it, for the supervisor as for the processes.
+    started: float
+    #: process name → its started multiprocessing Process, in the order started
+    procs: dict[str, Any]
+
+    def kill(self) -> None:
+        """For a ``topo up`` that fails before its supervisor runs: nothing outlives it."""
+        for proc in self.procs.values():
+            spawn.signal_tree(proc.pid, signal.SIGKILL)
+            proc.join(5)
+
+
+def can_prestart(plan: Plan) -> bool:
+    return not plan.remote_hosts and not any(e.secure for e in plan.endpoints.values())
+
+
+def prestart(plan: Plan, rd: RunDir, *, ready_timeout: float, grace: float,
+             sys_path: tuple[str, ...]) -> Prestarted | None:
+    """Every process of the plan started, in plan order (those with receiving sockets
+    first), as the supervisor's first start of each; None if the plan is not one for it."""
+    if not can_prestart(plan):
+        return None
+    events, commands = control_addresses(str(rd.sockets))
+    started = time.monotonic()
+    ready_by = time.time() + ready_timeout
+    procs: dict[str, Any] = {}
+    try:
+        for proc in plan.processes:
+            boot = Boot(share_of(plan, proc.name), events, commands, str(rd.sockets), ready_by, grace,
+                        os.getpid(), sys_path)
+            procs[proc.name] = spawn.start(boot)
+    except BaseException:
+        Prestarted(started, procs).kill()
+        raise
+    return Prestarted(started, procs)

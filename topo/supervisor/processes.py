@@ -1,0 +1,172 @@
+"""How a run's processes are started, signalled and seen to end, here or on another host.
+
+The supervisor decides (start this process now, signal that one, what an end means); this
+module knows how. A local process is spawned here and watched by its sentinel; a remote
+one is asked of its host's agent (launched first if need be) and watched through the
+agent's reports and the agent's own liveness. What it sees comes back as plain facts: an
+event to handle, or :class:`Ended` with the exit status or why the process is gone.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from dataclasses import dataclass
+from typing import Any, Iterator
+
+import zmq
+
+from topo.supervisor import spawn
+from topo.process.control import Kind, Message
+from topo.hosts.remotes import Hosts
+from topo.plan.planner import Plan
+from topo.supervisor.runstate import ProcState, Reporter
+from topo.process.boot import Boot
+from topo.plan.share import share_of
+
+
+@dataclass(frozen=True)
+class Ended:
+    proc: ProcState
+    exitcode: int | None
+    #: Why, when there is more to say than the exit status (a lost host).
+    how: str | None = None
+
+
+@dataclass(frozen=True)
+class HostUp:
+    """An agent is up: the processes waiting for it can be started."""
+
+    host: str
+
+
+class Processes:
+    def __init__(self, plan: Plan, procs: dict[str, ProcState], poller: zmq.Poller, reporter: Reporter, *,
+                 grace: float, sys_path: tuple[str, ...], prestarted: dict[str, Any] | None = None) -> None:
+        self.plan = plan
+        self.procs = procs
+        self.poller = poller
+        self.reporter = reporter
+        self.grace = grace
+        self.sys_path = sys_path
+        self.hosts: Hosts | None = None
+        self._sentinels: dict[int, ProcState] = {}
+        self._events = self._commands_address = self._run_dir = ""
+        self._commands: zmq.Socket[Any] | None = None
+        #: Processes started before the supervisor (topo.supervisor.prestart): their first start is
+        #: to adopt them.
+        self._prestarted = dict(prestarted or {})
+
+    def open(self, ctx: zmq.Context[Any], run_id: str, run_dir: str, events: str, commands: str,
+             commands_sock: zmq.Socket[Any]) -> None:
+        """The supervisor's sockets are bound: processes can be started from now on."""
+        self._events, self._commands_address, self._run_dir = events, commands, run_dir
+        self._commands = commands_sock
+        if self.plan.remote_hosts or any(e.secure for e in self.plan.endpoints.values()):
+            self.hosts = Hosts(self.plan, ctx, self.poller, self.reporter, run_id=run_id,
+                               grace=self.grace, sys_path=self.sys_path)
+
+    def start(self, proc: ProcState, start: dict[str, Any]) -> None:
+        """``start``: gen, fixed, absent, restarts, ready_in (as in a START command)."""
+        if proc.remote is not None:
+            assert self.hosts is not None
+            proc.pending = not self.hosts.is_up(proc.remote)
+            if proc.pending:
+                self.hosts.launch(proc.remote)
+            else:
+                self.hosts.send(proc.remote, "", Message(Kind.START, {"process": proc.name, **start}))
+            return
+        if proc.generation == 0 and proc.name in self._prestarted:
+            self.adopt(proc, self._prestarted.pop(proc.name))
+            return
+        boot = Boot(share_of(self.plan, proc.name), self._events, self._commands_address,
+                    self._run_dir, time.time() + start["ready_in"], self.grace, os.getpid(), self.sys_path,
+                    generation=proc.generation, fixed=start["fixed"], absent=frozenset(start["absent"]),
+                    restarts=start["restarts"], keys=self.hosts.local_keys if self.hosts else None)
+        self.adopt(proc, spawn.start(boot))
+
+    def adopt(self, proc: ProcState, started: Any) -> None:
+        """A local process started (its multiprocessing Process), here or before the
+        supervisor existed (:mod:`topo.supervisor.prestart`): watched from now on."""
+        proc.proc = started
+        proc.pid = started.pid
+        self._sentinels[started.sentinel] = proc
+        self.poller.register(started.sentinel, zmq.POLLIN)
+
+    def signal(self, proc: ProcState, sig: signal.Signals) -> None:
+        if proc.remote is None:
+            spawn.signal_tree(proc.pid or 0, sig)
+        elif self.hosts is not None:
+            self.hosts.send(proc.remote, "", Message(Kind.SIGNAL, {"process": proc.name, "signal": int(sig)}))
+
+    def send(self, proc: ProcState, message: Message) -> None:
+        if proc.remote is not None:
+            if self.hosts is not None:
+                self.hosts.send(proc.remote, proc.name, message)
+            return
+        try:
+            assert self._commands is not None
+            self._commands.send_multipart([proc.name.encode(), *message.encode()], zmq.NOBLOCK)
+        except zmq.ZMQError:
+            pass  # gone already: its sentinel tells the rest
+
+    # -- what is seen ----------------------------------------------------------------------
+
+    def owns(self, sock: Any) -> bool:
+        return sock in self._sentinels or (self.hosts is not None and self.hosts.owns(sock))
+
+    def read(self, sock: Any) -> Iterator[Message | Ended | HostUp]:
+        if sock in self._sentinels:
+            self.poller.unregister(sock)
+            local = self._sentinels.pop(sock)
+            local.proc.join(5.0)  # the sentinel closes as it exits, a moment before it can be reaped
+            yield Ended(local, local.proc.exitcode)
+            return
+        assert self.hosts is not None
+        for host, m in self.hosts.read(sock):
+            proc = self.procs.get(m.data.get("process", ""))
+            if m.kind is Kind.AGENT:
+                yield HostUp(host)
+            elif m.kind is Kind.BEAT:
+                for name, stats in m.data.get("stats", {}).items():
+                    if name in self.procs and self.procs[name].remote == host:
+                        self.procs[name].stats = stats
+            elif m.kind in (Kind.SPAWNED, Kind.ENDED):
+                if proc is None or proc.remote != host or m.data.get("gen") != proc.generation:
+                    continue  # about a process replaced since
+                if m.kind is Kind.SPAWNED:
+                    proc.pid = m.data.get("pid")
+                elif not proc.ended:
+                    code = m.data.get("exitcode")
+                    yield Ended(proc, code if isinstance(code, int) else None)
+            elif m.kind not in (Kind.START, Kind.SIGNAL, Kind.PING, Kind.SHUTDOWN, Kind.CONNECT, Kind.STOP):
+                yield m  # one of its processes' events
+
+    def tick(self, now: float) -> Iterator[Ended]:
+        """Beats, and the processes of hosts found lost: each ends as a process that died."""
+        if self.hosts is None:
+            return
+        self.hosts.beat(now)
+        for host, why in self.hosts.lost():
+            if why:
+                self.reporter.system(f"host {host} lost: {why}")
+            for proc in self.procs.values():
+                if proc.remote == host and not proc.ended:
+                    proc.pending = False
+                    yield Ended(proc, None, f"its host {host} was lost ({why})")
+
+    def next_deadline(self) -> float | None:
+        return self.hosts.next_deadline() if self.hosts is not None else None
+
+    def close(self) -> None:
+        """Nothing of the run survives this: local processes killed, agents told to leave."""
+        for started in self._prestarted.values():  # never adopted: the run failed first
+            spawn.signal_tree(started.pid, signal.SIGKILL)
+            started.join(5)
+        for proc in self.procs.values():
+            if proc.proc is not None and proc.proc.is_alive():
+                spawn.signal_tree(proc.proc.pid, signal.SIGKILL)
+                proc.proc.join(5)
+        if self.hosts is not None:
+            self.hosts.close(timeout=self.grace + 2.0)

@@ -1,0 +1,161 @@
+"""Where a run keeps its files, how it is named, and cleaning up after dead runs.
+
+Two places: the run directory (control sockets, ipc files, the run's identity file) is
+private (0700), short enough for ipc paths, and removed when the run ends; the log
+directory outlives the run so ``topo logs`` can read it afterwards.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from topo.plan.planner import MAX_RUN_DIR
+
+INFO_FILE = "run.json"
+
+OUTCOME_FILE = "outcome.json"
+
+
+def runs_base() -> Path:
+    """Root of every live run of this user (``TOPO_HOME`` overrides, for tests)."""
+    home = os.environ.get("TOPO_HOME")
+    if home:
+        return Path(home) / "runs"
+    xdg = os.environ.get("XDG_RUNTIME_DIR")
+    if xdg and len(xdg) < MAX_RUN_DIR - 40 and os.access(xdg, os.W_OK):
+        return Path(xdg) / "topo"
+    return Path(tempfile.gettempdir()) / f"topo-{os.getuid()}"
+
+
+def logs_base() -> Path:
+    home = os.environ.get("TOPO_HOME")
+    if home:
+        return Path(home) / "logs"
+    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(state) / "topo" / "logs"
+
+
+@dataclass(frozen=True)
+class RunDir:
+    topology: str
+    run_id: str
+    path: Path
+    log_dir: Path
+    #: ipc files and control sockets: ``path`` itself unless that is too long for them.
+    sockets: Path
+
+    @property
+    def identity(self) -> str:
+        return f"{self.topology}/{self.run_id}"
+
+    def write_info(self, **info: Any) -> None:
+        _write_info(self.path, {"topology": self.topology, "run_id": self.run_id,
+                                "log_dir": str(self.log_dir), "sockets": str(self.sockets), **info})
+
+    def write_outcome(self, code: int, reason: str, nodes: dict[str, str]) -> None:
+        """How the run ended, next to its logs: ``topo down`` reports it after the fact."""
+        (self.log_dir / OUTCOME_FILE).write_text(json.dumps({"code": code, "reason": reason, "nodes": nodes}))
+
+    def remove(self) -> None:
+        shutil.rmtree(self.sockets, ignore_errors=True)
+        shutil.rmtree(self.path, ignore_errors=True)
+
+
+def create(topology: str) -> RunDir:
+    """A fresh run directory; first removes those of runs whose supervisor is gone."""
+    base = runs_base()
+    base.mkdir(parents=True, exist_ok=True, mode=0o700)
+    clean_stale(base)
+    run_id = time.strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
+    path = base / f"{topology[:16]}-{run_id[-6:]}"
+    path.mkdir(mode=0o700)
+    os.chmod(path, 0o700)
+    sockets = path
+    if len(str(path)) > MAX_RUN_DIR:  # a deep TOPO_HOME: ipc paths would not fit
+        sockets = Path(tempfile.mkdtemp(prefix="topo-", dir="/tmp"))
+    log_dir = logs_base() / topology / run_id
+    log_dir.mkdir(parents=True, exist_ok=True, mode=0o700)  # output may hold secrets
+    return RunDir(topology, run_id, path, log_dir, sockets)
+
+
+def agent_dir(topology: str, run_id: str, host: str) -> Path:
+    """Where an agent keeps its host's ipc files and control sockets (not created here).
+
+    Named after the run and the host, not random: an agent launched again after its host
+    was lost finds the directory (and the leftovers of its predecessor, which it ends)
+    and its processes bind the same ipc paths as before."""
+    slug = "".join(c if c.isalnum() or c in "-_" else "_" for c in host)[:12]
+    path = runs_base() / f"{topology[:16]}-{run_id[-6:]}@{slug}"
+    if len(str(path)) > MAX_RUN_DIR:
+        path = Path(tempfile.gettempdir()) / f"topo-{os.getuid()}-{run_id[-6:]}@{slug}"
+    return path
+
+
+def write_agent_info(path: Path, **info: Any) -> None:
+    """Like a run's ``run.json`` (so stale ones are cleaned the same way), marked as an
+    agent's so that ``topo ps`` does not list it as a run."""
+    _write_info(path, {"agent": True, "sockets": str(path), **info})
+
+
+def _write_info(path: Path, info: dict[str, Any]) -> None:
+    """Whole or not at all: ``topo ps`` and other runs' cleaning read it at any moment."""
+    tmp = path / (INFO_FILE + ".tmp")
+    tmp.write_text(json.dumps(info))
+    tmp.replace(path / INFO_FILE)
+
+
+def create_time(pid: int | None = None) -> float:
+    """A process's start time (this one's by default) as the kernel has it: with the pid,
+    its identity. Raises psutil's errors for a process that is gone."""
+    import psutil
+
+    return float(psutil.Process(os.getpid() if pid is None else pid).create_time())
+
+
+def read_info(path: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads((path / INFO_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def supervisor_alive(info: dict[str, Any]) -> bool:
+    """Alive means the same process that wrote the file: a pid reused later is not it."""
+    import psutil
+
+    try:
+        proc = psutil.Process(int(info["pid"]))
+        if proc.status() == psutil.STATUS_ZOMBIE:  # exited, not yet reaped by its parent
+            return False
+        return abs(proc.create_time() - float(info["started"])) < 2.0
+    except (psutil.Error, KeyError, ValueError, TypeError):
+        return False
+
+
+def clean_stale(base: Path) -> list[Path]:
+    removed = []
+    for path in base.iterdir() if base.is_dir() else []:
+        info = read_info(path)
+        if info is None:
+            # a run still being created has its info within moments; older ones are debris
+            try:
+                if time.time() - path.stat().st_mtime < 60:
+                    continue
+            except OSError:
+                continue
+        elif supervisor_alive(info):
+            continue
+        elif info.get("sockets"):
+            shutil.rmtree(str(info["sockets"]), ignore_errors=True)
+        shutil.rmtree(path, ignore_errors=True)
+        removed.append(path)
+    return removed

@@ -1,0 +1,97 @@
+"""Starting and killing the OS processes of a run.
+
+multiprocessing's ``spawn`` runs the parent's ``__main__`` again in every child: for the
+``topo`` console script that is the whole CLI and what it imports, for pytest all of
+pytest. A node process needs none of it (node code is found by "module:callable"), so
+:func:`start` hides ``__main__`` from multiprocessing while it prepares the child.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import sys
+import threading
+import types
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, Iterator
+
+from topo.process.boot import Boot, main
+
+if TYPE_CHECKING:
+    import psutil
+
+_spawn = multiprocessing.get_context("spawn")
+_main_lock = threading.Lock()
+
+
+@contextmanager
+def bare_main() -> Iterator[None]:
+    """``__main__`` hidden from multiprocessing while it prepares a ``spawn`` child."""
+    with _main_lock:
+        real = sys.modules["__main__"]
+        sys.modules["__main__"] = types.ModuleType("__main__")
+        try:
+            yield
+        finally:
+            sys.modules["__main__"] = real
+
+
+def start(boot: Boot) -> Any:
+    """A started ``multiprocessing`` process running :func:`topo.process.runtime.main` (named
+    through :func:`topo.process.boot.main`, so that neither this module nor its caller needs the
+    runtime, and zmq, imported to start one)."""
+    proc = _spawn.Process(target=main, args=(boot,), name=f"topo:{boot.share.name}", daemon=False)
+    # SIGINT stays blocked from here until the child's runtime has its own handler: a
+    # Ctrl-C during start-up must not end a child with a KeyboardInterrupt traceback
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        with bare_main():
+            proc.start()
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+    return proc
+
+
+def default_sys_path(topology_file: str) -> tuple[str, ...]:
+    """Node modules are imported with the current directory and the file's directory first."""
+    from pathlib import Path
+
+    return tuple(dict.fromkeys([os.getcwd(), str(Path(topology_file).resolve().parent)]))
+
+
+def tree(pid: int) -> list[psutil.Process]:
+    """The process and every descendant (a node may start subprocesses of its own)."""
+    import psutil  # here: ``topo up`` starts its processes before it has psutil imported
+
+    try:
+        root = psutil.Process(pid)
+        return [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return []
+
+
+def signal_tree(pid: int, sig: signal.Signals) -> int:
+    """Sends ``sig`` to the process and its descendants; returns how many got it."""
+    import psutil
+
+    sent = 0
+    for proc in tree(pid):
+        try:
+            proc.send_signal(sig)
+            sent += 1
+        except psutil.Error:
+            pass
+    return sent
+
+
+def describe_exit(exitcode: int | None) -> str:
+    if exitcode is None:
+        return "still running"
+    if exitcode < 0:
+        try:
+            return f"killed by {signal.Signals(-exitcode).name}"
+        except ValueError:
+            return f"killed by signal {-exitcode}"
+    return f"exited with status {exitcode}"

@@ -1,0 +1,390 @@
+"""The supervisor: the one owner of a run's state.
+
+It spawns the processes, relays the endpoint table, and turns the events the processes
+send into states, output, restarts and, at the end, an exit status. Nothing else decides:
+a child reports, the supervisor concludes (honcho's Manager is the model). Its loop waits
+on one poll over the control sockets, every child's process sentinel and a self-pipe that
+signal handlers write to; every timed step (ready deadline, grace, escalation, restart
+backoff) is a deadline of that poll, never a sleep.
+
+Restarts are per process: a node that is restarted takes the other nodes of its process
+with it (they share an OS process; an inproc peer cannot reconnect), and the output says
+so. The new process binds the same ipc paths and tcp ports as before, so peers in other
+processes reconnect by themselves, and its nodes pass the gate again before they run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import zmq
+
+from topo.supervisor import rundir
+
+from topo.supervisor import spawn
+from topo.process.boot import control_addresses
+from topo.process.control import CONTROL, Kind, Message
+from topo.file.model import OnExit
+from topo.plan.planner import Plan
+from topo.supervisor.processes import Ended, HostUp, Processes
+from topo.supervisor.restarts import History
+from topo.supervisor.runstate import (
+    EXIT_FAILED, EXIT_OK, EXIT_SIGINT, EXIT_SIGTERM, STARTING, TERMINAL, NodeState, Outcome,
+    ProcState, Reporter, all_ready, answer, next_deadline, why_late,
+)
+from topo.supervisor.spawn import default_sys_path
+from topo.supervisor.stopping import Stopping
+
+if TYPE_CHECKING:
+    from topo.supervisor.prestart import Prestarted
+
+__all__ = ["Supervisor", "Outcome", "Reporter", "default_sys_path", "EXIT_OK", "EXIT_FAILED",
+           "EXIT_SIGINT", "EXIT_SIGTERM"]
+
+
+class Supervisor:
+    def __init__(self, plan: Plan, reporter: Reporter, *, ready_timeout: float = 30.0,
+                 grace: float = 5.0, sys_path: tuple[str, ...] = (),
+                 run_dir: rundir.RunDir | None = None, external: frozenset[str] = frozenset(),
+                 prestarted: Prestarted | None = None) -> None:
+        self.plan = plan
+        self.reporter = reporter
+        self.ready_timeout = ready_timeout
+        self.grace = grace
+        self.sys_path = sys_path
+        self.run_dir = run_dir
+        #: Processes run by someone else (a test's probes): never spawned or signalled;
+        #: they end when they say BYE.
+        self.external = external
+        #: Set once the control sockets are bound: ``endpoints`` is then (events, commands).
+        self.listening = threading.Event()
+        self.nodes = {name: NodeState(name, inst.process) for name, inst in plan.instances.items()}
+        self.procs = {p.name: ProcState(p.name, p.instances, remote=p.host if p.host != plan.local_host else None)
+                      for p in plan.processes}
+        self.history = {name: History(i.max_restarts, i.restart_window) for name, i in plan.instances.items()}
+        self.bound: dict[str, str] = {}
+        #: The endpoints each process connects to: its CONNECT is sent once they are bound.
+        self._needs = {p.name: {k for n in p.instances for s in plan.instances[n].sockets for k in s.connects}
+                       for p in plan.processes}
+        self.code: int | None = None
+        self.reason = ""
+        self.started = prestarted.started if prestarted else time.monotonic()  # the ready timeout's start
+        self.ready_deadline = self.started + ready_timeout
+        self.all_ready_reported = False
+        self._hurry = False
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_w, False)
+        self._poller = zmq.Poller()
+        self.processes = Processes(plan, self.procs, self._poller, reporter, grace=grace, sys_path=sys_path,
+                                   prestarted=prestarted.procs if prestarted else None)
+        self.stopping = Stopping(self.procs, self.nodes, self.processes, reporter.system, grace=grace,
+                                 external=external)
+        self._told: dict[str, tuple[str, int]] = {}
+        #: A stop for a node not ready waits this long, so that every gate that timed out
+        #: at the same deadline can say what it was waiting for.
+        self._hold_stop_until = 0.0
+
+    # -- asked from outside (signal handlers, topo down, a test harness) ------------------
+
+    def request_stop(self, code: int, reason: str) -> None:
+        """Signal-safe: records why and wakes the loop, which does the rest."""
+        if self.code is None:
+            self.code, self.reason = code, reason
+        try:
+            os.write(self._wake_w, b"!")
+        except OSError:
+            pass
+
+    def hurry(self) -> None:
+        """A second Ctrl-C: skip the rest of the grace period."""
+        self._hurry = True
+        self.request_stop(EXIT_SIGINT, "Ctrl-C")
+
+    # -- the run ---------------------------------------------------------------------------
+
+    def run(self) -> Outcome:
+        ctx: zmq.Context[Any] = zmq.Context()
+        self.run_dir = rd = self.run_dir or rundir.create(self.plan.topology)
+        self.events = events = ctx.socket(zmq.PULL)
+        commands = ctx.socket(zmq.ROUTER)
+        commands.setsockopt(zmq.ROUTER_MANDATORY, 1)
+        control = ctx.socket(zmq.ROUTER)  # `topo ps` and `topo down` from other terminals
+        try:
+            ev, cmd, ctl = (*control_addresses(str(rd.sockets)), f"ipc://{rd.sockets}/{CONTROL}")
+            events.bind(ev)
+            commands.bind(cmd)
+            control.bind(ctl)
+            rd.write_info(pid=os.getpid(), started=rundir.create_time(),
+                          file=str(Path(self.plan.file).resolve()), control=ctl)
+            self._endpoints = (ev, cmd)
+            self.processes.open(ctx, rd.run_id, str(rd.sockets), ev, cmd, commands)
+            self.listening.set()
+            for proc in self.procs.values():
+                if proc.name not in self.external:
+                    self._start(proc)
+            self.reporter.system(f"started {len(self.procs)} process(es) for {len(self.nodes)} node(s) "
+                                 f"in {time.monotonic() - self.started:.2f}s; run {rd.identity}")
+            self._loop(events, commands, control)
+        finally:
+            self.processes.close()
+            outcome = Outcome(self.code if self.code is not None else EXIT_OK, self.reason, self.nodes)
+            rd.write_outcome(outcome.code, outcome.reason,
+                             {n.name: n.error or n.state for n in self.nodes.values()})
+            for sock in (events, commands, control):
+                sock.close(linger=0)
+            ctx.term()
+            rd.remove()
+            os.close(self._wake_r)
+            os.close(self._wake_w)
+        return outcome
+
+    def _start(self, proc: ProcState) -> None:
+        """Spawns (or respawns) one process; a respawn rebinds the addresses it had."""
+        proc.pid, proc.ended, proc.hello, proc.connected, proc.bye = None, False, False, False, False
+        proc.term_sent = proc.restart_at = proc.stats = None
+        self.stopping.started(proc)
+        self.processes.start(proc, {
+            "gen": proc.generation, "fixed": dict(self.bound), "ready_in": self.ready_deadline - time.monotonic(),
+            "absent": sorted(n.name for n in self.nodes.values() if n.state in TERMINAL and n.process != proc.name),
+            "restarts": {n: self.nodes[n].restarts for n in proc.instances},
+        })
+
+    def _loop(self, events: zmq.Socket[Any], commands: zmq.Socket[Any], control: zmq.Socket[Any]) -> None:
+        for sock in (events, commands, control, self._wake_r):
+            self._poller.register(sock, zmq.POLLIN)
+        while not all(p.ended and p.restart_at is None for p in self.procs.values()) \
+                or (self.code is None and any(p.restart_at for p in self.procs.values())):
+            self._act()
+            self._notify_changes()
+            timeout = self._next_deadline() - time.monotonic()
+            for sock, _ in self._poller.poll(max(0, int(timeout * 1000)) + 1):
+                if sock is events:
+                    self._drain(events)
+                elif sock is commands:
+                    self._drain(commands, routed=True)
+                elif sock is control:
+                    self._control(control)
+                elif sock == self._wake_r:
+                    os.read(self._wake_r, 256)
+                elif self.processes.owns(sock):
+                    for seen in self.processes.read(sock):
+                        self._seen(seen)
+        self._drain(events)
+        self._notify_changes()
+
+    def _notify_changes(self) -> None:
+        for node in self.nodes.values():
+            if self._told.get(node.name) != (node.state, node.restarts):
+                self._told[node.name] = (node.state, node.restarts)
+                self.reporter.changed(node)
+
+    def _next_deadline(self) -> float:
+        return next_deadline(self.procs, self.ready_deadline + 0.5, self._hold_stop_until,
+                             self.processes.next_deadline(), self.stopping.next_deadline())
+
+    def _act(self) -> None:
+        """Everything that follows from the time and the state: stop, escalate, restart."""
+        now = time.monotonic()
+        for ended in self.processes.tick(now):
+            self._seen(ended)
+        # half a second after the gates' own deadline, whose reports are more precise
+        if self.code is None and now > self.ready_deadline + 0.5:
+            late = [n for n in self.nodes.values() if n.state in STARTING]
+            reasons = {n.name: why_late(n, self.plan, self.nodes, self.procs) for n in late}
+            for node in late:
+                self._fail(node, f"not ready within {self.ready_timeout:g}s: {reasons[node.name]}", None)
+        for proc in self.procs.values():
+            if proc.restart_at is not None and proc.ended and now >= proc.restart_at and self.code is None:
+                self.ready_deadline = max(self.ready_deadline, now + self.ready_timeout)
+                for name in proc.instances:
+                    self.nodes[name].state = "starting"
+                self._start(proc)
+        if self.code is not None and not self.stopping.begun and now >= self._hold_stop_until:
+            for never_started in self.stopping.begin(now, self.reason):
+                self._process_ended(never_started, 0, None)
+        if self._hurry:
+            self.stopping.hurry(now)
+        self.stopping.escalate(now)
+
+    def _drain(self, sock: zmq.Socket[Any], routed: bool = False) -> None:
+        while True:
+            try:
+                frames = sock.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            try:
+                message = Message.decode(frames[1:] if routed else frames)
+            except (ValueError, UnicodeDecodeError):
+                continue
+            self._handle(message)
+
+    def _control(self, control: zmq.Socket[Any]) -> None:
+        """Requests from ``topo ps`` / ``topo down`` (REQ: identity, empty, JSON)."""
+        while True:
+            try:
+                frames = control.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            reply, stop = answer(frames[-1], self.nodes, self.procs, self.plan.local_host)
+            if stop:
+                self.request_stop(EXIT_OK, "stopped by topo down")
+            if reply is not None:
+                control.send_multipart([*frames[:-1], json.dumps(reply).encode()])
+
+    # -- events ----------------------------------------------------------------------------
+
+    def _handle(self, m: Message) -> None:
+        if m.kind is Kind.OUTPUT:
+            self.reporter.output(m["instance"], m["line"], bool(m.data.get("err")))
+            return
+        if m.kind is Kind.HELLO:
+            proc = self.procs.get(m["process"])
+            if proc is not None and self.stopping.hello(proc, m.data.get("gen")):
+                self._maybe_connect()
+            return
+        if m.kind is Kind.BYE:
+            proc = self.procs.get(m.data.get("process", ""))
+            if proc is not None and m.data.get("gen") == proc.generation:
+                proc.bye = True
+                for name in m.data.get("stuck", []):
+                    node = self.nodes.get(name)
+                    if node is not None and node.state not in TERMINAL:
+                        node.state, node.ended = "stopped", time.monotonic()
+                        node.error = f"ignored the stop: abandoned after the {self.grace:g}s grace period"
+                        self.reporter.system(f"{name} {node.error}")
+                if proc.name in self.external:
+                    proc.ended = True
+            return
+        if "instances" in m.data:  # one report for several nodes of a process (bound, ready)
+            for each in m.split():
+                self._handle(each)
+            return
+        node = self.nodes.get(m.data.get("instance", ""))
+        if node is None or m.data.get("gen") != self.procs[node.process].generation:
+            return  # a late word from a process that has been replaced
+        if m.kind is Kind.BOUND:
+            self.bound.update(m["endpoints"])
+            node.state = "bound"
+            self._maybe_connect()
+        elif m.kind is Kind.READY:
+            node.state, node.started, node.error, node.traceback = "running", time.monotonic(), None, None
+            if node.restarts:
+                self.reporter.system(f"{node.name} ready again (restart {node.restarts})")
+            self._maybe_all_ready()
+        elif m.kind is Kind.EXITED:
+            self._ended(node, None, None)
+        elif m.kind is Kind.STOPPED:
+            if node.state != "restarting":
+                node.state, node.ended = "stopped", time.monotonic()
+        elif m.kind is Kind.FAILED:
+            self._ended(node, m["error"], m.data.get("traceback"))
+        elif m.kind is Kind.NOT_READY:
+            self._hold_stop_until = min(time.monotonic(), self.ready_deadline) + 0.5
+            waiting = "\n".join(f"  waiting: {w}" for w in m["waiting"])
+            self._fail(node, f"not ready within {self.ready_timeout:g}s\n{waiting}", None)
+
+    def _ended(self, node: NodeState, error: str | None, tb: str | None) -> None:
+        """A node returned (error None) or failed: restart it, or draw the consequences."""
+        if node.state in TERMINAL or node.state == "restarting":
+            return
+        inst = self.plan.instances[node.name]
+        if tb:
+            for line in tb.rstrip().splitlines():
+                self.reporter.output(node.name, line, True)
+        if self.code is None:
+            decision = self.history[node.name].decide(inst.restart, error is not None, time.monotonic())
+            if decision.restart:
+                self._restart(node, error, decision.delay)
+                return
+            if decision.gave_up:
+                self._fail(node, f"{decision.gave_up}; last error: {error or 'returned'}", None)
+                return
+        if error is not None:
+            self._fail(node, error, tb)
+            return
+        node.state, node.ended = "exited", time.monotonic()
+        self.reporter.system(f"{node.name} returned")
+        if inst.on_exit is OnExit.STOP and all(
+                n.state in TERMINAL for n in self.nodes.values() if self.plan.instances[n.name].node == inst.node):
+            self.request_stop(EXIT_OK, f"{inst.node} returned (on_exit: stop)")
+        elif all(n.state in TERMINAL for n in self.nodes.values()):
+            self.request_stop(EXIT_OK, "every node returned")
+
+    def _restart(self, node: NodeState, error: str | None, delay: float) -> None:
+        proc = self.procs[node.process]
+        what = f"failed ({error})" if error else "returned"
+        self.reporter.system(f"{node.name} {what}; restarting in {delay:.1f}s (restart: "
+                             f"{self.plan.instances[node.name].restart.value})")
+        node.state, node.error = "restarting", error
+        node.restarts += 1
+        for name in proc.instances:
+            other = self.nodes[name]
+            if other is not node and other.state not in TERMINAL and other.state != "restarting":
+                self.reporter.system(f"{name} restarts too: it shares process {proc.name} with {node.name}")
+                other.state = "restarting"
+                other.restarts += 1
+        proc.restart_at = time.monotonic() + delay
+        self.stopping.replace(proc, f"restart of {node.name}")
+        # from now on, what the old process says is history: its nodes are restarting
+        proc.generation += 1
+
+    def _fail(self, node: NodeState, error: str, tb: str | None) -> None:
+        if node.state in TERMINAL:
+            return
+        node.state, node.ended, node.error, node.traceback = "failed", time.monotonic(), error, tb
+        self.reporter.system(f"{node.name} failed: {error}")
+        self.request_stop(EXIT_FAILED, f"{node.name} failed")
+
+    def _maybe_connect(self) -> None:
+        """A process gets the addresses it connects to once they are bound, not once the
+        whole run is: the first processes wire up while the last ones still start. Once a
+        stop is decided, nobody is wired up any more."""
+        if self.code is not None:
+            return
+        for proc in self.procs.values():
+            if proc.hello and not proc.connected and not proc.ended:
+                needs = self._needs[proc.name]
+                if all(key in self.bound for key in needs):
+                    proc.connected = True
+                    self.processes.send(proc, Message(Kind.CONNECT, {"endpoints": {k: self.bound[k] for k in needs}}))
+
+    def _maybe_all_ready(self) -> None:
+        if not self.all_ready_reported and all_ready(self.nodes.values()):
+            self.all_ready_reported = True
+            self.reporter.system(f"all {len(self.nodes)} node(s) ready in {time.monotonic() - self.started:.2f}s")
+
+    def _seen(self, seen: Message | Ended | HostUp) -> None:
+        """What :class:`Processes` saw: an event, a process's end, an agent up."""
+        if isinstance(seen, Message):
+            self._handle(seen)
+        elif isinstance(seen, Ended):
+            self._process_ended(seen.proc, seen.exitcode, seen.how)
+        else:
+            for proc in self.procs.values():
+                if proc.remote == seen.host and proc.pending and self.stopping.may_start():
+                    self._start(proc)
+
+    def _process_ended(self, proc: ProcState, exitcode: int | None, how: str | None) -> None:
+        proc.ended = True
+        if all(self.nodes[n].state in TERMINAL or self.nodes[n].state == "restarting" for n in proc.instances):
+            return  # nothing left to learn from it (a restart, or every node reported)
+        if exitcode == 0 and proc.remote is None:
+            # a clean exit: its last events may still be on their way; they say how it ended
+            deadline = time.monotonic() + 1.0
+            while not proc.bye and time.monotonic() < deadline and self.events.poll(
+                    max(1, int((deadline - time.monotonic()) * 1000))):
+                self._drain(self.events)
+        how = how or f"its process {proc.name} {spawn.describe_exit(exitcode)}"
+        for name in proc.instances:
+            node = self.nodes[name]
+            if node.state in TERMINAL or node.state == "restarting":
+                continue
+            if self.code is not None and proc.term_sent is None and exitcode == 0:
+                node.state = "stopped"
+            else:
+                self._ended(node, how, None)

@@ -1,0 +1,359 @@
+"""Bringing topologies up inside tests: ``topo.testing.up`` and probe sockets.
+
+A test starts a topology from a file or a mapping, optionally overriding nodes' keys and
+adding *probes*: sockets of the test's own, linked to nodes' sockets like any node's and
+wired by the planner. The probes live in the test's thread (they are created, bound,
+connected and gated there), and every node linked to a probe waits in its gate for the
+probe too, so the test can send the first message or receive a publisher's first message
+without a sleep. The run is stopped and cleaned up when the ``with`` block ends, whatever
+happened in it.
+
+    from topo.testing import Probe, up
+
+    def test_weather(tmp_path):
+        with up("topologies/pubsub.yaml",
+                probes={"feed": Probe("SUB", "publisher.news", subscribe=[""])}) as run:
+            topic, body = run.probes["feed"].recv_multipart()
+            assert run.wait_for("publisher").returned
+
+The supervisor runs in a background thread and owns the run's state; the test sees a copy
+of each node's state, kept by a reporter the supervisor calls.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import shutil
+import re
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ContextManager, Mapping
+
+import yaml
+import zmq
+
+from topo.process import curve
+
+from topo.supervisor import rundir
+from topo.process import sockets as socket_factory
+from topo.process.control import Kind, Message
+from topo.errors import TopoError
+from topo.process.gate import GateWatch, InprocBoard, SocketGate
+from topo.supervisor.output import LogFiles
+from topo.testing.overrides import PROBE_NODE, PROBE_PROCESS, OverrideError, Probe, apply
+from topo.plan.planner import Plan, make_plan
+from topo.plan.share import RUN_DIR, EndpointShare, share_of
+from topo.supervisor.runstate import TERMINAL, NodeState
+from topo.supervisor.supervise import Supervisor, default_sys_path
+from topo.file.validate import load
+
+__all__ = ["HarnessError", "OverrideError", "Probe", "Result", "Run", "up"]
+
+
+class HarnessError(TopoError):
+    """The topology did not come up, or a wait ran out; says what was awaited."""
+
+
+@dataclass(frozen=True)
+class Result:
+    name: str
+    state: str
+    error: str | None
+    traceback: str | None
+
+    @property
+    def returned(self) -> bool:
+        return self.state == "exited"
+
+    @property
+    def failed(self) -> bool:
+        return self.state == "failed"
+
+
+class _Recorder:
+    """The supervisor's reporter: keeps every line and a copy of every node's state."""
+
+    def __init__(self, logs: LogFiles) -> None:
+        self.logs = logs
+        self.cond = threading.Condition()
+        self.lines: list[tuple[str, str, bool]] = []
+        self.states: dict[str, NodeState] = {}
+
+    def output(self, name: str, line: str, err: bool) -> None:
+        with self.cond:
+            self.lines.append((name, line, err))
+            self.logs.write(name, line, err)  # as `topo up` does: `topo logs` reads them
+            self.cond.notify_all()
+
+    def system(self, text: str) -> None:
+        self.output("topo", text, False)
+
+    def changed(self, node: NodeState) -> None:
+        with self.cond:
+            self.states[node.name] = copy.copy(node)
+            self.cond.notify_all()
+
+
+class Run:
+    """A running topology: its probes, its nodes' states and output."""
+
+    def __init__(self, plan: Plan, *, ready_timeout: float, grace: float, sys_path: tuple[str, ...]) -> None:
+        self.plan = plan
+        self.ready_timeout = ready_timeout
+        run_dir = rundir.create(plan.topology)
+        self.recorder = _Recorder(LogFiles(run_dir.log_dir))
+        external = frozenset({PROBE_PROCESS}) if PROBE_NODE in plan.instances else frozenset()
+        self.supervisor = Supervisor(plan, self.recorder, ready_timeout=ready_timeout, grace=grace,
+                                     sys_path=sys_path, external=external, run_dir=run_dir)
+        self._thread = threading.Thread(target=self._supervise, name="topo:supervisor", daemon=True)
+        self.outcome: Any = None
+        self.probes: dict[str, zmq.Socket[Any]] = {}
+        self._ctx: zmq.Context[Any] | None = None
+        self._dealer: zmq.Socket[Any] | None = None
+        self._push: zmq.Socket[Any] | None = None
+        self._crash: BaseException | None = None
+
+    def _supervise(self) -> None:
+        try:
+            self.outcome = self.supervisor.run()
+        except BaseException as err:  # noqa: BLE001 - reported to the test thread
+            self._crash = err
+        finally:
+            with self.recorder.cond:
+                self.recorder.cond.notify_all()
+
+    # -- start ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._thread.start()
+        if not self.supervisor.listening.wait(10):
+            raise HarnessError("the supervisor did not start within 10s")
+        if PROBE_NODE in self.plan.instances:
+            self._wire_probes()
+        self._wait(lambda: all(self._state(n) not in ("starting", "bound") for n in self.plan.instances),
+                   self.ready_timeout + 2, "every node to be ready")
+        # failing before its gate opened is a failure to start; after, it is the test's business
+        failed = [self.result(n) for n, s in self.recorder.states.items()
+                  if s.state == "failed" and s.started is None]
+        if failed:
+            raise HarnessError("the topology did not come up:\n" + "\n".join(
+                f"{r.name}: {r.error}" + (f"\n{r.traceback}" if r.traceback else "") for r in failed))
+
+    def _wire_probes(self) -> None:
+        """The probes' process, run in the test's thread: bind, connect, gate, ready."""
+        events, commands = self.supervisor._endpoints
+        run_dir = str(self.supervisor.run_dir.sockets) if self.supervisor.run_dir else ""
+        self._ctx = ctx = zmq.Context()
+        self._push = ctx.socket(zmq.PUSH)
+        self._push.connect(events)
+        self._dealer = ctx.socket(zmq.DEALER)
+        self._dealer.setsockopt(zmq.IDENTITY, PROBE_PROCESS.encode())
+        self._dealer.connect(commands)
+        self._dealer.send_multipart(Message(Kind.HELLO, {"process": PROBE_PROCESS, "gen": 0}).encode())
+        share = share_of(self.plan, PROBE_PROCESS)
+        inst = share.instances[PROBE_NODE]
+        addresses = {k: e.address.replace(RUN_DIR, run_dir) for k, e in share.endpoints.items()}
+        # probes linked to nodes on other hosts speak CURVE with the local host's keys
+        hosts = self.supervisor.processes.hosts
+        keys = hosts.local_keys if hosts is not None else None
+        if keys is not None and any(share.endpoints[k].secure for s in inst.sockets for k in s.binds):
+            curve.ZapHandler(ctx, keys).start()
+        gates, bound = [], {}
+        for planned in inst.sockets:
+            sock = socket_factory.build(ctx, planned, 0)
+            gate = SocketGate(ctx, sock, planned,
+                              {p.endpoint: share.endpoints[p.endpoint].transport for p in planned.peers},
+                              addresses)
+            for key in planned.binds:
+                with _security(sock, keys, share.endpoints[key], binds=True):
+                    sock.bind(addresses[key])
+                bound[key] = sock.getsockopt_string(zmq.LAST_ENDPOINT)
+            self.probes[planned.name] = sock
+            gates.append(gate)
+        self._event(Kind.BOUND, endpoints=bound)
+        deadline = time.monotonic() + self.ready_timeout
+        table = self._await_table(deadline)
+        addresses.update(table)
+        for planned in inst.sockets:
+            for key in planned.connects:
+                with _security(self.probes[planned.name], keys, share.endpoints[key], binds=False):
+                    self.probes[planned.name].connect(addresses[key])
+        board = InprocBoard()  # a probe has no inproc peer: it lives in no node's process
+        watch = GateWatch()
+        for gate in gates:
+            watch.add(gate)
+        while True:
+            for gate in gates:
+                gate.touch()
+            if all(g.ready(board) for g in gates):
+                break
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                missing = [m for g in gates for m in g.missing(board)]
+                self._event(Kind.NOT_READY, waiting=[f"{PROBE_NODE}: {m}" for m in missing])
+                raise HarnessError("the probes were not connected in time:\n" + "\n".join(missing))
+            watch.wait(remaining)
+        for gate in gates:
+            watch.remove(gate)
+            gate.finish()
+        self._event(Kind.READY)
+
+    def _await_table(self, deadline: float) -> dict[str, str]:
+        assert self._dealer is not None
+        while time.monotonic() < deadline:
+            if self._dealer.poll(max(1, int((deadline - time.monotonic()) * 1000))):
+                message = Message.decode(self._dealer.recv_multipart())
+                if message.kind is Kind.CONNECT:
+                    return dict(message["endpoints"])
+                if message.kind is Kind.STOP:
+                    break
+        raise HarnessError(self._why("the endpoint table (every node bound)"))
+
+    def _event(self, kind: Kind, **data: Any) -> None:
+        assert self._push is not None
+        data.update(instance=PROBE_NODE, gen=0)
+        self._push.send_multipart(Message(kind, data).encode())
+
+    # -- while it runs -------------------------------------------------------------------
+
+    def _state(self, name: str) -> str:
+        node = self.recorder.states.get(name)
+        return node.state if node else "starting"
+
+    def result(self, name: str) -> Result:
+        node = self.recorder.states.get(name)
+        if node is None:
+            return Result(name, "starting", None, None)
+        return Result(name, node.state, node.error, node.traceback)
+
+    def wait_for(self, node: str, timeout: float = 30.0) -> Result:
+        """Until the node (every instance, for a replicated node's name) has ended."""
+        names = self._instances(node)
+        self._wait(lambda: all(self._state(n) in TERMINAL for n in names), timeout, f"{node} to end")
+        return self.result(names[0]) if len(names) == 1 else _merge([self.result(n) for n in names])
+
+    def output(self, node: str | None = None) -> list[str]:
+        """Lines so far, of one node (its instances) or of all, with their names if all."""
+        with self.recorder.cond:
+            lines = list(self.recorder.lines)
+        if node is None:
+            return [f"{name} | {line}" for name, line, _ in lines]
+        names = set(self._instances(node)) if node != "topo" else {"topo"}
+        return [line for name, line, _ in lines if name in names]
+
+    def wait_for_output(self, node: str, pattern: str, timeout: float = 30.0) -> str:
+        """The first line of ``node`` matching the regular expression ``pattern``."""
+        found: list[str] = []
+
+        def seen() -> bool:
+            found[:] = [line for line in self.output(node) if re.search(pattern, line)]
+            return bool(found)
+
+        self._wait(seen, timeout, f"a line of {node} matching {pattern!r}")
+        return found[0]
+
+    def _instances(self, node: str) -> list[str]:
+        if node in self.plan.instances:
+            return [node]
+        names = [i.name for i in self.plan.instances.values() if i.node == node]
+        if not names:
+            raise HarnessError(f"no node {node!r} in topology {self.plan.topology!r}")
+        return names
+
+    def _wait(self, predicate: Any, timeout: float, what: str) -> None:
+        deadline = time.monotonic() + timeout
+        with self.recorder.cond:
+            while not predicate():
+                if self._crash is not None:
+                    raise HarnessError(f"the supervisor crashed: {self._crash!r}")
+                if not self._thread.is_alive() and not predicate():
+                    raise HarnessError(self._why(what) + " (the run has ended)")
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise HarnessError(self._why(what))
+                self.recorder.cond.wait(min(remaining, 0.5))
+
+    def _why(self, what: str) -> str:
+        states = ", ".join(f"{n}: {self._state(n)}" for n in self.plan.instances if n != PROBE_NODE)
+        return f"timed out waiting for {what}; nodes: {states}\n" + "\n".join(self.output()[-20:])
+
+    # -- stop ----------------------------------------------------------------------------
+
+    def stop(self, timeout: float | None = None) -> Any:
+        """Stops every node and waits for the run to end; returns its outcome."""
+        self.supervisor.request_stop(0, "stopped by the test")
+        if self._ctx is not None:
+            for sock in self.probes.values():
+                sock.close(linger=0)
+            if self.recorder.states.get(PROBE_NODE) is not None:
+                self._event(Kind.STOPPED, started=True)
+            assert self._push is not None and self._dealer is not None
+            self._push.send_multipart(Message(Kind.BYE, {"process": PROBE_PROCESS, "gen": 0}).encode())
+            self._push.close(linger=1000)
+            self._dealer.close(linger=0)
+            self._ctx.term()
+            self._ctx = None
+        self._thread.join(timeout if timeout is not None else self.supervisor.grace + 10)
+        self.recorder.logs.close()
+        return self.outcome
+
+    def __enter__(self) -> Run:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _security(sock: zmq.Socket[Any], keys: curve.HostKeys | None, endpoint: EndpointShare,
+              binds: bool) -> ContextManager[None]:
+    """CURVE with the local host's keys around a probe's bind or connect that crosses hosts."""
+    if not endpoint.secure or keys is None:
+        return contextlib.nullcontext()
+    return curve.secured(sock, keys, None if binds else endpoint.host)
+
+
+def _merge(results: list[Result]) -> Result:
+    failed = [r for r in results if r.failed]
+    first = failed[0] if failed else results[0]
+    return Result(first.name.rsplit(".", 1)[0], first.state, first.error, first.traceback)
+
+
+def up(source: str | Path | Mapping[str, Any], *, probes: Mapping[str, Probe] | None = None,
+       overrides: Mapping[str, Mapping[str, Any] | None] | None = None, ready_timeout: float = 30.0,
+       grace: float = 5.0) -> Run:
+    """Starts the topology and returns once every node (and probe) is ready.
+
+    ``overrides`` maps node names to keys replacing the file's (``args`` and ``env`` are
+    merged key by key): replicas, placement, restart policy, anything a node may say; or to
+    None, which leaves the node and its links out (a probe can take its place).
+    """
+    if isinstance(source, Mapping) or probes or overrides:
+        # the file as changed for the test is what runs; its problems point into a copy
+        # kept in a temporary directory (a socket left for a probe is not yet linked)
+        path = str(Path.cwd() / "topology.yaml") if isinstance(source, Mapping) else str(source)
+        data = copy.deepcopy(dict(source)) if isinstance(source, Mapping) else yaml.safe_load(Path(source).read_text())
+        data = apply(data, overrides or {}, probes or {})
+        effective = Path(tempfile.mkdtemp(prefix="topo-test-")) / Path(path).name
+        effective.write_text(yaml.safe_dump(data, sort_keys=False))
+        try:
+            plan = make_plan(load(str(effective)))
+        finally:
+            shutil.rmtree(effective.parent, ignore_errors=True)  # its problems are already read
+    else:
+        path = str(source)
+        plan = make_plan(load(path))
+    run = Run(plan, ready_timeout=ready_timeout, grace=grace, sys_path=default_sys_path(path))
+    try:
+        run.start()
+    except BaseException:
+        run.stop()
+        raise
+    return run
+
+
+def probe_placeholder(node: Any) -> None:
+    """Never called: probes are driven by the test itself."""
