@@ -64,7 +64,14 @@ class Topo:
     def wait_for_line(self, proc: subprocess.Popen[str], text: str, timeout: float = 30) -> list[str]:
         """Reads the command's stdout until a line matches the regular expression ``text``;
         returns the lines read."""
+        return self.wait_for_lines(proc, [text], timeout)
+
+    def wait_for_lines(self, proc: subprocess.Popen[str], texts: list[str], timeout: float = 30) -> list[str]:
+        """Reads the command's stdout until each regular expression of ``texts`` has matched
+        a line, in whatever order the lines come (lines of different nodes, relayed by
+        different agents, arrive in no fixed order); returns the lines read."""
         assert proc.stdout is not None
+        missing = list(texts)
         lines: list[str] = []
         deadline = time.monotonic() + timeout
         os.set_blocking(proc.stdout.fileno(), True)
@@ -78,11 +85,12 @@ class Topo:
                 if not line:
                     break
                 lines.append(line)
-                if re.search(text, line):
+                missing = [text for text in missing if not re.search(text, line)]
+                if not missing:
                     return lines
         finally:
             watchdog.cancel()
-        raise AssertionError(f"no line with {text!r} within {timeout}s; read:\n{''.join(lines)}")
+        raise AssertionError(f"no line with {missing!r} within {timeout}s; read:\n{''.join(lines)}")
 
     def socket_files(self) -> list[Path]:
         """ipc files anywhere under this test's TOPO_HOME: none may survive a run."""

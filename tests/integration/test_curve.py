@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
@@ -34,7 +35,10 @@ def received(sock: zmq.Socket[Any], wait_ms: int) -> set[bytes]:
     return got
 
 
-def test_only_the_runs_keys_get_in(ctx: zmq.Context[Any]) -> None:
+def test_only_the_runs_keys_get_in(ctx: zmq.Context[Any], tmp_path: Path) -> None:
+    """One socket serves CURVE on tcp and plain ipc and inproc after it (a sink with workers
+    on another host and on its own): the run's keys and the neighbours get in, the rest
+    not, and no neighbour is ever put to the ZAP handler."""
     keys = make_keys(["local", "edge"])
     other_run = make_keys(["local", "edge"])
     zap = ZapHandler(ctx, keys["local"])
@@ -43,7 +47,9 @@ def test_only_the_runs_keys_get_in(ctx: zmq.Context[Any]) -> None:
     curve.serve(server, keys["local"])
     port = server.bind_to_random_port("tcp://127.0.0.1")
     curve.plain(server)
-    server.bind("inproc://plain-neighbour")  # the same socket, plain on another endpoint
+    server.bind("inproc://plain-neighbour")  # the same socket, plain on other endpoints
+    ipc = f"ipc://{tmp_path}/plain"
+    server.bind(ipc)
 
     def client(sender_keys: HostKeys | None, text: bytes, address: str = f"tcp://127.0.0.1:{port}") -> zmq.Socket[Any]:
         sock = ctx.socket(zmq.PUSH)
@@ -65,11 +71,13 @@ def test_only_the_runs_keys_get_in(ctx: zmq.Context[Any]) -> None:
         client(other_run["edge"], b"from another run"),
         client(None, b"without keys"),
         client(None, b"plain neighbour", "inproc://plain-neighbour"),
+        client(None, b"ipc neighbour", ipc),
     ]
     try:
         got = received(server, 1500)
-        assert got == {b"from edge", b"plain neighbour"}
+        assert got == {b"from edge", b"plain neighbour", b"ipc neighbour"}
         assert len(zap.refused) >= 1  # the other run's key was asked about and refused
+        assert not [a for a in zap.refused if not a.startswith("127.")], zap.refused
     finally:
         for sock in [server, *clients]:
             sock.close(linger=0)

@@ -188,6 +188,28 @@ def test_agents_stop_their_nodes_when_the_supervisor_is_gone(topo: Topo, net3: N
         proc.send_signal(signal.SIGCONT)
 
 
+HANDSHAKE_FAILED = zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL \
+    | zmq.EVENT_HANDSHAKE_FAILED_AUTH
+
+
+def wait_refused(monitor: zmq.Socket[bytes], what: str, timeout: float = 10) -> None:
+    """Until ``monitor`` (a stranger's socket's) reports a failed handshake: the stranger
+    reached the endpoint and was turned away, so that nothing arriving means something."""
+    from zmq.utils.monitor import recv_monitor_message
+
+    deadline = time.monotonic() + timeout
+    seen: list[int] = []
+    while monitor.poll(max(1, int((deadline - time.monotonic()) * 1000))):
+        event = recv_monitor_message(monitor)["event"]
+        seen.append(event)
+        assert event != zmq.EVENT_HANDSHAKE_SUCCEEDED, f"{what}: a stranger completed a handshake"
+        if event & HANDSHAKE_FAILED:
+            return
+        if time.monotonic() >= deadline:
+            break
+    raise AssertionError(f"{what}: no failed handshake within {timeout}s (events {seen})")
+
+
 def test_a_stranger_without_the_keys_gets_nothing_and_injects_nothing(topo: Topo, net3: Network) -> None:
     path = topo.file(f"""
         topology: xkeys
@@ -202,15 +224,16 @@ def test_a_stranger_without_the_keys_gets_nothing_and_injects_nothing(topo: Topo
           - feed.out -> box.in
         """.replace("\n        ", "\n"))
     proc = topo.start("up", path, "--ready-timeout", "30")
-    lines = topo.wait_for_line(proc, r"box@h2 +\| received \d")
-    lines += topo.wait_for_line(proc, r"sink@h2 +\| received tick")
-    text = "".join(lines)
+    # each node's lines in order, but pub's (relayed by h1's agent) and sink's (by h2's) in
+    # no fixed order: sink may say what it received before pub's endpoint line is in
+    text = "".join(topo.wait_for_lines(proc, [r"pub@h1 +\| endpoint tcp://", r"box@h2 +\| endpoint tcp://",
+                                              r"box@h2 +\| received \d", r"sink@h2 +\| received tick"]))
     pub_at = re.search(r"pub@h1 +\| endpoint (tcp://\S+)", text)
     box_at = re.search(r"box@h2 +\| endpoint (tcp://\S+)", text)
     assert pub_at and box_at, text
     ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
     try:
-        listeners = []
+        listeners, monitors = [], []
         # no keys at all, and a CURVE key pair of its own (with a made-up server key)
         for keyed in (False, True):
             sub = ctx.socket(zmq.SUB)
@@ -218,21 +241,24 @@ def test_a_stranger_without_the_keys_gets_nothing_and_injects_nothing(topo: Topo
                 public, secret = zmq.curve_keypair()
                 sub.curve_serverkey, sub.curve_publickey, sub.curve_secretkey = zmq.curve_keypair()[0], public, secret
             sub.subscribe(b"")
+            monitors.append((sub.get_monitor_socket(), f"SUB keyed={keyed}"))
             sub.connect(pub_at.group(1))
             listeners.append(sub)
         push = ctx.socket(zmq.PUSH)
         push.sndhwm = 10
+        monitors.append((push.get_monitor_socket(), "PUSH"))
         push.connect(box_at.group(1))
         for i in range(5):
             try:
                 push.send_string(f"INJECTED {i}", zmq.NOBLOCK)
             except zmq.Again:
                 pass  # no connection will ever take it: that is the point
+        for monitor, what in monitors:
+            wait_refused(monitor, what)
         # meanwhile the run's own subscriber goes on receiving
-        more = topo.wait_for_line(proc, r"sink@h2 +\| received tick", timeout=10)
-        more += topo.wait_for_line(proc, r"box@h2 +\| received \d", timeout=10)
+        more = topo.wait_for_lines(proc, [r"sink@h2 +\| received tick", r"box@h2 +\| received \d"], timeout=10)
         for sub in listeners:
-            assert not sub.poll(1500), "a stranger received a message"
+            assert not sub.poll(1500), "a stranger received a message"  # refused: a short look will do
         proc.send_signal(signal.SIGINT)
         out, _ = proc.communicate(timeout=30)
         assert "INJECTED" not in "".join(more) + out

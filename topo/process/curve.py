@@ -11,6 +11,14 @@ handshake, receives nothing and can inject nothing.
 libzmq copies a socket's options when it binds or connects, so one socket can serve CURVE
 on its tcp endpoint and plain ipc to a neighbour on the same host: the options are set
 just before the secure bind or connect and cleared just after (checked in the tests).
+
+No ZAP domain is ever set. libzmq's CURVE server asks the context's ZAP handler about
+every client whenever a handler is bound, domain or not (ZAP_ENFORCE_DOMAIN off, its
+default and the only choice outside libzmq's draft API), so the handler alone decides who
+gets in. Its NULL mechanism, though, asks ZAP exactly when the endpoint has a domain; and
+a domain cannot be cleared again (libzmq refuses an empty one). Set for the CURVE bind,
+it would stay on the socket and send its later plain ipc peers to the handler, which
+refuses them: a sink with workers here and elsewhere never got ready.
 """
 
 from __future__ import annotations
@@ -24,7 +32,6 @@ import zmq.utils.z85
 
 #: libzmq looks for a context's ZAP handler at this inproc address (RFC 27).
 ZAP_ENDPOINT = "inproc://zeromq.zap.01"
-ZAP_DOMAIN = "topo"
 
 
 class HostKeys(NamedTuple):
@@ -50,10 +57,11 @@ def make_keys(hosts: list[str]) -> dict[str, HostKeys]:
 
 
 def serve(sock: zmq.Socket[Any], keys: HostKeys) -> None:
-    """The next binds are CURVE servers with this host's key."""
+    """The next binds are CURVE servers with this host's key. Their clients are checked by
+    the process's :class:`ZapHandler`, which must be bound before (no ZAP domain: see
+    the module's docstring)."""
     sock.curve_secretkey = keys.secret.encode()
     sock.curve_publickey = keys.public.encode()
-    sock.zap_domain = ZAP_DOMAIN.encode()
     sock.curve_server = True
 
 
@@ -86,6 +94,9 @@ def secured(sock: zmq.Socket[Any], keys: HostKeys, server_host: str | None = Non
 
 class ZapHandler(threading.Thread):
     """Answers libzmq's authentication requests for one Context: the run's hosts only.
+
+    Only CURVE handshakes are asked about (no socket has a ZAP domain); anything else is
+    refused all the same, should some future socket set one.
 
     Ends by itself when its Context is terminated (that is how a process stops), so it
     never holds ``ctx.term()`` up.

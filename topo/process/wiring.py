@@ -66,12 +66,12 @@ class Wiring(threading.Thread):
                 for gate in runner.gates:
                     self.watch.add(gate)
             self._gate()
-        except NodeStopped:
-            for runner in list(self.pending):
-                self._end(runner, Message(Kind.STOPPED, {"instance": runner.inst.name, "started": False}))
         except BaseException as err:  # noqa: BLE001 - a fault of the wiring fails its nodes, loudly
+            # a stop, or a wait of the gate that the stop's context term interrupted (ETERM)
+            stopped = isinstance(err, NodeStopped) or (self.rt.stopping.is_set() and is_stop(err))
             for runner in list(self.pending):
-                self._end(runner, _failed(runner, err))
+                self._end(runner, Message(Kind.STOPPED, {"instance": runner.inst.name, "started": False})
+                          if stopped else _failed(runner, err))
         finally:
             for runner in list(self.pending):  # only if even reporting failed
                 self._end(runner, None)

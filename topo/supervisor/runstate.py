@@ -6,7 +6,7 @@ import json
 import os
 import time
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Iterable, Protocol
 
 #: Exit statuses of ``topo up`` (SPEC section 3).
 EXIT_OK, EXIT_FAILED, EXIT_SIGINT, EXIT_SIGTERM = 0, 1, 130, 143
@@ -71,6 +71,12 @@ class Outcome:
     code: int
     reason: str
     nodes: dict[str, NodeState] = field(default_factory=dict)
+
+
+def all_ready(nodes: Iterable[NodeState]) -> bool:
+    """Every node is READY, or returned after it was: a node that failed, or was stopped
+    before its gate opened, never was, and "all ready" would be a lie."""
+    return all(n.state == "running" or (n.state == "exited" and n.started is not None) for n in nodes)
 
 
 def why_late(node: NodeState, plan: Any, nodes: dict[str, NodeState], procs: dict[str, ProcState]) -> str:

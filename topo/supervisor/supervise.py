@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import threading
 import time
 from pathlib import Path
@@ -36,9 +35,10 @@ from topo.supervisor.processes import Ended, HostUp, MakeRemoteHosts, Processes
 from topo.supervisor.restarts import History
 from topo.supervisor.runstate import (
     EXIT_FAILED, EXIT_OK, EXIT_SIGINT, EXIT_SIGTERM, STARTING, TERMINAL, NodeState, Outcome,
-    ProcState, Reporter, answer, next_deadline, why_late,
+    ProcState, Reporter, all_ready, answer, next_deadline, why_late,
 )
 from topo.supervisor.spawn import default_sys_path
+from topo.supervisor.stopping import Stopping
 
 if TYPE_CHECKING:
     from topo.supervisor.prestart import Prestarted
@@ -75,7 +75,6 @@ class Supervisor:
                        for p in plan.processes}
         self.code: int | None = None
         self.reason = ""
-        self.stop_at: float | None = None
         self.started = prestarted.started if prestarted else time.monotonic()  # the ready timeout's start
         self.ready_deadline = self.started + ready_timeout
         self.all_ready_reported = False
@@ -85,6 +84,8 @@ class Supervisor:
         self._poller = zmq.Poller()
         self.processes = Processes(plan, self.procs, self._poller, reporter, grace=grace, sys_path=sys_path,
                                    prestarted=prestarted.procs if prestarted else None, hosts=hosts)
+        self.stopping = Stopping(self.procs, self.nodes, self.processes, reporter.system, grace=grace,
+                                 external=external)
         self._told: dict[str, tuple[str, int]] = {}
         #: A stop for a node not ready waits this long, so that every gate that timed out
         #: at the same deadline can say what it was waiting for.
@@ -148,6 +149,7 @@ class Supervisor:
         """Spawns (or respawns) one process; a respawn rebinds the addresses it had."""
         proc.pid, proc.ended, proc.hello, proc.connected, proc.bye = None, False, False, False, False
         proc.term_sent = proc.restart_at = proc.stats = None
+        self.stopping.started(proc)
         self.processes.start(proc, {
             "gen": proc.generation, "fixed": dict(self.bound), "ready_in": self.ready_deadline - time.monotonic(),
             "absent": sorted(n.name for n in self.nodes.values() if n.state in TERMINAL and n.process != proc.name),
@@ -185,7 +187,7 @@ class Supervisor:
 
     def _next_deadline(self) -> float:
         return next_deadline(self.procs, self.ready_deadline + 0.5, self._hold_stop_until,
-                             self.processes.next_deadline(), self.stop_at)
+                             self.processes.next_deadline(), self.stopping.next_deadline())
 
     def _act(self) -> None:
         """Everything that follows from the time and the state: stop, escalate, restart."""
@@ -208,30 +210,15 @@ class Supervisor:
                 for name in proc.instances:
                     self.nodes[name].state = "starting"
                 self._start(proc)
-        if self.code is not None and self.stop_at is None and now >= self._hold_stop_until:
-            self.stop_at = now + self.grace
+        if self.code is not None and not self.stopping.begun and now >= self._hold_stop_until:
+            for never_started in self.stopping.begin(now, self.reason):
+                self._process_ended(never_started, 0, None)
             for proc in self.procs.values():
-                proc.restart_at = proc.stop_late_at = None
-                if proc.hello and not proc.ended:
-                    self.processes.send(proc, Message(Kind.STOP, {"reason": self.reason}))
-                elif proc.ended:
+                if proc.ended:
                     self._restart_cancelled(proc)
-        if self._hurry and self.stop_at is not None:
-            self.stop_at = min(self.stop_at, now)
-        if self.stop_at is not None and now >= self.stop_at:
-            for proc in self.procs.values():
-                if not proc.ended and proc.term_sent is None and proc.pid is not None \
-                        and proc.name not in self.external:
-                    proc.term_sent = now
-                    stuck = [n for n in proc.instances if self.nodes[n].state not in TERMINAL]
-                    when = "after a second Ctrl-C" if self._hurry else f"within {self.grace:g}s"
-                    self.reporter.system(f"process {proc.name} did not stop {when} "
-                                         f"({', '.join(stuck) or 'exiting'}): SIGTERM")
-                    self.processes.signal(proc, signal.SIGTERM)
-        for proc in self.procs.values():
-            if proc.term_sent and not proc.ended and now >= proc.term_sent + 1.0 and proc.pid \
-                    and proc.name not in self.external:
-                self.processes.signal(proc, signal.SIGKILL)
+        if self._hurry:
+            self.stopping.hurry(now)
+        self.stopping.escalate(now)
 
     def _drain(self, sock: zmq.Socket[Any], routed: bool = False) -> None:
         while True:
@@ -266,8 +253,7 @@ class Supervisor:
             return
         if m.kind is Kind.HELLO:
             proc = self.procs.get(m["process"])
-            if proc is not None and m.data.get("gen") == proc.generation:
-                proc.hello = True
+            if proc is not None and self.stopping.hello(proc, m.data.get("gen")):
                 self._maybe_connect()
             return
         if m.kind is Kind.BYE:
@@ -352,11 +338,11 @@ class Supervisor:
                 other.state = "restarting"
                 other.restarts += 1
         proc.restart_at = time.monotonic() + delay
-        if error is None and len(proc.instances) == 1:
+        if error is None and len(proc.instances) == 1 and proc.hello and not proc.ended:
             # it returned: its process first delivers what it sent, within the grace period
             proc.stop_late_at = proc.restart_at + self.grace
-        elif not proc.ended:
-            self.processes.send(proc, Message(Kind.STOP, {"reason": f"restart of {node.name}"}))
+        else:
+            self.stopping.replace(proc, f"restart of {node.name}")
         # from now on, what the old process says is history: its nodes are restarting
         proc.generation += 1
 
@@ -369,7 +355,10 @@ class Supervisor:
 
     def _maybe_connect(self) -> None:
         """A process gets the addresses it connects to once they are bound, not once the
-        whole run is: the first processes wire up while the last ones still start."""
+        whole run is: the first processes wire up while the last ones still start. Once a
+        stop is decided, nobody is wired up any more."""
+        if self.code is not None:
+            return
         for proc in self.procs.values():
             if proc.hello and not proc.connected and not proc.ended:
                 needs = self._needs[proc.name]
@@ -378,7 +367,7 @@ class Supervisor:
                     self.processes.send(proc, Message(Kind.CONNECT, {"endpoints": {k: self.bound[k] for k in needs}}))
 
     def _maybe_all_ready(self) -> None:
-        if not self.all_ready_reported and not any(n.state in STARTING for n in self.nodes.values()):
+        if not self.all_ready_reported and all_ready(self.nodes.values()):
             self.all_ready_reported = True
             self.reporter.system(f"all {len(self.nodes)} node(s) ready in {time.monotonic() - self.started:.2f}s")
 
@@ -390,7 +379,7 @@ class Supervisor:
             self._process_ended(seen.proc, seen.exitcode, seen.how)
         else:
             for proc in self.procs.values():
-                if proc.remote == seen.host and proc.pending:
+                if proc.remote == seen.host and proc.pending and self.stopping.may_start():
                     self._start(proc)
 
     def _restart_cancelled(self, proc: ProcState) -> None:

@@ -1,0 +1,166 @@
+"""Stop bookkeeping: a stop or a restart decided before a process's HELLO still reaches it."""
+
+from __future__ import annotations
+
+import signal
+
+import pytest
+
+from topo.process.control import Kind, Message
+from topo.supervisor.runstate import NodeState, ProcState, all_ready
+from topo.supervisor.stopping import KILL_AFTER, Stopping
+
+
+class FakeCommands:
+    """Records what would be sent to and signalled at each process."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, str, str]] = []
+        self.signals: list[tuple[str, signal.Signals]] = []
+
+    def send(self, proc: ProcState, message: Message) -> None:
+        self.sent.append((proc.name, message.kind.value, str(message.data.get("reason"))))
+
+    def signal(self, proc: ProcState, sig: signal.Signals) -> None:
+        self.signals.append((proc.name, sig))
+
+
+def make(*names: str, grace: float = 5.0, external: tuple[str, ...] = ()) -> tuple[Stopping, FakeCommands, list[str]]:
+    procs = {n: ProcState(n, (f"{n}-node",), pid=100 + i) for i, n in enumerate(names)}
+    nodes = {f"{n}-node": NodeState(f"{n}-node", n) for n in names}
+    commands, said = FakeCommands(), []
+    stopping = Stopping(procs, nodes, commands, said.append, grace=grace, external=external)
+    for proc in procs.values():
+        stopping.started(proc)
+    return stopping, commands, said
+
+
+STOP = Kind.STOP.value
+
+
+def test_a_hello_before_the_stop_is_wired_and_told_when_the_stop_begins() -> None:
+    stopping, commands, _ = make("a")
+    proc = stopping.procs["a"]
+    assert stopping.hello(proc, 0) is True and proc.hello
+    assert commands.sent == []
+    assert stopping.begin(10.0, "b failed") == []
+    assert commands.sent == [("a", STOP, "b failed")]
+
+
+def test_a_hello_after_the_stop_began_is_told_at_once_and_not_wired() -> None:
+    stopping, commands, _ = make("early", "late")
+    stopping.hello(stopping.procs["early"], 0)
+    stopping.begin(10.0, "bad failed")
+    assert commands.sent == [("early", STOP, "bad failed")]
+    assert stopping.hello(stopping.procs["late"], 0) is False
+    assert commands.sent[-1] == ("late", STOP, "bad failed")
+
+
+def test_an_ended_process_is_not_told() -> None:
+    stopping, commands, _ = make("a")
+    proc = stopping.procs["a"]
+    stopping.hello(proc, 0)
+    proc.ended = True
+    stopping.begin(1.0, "x")
+    assert commands.sent == []
+
+
+def test_a_remote_process_still_pending_is_never_started() -> None:
+    stopping, commands, _ = make("here", "there")
+    there = stopping.procs["there"]
+    there.remote, there.pending = "h1", True
+    assert stopping.may_start()
+    assert stopping.begin(1.0, "Ctrl-C") == [there]
+    assert not there.pending and not stopping.may_start()
+    assert commands.sent == []  # neither had said hello
+
+
+def test_a_replaced_process_that_had_not_said_hello_is_stopped_by_its_late_hello() -> None:
+    stopping, commands, _ = make("a")
+    proc = stopping.procs["a"]
+    stopping.replace(proc, "restart of a-node")
+    proc.generation += 1  # what the supervisor does next
+    assert commands.sent == []  # nobody to route it to yet
+    assert stopping.hello(proc, 0) is False
+    assert commands.sent == [("a", STOP, "restart of a-node")]
+    assert not proc.hello  # the next process's hello is still to come
+
+
+def test_a_replaced_process_that_had_said_hello_is_stopped_at_once() -> None:
+    stopping, commands, _ = make("a")
+    proc = stopping.procs["a"]
+    stopping.hello(proc, 0)
+    stopping.replace(proc, "restart of a-node")
+    assert commands.sent == [("a", STOP, "restart of a-node")]
+
+
+def test_a_stale_hello_after_the_replacement_started_is_ignored() -> None:
+    """The old process is gone (the new one starts only then): a STOP by name would reach
+    the new one."""
+    stopping, commands, _ = make("a")
+    proc = stopping.procs["a"]
+    stopping.replace(proc, "restart")
+    proc.generation += 1
+    proc.ended = True  # the old process ended
+    assert stopping.hello(proc, 0) is False
+    proc.ended = False
+    stopping.started(proc)  # generation 1 runs
+    assert stopping.hello(proc, 0) is False
+    assert commands.sent == []
+    assert stopping.hello(proc, 1) is True
+
+
+def test_a_replacement_of_an_ended_process_sends_nothing() -> None:
+    stopping, commands, _ = make("a")
+    proc = stopping.procs["a"]
+    proc.ended = True
+    stopping.replace(proc, "restart")
+    proc.generation += 1
+    assert stopping.hello(proc, 0) is False
+    assert commands.sent == []
+
+
+def test_pending_restarts_are_dropped_when_the_stop_begins() -> None:
+    stopping, _, _ = make("a")
+    stopping.procs["a"].restart_at = 99.0
+    stopping.begin(1.0, "x")
+    assert stopping.procs["a"].restart_at is None
+
+
+def test_escalation_sigterm_after_the_grace_then_sigkill() -> None:
+    stopping, commands, said = make("a", "b", "probe", grace=5.0, external=("probe",))
+    stopping.procs["b"].ended = True
+    stopping.escalate(100.0)
+    assert commands.signals == []  # no stop yet
+    stopping.begin(100.0, "x")
+    assert stopping.next_deadline() == 105.0
+    stopping.escalate(104.9)
+    assert commands.signals == []
+    stopping.escalate(105.0)
+    assert commands.signals == [("a", signal.SIGTERM)]
+    assert said == ["process a did not stop within 5s (a-node): SIGTERM"]
+    stopping.escalate(105.5)
+    assert commands.signals == [("a", signal.SIGTERM)]  # once
+    stopping.escalate(105.0 + KILL_AFTER)
+    assert commands.signals == [("a", signal.SIGTERM), ("a", signal.SIGKILL)]
+
+
+def test_a_second_ctrl_c_ends_the_grace_now() -> None:
+    stopping, commands, said = make("a")
+    stopping.begin(100.0, "Ctrl-C")
+    stopping.hurry(101.0)
+    stopping.escalate(101.0)
+    assert commands.signals == [("a", signal.SIGTERM)]
+    assert "after a second Ctrl-C" in said[0]
+
+
+@pytest.mark.parametrize("states, ready", [
+    ({"a": ("running", 1.0), "b": ("running", 1.0)}, True),
+    ({"a": ("exited", 1.0), "b": ("running", 1.0)}, True),  # returned after its gate opened
+    ({"a": ("failed", None), "b": ("running", 1.0)}, False),  # the bug: failed counted as ready
+    ({"a": ("stopped", None), "b": ("running", 1.0)}, False),
+    ({"a": ("bound", None), "b": ("running", 1.0)}, False),
+])
+def test_all_ready_means_every_node_was_ready(states: dict[str, tuple[str, float | None]], ready: bool) -> None:
+    nodes = [NodeState(n, n, state=s, started=t) for n, (s, t) in states.items()]
+    assert all_ready(nodes) is ready

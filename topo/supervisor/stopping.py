@@ -1,0 +1,146 @@
+"""Stop bookkeeping: who has been told to stop, who still must be, and the escalation.
+
+A process can only be told anything once it has said HELLO: that is when its command
+socket is known to the ROUTER that routes by its name (here, or at its host's agent);
+before, a STOP is dropped on the floor. A stop (or a restart) decided before a process's
+HELLO must therefore reach it when the HELLO comes, or the process wires up, runs its
+nodes as if nothing happened, and is killed at the end of the grace period: its healthy
+nodes reported failed, the run's stop taking the whole grace instead of a fraction of a
+second. This module keeps that promise in one place:
+
+- a HELLO that arrives once the stop has begun is answered with STOP at once (and the
+  supervisor sends no CONNECT);
+- the HELLO of a process being replaced (a restart decided before it said hello) is
+  answered with the restart's STOP;
+- a remote process not started yet (its agent not up) is not started any more: it ends
+  there, never having run;
+- ``grace`` after the stop began, SIGTERM to whatever runs; a second later SIGKILL.
+
+It decides nothing about *whether* to stop: the supervisor does, and calls :meth:`begin`.
+"""
+
+from __future__ import annotations
+
+import signal
+from typing import Callable, Collection, Mapping, Protocol
+
+from topo.process.control import Kind, Message
+from topo.supervisor.runstate import TERMINAL, NodeState, ProcState
+
+#: From SIGTERM to SIGKILL, for a process that did not end by itself.
+KILL_AFTER = 1.0
+
+
+class Commands(Protocol):
+    """What stopping needs of :class:`topo.supervisor.processes.Processes`."""
+
+    def send(self, proc: ProcState, message: Message) -> None: ...
+    def signal(self, proc: ProcState, sig: signal.Signals) -> None: ...
+
+
+class Stopping:
+    def __init__(self, procs: Mapping[str, ProcState], nodes: Mapping[str, NodeState], commands: Commands,
+                 say: Callable[[str], None], *, grace: float, external: Collection[str] = ()) -> None:
+        self.procs = procs
+        self.nodes = nodes
+        self.commands = commands
+        self.say = say
+        self.grace = grace
+        #: Processes run by someone else (a test's probes): never signalled.
+        self.external = frozenset(external)
+        #: When the grace period ends (None: no stop has begun).
+        self.stop_at: float | None = None
+        self.reason = ""
+        self.hurried = False
+        #: Per process: the generation last started, and why it is being replaced (None:
+        #: it is not), for a HELLO that comes after the replacement was decided.
+        self._started: dict[str, int] = {}
+        self._replaced: dict[str, str] = {}
+
+    @property
+    def begun(self) -> bool:
+        return self.stop_at is not None
+
+    # -- the supervisor's decisions ---------------------------------------------------------
+
+    def started(self, proc: ProcState) -> None:
+        """``proc`` was (re)started with its current generation."""
+        self._started[proc.name] = proc.generation
+        self._replaced.pop(proc.name, None)
+
+    def replace(self, proc: ProcState, reason: str) -> None:
+        """A restart: the running process is told to stop now, or as soon as it says hello.
+        Call before moving ``proc`` to its next generation."""
+        if proc.ended:
+            return
+        self._replaced[proc.name] = reason
+        if proc.hello:
+            self._stop(proc, reason)
+
+    def begin(self, now: float, reason: str) -> list[ProcState]:
+        """The stop begins: every process that said hello is told, pending restarts are
+        dropped. Returns the remote processes that were never started (their agent is not
+        up yet): they will not be, and the supervisor ends them as stopped."""
+        self.stop_at, self.reason = now + self.grace, reason
+        never: list[ProcState] = []
+        for proc in self.procs.values():
+            proc.restart_at = proc.stop_late_at = None
+            if proc.pending:
+                proc.pending = False
+                never.append(proc)
+            elif proc.hello and not proc.ended:
+                self._stop(proc, reason)
+        return never
+
+    def hurry(self, now: float) -> None:
+        """A second Ctrl-C: the grace period ends now."""
+        self.hurried = True
+        if self.stop_at is not None:
+            self.stop_at = min(self.stop_at, now)
+
+    def may_start(self) -> bool:
+        """A process whose agent just came up is started only if no stop has begun."""
+        return not self.begun
+
+    # -- what the processes say --------------------------------------------------------------
+
+    def hello(self, proc: ProcState, generation: object) -> bool:
+        """A process said HELLO. True when it is the current process of a run that goes on:
+        the supervisor wires it up. Otherwise it has been told to stop, if it had to be."""
+        if generation == proc.generation:  # only its current process can say so
+            proc.hello = True
+            if self.begun and not proc.ended:
+                self._stop(proc, self.reason)
+                return False
+            return True
+        reason = self._replaced.get(proc.name)
+        if reason is not None and generation == self._started.get(proc.name) and not proc.ended:
+            self._stop(proc, reason)  # the process being replaced, still running
+        return False
+
+    # -- time --------------------------------------------------------------------------------
+
+    def escalate(self, now: float) -> None:
+        """After the grace period, SIGTERM to each process still running; a second later,
+        SIGKILL."""
+        if self.stop_at is not None and now >= self.stop_at:
+            for proc in self.procs.values():
+                if self._signallable(proc) and proc.term_sent is None:
+                    proc.term_sent = now
+                    stuck = [n for n in proc.instances if self.nodes[n].state not in TERMINAL]
+                    when = "after a second Ctrl-C" if self.hurried else f"within {self.grace:g}s"
+                    self.say(f"process {proc.name} did not stop {when} ({', '.join(stuck) or 'exiting'}): SIGTERM")
+                    self.commands.signal(proc, signal.SIGTERM)
+        for proc in self.procs.values():
+            if self._signallable(proc) and proc.term_sent and now >= proc.term_sent + KILL_AFTER:
+                self.commands.signal(proc, signal.SIGKILL)
+
+    def next_deadline(self) -> float | None:
+        """The grace period's end (the SIGKILL deadlines are in :func:`runstate.next_deadline`)."""
+        return self.stop_at
+
+    def _signallable(self, proc: ProcState) -> bool:
+        return not proc.ended and proc.pid is not None and proc.name not in self.external
+
+    def _stop(self, proc: ProcState, reason: str) -> None:
+        self.commands.send(proc, Message(Kind.STOP, {"reason": reason}))
