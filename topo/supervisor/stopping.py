@@ -14,7 +14,11 @@ second. This module keeps that promise in one place:
   answered with the restart's STOP;
 - a remote process not started yet (its agent not up) is not started any more: it ends
   there, never having run;
-- ``grace`` after the stop began, SIGTERM to whatever runs; a second later SIGKILL.
+- ``grace`` after the stop began, SIGTERM to whatever runs; a second later SIGKILL;
+- a node that returned alone in its process and is restarted is not stopped at once: its
+  process first delivers what the node sent, and is told to stop only ``grace`` after the
+  restart delay (:meth:`deliver_first`);
+- nodes waiting for a restart when the stop begins end ``stopped``.
 
 It decides nothing about *whether* to stop: the supervisor does, and calls :meth:`begin`.
 """
@@ -22,6 +26,7 @@ It decides nothing about *whether* to stop: the supervisor does, and calls :meth
 from __future__ import annotations
 
 import signal
+import time
 from typing import Callable, Collection, Mapping, Protocol
 
 from topo.process.control import Kind, Message
@@ -77,6 +82,31 @@ class Stopping:
         if proc.hello:
             self._stop(proc, reason)
 
+    def deliver_first(self, proc: ProcState, reason: str) -> None:
+        """A restart of a node that returned alone in its process: the process delivers
+        what the node sent (docs/gate.md) and ends by itself; it is told to stop only when
+        the grace period past the restart delay is over. Call once ``restart_at`` is set."""
+        if proc.ended or not proc.hello or proc.restart_at is None:
+            self.replace(proc, reason)
+            return
+        proc.stop_late_at = proc.restart_at + self.grace
+
+    def late_stops(self, now: float) -> None:
+        """Each process delivering before its restart whose time is up is told to stop."""
+        for proc in self.procs.values():
+            if proc.stop_late_at is not None and (proc.ended or now >= proc.stop_late_at):
+                if not proc.ended:
+                    self._stop(proc, "restart: delivery took the grace period")
+                proc.stop_late_at = None
+
+    def restart_cancelled(self, proc: ProcState) -> None:
+        """The run stops while ``proc``'s nodes wait for their restart: they end stopped,
+        not forever 'restarting' (their last failure was told when it happened)."""
+        for name in proc.instances:
+            node = self.nodes[name]
+            if node.state == "restarting":
+                node.state, node.ended, node.error, node.traceback = "stopped", time.monotonic(), None, None
+
     def begin(self, now: float, reason: str) -> list[ProcState]:
         """The stop begins: every process that said hello is told, pending restarts are
         dropped. Returns the remote processes that were never started (their agent is not
@@ -90,6 +120,8 @@ class Stopping:
                 never.append(proc)
             elif proc.hello and not proc.ended:
                 self._stop(proc, reason)
+            elif proc.ended:
+                self.restart_cancelled(proc)
         return never
 
     def hurry(self, now: float) -> None:

@@ -24,13 +24,11 @@ from typing import TYPE_CHECKING, Any
 
 import zmq
 
-from topo.supervisor import rundir
-
-from topo.supervisor import spawn
-from topo.process.boot import control_addresses
-from topo.process.control import CONTROL, Kind, Message
 from topo.file.model import OnExit
 from topo.plan.planner import Plan
+from topo.process.boot import control_addresses
+from topo.process.control import CONTROL, Kind, Message
+from topo.supervisor import rundir, spawn
 from topo.supervisor.processes import Ended, HostUp, MakeRemoteHosts, Processes
 from topo.supervisor.restarts import History
 from topo.supervisor.runstate import (
@@ -200,11 +198,8 @@ class Supervisor:
             reasons = {n.name: why_late(n, self.plan, self.nodes, self.procs) for n in late}
             for node in late:
                 self._fail(node, f"not ready within {self.ready_timeout:g}s: {reasons[node.name]}", None)
+        self.stopping.late_stops(now)
         for proc in self.procs.values():
-            if proc.stop_late_at is not None and (proc.ended or now >= proc.stop_late_at):
-                if not proc.ended:
-                    self.processes.send(proc, Message(Kind.STOP, {"reason": "restart: delivery took the grace period"}))
-                proc.stop_late_at = None
             if proc.restart_at is not None and proc.ended and now >= proc.restart_at and self.code is None:
                 self.ready_deadline = max(self.ready_deadline, now + self.ready_timeout)
                 for name in proc.instances:
@@ -213,9 +208,6 @@ class Supervisor:
         if self.code is not None and not self.stopping.begun and now >= self._hold_stop_until:
             for never_started in self.stopping.begin(now, self.reason):
                 self._process_ended(never_started, 0, None)
-            for proc in self.procs.values():
-                if proc.ended:
-                    self._restart_cancelled(proc)
         if self._hurry:
             self.stopping.hurry(now)
         self.stopping.escalate(now)
@@ -338,9 +330,8 @@ class Supervisor:
                 other.state = "restarting"
                 other.restarts += 1
         proc.restart_at = time.monotonic() + delay
-        if error is None and len(proc.instances) == 1 and proc.hello and not proc.ended:
-            # it returned: its process first delivers what it sent, within the grace period
-            proc.stop_late_at = proc.restart_at + self.grace
+        if error is None and len(proc.instances) == 1:
+            self.stopping.deliver_first(proc, f"restart of {node.name}")  # what it sent goes out first
         else:
             self.stopping.replace(proc, f"restart of {node.name}")
         # from now on, what the old process says is history: its nodes are restarting
@@ -382,18 +373,10 @@ class Supervisor:
                 if proc.remote == seen.host and proc.pending and self.stopping.may_start():
                     self._start(proc)
 
-    def _restart_cancelled(self, proc: ProcState) -> None:
-        """The run stops while a process's nodes wait for their restart: they end stopped,
-        not forever 'restarting' in the outcome."""
-        for name in proc.instances:
-            if self.nodes[name].state == "restarting":
-                node = self.nodes[name]  # its last failure was told when it happened
-                node.state, node.ended, node.error, node.traceback = "stopped", time.monotonic(), None, None
-
     def _process_ended(self, proc: ProcState, exitcode: int | None, how: str | None) -> None:
         proc.ended = True
         if self.code is not None and proc.restart_at is None:
-            self._restart_cancelled(proc)
+            self.stopping.restart_cancelled(proc)
         if all(self.nodes[n].state in TERMINAL or self.nodes[n].state == "restarting" for n in proc.instances):
             return  # nothing left to learn from it (a restart, or every node reported)
         if exitcode == 0 and proc.remote is None:

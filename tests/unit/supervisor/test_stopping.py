@@ -164,3 +164,49 @@ def test_a_second_ctrl_c_ends_the_grace_now() -> None:
 def test_all_ready_means_every_node_was_ready(states: dict[str, tuple[str, float | None]], ready: bool) -> None:
     nodes = [NodeState(n, n, state=s, started=t) for n, (s, t) in states.items()]
     assert all_ready(nodes) is ready
+
+
+def test_a_returned_node_restarting_delivers_first_and_is_stopped_after_the_grace() -> None:
+    stopping, commands, _ = make("a", grace=5.0)
+    proc = stopping.procs["a"]
+    stopping.hello(proc, 0)
+    proc.restart_at = 100.0
+    stopping.deliver_first(proc, "restart of a-node")
+    assert commands.sent == []  # not stopped at the restart: it is delivering
+    stopping.late_stops(104.9)
+    assert commands.sent == []
+    stopping.late_stops(105.0)
+    assert commands.sent == [("a", STOP, "restart: delivery took the grace period")]
+    stopping.late_stops(106.0)
+    assert len(commands.sent) == 1  # told once
+
+
+def test_a_process_that_ended_while_delivering_is_not_told() -> None:
+    stopping, commands, _ = make("a")
+    proc = stopping.procs["a"]
+    stopping.hello(proc, 0)
+    proc.restart_at = 1.0
+    stopping.deliver_first(proc, "restart of a-node")
+    proc.ended = True
+    stopping.late_stops(100.0)
+    assert commands.sent == [] and proc.stop_late_at is None
+
+
+def test_a_restart_before_the_hello_cannot_wait_for_delivery() -> None:
+    stopping, commands, _ = make("a")
+    proc = stopping.procs["a"]
+    proc.restart_at = 1.0
+    stopping.deliver_first(proc, "restart of a-node")
+    proc.generation += 1  # as the supervisor does once a restart is decided
+    assert proc.stop_late_at is None
+    stopping.hello(proc, 0)  # the replaced process's late hello: the restart's stop
+    assert commands.sent == [("a", STOP, "restart of a-node")]
+
+
+def test_nodes_waiting_for_a_restart_end_stopped_when_the_stop_begins() -> None:
+    stopping, _, _ = make("a")
+    proc, node = stopping.procs["a"], stopping.nodes["a-node"]
+    proc.ended, proc.restart_at = True, 50.0
+    node.state, node.error = "restarting", "ValueError: broken"
+    stopping.begin(10.0, "topo down")
+    assert (node.state, node.error, proc.restart_at) == ("stopped", None, None)
