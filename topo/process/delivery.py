@@ -83,7 +83,38 @@ def _address(raw: object) -> str | None:
     return None
 
 
-def connections(bound: set[str], dialled: set[str], skip: set[int]) -> list[Held]:
+#: What a socket inode is, once looked at: its (local, peer) addresses when it is a
+#: connected stream socket, None when it is of no interest (a listener, a datagram socket).
+#: A connection's addresses never change, so a process that holds connections for many
+#: nodes looks at each socket once (every node returning would otherwise probe every
+#: descriptor of the process again: a few syscalls each, under the GIL, while the wiring
+#: thread still gates the process's other nodes).
+Known = dict[tuple[int, int], "tuple[str | None, str | None] | None"]
+
+
+def _probe(fd: int) -> tuple[int, tuple[tuple[str | None, str | None] | None, bool]] | None:
+    """A duplicate of ``fd`` and what its socket is: (addresses or None, whether that is
+    final). None when ``fd`` is gone."""
+    try:
+        probe = socket.socket(fileno=os.dup(fd))
+    except OSError:
+        return None
+    what: tuple[str | None, str | None] | None = None
+    final = True
+    try:
+        if probe.type == socket.SOCK_STREAM and probe.family in (
+                socket.AF_UNIX, socket.AF_INET, socket.AF_INET6) and not probe.getsockopt(
+                socket.SOL_SOCKET, socket.SO_ACCEPTCONN):  # a listener has no peer
+            final = False  # until it is seen connected
+            peer = _address(probe.getpeername())  # OSError: not connected (yet, or any more)
+            what, final = (_address(probe.getsockname()), peer), True
+    except OSError:
+        pass
+    return probe.detach(), (what, final)
+
+
+def connections(bound: set[str], dialled: set[str], skip: set[int], known: Known | None = None,
+                have: dict[tuple[int, int], Held] | None = None) -> list[Held]:
     """The process's connected stream sockets whose local address is one of ``bound``
     (connections accepted on it) or whose peer address is one of ``dialled``, each as a
     duplicate that the caller now owns (looked at through the duplicate itself, so a
@@ -92,39 +123,57 @@ def connections(bound: set[str], dialled: set[str], skip: set[int]) -> list[Held
     Several zmq sockets of one process may dial the same endpoint; a connection of another
     socket found here is only held as long as that socket uses it (see the module's text).
     ``skip``: the duplicates already held, which name the same connections as libzmq's.
+    ``known``: what earlier scans learnt of each socket inode (see :data:`Known`).
+    ``have``: connections already held, by inode: returned as they are, not duplicated again
+    (the nodes of one process dialling one endpoint all find each other's connections).
     """
     found: list[Held] = []
     mine: set[int] = set()
     if not bound and not dialled:
         return found
+    known = {} if known is None else known
     try:
         names = os.listdir("/proc/self/fd")
     except OSError:
         return found
     for name in names:
         fd = int(name)
-        if fd in skip or fd in mine or _identity(fd) is None:
+        if fd in skip or fd in mine:
             continue  # (mine: the listing is older than this scan's own duplicates)
-        try:
-            probe = socket.socket(fileno=os.dup(fd))
-        except OSError:
+        identity = _identity(fd)
+        if identity is None:
             continue
-        keep = False
-        try:
-            if probe.type == socket.SOCK_STREAM and probe.family in (
-                    socket.AF_UNIX, socket.AF_INET, socket.AF_INET6) and not probe.getsockopt(
-                    socket.SOL_SOCKET, socket.SO_ACCEPTCONN):  # a listener has no peer
-                peer = _address(probe.getpeername())  # OSError: not connected (yet, or any more)
-                local = _address(probe.getsockname())
-                keep = (local is not None and local in bound) or (peer is not None and peer in dialled)
-        except OSError:
-            pass
-        identity = _identity(probe.fileno()) if keep else None
-        if identity is not None:
-            found.append(Held(probe.detach(), fd, identity))
-            mine.add(found[-1].dup)
+        if have and identity in have and have[identity].original == fd:
+            what = known.get(identity)
+            if what is not None and ((what[0] is not None and what[0] in bound)
+                                     or (what[1] is not None and what[1] in dialled)):
+                found.append(have[identity])
+            continue
+        if identity in known:
+            what = known[identity]
+            if what is None or not ((what[0] is not None and what[0] in bound)
+                                    or (what[1] is not None and what[1] in dialled)):
+                continue
+            try:
+                dup = os.dup(fd)
+            except OSError:
+                continue
         else:
-            probe.close()
+            probed = _probe(fd)
+            if probed is None:
+                continue
+            dup, (what, final) = probed
+            if final:
+                known[_identity(dup) or identity] = what
+            if what is None or not ((what[0] is not None and what[0] in bound)
+                                    or (what[1] is not None and what[1] in dialled)):
+                os.close(dup)
+                continue
+        if _identity(dup) != identity:  # the number was reused between the two looks
+            os.close(dup)
+            continue
+        found.append(Held(dup, fd, identity))
+        mine.add(dup)
     return found
 
 
@@ -140,14 +189,16 @@ class Deliveries:
         self.bound: set[str] = set()
         self.dialled: set[str] = set()
         self._look = FIRST_LOOK
+        self._known: Known = {}
 
     def hold(self, bound: list[str], dialled: list[str]) -> list[Held]:
         """Before the zmq socket with these endpoints is closed: keeps its connections."""
         with self._lock:
-            found = connections(set(bound), set(dialled), {h.dup for h in self.held})
+            have = {h.identity: h for h in self.held}
+            found = connections(set(bound), set(dialled), {h.dup for h in self.held}, self._known, have)
             self.bound.update(bound)
             self.dialled.update(dialled)
-            self.held += found
+            self.held += [h for h in found if h.identity not in have]
             if found:
                 self._look = FIRST_LOOK
         return found
@@ -192,7 +243,7 @@ class Deliveries:
         with self._lock:
             if self.held:
                 return True
-            found = connections(self.bound, self.dialled, set())
+            found = connections(self.bound, self.dialled, set(), self._known)
         for each in found:
             os.close(each.dup)
         return bool(found)

@@ -10,7 +10,7 @@ from typing import Iterator
 
 import pytest
 
-from topo.process.delivery import Deliveries, Held, connections
+from topo.process.delivery import Deliveries, Held, Known, connections
 
 
 Pair = tuple[str, socket.socket, socket.socket, socket.socket]
@@ -95,11 +95,34 @@ def test_a_peer_that_has_gone_is_not_waited_for(unix_pair: Pair) -> None:
 def test_a_second_hold_does_not_hold_the_first_ones_duplicates(unix_pair: Pair) -> None:
     endpoint, listener, dialler, accepted = unix_pair
     deliveries = Deliveries()
-    deliveries.hold([endpoint], [])
-    deliveries.hold([endpoint], [])  # a second socket of the process closing on the same endpoint
-    assert {h.original for h in deliveries.held} == {accepted.fileno()}
+    first = deliveries.hold([endpoint], [])
+    second = deliveries.hold([endpoint], [])  # a second socket of the process closing on the same endpoint
+    assert len(deliveries.held) == 1 and {h.original for h in deliveries.held} == {accepted.fileno()}
+    assert second == first  # the connection already held, not duplicated once more
     accepted.close()
     assert not deliveries.settle()
+
+
+def test_a_socket_is_looked_at_once_and_a_new_connection_is_still_found(unix_pair: Pair) -> None:
+    """The scan remembers each socket inode (addresses of a connection never change);
+    a connection made after an earlier scan is probed and found."""
+    endpoint, listener, dialler, accepted = unix_pair
+    known: Known = {}
+    found = connections({endpoint}, set(), set(), known)
+    assert [h.original for h in found] == [accepted.fileno()]
+    _close_all(found)
+    assert os.fstat(listener.fileno()).st_ino in {ino for _, ino in known}  # a listener: remembered
+    assert known[(os.fstat(listener.fileno()).st_dev, os.fstat(listener.fileno()).st_ino)] is None
+    later = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    later.connect(endpoint[len("ipc://"):])
+    second, _ = listener.accept()
+    try:
+        found = connections({endpoint}, set(), set(), known)
+        assert sorted(h.original for h in found) == sorted([accepted.fileno(), second.fileno()])
+        _close_all(found)
+    finally:
+        later.close()
+        second.close()
 
 
 def test_drop_lets_go_of_everything(unix_pair: Pair) -> None:
