@@ -11,6 +11,8 @@ from typing import Any, Iterable, Protocol
 #: Exit statuses of ``topo up`` (SPEC section 3).
 EXIT_OK, EXIT_FAILED, EXIT_SIGINT, EXIT_SIGTERM = 0, 1, 130, 143
 
+#: From SIGTERM to SIGKILL, for a process that did not end by itself (topo.supervisor.stopping).
+KILL_AFTER = 1.0
 #: A node in one of these states has ended for good (unless a restart policy says otherwise).
 TERMINAL = frozenset({"exited", "failed", "stopped"})
 #: Not ready yet: still to bind, or waiting for peers in its gate.
@@ -134,7 +136,7 @@ def next_deadline(procs: dict[str, ProcState], *fixed: float | None) -> float:
     """The soonest future moment the supervisor's loop must act at: the ``fixed`` deadlines
     (None: not set), and each process's SIGKILL escalation or restart."""
     deadlines = [d for d in fixed if d is not None]
-    deadlines.extend(p.term_sent + 1.0 for p in procs.values() if p.term_sent and not p.ended)
+    deadlines.extend(p.term_sent + KILL_AFTER for p in procs.values() if p.term_sent and not p.ended)
     deadlines.extend(p.restart_at for p in procs.values() if p.restart_at and p.ended)
     deadlines.extend(p.stop_late_at for p in procs.values() if p.stop_late_at and not p.ended)
     now = time.monotonic()

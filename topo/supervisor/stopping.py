@@ -30,10 +30,7 @@ import time
 from typing import Callable, Collection, Mapping, Protocol
 
 from topo.process.control import Kind, Message
-from topo.supervisor.runstate import TERMINAL, NodeState, ProcState
-
-#: From SIGTERM to SIGKILL, for a process that did not end by itself.
-KILL_AFTER = 1.0
+from topo.supervisor.runstate import KILL_AFTER, TERMINAL, NodeState, ProcState
 
 
 class Commands(Protocol):

@@ -7,8 +7,8 @@ import signal
 import pytest
 
 from topo.process.control import Kind, Message
-from topo.supervisor.runstate import NodeState, ProcState, all_ready
-from topo.supervisor.stopping import KILL_AFTER, Stopping
+from topo.supervisor.runstate import KILL_AFTER, NodeState, ProcState, all_ready
+from topo.supervisor.stopping import Stopping
 
 
 class FakeCommands:
