@@ -126,3 +126,17 @@ def test_the_checks_see_a_cycle_and_an_upward_import(tmp_path: Path) -> None:
         assert imports(pkg / "b.py", known) == {"topo.plan.a", "topo.cli.main"}
     finally:
         ROOT = saved
+
+
+def test_the_paths_users_write_still_work() -> None:
+    """Moving a module must not move what users import or run (docs/architecture.md)."""
+    import importlib.util
+    import tomllib
+
+    for name in ("topo.testing", "topo.errors", "topo.agent", "topo.testing.pytest_plugin"):
+        assert importlib.util.find_spec(name) is not None, name
+    project = tomllib.loads((ROOT.parent / "pyproject.toml").read_text())["project"]
+    for target in (project["scripts"]["topo"], project["entry-points"]["pytest11"]["topo"]):
+        module = target.split(":")[0]
+        assert importlib.util.find_spec(module) is not None, target
+    assert "from topo.hosts.agent import main" in (ROOT / "agent.py").read_text()
