@@ -76,7 +76,7 @@ def up(file: str, *, ready_timeout: float, grace: float, color: bool | None = No
         hosts = {i.host for i in plan.instances.values()}
         labels = {name: f"{name}@{i.host}" for name, i in plan.instances.items()} if len(hosts) > 1 else {}
         printer = Printer(stream, [*plan.instances, "topo"], color, labels)
-        logs = LogFiles(rd.log_dir)
+        logs = LogFiles(rd.log_dir, on_failure=printer.system)
         reporter = TerminalReporter(printer, logs)
         supervisor = Supervisor(plan, reporter, ready_timeout=ready_timeout, grace=grace,
                                 sys_path=sys_path, run_dir=rd, prestarted=early, hosts=Hosts)

@@ -21,6 +21,10 @@ _END = r"(?!\n)$"
 #: Names of nodes, sockets, processes and hosts: no dots (links use ``NODE.SOCKET``).
 NAME_PATTERN = rf"^[A-Za-z_][A-Za-z0-9_-]*{_END}"
 TOPOLOGY_NAME_PATTERN = rf"^[a-z0-9_-]+{_END}"
+#: Every name becomes part of a file name: the topology a directory of logs, a node
+#: instance ``NAME.REPLICA.log``. A file name has at most 255 bytes (NAME_MAX); the names
+#: are ASCII, so this many characters leave room for the replica and the suffix.
+NAME_MAX_LENGTH = 200
 RUN_PATTERN = rf"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*{_END}"
 _REF = r"[A-Za-z_][A-Za-z0-9_-]*\.[A-Za-z_][A-Za-z0-9_-]*"
 REF_PATTERN = rf"^{_REF}{_END}"
@@ -89,10 +93,11 @@ _NODE_PROPERTIES: dict[str, Any] = {
     },
     "process": {
         "type": "string",
-        "pattern": NAME_PATTERN,
+        "pattern": NAME_PATTERN, "maxLength": NAME_MAX_LENGTH,
         "description": "Nodes naming the same process share one OS process.",
     },
-    "host": {"type": "string", "pattern": NAME_PATTERN, "description": "The host it runs on."},
+    "host": {"type": "string", "pattern": NAME_PATTERN, "maxLength": NAME_MAX_LENGTH,
+             "description": "The host it runs on."},
     "replicas": {
         "type": "integer",
         "minimum": 1,
@@ -125,7 +130,7 @@ _NODE_PROPERTIES: dict[str, Any] = {
     "sockets": {
         "type": "object",
         "description": "The node's sockets by name: a socket type, or the long form.",
-        "propertyNames": {"type": "string", "pattern": NAME_PATTERN},
+        "propertyNames": {"type": "string", "pattern": NAME_PATTERN, "maxLength": NAME_MAX_LENGTH},
         "additionalProperties": {
             "anyOf": [{"enum": _SOCKET_TYPES}, {"$ref": "#/$defs/socket"}]
         },
@@ -141,12 +146,12 @@ SCHEMA: dict[str, Any] = {
     "properties": {
         "topology": {
             "type": "string",
-            "pattern": TOPOLOGY_NAME_PATTERN,
+            "pattern": TOPOLOGY_NAME_PATTERN, "maxLength": NAME_MAX_LENGTH,
             "description": "Names the run, its ipc files and its logs.",
         },
         "hosts": {
             "type": "object",
-            "propertyNames": {"type": "string", "pattern": NAME_PATTERN},
+            "propertyNames": {"type": "string", "pattern": NAME_PATTERN, "maxLength": NAME_MAX_LENGTH},
             "additionalProperties": {"$ref": "#/$defs/host"},
         },
         "defaults": {
@@ -158,7 +163,7 @@ SCHEMA: dict[str, Any] = {
         "nodes": {
             "type": "object",
             "minProperties": 1,
-            "propertyNames": {"type": "string", "pattern": NAME_PATTERN},
+            "propertyNames": {"type": "string", "pattern": NAME_PATTERN, "maxLength": NAME_MAX_LENGTH},
             "additionalProperties": {"$ref": "#/$defs/node"},
         },
         "links": {

@@ -1,9 +1,9 @@
 """Checks a composed YAML tree against :data:`topo.file.schema.SCHEMA`, keeping positions.
 
-It interprets the subset of JSON Schema the schema uses (type, enum, pattern, properties,
-patternProperties, additionalProperties, propertyNames, required, items, minimum,
-maximum, minItems, minProperties, anyOf, $ref), so the schema editors see and the checks the user
-gets cannot drift apart. It returns plain Python values in which every part that failed
+It interprets the subset of JSON Schema the schema uses (type, enum, pattern, maxLength,
+properties, patternProperties, additionalProperties, propertyNames, required, items,
+minimum, maximum, minItems, minProperties, anyOf, $ref), so the schema editors see and the
+checks the user gets cannot drift apart. It returns plain Python values in which every part that failed
 is replaced by :data:`INVALID`, so later stages can skip what was already reported.
 """
 
@@ -180,6 +180,10 @@ class Checker:
             hint = PATTERN_HINTS.get(schema["pattern"], f"text matching {schema['pattern']}")
             problems.append(Problem(where, f"{describe(path)} must be {hint}; got {value!r}"))
             return INVALID
+        if isinstance(value, str) and len(value) > schema.get("maxLength", len(value)):
+            problems.append(Problem(where, f"{describe(path)} is {len(value)} characters long; "
+                                           f"at most {schema['maxLength']} (it names files)"))
+            return INVALID
         if kind in ("integer", "number") and "minimum" in schema and not value >= schema["minimum"]:  # NaN fails too
             problems.append(Problem(where, f"{describe(path)} must be at least {schema['minimum']}; got {value}"))
             return INVALID
@@ -230,6 +234,10 @@ class Checker:
         if "pattern" in names and not re.search(names["pattern"], key):
             hint = PATTERN_HINTS.get(names["pattern"], names["pattern"])
             problems.append(Problem(pos, f"{describe(path)}: {key!r} is not a valid name: use {hint}"))
+            return False
+        if len(key) > names.get("maxLength", len(key)):
+            problems.append(Problem(pos, f"{describe(path)}: {key[:20]!r}... is {len(key)} characters long; "
+                                         f"at most {names['maxLength']} (it names files)"))
             return False
         if "enum" in names and key not in names["enum"]:
             problems.append(Problem(pos, f"unknown key {key!r} in {describe(path)}{did_you_mean(key, names['enum'])}"))

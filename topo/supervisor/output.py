@@ -132,33 +132,53 @@ class LogFiles:
     soon as it is written. Safe to call from several threads.
     """
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, on_failure: Callable[[str], None] | None = None) -> None:
         self.directory = Path(directory)
         self._files: dict[str, IO[str]] = {}
         self._lock = threading.Lock()
         self._last_us = 0
+        #: Told once, when the files cannot be written any more (a full or broken disk).
+        self._on_failure = on_failure
+        #: Why the log files stopped (None while they work).
+        self.failed: str | None = None
 
     def write(self, name: str, text: str, err: bool = False) -> None:
         if not _SAFE_NAME.fullmatch(name):
             raise ValueError(f"unsafe log name {name!r}")
         with self._lock:
-            f = self._files.get(name)
-            if f is None:
-                self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-                f = open(  # noqa: SIM115 - kept open until close()
-                    self.directory / f"{name}.log", "a", buffering=1, encoding="utf-8",
-                    errors="surrogateescape", newline="\n",
-                )
-                self._files[name] = f
-            stream = _STREAMS[err]
-            # One record per physical line, so a stray newline cannot forge a record.
-            f.write("".join(f"{self._stamp()} {stream} {part}\n" for part in text.split("\n")))
+            if self.failed is not None:
+                return
+            try:
+                f = self._files.get(name)
+                if f is None:
+                    self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+                    f = open(  # noqa: SIM115 - kept open until close()
+                        self.directory / f"{name}.log", "a", buffering=1, encoding="utf-8",
+                        errors="surrogateescape", newline="\n",
+                    )
+                    self._files[name] = f
+                stream = _STREAMS[err]
+                # One record per physical line, so a stray newline cannot forge a record.
+                f.write("".join(f"{self._stamp()} {stream} {part}\n" for part in text.split("\n")))
+            except OSError as error:
+                # the run matters more than its log: it goes on, shown on the terminal only
+                self.failed = f"{self.directory}: {error.strerror or error}"
+                self._close_quietly()
+        if self.failed is not None and self._on_failure is not None:
+            report, self._on_failure = self._on_failure, None
+            report(f"log files stopped ({self.failed}); the run goes on, its output on the terminal only")
+
+    def _close_quietly(self) -> None:
+        for f in self._files.values():
+            try:
+                f.close()
+            except OSError:
+                pass  # what the full disk did not take is lost with it
+        self._files.clear()
 
     def close(self) -> None:
         with self._lock:
-            for f in self._files.values():
-                f.close()
-            self._files.clear()
+            self._close_quietly()
 
     def _stamp(self) -> str:
         """Wall time, forced strictly increasing so equal stamps never blur the order."""

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from topo.errors import UsageError
 from topo.plan.planner import MAX_RUN_DIR
 
 INFO_FILE = "run.json"
@@ -60,9 +61,18 @@ class RunDir:
         _write_info(self.path, {"topology": self.topology, "run_id": self.run_id,
                                 "log_dir": str(self.log_dir), "sockets": str(self.sockets), **info})
 
-    def write_outcome(self, code: int, reason: str, nodes: dict[str, str]) -> None:
-        """How the run ended, next to its logs: ``topo down`` reports it after the fact."""
-        (self.log_dir / OUTCOME_FILE).write_text(json.dumps({"code": code, "reason": reason, "nodes": nodes}))
+    def write_outcome(self, code: int, reason: str, nodes: dict[str, str]) -> str | None:
+        """How the run ended, next to its logs: ``topo down`` reports it after the fact.
+        Written whole or not at all (a full disk leaves no half file); returns why not."""
+        final = self.log_dir / OUTCOME_FILE
+        partial = final.with_name(OUTCOME_FILE + ".part")
+        try:
+            partial.write_text(json.dumps({"code": code, "reason": reason, "nodes": nodes}))
+            partial.replace(final)
+        except OSError as err:
+            partial.unlink(missing_ok=True)
+            return f"{final}: {err.strerror or err}"
+        return None
 
     def remove(self) -> None:
         shutil.rmtree(self.sockets, ignore_errors=True)
@@ -82,7 +92,15 @@ def create(topology: str) -> RunDir:
     if len(str(path)) > MAX_RUN_DIR:  # a deep TOPO_HOME: ipc paths would not fit
         sockets = Path(tempfile.mkdtemp(prefix="topo-", dir="/tmp"))
     log_dir = logs_base() / topology / run_id
-    log_dir.mkdir(parents=True, exist_ok=True, mode=0o700)  # output may hold secrets
+    try:
+        log_dir.mkdir(parents=True, exist_ok=True, mode=0o700)  # output may hold secrets
+    except OSError as err:
+        shutil.rmtree(path, ignore_errors=True)
+        if sockets != path:
+            shutil.rmtree(sockets, ignore_errors=True)
+        raise UsageError(
+            f"cannot create the log directory {log_dir}: {err.strerror or err}; set XDG_STATE_HOME "
+            "(or TOPO_HOME) to a writable directory") from None
     return RunDir(topology, run_id, path, log_dir, sockets)
 
 

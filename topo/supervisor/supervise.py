@@ -133,8 +133,10 @@ class Supervisor:
         finally:
             self.processes.close()
             outcome = Outcome(self.code if self.code is not None else EXIT_OK, self.reason, self.nodes)
-            rd.write_outcome(outcome.code, outcome.reason,
-                             {n.name: n.error or n.state for n in self.nodes.values()})
+            failed = rd.write_outcome(outcome.code, outcome.reason,
+                                      {n.name: n.error or n.state for n in self.nodes.values()})
+            if failed:
+                self.reporter.system(f"outcome not recorded: {failed}")
             for sock in (events, commands, control):
                 sock.close(linger=0)
             ctx.term()

@@ -523,3 +523,23 @@ def test_run_may_come_from_defaults_and_its_absence_is_located(problems) -> None
         links: [a.o -> b.i]
     """)
     assert [(p.pos.line, p.pos.col, p.message) for p in found] == [(4, 3, "nodes.a: missing required key 'run'")]
+
+
+# -- names become file names ------------------------------------------------------------
+
+
+def test_a_topology_name_too_long_for_a_file_name_is_a_located_problem(problem):
+    p = problem(f"topology: {'t' * 256}\nnodes:\n  a: {{run: m:f}}\n")
+    assert at(p) == (1, 11)
+    assert "topology is 256 characters long; at most 200 (it names files)" in p.message
+
+
+def test_a_node_name_too_long_for_its_log_file_is_a_located_problem(problem):
+    p = problem(f"topology: t\nnodes:\n  {'n' * 201}: {{run: m:f}}\n")
+    assert at(p) == (3, 3)
+    assert "201 characters long; at most 200" in p.message
+
+
+def test_names_of_the_longest_allowed_length_load(topology):
+    t = topology(f"topology: {'t' * 200}\nnodes:\n  {'n' * 200}: {{run: m:f, replicas: 2}}\n")
+    assert t.name == "t" * 200
