@@ -10,3 +10,8 @@ def print_lines(node: Any) -> None:
     for i in range(node.args["count"]):
         print(f"{i:08d} " + "x" * 90)
     print("LAST LINE", flush=True)
+
+
+def exit_quietly(node: Any) -> None:
+    """``SystemExit()`` with no argument: a failure whose message is empty."""
+    raise SystemExit()

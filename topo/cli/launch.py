@@ -117,8 +117,9 @@ def _summary(reporter: TerminalReporter, outcome: Outcome, elapsed: float) -> No
     for node in outcome.nodes.values():
         ran = (node.ended or time.monotonic()) - node.started if node.started else 0.0
         result = node.state if node.state != "exited" else "returned"
-        if node.error:
-            result = f"failed: {node.error.splitlines()[0]}"
+        if node.error:  # a failure's error, or a note on how it stopped (ignored the stop)
+            first = node.error.splitlines()[0]
+            result = f"failed: {first}" if node.state == "failed" else f"{result} ({first})"
         rows.append((node.name, result, ran))
     reporter.system(f"stopped: {outcome.reason or 'done'} after {format_duration(elapsed)} (exit {outcome.code})")
     reporter.system(summary_table(rows))

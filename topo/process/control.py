@@ -35,6 +35,7 @@ class Kind(str, Enum):
     # process → supervisor
     HELLO = "hello"          # process, pid: the runtime is up and can take commands
     BOUND = "bound"          # instance (or instances [names]), endpoints {key: address}: binds done
+    IMPORTING = "importing"  # instances [names]: every peer there, the node's code still importing
     READY = "ready"          # instance (or instances [names]): gate passed, node function called now
     NOT_READY = "not_ready"  # instance, waiting [text]: the gate's deadline passed
     OUTPUT = "output"        # instance, line, err

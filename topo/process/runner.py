@@ -61,7 +61,7 @@ class Runner(threading.Thread):
             else:
                 self.rt.send(Message(Kind.FAILED, {
                     "instance": name, "started": True,
-                    "error": f"{type(err).__name__}: {err}",
+                    "error": f"{type(err).__name__}: {err}" if str(err) else type(err).__name__,
                     "traceback": user_traceback(err),
                 }))
         finally:

@@ -152,6 +152,7 @@ class Wiring(threading.Thread):
         while self.pending:
             self._check()
             ready: list[Runner] = []
+            importing: list[Runner] = []
             for runner in [r for r in self.pending if r in look_at]:
                 if runner not in gated:
                     for gate in runner.gates:
@@ -162,12 +163,16 @@ class Wiring(threading.Thread):
                         self.watch.remove(gate)
                         gate.finish()
                     gated.add(runner)
+                    if not runner.code.done.is_set():
+                        importing.append(runner)  # no longer waiting for peers: `topo ps` says so
                 if runner.code.done.is_set():
                     error = runner.code.error  # ended since this round's first look: failed
                     if error is not None:
                         self._end(runner, _failed(runner, error))
                     else:
                         ready.append(runner)
+            if importing:
+                self.rt.send(Message(Kind.IMPORTING, {"instances": [r.inst.name for r in importing]}))
             if ready:
                 self._hand_over(ready)
             if not self.pending:

@@ -15,10 +15,10 @@ EXIT_OK, EXIT_FAILED, EXIT_SIGINT, EXIT_SIGTERM = 0, 1, 130, 143
 KILL_AFTER = 1.0
 #: A node in one of these states has ended for good (unless a restart policy says otherwise).
 TERMINAL = frozenset({"exited", "failed", "stopped"})
-#: Not ready yet: still to bind, or waiting for peers in its gate.
-STARTING = frozenset({"starting", "bound"})
+#: Not ready yet: still to bind, waiting for peers in its gate, or for its code's import.
+STARTING = frozenset({"starting", "bound", "importing"})
 #: How ``topo ps`` words each state.
-STATE_WORDS = {"bound": "waiting for peers", "running": "running"}
+STATE_WORDS = {"bound": "waiting for peers", "importing": "importing its code", "running": "running"}
 
 
 class Reporter(Protocol):
@@ -81,6 +81,14 @@ def all_ready(nodes: Iterable[NodeState]) -> bool:
     return all(n.state == "running" or (n.state == "exited" and n.started is not None) for n in nodes)
 
 
+def outcome_word(node: NodeState) -> str:
+    """A node's end as ``outcome.json`` records it: a failure's error, else the state, with
+    a note on how it stopped when there is one (``stopped (ignored the stop: ...)``)."""
+    if node.error and node.state == "failed":
+        return node.error
+    return f"{node.state} ({node.error})" if node.error else node.state
+
+
 def why_late(node: NodeState, plan: Any, nodes: dict[str, NodeState], procs: dict[str, ProcState]) -> str:
     """The supervisor's view of a node not ready by the deadline whose own gate could not
     say why (it never got that far)."""
@@ -89,6 +97,8 @@ def why_late(node: NodeState, plan: Any, nodes: dict[str, NodeState], procs: dic
         return f"the agent of its host {proc.remote} never said it was up"
     if node.state == "starting":
         return "it never bound its sockets (its process is still importing, or hung before)"
+    if node.state == "importing":
+        return f"its code ({plan.instances[node.name].run.partition(':')[0]}) is still being imported"
     if not procs[node.process].connected:
         unbound = sorted({
             f"{peer.instance}.{peer.socket} (for socket {sock.name!r})"

@@ -33,7 +33,7 @@ from topo.supervisor.processes import Ended, HostUp, MakeRemoteHosts, Processes
 from topo.supervisor.restarts import History
 from topo.supervisor.runstate import (
     EXIT_FAILED, EXIT_OK, EXIT_SIGINT, EXIT_SIGTERM, STARTING, TERMINAL, NodeState, Outcome,
-    ProcState, Reporter, all_ready, answer, next_deadline, why_late,
+    ProcState, Reporter, all_ready, answer, next_deadline, outcome_word, why_late,
 )
 from topo.supervisor.spawn import default_sys_path
 from topo.supervisor.stopping import Stopping
@@ -134,7 +134,7 @@ class Supervisor:
             self.processes.close()
             outcome = Outcome(self.code if self.code is not None else EXIT_OK, self.reason, self.nodes)
             failed = rd.write_outcome(outcome.code, outcome.reason,
-                                      {n.name: n.error or n.state for n in self.nodes.values()})
+                                      {n.name: outcome_word(n) for n in self.nodes.values()})
             if failed:
                 self.reporter.system(f"outcome not recorded: {failed}")
             for sock in (events, commands, control):
@@ -274,6 +274,8 @@ class Supervisor:
             self.bound.update(m["endpoints"])
             node.state = "bound"
             self._maybe_connect()
+        elif m.kind is Kind.IMPORTING and node.state == "bound":
+            node.state = "importing"
         elif m.kind is Kind.READY:
             node.state, node.started, node.error, node.traceback = "running", time.monotonic(), None, None
             if node.restarts:

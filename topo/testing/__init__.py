@@ -54,7 +54,7 @@ from topo.testing.overrides import PROBE_NODE, PROBE_PROCESS, OverrideError, Pro
 from topo.plan.planner import Plan, make_plan
 from topo.plan.share import RUN_DIR, EndpointShare
 from topo.plan.planner import share_of
-from topo.supervisor.runstate import TERMINAL, NodeState
+from topo.supervisor.runstate import STARTING, TERMINAL, NodeState
 from topo.supervisor.supervise import Supervisor, default_sys_path
 from topo.file.validate import load
 
@@ -141,7 +141,7 @@ class Run:
             raise HarnessError("the supervisor did not start within 10s")
         if PROBE_NODE in self.plan.instances:
             self._wire_probes()
-        self._wait(lambda: all(self._state(n) not in ("starting", "bound") for n in self.plan.instances),
+        self._wait(lambda: all(self._state(n) not in STARTING for n in self.plan.instances),
                    self.ready_timeout + 2, "every node to be ready")
         # failing before its gate opened is a failure to start; after, it is the test's business
         failed = [self.result(n) for n, s in self.recorder.states.items()

@@ -318,8 +318,8 @@ def test_run_directory_and_ipc_name_fit_a_unix_socket_path():
 
 
 def test_very_long_names_give_short_unique_ipc_files(plan):
-    long_node = "n" * 200
-    long_sock = "s" * 200
+    long_node = "n" * 199  # + its digit: the longest name allowed
+    long_sock = "s" * 199  # + its "x"
     nodes = "\n".join(
         f"  {long_node}{i}: {{run: m:f, sockets: {{{long_sock}: {{type: PULL, bind: true}}, {long_sock}x: {{type: PULL, bind: true}}}}}}"
         for i in range(3))
