@@ -9,8 +9,9 @@ run.
 
 from __future__ import annotations
 
+import os
 import re
-from pathlib import Path as FsPath
+import stat
 from typing import Any, Mapping
 
 import yaml
@@ -24,6 +25,9 @@ from topo.file.schema import SCHEMA
 from topo.file.structure import INVALID, Checker, Path, _TooLarge, pos_of
 from topo.file.yamltree import compose, too_deep
 
+#: The largest topology file read: far beyond any hand-written one (a 10,000-node file is
+#: about 1 MB), small enough that reading and composing it stays bounded.
+MAX_FILE_BYTES = 16 * 2**20
 _SHORT_LINK = re.compile(r"^\s*([\w-]+)\.([\w-]+)\s*->\s*([\w-]+)\.([\w-]+)\s*$")
 _DEFAULT_HOST = "local"
 _DEFAULT_ADDRESS = "127.0.0.1"
@@ -31,10 +35,32 @@ _DEFAULT_ADDRESS = "127.0.0.1"
 
 def read_file(path: str) -> tuple[Topology | None, list[Problem]]:
     """Reads and checks the structure of a file; semantic rules are :mod:`topo.file.validate`'s."""
+    return load_bytes(read_bounded(path), path)
+
+
+def read_bounded(path: str) -> bytes:
+    """A regular file's bytes, at most :data:`MAX_FILE_BYTES` of them. Anything else is
+    refused before a byte is read: a FIFO would block the read forever, ``/dev/zero``
+    would fill the memory."""
     try:
-        data = FsPath(path).read_bytes()
+        # O_NONBLOCK: opening a FIFO nobody writes to returns at once, to be refused
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError as err:
         raise UsageError(f"{path}: cannot read the file: {err.strerror or err}") from None
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        what = "a directory" if stat.S_ISDIR(info.st_mode) else "not a regular file (a FIFO, a device?)"
+        raise UsageError(f"{path}: {what}: a topology file is a regular file")
+    with os.fdopen(fd, "rb") as f:
+        data = f.read(MAX_FILE_BYTES + 1)
+    if len(data) > MAX_FILE_BYTES:
+        raise UsageError(f"{path}: larger than {MAX_FILE_BYTES // 2**20} MiB, the most a topology file may have")
+    return data
+
+
+def load_bytes(data: bytes, path: str) -> tuple[Topology | None, list[Problem]]:
+    """The file's bytes as a topology: UTF-8 first, located where it is not."""
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as err:

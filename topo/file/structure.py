@@ -29,6 +29,9 @@ class _Invalid:
 
 INVALID: Any = _Invalid()
 
+#: The only tags a list or a mapping may carry: YAML's own, which plain ones resolve to.
+_COLLECTION_TAGS = frozenset({"tag:yaml.org,2002:seq", "tag:yaml.org,2002:map", "tag:yaml.org,2002:omap"})
+
 _KIND_OF_TAG = {
     "tag:yaml.org,2002:str": "string",
     "tag:yaml.org,2002:int": "integer",
@@ -133,6 +136,9 @@ class Checker:
                 return INVALID
         if id(node) in self._active:
             problems.append(self._at(node, f"{describe(path)}: an alias refers to itself"))
+            return INVALID
+        if node.tag not in _COLLECTION_TAGS:  # `!!python/object/apply:... [...]`, `!foo {x: 1}`
+            problems.append(self._at(node, f"{describe(path)}: unsupported tag {node.tag}"))
             return INVALID
         self._active.add(id(node))
         try:

@@ -6,6 +6,8 @@ loader already marked broken, so a single typo is reported once.
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from collections import defaultdict
 from typing import Iterable
 
@@ -43,6 +45,9 @@ RESERVED_NODE_NAMES = frozenset({"topo"})
 
 
 def _hosts(t: Topology, problems: list[Problem]) -> None:
+    for host in t.hosts.values():
+        if not valid_address(host.address):
+            problems.append(Problem(host.where("address"), f"hosts.{host.name}.address: {host.address!r} is not an IP address or a host name"))
     for node in t.nodes.values():
         if node.name in RESERVED_NODE_NAMES:
             problems.append(Problem(node.pos, f"node name {node.name!r} is reserved by topo (its own messages and logs use it): choose another"))
@@ -52,6 +57,22 @@ def _hosts(t: Topology, problems: list[Problem]) -> None:
             problems.append(Problem(node.where("host"), f"node {node.name!r}: no host named {node.host!r}{did_you_mean(node.host, t.hosts)}"))
         elif node.host is None and t.default_host not in t.hosts and node.name not in t.broken:
             problems.append(Problem(node.pos, f"node {node.name!r} needs `host:`: there are several hosts and none is named 'local'"))
+
+
+_HOST_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
+
+
+def valid_address(address: str) -> bool:
+    """An IP address (v4, v6) or a host name (RFC 1123 labels). The address is dialled and
+    bound, and ``ssh ADDRESS`` is the default launch: text starting with '-' would be read
+    as one of ssh's options (``-oProxyCommand=...`` runs a command here)."""
+    try:
+        ipaddress.ip_address(address)
+        return True
+    except ValueError:
+        pass
+    name = address[:-1] if address.endswith(".") else address
+    return 0 < len(name) <= 253 and all(_HOST_LABEL.match(label) for label in name.split("."))
 
 
 def _processes(t: Topology, problems: list[Problem]) -> None:
@@ -73,7 +94,8 @@ def _processes(t: Topology, problems: list[Problem]) -> None:
                 problems.append(Problem(node.where("host"), f"node {name!r} is in process {process!r} with {first.name!r}, which runs on host {first.host or t.default_host!r}, not {host!r}: a process runs on one host"))
             for key, value in node.env.items():
                 if key in env and env[key][1] != value:
-                    problems.append(Problem(node.where("env"), f"node {name!r} sets {key}={value!r} but {env[key][0]!r} sets {key}={env[key][1]!r}, and both run in process {process!r}: one process has one environment"))
+                    # the values are not shown: environment variables carry passwords
+                    problems.append(Problem(node.where("env"), f"node {name!r} and node {env[key][0]!r} set {key} to different values, and both run in process {process!r}: one process has one environment"))
                 env.setdefault(key, (name, value))
 
 

@@ -47,7 +47,8 @@ class Remote:
 
     @property
     def command(self) -> list[str]:
-        prefix = list(self.host.launch) if self.host.launch else ["ssh", self.host.address]
+        # `--`: whatever the address, ssh reads it as the host, never as an option
+        prefix = list(self.host.launch) if self.host.launch else ["ssh", "--", self.host.address]
         return [*prefix, self.host.python or "python3", "-m", "topo.hosts.agent"]
 
 

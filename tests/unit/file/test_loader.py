@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import time
 
 import pytest
 import yaml
 
 from topo.file import yamltree
-from topo.file.loader import load_text
+from topo.errors import UsageError
+from topo.file.loader import MAX_FILE_BYTES, load_text, read_file
 from topo.file.model import OnExit, Restart, SocketRef, SocketType, Transport
 
 from topo.file.yamltree import MAX_DEPTH
@@ -204,6 +206,42 @@ def test_unsupported_tag_is_a_located_problem(problem):
         """)
     assert at(p) == (3, 30)
     assert "unsupported tag" in p.message
+
+
+@pytest.mark.parametrize("value, tag", [
+    ('!!python/object/apply:os.system ["id"]', "tag:yaml.org,2002:python/object/apply:os.system"),
+    ("!foo {x: 1}", "!foo"),
+    ("!!set {a, b}", "tag:yaml.org,2002:set"),
+    ("!bar [1, 2]", "!bar"),
+])
+def test_a_tag_on_a_list_or_a_mapping_is_a_located_problem(problem, value, tag):
+    """They were dropped silently (the value read as a plain list or mapping)."""
+    p = problem(f"topology: t\nnodes:\n  a: {{run: m:f, args: {{v: {value}}}}}\n")
+    assert at(p) == (3, 27)  # where the tag is written
+    assert p.message == f"nodes.a.args.v: unsupported tag {tag}"
+
+
+def test_a_fifo_a_device_and_a_directory_are_refused_without_reading(tmp_path):
+    """A FIFO would block the read forever; /dev/zero would fill the memory."""
+    fifo = tmp_path / "fifo.yaml"
+    os.mkfifo(fifo)
+    for path, what in ((fifo, "not a regular file"), ("/dev/zero", "not a regular file"),
+                       (tmp_path, "a directory")):
+        with pytest.raises(UsageError) as err:
+            read_file(str(path))
+        assert str(err.value) == f"{path}: {what}" + (" (a FIFO, a device?)" if what.startswith("not") else "") \
+            + ": a topology file is a regular file"
+        assert err.value.exit_code == 2
+
+
+def test_a_file_larger_than_the_bound_is_refused(tmp_path):
+    big = tmp_path / "big.yaml"
+    big.write_bytes(b"#" * (MAX_FILE_BYTES + 1))
+    with pytest.raises(UsageError, match="larger than 16 MiB"):
+        read_file(str(big))
+    big.write_bytes(b"topology: t\nnodes: {a: {run: m:f}}\n" + b"#" * (MAX_FILE_BYTES - 100))
+    topology, problems = read_file(str(big))
+    assert topology is not None and not problems
 
 
 def test_bad_merge_value_is_a_located_problem(problem):

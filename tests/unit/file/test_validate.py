@@ -336,7 +336,47 @@ def test_conflicting_env_in_one_process(problem):
           b: {run: m:f, process: p, env: {MODE: slow}}
         """)
     assert at(p) == (4, 34)
-    assert "node 'b' sets MODE='slow' but 'a' sets MODE='fast', and both run in process 'p'" in p.message
+    assert "node 'b' and node 'a' set MODE to different values, and both run in process 'p'" in p.message
+
+
+def test_a_conflict_of_environments_names_the_variable_not_its_values(problem):
+    """Environment variables carry secrets: a message (terminal, CI log) shows neither value."""
+    p = problem("""\
+        topology: t
+        nodes:
+          a: {run: m:f, process: p, env: {DB_PASSWORD: s3cr3t-one}}
+          b: {run: m:f, process: p, env: {DB_PASSWORD: s3cr3t-two}}
+        """)
+    assert "DB_PASSWORD" in p.message
+    assert "s3cr3t" not in p.message
+
+
+@pytest.mark.parametrize("address", ["-oProxyCommand=sh -c 'id > /tmp/x'", "edge one", "a..b", "-edge",
+                                     "x" * 254, "edge_1", "[::1]", ""])
+def test_an_address_that_is_not_an_ip_or_a_host_name_is_refused(problems, address):
+    """The default launch is `ssh -- ADDRESS`; an address is also bound and dialled."""
+    found = problems(f"""\
+        topology: t
+        hosts:
+          local: {{address: 127.0.0.1}}
+          edge: {{address: {address!r}}}
+        nodes:
+          a: {{run: m:f, host: edge}}
+        """)
+    assert [at(p) for p in found if "is not an IP address or a host name" in p.message] == [(4, 19)], found
+
+
+@pytest.mark.parametrize("address", ["10.0.0.2", "::1", "fe80::1", "edge1", "edge-1.example.com", "edge.example."])
+def test_ip_addresses_and_host_names_are_addresses(topology, address):
+    t = topology(f"""\
+        topology: t
+        hosts:
+          local: {{address: 127.0.0.1}}
+          edge: {{address: {address!r}}}
+        nodes:
+          a: {{run: m:f, host: edge}}
+        """)
+    assert t.hosts["edge"].address == address
 
 
 def test_same_env_in_one_process_is_fine(topology):
