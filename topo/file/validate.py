@@ -7,6 +7,7 @@ loader already marked broken, so a single typo is reported once.
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
 from collections import defaultdict
 from typing import Iterable
@@ -36,8 +37,44 @@ def validate(t: Topology) -> list[Problem]:
     good_links = _links(t, problems)
     _link_counts(t, good_links, problems)
     _binding(t, good_links, problems)
-    _transports(t, good_links, problems)
+    if not _size(t, good_links, problems):  # before anything expands the replicas
+        _transports(t, good_links, problems)
     return problems
+
+
+#: A run's size: instances in all, and connections a link makes (its two ends' replicas
+#: multiplied). Planning a link costs in proportion to the second, so a few bytes of YAML
+#: (``replicas: 1000`` at both ends of one link) would cost minutes and gigabytes.
+#: ``TOPO_MAX_INSTANCES`` and ``TOPO_MAX_LINK_PAIRS`` raise them, for the user who runs topo
+#: (not the file's author).
+MAX_INSTANCES = 20_000
+MAX_LINK_PAIRS = 100_000
+
+
+def _limit(name: str, default: int) -> int:
+    try:
+        return max(1, int(os.environ.get(name, default)))
+    except ValueError:
+        return default
+
+
+def _size(t: Topology, links: Iterable[LinkSpec], problems: list[Problem]) -> bool:
+    """True when the topology is too big to plan (each excess reported where it is)."""
+    most, pairs_most = _limit("TOPO_MAX_INSTANCES", MAX_INSTANCES), _limit("TOPO_MAX_LINK_PAIRS", MAX_LINK_PAIRS)
+    found = False
+    total = 0
+    for node in t.nodes.values():
+        total += node.replicas
+        if total > most:
+            problems.append(Problem(node.where("replicas"), f"the topology has more than {most} instances with node {node.name!r} ({total} so far): the most topo plans (TOPO_MAX_INSTANCES raises it)"))
+            found = True
+            break
+    for link in links:
+        pairs = t.nodes[link.src.node].replicas * t.nodes[link.dst.node].replicas
+        if pairs > pairs_most:
+            problems.append(Problem(link.pos, f"link {link.src} -> {link.dst} makes {pairs} connections ({t.nodes[link.src.node].replicas} x {t.nodes[link.dst.node].replicas} replicas), more than {pairs_most} (TOPO_MAX_LINK_PAIRS raises it)"))
+            found = True
+    return found
 
 
 #: Names topo uses itself: its own output prefix and log file.

@@ -596,3 +596,41 @@ def test_xpub_nodrop_is_allowed_on_a_declared_pub(problems):
           b: {run: m:f, sockets: {i: SUB}}
         links: [a.o -> b.i]
         """) == []
+
+
+def test_a_link_of_too_many_connections_is_refused_before_any_expansion(problems):
+    """A PUB and a SUB with 1,000 replicas each, one link: a million connections to plan
+    (28 s and 1.7 GB before); refused at the link, before the replicas are expanded."""
+    found = problems("""\
+        topology: t
+        nodes:
+          p: {run: m:f, replicas: 1000, sockets: {out: PUB}}
+          s: {run: m:f, replicas: 1000, sockets: {in: SUB}}
+        links: [p.out -> s.in]
+        """)
+    assert [(at(p), p.message) for p in found] == [((5, 9), "link p.out -> s.in makes 1000000 connections "
+                                                   "(1000 x 1000 replicas), more than 100000 (TOPO_MAX_LINK_PAIRS raises it)")]
+
+
+def test_too_many_instances_are_refused_at_the_node_that_crosses_the_limit(problems, monkeypatch):
+    monkeypatch.setenv("TOPO_MAX_INSTANCES", "10")
+    found = problems("""\
+        topology: t
+        nodes:
+          a: {run: m:f, replicas: 6}
+          b: {run: m:f, replicas: 6}
+        """)
+    assert [at(p) for p in found] == [(4, 27)]  # its replicas
+    assert "more than 10 instances with node 'b' (12 so far)" in found[0].message
+
+
+def test_the_limits_can_be_raised(topology, monkeypatch):
+    monkeypatch.setenv("TOPO_MAX_LINK_PAIRS", "250000")
+    t = topology("""\
+        topology: t
+        nodes:
+          p: {run: m:f, replicas: 500, sockets: {out: PUSH}}
+          s: {run: m:f, replicas: 300, sockets: {in: PULL}}
+        links: [p.out -> s.in]
+        """)
+    assert t.nodes["p"].replicas == 500
