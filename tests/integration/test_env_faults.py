@@ -94,3 +94,16 @@ def test_check_rejects_a_topology_name_up_could_not_run(topo: Topo) -> None:
     result = topo.run("check", path)
     assert result.code == 2, result.out + result.err
     assert "at most 200 (it names files)" in result.out + result.err
+
+
+@pytest.mark.parametrize("selector", ["..", "../secret", "t/../../secret", "/etc"])
+def test_logs_reads_nothing_outside_the_log_directory(topo: Topo, selector: str) -> None:
+    """`topo logs ..` listed `*.log` files one level above every topology's logs."""
+    secret = topo.home / "secret" / "20261203-000000-abcdef"
+    secret.mkdir(parents=True)
+    (secret / "x.log").write_text("2026-12-03T00:00:00.000000Z out the secret\n")
+    (topo.home / "logs").mkdir(exist_ok=True)
+    result = topo.run("logs", selector, "--no-color")
+    assert result.code == 2, result.out + result.err
+    assert "the secret" not in result.out + result.err
+    assert "is not a run" in result.err

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -157,8 +158,16 @@ def _wait_gone(pid: int, timeout: float) -> bool:
         os.close(fd)
 
 
+#: What a selector may be: a topology name, optionally ``/`` and a run id or its end. It
+#: becomes part of a path: ``..`` or ``/`` would read logs outside the log directory.
+_SELECTOR = re.compile(r"^[a-z0-9_-]{1,200}(/[0-9a-f-]{1,22})?$")
+_NODE = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,199}(\.[0-9]{1,6})?$")
+
+
 def log_dir(selector: str) -> tuple[Path, Callable[[], bool]]:
     """The logs of the live run, or else of the newest finished one; and whether it runs."""
+    if not _SELECTOR.match(selector):
+        raise UsageError(f"{selector!r} is not a run: give TOPOLOGY or TOPOLOGY/RUN_ID")
     runs, _ = live_runs(selector)
     if len(runs) > 1:
         raise UsageError(f"{len(runs)} runs match: {', '.join(r.identity for r in runs)}; name one as TOPOLOGY/RUN_ID")
@@ -179,6 +188,8 @@ def logs(selector: str, node: str | None, follow: bool) -> Iterator[tuple[str, s
     from topo.supervisor.output import follow as tail
     from topo.supervisor.output import read_log
 
+    if node is not None and not _NODE.match(node):
+        raise UsageError(f"{node!r} is not a node name (NAME or NAME.REPLICA)")
     directory, running = log_dir(selector)
     if node is not None and not follow and not any(directory.glob(f"{node}.log")) and not any(directory.glob(f"{node}.*.log")):
         known = sorted(p.stem for p in directory.glob("*.log"))
