@@ -165,7 +165,7 @@ def test_check_a_directory(tmp_path: Path) -> None:
     result = run("check", str(tmp_path))
     assert result.exit_code == 2
     no_traceback(result)
-    assert result.stderr.startswith(f"{tmp_path}: cannot read")
+    assert result.stderr.startswith(f"{tmp_path}: a directory: a topology file is a regular file")
 
 
 @pytest.mark.parametrize("content", [b"", b"\n\n", b"# only a comment\n", b"- a list\n", b"\xff\xfe", b"a: [\n"])

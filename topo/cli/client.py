@@ -36,6 +36,8 @@ class Run:
 def live_runs(selector: str | None = None) -> tuple[list[Run], list[str]]:
     """Runs whose supervisor is alive, and the identities of dead ones just cleaned."""
     base = rundir.runs_base()
+    if os.path.lexists(base):
+        rundir.check_private(base)  # a base someone else made could hold any run.json
     runs, dead = [], []
     for path in sorted(base.iterdir()) if base.is_dir() else []:
         info = rundir.read_info(path)

@@ -67,6 +67,10 @@ class Agent:
     def __init__(self, config: AgentConfig) -> None:
         self.config = config
         self.dir = rundir.agent_dir(config.topology, config.run_id, config.host)
+        if self.dir.parent == rundir.runs_base():
+            rundir.private_dir(self.dir.parent)
+        if os.path.lexists(self.dir):
+            rundir.check_private(self.dir)  # its run.json names processes to end: ours only
         _end_predecessor(self.dir)
         self.dir.mkdir(parents=True, mode=0o700, exist_ok=True)
         os.chmod(self.dir, 0o700)
@@ -322,12 +326,16 @@ def _end_predecessor(path: Path) -> None:
     if not info or not info.get("agent"):
         return
     doomed: list[psutil.Process] = []
-    for pid, started in [(info.get("pid"), info.get("started")), *info.get("children", {}).values()]:
+    children = info.get("children", {})
+    for entry in [(info.get("pid"), info.get("started")), *(children.values() if isinstance(children, dict) else [])]:
         try:
+            pid, started = entry
             proc = psutil.Process(int(pid))
-            if started is None or abs(proc.create_time() - float(started)) < 2.0:
+            # only a process of this user's whose start time is the one recorded: a pid
+            # reused since, or one a planted file names, is left alone
+            if proc.uids().real == os.getuid() and abs(proc.create_time() - float(started)) < 2.0:
                 doomed.append(proc)
-        except (psutil.Error, TypeError, ValueError):
+        except (psutil.Error, TypeError, ValueError, OverflowError):
             pass
     for proc in doomed:
         for member in [proc, *_descendants(proc)]:

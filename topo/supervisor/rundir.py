@@ -11,6 +11,7 @@ import json
 import os
 import secrets
 import shutil
+import stat
 import tempfile
 import time
 from dataclasses import dataclass
@@ -79,10 +80,42 @@ class RunDir:
         shutil.rmtree(self.path, ignore_errors=True)
 
 
+def private_dir(path: Path) -> Path:
+    """``path`` as a directory of this user's alone: each missing level made 0700, and the
+    directory itself checked before anything in it is trusted. In a shared /tmp another
+    user may have made ``/tmp/topo-UID`` first, and every ``run.json`` in it would then be
+    theirs to write: topo refuses such a directory (and a symlink, and one others can
+    write to) rather than use it."""
+    for level in [*reversed(path.parents), path]:
+        if not level.exists():
+            try:
+                os.mkdir(level, 0o700)
+            except FileExistsError:
+                pass  # made meanwhile: checked below like any other
+    check_private(path)
+    return path
+
+
+def check_private(path: Path) -> None:
+    """Raises :class:`UsageError` unless ``path`` is a real directory this user owns and
+    nobody else can write to (a 0700 it can tighten itself: it is this user's)."""
+    try:
+        info = os.lstat(path)
+    except OSError as err:
+        raise UsageError(f"{path}: cannot use it: {err.strerror or err}") from None
+    if stat.S_ISLNK(info.st_mode) or not stat.S_ISDIR(info.st_mode):
+        raise UsageError(f"{path} is not a directory (a symlink?): topo keeps its runs there only in a directory "
+                         "of its own; remove it, or set XDG_RUNTIME_DIR or TOPO_HOME")
+    if info.st_uid != os.getuid():
+        raise UsageError(f"{path} belongs to another user (uid {info.st_uid}): anyone who can write there "
+                         "could steer topo; remove it (as its owner or root), or set XDG_RUNTIME_DIR or TOPO_HOME")
+    if info.st_mode & 0o077:
+        os.chmod(path, 0o700)
+
+
 def create(topology: str) -> RunDir:
     """A fresh run directory; first removes those of runs whose supervisor is gone."""
-    base = runs_base()
-    base.mkdir(parents=True, exist_ok=True, mode=0o700)
+    base = private_dir(runs_base())
     clean_stale(base)
     run_id = time.strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
     path = base / f"{topology[:16]}-{run_id[-6:]}"
@@ -93,14 +126,14 @@ def create(topology: str) -> RunDir:
         sockets = Path(tempfile.mkdtemp(prefix="topo-", dir="/tmp"))
     log_dir = logs_base() / topology / run_id
     try:
-        log_dir.mkdir(parents=True, exist_ok=True, mode=0o700)  # output may hold secrets
-    except OSError as err:
+        private_dir(log_dir)  # output may hold secrets: 0700 at every level made here
+    except (OSError, UsageError) as err:
         shutil.rmtree(path, ignore_errors=True)
         if sockets != path:
             shutil.rmtree(sockets, ignore_errors=True)
-        raise UsageError(
-            f"cannot create the log directory {log_dir}: {err.strerror or err}; set XDG_STATE_HOME "
-            "(or TOPO_HOME) to a writable directory") from None
+        why = (err.strerror or str(err)) if isinstance(err, OSError) else str(err)
+        raise UsageError(f"cannot create the log directory {log_dir}: {why}; set XDG_STATE_HOME "
+                         "(or TOPO_HOME) to a writable directory") from None
     return RunDir(topology, run_id, path, log_dir, sockets)
 
 
@@ -172,8 +205,24 @@ def clean_stale(base: Path) -> list[Path]:
                 continue
         elif supervisor_alive(info):
             continue
-        elif info.get("sockets"):
-            shutil.rmtree(str(info["sockets"]), ignore_errors=True)
+        elif isinstance(info.get("sockets"), str) and _ours_to_remove(Path(info["sockets"]), base):
+            shutil.rmtree(info["sockets"], ignore_errors=True)
         shutil.rmtree(path, ignore_errors=True)
         removed.append(path)
     return removed
+
+
+def _ours_to_remove(sockets: Path, base: Path) -> bool:
+    """Whether a dead run's socket folder, read from its ``run.json``, is one topo made: in
+    the base itself, or a ``topo-*`` folder of this user's directly in the temporary
+    directory (a deep TOPO_HOME's ipc files). Never any other path a file names."""
+    try:
+        info = os.lstat(sockets)
+    except OSError:
+        return False
+    if stat.S_ISLNK(info.st_mode) or not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid():
+        return False
+    resolved = sockets.resolve()
+    if resolved.parent == base.resolve():
+        return True
+    return resolved.parent == Path(tempfile.gettempdir()).resolve() and resolved.name.startswith("topo-")
