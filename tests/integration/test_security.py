@@ -87,3 +87,52 @@ def test_an_agent_ends_only_a_predecessor_whose_pid_and_start_time_match(tmp_pat
         if bystander.poll() is None:
             bystander.kill()
             bystander.wait()
+
+
+def test_malformed_messages_on_the_supervisors_own_sockets_are_dropped(topo: Topo) -> None:
+    """Deep JSON, missing or wrong-typed fields, a node name that would be a file name:
+    each killed the run with an internal error (and outcome.json said code 0)."""
+    import zmq
+
+    path = topo.file("""
+        topology: hostile
+        nodes:
+          a: {run: 'itnodes:block_forever', sockets: {in: PULL}}
+          b: {run: 'itnodes:idle', sockets: {out: PUSH}}
+        links: [b.out -> a.in]
+        """)
+    proc = topo.start("up", path)
+    ctx = zmq.Context()
+    try:
+        topo.wait_for_line(proc, "all 2 node")
+        [run_dir] = [p for p in (topo.home / "runs").iterdir() if (p / "ev").exists()]
+        push = ctx.socket(zmq.PUSH)
+        push.linger = 1000
+        push.connect(f"ipc://{run_dir}/ev")
+        for frames in ([b"exited", b"[" * 100_000], [b"output", b'{"instance": "a"}'],
+                       [b"output", b'{"instance": "../../x", "line": "x", "err": false}'],
+                       [b"bound", b'{"instances": ["a"], "endpoints": {"k": 1}}'],
+                       [b"failed", b'{"instance": "a", "error": 3}'], [b"bye", b'{"process": 7}'],
+                       [b"\xff"], [b"hello", b"\xff\xfe"]):
+            push.send_multipart(frames)
+        push.close()
+        req = ctx.socket(zmq.REQ)
+        req.linger = 0
+        req.connect(f"ipc://{run_dir}/ctl")
+        req.send(b"[" * 100_000)  # the control socket too
+        assert not req.poll(500), "a malformed request got an answer"
+        req.close()
+        ps = topo.run("ps", "hostile", "--json")  # still answering
+        assert ps.code == 0 and "running" in ps.out, ps.out + ps.err
+        down = topo.run("down", "hostile")
+        assert down.code == 0, down.out + down.err
+        out, err = proc.communicate(timeout=30)
+    finally:
+        ctx.term()
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, out + err
+    assert "internal error" not in err
+    [outcome_file] = (topo.home / "logs").rglob("outcome.json")
+    outcome = json.loads(outcome_file.read_text())
+    assert outcome["code"] == 0 and outcome["nodes"] == {"a": "stopped", "b": "exited"}, outcome

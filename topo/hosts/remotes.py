@@ -82,6 +82,7 @@ class Hosts:
         self.remotes = {h.name: Remote(h, self.keys[h.name]) for h in plan.remote_hosts}
         poller.register(self.router, zmq.POLLIN)
         self._next_ping = 0.0
+        self._told: set[tuple[str, str]] = set()
 
     @property
     def local_keys(self) -> HostKeys:
@@ -144,16 +145,22 @@ class Hosts:
     def _drain(self) -> Iterator[tuple[str, Message]]:
         while True:
             try:
-                frames = self.router.recv_multipart(zmq.NOBLOCK)
+                parts = self.router.recv_multipart(zmq.NOBLOCK, copy=False)
             except zmq.Again:
                 return
-            name = frames[0].decode(errors="replace")
+            name = parts[0].bytes.decode(errors="replace")
             remote = self.remotes.get(name)
-            if remote is None or remote.popen is None:
+            if remote is None or remote.popen is None or len(parts) < 2:
                 continue  # a late word from an agent already taken for lost
+            if _proven_host(parts[1]) != name:
+                # the routing id is the agent's to choose; the key its handshake proved is
+                # not: a host with a genuine key of its own cannot speak as another
+                self._distrust(name, "spoke under another host's name")
+                continue
             try:
-                message = Message.decode(frames[1:])
-            except (ValueError, UnicodeDecodeError):
+                message = Message.decode([p.bytes for p in parts[1:]])
+            except (ValueError, UnicodeDecodeError) as err:
+                self._distrust(name, f"sent a malformed message ({err})")
                 continue
             remote.heard = time.monotonic()
             if message.kind is Kind.AGENT:
@@ -180,6 +187,14 @@ class Hosts:
             text = line.decode(errors="replace").rstrip()
             if text:
                 self.reporter.system(f"host {name}: {text}")
+
+    def _distrust(self, name: str, why: str) -> None:
+        """A message from a host that is dropped: said once per host and reason (a rogue
+        agent must not flood the terminal either), never fatal."""
+        key = (name, why.split(" (", 1)[0])
+        if key not in self._told:
+            self._told.add(key)
+            self.reporter.system(f"host {name} {why}: dropped (said once)")
 
     def _ended(self, name: str, remote: Remote) -> None:
         assert remote.popen is not None
@@ -267,3 +282,11 @@ class Hosts:
                 self._read_output(remote.host.name, remote)
             self._forget(remote, "")
         self.router.close(linger=0)
+
+
+def _proven_host(frame: zmq.Frame) -> str | None:
+    """The host whose key a CURVE handshake proved, as the ZAP handler named it."""
+    try:
+        return str(frame.get("User-Id"))
+    except zmq.ZMQError:
+        return None

@@ -58,6 +58,62 @@ class Kind(str, Enum):
     SHUTDOWN = "shutdown"    # every process has ended: clean up and exit
 
 
+_STR, _INT, _BOOL, _LIST, _DICT = str, int, bool, list, dict
+#: Per kind: the fields a message must have and those it may have, with their types. A
+#: message off a socket is checked against it before anything reads it: a peer (a node's
+#: own code on the same channel, an agent on a compromised host) may send anything.
+_FIELDS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
+    "hello": ({"process": _STR}, {"pid": _INT}),
+    "bound": ({"endpoints": _DICT}, {}),
+    "importing": ({}, {}),
+    "ready": ({}, {}),
+    "not_ready": ({"instance": _STR, "waiting": _LIST}, {}),
+    "output": ({"instance": _STR, "line": _STR, "err": _BOOL}, {}),
+    "exited": ({"instance": _STR}, {}),
+    "stopped": ({"instance": _STR}, {"started": _BOOL}),
+    "failed": ({"instance": _STR, "error": _STR}, {"traceback": (_STR, type(None)), "started": _BOOL}),
+    "bye": ({"process": _STR}, {"clean": _BOOL, "stuck": _LIST}),
+    "connect": ({"endpoints": _DICT}, {}),
+    "stop": ({}, {"reason": _STR}),
+    "agent": ({"host": _STR}, {"pid": _INT, "version": _STR}),
+    "spawned": ({"process": _STR, "gen": _INT, "pid": _INT}, {}),
+    "ended": ({"process": _STR, "gen": _INT}, {"exitcode": (_INT, type(None))}),
+    "beat": ({"stats": _DICT}, {}),
+    "start": ({"process": _STR}, {}),
+    "signal": ({"process": _STR, "signal": _INT}, {}),
+    "ping": ({}, {}),
+    "shutdown": ({}, {}),
+}
+#: Kinds about one node or several: ``instance`` or ``instances``, names either way.
+_ABOUT_NODES = frozenset({"bound", "importing", "ready"})
+
+
+def _is(value: Any, kind_of: Any) -> bool:
+    """isinstance, except that JSON's true and false are not numbers here."""
+    return isinstance(value, kind_of) and not (isinstance(value, bool) and kind_of is _INT)
+
+
+def check(kind: Kind, data: dict[str, Any]) -> None:
+    """Raises ValueError unless ``data`` has the fields of ``kind`` with their types."""
+    required, optional = _FIELDS[kind.value]
+    for name, kind_of in required.items():
+        if name not in data or not _is(data[name], kind_of):
+            raise ValueError(f"{kind.value}: field {name!r} missing or not {getattr(kind_of, '__name__', kind_of)}")
+    for name, kind_of in (*optional.items(), ("gen", _INT)):
+        if name in data and not _is(data[name], kind_of):
+            raise ValueError(f"{kind.value}: field {name!r} is not {getattr(kind_of, '__name__', kind_of)}")
+    if kind.value in _ABOUT_NODES:
+        names = data.get("instances", [data.get("instance")])
+        if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
+            raise ValueError(f"{kind.value}: no node names")
+    for name in ("waiting", "stuck"):
+        if name in data and not all(isinstance(v, str) for v in data[name]):
+            raise ValueError(f"{kind.value}: {name!r} holds something other than text")
+    for name in ("endpoints",):
+        if name in data and not all(isinstance(k, str) and isinstance(v, str) for k, v in data[name].items()):
+            raise ValueError(f"{kind.value}: {name!r} maps something other than text to text")
+
+
 class Message:
     """One message: a kind and a JSON object. A plain class, not a dataclass: every node
     process imports this module, and compiling a dataclass costs each one a millisecond."""
@@ -85,10 +141,17 @@ class Message:
         by a stray process; a bad frame is dropped, never trusted)."""
         if len(frames) != 2:
             raise ValueError(f"expected 2 frames, got {len(frames)}")
-        data = json.loads(frames[1])
+        try:
+            kind = Kind(frames[0].decode())
+            data = json.loads(frames[1])
+        except RecursionError:  # `[[[[...` a hundred thousand deep
+            raise ValueError("message data nested too deep") from None
+        except UnicodeDecodeError as err:
+            raise ValueError(f"message is not UTF-8: {err}") from None
         if not isinstance(data, dict):
             raise ValueError("message data is not an object")
-        return cls(Kind(frames[0].decode()), data)
+        check(kind, data)
+        return cls(kind, data)
 
     def split(self) -> list[Message]:
         """A report for several nodes (``instances``) as one message per node."""

@@ -78,6 +78,8 @@ class Processes:
         self.sys_path = sys_path
         self.hosts: RemoteHosts | None = None
         self._make_hosts = hosts
+        #: Hosts already said to speak for others.
+        self._disowned: set[str] = set()
         self._sentinels: dict[int, ProcState] = {}
         self._events = self._commands_address = self._run_dir = ""
         self._commands: zmq.Socket[Any] | None = None
@@ -169,8 +171,24 @@ class Processes:
                 elif not proc.ended:
                     code = m.data.get("exitcode")
                     yield Ended(proc, code if isinstance(code, int) else None)
-            elif m.kind not in (Kind.START, Kind.SIGNAL, Kind.PING, Kind.SHUTDOWN, Kind.CONNECT, Kind.STOP):
+            elif m.kind in (Kind.START, Kind.SIGNAL, Kind.PING, Kind.SHUTDOWN, Kind.CONNECT, Kind.STOP):
+                continue
+            elif self._on(host, m):
                 yield m  # one of its processes' events
+            elif host not in self._disowned:
+                self._disowned.add(host)  # a compromised host speaking for others: said once
+                self.reporter.system(f"host {host} sent an event about a node or process of another host: "
+                                     "dropped, as every such event from it")
+
+    def _on(self, host: str, m: Message) -> bool:
+        """Whether an event relayed by ``host``'s agent is about that host's own processes
+        and nodes: an agent's key proves its host, not the others'."""
+        if "process" in m.data:
+            proc = self.procs.get(m.data["process"])
+            if proc is None or proc.remote != host:
+                return False
+        names = m.data.get("instances", [m.data["instance"]] if "instance" in m.data else [])
+        return all(name in self.plan.instances and self.plan.instances[name].host == host for name in names)
 
     def tick(self, now: float) -> Iterator[Ended]:
         """Beats, and the processes of hosts found lost: each ends as a process that died."""

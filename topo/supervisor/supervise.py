@@ -243,7 +243,8 @@ class Supervisor:
 
     def _handle(self, m: Message) -> None:
         if m.kind is Kind.OUTPUT:
-            self.reporter.output(m["instance"], m["line"], bool(m.data.get("err")))
+            if m["instance"] in self.nodes:  # (a name of no node would make a log file of it)
+                self.reporter.output(m["instance"], m["line"], m["err"])
             return
         if m.kind is Kind.HELLO:
             proc = self.procs.get(m["process"])

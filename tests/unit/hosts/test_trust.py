@@ -1,0 +1,81 @@
+"""An agent's key proves its host, and only its host: it cannot speak under another host's
+name, nor report on another host's nodes (a compromised host does not control the others)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import zmq
+
+from topo.file.validate import load
+from topo.hosts.remotes import Hosts
+from topo.plan.planner import make_plan
+from topo.process.control import Kind, Message
+from topo.supervisor.processes import Processes
+from topo.supervisor.runstate import ProcState
+
+FILE = """\
+topology: t
+hosts:
+  local: {address: 127.0.0.1}
+  a: {address: 10.9.0.1}
+  b: {address: 10.9.0.2}
+nodes:
+  on_a: {run: m:f, host: a}
+  on_b: {run: m:f, host: b}
+"""
+
+
+class Said:
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def system(self, text: str) -> None:
+        self.lines.append(text)
+
+    def output(self, name: str, line: str, err: bool) -> None:
+        pass
+
+    def changed(self, node: Any) -> None:
+        pass
+
+
+def test_an_agent_cannot_speak_under_another_hosts_name(tmp_path: Path) -> None:
+    (tmp_path / "t.yaml").write_text(FILE)
+    plan = make_plan(load(str(tmp_path / "t.yaml")))
+    ctx: zmq.Context[Any] = zmq.Context()
+    said = Said()
+    hosts = Hosts(plan, ctx, zmq.Poller(), said, run_id="20261203-000000-abcdef", grace=1.0, sys_path=())
+    for remote in hosts.remotes.values():
+        remote.popen = object()  # type: ignore[assignment]  # as if launched
+    rogue = ctx.socket(zmq.DEALER)
+    try:
+        keys = hosts.keys["a"]  # host a's genuine keys...
+        rogue.curve_secretkey, rogue.curve_publickey = keys.secret.encode(), keys.public.encode()
+        rogue.curve_serverkey = hosts.local_keys.public.encode()
+        rogue.setsockopt(zmq.IDENTITY, b"b")  # ...under host b's name
+        rogue.connect(hosts.endpoint)
+        rogue.send_multipart(Message(Kind.AGENT, {"host": "b", "pid": 1}).encode())
+        assert hosts.router.poll(10_000), "the rogue's message never arrived"
+        assert list(hosts.read(hosts.router)) == []
+        assert not hosts.remotes["b"].up
+        assert any("host b spoke under another host's name" in line for line in said.lines), said.lines
+    finally:
+        rogue.close(linger=0)
+        hosts.router.close(linger=0)
+        ctx.term()
+
+
+def test_events_about_another_hosts_nodes_are_dropped(tmp_path: Path) -> None:
+    (tmp_path / "t.yaml").write_text(FILE)
+    plan = make_plan(load(str(tmp_path / "t.yaml")))
+    procs = {p.name: ProcState(p.name, p.instances, remote=p.host) for p in plan.processes}
+    said = Said()
+    processes = Processes(plan, procs, zmq.Poller(), said, grace=1.0, sys_path=())
+    assert processes._on("a", Message(Kind.OUTPUT, {"instance": "on_a", "line": "x", "err": False}))
+    assert not processes._on("a", Message(Kind.OUTPUT, {"instance": "on_b", "line": "forged", "err": False}))
+    assert not processes._on("a", Message(Kind.FAILED, {"instance": "on_b", "error": "forged"}))
+    assert not processes._on("a", Message(Kind.READY, {"instances": ["on_a", "on_b"]}))
+    assert not processes._on("a", Message(Kind.HELLO, {"process": "on_b"}))
+    assert not processes._on("a", Message(Kind.EXITED, {"instance": "no_such_node"}))

@@ -1,0 +1,62 @@
+"""Every message off a socket is checked before anything reads it."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from topo.process.control import Kind, Message
+
+
+def frames(kind: str, data: object) -> list[bytes]:
+    return [kind.encode(), json.dumps(data).encode()]
+
+
+@pytest.mark.parametrize("message", [
+    Message(Kind.HELLO, {"process": "p", "pid": 12, "gen": 0}),
+    Message(Kind.HELLO, {"process": "probe", "gen": 0}),
+    Message(Kind.BOUND, {"instances": ["a", "b"], "endpoints": {"a.out": "ipc:///x/1"}, "gen": 1}),
+    Message(Kind.IMPORTING, {"instances": ["a"]}),
+    Message(Kind.READY, {"instances": ["a"]}),
+    Message(Kind.READY, {"instance": "a"}),
+    Message(Kind.NOT_READY, {"instance": "a", "waiting": ["a: socket 'in' ..."]}),
+    Message(Kind.OUTPUT, {"instance": "a", "line": "hello", "err": False}),
+    Message(Kind.EXITED, {"instance": "a"}),
+    Message(Kind.STOPPED, {"instance": "a", "started": True}),
+    Message(Kind.FAILED, {"instance": "a", "error": "ValueError: x", "traceback": None, "started": False}),
+    Message(Kind.BYE, {"process": "p", "clean": True, "stuck": []}),
+    Message(Kind.CONNECT, {"endpoints": {"k": "tcp://1.2.3.4:5"}}),
+    Message(Kind.STOP, {"reason": "Ctrl-C"}),
+    Message(Kind.AGENT, {"host": "edge", "pid": 3, "version": "0.1.0"}),
+    Message(Kind.SPAWNED, {"process": "p", "gen": 0, "pid": 9}),
+    Message(Kind.ENDED, {"process": "p", "gen": 0, "exitcode": None}),
+    Message(Kind.BEAT, {"stats": {}}),
+    Message(Kind.SIGNAL, {"process": "p", "signal": 15}),
+    Message(Kind.PING),
+])
+def test_what_topo_sends_is_read_back(message: Message) -> None:
+    assert Message.decode(message.encode()) == message
+
+
+@pytest.mark.parametrize("bad", [
+    frames("output", {"instance": "a", "line": "x"}),                # a field missing
+    frames("output", {"instance": 1, "line": "x", "err": False}),    # a wrong type
+    frames("bound", {"endpoints": {"k": 1}, "instances": ["a"]}),    # endpoints not text
+    frames("bound", {"endpoints": {}}),                              # about no node
+    frames("ready", {"instances": [1]}),
+    frames("hello", {"process": "p", "gen": "0"}),
+    frames("hello", {"process": "p", "pid": True}),                  # a bool is not a pid
+    frames("not_ready", {"instance": "a", "waiting": [{"x": 1}]}),
+    frames("bye", {"process": "p", "stuck": [None]}),
+    frames("nonsense", {}),
+    frames("exited", []),
+    [b"exited", b"{"],
+    [b"exited", b"\xff"],
+    [b"\xff", b"{}"],
+    [b"exited", b"[" * 100_000],                                     # RecursionError before
+    [b"exited"],
+])
+def test_anything_else_is_a_value_error(bad: list[bytes]) -> None:
+    with pytest.raises(ValueError):
+        Message.decode(bad)
