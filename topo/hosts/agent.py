@@ -38,6 +38,7 @@ from topo.supervisor import rundir
 
 from topo.supervisor import spawn
 from topo.process.control import BEAT, COMMANDS, EVENTS, SILENCE, Kind, Message
+from topo.hosts import agent_config
 from topo.hosts.agent_config import AgentConfig, encode_config, read_config
 from topo.process.boot import Boot
 from topo.plan.planner import share_of
@@ -84,6 +85,7 @@ class Agent:
         self.up.linger = 2000  # the last reports (ENDED, exit) are worth a moment
         self.up.identity = config.host.encode()
         curve.dial(self.up, config.keys, config.control_host)
+        self.up.setsockopt(zmq.MAXMSGSIZE, agent_config.CONTROL_MAX_MESSAGE)  # its supervisor's words only
         self.events = self.ctx.socket(zmq.PULL)
         self.commands = self.ctx.socket(zmq.ROUTER)
         self.commands.router_mandatory = 1

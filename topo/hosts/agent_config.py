@@ -20,6 +20,13 @@ from topo.plan.planner import Plan
 MAGIC = "topo-agent"
 
 
+#: The largest message on the control channel between the supervisor and an agent, both
+#: ways: far above what they say to each other (output lines are cut at 64 KiB; the
+#: largest is a START's table of the run's addresses), far below what a stranger's one
+#: handshake frame could otherwise make the other end hold.
+CONTROL_MAX_MESSAGE = 16 * 2**20
+
+
 @dataclass(frozen=True)
 class AgentConfig:
     topology: str

@@ -20,7 +20,7 @@ from typing import Any, Iterator
 import zmq
 
 from topo.process import curve
-from topo.hosts.agent_config import AgentConfig, encode_config
+from topo.hosts.agent_config import CONTROL_MAX_MESSAGE, AgentConfig, encode_config
 from topo.process.control import BEAT, SILENCE, Kind, Message
 from topo.process.curve import HostKeys
 from topo.errors import UsageError
@@ -73,6 +73,9 @@ class Hosts:
         self.router.linger = 0
         curve.ZapHandler(ctx, local).start()
         curve.serve(self.router, local)
+        # what an agent relays stays far below this (output lines are cut at 64 KiB); a
+        # stranger's handshake frame is refused at its header, not held for 30 s
+        curve.bounded(self.router, CONTROL_MAX_MESSAGE)
         address = plan.host(plan.local_host).address
         if ":" in address and not address.startswith("["):
             self.router.ipv6 = True

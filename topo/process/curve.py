@@ -78,18 +78,42 @@ def plain(sock: zmq.Socket[Any]) -> None:
     sock.curve_server = False
 
 
+#: What a CURVE server accepts before and after authentication, unless the socket sets its
+#: own ``maxmsgsize``: libzmq reads a whole frame, a handshake's included, before CURVE can
+#: refuse its sender, so a stranger's one 100 MB frame cost the node 100 MB for as long as
+#: the handshake may take. libzmq compares a frame's announced size with it, nothing more.
+SERVED_MAX_MESSAGE = 64 * 2**20
+#: And that long at most (ms) for a handshake, instead of libzmq's 30 s.
+SERVED_HANDSHAKE_MS = 5000
+
+
+def bounded(sock: zmq.Socket[Any], max_message: int) -> None:
+    """The next binds (and their connections) take frames of ``max_message`` bytes at most
+    and handshakes of :data:`SERVED_HANDSHAKE_MS`; a ``maxmsgsize`` the socket already has
+    (the file's) wins."""
+    if sock.getsockopt(zmq.MAXMSGSIZE) == -1:
+        sock.setsockopt(zmq.MAXMSGSIZE, max_message)
+    sock.setsockopt(zmq.HANDSHAKE_IVL, SERVED_HANDSHAKE_MS)
+
+
 @contextmanager
 def secured(sock: zmq.Socket[Any], keys: HostKeys, server_host: str | None = None) -> Iterator[None]:
     """The binds (``server_host`` None) or connects to ``server_host`` made inside are
-    CURVE; the socket's later ones are plain again, whatever happened inside."""
+    CURVE; the socket's later ones are plain again, whatever happened inside. A bind is
+    bounded too (:func:`bounded`): libzmq copies a socket's options when it binds, so the
+    bound applies to this endpoint only."""
+    saved = (sock.getsockopt(zmq.MAXMSGSIZE), sock.getsockopt(zmq.HANDSHAKE_IVL))
     if server_host is None:
         serve(sock, keys)
+        bounded(sock, SERVED_MAX_MESSAGE)
     else:
         dial(sock, keys, server_host)
     try:
         yield
     finally:
         plain(sock)
+        sock.setsockopt(zmq.MAXMSGSIZE, saved[0])
+        sock.setsockopt(zmq.HANDSHAKE_IVL, saved[1])
 
 
 class ZapHandler(threading.Thread):

@@ -79,3 +79,36 @@ def test_events_about_another_hosts_nodes_are_dropped(tmp_path: Path) -> None:
     assert not processes._on("a", Message(Kind.READY, {"instances": ["on_a", "on_b"]}))
     assert not processes._on("a", Message(Kind.HELLO, {"process": "on_b"}))
     assert not processes._on("a", Message(Kind.EXITED, {"instance": "no_such_node"}))
+
+
+def test_a_strangers_huge_handshake_frame_is_refused_at_its_header(tmp_path: Path) -> None:
+    """libzmq reads a whole frame before CURVE can refuse its sender: one stranger's
+    announced 200 MB made the supervisor's control port hold what it sent, for 30 s."""
+    import socket
+
+    import psutil
+
+    (tmp_path / "t.yaml").write_text(FILE)
+    plan = make_plan(load(str(tmp_path / "t.yaml")))
+    ctx: zmq.Context[Any] = zmq.Context()
+    hosts = Hosts(plan, ctx, zmq.Poller(), Said(), run_id="20261203-000000-abcdef", grace=1.0, sys_path=())
+    host, port = hosts.endpoint.removeprefix("tcp://").rsplit(":", 1)
+    me = psutil.Process()
+    before = me.memory_info().rss
+    stranger = socket.create_connection((host, int(port)))
+    try:
+        greeting = b"\xff" + b"\0" * 8 + b"\x7f" + b"\x03\x00" + b"CURVE".ljust(20, b"\0") + b"\0" + b"\0" * 31
+        stranger.sendall(greeting)
+        stranger.sendall(b"\x06" + (200 * 2**20).to_bytes(8, "big"))  # a command frame of 200 MB
+        chunk = b"x" * 2**20
+        try:
+            for _ in range(64):
+                stranger.sendall(chunk)
+        except OSError:
+            pass  # refused: the connection is closed under us
+        grown = me.memory_info().rss - before
+        assert grown < 24 * 2**20, f"held {grown // 2**20} MB of a stranger's frame"
+    finally:
+        stranger.close()
+        hosts.router.close(linger=0)
+        ctx.term()
