@@ -115,7 +115,11 @@ def check_private(path: Path) -> None:
 
 def create(topology: str) -> RunDir:
     """A fresh run directory; first removes those of runs whose supervisor is gone."""
-    base = private_dir(runs_base())
+    try:
+        base = private_dir(runs_base())
+    except OSError as err:
+        raise UsageError(f"cannot create the run directory base {runs_base()}: {err.strerror or err}; "
+                         "set XDG_RUNTIME_DIR (or TOPO_HOME) to a writable directory") from None
     clean_stale(base)
     run_id = time.strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
     path = base / f"{topology[:16]}-{run_id[-6:]}"
