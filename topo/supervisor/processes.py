@@ -21,6 +21,7 @@ from topo.supervisor import spawn
 from topo.process.control import Kind, Message
 from topo.plan.planner import Plan
 from topo.supervisor.runstate import ProcState, Reporter
+from topo.supervisor.watch import POLL_EXITS
 from topo.process.boot import Boot
 from topo.plan.planner import share_of
 
@@ -149,7 +150,8 @@ class Processes:
         if sock in self._sentinels:
             self.poller.unregister(sock)
             local = self._sentinels.pop(sock)
-            local.proc.join(5.0)  # the sentinel closes as it exits, a moment before it can be reaped
+            local.proc.join(5.0)  # a pidfd is readable once it can be reaped: no wait
+            local.proc.close()
             yield Ended(local, local.proc.exitcode)
             return
         assert self.hosts is not None
@@ -173,7 +175,12 @@ class Processes:
                 yield m  # one of its processes' events
 
     def tick(self, now: float) -> Iterator[Ended]:
-        """Beats, and the processes of hosts found lost: each ends as a process that died."""
+        """Beats, and the processes of hosts found lost: each ends as a process that died.
+        Without pidfds, each local process is also asked whether it has exited: a child
+        of its own may hold its sentinel open (:mod:`topo.supervisor.watch`)."""
+        for sock, local in list(self._sentinels.items()):
+            if not local.proc.exact and local.proc.has_exited():
+                yield from self.read(sock)
         if self.hosts is None:
             return
         self.hosts.beat(now)
@@ -186,7 +193,10 @@ class Processes:
                     yield Ended(proc, None, f"its host {host} was lost ({why})")
 
     def next_deadline(self) -> float | None:
-        return self.hosts.next_deadline() if self.hosts is not None else None
+        soonest = [time.monotonic() + POLL_EXITS] if any(not p.proc.exact for p in self._sentinels.values()) else []
+        if self.hosts is not None:
+            soonest.append(self.hosts.next_deadline())
+        return min(soonest, default=None)
 
     def close(self) -> None:
         """Nothing of the run survives this: local processes killed, agents told to leave."""
@@ -197,5 +207,7 @@ class Processes:
             if proc.proc is not None and proc.proc.is_alive():
                 spawn.signal_tree(proc.proc.pid, signal.SIGKILL)
                 proc.proc.join(5)
+            if proc.proc is not None:
+                proc.proc.close()
         if self.hosts is not None:
             self.hosts.close(timeout=self.grace + 2.0)
