@@ -148,11 +148,7 @@ class Processes:
 
     def read(self, sock: Any) -> Iterator[Message | Ended | HostUp]:
         if sock in self._sentinels:
-            self.poller.unregister(sock)
-            local = self._sentinels.pop(sock)
-            local.proc.join(5.0)  # a pidfd is readable once it can be reaped: no wait
-            local.proc.close()
-            yield Ended(local, local.proc.exitcode)
+            yield self._local_end(sock)
             return
         assert self.hosts is not None
         for host, m in self.hosts.read(sock):
@@ -174,13 +170,22 @@ class Processes:
             elif m.kind not in (Kind.START, Kind.SIGNAL, Kind.PING, Kind.SHUTDOWN, Kind.CONNECT, Kind.STOP):
                 yield m  # one of its processes' events
 
+    def _local_end(self, sock: Any) -> Ended:
+        """A local process has exited: what is left of its group is killed, it is reaped
+        (:meth:`topo.supervisor.watch.Started.join`), and no longer watched."""
+        self.poller.unregister(sock)
+        local = self._sentinels.pop(sock)
+        local.proc.join(5.0)  # a pidfd is readable once it can be reaped: no wait
+        local.proc.close()
+        return Ended(local, local.proc.exitcode)
+
     def tick(self, now: float) -> Iterator[Ended]:
         """Beats, and the processes of hosts found lost: each ends as a process that died.
         Without pidfds, each local process is also asked whether it has exited: a child
         of its own may hold its sentinel open (:mod:`topo.supervisor.watch`)."""
         for sock, local in list(self._sentinels.items()):
             if not local.proc.exact and local.proc.has_exited():
-                yield from self.read(sock)
+                yield self._local_end(sock)
         if self.hosts is None:
             return
         self.hosts.beat(now)
