@@ -7,8 +7,9 @@ keep that promise: a shell's background job, or any child whose parent exited fi
 reparented away from the tree before anyone looks. So each node process leads a process
 group of its own from its first steps; what it starts stays in that group (unless it
 leaves it on purpose, ``setsid``/``setpgid``), and the group can be signalled as a whole:
-here at a clean end (:func:`topo.process.runtime._end_descendants`), and by the supervisor the moment the process is
-seen dead (:func:`topo.supervisor.watch.Started.reap`), however it died.
+here at a clean end (:func:`topo.process.runtime._end_descendants`), and by the supervisor
+the moment the process is seen dead (:meth:`topo.supervisor.watch.Started.reap`), however
+it died.
 
 The same first steps mark every descriptor the process inherited, but fds 0-2,
 close-on-exec: among them is the write end of multiprocessing's sentinel pipe, which a
@@ -34,7 +35,8 @@ def lead_own_group() -> None:
 def keep_inherited_fds() -> None:
     """Every inherited descriptor but 0, 1 and 2 becomes close-on-exec, so no program the
     node starts inherits one. (A ``fork`` without ``exec`` still copies them; that is why
-    the supervisor does not learn the end of a process from a pipe: :mod:`topo.supervisor.watch`.)"""
+    the supervisor does not learn the end of a process from a pipe:
+    :mod:`topo.supervisor.watch`.)"""
     for fd in _open_fds():
         if fd > 2:
             try:

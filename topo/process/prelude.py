@@ -3,8 +3,9 @@
 The process exists to run its nodes, and a node's module can be the slowest thing in it
 to load. So the first steps are only what must come before that import: the parent-death
 signal, a process group of its own and no descriptor handed on (:mod:`topo.process.family`),
-SIGINT handling, ``sys.path`` and the process's ``env`` (a node module sees them), glibc's malloc settings (before anything allocates much), and the output capture
-(what the import prints is the node's, prefixed). Then every node module's import starts
+SIGINT handling, ``sys.path`` and the process's ``env`` (a node module sees them), glibc's
+malloc settings (before anything allocates much), and the output capture (what the import
+prints is the node's, prefixed). Then every node module's import starts
 in the background (:mod:`topo.process.nodecode`), and only then does the process import zmq and
 its runtime, bind, connect and gate, while the import goes on. None of this imports zmq.
 """
