@@ -64,9 +64,11 @@ def fork_then_exit(node: Any) -> None:
 
 
 def children(node: Any) -> None:
-    """A subprocess and a shell's background job, then idles (or returns at once when
-    ``args.ret``)."""
+    """A subprocess, a shell's background job and a ``spawn`` multiprocessing child, then
+    idles (or returns at once when ``args.ret``)."""
     child = subprocess.Popen(["sleep", "1001"])
-    print(f"pids {os.getpid()} {child.pid} {_shell_job()}", flush=True)
+    spawned = multiprocessing.get_context("spawn").Process(target=time.sleep, args=(1004,))
+    spawned.start()
+    print(f"pids {os.getpid()} {child.pid} {_shell_job()} {spawned.pid}", flush=True)
     if not node.args.get("ret"):
         _idle(node)
