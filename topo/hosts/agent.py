@@ -342,6 +342,11 @@ def _end_predecessor(path: Path) -> None:
         except (psutil.Error, TypeError, ValueError):
             pass
     for proc in doomed:
+        try:  # a node process leads a group: what it started that is no longer its descendant
+            if proc.pid != info.get("pid") and os.getpgid(proc.pid) == proc.pid:
+                os.killpg(proc.pid, signal.SIGKILL)
+        except OSError:
+            pass
         for member in [proc, *_descendants(proc)]:
             try:
                 member.kill()
