@@ -76,8 +76,9 @@ class Topo:
         deadline = time.monotonic() + timeout
         os.set_blocking(proc.stdout.fileno(), True)
         # readline blocks: a command that goes silent is killed at the deadline, which
-        # ends the read, so a hang fails the test instead of holding it forever
-        watchdog = threading.Timer(timeout, kill_tree, args=(proc.pid,))
+        # ends the read, so a hang fails the test instead of holding it forever. Every
+        # process of the test's home goes: one a node started may hold the pipe too.
+        watchdog = threading.Timer(timeout, self.kill_all, args=(proc.pid,))
         watchdog.start()
         try:
             while time.monotonic() < deadline:
@@ -91,6 +92,15 @@ class Topo:
         finally:
             watchdog.cancel()
         raise AssertionError(f"no line with {missing!r} within {timeout}s; read:\n{''.join(lines)}")
+
+    def kill_all(self, pid: int) -> None:
+        """``pid``'s tree, and every process whose environment names this test's home."""
+        kill_tree(pid)
+        for other in processes_with_home(self.home):
+            try:
+                other.kill()
+            except psutil.Error:
+                pass
 
     def socket_files(self) -> list[Path]:
         """ipc files anywhere under this test's TOPO_HOME: none may survive a run."""

@@ -336,3 +336,26 @@ def test_a_host_that_stays_unreachable_exhausts_the_restarts(topo: Topo, net3: N
     assert out.count("host h2: starting its agent") == 2, out + err  # after the first: two restarts
     assert re.search(r"show failed: .*giving up; last error: its host h2 was lost", out), out
     wait_until(lambda: namespace_pids(net3) == [], 10, "every process on the hosts to be gone")
+
+
+def test_an_agent_sees_a_killed_node_process_with_a_forked_child_end(topo: Topo, net3: Network) -> None:
+    """Issue 13, items 5 and 6, on another host: the agent watches a pidfd, not the
+    sentinel the forked child holds, and the process's group ends with it."""
+    path = topo.file(f"""
+        topology: xforks
+        {hosts_block(net3)}
+        nodes:
+          sp: {{run: "childnodes:fork_child", host: h1, restart: on-failure}}
+          other: {{run: "childnodes:idle", host: h2}}
+        """.replace("\n        ", "\n"))
+    proc = topo.start("up", path, "--ready-timeout", "30")
+    lines = topo.wait_for_line(proc, r"^sp@h1 +\| pids ")
+    node_pid, child_pid = (int(p) for p in re.findall(r"^sp@h1 +\| pids (\d+) (\d+)$", "".join(lines), re.M)[-1])
+    psutil.Process(node_pid).kill()
+    topo.wait_for_lines(proc, [r"sp failed \(its process sp killed by SIGKILL\); restarting",
+                               r"sp ready again \(restart 1\)"], timeout=30)
+    wait_until(lambda: not psutil.pid_exists(child_pid) or psutil.Process(child_pid).status() == psutil.STATUS_ZOMBIE,
+               30, "the killed node process's child to end")
+    assert topo.run("down", "xforks", timeout=60).code == 0
+    assert proc.wait(timeout=30) == 0
+    wait_until(lambda: namespace_pids(net3) == [], 10, "every process on the hosts to be gone")

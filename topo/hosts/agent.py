@@ -37,6 +37,7 @@ from topo.process import curve
 from topo.supervisor import rundir
 
 from topo.supervisor import spawn
+from topo.supervisor.watch import POLL_EXITS
 from topo.process.control import BEAT, COMMANDS, EVENTS, SILENCE, Kind, Message
 from topo.hosts import agent_config
 from topo.hosts.agent_config import AgentConfig, encode_config, read_config
@@ -129,7 +130,12 @@ class Agent:
                 if child.proc is not None and child.proc.sentinel not in sentinels and child.report_by is None:
                     sentinels[child.proc.sentinel] = child
                     poller.register(child.proc.sentinel, zmq.POLLIN)
+            for sock, child in list(sentinels.items()):  # no pidfd: asked (topo.supervisor.watch)
+                if not child.proc.exact and child.proc.has_exited():
+                    self._exited(poller, sentinels, sock)
+            inexact = any(not c.proc.exact for c in sentinels.values())
             wait = min([next_beat] + [c.report_by for c in self.children.values() if c.report_by]
+                       + ([time.monotonic() + POLL_EXITS] if inexact else [])
                        + ([self.stop_by] if self.stop_by else [])
                        + ([] if self.leaving else [self.heard + SILENCE + 0.01])) - time.monotonic()
             for sock, _ in poller.poll(max(1, int(wait * 1000))):
@@ -148,10 +154,7 @@ class Agent:
                         self.orphaned = True
                         self._leave("standard input closed (the supervisor or its connection is gone)")
                 elif sock in sentinels:
-                    poller.unregister(sock)
-                    child = sentinels.pop(sock)
-                    child.proc.join(5.0)
-                    child.report_by = time.monotonic() + (1.0 if child.proc.exitcode == 0 and not child.bye else 0)
+                    self._exited(poller, sentinels, sock)
         self._relay(self.events, routed=False)
         for sock in (self.events, self.commands):
             sock.close(linger=0)
@@ -160,6 +163,15 @@ class Agent:
         self.ctx.term()
         shutil.rmtree(self.dir, ignore_errors=True)
         return 0
+
+    def _exited(self, poller: zmq.Poller, sentinels: dict[int, Child], sock: int) -> None:
+        """A child's process has exited (its pidfd said so): what is left of its group is
+        killed, it is reaped, and its end reported after its last words (or a second)."""
+        poller.unregister(sock)
+        child = sentinels.pop(sock)
+        child.proc.join(5.0)
+        child.proc.close()
+        child.report_by = time.monotonic() + (1.0 if child.proc.exitcode == 0 and not child.bye else 0)
 
     # -- talking ---------------------------------------------------------------------------
 
@@ -340,6 +352,11 @@ def _end_predecessor(path: Path) -> None:
         except (psutil.Error, TypeError, ValueError, OverflowError):
             pass
     for proc in doomed:
+        try:  # a node process leads a group: what it started that is no longer its descendant
+            if proc.pid != info.get("pid") and os.getpgid(proc.pid) == proc.pid:
+                os.killpg(proc.pid, signal.SIGKILL)
+        except OSError:
+            pass
         for member in [proc, *_descendants(proc)]:
             try:
                 member.kill()

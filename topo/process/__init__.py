@@ -14,6 +14,7 @@ Modules, in the order a run meets them:
 - ``entry``: A node process's entry point, as multiprocessing names it: light to import in
   the parent.
 - ``prelude``: A node process's first steps, before it imports zmq and its runtime.
+- ``family``: A node process's own process group, and the descriptors it must not hand on.
 - ``nodecode``: The nodes' code of a process, imported in the background from the process's
   first steps.
 - ``capture``: Child side of output: which node instance wrote each line, in a process

@@ -2,9 +2,10 @@
 
 The process exists to run its nodes, and a node's module can be the slowest thing in it
 to load. So the first steps are only what must come before that import: the parent-death
-signal and SIGINT handling, ``sys.path`` and the process's ``env`` (a node module sees
-them), glibc's malloc settings (before anything allocates much), and the output capture
-(what the import prints is the node's, prefixed). Then every node module's import starts
+signal, a process group of its own and no descriptor handed on (:mod:`topo.process.family`),
+SIGINT handling, ``sys.path`` and the process's ``env`` (a node module sees them), glibc's
+malloc settings (before anything allocates much), and the output capture (what the import
+prints is the node's, prefixed). Then every node module's import starts
 in the background (:mod:`topo.process.nodecode`), and only then does the process import zmq and
 its runtime, bind, connect and gate, while the import goes on. None of this imports zmq.
 """
@@ -18,6 +19,7 @@ import signal
 import sys
 from typing import NamedTuple
 
+from topo.process import family
 from topo.process.boot import Boot
 from topo.process.capture import Capture
 from topo.process.control import Kind, Message
@@ -39,8 +41,13 @@ class Prelude(NamedTuple):
 
 def begin(boot: Boot) -> Prelude:
     _die_with_parent(boot.parent_pid)
-    # Ctrl-C reaches the whole process group; the supervisor decides. A handler, not SIG_IGN:
-    # an ignored SIGINT would be inherited by programs a node starts, a handler is not.
+    # a group of its own, so that what its nodes start can be ended with it however it
+    # ends, and no inherited descriptor (multiprocessing's sentinel) handed on: family
+    family.lead_own_group()
+    family.keep_inherited_fds()
+    # Ctrl-C reaches the supervisor's process group, which this process leaves just now;
+    # the supervisor decides. A handler, not SIG_IGN: an ignored SIGINT would be inherited
+    # by programs a node starts, a handler is not.
     signal.signal(signal.SIGINT, lambda *_: None)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # blocked by spawn.start
     for entry in reversed(boot.sys_path):  # first in boot.sys_path ends up first

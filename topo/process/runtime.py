@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import zmq
 
+from topo.process import family
 from topo.process.boot import Boot
 from topo.process.control import COMMANDS, CONTROL, EVENTS, Kind, Message
 from topo.process.delivery import Deliveries
@@ -53,24 +54,35 @@ def _no_children() -> bool:
 
 
 def _end_descendants() -> None:
-    """Programs a node started and left running end with its process, not after it."""
-    if _no_children():
+    """Programs a node started and left running end with its process, not after it: its
+    descendants, and the rest of its process group, where a shell's background job or a
+    child whose parent exited has gone (no longer a descendant: :mod:`topo.process.family`).
+    SIGTERM, and SIGKILL half a second later. The supervisor kills what is still in the
+    group once this process is gone."""
+    me = os.getpid()
+    group = family.group_members(me, exclude=[me]) if os.getpgrp() == me else []
+    if not group and _no_children():
         return  # the usual case, told without importing psutil (~30 ms in every process)
     import psutil
 
     try:
-        children = psutil.Process().children(recursive=True)
+        procs = {p.pid: p for p in psutil.Process().children(recursive=True)}
     except psutil.Error:
-        return
-    for child in children:
+        procs = {}
+    for pid in group:
         try:
-            child.terminate()
+            procs.setdefault(pid, psutil.Process(pid))
         except psutil.Error:
             pass
-    _, alive = psutil.wait_procs(children, timeout=0.5)
-    for child in alive:
+    for proc in procs.values():
         try:
-            child.kill()
+            proc.terminate()
+        except psutil.Error:
+            pass
+    _, alive = psutil.wait_procs(list(procs.values()), timeout=0.5)
+    for proc in alive:
+        try:
+            proc.kill()
         except psutil.Error:
             pass
 

@@ -22,6 +22,7 @@ Modules, in the order a run meets them:
 - ``processes``: How a run's processes are started, signalled and seen to end, here or on
   another host.
 - ``spawn``: Starting and killing the OS processes of a run.
+- ``watch``: How a started node process is seen to end (its pidfd), and what ends with it.
 - ``rundir``: Where a run keeps its files, how it is named, and cleaning up after dead
   runs.
 - ``output``: What the supervisor shows and keeps of the nodes' output: prefixes, colours,

@@ -21,6 +21,7 @@ from topo.supervisor import spawn
 from topo.process.control import Kind, Message
 from topo.plan.planner import Plan
 from topo.supervisor.runstate import ProcState, Reporter
+from topo.supervisor.watch import POLL_EXITS
 from topo.process.boot import Boot
 from topo.plan.planner import share_of
 
@@ -149,10 +150,7 @@ class Processes:
 
     def read(self, sock: Any) -> Iterator[Message | Ended | HostUp]:
         if sock in self._sentinels:
-            self.poller.unregister(sock)
-            local = self._sentinels.pop(sock)
-            local.proc.join(5.0)  # the sentinel closes as it exits, a moment before it can be reaped
-            yield Ended(local, local.proc.exitcode)
+            yield self._local_end(sock)
             return
         assert self.hosts is not None
         for host, m in self.hosts.read(sock):
@@ -190,8 +188,22 @@ class Processes:
         names = m.data.get("instances", [m.data["instance"]] if "instance" in m.data else [])
         return all(name in self.plan.instances and self.plan.instances[name].host == host for name in names)
 
+    def _local_end(self, sock: Any) -> Ended:
+        """A local process has exited: what is left of its group is killed, it is reaped
+        (:meth:`topo.supervisor.watch.Started.join`), and no longer watched."""
+        self.poller.unregister(sock)
+        local = self._sentinels.pop(sock)
+        local.proc.join(5.0)  # a pidfd is readable once it can be reaped: no wait
+        local.proc.close()
+        return Ended(local, local.proc.exitcode)
+
     def tick(self, now: float) -> Iterator[Ended]:
-        """Beats, and the processes of hosts found lost: each ends as a process that died."""
+        """Beats, and the processes of hosts found lost: each ends as a process that died.
+        Without pidfds, each local process is also asked whether it has exited: a child
+        of its own may hold its sentinel open (:mod:`topo.supervisor.watch`)."""
+        for sock, local in list(self._sentinels.items()):
+            if not local.proc.exact and local.proc.has_exited():
+                yield self._local_end(sock)
         if self.hosts is None:
             return
         self.hosts.beat(now)
@@ -204,7 +216,10 @@ class Processes:
                     yield Ended(proc, None, f"its host {host} was lost ({why})")
 
     def next_deadline(self) -> float | None:
-        return self.hosts.next_deadline() if self.hosts is not None else None
+        soonest = [time.monotonic() + POLL_EXITS] if any(not p.proc.exact for p in self._sentinels.values()) else []
+        if self.hosts is not None:
+            soonest.append(self.hosts.next_deadline())
+        return min(soonest, default=None)
 
     def close(self) -> None:
         """Nothing of the run survives this: local processes killed, agents told to leave."""
@@ -215,5 +230,7 @@ class Processes:
             if proc.proc is not None and proc.proc.is_alive():
                 spawn.signal_tree(proc.proc.pid, signal.SIGKILL)
                 proc.proc.join(5)
+            if proc.proc is not None:
+                proc.proc.close()
         if self.hosts is not None:
             self.hosts.close(timeout=self.grace + 2.0)

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 
 from topo.process.boot import Boot
 from topo.process.entry import main
+from topo.supervisor.watch import Started
 
 if TYPE_CHECKING:
     import psutil
@@ -39,10 +40,11 @@ def bare_main() -> Iterator[None]:
             sys.modules["__main__"] = real
 
 
-def start(boot: Boot) -> Any:
+def start(boot: Boot) -> Started:
     """A started ``multiprocessing`` process running :func:`topo.process.runtime.main` (named
     through :func:`topo.process.entry.main`, so that neither this module nor its caller needs the
-    runtime, and zmq, imported to start one)."""
+    runtime, and zmq, imported to start one), watched by its pidfd
+    (:class:`topo.supervisor.watch.Started`)."""
     proc = _spawn.Process(target=main, args=(boot,), name=f"topo:{boot.share.name}", daemon=False)
     # SIGINT stays blocked from here until the child's runtime has its own handler: a
     # Ctrl-C during start-up must not end a child with a KeyboardInterrupt traceback
@@ -52,7 +54,7 @@ def start(boot: Boot) -> Any:
             proc.start()
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, old)
-    return proc
+    return Started(proc)  # watched by its pidfd: children of its own may hold its sentinel
 
 
 def default_sys_path(topology_file: str) -> tuple[str, ...]:
@@ -74,10 +76,17 @@ def tree(pid: int) -> list[psutil.Process]:
 
 
 def signal_tree(pid: int, sig: signal.Signals) -> int:
-    """Sends ``sig`` to the process and its descendants; returns how many got it."""
+    """Sends ``sig`` to the process and its descendants, and to the process group it leads
+    (what it started that is no longer a descendant, :mod:`topo.process.family`); returns
+    how many of the tree got it. ``pid`` must be an unreaped child of this process."""
     import psutil
 
     sent = 0
+    try:
+        if pid > 0 and os.getpgid(pid) == pid:
+            os.killpg(pid, sig)
+    except OSError:
+        pass
     for proc in tree(pid):
         try:
             proc.send_signal(sig)
