@@ -32,7 +32,7 @@ from topo.supervisor import rundir, spawn
 from topo.supervisor.processes import Ended, HostUp, MakeRemoteHosts, Processes
 from topo.supervisor.restarts import History
 from topo.supervisor.runstate import (
-    EXIT_FAILED, EXIT_OK, EXIT_SIGINT, EXIT_SIGTERM, STARTING, TERMINAL, NodeState, Outcome,
+    EXIT_FAILED, EXIT_INTERNAL, EXIT_OK, EXIT_SIGINT, EXIT_SIGTERM, STARTING, TERMINAL, NodeState, Outcome,
     ProcState, Reporter, all_ready, answer, next_deadline, why_late,
 )
 from topo.supervisor.spawn import default_sys_path
@@ -130,6 +130,10 @@ class Supervisor:
             self.reporter.system(f"started {len(self.procs)} process(es) for {len(self.nodes)} node(s) "
                                  f"in {time.monotonic() - self.started:.2f}s; run {rd.identity}")
             self._loop(events, commands, control)
+        except Exception as err:
+            # the truth for outcome.json, whatever code a stop had decided before the bug
+            self.code, self.reason = EXIT_INTERNAL, f"internal error: {type(err).__name__}: {err}"
+            raise
         finally:
             self.processes.close()
             outcome = Outcome(self.code if self.code is not None else EXIT_OK, self.reason, self.nodes)
