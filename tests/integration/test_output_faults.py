@@ -6,17 +6,26 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
+import subprocess
+import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import psutil
 import pytest
 
-from conftest import HERE, ROOT, Topo, processes_with_home
+from conftest import HERE, ROOT, Topo, processes_with_home, wait_until
 from topo.file.validate import load
 from topo.plan.planner import make_plan
 from topo.supervisor.runstate import NodeState
 from topo.supervisor.supervise import Supervisor
+
+#: What a node process printing without end may hold: its interpreter, zmq and the
+#: bounded outbox, with room to spare; unbounded, it passed 200 MB within 5 s.
+MEMORY_BOUND = 120 << 20
 
 
 def _outcome(topo: Topo, topology: str) -> dict[str, object]:
@@ -86,3 +95,56 @@ def test_outcome_json_records_an_internal_error_as_such(home: Path) -> None:
     outcome = json.loads(path.read_text())
     assert outcome["code"] == 70
     assert "reporter bug" in outcome["reason"]
+
+
+def test_half_a_million_lines_are_all_shown_and_the_node_returned(topo: Topo) -> None:
+    """50 MB printed as fast as a node can: every line reaches the terminal, in order, and
+    the node is reported returned (its output being slow to go out is no failure)."""
+    f = topo.file("""
+        topology: big
+        nodes:
+          big: {run: outnodes:bigout, on_exit: stop}
+    """)
+    out_path = topo.tmp / "out.txt"
+    with open(out_path, "w") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "topo", "up", f, "--grace", "2"], env=topo.env,
+                                cwd=str(ROOT), stdout=out, stderr=subprocess.PIPE, text=True,
+                                start_new_session=True)
+        topo.procs.append(proc)  # type: ignore[arg-type]
+        _, err = proc.communicate(timeout=300)
+    text = out_path.read_text()
+    lines = [line for line in text.splitlines() if line.startswith("big  | ")]
+    assert proc.returncode == 0, text[-2000:] + err
+    assert len(lines) == 500_001
+    assert lines[-1] == "big  | LAST LINE"
+    assert lines[123_456] == "big  | 00123456 " + "x" * 90
+    assert "big returned" in text and "failed" not in text
+    assert _outcome(topo, "big")["nodes"] == {"big": "exited"}
+
+
+def test_a_node_printing_until_stopped_keeps_its_memory(topo: Topo) -> None:
+    """Its lines wait within a bound, and the node waits for room as on a pipe to a
+    terminal: the process's memory stays bounded however long it prints."""
+    f = topo.file("""
+        topology: flood
+        nodes:
+          flood: {run: outnodes:flood}
+    """)
+    out_path = topo.tmp / "out.txt"
+    with open(out_path, "w") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "topo", "up", f, "--grace", "2"], env=topo.env,
+                                cwd=str(ROOT), stdout=out, stderr=subprocess.PIPE, text=True,
+                                start_new_session=True)
+    topo.procs.append(proc)  # type: ignore[arg-type]
+    wait_until(lambda: "node(s) ready" in out_path.read_text(), 60, "the node ready")
+    [node] = [p for p in psutil.Process(proc.pid).children() if "spawn_main" in " ".join(p.cmdline())]
+    peak = 0
+    end = time.monotonic() + 5
+    while time.monotonic() < end and peak < MEMORY_BOUND:
+        peak = max(peak, node.memory_info().rss)
+        time.sleep(0.1)  # a sampling interval over a fixed window, not a wait for a condition
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=30)
+    assert peak < MEMORY_BOUND, f"node process at {peak >> 20} MB"
+    assert proc.returncode == 143, err
+    assert "flood failed" not in out_path.read_text()

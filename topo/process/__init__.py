@@ -16,6 +16,7 @@ Modules, in the order a run meets them:
 - ``prelude``: A node process's first steps, before it imports zmq and its runtime.
 - ``nodecode``: The nodes' code of a process, imported in the background from the process's
   first steps.
+- ``outbox``: The events a process has for the supervisor, in order, within a bound.
 - ``capture``: Child side of output: which node instance wrote each line, in a process
   running several.
 - ``nodelog``: ``node.log``: a logger per node whose records are shown under the node's name.

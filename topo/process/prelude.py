@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import ctypes
 import os
-import queue
 import signal
 import sys
 from typing import NamedTuple
@@ -23,6 +22,7 @@ from topo.process.capture import Capture
 from topo.process.control import Kind, Message
 from topo.process.memory import pin_malloc_thresholds
 from topo.process.nodecode import NodeCode, start_imports
+from topo.process.outbox import Outbox
 
 PR_SET_PDEATHSIG = 1
 
@@ -30,8 +30,9 @@ PR_SET_PDEATHSIG = 1
 class Prelude(NamedTuple):
     """What the first steps leave for the runtime."""
 
-    #: Events for the supervisor, queued until the runtime's outbox thread sends them.
-    outbox: queue.SimpleQueue[Message | None]
+    #: Events for the supervisor, queued until the runtime's outbox thread sends them;
+    #: output within a bound (a printing node waits), see :mod:`topo.process.outbox`.
+    outbox: Outbox
     capture: Capture
     #: Each node's code, by instance name, its module's import under way.
     code: dict[str, NodeCode]
@@ -49,10 +50,10 @@ def begin(boot: Boot) -> Prelude:
         sys.path.insert(0, entry)
     os.environ.update(boot.share.env)
     pin_malloc_thresholds()  # before any node thread allocates: see topo.process.memory
-    outbox: queue.SimpleQueue[Message | None] = queue.SimpleQueue()
+    outbox = Outbox()
 
     def emit(name: str, line: str, err: bool) -> None:
-        outbox.put(Message(Kind.OUTPUT, {"instance": name, "line": line, "err": err}))
+        outbox.put_output(Message(Kind.OUTPUT, {"instance": name, "line": line, "err": err}), len(line))
 
     capture = Capture(emit, default_name=next(iter(boot.share.instances)))
     capture.install()

@@ -116,7 +116,7 @@ class ProcessRuntime:
 
     def _send_loop(self) -> None:
         push = self._control.socket(zmq.PUSH)
-        push.setsockopt(zmq.LINGER, 0 if self.orphaned else 2000)
+        push.setsockopt(zmq.LINGER, 0 if self.orphaned else int(max(2.0, self.boot.grace) * 1000))
         push.connect(self.boot.events)
         while True:
             message = self._outbox.get()
@@ -124,6 +124,7 @@ class ProcessRuntime:
                 break
             push.send_multipart(message.encode())
         push.close()
+        self.runner_done()  # wakes run()'s wait for the last events to go out
 
     def request_stop(self, reason: str) -> None:
         """Safe from a signal handler: only sets flags and writes one byte."""
@@ -178,20 +179,42 @@ class ProcessRuntime:
                     os.read(self._wakeup_r, 64)
         stuck = [r.inst.name for r in runners if not r.finished]
         terminated = not stuck and self._terminate_context(poller, dealer)
-        self.capture.flush()
+        self.capture.close()  # every partial line, and what fds 1/2 hold, before the bye
         self.send(Message(Kind.BYE, {"process": self.process.name, "clean": terminated, "stuck": stuck}))
-        self.capture.close()
         self._remove_ipc_files()
         _end_descendants()
         self._outbox.put(None)
-        self._sender.join(timeout=0.5 if self.orphaned else self.boot.grace + 1)
-        if self.orphaned or self._sender.is_alive():
+        if not self._outbox_sent(poller, dealer, give_up):
             return 0  # nobody to tell, or the outbox is stuck: exit without waiting
         # the control context holds only the runtime's own sockets (a stuck node's are in
         # self.ctx): terminating it lets the BYE out before os._exit
         dealer.close()
         self._control.term()
         return 0
+
+    def _outbox_sent(self, poller: zmq.Poller, dealer: zmq.Socket[Any], give_up: float) -> bool:
+        """Waits until every queued event is sent: output a node printed is delivered
+        however long the supervisor takes to read it, as long as it reads (some progress
+        within ``grace + 1`` s). Once a stop's grace is over (``give_up``), output is
+        dropped and only the control events go; orphaned, nothing is waited for."""
+        while self._sender.is_alive():
+            now = time.monotonic()
+            if self.orphaned:
+                return False
+            if self.stopping.is_set() and give_up == float("inf"):
+                give_up = now + self.boot.grace  # a stop that came after the nodes ended
+            if now >= give_up:
+                self._outbox.drop_output()
+            stuck_at = self._outbox.progress + self.boot.grace + 1
+            if now >= stuck_at:
+                return False
+            until = stuck_at if now >= give_up else min(stuck_at, give_up)
+            for sock, _ in poller.poll(max(1, int((until - now) * 1000))):
+                if sock is dealer:
+                    self._command(dealer)
+                else:
+                    os.read(self._wakeup_r, 64)
+        return True
 
     def on_sigterm(self) -> None:
         """SIGTERM without a stop asked first: the kernel's word that the supervisor died
