@@ -148,3 +148,43 @@ def test_a_node_printing_until_stopped_keeps_its_memory(topo: Topo) -> None:
     assert peak < MEMORY_BOUND, f"node process at {peak >> 20} MB"
     assert proc.returncode == 143, err
     assert "flood failed" not in out_path.read_text()
+
+
+def test_a_blocked_reader_of_topo_up_does_not_block_supervision(topo: Topo) -> None:
+    """``topo up | (a reader that never reads)``: ``topo down`` is answered and the run
+    stops within a bound; the log file still has the lines the terminal could not take."""
+    f = topo.file("""
+        topology: blocked
+        nodes:
+          flood: {run: outnodes:flood}
+    """)
+    proc = topo.start("up", f, "--grace", "2")  # its stdout: a pipe this test never reads
+    wait_until(lambda: any((topo.home / "logs" / "blocked").glob("*/flood.log")), 60, "the node's log")
+    [log] = (topo.home / "logs" / "blocked").glob("*/flood.log")
+    wait_until(lambda: log.stat().st_size > 1 << 20, 60, "more output than a pipe holds")
+    down = topo.run("down", "blocked", timeout=30)
+    assert down.code == 0, down.out + down.err
+    assert "stopped by topo down" in down.out
+    assert proc.wait(timeout=30) == 0
+    assert _outcome(topo, "blocked")["reason"] == "stopped by topo down"
+
+
+def test_the_last_words_before_os_exit_are_all_shown_and_logged(topo: Topo) -> None:
+    """Five prints, a raw write to fd 2, ``os._exit(3)``: all six lines reach the terminal
+    and the log file, before the failure is reported."""
+    f = topo.file("""
+        topology: lastw
+        nodes:
+          lw: {run: outnodes:last_words}
+          other: {run: outnodes:idle}
+    """)
+    r = topo.run("up", f, "--grace", "5")
+    assert r.code == 1, r.out + r.err
+    words = [f"line {i} before crash" for i in range(5)] + ["fd2: last words"]
+    shown = [line.split("| ", 1)[1] for line in r.out.splitlines() if line.startswith("lw ")]
+    assert shown == words, r.out
+    failed = r.out.index("lw failed: its process lw exited with status 3")
+    assert r.out.index("fd2: last words") < failed
+    log = _log(topo, "lastw", "lw")
+    assert all(word in log for word in words)
+    assert " err fd2: last words" in log

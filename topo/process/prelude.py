@@ -17,12 +17,13 @@ import signal
 import sys
 from typing import NamedTuple
 
-from topo.process.boot import Boot
+from topo.process.boot import Boot, PassFds
 from topo.process.capture import Capture
 from topo.process.control import Kind, Message
 from topo.process.memory import pin_malloc_thresholds
 from topo.process.nodecode import NodeCode, start_imports
 from topo.process.outbox import Outbox
+from topo.process.records import write_line
 
 PR_SET_PDEATHSIG = 1
 
@@ -38,7 +39,10 @@ class Prelude(NamedTuple):
     code: dict[str, NodeCode]
 
 
-def begin(boot: Boot) -> Prelude:
+def begin(boot: Boot, output: PassFds | None = None) -> Prelude:
+    """``output``: the write ends of the pipes (records, fd 1, fd 2) that the process that
+    started this one reads (:mod:`topo.process.records`); without them (an agent's
+    processes) output goes to the supervisor as events, and fds 1/2 are read by a thread."""
     _die_with_parent(boot.parent_pid)
     # Ctrl-C reaches the whole process group; the supervisor decides. A handler, not SIG_IGN:
     # an ignored SIGINT would be inherited by programs a node starts, a handler is not.
@@ -51,13 +55,19 @@ def begin(boot: Boot) -> Prelude:
     os.environ.update(boot.share.env)
     pin_malloc_thresholds()  # before any node thread allocates: see topo.process.memory
     outbox = Outbox()
+    default = next(iter(boot.share.instances))
+    if output is not None:
+        records, out, err = output.fds
+        capture = Capture(lambda name, line, is_err: write_line(records, name, line, is_err), default)
+        capture.install()
+        capture.redirect_fds(out, err)
+    else:
+        def emit(name: str, line: str, err: bool) -> None:
+            outbox.put_output(Message(Kind.OUTPUT, {"instance": name, "line": line, "err": err}), len(line))
 
-    def emit(name: str, line: str, err: bool) -> None:
-        outbox.put_output(Message(Kind.OUTPUT, {"instance": name, "line": line, "err": err}), len(line))
-
-    capture = Capture(emit, default_name=next(iter(boot.share.instances)))
-    capture.install()
-    capture.capture_fds()
+        capture = Capture(emit, default_name=default)
+        capture.install()
+        capture.capture_fds()
     return Prelude(outbox, capture, start_imports(boot.share.instances.values(), capture))
 
 

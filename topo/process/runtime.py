@@ -101,6 +101,7 @@ class ProcessRuntime:
         #: Each node's code, by instance name, its import started by the prelude.
         self.code = prelude.code
         self._sender = threading.Thread(target=self._send_loop, name="topo:outbox", daemon=True)
+        self._sent = threading.Event()  # the sender sent its last message and closed
         self.capture = prelude.capture
         self._stop_reason = ""
         self._unasked_sigterm = False
@@ -116,7 +117,7 @@ class ProcessRuntime:
 
     def _send_loop(self) -> None:
         push = self._control.socket(zmq.PUSH)
-        push.setsockopt(zmq.LINGER, 0 if self.orphaned else int(max(2.0, self.boot.grace) * 1000))
+        push.setsockopt(zmq.LINGER, 0 if self.orphaned else 2000)
         push.connect(self.boot.events)
         while True:
             message = self._outbox.get()
@@ -124,6 +125,7 @@ class ProcessRuntime:
                 break
             push.send_multipart(message.encode())
         push.close()
+        self._sent.set()  # not is_alive(): a thread is alive a moment after its last word
         self.runner_done()  # wakes run()'s wait for the last events to go out
 
     def request_stop(self, reason: str) -> None:
@@ -195,9 +197,9 @@ class ProcessRuntime:
     def _outbox_sent(self, poller: zmq.Poller, dealer: zmq.Socket[Any], give_up: float) -> bool:
         """Waits until every queued event is sent: output a node printed is delivered
         however long the supervisor takes to read it, as long as it reads (some progress
-        within ``grace + 1`` s). Once a stop's grace is over (``give_up``), output is
+        within ``grace + 1`` s, 5 s at least). Once a stop's grace is over (``give_up``), output is
         dropped and only the control events go; orphaned, nothing is waited for."""
-        while self._sender.is_alive():
+        while not self._sent.is_set():
             now = time.monotonic()
             if self.orphaned:
                 return False
@@ -205,7 +207,8 @@ class ProcessRuntime:
                 give_up = now + self.boot.grace  # a stop that came after the nodes ended
             if now >= give_up:
                 self._outbox.drop_output()
-            stuck_at = self._outbox.progress + self.boot.grace + 1
+            # longer than the supervisor may leave output unread for a stalled terminal (2 s)
+            stuck_at = self._outbox.progress + max(self.boot.grace + 1, 5.0)
             if now >= stuck_at:
                 return False
             until = stuck_at if now >= give_up else min(stuck_at, give_up)

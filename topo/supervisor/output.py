@@ -125,12 +125,19 @@ class Printer:
         with self._lock:
             self._stream.flush()
 
-    def _write(self, name: str, style: str, text: str) -> None:
+    def system_text(self, text: str) -> str:
+        """What :meth:`system` would write, for a writer that adds lines of its own."""
+        return self._format(SYSTEM_NAME, SYSTEM_STYLE, encodable(text))
+
+    def _format(self, name: str, style: str, text: str) -> str:
         prefix = f"{self._labels.get(name, name):<{self._width}} |"
         if self._color:
             prefix = f"\x1b[{style}m{prefix}{_RESET}"
         # A text with embedded newlines still gets a prefix on every line it shows.
-        out = "".join(f"{prefix} {part}\n" if part else f"{prefix}\n" for part in text.split("\n"))
+        return "".join(f"{prefix} {part}\n" if part else f"{prefix}\n" for part in text.split("\n"))
+
+    def _write(self, name: str, style: str, text: str) -> None:
+        out = self._format(name, style, text)
         with self._lock:
             try:
                 self._stream.write(out)

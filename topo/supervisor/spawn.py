@@ -17,7 +17,7 @@ import types
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Iterator
 
-from topo.process.boot import Boot
+from topo.process.boot import Boot, PassFds
 from topo.process.entry import main
 
 if TYPE_CHECKING:
@@ -39,11 +39,17 @@ def bare_main() -> Iterator[None]:
             sys.modules["__main__"] = real
 
 
-def start(boot: Boot) -> Any:
+def start(boot: Boot, pipes: bool = True) -> Any:
     """A started ``multiprocessing`` process running :func:`topo.process.runtime.main` (named
     through :func:`topo.process.entry.main`, so that neither this module nor its caller needs the
-    runtime, and zmq, imported to start one)."""
-    proc = _spawn.Process(target=main, args=(boot,), name=f"topo:{boot.share.name}", daemon=False)
+    runtime, and zmq, imported to start one). ``pipes``: its output goes to pipes read here,
+    the reader's side as the process's ``topo_output`` (:mod:`topo.supervisor.pipes`)."""
+    from topo.supervisor.pipes import open_pipes
+
+    output, ends = open_pipes(next(iter(boot.share.instances))) if pipes else (None, ())
+    args = (boot, PassFds(ends)) if pipes else (boot,)
+    proc = _spawn.Process(target=main, args=args, name=f"topo:{boot.share.name}", daemon=False)
+    proc.topo_output = output
     # SIGINT stays blocked from here until the child's runtime has its own handler: a
     # Ctrl-C during start-up must not end a child with a KeyboardInterrupt traceback
     old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
@@ -52,6 +58,8 @@ def start(boot: Boot) -> Any:
             proc.start()
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, old)
+        for fd in ends:  # the child has its own: the pipes end when it does
+            os.close(fd)
     return proc
 
 
