@@ -17,6 +17,7 @@ Modules, in the order a run meets them:
 - ``nodecode``: The nodes' code of a process, imported in the background from the process's
   first steps.
 - ``outbox``: The events a process has for the supervisor, in order, within a bound.
+- ``records``: Output lines through a pipe whose read end lives outside the process.
 - ``capture``: Child side of output: which node instance wrote each line, in a process
   running several.
 - ``nodelog``: ``node.log``: a logger per node whose records are shown under the node's name.
