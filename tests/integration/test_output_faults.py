@@ -150,9 +150,11 @@ def test_a_node_printing_until_stopped_keeps_its_memory(topo: Topo) -> None:
     assert "flood failed" not in out_path.read_text()
 
 
-def test_a_blocked_reader_of_topo_up_does_not_block_supervision(topo: Topo) -> None:
-    """``topo up | (a reader that never reads)``: ``topo down`` is answered and the run
-    stops within a bound; the log file still has the lines the terminal could not take."""
+@pytest.mark.parametrize("stop", ["topo down", "SIGINT"])
+def test_a_blocked_reader_of_topo_up_does_not_block_supervision(topo: Topo, stop: str) -> None:
+    """``topo up | (a reader that never reads)``: ``topo down`` is answered, or Ctrl-C
+    obeyed, and the run stops within a bound; the log file still has the lines the
+    terminal could not take."""
     f = topo.file("""
         topology: blocked
         nodes:
@@ -162,6 +164,11 @@ def test_a_blocked_reader_of_topo_up_does_not_block_supervision(topo: Topo) -> N
     wait_until(lambda: any((topo.home / "logs" / "blocked").glob("*/flood.log")), 60, "the node's log")
     [log] = (topo.home / "logs" / "blocked").glob("*/flood.log")
     wait_until(lambda: log.stat().st_size > 1 << 20, 60, "more output than a pipe holds")
+    if stop == "SIGINT":
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 130
+        assert _outcome(topo, "blocked")["reason"] == "Ctrl-C"
+        return
     down = topo.run("down", "blocked", timeout=30)
     assert down.code == 0, down.out + down.err
     assert "stopped by topo down" in down.out

@@ -160,6 +160,14 @@ class Pipes:
         for proc in list(self._by_proc):
             self.close(proc)
 
+    def hold_for(self, reporter: object) -> float:
+        """While the terminal is behind but taking text (the reporter's ``hold_until``),
+        the pipes are left unread, so the nodes wait in ``print``; everything else goes
+        on. Returns when to look again (:mod:`topo.supervisor.terminal`)."""
+        hold = getattr(reporter, "hold_until", lambda: None)()
+        self.hold(hold is not None)
+        return float("inf") if hold is None else hold
+
     def hold(self, held: bool) -> None:
         """While held, the pipes are not polled: the nodes wait in ``print``."""
         if held == self._held:

@@ -178,7 +178,7 @@ class Supervisor:
                 or (self.code is None and any(p.restart_at for p in self.procs.values())):
             self._act()
             self._notify_changes()
-            timeout = min(self._next_deadline(), self._hold_output()) - time.monotonic()
+            timeout = min(self._next_deadline(), self.pipes.hold_for(self.reporter)) - time.monotonic()
             for sock, _ in self._poller.poll(max(0, int(timeout * 1000)) + 1):
                 if sock is events:
                     self._drain(events)
@@ -195,14 +195,6 @@ class Supervisor:
                         self._seen(seen)
         self._drain(events)
         self._notify_changes()
-
-    def _hold_output(self) -> float:
-        """While the terminal is behind but taking text, the output pipes are left unread,
-        so the nodes wait in ``print``; everything else goes on. Returns when to look again
-        (:mod:`topo.supervisor.terminal`)."""
-        hold = getattr(self.reporter, "hold_until", lambda: None)()
-        self.pipes.hold(hold is not None)
-        return float("inf") if hold is None else hold
 
     def _notify_changes(self) -> None:
         for node in self.nodes.values():
