@@ -58,6 +58,7 @@ def begin(boot: Boot, output: PassFds | None = None) -> Prelude:
     default = next(iter(boot.share.instances))
     if output is not None:
         records, out, err = output.fds
+        os.set_inheritable(records, False)  # the node's lines are its own, not a subprocess's
         capture = Capture(lambda name, line, is_err: write_line(records, name, line, is_err), default)
         capture.install()
         capture.redirect_fds(out, err)

@@ -53,10 +53,9 @@ class ChildOutput:
         if not chunk:
             return False
         *lines, rest = (self._pending[fd] + chunk).split(b"\n")
-        if fd != self.fds[0]:  # raw output: a line without end is cut
-            while len(rest) >= MAX_LINE:
-                lines.append(rest[:MAX_LINE])
-                rest = rest[MAX_LINE:]
+        while len(rest) >= MAX_LINE:  # a line without end is cut (a record is far shorter)
+            lines.append(rest[:MAX_LINE])
+            rest = rest[MAX_LINE:]
         self._pending[fd] = rest
         for line in lines:
             self._line(fd, line, show)
