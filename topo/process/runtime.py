@@ -199,6 +199,7 @@ class ProcessRuntime:
         however long the supervisor takes to read it, as long as it reads (some progress
         within ``grace + 1`` s, 5 s at least). Once a stop's grace is over (``give_up``), output is
         dropped and only the control events go; orphaned, nothing is waited for."""
+        waiting_since = time.monotonic()
         while not self._sent.is_set():
             now = time.monotonic()
             if self.orphaned:
@@ -208,7 +209,7 @@ class ProcessRuntime:
             if now >= give_up:
                 self._outbox.drop_output()
             # longer than the supervisor may leave output unread for a stalled terminal (2 s)
-            stuck_at = self._outbox.progress + max(self.boot.grace + 1, 5.0)
+            stuck_at = max(self._outbox.progress, waiting_since) + max(self.boot.grace + 1, 5.0)
             if now >= stuck_at:
                 return False
             until = stuck_at if now >= give_up else min(stuck_at, give_up)

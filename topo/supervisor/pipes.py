@@ -159,6 +159,15 @@ class Pipes:
         for proc in list(self._by_proc):
             self.close(proc)
 
+    def discard(self) -> None:
+        """Closes every pipe left without reading it (the run failed: nothing to show it)."""
+        for output in self._by_proc.values():
+            for fd in output.fds:
+                os.close(fd)
+        for fd in list(self._by_fd):
+            self._forget(fd)
+        self._by_proc.clear()
+
     def hold_for(self, reporter: object) -> float:
         """While the terminal is behind but taking text (the reporter's ``hold_until``),
         the pipes are left unread, so the nodes wait in ``print``; everything else goes

@@ -140,12 +140,13 @@ class Supervisor:
             self.reporter.system(f"started {len(self.procs)} process(es) for {len(self.nodes)} node(s) "
                                  f"in {time.monotonic() - self.started:.2f}s; run {rd.identity}")
             self._loop(events, commands, control)
+            self.pipes.close_all()  # the last lines of every process, before the outcome
         except Exception as err:
             # the truth for outcome.json, whatever code a stop had decided before the bug
             self.code, self.reason = EXIT_INTERNAL, f"internal error: {type(err).__name__}: {err}"
             raise
         finally:
-            self.pipes.close_all()
+            self.pipes.discard()
             self.processes.close()
             outcome = Outcome(self.code if self.code is not None else EXIT_OK, self.reason, self.nodes)
             rd.write_outcome(outcome.code, outcome.reason,
