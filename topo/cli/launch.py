@@ -12,13 +12,14 @@ import signal
 import sys
 import time
 from types import FrameType
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO, cast
 
 from topo.supervisor import rundir
 from topo.supervisor.output import LogFiles, Printer, format_duration, summary_table
 from topo.plan.planner import make_plan
 from topo.supervisor.prestart import prestart
 from topo.supervisor.spawn import default_sys_path
+from topo.supervisor.terminal import STALL, Terminal
 from topo.file.validate import load
 
 if TYPE_CHECKING:
@@ -28,9 +29,15 @@ if TYPE_CHECKING:
 class TerminalReporter:
     """Every line to the terminal, prefixed, and to the node's log file."""
 
-    def __init__(self, printer: Printer, logs: LogFiles) -> None:
+    def __init__(self, printer: Printer, logs: LogFiles, terminal: Terminal | None = None) -> None:
         self.printer: Printer | None = printer
         self.logs = logs
+        #: The printer's stream when it is a file descriptor, written by a thread of its own.
+        self.terminal = terminal
+
+    def hold_until(self) -> float | None:
+        """Until when the supervisor may leave output unread: the terminal is behind."""
+        return self.terminal.hold_until() if self.terminal is not None else None
 
     def output(self, name: str, line: str, err: bool) -> None:
         self.logs.write(name, line, err)
@@ -75,11 +82,17 @@ def up(file: str, *, ready_timeout: float, grace: float, color: bool | None = No
 
         hosts = {i.host for i in plan.instances.values()}
         labels = {name: f"{name}@{i.host}" for name, i in plan.instances.items()} if len(hosts) > 1 else {}
-        printer = Printer(stream, [*plan.instances, "topo"], color, labels)
+        terminal = _terminal(stream)
+        # a Terminal offers what a Printer uses of a stream: write, flush, isatty, fileno
+        printer = Printer(cast(TextIO, terminal) if terminal else stream, [*plan.instances, "topo"], color, labels)
         logs = LogFiles(rd.log_dir, on_failure=printer.system)
-        reporter = TerminalReporter(printer, logs)
+        reporter = TerminalReporter(printer, logs, terminal)
         supervisor = Supervisor(plan, reporter, ready_timeout=ready_timeout, grace=grace,
                                 sys_path=sys_path, run_dir=rd, prestarted=early, hosts=Hosts)
+        if terminal is not None:
+            terminal.on_room = supervisor.wake
+            terminal.notice = lambda n: printer.system_text(
+                f"{n} line(s) not shown: the terminal was not reading (the log files have every line)")
     except BaseException:
         if early is not None:
             early.kill()
@@ -109,7 +122,20 @@ def up(file: str, *, ready_timeout: float, grace: float, color: bool | None = No
         printer.flush()
     except BrokenPipeError:
         pass
+    if terminal is not None:
+        terminal.drain(STALL)  # all of it for a reader that reads; a stalled one is left
     return outcome.code
+
+
+def _terminal(stream: TextIO) -> Terminal | None:
+    """A :class:`Terminal` over ``stream``'s file descriptor, or None for a stream without
+    one (a test's StringIO, written directly)."""
+    try:
+        fd = stream.fileno()
+    except (AttributeError, OSError, ValueError):
+        return None
+    stream.flush()  # what Python buffered comes first
+    return Terminal(fd, getattr(stream, "encoding", None) or "utf-8")
 
 
 def _summary(reporter: TerminalReporter, outcome: Outcome, elapsed: float) -> None:

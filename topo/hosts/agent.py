@@ -246,7 +246,7 @@ class Agent:
                     fixed=dict(m["fixed"]), absent=frozenset(m["absent"]), restarts=dict(m["restarts"]),
                     keys=cfg.keys)
         child.generation, child.bye, child.report_by, child.term_sent, child.stats = boot.generation, False, None, None, None
-        child.proc = spawn.start(boot)
+        child.proc = spawn.start(boot, pipes=False)  # its output comes as events, to relay
         self._up(Message(Kind.SPAWNED, {"process": child.name, "gen": child.generation, "pid": child.proc.pid}))
         self._record_children()
 

@@ -14,7 +14,6 @@ Modules, in the order a run meets them:
 - ``entry``: A node process's entry point, as multiprocessing names it: light to import in
   the parent.
 - ``prelude``: A node process's first steps, before it imports zmq and its runtime.
-- ``family``: A node process's own process group, and the descriptors it must not hand on.
 - ``nodecode``: The nodes' code of a process, imported in the background from the process's
   first steps.
 - ``capture``: Child side of output: which node instance wrote each line, in a process
@@ -36,4 +35,8 @@ Modules, in the order a run meets them:
 - ``node``: What a node function receives: its sockets, its arguments, and whether to go
   on.
 - ``delivery``: What a node sent before it returned reaches its peers, on ipc too.
+- ``family``: A node process's family: its own process group, and the descriptors it must
+  not hand on.
+- ``outbox``: The events a process has for the supervisor, in order, within a bound.
+- ``records``: Output lines through a pipe whose read end lives outside the process.
 """

@@ -8,7 +8,7 @@ still has zmq, psutil and the supervisor to import (:mod:`topo.supervisor.presta
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Mapping, NamedTuple
+from typing import TYPE_CHECKING, Any, Mapping, NamedTuple
 
 from topo.process.control import COMMANDS, EVENTS
 from topo.plan.share import ProcessShare
@@ -41,6 +41,24 @@ class Boot(NamedTuple):
     restarts: Mapping[str, int] = {}
     #: This host's CURVE keys, for endpoints that cross hosts (None on a one-host run).
     keys: HostKeys | None = None
+
+
+class PassFds:
+    """File descriptors a ``spawn`` child receives at the same numbers (the write ends of
+    its output pipes, :mod:`topo.supervisor.pipes`). Pickled only while multiprocessing
+    starts the child: ``DupFd`` then adds them to the descriptors the child keeps."""
+
+    def __init__(self, fds: tuple[int, ...]) -> None:
+        self.fds = fds
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        from multiprocessing import reduction
+
+        return (_received, (tuple(reduction.DupFd(fd) for fd in self.fds),))
+
+
+def _received(dups: tuple[Any, ...]) -> PassFds:
+    return PassFds(tuple(d.detach() for d in dups))
 
 
 def control_addresses(sockets: str) -> tuple[str, str]:

@@ -123,6 +123,16 @@ class Capture:
             _flush_std()  # what Python buffered so far belongs to the old target
             self._fds = _FdPump(self)
 
+    def redirect_fds(self, out: int, err: int) -> None:
+        """Points fds 1 and 2 at ``out`` and ``err`` (pipes read outside this process, see
+        :mod:`topo.process.records`) for good: what C code and subprocesses write there
+        reaches the reader even if this process dies right after."""
+        _flush_std()
+        os.dup2(out, 1)  # inheritable: subprocesses write into the pipes
+        os.dup2(err, 2)
+        for fd in {out, err} - {1, 2}:
+            os.close(fd)
+
     def close(self) -> None:
         """Restores streams and fds, emitting every partial line first."""
         self.uninstall()

@@ -9,15 +9,16 @@ without importing the module that imports them.
 
 from __future__ import annotations
 
-from topo.process.boot import Boot
+from topo.process.boot import Boot, PassFds
 
 
-def main(boot: Boot) -> None:
+def main(boot: Boot, output: PassFds | None = None) -> None:
     """The child's entry point: its first steps (:mod:`topo.process.prelude`: the node modules'
-    imports started), then :func:`topo.process.runtime.main`, zmq and all."""
+    imports started), then :func:`topo.process.runtime.main`, zmq and all. ``output``: the
+    write ends of the pipes its output goes to, read by whoever started it."""
     from topo.process.prelude import begin
 
-    prelude = begin(boot)
+    prelude = begin(boot, output)
     from topo.process.runtime import main as run
 
     run(boot, prelude)

@@ -14,17 +14,18 @@ from __future__ import annotations
 
 import ctypes
 import os
-import queue
 import signal
 import sys
 from typing import NamedTuple
 
 from topo.process import family
-from topo.process.boot import Boot
+from topo.process.boot import Boot, PassFds
 from topo.process.capture import Capture
 from topo.process.control import Kind, Message
 from topo.process.memory import pin_malloc_thresholds
 from topo.process.nodecode import NodeCode, start_imports
+from topo.process.outbox import Outbox
+from topo.process.records import write_line
 
 PR_SET_PDEATHSIG = 1
 
@@ -32,14 +33,18 @@ PR_SET_PDEATHSIG = 1
 class Prelude(NamedTuple):
     """What the first steps leave for the runtime."""
 
-    #: Events for the supervisor, queued until the runtime's outbox thread sends them.
-    outbox: queue.SimpleQueue[Message | None]
+    #: Events for the supervisor, queued until the runtime's outbox thread sends them;
+    #: output within a bound (a printing node waits), see :mod:`topo.process.outbox`.
+    outbox: Outbox
     capture: Capture
     #: Each node's code, by instance name, its module's import under way.
     code: dict[str, NodeCode]
 
 
-def begin(boot: Boot) -> Prelude:
+def begin(boot: Boot, output: PassFds | None = None) -> Prelude:
+    """``output``: the write ends of the pipes (records, fd 1, fd 2) that the process that
+    started this one reads (:mod:`topo.process.records`); without them (an agent's
+    processes) output goes to the supervisor as events, and fds 1/2 are read by a thread."""
     _die_with_parent(boot.parent_pid)
     # a group of its own, so that what its nodes start can be ended with it however it
     # ends, and no inherited descriptor (multiprocessing's sentinel) handed on: family
@@ -56,14 +61,21 @@ def begin(boot: Boot) -> Prelude:
         sys.path.insert(0, entry)
     os.environ.update(boot.share.env)
     pin_malloc_thresholds()  # before any node thread allocates: see topo.process.memory
-    outbox: queue.SimpleQueue[Message | None] = queue.SimpleQueue()
+    outbox = Outbox()
+    default = next(iter(boot.share.instances))
+    if output is not None:
+        records, out, err = output.fds
+        os.set_inheritable(records, False)  # the node's lines are its own, not a subprocess's
+        capture = Capture(lambda name, line, is_err: write_line(records, name, line, is_err), default)
+        capture.install()
+        capture.redirect_fds(out, err)
+    else:
+        def emit(name: str, line: str, err: bool) -> None:
+            outbox.put_output(Message(Kind.OUTPUT, {"instance": name, "line": line, "err": err}), len(line))
 
-    def emit(name: str, line: str, err: bool) -> None:
-        outbox.put(Message(Kind.OUTPUT, {"instance": name, "line": line, "err": err}))
-
-    capture = Capture(emit, default_name=next(iter(boot.share.instances)))
-    capture.install()
-    capture.capture_fds()
+        capture = Capture(emit, default_name=default)
+        capture.install()
+        capture.capture_fds()
     return Prelude(outbox, capture, start_imports(boot.share.instances.values(), capture))
 
 

@@ -113,6 +113,7 @@ class ProcessRuntime:
         #: Each node's code, by instance name, its import started by the prelude.
         self.code = prelude.code
         self._sender = threading.Thread(target=self._send_loop, name="topo:outbox", daemon=True)
+        self._sent = threading.Event()  # the sender sent its last message and closed
         self.capture = prelude.capture
         self._stop_reason = ""
         self._unasked_sigterm = False
@@ -136,6 +137,8 @@ class ProcessRuntime:
                 break
             push.send_multipart(message.encode())
         push.close()
+        self._sent.set()  # not is_alive(): a thread is alive a moment after its last word
+        self.runner_done()  # wakes run()'s wait for the last events to go out
 
     def request_stop(self, reason: str) -> None:
         """Safe from a signal handler: only sets flags and writes one byte."""
@@ -190,20 +193,44 @@ class ProcessRuntime:
                     os.read(self._wakeup_r, 64)
         stuck = [r.inst.name for r in runners if not r.finished]
         terminated = not stuck and self._terminate_context(poller, dealer)
-        self.capture.flush()
+        self.capture.close()  # every partial line, and what fds 1/2 hold, before the bye
         self.send(Message(Kind.BYE, {"process": self.process.name, "clean": terminated, "stuck": stuck}))
-        self.capture.close()
         self._remove_ipc_files()
         _end_descendants()
         self._outbox.put(None)
-        self._sender.join(timeout=0.5 if self.orphaned else self.boot.grace + 1)
-        if self.orphaned or self._sender.is_alive():
+        if not self._outbox_sent(poller, dealer, give_up):
             return 0  # nobody to tell, or the outbox is stuck: exit without waiting
         # the control context holds only the runtime's own sockets (a stuck node's are in
         # self.ctx): terminating it lets the BYE out before os._exit
         dealer.close()
         self._control.term()
         return 0
+
+    def _outbox_sent(self, poller: zmq.Poller, dealer: zmq.Socket[Any], give_up: float) -> bool:
+        """Waits until every queued event is sent: output a node printed is delivered
+        however long the supervisor takes to read it, as long as it reads (some progress
+        within ``grace + 1`` s, 5 s at least). Once a stop's grace is over (``give_up``), output is
+        dropped and only the control events go; orphaned, nothing is waited for."""
+        waiting_since = time.monotonic()
+        while not self._sent.is_set():
+            now = time.monotonic()
+            if self.orphaned:
+                return False
+            if self.stopping.is_set() and give_up == float("inf"):
+                give_up = now + self.boot.grace  # a stop that came after the nodes ended
+            if now >= give_up:
+                self._outbox.drop_output()
+            # longer than the supervisor may leave output unread for a stalled terminal (2 s)
+            stuck_at = max(self._outbox.progress, waiting_since) + max(self.boot.grace + 1, 5.0)
+            if now >= stuck_at:
+                return False
+            until = stuck_at if now >= give_up else min(stuck_at, give_up)
+            for sock, _ in poller.poll(max(1, int((until - now) * 1000))):
+                if sock is dealer:
+                    self._command(dealer)
+                else:
+                    os.read(self._wakeup_r, 64)
+        return True
 
     def on_sigterm(self) -> None:
         """SIGTERM without a stop asked first: the kernel's word that the supervisor died

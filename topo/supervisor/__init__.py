@@ -22,9 +22,12 @@ Modules, in the order a run meets them:
 - ``processes``: How a run's processes are started, signalled and seen to end, here or on
   another host.
 - ``spawn``: Starting and killing the OS processes of a run.
-- ``watch``: How a started node process is seen to end (its pidfd), and what ends with it.
 - ``rundir``: Where a run keeps its files, how it is named, and cleaning up after dead
   runs.
 - ``output``: What the supervisor shows and keeps of the nodes' output: prefixes, colours,
   log files.
+- ``pipes``: The read ends of each local process's output pipes, owned by the supervisor.
+- ``terminal``: ``topo up``'s stdout, written by a thread of its own so the supervisor never
+  waits on it.
+- ``watch``: How a started node process is seen to end, and what ends with it.
 """

@@ -35,12 +35,38 @@ SYSTEM_STYLE = "1"
 SYSTEM_NAME = "topo"
 
 _RESET = "\x1b[0m"
+#: A lone surrogate is a valid Python str that no UTF-8 encoder takes (``json.loads``
+#: makes one from ``"\\ud800"``, ``os.fsdecode`` from undecodable bytes): a node's line
+#: holding one must show, and be logged, with a replacement character, not crash the run.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+#: What a terminal obeys rather than shows: C0 controls but tab, DEL, and C1 controls.
+#: A node's ``\r`` or escape sequence could otherwise rewrite topo's own lines.
+_CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f]")
+
+
+def encodable(text: str) -> str:
+    """``text`` with every lone surrogate replaced by U+FFFD, so any UTF-8 stream takes it."""
+    return _SURROGATE.sub("\ufffd", text)
+
+
+def _caret(match: re.Match[str]) -> str:
+    code = ord(match[0])
+    return f"^{chr(code ^ 0x40)}" if code < 0x80 else f"<{code:02x}>"
+
+
+def visible(text: str) -> str:
+    """Control characters as ``cat -v`` shows them (``^M``, ``^[``): shown, not obeyed."""
+    return _CONTROL.sub(_caret, text)
 
 
 def _wants_color(stream: TextIO, env: Mapping[str, str]) -> bool:
     """The conventions users expect: colour on terminals only, and NO_COLOR / TERM=dumb win."""
     if "NO_COLOR" in env or env.get("TERM") == "dumb":
         return False
+    return _isatty(stream)
+
+
+def _isatty(stream: TextIO) -> bool:
     try:
         return bool(stream.isatty())
     except (AttributeError, ValueError, OSError):  # closed or exotic streams
@@ -55,10 +81,13 @@ class Printer:
     """
 
     def __init__(self, stream: TextIO, names: Iterable[str], color: bool | None = None,
-                 labels: Mapping[str, str] | None = None) -> None:
+                 labels: Mapping[str, str] | None = None, raw: bool | None = None) -> None:
+        """``raw``: pass control characters of nodes' lines through (default: only when
+        ``stream`` is not a terminal, where they cannot move the cursor)."""
         self._stream = stream
         self._lock = threading.Lock()
         self._color = _wants_color(stream, os.environ) if color is None else color
+        self._raw = not _isatty(stream) if raw is None else raw
         self._styles: dict[str, str] = {}
         #: What a name is shown as (``worker.0@edge`` on a run across hosts).
         self._labels = dict(labels or {})
@@ -85,22 +114,30 @@ class Printer:
         """Shows one line of a node's output; stderr lines look the same (``err`` is kept
         for callers and future styling, since many programs log normally on stderr)."""
         self.add(name)
-        self._write(name, self._styles[name], text)
+        text = encodable(text)
+        self._write(name, self._styles[name], text if self._raw else visible(text))
 
     def system(self, text: str) -> None:
         """Shows a message of topo itself, under the ``topo`` prefix."""
-        self._write(SYSTEM_NAME, SYSTEM_STYLE, text)
+        self._write(SYSTEM_NAME, SYSTEM_STYLE, encodable(text))
 
     def flush(self) -> None:
         with self._lock:
             self._stream.flush()
 
-    def _write(self, name: str, style: str, text: str) -> None:
+    def system_text(self, text: str) -> str:
+        """What :meth:`system` would write, for a writer that adds lines of its own."""
+        return self._format(SYSTEM_NAME, SYSTEM_STYLE, encodable(text))
+
+    def _format(self, name: str, style: str, text: str) -> str:
         prefix = f"{self._labels.get(name, name):<{self._width}} |"
         if self._color:
             prefix = f"\x1b[{style}m{prefix}{_RESET}"
         # A text with embedded newlines still gets a prefix on every line it shows.
-        out = "".join(f"{prefix} {part}\n" if part else f"{prefix}\n" for part in text.split("\n"))
+        return "".join(f"{prefix} {part}\n" if part else f"{prefix}\n" for part in text.split("\n"))
+
+    def _write(self, name: str, style: str, text: str) -> None:
+        out = self._format(name, style, text)
         with self._lock:
             try:
                 self._stream.write(out)
@@ -158,6 +195,7 @@ class LogFiles:
                     )
                     self._files[name] = f
                 stream = _STREAMS[err]
+                text = encodable(text)  # the bytes a node wrote stay, but no lone surrogate
                 # One record per physical line, so a stray newline cannot forge a record.
                 f.write("".join(f"{self._stamp()} {stream} {part}\n" for part in text.split("\n")))
             except OSError as error:

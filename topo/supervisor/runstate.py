@@ -10,6 +10,9 @@ from typing import Any, Iterable, Protocol
 
 #: Exit statuses of ``topo up`` (SPEC section 3).
 EXIT_OK, EXIT_FAILED, EXIT_SIGINT, EXIT_SIGTERM = 0, 1, 130, 143
+#: A bug in topo itself (sysexits' EX_SOFTWARE, as ``topo`` exits then): what outcome.json
+#: records when the supervisor's loop raised, so the file never says a crash went well.
+EXIT_INTERNAL = 70
 
 #: From SIGTERM to SIGKILL, for a process that did not end by itself (topo.supervisor.stopping).
 KILL_AFTER = 1.0

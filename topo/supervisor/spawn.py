@@ -17,7 +17,7 @@ import types
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Iterator
 
-from topo.process.boot import Boot
+from topo.process.boot import Boot, PassFds
 from topo.process.entry import main
 from topo.supervisor.watch import Started
 
@@ -40,12 +40,17 @@ def bare_main() -> Iterator[None]:
             sys.modules["__main__"] = real
 
 
-def start(boot: Boot) -> Started:
+def start(boot: Boot, pipes: bool = True) -> Started:
     """A started ``multiprocessing`` process running :func:`topo.process.runtime.main` (named
     through :func:`topo.process.entry.main`, so that neither this module nor its caller needs the
     runtime, and zmq, imported to start one), watched by its pidfd
-    (:class:`topo.supervisor.watch.Started`)."""
-    proc = _spawn.Process(target=main, args=(boot,), name=f"topo:{boot.share.name}", daemon=False)
+    (:class:`topo.supervisor.watch.Started`). ``pipes``: its output goes to pipes read here,
+    the reader's side as its ``topo_output`` (:mod:`topo.supervisor.pipes`)."""
+    from topo.supervisor.pipes import open_pipes
+
+    output, ends = open_pipes(next(iter(boot.share.instances))) if pipes else (None, ())
+    args = (boot, PassFds(ends)) if pipes else (boot,)
+    proc = _spawn.Process(target=main, args=args, name=f"topo:{boot.share.name}", daemon=False)
     # SIGINT stays blocked from here until the child's runtime has its own handler: a
     # Ctrl-C during start-up must not end a child with a KeyboardInterrupt traceback
     old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
@@ -54,7 +59,9 @@ def start(boot: Boot) -> Started:
             proc.start()
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, old)
-    return Started(proc)  # watched by its pidfd: children of its own may hold its sentinel
+        for fd in ends:  # the child has its own: the pipes end when it does
+            os.close(fd)
+    return Started(proc, output)  # watched by its pidfd: children of its own may hold its sentinel
 
 
 def default_sys_path(topology_file: str) -> tuple[str, ...]:

@@ -29,11 +29,12 @@ from topo.plan.planner import Plan
 from topo.process.boot import control_addresses
 from topo.process.control import CONTROL, Kind, Message
 from topo.supervisor import rundir, spawn
+from topo.supervisor.pipes import Pipes
 from topo.supervisor.processes import Ended, HostUp, MakeRemoteHosts, Processes
 from topo.supervisor.restarts import History
 from topo.supervisor.runstate import (
-    EXIT_FAILED, EXIT_OK, EXIT_SIGINT, EXIT_SIGTERM, STARTING, TERMINAL, NodeState, Outcome,
-    ProcState, Reporter, all_ready, answer, next_deadline, outcome_word, why_late,
+    EXIT_FAILED, EXIT_INTERNAL, EXIT_OK, EXIT_SIGINT, EXIT_SIGTERM, STARTING, TERMINAL, NodeState,
+    Outcome, ProcState, Reporter, all_ready, answer, next_deadline, outcome_word, why_late,
 )
 from topo.supervisor.spawn import default_sys_path
 from topo.supervisor.stopping import Stopping
@@ -82,6 +83,8 @@ class Supervisor:
         self._poller = zmq.Poller()
         self.processes = Processes(plan, self.procs, self._poller, reporter, grace=grace, sys_path=sys_path,
                                    prestarted=prestarted.procs if prestarted else None, hosts=hosts)
+        #: Local processes' output, read from their pipes (topo.supervisor.pipes).
+        self.pipes = Pipes(self._poller, reporter.output)
         self.stopping = Stopping(self.procs, self.nodes, self.processes, reporter.system, grace=grace,
                                  external=external)
         self._told: dict[str, tuple[str, int]] = {}
@@ -97,6 +100,13 @@ class Supervisor:
             self.code, self.reason = code, reason
         try:
             os.write(self._wake_w, b"!")
+        except OSError:
+            pass
+
+    def wake(self) -> None:
+        """Thread-safe: the loop looks at its state again (the terminal has room)."""
+        try:
+            os.write(self._wake_w, b"w")
         except OSError:
             pass
 
@@ -130,7 +140,13 @@ class Supervisor:
             self.reporter.system(f"started {len(self.procs)} process(es) for {len(self.nodes)} node(s) "
                                  f"in {time.monotonic() - self.started:.2f}s; run {rd.identity}")
             self._loop(events, commands, control)
+            self.pipes.close_all()  # the last lines of every process, before the outcome
+        except Exception as err:
+            # the truth for outcome.json, whatever code a stop had decided before the bug
+            self.code, self.reason = EXIT_INTERNAL, f"internal error: {type(err).__name__}: {err}"
+            raise
         finally:
+            self.pipes.discard()
             self.processes.close()
             outcome = Outcome(self.code if self.code is not None else EXIT_OK, self.reason, self.nodes)
             failed = rd.write_outcome(outcome.code, outcome.reason,
@@ -155,6 +171,8 @@ class Supervisor:
             "absent": sorted(n.name for n in self.nodes.values() if n.state in TERMINAL and n.process != proc.name),
             "restarts": {n: self.nodes[n].restarts for n in proc.instances},
         })
+        if proc.remote is None:
+            self.pipes.add(proc.name, getattr(proc.proc, "topo_output", None))
 
     def _loop(self, events: zmq.Socket[Any], commands: zmq.Socket[Any], control: zmq.Socket[Any]) -> None:
         for sock in (events, commands, control, self._wake_r):
@@ -163,7 +181,7 @@ class Supervisor:
                 or (self.code is None and any(p.restart_at for p in self.procs.values())):
             self._act()
             self._notify_changes()
-            timeout = self._next_deadline() - time.monotonic()
+            timeout = min(self._next_deadline(), self.pipes.hold_for(self.reporter)) - time.monotonic()
             for sock, _ in self._poller.poll(max(0, int(timeout * 1000)) + 1):
                 if sock is events:
                     self._drain(events)
@@ -173,6 +191,8 @@ class Supervisor:
                     self._control(control)
                 elif sock == self._wake_r:
                     os.read(self._wake_r, 256)
+                elif self.pipes.owns(sock):
+                    self.pipes.read(sock)
                 elif self.processes.owns(sock):
                     for seen in self.processes.read(sock):
                         self._seen(seen)
@@ -242,6 +262,9 @@ class Supervisor:
     # -- events ----------------------------------------------------------------------------
 
     def _handle(self, m: Message) -> None:
+        if m.kind in (Kind.EXITED, Kind.FAILED, Kind.STOPPED, Kind.BYE):  # its lines first
+            node = self.nodes.get(m.data.get("instance", ""))
+            self.pipes.drain(node.process if node else m.data.get("process", ""))
         if m.kind is Kind.OUTPUT:
             if m["instance"] in self.nodes:  # (a name of no node would make a log file of it)
                 self.reporter.output(m["instance"], m["line"], m["err"])
@@ -380,6 +403,7 @@ class Supervisor:
 
     def _process_ended(self, proc: ProcState, exitcode: int | None, how: str | None) -> None:
         proc.ended = True
+        self.pipes.close(proc.name)  # its last words, before what is said of its end
         if self.code is not None and proc.restart_at is None:
             self.stopping.restart_cancelled(proc)
         if all(self.nodes[n].state in TERMINAL or self.nodes[n].state == "restarting" for n in proc.instances):

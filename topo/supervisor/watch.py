@@ -43,10 +43,12 @@ class Started:
     what its owners used of the Process (``pid``, ``sentinel``, ``exitcode``,
     ``is_alive``, ``join``)."""
 
-    def __init__(self, proc: Any) -> None:
+    def __init__(self, proc: Any, output: Any = None) -> None:
         self.proc = proc
         self.pid: int = proc.pid
         self.name: str = proc.name
+        #: The reading side of its output pipes, when it has them (topo.supervisor.pipes).
+        self.topo_output: Any = output
         self._fd = _pidfd(proc.pid)
         if self._fd is not None:
             self._closer = weakref.finalize(self, os.close, self._fd)

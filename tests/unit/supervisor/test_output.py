@@ -355,3 +355,31 @@ def test_follow_stops_promptly_with_nothing_written(tmp_path: Path) -> None:
         return calls > 3
 
     assert list(follow(tmp_path / "missing", None, stop, interval=0.001)) == []
+
+
+def test_a_lone_surrogate_is_shown_and_logged_as_a_replacement_character(tmp_path: Path) -> None:
+    stream = io.TextIOWrapper(io.BytesIO(), encoding="utf-8")  # strict, like a real stdout
+    printer = Printer(stream, ["a"], color=False)
+    printer.line("a", "value: \ud800")
+    printer.system("topo says \udc80")
+    stream.flush()
+    shown = stream.buffer.getvalue().decode("utf-8")  # type: ignore[attr-defined]
+    assert "a    | value: \ufffd\n" in shown and "topo says \ufffd" in shown
+    logs = LogFiles(tmp_path)
+    logs.write("a", "value: \ud800")
+    logs.close()
+    assert (tmp_path / "a.log").read_text(encoding="utf-8").endswith(" out value: \ufffd\n")
+
+
+def test_control_characters_are_shown_not_obeyed_on_a_terminal(tmp_path: Path) -> None:
+    text = "plain\rOVER \x1b[2Jred\x07\x9b end\ttab"
+    out = io.StringIO()
+    Printer(out, ["a"], color=False, raw=False).line("a", text)
+    assert out.getvalue() == "a    | plain^MOVER ^[[2Jred^G<9b> end\ttab\n"
+    piped = io.StringIO()  # not a terminal: the bytes as written
+    Printer(piped, ["a"], color=False).line("a", text)
+    assert piped.getvalue() == f"a    | {text}\n"
+    logs = LogFiles(tmp_path)
+    logs.write("a", text)
+    logs.close()
+    assert (tmp_path / "a.log").read_bytes().decode("utf-8").endswith(f" out {text}\n")

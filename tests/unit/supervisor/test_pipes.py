@@ -1,0 +1,54 @@
+"""Output pipes read outside the writing process: records keep the node's name and stream,
+long lines are cut into atomic writes and joined again, raw fd output goes to the first
+node, and what was written before the writer died is all there."""
+
+from __future__ import annotations
+
+import os
+
+from topo.process.records import PIPE_BUF, encode_line, write_line
+from topo.supervisor.pipes import ChildOutput, open_pipes
+
+
+class Shown(list[tuple[str, str, bool]]):
+    def __call__(self, name: str, line: str, err: bool) -> None:
+        self.append((name, line, err))
+
+
+def test_records_are_single_writes_a_pipe_keeps_whole() -> None:
+    records = encode_line("worker.1", "é" * 5000, err=True)
+    assert len(records) > 1 and all(len(r) <= PIPE_BUF for r in records)
+    assert [r.split(b" ", 1)[1][:1] for r in records] == [b"E"] * (len(records) - 1) + [b"e"]
+
+
+def test_lines_written_before_the_writer_is_gone_are_all_read() -> None:
+    output, (records, out, err) = open_pipes("first")
+    write_line(records, "a", "hello", False)
+    write_line(records, "b", "x" * 10_000 + "\ud800", True)  # long, and a lone surrogate
+    os.write(out, b"raw line\r\nno newline at the end")
+    os.write(err, b"fd2: last words\n\xff\n")
+    for fd in (records, out, err):  # the writer dies: nothing more will come
+        os.close(fd)
+    shown = Shown()
+    output.close(shown)
+    assert shown == [
+        ("a", "hello", False),
+        ("b", "x" * 10_000 + "\ufffd", True),
+        ("first", "raw line", False),
+        ("first", "fd2: last words", True),
+        ("first", "\ufffd", True),
+        ("first", "no newline at the end", False),
+    ]
+
+
+def test_a_malformed_record_is_shown_as_it_is() -> None:
+    r, w = os.pipe()
+    out_r, out_w = os.pipe()
+    err_r, err_w = os.pipe()
+    output = ChildOutput(r, out_r, err_r, "first")
+    os.write(w, b"garbage\n")
+    for fd in (w, out_w, err_w):
+        os.close(fd)
+    shown = Shown()
+    output.close(shown)
+    assert shown == [("first", "garbage", False)]
