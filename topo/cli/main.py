@@ -16,10 +16,12 @@ from __future__ import annotations
 import atexit
 import gc
 import os
+import signal
 import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from types import FrameType
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
@@ -44,6 +46,8 @@ class _TopoGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         from topo.errors import TopoError
 
+        if signal.getsignal(signal.SIGINT) is _interrupted_early:  # see there
+            signal.signal(signal.SIGINT, signal.default_int_handler)
         try:
             return super().invoke(ctx)
         except TopoError as err:
@@ -248,6 +252,7 @@ def schema() -> None:
 
 def main() -> None:
     """Entry point of the ``topo`` console script (and of ``python -m topo``)."""
+    signal.signal(signal.SIGINT, _interrupted_early)
     try:
         cli.main(prog_name="topo")
     except SystemExit as done:
@@ -255,6 +260,15 @@ def main() -> None:
             raise  # a message to print: the interpreter's own exit does that
         _exit_now(done.code or 0)
     _exit_now(0)
+
+
+def _interrupted_early(signum: int, frame: FrameType | None) -> None:
+    """Ctrl-C before a command runs: the exit a shell gives Ctrl-C, at once. Nothing has
+    been started that would need undoing, and click would turn a KeyboardInterrupt
+    there into ``Aborted!`` and status 1. Each command gets Python's own handler back
+    (:meth:`_TopoGroup.invoke`), and ``topo up`` its own from its first step."""
+    os.write(2, b"interrupted\n")
+    os._exit(EXIT_INTERRUPTED)
 
 
 def _exit_now(code: int) -> NoReturn:

@@ -2,7 +2,7 @@
 
 The process exists to run its nodes, and a node's module can be the slowest thing in it
 to load. So the first steps are only what must come before that import: the parent-death
-signal and SIGINT handling, ``sys.path`` and the process's ``env`` (a node module sees
+signal and SIGINT/SIGHUP handling, ``sys.path`` and the process's ``env`` (a node module sees
 them), glibc's malloc settings (before anything allocates much), and the output capture
 (what the import prints is the node's, prefixed). Then every node module's import starts
 in the background (:mod:`topo.process.nodecode`), and only then does the process import zmq and
@@ -39,10 +39,13 @@ class Prelude(NamedTuple):
 
 def begin(boot: Boot) -> Prelude:
     _die_with_parent(boot.parent_pid)
-    # Ctrl-C reaches the whole process group; the supervisor decides. A handler, not SIG_IGN:
-    # an ignored SIGINT would be inherited by programs a node starts, a handler is not.
-    signal.signal(signal.SIGINT, lambda *_: None)
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # blocked by spawn.start
+    # Ctrl-C, and the SIGHUP of a closed terminal, reach the whole process group; the
+    # supervisor decides. A handler, not SIG_IGN: an ignored signal would be inherited by
+    # programs a node starts, a handler is not. Both were blocked since the first
+    # instruction (topo.supervisor.spawn.start); one that came meanwhile lands here.
+    for sig in (signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, lambda *_: None)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGHUP})
     for entry in reversed(boot.sys_path):  # first in boot.sys_path ends up first
         if entry in sys.path:
             sys.path.remove(entry)

@@ -10,6 +10,9 @@ from typing import Any, Iterable, Protocol
 
 #: Exit statuses of ``topo up`` (SPEC section 3).
 EXIT_OK, EXIT_FAILED, EXIT_SIGINT, EXIT_SIGTERM = 0, 1, 130, 143
+#: SIGHUP (its terminal closed): a stop like SIGTERM's, with the status a shell gives a
+#: process that SIGHUP ended (128 + 1). Not in the SPEC: docs/running.md says it.
+EXIT_SIGHUP = 129
 
 #: From SIGTERM to SIGKILL, for a process that did not end by itself (topo.supervisor.stopping).
 KILL_AFTER = 1.0
