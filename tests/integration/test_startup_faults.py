@@ -75,15 +75,16 @@ def assert_no_child_traceback(text: str) -> None:
         assert sign not in text, text
 
 
-def starting_info(topo: Topo) -> dict[str, object] | None:
-    for path in topo.run_dirs():
-        try:
-            info = json.loads((path / "run.json").read_text())
-        except (OSError, ValueError):
-            continue
-        if info.get("starting"):
-            return info  # type: ignore[no-any-return]
-    return None
+def spawning(proc: subprocess.Popen[str]) -> bool:
+    """``topo up`` has started its first process (or has ended)."""
+    try:
+        return bool(psutil.Process(proc.pid).children()) or proc.poll() is not None
+    except psutil.Error:
+        return True
+
+
+def wait_spawning(proc: subprocess.Popen[str]) -> None:
+    wait_until(lambda: spawning(proc), 30, "topo up to start its first process")
 
 
 def test_ctrl_c_while_many_processes_are_spawned_ends_the_run(topo: Topo) -> None:
@@ -92,8 +93,7 @@ def test_ctrl_c_while_many_processes_are_spawned_ends_the_run(topo: Topo) -> Non
     path = topo.file(many(60))
     for _ in range(3):
         proc = topo.start("up", path, "--grace", str(GRACE))
-        wait_until(lambda: starting_info(topo) is not None or proc.poll() is not None, 30,
-                   "the run to be starting")
+        wait_spawning(proc)
         # the spawning of 60 processes takes seconds: this lands in the middle of it
         time.sleep(random.uniform(0.0, 0.5))  # a random moment, not a wait for a condition
         stop_group(proc, signal.SIGINT)
@@ -112,8 +112,7 @@ def test_no_process_dies_of_an_early_ctrl_c(topo: Topo) -> None:
     path = topo.file(many(4, "fourstart"))
     for _ in range(10):
         proc = topo.start("up", path, "--grace", str(GRACE))
-        wait_until(lambda: starting_info(topo) is not None or proc.poll() is not None, 30,
-                   "the run to be starting")
+        wait_spawning(proc)
         time.sleep(random.uniform(0.0, 0.3))  # the moment: while the children start
         stop_group(proc, signal.SIGINT)
         text, _ = ended(topo, proc, GRACE + KILL_AFTER + SLACK + 10)
@@ -131,11 +130,10 @@ def _pending(pid: int, sig: signal.Signals) -> bool:
 
 def test_ps_shows_and_down_stops_a_run_that_is_still_starting(topo: Topo) -> None:
     """Before: both said ``no running topology`` while the run was spawning, and it went
-    on. Held in its start-up deterministically: SIGSTOP as soon as it says it is starting."""
+    on. Held in its start-up deterministically: SIGSTOP as soon as its first process is started."""
     proc = topo.start("up", topo.file(many(40, "slowstart")), "--grace", str(GRACE))
     try:
-        wait_until(lambda: starting_info(topo) is not None or proc.poll() is not None, 30,
-                   "the run to be starting")
+        wait_spawning(proc)
         os.kill(proc.pid, signal.SIGSTOP)  # the supervisor alone; its children go on starting
         ps = topo.run("ps")
         assert ps.code == 0, ps.err
