@@ -9,6 +9,7 @@ Modules, in the order a run meets them:
 
 - ``main``: The ``topo`` command line: click commands and nothing else.
 - ``launch``: ``topo up``: a validated file, a supervisor, the terminal and the log files.
+- ``early``: Ctrl-C before any command runs (imported first by ``main``).
 - ``client``: ``topo ps``, ``topo down`` and ``topo logs``: talking to runs from another
   terminal.
 """

@@ -21,8 +21,9 @@ import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from types import FrameType
 from typing import TYPE_CHECKING, Any, NoReturn
+
+from topo.cli import early  # first: Ctrl-C handled from here on (see there)
 
 import click
 
@@ -37,7 +38,7 @@ if TYPE_CHECKING:
 #: statuses the commands document. ``TOPO_DEBUG=1`` shows the traceback instead.
 EXIT_INTERNAL = 70
 #: Exit status after Ctrl-C, as a shell reports a process killed by SIGINT.
-EXIT_INTERRUPTED = 130
+EXIT_INTERRUPTED = early.EXIT_INTERRUPTED
 
 
 class _TopoGroup(click.Group):
@@ -46,7 +47,7 @@ class _TopoGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         from topo.errors import TopoError
 
-        if signal.getsignal(signal.SIGINT) is _interrupted_early:  # see there
+        if signal.getsignal(signal.SIGINT) is early.interrupted:  # see topo.cli.early
             signal.signal(signal.SIGINT, signal.default_int_handler)
         try:
             return super().invoke(ctx)
@@ -252,7 +253,7 @@ def schema() -> None:
 
 def main() -> None:
     """Entry point of the ``topo`` console script (and of ``python -m topo``)."""
-    signal.signal(signal.SIGINT, _interrupted_early)
+    early.install()  # (again: imported by a program other than the command itself)
     try:
         cli.main(prog_name="topo")
     except SystemExit as done:
@@ -260,15 +261,6 @@ def main() -> None:
             raise  # a message to print: the interpreter's own exit does that
         _exit_now(done.code or 0)
     _exit_now(0)
-
-
-def _interrupted_early(signum: int, frame: FrameType | None) -> None:
-    """Ctrl-C before a command runs: the exit a shell gives Ctrl-C, at once. Nothing has
-    been started that would need undoing, and click would turn a KeyboardInterrupt
-    there into ``Aborted!`` and status 1. Each command gets Python's own handler back
-    (:meth:`_TopoGroup.invoke`), and ``topo up`` its own from its first step."""
-    os.write(2, b"interrupted\n")
-    os._exit(EXIT_INTERRUPTED)
 
 
 def _exit_now(code: int) -> NoReturn:
