@@ -211,7 +211,7 @@ def test_ctrl_c_at_a_random_moment_of_the_first_second(topo: Topo) -> None:
         stop_group(proc, signal.SIGINT)
         text, took = ended(topo, proc, GRACE + KILL_AFTER + SLACK + 10)
         before_topo = proc.returncode == -signal.SIGINT or (
-            proc.returncode == 1 and "init_import_site" in text)
+            proc.returncode == 1 and "Fatal Python error" in text and "topo |" not in text)
         kind = "interpreter" if before_topo else str(proc.returncode)
         outcomes[kind] = outcomes.get(kind, 0) + 1
         if not before_topo:
