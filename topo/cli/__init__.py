@@ -11,4 +11,6 @@ Modules, in the order a run meets them:
 - ``launch``: ``topo up``: a validated file, a supervisor, the terminal and the log files.
 - ``client``: ``topo ps``, ``topo down`` and ``topo logs``: talking to runs from another
   terminal.
+- ``early``: Ctrl-C in the first milliseconds of the ``topo`` command, before any command
+  runs.
 """

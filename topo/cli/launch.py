@@ -7,10 +7,12 @@ another reporter).
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import sys
 import time
+from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any, TextIO, cast
 
@@ -19,11 +21,13 @@ from topo.supervisor.output import LogFiles, Printer, format_duration, summary_t
 from topo.plan.planner import make_plan
 from topo.supervisor.prestart import prestart
 from topo.supervisor.spawn import default_sys_path
+from topo.supervisor.runstate import EXIT_OK, EXIT_SIGHUP, EXIT_SIGINT, EXIT_SIGTERM
 from topo.supervisor.terminal import STALL, Terminal
 from topo.file.validate import load
 
 if TYPE_CHECKING:
     from topo.supervisor.runstate import NodeState, Outcome
+    from topo.supervisor.supervise import Supervisor
 
 
 class TerminalReporter:
@@ -45,13 +49,13 @@ class TerminalReporter:
             self._show(self.printer.line, name, line, err)
 
     def _show(self, write: Any, *args: Any) -> None:
-        """A closed terminal (``topo up | head``) ends the display, not the run: the
-        lines still go to the log files."""
+        """A closed terminal (``topo up | head``, or a terminal window closed: EIO after
+        its SIGHUP) ends the display, not the run: the lines still go to the log files."""
         if self.printer is None:
             return
         try:
             write(*args)
-        except BrokenPipeError:
+        except OSError:  # BrokenPipeError, EIO
             self.printer = None
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, sys.stdout.fileno())  # nor at exit, when Python flushes stdout
@@ -67,18 +71,98 @@ class TerminalReporter:
                 self._show(self.printer.system, line)
 
 
+class StopSignals:
+    """``topo up``'s stop signals, handled from its first step to its last.
+
+    Each signal only records a stop request (and wakes the supervisor's loop once there is
+    one); none raises. Before, a Ctrl-C while the processes were being started raised
+    KeyboardInterrupt in the middle of it: a process started but not yet recorded was
+    neither stopped nor killed, and multiprocessing joined it forever at exit.
+
+    - SIGINT (Ctrl-C): stop, exit 130; a second one while stopping ends the grace period.
+    - SIGTERM: stop, exit 143. SIGHUP (the terminal closed): stop, exit 129.
+    - SIGUSR1: ``topo down`` of a run whose control socket is not bound yet (its
+      processes are still being started): stop as ``topo down`` does, exit 0.
+
+    Installed even where the signal was ignored (a background job of a non-interactive
+    shell starts with SIGINT ignored): ``kill -INT`` must still stop the run.
+    """
+
+    def __init__(self) -> None:
+        #: The first stop asked before there was a supervisor to tell: (code, reason).
+        self.pending: tuple[int, str] | None = None
+        self._hurry = False
+        self._supervisor: Supervisor | None = None
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> StopSignals:
+        asks = {signal.SIGINT: (EXIT_SIGINT, "Ctrl-C"), signal.SIGTERM: (EXIT_SIGTERM, "SIGTERM"),
+                signal.SIGHUP: (EXIT_SIGHUP, "SIGHUP (terminal closed)"),
+                signal.SIGUSR1: (EXIT_OK, "stopped by topo down")}
+        for sig, (code, reason) in asks.items():
+            self._previous[sig] = signal.signal(sig, functools.partial(self._on, code, reason))
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+    def requested(self) -> bool:
+        return self.pending is not None or (self._supervisor is not None and self._supervisor.code is not None)
+
+    def attach(self, supervisor: Supervisor) -> None:
+        """From now on the supervisor is told; a request made before is passed on. The
+        supervisor is set first: a signal in between is either still pending (and read
+        below) or told to the supervisor directly."""
+        self._supervisor = supervisor
+        if self.pending is not None:
+            supervisor.request_stop(*self.pending)
+        if self._hurry:
+            supervisor.hurry()
+
+    def _on(self, code: int, reason: str, signum: int, frame: FrameType | None) -> None:
+        supervisor = self._supervisor
+        again = signum == signal.SIGINT and self.requested()
+        if supervisor is None:
+            self.pending = self.pending or (code, reason)
+            self._hurry = self._hurry or again
+        elif again:
+            supervisor.hurry()
+        else:
+            supervisor.request_stop(code, reason)
+
+
 def up(file: str, *, ready_timeout: float, grace: float, color: bool | None = None,
        stream: TextIO | None = None) -> int:
-    stream = stream or sys.stdout
+    with StopSignals() as signals:
+        return _up(file, signals, ready_timeout=ready_timeout, grace=grace, color=color,
+                   stream=stream or sys.stdout)
+
+
+def _up(file: str, signals: StopSignals, *, ready_timeout: float, grace: float, color: bool | None,
+        stream: TextIO) -> int:
     plan = make_plan(load(file))
+    if signals.pending is not None:  # nothing exists yet that a stop would have to undo
+        print(f"topo: {signals.pending[1]} before the run started", file=sys.stderr)
+        return signals.pending[0]
     rd = rundir.create(plan.topology)
-    sys_path = default_sys_path(file)
-    # the processes start before the supervisor and what it imports (zmq, psutil) exist:
-    # their start-up runs alongside the rest of this one's (topo.supervisor.prestart)
-    early = prestart(plan, rd, ready_timeout=ready_timeout, grace=grace, sys_path=sys_path)
+    try:
+        # visible to `topo ps` and stoppable by `topo down` (SIGUSR1: no control socket
+        # yet) from before the first process starts; the supervisor writes it again once
+        # its control socket is bound
+        rd.write_info(pid=os.getpid(), started=rundir.create_time(), file=str(Path(plan.file).resolve()),
+                      starting=True)
+        sys_path = default_sys_path(file)
+        # the processes start before the supervisor and what it imports (zmq, psutil) exist:
+        # their start-up runs alongside the rest of this one's (topo.supervisor.prestart)
+        early = prestart(plan, rd, ready_timeout=ready_timeout, grace=grace, sys_path=sys_path,
+                         stop=signals.requested)
+    except BaseException:
+        rd.remove()
+        raise
     try:
         from topo.hosts.remotes import Hosts
-        from topo.supervisor.supervise import EXIT_SIGINT, EXIT_SIGTERM, Supervisor
+        from topo.supervisor.supervise import Supervisor
 
         hosts = {i.host for i in plan.instances.values()}
         labels = {name: f"{name}@{i.host}" for name, i in plan.instances.items()} if len(hosts) > 1 else {}
@@ -98,29 +182,16 @@ def up(file: str, *, ready_timeout: float, grace: float, color: bool | None = No
             early.kill()
         rd.remove()
         raise
-
-    def on_sigint(signum: int, frame: FrameType | None) -> None:
-        if supervisor.code is not None:
-            supervisor.hurry()
-        else:
-            supervisor.request_stop(EXIT_SIGINT, "Ctrl-C")
-
-    # A background job of a non-interactive shell starts with SIGINT ignored: set ours anyway.
-    previous = {
-        signal.SIGINT: signal.signal(signal.SIGINT, on_sigint),
-        signal.SIGTERM: signal.signal(signal.SIGTERM, lambda *_: supervisor.request_stop(EXIT_SIGTERM, "SIGTERM")),
-    }
+    signals.attach(supervisor)
     started = time.monotonic()
     try:
         outcome = supervisor.run()
     finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
         logs.close()
     _summary(reporter, outcome, time.monotonic() - started)
     try:
         printer.flush()
-    except BrokenPipeError:
+    except OSError:
         pass
     if terminal is not None:
         terminal.drain(STALL)  # all of it for a reader that reads; a stalled one is left

@@ -16,11 +16,14 @@ from __future__ import annotations
 import atexit
 import gc
 import os
+import signal
 import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, NoReturn
+
+from topo.cli import early  # first: Ctrl-C handled from here on (see there)
 
 import click
 
@@ -35,7 +38,7 @@ if TYPE_CHECKING:
 #: statuses the commands document. ``TOPO_DEBUG=1`` shows the traceback instead.
 EXIT_INTERNAL = 70
 #: Exit status after Ctrl-C, as a shell reports a process killed by SIGINT.
-EXIT_INTERRUPTED = 130
+EXIT_INTERRUPTED = early.EXIT_INTERRUPTED
 
 
 class _TopoGroup(click.Group):
@@ -44,6 +47,8 @@ class _TopoGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         from topo.errors import TopoError
 
+        if signal.getsignal(signal.SIGINT) is early.interrupted:  # see topo.cli.early
+            signal.signal(signal.SIGINT, signal.default_int_handler)
         try:
             return super().invoke(ctx)
         except TopoError as err:
@@ -248,6 +253,7 @@ def schema() -> None:
 
 def main() -> None:
     """Entry point of the ``topo`` console script (and of ``python -m topo``)."""
+    early.install()  # (again: imported by a program other than the command itself)
     try:
         cli.main(prog_name="topo")
     except SystemExit as done:

@@ -3,9 +3,9 @@
 The process exists to run its nodes, and a node's module can be the slowest thing in it
 to load. So the first steps are only what must come before that import: the parent-death
 signal, a process group of its own and no descriptor handed on (:mod:`topo.process.family`),
-SIGINT handling, ``sys.path`` and the process's ``env`` (a node module sees them), glibc's
-malloc settings (before anything allocates much), and the output capture (what the import
-prints is the node's, prefixed). Then every node module's import starts
+SIGINT/SIGHUP handling, ``sys.path`` and the process's ``env`` (a node module sees them),
+glibc's malloc settings (before anything allocates much), and the output capture (what the
+import prints is the node's, prefixed). Then every node module's import starts
 in the background (:mod:`topo.process.nodecode`), and only then does the process import zmq and
 its runtime, bind, connect and gate, while the import goes on. None of this imports zmq.
 """
@@ -50,11 +50,14 @@ def begin(boot: Boot, output: PassFds | None = None) -> Prelude:
     # ends, and no inherited descriptor (multiprocessing's sentinel) handed on: family
     family.lead_own_group()
     family.keep_inherited_fds()
-    # Ctrl-C reaches the supervisor's process group, which this process leaves just now;
-    # the supervisor decides. A handler, not SIG_IGN: an ignored SIGINT would be inherited
-    # by programs a node starts, a handler is not.
-    signal.signal(signal.SIGINT, lambda *_: None)
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # blocked by spawn.start
+    # Ctrl-C, and the SIGHUP of a closed terminal, reach the supervisor's process group,
+    # which this process leaves just now; the supervisor decides. A handler, not SIG_IGN:
+    # an ignored signal would be inherited by programs a node starts, a handler is not.
+    # Both were blocked since the first instruction (topo.supervisor.spawn.start); one
+    # that came meanwhile lands here.
+    for sig in (signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, lambda *_: None)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGHUP})
     for entry in reversed(boot.sys_path):  # first in boot.sys_path ends up first
         if entry in sys.path:
             sys.path.remove(entry)

@@ -125,10 +125,19 @@ class Wiring(threading.Thread):
 
     def _wait_for_table(self) -> None:
         """The supervisor's endpoint table: every bind of the run is known (tcp ports are
-        picked at bind time), so no connect has to be retried."""
+        picked at bind time), so no connect has to be retried. Until the ready deadline,
+        like every wait of the wiring: a supervisor that never sends it (one that died is
+        the parent-death SIGTERM's business, which stops this wait) must not hold the
+        process forever; its nodes end not ready, and the process exits."""
         while not self.rt.table_ready.is_set():
             self._check()
-            self.watch.wait(None)
+            remaining = self.rt.deadline - time.monotonic()
+            if remaining <= 0:
+                for runner in list(self.pending):
+                    self._end(runner, Message(Kind.NOT_READY, {"instance": runner.inst.name, "waiting": [
+                        f"{runner.inst.name}: the addresses of its peers (the supervisor never sent them)"]}))
+                return
+            self.watch.wait(remaining)
             self.rt.board.drain()
         self._check()
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 import signal
 import time
-from typing import Any, NamedTuple
+from typing import Any, Callable, NamedTuple
 
 from topo.supervisor import spawn
 from topo.process.boot import Boot, control_addresses
@@ -46,9 +46,16 @@ def can_prestart(plan: Plan) -> bool:
 
 
 def prestart(plan: Plan, rd: RunDir, *, ready_timeout: float, grace: float,
-             sys_path: tuple[str, ...]) -> Prestarted | None:
+             sys_path: tuple[str, ...], stop: Callable[[], bool] = lambda: False) -> Prestarted | None:
     """Every process of the plan started, in plan order (those with receiving sockets
-    first), as the supervisor's first start of each; None if the plan is not one for it."""
+    first), as the supervisor's first start of each; None if the plan is not one for it.
+
+    ``stop``: whether a stop has been asked (``topo up``'s signal handlers record Ctrl-C,
+    SIGTERM, SIGHUP from its first step). Starting a hundred processes takes seconds: once
+    it is true no further one is started, and those started are handed to the supervisor,
+    which stops them as it stops any run. The handlers never raise, so no interruption
+    can come between a process's start and its recording here (a process lost so was
+    joined forever by multiprocessing at exit)."""
     if not can_prestart(plan):
         return None
     events, commands = control_addresses(str(rd.sockets))
@@ -57,6 +64,8 @@ def prestart(plan: Plan, rd: RunDir, *, ready_timeout: float, grace: float,
     procs: dict[str, Any] = {}
     try:
         for proc in plan.processes:
+            if stop():
+                break
             boot = Boot(share_of(plan, proc.name), events, commands, str(rd.sockets), ready_by, grace,
                         os.getpid(), sys_path)
             procs[proc.name] = spawn.start(boot)

@@ -118,6 +118,10 @@ class Processes:
                     restarts=start["restarts"], keys=self.hosts.local_keys if self.hosts else None)
         self.adopt(proc, spawn.start(boot))
 
+    def prestarted(self, proc: ProcState) -> bool:
+        """``proc`` runs already, started before the supervisor, and waits to be adopted."""
+        return proc.generation == 0 and proc.name in self._prestarted
+
     def adopt(self, proc: ProcState, started: Any) -> None:
         """A local process started (its multiprocessing Process), here or before the
         supervisor existed (:mod:`topo.supervisor.prestart`): watched from now on."""

@@ -13,6 +13,9 @@ EXIT_OK, EXIT_FAILED, EXIT_SIGINT, EXIT_SIGTERM = 0, 1, 130, 143
 #: A bug in topo itself (sysexits' EX_SOFTWARE, as ``topo`` exits then): what outcome.json
 #: records when the supervisor's loop raised, so the file never says a crash went well.
 EXIT_INTERNAL = 70
+#: SIGHUP (its terminal closed): a stop like SIGTERM's, with the status a shell gives a
+#: process that SIGHUP ended (128 + 1). Not in the SPEC: docs/running.md says it.
+EXIT_SIGHUP = 129
 
 #: From SIGTERM to SIGKILL, for a process that did not end by itself (topo.supervisor.stopping).
 KILL_AFTER = 1.0

@@ -15,6 +15,7 @@ import sys
 import threading
 import types
 from contextlib import contextmanager
+from multiprocessing import resource_tracker
 from typing import TYPE_CHECKING, Any, Iterator
 
 from topo.process.boot import Boot, PassFds
@@ -26,6 +27,8 @@ if TYPE_CHECKING:
 
 _spawn = multiprocessing.get_context("spawn")
 _main_lock = threading.Lock()
+#: Blocked in a child from its first instruction until its prelude handles them.
+STARTUP_BLOCKED = frozenset({signal.SIGINT, signal.SIGHUP})
 
 
 @contextmanager
@@ -51,9 +54,17 @@ def start(boot: Boot, pipes: bool = True) -> Started:
     output, ends = open_pipes(next(iter(boot.share.instances))) if pipes else (None, ())
     args = (boot, PassFds(ends)) if pipes else (boot,)
     proc = _spawn.Process(target=main, args=args, name=f"topo:{boot.share.name}", daemon=False)
-    # SIGINT stays blocked from here until the child's runtime has its own handler: a
-    # Ctrl-C during start-up must not end a child with a KeyboardInterrupt traceback
-    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    # multiprocessing starts its resource tracker at the first spawn, and starting it
+    # *unblocks* SIGINT and SIGTERM in the calling thread, whatever was blocked before:
+    # inside the block below, the first child would start with SIGINT deliverable. So the
+    # tracker is made sure of first; within proc.start() it is then only looked at.
+    resource_tracker.ensure_running()
+    # SIGINT and SIGHUP stay blocked from here until the child's prelude has its own
+    # handlers (the child inherits the mask across exec): a Ctrl-C or a closed terminal
+    # during start-up must not end a child (a KeyboardInterrupt traceback, or a silent
+    # death); the supervisor decides. Blocked, not ignored, in this process: a signal
+    # that comes meanwhile is delivered here when the mask is restored, not lost.
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, STARTUP_BLOCKED)
     try:
         with bare_main():
             proc.start()

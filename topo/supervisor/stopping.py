@@ -121,6 +121,16 @@ class Stopping:
                 self.restart_cancelled(proc)
         return never
 
+    def not_started(self, proc: ProcState) -> None:
+        """A process the supervisor will not start, because the stop was asked before it
+        could be (a Ctrl-C while ``topo up`` was still starting processes): it ends having
+        never run, and its nodes ``stopped``."""
+        proc.ended = True
+        for name in proc.instances:
+            node = self.nodes[name]
+            if node.state not in TERMINAL:
+                node.state, node.ended = "stopped", time.monotonic()
+
     def hurry(self, now: float) -> None:
         """A second Ctrl-C: the grace period ends now."""
         self.hurried = True

@@ -134,10 +134,13 @@ class Supervisor:
             self._endpoints = (ev, cmd)
             self.processes.open(ctx, rd.run_id, str(rd.sockets), ev, cmd, commands)
             self.listening.set()
-            for proc in self.procs.values():
-                if proc.name not in self.external:
+            for proc in self.procs.values():  # a stop asked already (early Ctrl-C): only adopt
+                if proc.name not in self.external and (self.code is None or self.processes.prestarted(proc)):
                     self._start(proc)
-            self.reporter.system(f"started {len(self.procs)} process(es) for {len(self.nodes)} node(s) "
+                elif proc.name not in self.external:
+                    self.stopping.not_started(proc)
+            started = sum(1 for p in self.procs.values() if not p.ended)
+            self.reporter.system(f"started {started} process(es) for {len(self.nodes)} node(s) "
                                  f"in {time.monotonic() - self.started:.2f}s; run {rd.identity}")
             self._loop(events, commands, control)
             self.pipes.close_all()  # the last lines of every process, before the outcome

@@ -210,3 +210,13 @@ def test_nodes_waiting_for_a_restart_end_stopped_when_the_stop_begins() -> None:
     node.state, node.error = "restarting", "ValueError: broken"
     stopping.begin(10.0, "topo down")
     assert (node.state, node.error, proc.restart_at) == ("stopped", None, None)
+
+
+def test_a_process_not_started_because_of_an_early_stop_ends_with_its_nodes_stopped() -> None:
+    stopping, commands, _ = make("a")
+    proc = stopping.procs["a"]
+    stopping.not_started(proc)
+    assert proc.ended and stopping.nodes["a-node"].state == "stopped"
+    stopping.begin(10.0, "Ctrl-C")
+    stopping.escalate(20.0)
+    assert commands.sent == [] and commands.signals == []  # nothing to tell, nothing to kill
