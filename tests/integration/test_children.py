@@ -64,10 +64,14 @@ def test_a_killed_node_process_with_a_live_child_is_seen_failed_and_restarted(to
     lines = topo.wait_for_line(up, r"^sp\s+\| pids ")
     node_pid, child_pid = _pids(lines, "sp")
     os.kill(node_pid, signal.SIGKILL)
+    # the new process's first line comes through its output pipe, the ready report through
+    # the control channel: either may be read first
     lines += topo.wait_for_lines(up, [r"sp failed \(its process sp killed by SIGKILL\); restarting",
-                                      r"sp ready again \(restart 1\)"], timeout=SEEN_WITHIN)
+                                      r"sp ready again \(restart 1\)", rf"^sp\s+\| pids (?!{node_pid} )"],
+                                 timeout=SEEN_WITHIN)
     wait_until(lambda: _gone([child_pid]), SEEN_WITHIN, "the killed node process's child to end")
-    new_node, new_child = _pids(topo.wait_for_line(up, r"^sp\s+\| pids "), "sp")
+    new_node, new_child = _pids(lines, "sp")
+    assert new_node != node_pid
     down = topo.run("down", "forks", timeout=SEEN_WITHIN + 10)
     assert down.code == 0, down.out + down.err
     _finish(topo, up)

@@ -104,11 +104,13 @@ def test_a_process_killed_from_outside_is_restarted_and_traffic_resumes(topo: To
     pid = int(first[-1].split()[-1])
     topo.wait_for_line(proc, f"via {pid}")
     os.kill(pid, signal.SIGKILL)
-    lines = topo.wait_for_line(proc, "ready again")
+    # the new process's first line (its output pipe) and the ready report (the control
+    # channel) may come in either order
+    lines = topo.wait_for_lines(proc, ["ready again", rf"^relay\s+\| pid (?!{pid}\b)\d+"])
     text = "".join(lines)
     assert "relay failed (its process relay_proc killed by SIGKILL)" in text, text
     assert "buddy restarts too: it shares process relay_proc with relay" in text, text
-    new_pid = int(topo.wait_for_line(proc, r"^relay\s+\| pid")[-1].split()[-1])
+    [new_pid] = [int(m.group(1)) for m in re.finditer(r"^relay\s+\| pid (\d+)", text, re.M)]
     assert new_pid != pid
     topo.wait_for_line(proc, f"via {new_pid}")  # messages flow through the new process
     ps = topo.run("ps", "killed")

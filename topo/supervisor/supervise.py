@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import threading
 import time
 from pathlib import Path
@@ -124,6 +125,7 @@ class Supervisor:
         commands = ctx.socket(zmq.ROUTER)
         commands.setsockopt(zmq.ROUTER_MANDATORY, 1)
         control = ctx.socket(zmq.ROUTER)  # `topo ps` and `topo down` from other terminals
+        woken_by_signals = _wake_on_signals(self._wake_w)
         try:
             ev, cmd, ctl = (*control_addresses(str(rd.sockets)), f"ipc://{rd.sockets}/{CONTROL}")
             events.bind(ev)
@@ -160,6 +162,8 @@ class Supervisor:
                 sock.close(linger=0)
             ctx.term()
             rd.remove()
+            if woken_by_signals:
+                signal.set_wakeup_fd(-1)  # before the pipe closes and its number is reused
             os.close(self._wake_r)
             os.close(self._wake_w)
         return outcome
@@ -426,3 +430,15 @@ class Supervisor:
                 node.state = "stopped"
             else:
                 self._ended(node, how, None)
+
+
+def _wake_on_signals(fd: int) -> bool:
+    """A signal wakes the loop whichever thread the kernel hands it to: Python runs its
+    handler in the main thread only, and a signal taken by another thread (the terminal's
+    writer) would otherwise wait for the poll's timeout, up to the ready deadline. Only
+    where the supervisor runs in the main thread (``topo up``; a test harness runs it in a
+    thread of its own and keeps its signals)."""
+    if threading.current_thread() is not threading.main_thread():
+        return False
+    signal.set_wakeup_fd(fd, warn_on_full_buffer=False)
+    return True
