@@ -33,6 +33,18 @@ def _outcome(topo: Topo, topology: str) -> dict[str, object]:
     return json.loads(path.read_text())
 
 
+def _up_into_file(topo: Topo, file: str) -> tuple[Path, subprocess.Popen[str]]:
+    """``topo up FILE`` with its stdout in a file (read back by the test, never a pipe that
+    could fill), stderr piped; cleaned up by the fixture."""
+    out_path = topo.tmp / "out.txt"
+    with open(out_path, "w") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "topo", "up", file, "--grace", "2"], env=topo.env,
+                                cwd=str(ROOT), stdout=out, stderr=subprocess.PIPE, text=True,
+                                start_new_session=True)
+    topo.procs.append(proc)  # type: ignore[arg-type]
+    return out_path, proc
+
+
 def _log(topo: Topo, topology: str, node: str) -> str:
     [path] = (topo.home / "logs" / topology).glob(f"*/{node}.log")
     return path.read_text(encoding="utf-8")
@@ -105,13 +117,8 @@ def test_half_a_million_lines_are_all_shown_and_the_node_returned(topo: Topo) ->
         nodes:
           big: {run: outnodes:bigout, on_exit: stop}
     """)
-    out_path = topo.tmp / "out.txt"
-    with open(out_path, "w") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "topo", "up", f, "--grace", "2"], env=topo.env,
-                                cwd=str(ROOT), stdout=out, stderr=subprocess.PIPE, text=True,
-                                start_new_session=True)
-        topo.procs.append(proc)  # type: ignore[arg-type]
-        _, err = proc.communicate(timeout=300)
+    out_path, proc = _up_into_file(topo, f)
+    _, err = proc.communicate(timeout=300)
     text = out_path.read_text()
     lines = [line for line in text.splitlines() if line.startswith("big  | ")]
     assert proc.returncode == 0, text[-2000:] + err
@@ -130,12 +137,7 @@ def test_a_node_printing_until_stopped_keeps_its_memory(topo: Topo) -> None:
         nodes:
           flood: {run: outnodes:flood}
     """)
-    out_path = topo.tmp / "out.txt"
-    with open(out_path, "w") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "topo", "up", f, "--grace", "2"], env=topo.env,
-                                cwd=str(ROOT), stdout=out, stderr=subprocess.PIPE, text=True,
-                                start_new_session=True)
-    topo.procs.append(proc)  # type: ignore[arg-type]
+    out_path, proc = _up_into_file(topo, f)
     wait_until(lambda: "node(s) ready" in out_path.read_text(), 60, "the node ready")
     [node] = [p for p in psutil.Process(proc.pid).children() if "spawn_main" in " ".join(p.cmdline())]
     peak = 0

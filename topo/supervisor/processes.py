@@ -1,7 +1,7 @@
 """How a run's processes are started, signalled and seen to end, here or on another host.
 
 The supervisor decides (start this process now, signal that one, what an end means); this
-module knows how. A local process is spawned here and watched by its sentinel; a remote
+module knows how. A local process is spawned here and watched by its pidfd; a remote
 one is asked of its host's agent (launched first if need be) and watched through the
 agent's reports and the agent's own liveness. What it sees comes back as plain facts: an
 event to handle, or :class:`Ended` with the exit status or why the process is gone.

@@ -3,7 +3,7 @@
 It spawns the processes, relays the endpoint table, and turns the events the processes
 send into states, output, restarts and, at the end, an exit status. Nothing else decides:
 a child reports, the supervisor concludes (honcho's Manager is the model). Its loop waits
-on one poll over the control sockets, every child's process sentinel and a self-pipe that
+on one poll over the control sockets, every child's pidfd (topo.supervisor.watch) and a self-pipe that
 signal handlers write to; every timed step (ready deadline, grace, escalation, restart
 backoff) is a deadline of that poll, never a sleep.
 
@@ -99,17 +99,15 @@ class Supervisor:
         """Signal-safe: records why and wakes the loop, which does the rest."""
         if self.code is None:
             self.code, self.reason = code, reason
-        try:
-            os.write(self._wake_w, b"!")
-        except OSError:
-            pass
+        self.wake()
 
     def wake(self) -> None:
-        """Thread-safe: the loop looks at its state again (the terminal has room)."""
+        """Thread- and signal-safe: the loop looks at its state again (a stop asked, the
+        terminal has room)."""
         try:
             os.write(self._wake_w, b"w")
         except OSError:
-            pass
+            pass  # full (the loop wakes anyway) or closed (the run is over)
 
     def hurry(self) -> None:
         """A second Ctrl-C: skip the rest of the grace period."""
