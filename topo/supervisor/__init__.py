@@ -12,6 +12,7 @@ Modules, in the order a run meets them:
 - ``prestart``: ``topo up``'s local processes started as soon as the plan exists, before the
   supervisor.
 - ``supervise``: The supervisor: the one owner of a run's state.
+- ``transitions``: What each report of a node means for the run: the rules of a node's life.
 - ``stopping``: Stop bookkeeping: who has been told to stop, who still must be, and the
   escalation.
 - ``runstate``: The state a supervisor owns, as plain records, and how it is shown to ``topo

@@ -25,20 +25,20 @@ from typing import TYPE_CHECKING, Any
 
 import zmq
 
-from topo.file.model import OnExit
 from topo.plan.planner import Plan
 from topo.process.boot import control_addresses
-from topo.process.control import CONTROL, Kind, Message
+from topo.process.control import CONTROL, Message
 from topo.supervisor import rundir, spawn
 from topo.supervisor.pipes import Pipes
 from topo.supervisor.processes import Ended, HostUp, MakeRemoteHosts, Processes
 from topo.supervisor.restarts import History
 from topo.supervisor.runstate import (
     EXIT_FAILED, EXIT_INTERNAL, EXIT_OK, EXIT_SIGINT, EXIT_SIGTERM, STARTING, TERMINAL, NodeState,
-    Outcome, ProcState, Reporter, all_ready, answer, next_deadline, outcome_word, why_late,
+    Outcome, ProcState, Reporter, answer, next_deadline, outcome_word, why_late,
 )
 from topo.supervisor.spawn import default_sys_path
 from topo.supervisor.stopping import Stopping
+from topo.supervisor.transitions import Transitions
 
 if TYPE_CHECKING:
     from topo.supervisor.prestart import Prestarted
@@ -47,7 +47,7 @@ __all__ = ["Supervisor", "Outcome", "Reporter", "default_sys_path", "EXIT_OK", "
            "EXIT_SIGINT", "EXIT_SIGTERM"]
 
 
-class Supervisor:
+class Supervisor(Transitions):
     def __init__(self, plan: Plan, reporter: Reporter, *, ready_timeout: float = 30.0,
                  grace: float = 5.0, sys_path: tuple[str, ...] = (),
                  run_dir: rundir.RunDir | None = None, external: frozenset[str] = frozenset(),
@@ -263,137 +263,6 @@ class Supervisor:
                 self.request_stop(EXIT_OK, "stopped by topo down")
             if reply is not None:
                 control.send_multipart([*frames[:-1], json.dumps(reply).encode()])
-
-    # -- events ----------------------------------------------------------------------------
-
-    def _handle(self, m: Message) -> None:
-        if m.kind in (Kind.EXITED, Kind.FAILED, Kind.STOPPED, Kind.BYE):  # its lines first
-            node = self.nodes.get(m.data.get("instance", ""))
-            self.pipes.drain(node.process if node else m.data.get("process", ""))
-        if m.kind is Kind.OUTPUT:
-            if m["instance"] in self.nodes:  # (a name of no node would make a log file of it)
-                self.reporter.output(m["instance"], m["line"], m["err"])
-            return
-        if m.kind is Kind.HELLO:
-            proc = self.procs.get(m["process"])
-            if proc is not None and self.stopping.hello(proc, m.data.get("gen")):
-                self._maybe_connect()
-            return
-        if m.kind is Kind.BYE:
-            proc = self.procs.get(m.data.get("process", ""))
-            if proc is not None and m.data.get("gen") == proc.generation:
-                proc.bye = True
-                for name in m.data.get("stuck", []):
-                    node = self.nodes.get(name)
-                    if node is not None and node.state not in TERMINAL:
-                        node.state, node.ended = "stopped", time.monotonic()
-                        node.error = f"ignored the stop: abandoned after the {self.grace:g}s grace period"
-                        self.reporter.system(f"{name} {node.error}")
-                if proc.name in self.external:
-                    proc.ended = True
-            return
-        if "instances" in m.data:  # one report for several nodes of a process (bound, ready)
-            for each in m.split():
-                self._handle(each)
-            return
-        node = self.nodes.get(m.data.get("instance", ""))
-        if node is None or m.data.get("gen") != self.procs[node.process].generation:
-            return  # a late word from a process that has been replaced
-        if m.kind is Kind.BOUND:
-            self.bound.update(m["endpoints"])
-            node.state = "bound"
-            self._maybe_connect()
-        elif m.kind is Kind.IMPORTING and node.state == "bound":
-            node.state = "importing"
-        elif m.kind is Kind.READY:
-            node.state, node.started, node.error, node.traceback = "running", time.monotonic(), None, None
-            if node.restarts:
-                self.reporter.system(f"{node.name} ready again (restart {node.restarts})")
-            self._maybe_all_ready()
-        elif m.kind is Kind.EXITED:
-            self._ended(node, None, None)
-        elif m.kind is Kind.STOPPED:
-            if node.state != "restarting":
-                node.state, node.ended = "stopped", time.monotonic()
-        elif m.kind is Kind.FAILED:
-            self._ended(node, m["error"], m.data.get("traceback"))
-        elif m.kind is Kind.NOT_READY:
-            self._hold_stop_until = min(time.monotonic(), self.ready_deadline) + 0.5
-            waiting = "\n".join(f"  waiting: {w}" for w in m["waiting"])
-            self._fail(node, f"not ready within {self.ready_timeout:g}s\n{waiting}", None)
-
-    def _ended(self, node: NodeState, error: str | None, tb: str | None) -> None:
-        """A node returned (error None) or failed: restart it, or draw the consequences."""
-        if node.state in TERMINAL or node.state == "restarting":
-            return
-        inst = self.plan.instances[node.name]
-        if tb:
-            for line in tb.rstrip().splitlines():
-                self.reporter.output(node.name, line, True)
-        if self.code is None:
-            decision = self.history[node.name].decide(inst.restart, error is not None, time.monotonic())
-            if decision.restart:
-                self._restart(node, error, decision.delay)
-                return
-            if decision.gave_up:
-                self._fail(node, f"{decision.gave_up}; last error: {error or 'returned'}", None)
-                return
-        if error is not None:
-            self._fail(node, error, tb)
-            return
-        node.state, node.ended = "exited", time.monotonic()
-        self.reporter.system(f"{node.name} returned")
-        if inst.on_exit is OnExit.STOP and all(
-                n.state in TERMINAL for n in self.nodes.values() if self.plan.instances[n.name].node == inst.node):
-            self.request_stop(EXIT_OK, f"{inst.node} returned (on_exit: stop)")
-        elif all(n.state in TERMINAL for n in self.nodes.values()):
-            self.request_stop(EXIT_OK, "every node returned")
-
-    def _restart(self, node: NodeState, error: str | None, delay: float) -> None:
-        proc = self.procs[node.process]
-        what = f"failed ({error})" if error else "returned"
-        self.reporter.system(f"{node.name} {what}; restarting in {delay:.1f}s (restart: "
-                             f"{self.plan.instances[node.name].restart.value})")
-        node.state, node.error = "restarting", error
-        node.restarts += 1
-        for name in proc.instances:
-            other = self.nodes[name]
-            if other is not node and other.state not in TERMINAL and other.state != "restarting":
-                self.reporter.system(f"{name} restarts too: it shares process {proc.name} with {node.name}")
-                other.state = "restarting"
-                other.restarts += 1
-        proc.restart_at = time.monotonic() + delay
-        if error is None and len(proc.instances) == 1:
-            self.stopping.deliver_first(proc, f"restart of {node.name}")  # what it sent goes out first
-        else:
-            self.stopping.replace(proc, f"restart of {node.name}")
-        # from now on, what the old process says is history: its nodes are restarting
-        proc.generation += 1
-
-    def _fail(self, node: NodeState, error: str, tb: str | None) -> None:
-        if node.state in TERMINAL:
-            return
-        node.state, node.ended, node.error, node.traceback = "failed", time.monotonic(), error, tb
-        self.reporter.system(f"{node.name} failed: {error}")
-        self.request_stop(EXIT_FAILED, f"{node.name} failed")
-
-    def _maybe_connect(self) -> None:
-        """A process gets the addresses it connects to once they are bound, not once the
-        whole run is: the first processes wire up while the last ones still start. Once a
-        stop is decided, nobody is wired up any more."""
-        if self.code is not None:
-            return
-        for proc in self.procs.values():
-            if proc.hello and not proc.connected and not proc.ended:
-                needs = self._needs[proc.name]
-                if all(key in self.bound for key in needs):
-                    proc.connected = True
-                    self.processes.send(proc, Message(Kind.CONNECT, {"endpoints": {k: self.bound[k] for k in needs}}))
-
-    def _maybe_all_ready(self) -> None:
-        if not self.all_ready_reported and all_ready(self.nodes.values()):
-            self.all_ready_reported = True
-            self.reporter.system(f"all {len(self.nodes)} node(s) ready in {time.monotonic() - self.started:.2f}s")
 
     def _seen(self, seen: Message | Ended | HostUp) -> None:
         """What :class:`Processes` saw: an event, a process's end, an agent up."""
