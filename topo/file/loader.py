@@ -18,7 +18,7 @@ import yaml
 
 from topo.errors import InvalidTopology, Pos, Problem, UsageError
 from topo.file.model import (
-    HostSpec, LinkSpec, NodeSpec, OnExit, Restart, SocketRef, SocketSpec, SocketType,
+    DEFAULT_MAX_MESSAGE, HostSpec, LinkSpec, NodeSpec, OnExit, Restart, SocketRef, SocketSpec, SocketType,
     Topology, Transport,
 )
 from topo.file.schema import SCHEMA
@@ -123,6 +123,8 @@ class _Builder:
             if (link := self.link(i, value)) is not None
         )
         name = raw.get("topology")
+        security = raw.get("security") if isinstance(raw.get("security"), dict) else {}
+        curve, max_message = security.get("curve"), security.get("max_message")
         return Topology(
             name=name if isinstance(name, str) else "",
             file=self.file,
@@ -130,6 +132,9 @@ class _Builder:
             nodes=nodes,
             hosts=hosts,
             links=links,
+            curve=curve if isinstance(curve, bool) else True,
+            max_message=max_message if isinstance(max_message, int) and not isinstance(max_message, bool)
+            else DEFAULT_MAX_MESSAGE,
             broken=frozenset(self.broken),
             at=self.at((), raw.keys()),
         )
@@ -233,13 +238,14 @@ class _Builder:
             )
         if not isinstance(value, dict) or not isinstance(value.get("from"), str) or not isinstance(value.get("to"), str):
             return None
-        transport = value.get("transport")
+        transport, curve = value.get("transport"), value.get("curve")
         at = self.at(path, value.keys())
         return LinkSpec(
             src=SocketRef(*value["from"].split(".", 1)),
             dst=SocketRef(*value["to"].split(".", 1)),
             pos=pos,
             transport=Transport(transport) if isinstance(transport, str) else None,
+            curve=curve if isinstance(curve, bool) else None,
             src_pos=at.get("from"),
             dst_pos=at.get("to"),
             at=at,

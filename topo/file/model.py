@@ -13,6 +13,15 @@ from typing import Any, Mapping
 
 from topo.errors import Pos
 
+#: The largest frame (bytes) an endpoint served with CURVE takes unless the file's
+#: ``security.max_message`` or the socket's ``maxmsgsize`` says otherwise. libzmq reads a
+#: whole frame, a stranger's handshake included, before CURVE can refuse its sender: the
+#: bound is what a stranger can make a node hold. 64 MiB: above any message a tcp link
+#: of a topo user was seen to need, far below what hurts a machine.
+DEFAULT_MAX_MESSAGE = 64 * 2**20
+#: A smaller bound would refuse CURVE's own handshake frames (the largest is some 250 bytes).
+MIN_MAX_MESSAGE = 1024
+
 
 class SocketType(str, Enum):
     PUB = "PUB"
@@ -140,6 +149,8 @@ class LinkSpec:
     dst: SocketRef
     pos: Pos
     transport: Transport | None = None
+    #: ``curve:`` as written: None follows the file's ``security.curve``.
+    curve: bool | None = None
     src_pos: Pos | None = None
     dst_pos: Pos | None = None
     at: Mapping[str, Pos] = field(default_factory=dict)
@@ -156,6 +167,10 @@ class Topology:
     nodes: Mapping[str, NodeSpec] = field(default_factory=dict)
     hosts: Mapping[str, HostSpec] = field(default_factory=dict)
     links: tuple[LinkSpec, ...] = ()
+    #: ``security.curve``: tcp links are CURVE unless a link says otherwise.
+    curve: bool = True
+    #: ``security.max_message``: the frame bound of endpoints served with CURVE.
+    max_message: int = DEFAULT_MAX_MESSAGE
     #: ``node`` or ``node.socket`` names whose definition was itself invalid: later rules
     #: skip them so one mistake is reported once, not again by every rule that touches it.
     broken: frozenset[str] = field(default_factory=frozenset)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from topo.file.model import OnExit, Restart, SocketType, Transport
+from topo.file.model import MIN_MAX_MESSAGE, OnExit, Restart, SocketType, Transport
 
 SCHEMA_ID = "https://topo.dev/schema/topology.json"
 
@@ -170,6 +170,24 @@ SCHEMA: dict[str, Any] = {
             "type": "array",
             "items": {"anyOf": [{"$ref": "#/$defs/short_link"}, {"$ref": "#/$defs/link"}]},
         },
+        "security": {
+            "type": "object",
+            "description": "How tcp links are protected (every one is CURVE unless said otherwise).",
+            "properties": {
+                "curve": {
+                    "type": "boolean",
+                    "description": "false: tcp links are plain, unauthenticated and unencrypted, "
+                                   "unless a link says curve: true (default true).",
+                },
+                "max_message": {
+                    "type": "integer", "minimum": MIN_MAX_MESSAGE, "maximum": 2**62,
+                    "description": "Bytes: the largest frame an endpoint served with CURVE takes, "
+                                   "before and after authentication (default 64 MiB); a socket's "
+                                   "own maxmsgsize option wins.",
+                },
+            },
+            "additionalProperties": False,
+        },
     },
     "patternProperties": {"^x-": {"description": "Free for YAML anchors; ignored."}},
     "required": ["topology", "nodes"],
@@ -211,6 +229,11 @@ SCHEMA: dict[str, Any] = {
                 "from": {"type": "string", "pattern": REF_PATTERN},
                 "to": {"type": "string", "pattern": REF_PATTERN},
                 "transport": {"enum": [t.value for t in Transport]},
+                "curve": {
+                    "type": "boolean",
+                    "description": "A tcp link: CURVE-encrypted with the run's keys (true, the "
+                                   "default unless security.curve is false) or plain (false).",
+                },
             },
             "required": ["from", "to"],
             "additionalProperties": False,

@@ -14,7 +14,7 @@ from typing import Iterable
 
 from topo.errors import InvalidTopology, Pos, Problem
 from topo.file.loader import read_file
-from topo.file.model import VALID_PAIRS, LinkSpec, SocketRef, SocketSpec, SocketType, Topology
+from topo.file.model import VALID_PAIRS, LinkSpec, SocketRef, SocketSpec, SocketType, Topology, Transport
 from topo.file.placement import natural_transport, place
 from topo.file.structure import did_you_mean
 
@@ -235,6 +235,9 @@ def _binding(t: Topology, links: Iterable[LinkSpec], problems: list[Problem]) ->
 def _transports(t: Topology, links: Iterable[LinkSpec], problems: list[Problem]) -> None:
     placed = place(t)
     for link in links:
+        if link.curve and link.transport is not Transport.TCP and link.src.node in t.nodes \
+                and link.dst.node in t.nodes and _host(t, link.src.node) == _host(t, link.dst.node):
+            problems.append(Problem(link.where("curve"), f"link {link.src} -> {link.dst}: `curve: true` on a link that is not tcp (both ends run on host {_host(t, link.src.node)!r}); CURVE protects tcp links only: add `transport: tcp`, or remove `curve`"))
         if link.transport is None or link.src.node not in placed or link.dst.node not in placed:
             continue
         pairs = ((a, b) for a in placed[link.src.node] for b in placed[link.dst.node])
@@ -243,3 +246,7 @@ def _transports(t: Topology, links: Iterable[LinkSpec], problems: list[Problem])
             if link.transport.rank < needed.rank:
                 problems.append(Problem(link.where("transport"), f"link {link.src} -> {link.dst}: transport {link.transport.value} is too narrow: {a.name} runs in process {a.process!r} on host {a.host!r} and {b.name} in process {b.process!r} on host {b.host!r}, which needs {needed.value} or wider"))
                 break
+
+
+def _host(t: Topology, node: str) -> str:
+    return t.nodes[node].host or t.default_host

@@ -15,7 +15,7 @@ import subprocess
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any, Iterator, Mapping
 
 import zmq
 
@@ -54,7 +54,8 @@ class Remote:
 
 class Hosts:
     def __init__(self, plan: Plan, ctx: zmq.Context[Any], poller: zmq.Poller, reporter: Reporter, *,
-                 run_id: str, grace: float, sys_path: tuple[str, ...]) -> None:
+                 run_id: str, grace: float, sys_path: tuple[str, ...], keys: Mapping[str, HostKeys]) -> None:
+        """``keys``: the run's key pairs by host (:attr:`topo.plan.planner.Plan.key_hosts`)."""
         self.plan = plan
         self.poller = poller
         self.reporter = reporter
@@ -65,8 +66,7 @@ class Hosts:
             raise UsageError(
                 f"{plan.file}: nodes run on other hosts, so the file needs a host named 'local' (this "
                 "machine) whose address the other hosts can reach: the agents dial the supervisor there")
-        used = {plan.local_host, *(p.host for p in plan.processes)}
-        self.keys = curve.make_keys(sorted(used))
+        self.keys = keys
         local = self.keys[plan.local_host]
         self.router = ctx.socket(zmq.ROUTER)
         self.router.router_mandatory = 1

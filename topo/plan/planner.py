@@ -49,8 +49,12 @@ class Endpoint:
     socket: str
     #: The host of the binding instance (whose public key a dialer must know).
     host: str = ""
-    #: Some end of it runs on another host: CURVE-encrypted, only the run's keys admitted.
+    #: A tcp endpoint with CURVE (every one unless the file says ``curve: false``): encrypted,
+    #: only the run's keys admitted.
     secure: bool = False
+    #: A secure endpoint's frame bound (bytes, the file's ``security.max_message``); 0 for
+    #: the others, which topo leaves unbounded (a socket's own ``maxmsgsize`` applies).
+    max_message: int = 0
 
 
 @dataclass(frozen=True)
@@ -121,7 +125,7 @@ class PlannedLink:
     endpoint: str
     bind: str
     bind_instance: str
-    #: Its ends run on different hosts: CURVE-encrypted.
+    #: Its endpoint is CURVE-encrypted (see :attr:`Endpoint.secure`).
     secure: bool = False
 
 
@@ -152,6 +156,15 @@ class Plan:
 
     def host(self, name: str) -> Host:
         return next(h for h in self.hosts if h.name == name)
+
+    @property
+    def key_hosts(self) -> tuple[str, ...]:
+        """The hosts that get CURVE keys for this run: the local one and every host running
+        a process, when some link is CURVE or some host is another (its agent's channel is
+        CURVE); none otherwise, and no key is made."""
+        if not self.remote_hosts and not any(e.secure for e in self.endpoints.values()):
+            return ()
+        return tuple(sorted({self.local_host, *(p.host for p in self.processes)}))
 
     @property
     def local_host(self) -> str:
@@ -207,6 +220,7 @@ def make_plan(t: Topology) -> Plan:
     ipc_files: list[str] = []  # ipc endpoint keys in order: numbers them without a rescan
     links: list[PlannedLink] = []
     secure: set[str] = set()
+    link_keys: list[str] = []  # each planned link's endpoint
     binds: dict[tuple[str, str], list[str]] = defaultdict(list)
     connects: dict[tuple[str, str], list[str]] = defaultdict(list)
     peers: dict[tuple[str, str], list[Peer]] = defaultdict(list)
@@ -221,8 +235,9 @@ def make_plan(t: Topology) -> Plan:
                 ep = _endpoint(t, endpoints, binder, bsock, transport, ipc_files)
                 if ep.key not in binds[(binder.name, bsock)]:
                     binds[(binder.name, bsock)].append(ep.key)
-                if binder.host != dialer.host:
-                    secure.add(ep.key)
+                if transport is Transport.TCP and (t.curve if link.curve is None else link.curve):
+                    secure.add(ep.key)  # one link that wants CURVE makes its endpoint CURVE
+                link_keys.append(ep.key)
                 if ep.key not in connects[(dialer.name, dsock)]:
                     connects[(dialer.name, dsock)].append(ep.key)
                 sa = t.nodes[a.node].sockets[link.src.socket]
@@ -233,10 +248,11 @@ def make_plan(t: Topology) -> Plan:
                     src=str(link.src), dst=str(link.dst), src_instance=f"{a.name}.{link.src.socket}",
                     dst_instance=f"{b.name}.{link.dst.socket}", transport=transport,
                     endpoint=ep.address, bind=str(link.src if src_binds else link.dst),
-                    bind_instance=f"{binder.name}.{bsock}", secure=binder.host != dialer.host,
+                    bind_instance=f"{binder.name}.{bsock}",
                 ))
     for key in secure:
-        endpoints[key] = replace(endpoints[key], secure=True)
+        endpoints[key] = replace(endpoints[key], secure=True, max_message=t.max_message)
+    links = [replace(ln, secure=key in secure) for ln, key in zip(links, link_keys)]
     instances: dict[str, Instance] = {}
     for node in t.nodes.values():
         for p in placed[node.name]:
@@ -346,7 +362,8 @@ def share_of(plan: Plan, process: str) -> ProcessShare:
                                         dict(inst.args), sockets)
         keys.update(k for s in inst.sockets for k in (*s.binds, *s.connects))
     endpoints = {
-        k: EndpointShare(e.key, e.transport.value, e.address, e.instance, e.socket, e.host, e.secure)
+        k: EndpointShare(e.key, e.transport.value, e.address, e.instance, e.socket, e.host, e.secure,
+                         e.max_message)
         for k, e in plan.endpoints.items() if k in keys
     }
     return ProcessShare(plan.topology, proc.name, proc.host, dict(proc.env), instances, endpoints)

@@ -30,6 +30,8 @@ class EndpointShare(NamedTuple):
     socket: str
     host: str
     secure: bool
+    #: The frame bound of a secure endpoint (bytes; 0: none of topo's).
+    max_message: int = 0
 
 
 class PeerShare(NamedTuple):

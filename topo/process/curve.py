@@ -1,6 +1,9 @@
-"""CURVE for everything that crosses hosts: keys per run, options per endpoint, and ZAP.
+"""CURVE for every tcp link: keys per run, options per endpoint, and ZAP.
 
-Every host of a run gets its own key pair, made by the supervisor when the run starts and
+A tcp endpoint is reachable by every user of the machine (127.0.0.1 included) and, on a
+host's address, by every machine of its network; so every tcp link is CURVE unless the
+file says ``curve: false`` (:mod:`topo.plan.planner` marks its endpoint ``secure``), on one
+host as across hosts. Every host of a run gets its own key pair, made by the supervisor when the run starts and
 handed to each agent on its standard input (never on a command line). A socket that binds
 an endpoint some peer reaches from another host is a CURVE server with its host's key; a
 socket that dials one is a CURVE client with its host's key and the binding host's public
@@ -25,10 +28,13 @@ from __future__ import annotations
 
 import threading
 from contextlib import contextmanager
-from typing import Any, Iterator, Mapping, NamedTuple
+from typing import Any, Iterable, Iterator, Mapping, NamedTuple
 
 import zmq
 import zmq.utils.z85
+
+from topo.errors import UsageError
+from topo.file.model import DEFAULT_MAX_MESSAGE
 
 #: libzmq looks for a context's ZAP handler at this inproc address (RFC 27).
 ZAP_ENDPOINT = "inproc://zeromq.zap.01"
@@ -48,9 +54,11 @@ class HostKeys(NamedTuple):
         return next((name for name, key in self.peers.items() if key == text), None)
 
 
-def make_keys(hosts: list[str]) -> dict[str, HostKeys]:
+def make_keys(hosts: Iterable[str]) -> dict[str, HostKeys]:
+    """A key pair per host, new for each run (:attr:`topo.plan.planner.Plan.key_hosts`)."""
     if not zmq.has("curve"):
-        raise RuntimeError("this libzmq was built without CURVE: links across hosts cannot be encrypted")
+        raise UsageError("this libzmq was built without CURVE, so tcp links cannot be encrypted: "
+                         "set `security: {curve: false}` in the file to run them plain (on one host only)")
     pairs = {name: tuple(k.decode() for k in zmq.curve_keypair()) for name in hosts}
     peers = {name: pair[0] for name, pair in pairs.items()}
     return {name: HostKeys(name, pub, sec, peers) for name, (pub, sec) in pairs.items()}
@@ -78,11 +86,12 @@ def plain(sock: zmq.Socket[Any]) -> None:
     sock.curve_server = False
 
 
-#: What a CURVE server accepts before and after authentication, unless the socket sets its
-#: own ``maxmsgsize``: libzmq reads a whole frame, a handshake's included, before CURVE can
-#: refuse its sender, so a stranger's one 100 MB frame cost the node 100 MB for as long as
-#: the handshake may take. libzmq compares a frame's announced size with it, nothing more.
-SERVED_MAX_MESSAGE = 64 * 2**20
+#: What a CURVE server accepts before and after authentication, unless the file's
+#: ``security.max_message`` or the socket's own ``maxmsgsize`` say otherwise: libzmq reads a
+#: whole frame, a handshake's included, before CURVE can refuse its sender, so a stranger's
+#: one 100 MB frame cost the node 100 MB for as long as the handshake may take. libzmq
+#: compares a frame's announced size with it, nothing more.
+SERVED_MAX_MESSAGE = DEFAULT_MAX_MESSAGE
 #: And that long at most (ms) for a handshake, instead of libzmq's 30 s.
 SERVED_HANDSHAKE_MS = 5000
 
@@ -97,15 +106,16 @@ def bounded(sock: zmq.Socket[Any], max_message: int) -> None:
 
 
 @contextmanager
-def secured(sock: zmq.Socket[Any], keys: HostKeys, server_host: str | None = None) -> Iterator[None]:
+def secured(sock: zmq.Socket[Any], keys: HostKeys, server_host: str | None = None,
+            max_message: int = SERVED_MAX_MESSAGE) -> Iterator[None]:
     """The binds (``server_host`` None) or connects to ``server_host`` made inside are
     CURVE; the socket's later ones are plain again, whatever happened inside. A bind is
-    bounded too (:func:`bounded`): libzmq copies a socket's options when it binds, so the
-    bound applies to this endpoint only."""
+    bounded too, to ``max_message`` bytes (:func:`bounded`): libzmq copies a socket's
+    options when it binds, so the bound applies to this endpoint only."""
     saved = (sock.getsockopt(zmq.MAXMSGSIZE), sock.getsockopt(zmq.HANDSHAKE_IVL))
     if server_host is None:
         serve(sock, keys)
-        bounded(sock, SERVED_MAX_MESSAGE)
+        bounded(sock, max_message or SERVED_MAX_MESSAGE)
     else:
         dial(sock, keys, server_host)
     try:

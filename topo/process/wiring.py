@@ -112,16 +112,16 @@ class Wiring(threading.Thread):
         bound.update(mine)
 
     def _security(self, sock: zmq.Socket[Any], key: str, binds: bool) -> ContextManager[None]:
-        """CURVE around the bind or connect of an endpoint that crosses hosts; nothing for
-        the others (:mod:`topo.process.curve` is imported only by processes that need it)."""
+        """CURVE around the bind or connect of a secure (tcp) endpoint; nothing for the
+        others (:mod:`topo.process.curve` is imported only by processes that need it)."""
         endpoint = self.rt.plan.endpoints[key]
         if not endpoint.secure:
             return contextlib.nullcontext()
         if self.rt.boot.keys is None:
-            raise RuntimeError(f"endpoint {key} crosses hosts but this process has no CURVE keys")
+            raise RuntimeError(f"endpoint {key} is CURVE but this process has no CURVE keys")
         from topo.process import curve
 
-        return curve.secured(sock, self.rt.boot.keys, None if binds else endpoint.host)
+        return curve.secured(sock, self.rt.boot.keys, None if binds else endpoint.host, endpoint.max_message)
 
     def _wait_for_table(self) -> None:
         """The supervisor's endpoint table: every bind of the run is known (tcp ports are

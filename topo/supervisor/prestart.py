@@ -9,8 +9,9 @@ supervisor has not bound them yet, libzmq retries the connect after the runtime'
 reconnect interval, and the events it sends meanwhile wait in its queue. The supervisor
 adopts the processes (:meth:`topo.supervisor.processes.Processes.adopt`) and runs as it would have.
 
-Only for a run on this one host without CURVE: processes of other hosts are started by
-their agents, and CURVE keys are made by the supervisor's host channel.
+Only for a run on this one host: processes of other hosts are started by their agents.
+A run with CURVE links has its keys made here (:attr:`Prestarted.keys`), so that they
+exist before the first process that needs them.
 """
 
 from __future__ import annotations
@@ -18,13 +19,16 @@ from __future__ import annotations
 import os
 import signal
 import time
-from typing import Any, Callable, NamedTuple
+from typing import TYPE_CHECKING, Any, Callable, NamedTuple
 
 from topo.supervisor import spawn
 from topo.process.boot import Boot, control_addresses
 from topo.plan.planner import Plan
 from topo.supervisor.rundir import RunDir
 from topo.plan.planner import share_of
+
+if TYPE_CHECKING:
+    from topo.process.curve import HostKeys
 
 
 class Prestarted(NamedTuple):
@@ -33,6 +37,8 @@ class Prestarted(NamedTuple):
     started: float
     #: process name → its started multiprocessing Process, in the order started
     procs: dict[str, Any]
+    #: The run's CURVE keys by host, made here when some link is CURVE (else None).
+    keys: dict[str, HostKeys] | None = None
 
     def kill(self) -> None:
         """For a ``topo up`` that fails before its supervisor runs: nothing outlives it."""
@@ -42,7 +48,7 @@ class Prestarted(NamedTuple):
 
 
 def can_prestart(plan: Plan) -> bool:
-    return not plan.remote_hosts and not any(e.secure for e in plan.endpoints.values())
+    return not plan.remote_hosts
 
 
 def prestart(plan: Plan, rd: RunDir, *, ready_timeout: float, grace: float,
@@ -59,6 +65,11 @@ def prestart(plan: Plan, rd: RunDir, *, ready_timeout: float, grace: float,
     if not can_prestart(plan):
         return None
     events, commands = control_addresses(str(rd.sockets))
+    keys = None
+    if plan.key_hosts:
+        from topo.process.curve import make_keys  # (zmq: only for a run that has CURVE)
+
+        keys = make_keys(plan.key_hosts)
     started = time.monotonic()
     ready_by = time.time() + ready_timeout
     procs: dict[str, Any] = {}
@@ -67,9 +78,9 @@ def prestart(plan: Plan, rd: RunDir, *, ready_timeout: float, grace: float,
             if stop():
                 break
             boot = Boot(share_of(plan, proc.name), events, commands, str(rd.sockets), ready_by, grace,
-                        os.getpid(), sys_path)
+                        os.getpid(), sys_path, keys=keys[plan.local_host] if keys else None)
             procs[proc.name] = spawn.start(boot)
     except BaseException:
         Prestarted(started, procs).kill()
         raise
-    return Prestarted(started, procs)
+    return Prestarted(started, procs, keys)

@@ -13,7 +13,7 @@ import os
 import signal
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Iterator, Protocol
+from typing import TYPE_CHECKING, Any, Iterator, Mapping, Protocol
 
 import zmq
 
@@ -49,7 +49,8 @@ class RemoteHosts(Protocol):
 
 class MakeRemoteHosts(Protocol):
     def __call__(self, plan: Plan, ctx: zmq.Context[Any], poller: zmq.Poller, reporter: Reporter, *,
-                 run_id: str, grace: float, sys_path: tuple[str, ...]) -> RemoteHosts: ...
+                 run_id: str, grace: float, sys_path: tuple[str, ...],
+                 keys: Mapping[str, HostKeys]) -> RemoteHosts: ...
 
 
 @dataclass(frozen=True)
@@ -70,7 +71,8 @@ class HostUp:
 class Processes:
     def __init__(self, plan: Plan, procs: dict[str, ProcState], poller: zmq.Poller, reporter: Reporter, *,
                  grace: float, sys_path: tuple[str, ...], prestarted: dict[str, Any] | None = None,
-                 hosts: MakeRemoteHosts | None = None) -> None:
+                 hosts: MakeRemoteHosts | None = None, keys: Mapping[str, HostKeys] | None = None) -> None:
+        """``keys``: the run's CURVE keys if made already (:mod:`topo.supervisor.prestart`)."""
         self.plan = plan
         self.procs = procs
         self.poller = poller
@@ -87,17 +89,28 @@ class Processes:
         #: Processes started before the supervisor (topo.supervisor.prestart): their first start is
         #: to adopt them.
         self._prestarted = dict(prestarted or {})
+        self.keys = keys
+
+    @property
+    def local_keys(self) -> HostKeys | None:
+        """This host's CURVE keys, when the run has any (:attr:`Plan.key_hosts`)."""
+        return self.keys[self.plan.local_host] if self.keys else None
 
     def open(self, ctx: zmq.Context[Any], run_id: str, run_dir: str, events: str, commands: str,
              commands_sock: zmq.Socket[Any]) -> None:
         """The supervisor's sockets are bound: processes can be started from now on."""
         self._events, self._commands_address, self._run_dir = events, commands, run_dir
         self._commands = commands_sock
-        if self.plan.remote_hosts or any(e.secure for e in self.plan.endpoints.values()):
+        if self.keys is None and self.plan.key_hosts:
+            from topo.process.curve import make_keys
+
+            self.keys = make_keys(self.plan.key_hosts)
+        if self.plan.remote_hosts:
             if self._make_hosts is None:
                 raise RuntimeError("this run has other hosts: the supervisor needs hosts=topo.hosts.remotes.Hosts")
+            assert self.keys is not None
             self.hosts = self._make_hosts(self.plan, ctx, self.poller, self.reporter, run_id=run_id,
-                                          grace=self.grace, sys_path=self.sys_path)
+                                          grace=self.grace, sys_path=self.sys_path, keys=self.keys)
 
     def start(self, proc: ProcState, start: dict[str, Any]) -> None:
         """``start``: gen, fixed, absent, restarts, ready_in (as in a START command)."""
@@ -115,7 +128,7 @@ class Processes:
         boot = Boot(share_of(self.plan, proc.name), self._events, self._commands_address,
                     self._run_dir, time.time() + start["ready_in"], self.grace, os.getpid(), self.sys_path,
                     generation=proc.generation, fixed=start["fixed"], absent=frozenset(start["absent"]),
-                    restarts=start["restarts"], keys=self.hosts.local_keys if self.hosts else None)
+                    restarts=start["restarts"], keys=self.local_keys)
         self.adopt(proc, spawn.start(boot))
 
     def prestarted(self, proc: ProcState) -> bool:

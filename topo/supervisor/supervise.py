@@ -83,7 +83,8 @@ class Supervisor(Transitions):
         os.set_blocking(self._wake_w, False)
         self._poller = zmq.Poller()
         self.processes = Processes(plan, self.procs, self._poller, reporter, grace=grace, sys_path=sys_path,
-                                   prestarted=prestarted.procs if prestarted else None, hosts=hosts)
+                                   prestarted=prestarted.procs if prestarted else None, hosts=hosts,
+                                   keys=prestarted.keys if prestarted else None)
         #: Local processes' output, read from their pipes (topo.supervisor.pipes).
         self.pipes = Pipes(self._poller, reporter.output)
         self.stopping = Stopping(self.procs, self.nodes, self.processes, reporter.system, grace=grace,

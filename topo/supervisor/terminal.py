@@ -124,10 +124,15 @@ class Terminal:
             with self._cond:
                 while not self._chunks:
                     self._cond.wait()
+                # A notice last, after text, stays queued: the lines dropped while that text
+                # is written (a stalled reader) add to its count, and one notice tells them
+                # all, written once the text is (or alone, right away, if it is all there is).
+                take = self._chunks[:-1] if len(self._chunks) > 1 and isinstance(self._chunks[-1], list) \
+                    else self._chunks
                 data = b"".join(c if isinstance(c, bytes) else self.notice(c[0]).encode(self.encoding, "replace")
-                                for c in self._chunks)
-                self._chunks.clear()
-                self._size = 0
+                                for c in take)
+                del self._chunks[:len(take)]
+                self._size = sum(len(c) for c in self._chunks if isinstance(c, bytes))
                 self._writing = len(data)
             view = memoryview(data)
             while view:

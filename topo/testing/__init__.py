@@ -164,9 +164,8 @@ class Run:
         share = share_of(self.plan, PROBE_PROCESS)
         inst = share.instances[PROBE_NODE]
         addresses = {k: e.address.replace(RUN_DIR, run_dir) for k, e in share.endpoints.items()}
-        # probes linked to nodes on other hosts speak CURVE with the local host's keys
-        hosts = self.supervisor.processes.hosts
-        keys = hosts.local_keys if hosts is not None else None
+        # probes on tcp links speak CURVE with the local host's keys, as nodes do
+        keys = self.supervisor.processes.local_keys
         if keys is not None and any(share.endpoints[k].secure for s in inst.sockets for k in s.binds):
             curve.ZapHandler(ctx, keys).start()
         gates, bound = [], {}
@@ -317,10 +316,13 @@ class Run:
 
 def _security(sock: zmq.Socket[Any], keys: curve.HostKeys | None, endpoint: EndpointShare,
               binds: bool) -> ContextManager[None]:
-    """CURVE with the local host's keys around a probe's bind or connect that crosses hosts."""
-    if not endpoint.secure or keys is None:
+    """CURVE with the local host's keys around a probe's bind or connect of a secure (tcp)
+    endpoint."""
+    if not endpoint.secure:
         return contextlib.nullcontext()
-    return curve.secured(sock, keys, None if binds else endpoint.host)
+    if keys is None:
+        raise RuntimeError(f"endpoint {endpoint.key} is CURVE but the run has no keys")
+    return curve.secured(sock, keys, None if binds else endpoint.host, endpoint.max_message)
 
 
 def _merge(results: list[Result]) -> Result:

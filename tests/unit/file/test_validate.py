@@ -313,6 +313,38 @@ def test_transport_ipc_across_hosts_is_too_narrow(problem):
     assert "which needs tcp or wider" in p.message
 
 
+def test_curve_true_on_a_link_that_is_not_tcp_is_an_error(problem):
+    p = problem("""\
+        topology: t
+        nodes:
+          a: {run: m:f, sockets: {out: PUSH}}
+          b: {run: m:f, sockets: {in: PULL}}
+        links:
+          - {from: a.out, to: b.in, curve: true}
+        """)
+    assert at(p) == (6, 36)
+    assert "`curve: true` on a link that is not tcp (both ends run on host 'local')" in p.message
+    assert "add `transport: tcp`" in p.message
+
+
+def test_curve_on_a_tcp_link_is_fine_and_the_security_keys_are_checked(problem, topology):
+    load_ok = """\
+        topology: t
+        security: {curve: false, max_message: 1048576}
+        nodes:
+          a: {run: m:f, sockets: {out: PUSH}}
+          b: {run: m:f, sockets: {in: PULL}}
+        links:
+          - {from: a.out, to: b.in, transport: tcp, curve: true}
+        """
+    t = topology(load_ok)
+    assert t.curve is False and t.max_message == 1048576 and t.links[0].curve is True
+    p = problem(load_ok.replace("max_message: 1048576", "max_message: 100"))
+    assert at(p) == (2, 39) and "1024" in p.message
+    p = problem(load_ok.replace("curve: false,", "encrypt: false,"))
+    assert "encrypt" in p.message
+
+
 def test_transport_inproc_is_too_narrow_for_replicas_of_one_node(problem):
     p = problem("""\
         topology: t

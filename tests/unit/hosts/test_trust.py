@@ -12,6 +12,7 @@ from topo.file.validate import load
 from topo.hosts.remotes import Hosts
 from topo.plan.planner import make_plan
 from topo.process.control import Kind, Message
+from topo.process.curve import make_keys
 from topo.supervisor.processes import Processes
 from topo.supervisor.runstate import ProcState
 
@@ -46,7 +47,8 @@ def test_an_agent_cannot_speak_under_another_hosts_name(tmp_path: Path) -> None:
     plan = make_plan(load(str(tmp_path / "t.yaml")))
     ctx: zmq.Context[Any] = zmq.Context()
     said = Said()
-    hosts = Hosts(plan, ctx, zmq.Poller(), said, run_id="20261203-000000-abcdef", grace=1.0, sys_path=())
+    hosts = Hosts(plan, ctx, zmq.Poller(), said, run_id="20261203-000000-abcdef", grace=1.0, sys_path=(),
+                  keys=make_keys(plan.key_hosts))
     for remote in hosts.remotes.values():
         remote.popen = object()  # type: ignore[assignment]  # as if launched
     rogue = ctx.socket(zmq.DEALER)
@@ -91,7 +93,8 @@ def test_a_strangers_huge_handshake_frame_is_refused_at_its_header(tmp_path: Pat
     (tmp_path / "t.yaml").write_text(FILE)
     plan = make_plan(load(str(tmp_path / "t.yaml")))
     ctx: zmq.Context[Any] = zmq.Context()
-    hosts = Hosts(plan, ctx, zmq.Poller(), Said(), run_id="20261203-000000-abcdef", grace=1.0, sys_path=())
+    hosts = Hosts(plan, ctx, zmq.Poller(), Said(), run_id="20261203-000000-abcdef", grace=1.0, sys_path=(),
+                  keys=make_keys(plan.key_hosts))
     host, port = hosts.endpoint.removeprefix("tcp://").rsplit(":", 1)
     me = psutil.Process()
     before = me.memory_info().rss

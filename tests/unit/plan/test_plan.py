@@ -7,7 +7,7 @@ from textwrap import dedent
 
 import pytest
 
-from topo.file.model import Restart, SocketType, Transport
+from topo.file.model import DEFAULT_MAX_MESSAGE, Restart, SocketType, Transport
 from topo.plan.planner import MAX_IPC_NAME, MAX_RUN_DIR, RUN_DIR, Plan
 
 # -- transports -------------------------------------------------------------------------
@@ -431,16 +431,56 @@ links:
     assert json.loads(json.dumps(p.to_json()))["links"][0]["secure"] in (True, False)
 
 
-def test_a_tcp_link_asked_for_on_one_host_is_not_secure(plan):
-    p = plan("""\
-        topology: t
-        nodes:
-          a: {run: m:f, sockets: {out: PUSH}}
-          b: {run: m:f, sockets: {in: PULL}}
-        links:
-          - {from: a.out, to: b.in, transport: tcp}
-        """)
-    assert only_link(p).transport is Transport.TCP and not only_link(p).secure
+ONE_HOST_TCP = """\
+topology: t
+nodes:
+  a: {run: m:f, sockets: {out: PUSH}}
+  b: {run: m:f, sockets: {in: PULL}}
+links:
+  - {from: a.out, to: b.in, transport: tcp}
+"""
+
+
+def test_a_tcp_link_on_one_host_is_secure_too(plan):
+    # 127.0.0.1 is open to every user of the machine: CURVE on every tcp link by default
+    p = plan(ONE_HOST_TCP)
+    assert only_link(p).transport is Transport.TCP and only_link(p).secure
+    (endpoint,) = p.endpoints.values()
+    assert endpoint.secure and endpoint.max_message == DEFAULT_MAX_MESSAGE
+    assert p.key_hosts == ("local",)
+
+
+def test_curve_false_on_the_link_or_the_file_makes_it_plain(plan):
+    for text in (ONE_HOST_TCP.replace("transport: tcp}", "transport: tcp, curve: false}"),
+                 ONE_HOST_TCP + "security: {curve: false}\n"):
+        p = plan(text)
+        assert only_link(p).transport is Transport.TCP and not only_link(p).secure
+        assert not any(e.secure for e in p.endpoints.values()) and p.key_hosts == ()
+    # the link's word wins over the file's
+    p = plan(ONE_HOST_TCP.replace("transport: tcp}", "transport: tcp, curve: true}")
+             + "security: {curve: false, max_message: 4096}\n")
+    assert only_link(p).secure and next(iter(p.endpoints.values())).max_message == 4096
+
+
+def test_curve_false_across_hosts_is_plain_and_an_endpoint_any_link_wants_curve_is_curve(plan):
+    p = plan(TWO_HOSTS + """\
+  vent: {run: m:f, sockets: {out: PUSH}}
+  far: {run: m:f, host: edge, sockets: {in: PULL}}
+  near: {run: m:f, sockets: {in: PULL}}
+links:
+  - {from: vent.out, to: far.in, curve: false}
+  - {from: vent.out, to: near.in, transport: tcp}
+""")
+    # vent.out binds one tcp endpoint for both links; the second wants CURVE, so both get it
+    assert [ln.secure for ln in p.links] == [True, True]
+    p = plan(TWO_HOSTS + """\
+  vent: {run: m:f, sockets: {out: PUSH}}
+  far: {run: m:f, host: edge, sockets: {in: PULL}}
+links:
+  - {from: vent.out, to: far.in, curve: false}
+""")
+    assert [ln.secure for ln in p.links] == [False]
+    assert p.key_hosts == ("edge", "local")  # the agent's channel is CURVE all the same
 
 
 def test_for_host_holds_that_hosts_processes_and_what_they_reference(plan):

@@ -123,7 +123,7 @@ def test_plan_table_lists_every_instance_link_aligned(tmp_path: Path) -> None:
     for line, link in zip(body, plan.links):
         cells = line.split()
         assert cells == [
-            link.src_instance, link.dst_instance, "PUB→SUB", link.transport.value,
+            link.src_instance, link.dst_instance, "PUB→SUB", link.transport.value + "+curve" * link.secure,
             link.bind_instance, link.endpoint,
         ]
     # Columns line up: every column starts at the header's offset.
@@ -132,7 +132,7 @@ def test_plan_table_lists_every_instance_link_aligned(tmp_path: Path) -> None:
         for line in body:
             assert line[offset - 2:offset] == "  " and line[offset] != " "
     transports = {line.split()[1]: line.split()[3] for line in body}
-    assert transports == {"client.0.updates": "ipc", "client.1.updates": "ipc", "display.updates": "tcp"}
+    assert transports == {"client.0.updates": "ipc", "client.1.updates": "ipc", "display.updates": "tcp+curve"}
 
 
 def test_plan_table_explains_placeholders(tmp_path: Path) -> None:

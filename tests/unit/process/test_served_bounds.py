@@ -47,3 +47,37 @@ def test_a_served_endpoint_is_bounded_and_the_bound_stays_with_it(own: int | Non
     finally:
         sock.close(linger=0)
         ctx.term()
+
+
+def test_the_files_max_message_bounds_what_the_runs_own_peers_send_too() -> None:
+    """``security: {max_message: N}`` reaches :func:`curve.secured` as the endpoint's
+    ``max_message``: a frame over it ends the connection (libzmq's rule), one under it passes."""
+    from zmq.utils.monitor import recv_monitor_message
+
+    ctx: zmq.Context[Any] = zmq.Context()
+    keys = curve.make_keys(["local"])["local"]
+    curve.ZapHandler(ctx, keys).start()
+    server, client = ctx.socket(zmq.PULL), ctx.socket(zmq.PUSH)
+    monitor = client.get_monitor_socket(zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_DISCONNECTED)
+    try:
+        with curve.secured(server, keys, None, 4096):
+            server.bind("tcp://127.0.0.1:*")
+        with curve.secured(client, keys, "local"):
+            client.connect(server.last_endpoint.decode())
+
+        def next_event() -> int:
+            assert monitor.poll(10_000), "no event from the client's connection within 10s"
+            return int(recv_monitor_message(monitor)["event"])
+
+        assert next_event() == zmq.EVENT_HANDSHAKE_SUCCEEDED
+        client.send(b"x" * 5000)  # over the bound: the server drops the connection
+        assert next_event() == zmq.EVENT_DISCONNECTED
+        assert next_event() == zmq.EVENT_HANDSHAKE_SUCCEEDED  # (the client dials again)
+        client.send(b"y" * 3000)
+        assert server.poll(10_000)
+        assert server.recv() == b"y" * 3000  # and the big one never came
+    finally:
+        client.disable_monitor()
+        for sock in (monitor, client, server):
+            sock.close(linger=0)
+        ctx.term()
