@@ -48,3 +48,24 @@ def test_a_remote_process_s_last_words_before_a_hard_exit_are_shown_and_logged(
     log = _log(topo, "xlast", "lw")
     assert all(word in log for word in words), log
     wait_until(lambda: namespace_pids(net1) == [], 10, "every process on the host to be gone")
+
+
+def test_a_remote_flood_is_shown_and_logged_whole_and_in_order(topo: Topo, net1: Network) -> None:
+    """Faster than the supervisor reads: the node waits in ``print`` while the agent's way
+    to the supervisor is full, and no line is dropped on the way."""
+    lines = 60_000
+    path = topo.file(f"""
+        topology: xflood
+        {hosts_block(net1)}
+        nodes:
+          big: {{run: outnodes:bigout, host: h1, args: {{lines: {lines}}}, on_exit: stop}}
+          other: {{run: outnodes:idle}}
+        """.replace("\n        ", "\n"))
+    result = topo.run("up", path, "--ready-timeout", "30", timeout=120)
+    assert result.code == 0, result.err
+    numbers = [int(n) for n in re.findall(r"^big@h1 +\| (\d{8}) x", result.out, re.M)]
+    assert numbers == list(range(lines)), f"{len(numbers)} of {lines} lines shown"
+    assert re.search(r"^big@h1 +\| LAST LINE$", result.out, re.M)
+    logged = [int(n) for n in re.findall(r"(\d{8}) x", _log(topo, "xflood", "big"))]
+    assert logged == list(range(lines)), f"{len(logged)} of {lines} lines logged"
+    wait_until(lambda: namespace_pids(net1) == [], 10, "every process on the host to be gone")
