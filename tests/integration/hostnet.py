@@ -12,6 +12,7 @@ from __future__ import annotations
 import fcntl
 import ipaddress
 import itertools
+import json
 import os
 import random
 import secrets
@@ -19,6 +20,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -270,3 +272,22 @@ def _kill_tree(proc: subprocess.Popen[bytes]) -> None:
             member.kill()
     proc.wait(timeout=10)
     psutil.wait_procs(family, timeout=10)
+
+
+def hosts_block(net: Network, launch: dict[str, list[str]] | None = None) -> str:
+    """The ``hosts:`` of a file: ``local`` is this namespace, ``h1``... the namespaces."""
+    lines = ["hosts:", f"  local: {{address: {net.local_address}}}"]
+    for i, host in enumerate(net.hosts, 1):
+        prefix = (launch or {}).get(f"h{i}", host.launch())
+        lines.append(f"  h{i}: {{address: {host.address}, launch: {json.dumps(prefix)}, "
+                     f"python: {json.dumps(sys.executable)}}}")
+    return "\n".join(lines)
+
+
+def namespace_pids(net: Network) -> list[int]:
+    """Every process inside the fake hosts: none may outlive a run."""
+    pids: list[int] = []
+    for host in net.hosts:
+        out = subprocess.run(["ip", "netns", "pids", host.name], capture_output=True, text=True, check=False)
+        pids += [int(p) for p in out.stdout.split()]
+    return pids

@@ -43,3 +43,19 @@ def last_words(node: Any) -> None:
 
 def escapes(node: Any) -> None:
     print("plain\rOVERWRITE \x1b[2J\x1b[31mred\x1b[0m bell\x07 end")
+
+
+def bye_then_exit(node: Any) -> None:
+    """A last line printed and flushed, then an exit that runs no Python clean-up."""
+    print("bye from a dying process", flush=True)
+    os._exit(3)
+
+
+def raw_then_exit(node: Any) -> None:
+    """Last words that never pass through Python's streams: a subprocess writing to the fd 1
+    it inherited, then a raw write to fd 1 (as a C library's), then a hard exit."""
+    import subprocess
+
+    subprocess.run(["sh", "-c", "echo words of a subprocess"], check=True)
+    os.write(1, b"raw words on fd 1\n")
+    os._exit(4)

@@ -18,7 +18,7 @@ import pytest
 import zmq
 
 from conftest import HERE, ROOT, Topo, wait_until
-from hostnet import Network, host_network, requires_netns, sshd_in_namespace
+from hostnet import Network, host_network, hosts_block, namespace_pids, requires_netns, sshd_in_namespace
 
 pytestmark = [requires_netns, pytest.mark.slow]
 
@@ -27,24 +27,6 @@ pytestmark = [requires_netns, pytest.mark.slow]
 def net3() -> Iterator[Network]:
     with host_network(3) as net:
         yield net
-
-
-def hosts_block(net: Network, launch: dict[str, list[str]] | None = None) -> str:
-    """The ``hosts:`` of a file: ``local`` is this namespace, ``h1``... the namespaces."""
-    lines = ["hosts:", f"  local: {{address: {net.local_address}}}"]
-    for i, host in enumerate(net.hosts, 1):
-        prefix = (launch or {}).get(f"h{i}", host.launch())
-        lines.append(f"  h{i}: {{address: {host.address}, launch: {json.dumps(prefix)}, "
-                     f"python: {json.dumps(sys.executable)}}}")
-    return "\n".join(lines)
-
-
-def namespace_pids(net: Network) -> list[int]:
-    pids: list[int] = []
-    for host in net.hosts:
-        out = subprocess.run(["ip", "netns", "pids", host.name], capture_output=True, text=True, check=False)
-        pids += [int(p) for p in out.stdout.split()]
-    return pids
 
 
 def agent_pid(net: Network, index: int) -> int:

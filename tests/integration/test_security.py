@@ -70,7 +70,7 @@ def test_a_dead_runs_files_are_removed_only_inside_the_base(topo: Topo, tmp_path
 
 def test_an_agent_ends_only_a_predecessor_whose_pid_and_start_time_match(tmp_path: Path) -> None:
     """A planted agent directory's run.json naming any pid made the agent SIGKILL it."""
-    from topo.hosts.agent import _end_predecessor
+    from topo.hosts.agent_dir import end_predecessor
 
     bystander = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
@@ -78,10 +78,10 @@ def test_an_agent_ends_only_a_predecessor_whose_pid_and_start_time_match(tmp_pat
         for named in ({"pid": bystander.pid, "started": None}, {"pid": bystander.pid, "started": started - 100},
                       {"pid": bystander.pid}):
             (tmp_path / "run.json").write_text(json.dumps({"agent": True, **named}))
-            _end_predecessor(tmp_path)
+            end_predecessor(tmp_path)
             assert bystander.poll() is None, f"killed on {named}"
         (tmp_path / "run.json").write_text(json.dumps({"agent": True, "pid": bystander.pid, "started": started}))
-        _end_predecessor(tmp_path)  # its own predecessor, as recorded: ended
+        end_predecessor(tmp_path)  # its own predecessor, as recorded: ended
         assert bystander.wait(10) is not None
     finally:
         if bystander.poll() is None:

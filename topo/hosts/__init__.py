@@ -13,6 +13,11 @@ Modules, in the order a run meets them:
   their liveness.
 - ``agent_config``: What a supervisor hands an agent on its standard input: the configuration,
   keys included.
+- ``agent_dir``: An agent's footprint on its host: its private directory, what it has
+  started recorded there, and what an earlier agent of the same run and host left behind,
+  ended.
+- ``uplink``: What an agent says to its supervisor, in order, within a bound: its own
+  reports, its processes' events, and their output lines, read from pipes the agent owns.
 - ``agent``: topo's agent: runs one host's share of a run, for a supervisor on another
   host.
 """

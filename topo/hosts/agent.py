@@ -4,7 +4,8 @@ Started by the supervisor through the host's ``launch`` prefix as ``PYTHON -m to
 it reads its whole configuration, keys included, from standard input (a command line is
 visible to every user of the host). It then does on its host what the supervisor does on
 its own: spawns the processes (same runtime, same ``spawn``), binds the PULL and ROUTER
-they talk to, and relays both ways over one CURVE-encrypted DEALER to the supervisor. It
+they talk to, reads their output pipes, and relays both ways over one CURVE-encrypted
+DEALER to the supervisor, in order and within a bound (:mod:`topo.hosts.uplink`). It
 decides nothing about the run: it starts, signals and reports processes when told, so
 restarts, deadlines and exit codes stay the supervisor's alone.
 
@@ -12,7 +13,8 @@ It keeps no orphans: when its standard input closes (the supervisor or the ssh s
 died), when it hears nothing from the supervisor for :data:`topo.process.control.SILENCE`
 seconds, or on SIGTERM/SIGHUP, it stops its processes as a stop would and exits; its
 processes die with it (PR_SET_PDEATHSIG) if it is killed outright, and an agent launched
-again for the same run and host ends whatever its predecessor left.
+again for the same run and host ends whatever its predecessor left
+(:mod:`topo.hosts.agent_dir`).
 """
 
 from __future__ import annotations
@@ -25,26 +27,27 @@ import sys
 import time
 import traceback
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import zmq
 
 from topo import __version__
-
-from topo.process import curve
-
-from topo.supervisor import rundir
-
-from topo.supervisor import spawn
-from topo.supervisor.watch import POLL_EXITS
-from topo.process.control import BEAT, COMMANDS, EVENTS, SILENCE, Kind, Message
-from topo.hosts import agent_config
-from topo.hosts.agent_config import AgentConfig, encode_config, read_config
-from topo.process.boot import Boot
 from topo.plan.planner import share_of
+from topo.process import curve
+from topo.process.boot import Boot
+from topo.process.control import BEAT, COMMANDS, EVENTS, SILENCE, Kind, Message
+from topo.supervisor import rundir, spawn
+from topo.supervisor.watch import POLL_EXITS
+from topo.hosts import agent_config, agent_dir
+from topo.hosts.agent_config import AgentConfig, encode_config, read_config
+from topo.hosts.uplink import Uplink
 
 __all__ = ["Agent", "AgentConfig", "encode_config", "main", "read_config"]
+
+#: The events of a process after which nothing it wrote before may come: its pipes are
+#: read to the bottom first (as the supervisor does for a local process).
+_ENDINGS = frozenset(k.value.encode() for k in (Kind.EXITED, Kind.FAILED, Kind.STOPPED, Kind.BYE))
+
 
 @dataclass
 class Child:
@@ -68,18 +71,13 @@ class _Wake:
 class Agent:
     def __init__(self, config: AgentConfig) -> None:
         self.config = config
-        self.dir = rundir.agent_dir(config.topology, config.run_id, config.host)
-        if self.dir.parent == rundir.runs_base():
-            rundir.private_dir(self.dir.parent)
-        if os.path.lexists(self.dir):
-            rundir.check_private(self.dir)  # its run.json names processes to end: ours only
-        _end_predecessor(self.dir)
-        self.dir.mkdir(parents=True, mode=0o700, exist_ok=True)
-        os.chmod(self.dir, 0o700)
+        self.dir = agent_dir.claim(config.topology, config.run_id, config.host)
         #: Who this agent is, in its directory's info file (with its children, as they start).
         self._info = {"topology": config.topology, "run_id": config.run_id, "host": config.host,
                       "pid": os.getpid(), "started": rundir.create_time()}
         self.children = {p.name: Child(p.name) for p in config.plan.processes}
+        #: Which process each node instance runs in (its events name the instance).
+        self.process_of = {i: p.name for p in config.plan.processes for i in p.instances}
         self._record_children()
         self.ctx: zmq.Context[Any] = zmq.Context()
         self.up = self.ctx.socket(zmq.DEALER)
@@ -93,6 +91,9 @@ class Agent:
         self.events.bind(f"ipc://{self.dir}/{EVENTS}")
         self.commands.bind(f"ipc://{self.dir}/{COMMANDS}")
         self.up.connect(config.control)
+        self.poller = zmq.Poller()
+        #: Everything for the supervisor goes through it, output lines included.
+        self.uplink = Uplink(self.up, self.poller, (self.events, self.commands))
         r, w = os.pipe()
         os.set_blocking(w, False)
         self.wake = _Wake(r, w)
@@ -110,20 +111,19 @@ class Agent:
             pass
 
     def run(self) -> int:
-        self._up(Message(Kind.AGENT, {"host": self.config.host, "pid": os.getpid(), "version": __version__}))
-        poller = zmq.Poller()
-        for sock in (self.up, self.events, self.commands, self.wake.r, 0):
-            poller.register(sock, zmq.POLLIN)
+        self.uplink.report(Message(Kind.AGENT, {"host": self.config.host, "pid": os.getpid(), "version": __version__}))
+        poller = self.poller
+        for fd in (self.wake.r, 0):
+            poller.register(fd, zmq.POLLIN)
         sentinels: dict[int, Child] = {}
         next_beat = time.monotonic()
         while not (self.leaving and all(c.proc is None for c in self.children.values())):
             now = time.monotonic()
             if now >= next_beat:
                 next_beat = now + BEAT
-                self._up(Message(Kind.BEAT, {"stats": self._stats()}))
+                self.uplink.beat(Message(Kind.BEAT, {"stats": self._stats()}))
             if not self.leaving and now - self.heard > SILENCE:
-                self.orphaned = True
-                self._leave(f"no word from the supervisor for {SILENCE:g}s")
+                self._orphaned(f"no word from the supervisor for {SILENCE:g}s")
             self._report_exits(now)
             self._escalate(now)
             for child in self.children.values():
@@ -141,6 +141,7 @@ class Agent:
             for sock, _ in poller.poll(max(1, int(wait * 1000))):
                 if sock is self.up:
                     self._from_supervisor()
+                    self.uplink.flush()  # polled for room too while messages wait
                 elif sock is self.events:
                     self._relay(self.events, routed=False)
                 elif sock is self.commands:
@@ -151,14 +152,17 @@ class Agent:
                 elif sock == 0:
                     if not os.read(0, 4096):
                         poller.unregister(0)
-                        self.orphaned = True
-                        self._leave("standard input closed (the supervisor or its connection is gone)")
+                        self._orphaned("standard input closed (the supervisor or its connection is gone)")
+                elif self.uplink.pipes.owns(sock):
+                    if not self.uplink.behind:  # else it is read once the supervisor catches up
+                        self.uplink.pipes.read(sock)
                 elif sock in sentinels:
                     self._exited(poller, sentinels, sock)
-        self._relay(self.events, routed=False)
-        for sock in (self.events, self.commands):
-            sock.close(linger=0)
-        # an orphan's last reports have nobody to go to: do not wait for them
+        self._relay(self.events, routed=False, everything=True)
+        # the last reports are worth a moment; an orphan's have nobody to go to (cut off)
+        self.uplink.finish(time.monotonic() + 2.0)
+        for feed in (self.events, self.commands):
+            feed.close(linger=0)
         self.up.close(linger=0 if self.orphaned else 2000)
         self.ctx.term()
         shutil.rmtree(self.dir, ignore_errors=True)
@@ -175,33 +179,32 @@ class Agent:
 
     # -- talking ---------------------------------------------------------------------------
 
-    def _up(self, message: Message) -> None:
-        try:
-            self.up.send_multipart(message.encode(), zmq.NOBLOCK)
-        except zmq.Again:
-            pass  # not connected (yet, or any more): beats say it again, exits are reported at the end
-
-    def _relay(self, sock: zmq.Socket[Any], routed: bool) -> None:
-        """A process's event, passed on as it is; a BYE is noted so its exit is reported
-        after it, never before."""
-        while True:
+    def _relay(self, sock: zmq.Socket[Any], routed: bool, everything: bool = False) -> None:
+        """Processes' events, passed on as they are, while the supervisor keeps up (or
+        ``everything`` there is: at an end). A process's lines go before its events that
+        end something; a BYE is noted so its exit is reported after it, never before."""
+        while everything or not self.uplink.behind:
             try:
                 frames = sock.recv_multipart(zmq.NOBLOCK)
             except zmq.Again:
                 return
             frames = frames[1:] if routed else frames
-            if frames and frames[0] == Kind.BYE.value.encode():
-                try:
-                    data = json.loads(frames[1])
-                    child = self.children.get(data.get("process", ""))
-                    if child is not None and data.get("gen") == child.generation:
-                        child.bye = True
-                except (ValueError, IndexError, AttributeError):
-                    pass
-            try:
-                self.up.send_multipart(frames, zmq.NOBLOCK)
-            except zmq.Again:
-                pass
+            if frames and frames[0] in _ENDINGS:
+                self._ending(frames)
+            self.uplink.send(frames)
+
+    def _ending(self, frames: list[bytes]) -> None:
+        try:
+            data = json.loads(frames[1])
+            name = data.get("process") or self.process_of.get(data.get("instance", ""), "")
+            child = self.children.get(name)
+        except (ValueError, IndexError, AttributeError, TypeError):
+            return  # not one of its processes' own messages: passed on as it is
+        if child is None:
+            return
+        self.uplink.pipes.drain(name)  # what it wrote before goes first
+        if frames[0] == Kind.BYE.value.encode() and data.get("gen") == child.generation:
+            child.bye = True
 
     def _from_supervisor(self) -> None:
         while True:
@@ -246,20 +249,23 @@ class Agent:
                     fixed=dict(m["fixed"]), absent=frozenset(m["absent"]), restarts=dict(m["restarts"]),
                     keys=cfg.keys)
         child.generation, child.bye, child.report_by, child.term_sent, child.stats = boot.generation, False, None, None, None
-        child.proc = spawn.start(boot, pipes=False)  # its output comes as events, to relay
-        self._up(Message(Kind.SPAWNED, {"process": child.name, "gen": child.generation, "pid": child.proc.pid}))
+        child.proc = spawn.start(boot)  # its output in pipes read here, relayed as events
+        self.uplink.pipes.add(child.name, child.proc.topo_output)
+        self.uplink.report(Message(Kind.SPAWNED, {"process": child.name, "gen": child.generation,
+                                                  "pid": child.proc.pid}))
         self._record_children()
 
     def _record_children(self) -> None:
-        alive = {c.name: [c.proc.pid, _create_time(c.proc.pid)] for c in self.children.values() if c.proc is not None}
-        rundir.write_agent_info(self.dir, **self._info, children=alive)
+        agent_dir.record(self.dir, self._info,
+                         {c.name: c.proc.pid for c in self.children.values() if c.proc is not None})
 
     def _report_exits(self, now: float) -> None:
         for child in self.children.values():
             if child.report_by is not None and (child.bye or now >= child.report_by):
-                self._relay(self.events, routed=False)  # whatever it said last goes first
-                self._up(Message(Kind.ENDED, {"process": child.name, "gen": child.generation,
-                                              "exitcode": child.proc.exitcode}))
+                self._relay(self.events, routed=False, everything=True)  # whatever it said last goes first
+                self.uplink.pipes.close(child.name)  # and its last words
+                self.uplink.report(Message(Kind.ENDED, {"process": child.name, "gen": child.generation,
+                                                        "exitcode": child.proc.exitcode}))
                 child.proc, child.report_by = None, None
 
     def _stats(self) -> dict[str, Any]:
@@ -280,6 +286,12 @@ class Agent:
         return out
 
     # -- leaving ---------------------------------------------------------------------------
+
+    def _orphaned(self, why: str) -> None:
+        """The supervisor is gone: nothing is relayed any more, and everything stops."""
+        self.orphaned = True
+        self.uplink.cut_off()
+        self._leave(why)
 
     def _leave(self, why: str) -> None:
         """Stops every process the way a stop does: STOP, the grace, then signals."""
@@ -320,58 +332,6 @@ def _say(text: str) -> None:
         sys.stderr.flush()
     except (OSError, ValueError):
         pass
-
-
-def _create_time(pid: int) -> float | None:
-    import psutil
-
-    try:
-        return rundir.create_time(pid)
-    except psutil.Error:
-        return None  # gone already: nothing for a successor to end
-
-
-def _end_predecessor(path: Path) -> None:
-    """An earlier agent of this run and host (its host was lost, then reached again): it and
-    whatever it started end before anything of ours binds the same addresses."""
-    import psutil
-
-    info = rundir.read_info(path)
-    if not info or not info.get("agent"):
-        return
-    doomed: list[psutil.Process] = []
-    children = info.get("children", {})
-    for entry in [(info.get("pid"), info.get("started")), *(children.values() if isinstance(children, dict) else [])]:
-        try:
-            pid, started = entry
-            proc = psutil.Process(int(pid))
-            # only a process of this user's whose start time is the one recorded: a pid
-            # reused since, or one a planted file names, is left alone
-            if proc.uids().real == os.getuid() and abs(proc.create_time() - float(started)) < 2.0:
-                doomed.append(proc)
-        except (psutil.Error, TypeError, ValueError, OverflowError):
-            pass
-    for proc in doomed:
-        try:  # a node process leads a group: what it started that is no longer its descendant
-            if proc.pid != info.get("pid") and os.getpgid(proc.pid) == proc.pid:
-                os.killpg(proc.pid, signal.SIGKILL)
-        except OSError:
-            pass
-        for member in [proc, *_descendants(proc)]:
-            try:
-                member.kill()
-            except psutil.Error:
-                pass
-    psutil.wait_procs(doomed, timeout=5.0)
-
-
-def _descendants(proc: Any) -> list[Any]:
-    import psutil
-
-    try:
-        return list(proc.children(recursive=True))
-    except psutil.Error:
-        return []
 
 
 def main() -> int:

@@ -43,8 +43,9 @@ class Prelude(NamedTuple):
 
 def begin(boot: Boot, output: PassFds | None = None) -> Prelude:
     """``output``: the write ends of the pipes (records, fd 1, fd 2) that the process that
-    started this one reads (:mod:`topo.process.records`); without them (an agent's
-    processes) output goes to the supervisor as events, and fds 1/2 are read by a thread."""
+    started this one reads (:mod:`topo.process.records`); without them (topo itself always
+    hands them, the supervisor and the agents alike) output goes to the supervisor as
+    events, and fds 1/2 are read by a thread."""
     _die_with_parent(boot.parent_pid)
     # a group of its own, so that what its nodes start can be ended with it however it
     # ends, and no inherited descriptor (multiprocessing's sentinel) handed on: family
