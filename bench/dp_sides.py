@@ -22,7 +22,12 @@ import zmq
 from bench import dp_nodes
 
 REPLY_TIMEOUT = 120.0  # seconds a trial's answer may take before the benchmark gives up
-TRANSPORTS = ("inproc", "ipc", "tcp")
+#: ``tcp`` is plain tcp on both sides (``curve: false`` in topo's file); ``tcp+curve`` is
+#: topo's default tcp link, CURVE-encrypted, against the same plain hand-wired tcp: its
+#: ratio is the price of the encryption, not a target.
+TRANSPORTS = ("inproc", "ipc", "tcp", "tcp+curve")
+#: What each transport's links say in topo's file.
+_LINK_KEYS: dict[str, dict[str, Any]] = {"tcp": {"transport": "tcp", "curve": False}, "tcp+curve": {"transport": "tcp"}}
 
 #: The measured sockets of each node (the ``ctl`` PULL and ``report`` PUSH come on top).
 SOCKETS = {
@@ -139,9 +144,8 @@ def topology(transport: str) -> dict[str, Any]:
         nodes[role] = {"run": f"bench.dp_nodes:{role}", "sockets": spec}
         if transport == "inproc":
             nodes[role]["process"] = "same"
-    links: list[Any] = [{"from": a, "to": b, **({"transport": "tcp"} if transport == "tcp" else {})}
-                        for a, b in LINKS]
-    return {"topology": f"datapath-{transport}", "nodes": nodes, "links": links}
+    links: list[Any] = [{"from": a, "to": b, **_LINK_KEYS.get(transport, {})} for a, b in LINKS]
+    return {"topology": f"datapath-{transport.replace('+', '-')}", "nodes": nodes, "links": links}
 
 
 class TopoSide(Side):
@@ -162,8 +166,8 @@ class TopoSide(Side):
         data = {a for a, _ in LINKS}
         #: For each data link (by its sending end): the ``NODE.SOCKET`` that binds, as planned.
         self.binds = {link.src: link.bind for link in self.run_.plan.links if link.src in data}
-        wrong = [f"{link.src}: {link.transport.value}" for link in self.run_.plan.links
-                 if link.src in data and link.transport.value != transport]
+        planned = {link.src: link.transport.value + ("+curve" if link.secure else "") for link in self.run_.plan.links}
+        wrong = [f"{src}: {t}" for src, t in planned.items() if src in data and t != transport]
         if wrong or len(self.binds) != len(LINKS):
             raise RuntimeError(f"topo planned the data links otherwise than {transport}: {wrong}")
 
@@ -235,7 +239,7 @@ class BaselineSide(Side):
         for bind in self.binds_by_link.values():
             role, name = bind.split(".")
             binds[role][name] = {"inproc": f"inproc://base/{bind}", "ipc": f"ipc://{ipc_dir}/{bind}.sock",
-                                 "tcp": "tcp://127.0.0.1:*"}[transport]
+                                 "tcp": "tcp://127.0.0.1:*", "tcp+curve": "tcp://127.0.0.1:*"}[transport]
         ctl_ep, report_ep = {}, {}
         for role in SOCKETS:
             ctl_ep[role] = f"ipc://{ipc_dir}/ctl-{role}"
