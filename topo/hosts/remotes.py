@@ -52,6 +52,10 @@ class Remote:
         return [*prefix, self.host.python or "python3", "-m", "topo.hosts.agent"]
 
 
+#: Messages read from the agents per wake of the supervisor's loop.
+READ_BATCH = 500
+
+
 class Hosts:
     def __init__(self, plan: Plan, ctx: zmq.Context[Any], poller: zmq.Poller, reporter: Reporter, *,
                  run_id: str, grace: float, sys_path: tuple[str, ...], keys: Mapping[str, HostKeys]) -> None:
@@ -146,7 +150,9 @@ class Hosts:
                 self._ended(name, remote)
 
     def _drain(self) -> Iterator[tuple[str, Message]]:
-        while True:
+        """At most :data:`READ_BATCH` messages: an agent that floods the channel must not
+        keep the supervisor's loop from its deadlines (the poll wakes again at once)."""
+        for _ in range(READ_BATCH):
             try:
                 parts = self.router.recv_multipart(zmq.NOBLOCK, copy=False)
             except zmq.Again:
@@ -245,6 +251,14 @@ class Hosts:
 
     def next_deadline(self) -> float:
         return self._next_ping
+
+    def abandon(self, name: str, why: str) -> None:
+        """Gives up on a host whose agent does not do what it must (a stop it does not
+        carry out): its launch command is killed (for ssh, the connection: a real agent
+        sees its standard input close and stops everything there), and the host is lost."""
+        remote = self.remotes.get(name)
+        if remote is not None and remote.popen is not None:
+            self._forget(remote, why)
 
     def lost(self) -> Iterator[tuple[str, str]]:
         """Hosts lost since the last call, with why (each told once)."""

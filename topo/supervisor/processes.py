@@ -44,6 +44,7 @@ class RemoteHosts(Protocol):
     def beat(self, now: float) -> None: ...
     def lost(self) -> Iterator[tuple[str, str]]: ...
     def next_deadline(self) -> float: ...
+    def abandon(self, name: str, why: str) -> None: ...
     def close(self, timeout: float) -> None: ...
 
 
@@ -148,6 +149,12 @@ class Processes:
             spawn.signal_tree(proc.pid or 0, sig)
         elif self.hosts is not None:
             self.hosts.send(proc.remote, "", Message(Kind.SIGNAL, {"process": proc.name, "signal": int(sig)}))
+
+    def abandon(self, proc: ProcState, why: str) -> None:
+        """A remote process whose agent no longer answers for it: its host is taken for
+        lost (seen at the next :meth:`tick`), which ends every process there."""
+        if proc.remote is not None and self.hosts is not None:
+            self.hosts.abandon(proc.remote, why)
 
     def send(self, proc: ProcState, message: Message) -> None:
         if proc.remote is not None:

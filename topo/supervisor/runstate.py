@@ -8,6 +8,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Protocol
 
+from topo.process.control import SILENCE
+
 #: Exit statuses of ``topo up`` (SPEC section 3).
 EXIT_OK, EXIT_FAILED, EXIT_SIGINT, EXIT_SIGTERM = 0, 1, 130, 143
 #: A bug in topo itself (sysexits' EX_SOFTWARE, as ``topo`` exits then): what outcome.json
@@ -19,6 +21,10 @@ EXIT_SIGHUP = 129
 
 #: From SIGTERM to SIGKILL, for a process that did not end by itself (topo.supervisor.stopping).
 KILL_AFTER = 1.0
+#: Seconds an agent has to report the end of a process it was told to SIGKILL; past them
+#: the host is taken for lost (its agent, rogue or stuck, is killed with it), so that a
+#: stop ends within its deadlines whatever an agent does. The time an agent may be silent.
+ABANDON_AFTER = SILENCE
 #: A node in one of these states has ended for good (unless a restart policy says otherwise).
 TERMINAL = frozenset({"exited", "failed", "stopped"})
 #: Not ready yet: still to bind, waiting for peers in its gate, or for its code's import.
@@ -67,6 +73,9 @@ class ProcState:
     ended: bool = False
     connected: bool = False
     term_sent: float | None = None
+    #: When SIGKILL was sent (once; a remote process's agent then has
+    #: :data:`ABANDON_AFTER` seconds to report the end).
+    kill_sent: float | None = None
     #: When a restart is pending: the time the new process may be spawned.
     restart_at: float | None = None
     #: A returned node restarting alone in its process: the process delivers what the node
@@ -152,7 +161,9 @@ def next_deadline(procs: dict[str, ProcState], *fixed: float | None) -> float:
     """The soonest future moment the supervisor's loop must act at: the ``fixed`` deadlines
     (None: not set), and each process's SIGKILL escalation or restart."""
     deadlines = [d for d in fixed if d is not None]
-    deadlines.extend(p.term_sent + KILL_AFTER for p in procs.values() if p.term_sent and not p.ended)
+    deadlines.extend(p.term_sent + KILL_AFTER for p in procs.values()
+                     if p.term_sent and not p.kill_sent and not p.ended)
+    deadlines.extend(p.kill_sent + ABANDON_AFTER for p in procs.values() if p.kill_sent and p.remote and not p.ended)
     deadlines.extend(p.restart_at for p in procs.values() if p.restart_at and p.ended)
     deadlines.extend(p.stop_late_at for p in procs.values() if p.stop_late_at and not p.ended)
     now = time.monotonic()

@@ -30,7 +30,7 @@ import time
 from typing import Callable, Collection, Mapping, Protocol
 
 from topo.process.control import Kind, Message
-from topo.supervisor.runstate import KILL_AFTER, TERMINAL, NodeState, ProcState
+from topo.supervisor.runstate import ABANDON_AFTER, KILL_AFTER, TERMINAL, NodeState, ProcState
 
 
 class Commands(Protocol):
@@ -38,6 +38,7 @@ class Commands(Protocol):
 
     def send(self, proc: ProcState, message: Message) -> None: ...
     def signal(self, proc: ProcState, sig: signal.Signals) -> None: ...
+    def abandon(self, proc: ProcState, why: str) -> None: ...
 
 
 class Stopping:
@@ -161,7 +162,8 @@ class Stopping:
 
     def escalate(self, now: float) -> None:
         """After the grace period, SIGTERM to each process still running; a second later,
-        SIGKILL."""
+        SIGKILL; a remote process whose end its agent has still not reported
+        :data:`ABANDON_AFTER` seconds after that is abandoned, its host taken for lost."""
         if self.stop_at is not None and now >= self.stop_at:
             for proc in self.procs.values():
                 if self._signallable(proc) and proc.term_sent is None:
@@ -171,8 +173,14 @@ class Stopping:
                     self.say(f"process {proc.name} did not stop {when} ({', '.join(stuck) or 'exiting'}): SIGTERM")
                     self.commands.signal(proc, signal.SIGTERM)
         for proc in self.procs.values():
-            if self._signallable(proc) and proc.term_sent and now >= proc.term_sent + KILL_AFTER:
+            if not self._signallable(proc) or not proc.term_sent:
+                continue
+            if proc.kill_sent is None and now >= proc.term_sent + KILL_AFTER:
+                proc.kill_sent = now
                 self.commands.signal(proc, signal.SIGKILL)
+            elif proc.remote and proc.kill_sent is not None and now >= proc.kill_sent + ABANDON_AFTER:
+                self.commands.abandon(proc, f"its agent did not report the end of process {proc.name} "
+                                            f"{ABANDON_AFTER:g}s after SIGKILL")
 
     def next_deadline(self) -> float | None:
         """The grace period's end (the SIGKILL deadlines are in :func:`runstate.next_deadline`)."""

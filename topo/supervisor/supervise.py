@@ -43,6 +43,9 @@ from topo.supervisor.transitions import Transitions
 if TYPE_CHECKING:
     from topo.supervisor.prestart import Prestarted
 
+#: Events read per wake of the loop.
+READ_BATCH = 500
+
 __all__ = ["Supervisor", "Outcome", "Reporter", "default_sys_path", "EXIT_OK", "EXIT_FAILED",
            "EXIT_SIGINT", "EXIT_SIGTERM"]
 
@@ -170,7 +173,7 @@ class Supervisor(Transitions):
     def _start(self, proc: ProcState) -> None:
         """Spawns (or respawns) one process; a respawn rebinds the addresses it had."""
         proc.pid, proc.ended, proc.hello, proc.connected, proc.bye = None, False, False, False, False
-        proc.term_sent = proc.restart_at = proc.stats = None
+        proc.term_sent = proc.kill_sent = proc.restart_at = proc.stats = None
         self.stopping.started(proc)
         self.processes.start(proc, {
             "gen": proc.generation, "fixed": dict(self.bound), "ready_in": self.ready_deadline - time.monotonic(),
@@ -190,9 +193,9 @@ class Supervisor(Transitions):
             timeout = min(self._next_deadline(), self.pipes.hold_for(self.reporter)) - time.monotonic()
             for sock, _ in self._poller.poll(max(0, int(timeout * 1000)) + 1):
                 if sock is events:
-                    self._drain(events)
+                    self._drain(events, limit=READ_BATCH)
                 elif sock is commands:
-                    self._drain(commands, routed=True)
+                    self._drain(commands, routed=True, limit=READ_BATCH)
                 elif sock is control:
                     self._control(control)
                 elif sock == self._wake_r:
@@ -240,8 +243,12 @@ class Supervisor(Transitions):
             self.stopping.hurry(now)
         self.stopping.escalate(now)
 
-    def _drain(self, sock: zmq.Socket[Any], routed: bool = False) -> None:
-        while True:
+    def _drain(self, sock: zmq.Socket[Any], routed: bool = False, limit: int | None = None) -> None:
+        """What waits on ``sock``; within the loop, at most ``limit`` messages: a process that
+        floods its events must not keep the loop from its deadlines (it wakes again at once)."""
+        count = 0
+        while limit is None or count < limit:
+            count += 1
             try:
                 frames = sock.recv_multipart(zmq.NOBLOCK)
             except zmq.Again:
@@ -288,7 +295,7 @@ class Supervisor(Transitions):
             deadline = time.monotonic() + 1.0
             while not proc.bye and time.monotonic() < deadline and self.events.poll(
                     max(1, int((deadline - time.monotonic()) * 1000))):
-                self._drain(self.events)
+                self._drain(self.events, limit=READ_BATCH)
         how = how or f"its process {proc.name} {spawn.describe_exit(exitcode)}"
         for name in proc.instances:
             node = self.nodes[name]

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import signal
+import time
 
 import pytest
 
 from topo.process.control import Kind, Message
-from topo.supervisor.runstate import KILL_AFTER, NodeState, ProcState, all_ready
+from topo.supervisor.runstate import ABANDON_AFTER, KILL_AFTER, NodeState, ProcState, all_ready, next_deadline
 from topo.supervisor.stopping import Stopping
 
 
@@ -17,12 +18,16 @@ class FakeCommands:
     def __init__(self) -> None:
         self.sent: list[tuple[str, str, str]] = []
         self.signals: list[tuple[str, signal.Signals]] = []
+        self.abandoned: list[tuple[str, str]] = []
 
     def send(self, proc: ProcState, message: Message) -> None:
         self.sent.append((proc.name, message.kind.value, str(message.data.get("reason"))))
 
     def signal(self, proc: ProcState, sig: signal.Signals) -> None:
         self.signals.append((proc.name, sig))
+
+    def abandon(self, proc: ProcState, why: str) -> None:
+        self.abandoned.append((proc.name, why))
 
 
 def make(*names: str, grace: float = 5.0, external: tuple[str, ...] = ()) -> tuple[Stopping, FakeCommands, list[str]]:
@@ -143,6 +148,31 @@ def test_escalation_sigterm_after_the_grace_then_sigkill() -> None:
     assert commands.signals == [("a", signal.SIGTERM)]  # once
     stopping.escalate(105.0 + KILL_AFTER)
     assert commands.signals == [("a", signal.SIGTERM), ("a", signal.SIGKILL)]
+    stopping.escalate(105.0 + KILL_AFTER + ABANDON_AFTER + 1)
+    assert commands.signals == [("a", signal.SIGTERM), ("a", signal.SIGKILL)]  # once
+    assert commands.abandoned == []  # a local process: SIGKILL is the end of it
+
+
+def test_a_remote_process_whose_agent_does_not_report_its_end_is_abandoned() -> None:
+    stopping, commands, _ = make("there", grace=1.0)
+    there = stopping.procs["there"]
+    there.remote = "far"
+    stopping.begin(100.0, "Ctrl-C")
+    stopping.escalate(101.0)
+    stopping.escalate(101.0 + KILL_AFTER)
+    assert commands.signals == [("there", signal.SIGTERM), ("there", signal.SIGKILL)]
+    assert there.kill_sent == 101.0 + KILL_AFTER
+    # the loop's next wake: the abandonment, not the SIGKILL already sent
+    now = time.monotonic()
+    there.term_sent, there.kill_sent = now - 1.5, now - 0.5
+    assert next_deadline(stopping.procs, None) == now - 0.5 + ABANDON_AFTER
+    there.kill_sent = 101.0 + KILL_AFTER
+    stopping.escalate(101.0 + KILL_AFTER + ABANDON_AFTER - 0.1)
+    assert commands.abandoned == []
+    stopping.escalate(101.0 + KILL_AFTER + ABANDON_AFTER)
+    assert commands.abandoned == [("there", f"its agent did not report the end of process there "
+                                            f"{ABANDON_AFTER:g}s after SIGKILL")]
+    assert commands.signals == [("there", signal.SIGTERM), ("there", signal.SIGKILL)]  # SIGKILL once
 
 
 def test_a_second_ctrl_c_ends_the_grace_now() -> None:
