@@ -169,6 +169,57 @@ def test_sighup_stops_the_run_with_the_stop_sequence(topo: Topo) -> None:
     assert json.loads(outcome.read_text())["code"] == 129
 
 
+def test_a_real_terminal_that_hangs_up_stops_the_run(topo: Topo) -> None:
+    """The terminal itself goes away (an ssh session dropped, a window closed): ``topo up``
+    runs on a pseudo-terminal as its controlling terminal, and the master side is closed.
+    The kernel sends SIGHUP to the session, and every later write to the terminal fails
+    (EIO): the run stops with the stop sequence, status 129, ``outcome.json`` written,
+    nothing left behind -- with no reader for its last lines."""
+    import fcntl
+    import pty
+    import select
+    import sys
+    import termios
+
+    master, slave = pty.openpty()
+
+    def own_terminal() -> None:  # in the child: a session whose controlling terminal it is
+        os.setsid()
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+    try:
+        proc = subprocess.Popen([sys.executable, "-m", "topo", "up", topo.file(TWO), "--grace", str(GRACE)],
+                                env=topo.env, cwd=str(ROOT), stdin=slave, stdout=slave, stderr=slave,
+                                preexec_fn=own_terminal)
+    finally:
+        os.close(slave)
+    try:
+        seen = b""
+        deadline = time.monotonic() + 30
+        while not (b"a function called" in seen and b"b function called" in seen):
+            left = deadline - time.monotonic()
+            assert left > 0, f"the nodes did not start within 30s: {seen!r}"
+            if select.select([master], [], [], left)[0]:
+                try:
+                    seen += os.read(master, 65536)
+                except OSError:
+                    break
+    finally:
+        os.close(master)  # the hang-up
+    try:
+        code = proc.wait(GRACE + KILL_AFTER + SLACK + 10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        raise AssertionError(f"topo up did not end after its terminal hung up: {seen!r}") from None
+    assert code == 129, seen
+    assert_nothing_left(topo)
+    [outcome] = (topo.home / "logs" / "twostart").glob("*/outcome.json")
+    data = json.loads(outcome.read_text())
+    # (a node that returns once told to stop has "exited"; none failed, none was killed)
+    assert data["code"] == 129 and set(data["nodes"].values()) <= {"exited", "stopped"}, data
+
+
 def test_a_process_never_sent_its_table_ends_at_the_ready_deadline() -> None:
     """The child side of the hang: a process whose supervisor never sends the endpoint
     table waited for it with no deadline (and its parent joined it forever)."""
