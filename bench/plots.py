@@ -44,7 +44,7 @@ from matplotlib.figure import Figure
 from bench.common import RESULTS, read_json, results_dir
 
 TOPO, BASE, TARGET_COLOR = "#1f77b4", "#7f7f7f", "#d62728"
-TRANSPORT_COLORS = {"inproc": "#1f77b4", "ipc": "#ff7f0e", "tcp": "#2ca02c"}
+TRANSPORT_COLORS = {"inproc": "#1f77b4", "ipc": "#ff7f0e", "tcp": "#2ca02c", "tcp+curve": "#9467bd"}
 
 
 def _num(x: Any) -> float:
