@@ -122,6 +122,9 @@ class Supervisor:
         self.events = events = ctx.socket(zmq.PULL)
         commands = ctx.socket(zmq.ROUTER)
         commands.setsockopt(zmq.ROUTER_MANDATORY, 1)
+        # A restarted process connects under its old name while a forked child of the old
+        # one may still hold the old connection: the newest connection is the process's.
+        commands.setsockopt(zmq.ROUTER_HANDOVER, 1)
         control = ctx.socket(zmq.ROUTER)  # `topo ps` and `topo down` from other terminals
         woken_by_signals = _wake_on_signals(self._wake_w)
         try:
