@@ -92,6 +92,7 @@ class Supervisor:
         #: A stop for a node not ready waits this long, so that every gate that timed out
         #: at the same deadline can say what it was waiting for.
         self._hold_stop_until = 0.0
+        self._acted: float | None = None  # when _act last looked at the time
 
     # -- asked from outside (signal handlers, topo down, a test harness) ------------------
 
@@ -215,11 +216,11 @@ class Supervisor:
 
     def _next_deadline(self) -> float:
         return next_deadline(self.procs, self.ready_deadline + 0.5, self._hold_stop_until,
-                             self.processes.next_deadline(), self.stopping.next_deadline())
+                             self.processes.next_deadline(), self.stopping.next_deadline(), acted=self._acted)
 
     def _act(self) -> None:
         """Everything that follows from the time and the state: stop, escalate, restart."""
-        now = time.monotonic()
+        now = self._acted = time.monotonic()  # what is due after it is waited for (next_deadline)
         for ended in self.processes.tick(now):
             self._seen(ended)
         # half a second after the gates' own deadline, whose reports are more precise
