@@ -136,9 +136,7 @@ def test_a_restarted_process_is_wired_while_a_child_of_the_old_one_holds_its_con
     the restarted process connects with. Before: the supervisor's ROUTER kept that name for
     the old connection and left the new one unrouted, its HELLO lost for good even once
     the old connection closed: the restarted process never got its CONNECT and never
-    became ready ('restarting in 0.1s', then nothing). A child inside the group, killed with
-    it, holds the old connection too until it is gone, and the new process connects a few
-    hundred milliseconds later: the same loss whenever that end comes late."""
+    became ready ('restarting in 0.1s', then nothing)."""
     path = topo.file("""
         topology: keeper
         nodes:
