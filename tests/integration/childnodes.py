@@ -46,6 +46,20 @@ def os_fork_child(node: Any) -> None:
     _idle(node)
 
 
+def os_fork_child_own_session(node: Any) -> None:
+    """A forked child (no exec) that leaves the node's process group (``os.setsid``, as a
+    daemon does): the group's end does not reach it (docs/running.md, "Limits"), and it
+    keeps every descriptor the node process had, its control connection to the supervisor
+    included. The test kills it; it ends by itself after 120 s in any case."""
+    pid = os.fork()
+    if pid == 0:
+        os.setsid()
+        time.sleep(120)
+        os._exit(0)
+    print(f"pids {os.getpid()} {pid}", flush=True)
+    _idle(node)
+
+
 def popen_no_close_child(node: Any) -> None:
     child = subprocess.Popen(["sleep", "1003"], close_fds=False)
     print(f"pids {os.getpid()} {child.pid}", flush=True)

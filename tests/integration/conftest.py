@@ -22,6 +22,16 @@ import pytest
 HERE = Path(__file__).parent
 ROOT = HERE.parent.parent
 
+# A terminal starts a command with SIGINT at its default; a background job of a
+# non-interactive shell (`pytest ... &` in a script, nohup, some CI runners) starts with it
+# ignored, and every program the tests start would inherit that through exec. topo up
+# handles SIGINT from its first line of code on, but one that lands in the interpreter's
+# own first milliseconds is then dropped by the kernel and the run goes on: the tests that
+# send a Ctrl-C at a random moment failed so, 'topo up still running 17s after the
+# signal'. Any handler here gives the commands the default back (exec resets handlers).
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
 
 @dataclass
 class Result:

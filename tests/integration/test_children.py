@@ -127,3 +127,44 @@ def test_no_descendant_survives_the_end_of_a_run(topo: Topo, how: str) -> None:
     out = _finish(topo, up)
     assert up.returncode == (0 if ret else 130), out
     wait_until(lambda: _gone([node_pid, *children]), SEEN_WITHIN, "every descendant to end")
+
+
+
+def test_a_restarted_process_is_wired_while_a_child_of_the_old_one_holds_its_connection(topo: Topo) -> None:
+    """A forked child that left the node's group outlives the killed node process, and with
+    it a copy of the process's control connection, under the identity (the process name)
+    the restarted process connects with. Before: the supervisor's ROUTER kept that name for
+    the old connection and left the new one unrouted, its HELLO lost for good even once
+    the old connection closed: the restarted process never got its CONNECT and never
+    became ready ('restarting in 0.1s', then nothing)."""
+    path = topo.file("""
+        topology: keeper
+        nodes:
+          sp: {run: "childnodes:os_fork_child_own_session", restart: on-failure}
+          other: {run: "childnodes:idle"}
+    """)
+    up = topo.start("up", path)
+    lines = topo.wait_for_line(up, r"^sp\s+\| pids ")
+    node_pid, child_pid = _pids(lines, "sp")
+    survivors = [psutil.Process(child_pid)]  # psutil checks against pid reuse when it kills
+    try:
+        os.kill(node_pid, signal.SIGKILL)
+        lines += topo.wait_for_lines(up, [r"sp failed \(its process sp killed by SIGKILL\); restarting",
+                                          r"sp ready again \(restart 1\)", rf"^sp\s+\| pids (?!{node_pid} )"],
+                                     timeout=SEEN_WITHIN)
+        assert not _gone([child_pid]), "the old process's child ended: nothing held the old connection"
+        new_node, new_child = _pids(lines, "sp")
+        survivors.append(psutil.Process(new_child))
+        # it holds multiprocessing's resource tracker open, and with it topo up's stderr
+        survivors[0].kill()
+        wait_until(lambda: _gone([child_pid]), SEEN_WITHIN, "the child that left the group to end")
+        down = topo.run("down", "keeper", timeout=SEEN_WITHIN + 10)
+        assert down.code == 0, down.out + down.err
+        _finish(topo, up)
+        assert up.returncode == 0
+    finally:
+        for survivor in survivors:
+            try:
+                survivor.kill()
+            except psutil.Error:
+                pass

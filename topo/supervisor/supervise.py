@@ -96,6 +96,7 @@ class Supervisor(Transitions):
         #: A stop for a node not ready waits this long, so that every gate that timed out
         #: at the same deadline can say what it was waiting for.
         self._hold_stop_until = 0.0
+        self._acted: float | None = None  # when _act last looked at the time
 
     # -- asked from outside (signal handlers, topo down, a test harness) ------------------
 
@@ -126,6 +127,9 @@ class Supervisor(Transitions):
         self.events = events = ctx.socket(zmq.PULL)
         commands = ctx.socket(zmq.ROUTER)
         commands.setsockopt(zmq.ROUTER_MANDATORY, 1)
+        # A restarted process connects under its old name while a forked child of the old
+        # one may still hold the old connection: the newest connection is the process's.
+        commands.setsockopt(zmq.ROUTER_HANDOVER, 1)
         control = ctx.socket(zmq.ROUTER)  # `topo ps` and `topo down` from other terminals
         woken_by_signals = _wake_on_signals(self._wake_w)
         try:
@@ -216,11 +220,11 @@ class Supervisor(Transitions):
 
     def _next_deadline(self) -> float:
         return next_deadline(self.procs, self.ready_deadline + 0.5, self._hold_stop_until,
-                             self.processes.next_deadline(), self.stopping.next_deadline())
+                             self.processes.next_deadline(), self.stopping.next_deadline(), acted=self._acted)
 
     def _act(self) -> None:
         """Everything that follows from the time and the state: stop, escalate, restart."""
-        now = time.monotonic()
+        now = self._acted = time.monotonic()  # what is due after it is waited for (next_deadline)
         for ended in self.processes.tick(now):
             self._seen(ended)
         # half a second after the gates' own deadline, whose reports are more precise

@@ -3,7 +3,9 @@ to control requests and its next deadline."""
 
 from __future__ import annotations
 
+import os
 import time
+from typing import Any, cast
 
 from topo.process.control import Kind, Message
 from topo.supervisor.runstate import NodeState, ProcState, answer, next_deadline, snapshot, why_late
@@ -17,6 +19,12 @@ nodes:
   pub: {run: m:f, sockets: {out: PUB}}
   sub: {run: m:f, host: edge, sockets: {in: {type: SUB, subscribe: [""]}}}
 links: [pub.out -> sub.in]
+"""
+LOCAL = """\
+topology: l
+nodes:
+  a: {run: m:f, restart: on-failure}
+  b: {run: m:f}
 """
 
 
@@ -75,6 +83,41 @@ def test_the_next_deadline_is_the_soonest_future_one(plan) -> None:
     assert next_deadline(procs, now + 5) == now + 0.25
     assert now + 0.9 < next_deadline({}, None) < time.monotonic() + 1.1  # nothing due: look again in a second
 
+
+
+def test_a_deadline_that_came_due_since_the_loop_acted_is_not_dropped(plan) -> None:
+    """A restart due 0.1 s after its process's end, come due while the loop was between
+    acting on its deadlines and waiting (a loaded machine): before, it was dropped as past
+    and the loop slept until the ready deadline ('restarting in 0.1s', then nothing for
+    30 s; test_children's restart test failed so, now and then)."""
+    p = plan(LOCAL)
+    _, procs = states(p)
+    now = time.monotonic()
+    acted = now - 1.0
+    procs["a"].ended = True
+    procs["a"].restart_at = acted + 0.5  # due since half a second, not acted on yet
+    assert next_deadline(procs, now + 30, acted=acted) == acted + 0.5  # the loop does not wait
+    assert next_deadline(procs, now + 30, acted=acted + 0.5) == now + 30  # acted on: past
+
+
+def test_the_supervisor_waits_for_what_came_due_since_it_acted(plan) -> None:
+    from topo.supervisor.supervise import Supervisor
+
+    class Silent:
+        def __getattr__(self, name: str) -> Any:
+            return lambda *args, **kwargs: None
+
+    sup = Supervisor(plan(LOCAL), cast(Any, Silent()), ready_timeout=30.0)
+    try:
+        sup._act()  # nothing due: nothing to start
+        proc = sup.procs["a"]
+        proc.ended, proc.restart_at = True, time.monotonic() + 1e-6  # due right after the loop acted
+        while time.monotonic() <= proc.restart_at:  # the clock passes it (a microsecond)
+            pass
+        assert sup._next_deadline() == proc.restart_at
+    finally:
+        os.close(sup._wake_r)
+        os.close(sup._wake_w)
 
 def test_a_report_for_several_nodes_splits_into_one_per_node() -> None:
     m = Message(Kind.READY, {"instances": ["a", "b"], "gen": 2})
