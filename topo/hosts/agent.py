@@ -88,6 +88,7 @@ class Agent:
         self.events = self.ctx.socket(zmq.PULL)
         self.commands = self.ctx.socket(zmq.ROUTER)
         self.commands.router_mandatory = 1
+        self.commands.router_handover = 1  # a restarted process, while a child of the old one holds its connection
         self.events.bind(f"ipc://{self.dir}/{EVENTS}")
         self.commands.bind(f"ipc://{self.dir}/{COMMANDS}")
         self.up.connect(config.control)
