@@ -2,15 +2,18 @@
 
 Click commands (:mod:`topo.cli.main`), ``topo up``'s terminal and log files
 (:mod:`topo.cli.launch`), and the commands that talk to a run from another terminal
-(:mod:`topo.cli.client`). May import every package but :mod:`topo.testing`. Public names:
-the ``topo`` script (``topo.cli.main:main``), ``python -m topo``.
+(:mod:`topo.cli.client`, :mod:`topo.cli.logview`). May import every package but
+:mod:`topo.testing`. Public names: the ``topo`` script (``topo.cli.main:main``),
+``python -m topo``.
 
 Modules, in the order a run meets them:
 
 - ``main``: The ``topo`` command line: click commands and nothing else.
 - ``launch``: ``topo up``: a validated file, a supervisor, the terminal and the log files.
-- ``client``: ``topo ps``, ``topo down`` and ``topo logs``: talking to runs from another
-  terminal.
+- ``client``: ``topo ps`` and ``topo down``: talking to runs from another terminal.
+- ``logview``: ``topo logs``: which run, which node, which lines.
 - ``early``: Ctrl-C in the first milliseconds of the ``topo`` command, before any command
   runs.
+- ``epipe``: a reader that has gone (``topo logs RUN | head``): the command ends quietly,
+  as ``cat`` does.
 """

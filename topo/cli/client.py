@@ -1,4 +1,5 @@
-"""``topo ps``, ``topo down`` and ``topo logs``: talking to runs from another terminal.
+"""``topo ps`` and ``topo down``: talking to runs from another terminal (and finding them,
+for ``topo logs`` too: :mod:`topo.cli.logview`).
 
 A run is found through its run directory (``rundir.runs_base()``): ``run.json`` names the
 supervisor's pid and its control endpoint (an ipc socket in the same private directory).
@@ -11,12 +12,11 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from topo.supervisor import rundir
 from topo.errors import TopoError, UsageError
@@ -184,48 +184,6 @@ def _wait_gone(pid: int, timeout: float) -> bool:
         return bool(select.select([fd], [], [], timeout)[0])
     finally:
         os.close(fd)
-
-
-#: What a selector may be: a topology name, optionally ``/`` and a run id or its end. It
-#: becomes part of a path: ``..`` or ``/`` would read logs outside the log directory.
-_SELECTOR = re.compile(r"^[a-z0-9_-]{1,200}(/[0-9a-f-]{1,22})?$")
-_NODE = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,199}(\.[0-9]{1,6})?$")
-
-
-def log_dir(selector: str) -> tuple[Path, Callable[[], bool]]:
-    """The logs of the live run, or else of the newest finished one; and whether it runs."""
-    if not _SELECTOR.match(selector):
-        raise UsageError(f"{selector!r} is not a run: give TOPOLOGY or TOPOLOGY/RUN_ID")
-    runs, _ = live_runs(selector)
-    if len(runs) > 1:
-        raise UsageError(f"{len(runs)} runs match: {', '.join(r.identity for r in runs)}; name one as TOPOLOGY/RUN_ID")
-    if runs:
-        info = runs[0].info
-        return Path(str(info["log_dir"])), lambda: rundir.supervisor_alive(info)
-    topology, _, run_id = selector.partition("/")
-    base = rundir.logs_base() / topology
-    candidates = sorted(p for p in base.iterdir() if p.is_dir()) if base.is_dir() else []
-    if run_id:
-        candidates = [p for p in candidates if p.name == run_id or p.name.endswith(run_id)]
-    if not candidates:
-        raise UsageError(f"no logs of topology {selector!r}")
-    return candidates[-1], lambda: False
-
-
-def logs(selector: str, node: str | None, follow: bool) -> Iterator[tuple[str, str]]:
-    from topo.supervisor.output import follow as tail
-    from topo.supervisor.output import read_log
-
-    if node is not None and not _NODE.match(node):
-        raise UsageError(f"{node!r} is not a node name (NAME or NAME.REPLICA)")
-    directory, running = log_dir(selector)
-    if node is not None and not follow and not any(directory.glob(f"{node}.log")) and not any(directory.glob(f"{node}.*.log")):
-        known = sorted(p.stem for p in directory.glob("*.log"))
-        raise UsageError(f"no log of node {node!r} in {directory.name}; there are: {', '.join(known)}")
-    if not follow:
-        yield from read_log(directory, node)
-        return
-    yield from tail(directory, node, stop=lambda: not running())
 
 
 def format_ps(entries: list[dict[str, Any]]) -> str:

@@ -4,7 +4,8 @@ Each command is a small function that loads what it needs and hands it to a modu
 does the work (:mod:`topo.plan.planview`, :mod:`topo.plan.graph`, ...). Errors are mapped to exit
 codes in one place, :meth:`_TopoGroup.invoke`: a :class:`topo.errors.TopoError` prints its
 message to stderr and exits with its ``exit_code``; nothing a user types or writes in a
-file ever ends in a Python traceback.
+file ever ends in a Python traceback. A reader that has gone (``topo logs RUN | head``)
+ends the command without a word, by SIGPIPE as ``cat`` ends (:mod:`topo.cli.epipe`).
 
 Start-up stays fast (``topo --help`` well under 0.3 s): only click and :mod:`topo` itself
 are imported here; each command imports the modules it uses (yaml, zmq, psutil...) inside
@@ -24,6 +25,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from topo.cli import early  # first: Ctrl-C handled from here on (see there)
+from topo.cli import epipe
 
 import click
 
@@ -39,35 +41,58 @@ if TYPE_CHECKING:
 EXIT_INTERNAL = 70
 #: Exit status after Ctrl-C, as a shell reports a process killed by SIGINT.
 EXIT_INTERRUPTED = early.EXIT_INTERRUPTED
+#: Exit status when stdout's (or stderr's) reader has gone: the ``topo`` command dies
+#: by SIGPIPE, as ``cat`` does (:mod:`topo.cli.epipe`).
+EXIT_PIPE = epipe.EXIT_PIPE
 
 
 class _TopoGroup(click.Group):
     """The one place where errors become exit statuses."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        with _reader_gone_ends_quietly(ctx):  # `topo --help | head` prints here, before invoke
+            return super().parse_args(ctx, args)
 
     def invoke(self, ctx: click.Context) -> Any:
         from topo.errors import TopoError
 
         if signal.getsignal(signal.SIGINT) is early.interrupted:  # see topo.cli.early
             signal.signal(signal.SIGINT, signal.default_int_handler)
-        try:
-            return super().invoke(ctx)
-        except TopoError as err:
-            _report(err)
-            ctx.exit(err.exit_code)
-        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
-            raise
-        except KeyboardInterrupt:
-            click.echo("interrupted", err=True)
-            ctx.exit(EXIT_INTERRUPTED)
-        except Exception as err:  # the last line of defence against tracebacks
-            if os.environ.get("TOPO_DEBUG"):
+        with _reader_gone_ends_quietly(ctx):  # around the reports below too: stderr may be gone
+            try:
+                return super().invoke(ctx)
+            except TopoError as err:
+                _report(err)
+                ctx.exit(err.exit_code)
+            except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
                 raise
-            click.echo(
-                f"topo: internal error: {type(err).__name__}: {err}\n"
-                "This is a bug in topo; run again with TOPO_DEBUG=1 to see the traceback.",
-                err=True,
-            )
-            ctx.exit(EXIT_INTERNAL)
+            except KeyboardInterrupt:
+                click.echo("interrupted", err=True)
+                ctx.exit(EXIT_INTERRUPTED)
+            except Exception as err:  # the last line of defence against tracebacks
+                if epipe.reader_gone(err):
+                    raise
+                if os.environ.get("TOPO_DEBUG"):
+                    raise
+                click.echo(
+                    f"topo: internal error: {type(err).__name__}: {err}\n"
+                    "This is a bug in topo; run again with TOPO_DEBUG=1 to see the traceback.",
+                    err=True,
+                )
+                ctx.exit(EXIT_INTERNAL)
+
+
+@contextmanager
+def _reader_gone_ends_quietly(ctx: click.Context) -> Iterator[None]:
+    """stdout's or stderr's reader has gone (``topo logs RUN | head``): no message, the
+    streams silenced, status :data:`topo.cli.epipe.EXIT_PIPE` (see there)."""
+    try:
+        yield
+    except BrokenPipeError as err:
+        if not epipe.reader_gone(err):
+            raise
+        epipe.silence()
+        ctx.exit(EXIT_PIPE)
 
 
 def _report(err: TopoError) -> None:
@@ -221,26 +246,60 @@ def down(topology: str | None, timeout: float) -> None:
         click.echo(f"{result['run']}: {result.get('reason', 'stopped')} (exit {result.get('code')})")
 
 
+def _since(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """``--since``: a duration back from now or a time, as the log stamp it starts at."""
+    from topo.cli.logview import since_stamp
+
+    if value is None:
+        return None
+    try:
+        return since_stamp(value)
+    except ValueError as err:
+        raise click.BadParameter(str(err), ctx, param) from None
+
+
 @cli.command(short_help="The log of a running or finished run.")
-@click.argument("topology")
+@click.argument("topology", required=False)
 @click.argument("node", required=False)
 @click.option("-f", "--follow", is_flag=True, help="Keep printing new lines until the run ends.")
+@click.option("-n", "--tail", type=click.IntRange(min=0), metavar="N",
+              help="Only the last N lines (of all nodes merged, or of NODE), then -f's new ones.")
+@click.option("--since", callback=_since, metavar="DURATION|TIME",
+              help="Only lines of the last DURATION (90s, 10m, 1h30m, 2d) or since TIME "
+                   "(2026-12-03T12:00:00: local time unless it ends in Z or +HH:MM).")
+@click.option("-t", "--timestamps", is_flag=True,
+              help="Show when each line was written (UTC, as the log files keep it).")
 @click.option("--color/--no-color", default=None, help="Colour the node prefixes.")
-def logs(topology: str, node: str | None, follow: bool, color: bool | None) -> None:
+def logs(topology: str | None, node: str | None, follow: bool, tail: int | None, since: str | None,
+         timestamps: bool, color: bool | None) -> None:
     """Print the log of TOPOLOGY's running run, or of its last finished one, for
-    every node or only NODE (a replicated node's name covers all its instances)."""
-    from topo.cli.client import logs as read_logs
-    from topo.supervisor.output import Printer
+    every node or only NODE (a replicated node's name covers all its instances).
 
-    printer = Printer(sys.stdout, [], color)
-    for name, line in read_logs(topology, node, follow):
-        if name == "topo":
-            printer.system(line)
+    Without TOPOLOGY: the only run going on, or, when none is, the last run of the
+    only topology with logs (several: an error lists them); `topo logs NODE` is a
+    node of that run.
+
+    Exit status: 0 (a node that has not printed yet is no error); 2 no such run or
+    node; 141 the reader went away (`| head`).
+    """
+    from topo.cli import logview
+    from topo.supervisor.output import SYSTEM_NAME, Printer
+
+    source, node = logview.resolve(topology, node)
+    note = logview.check_node(source, node)
+    if note:
+        click.echo(f"topo: {note}", err=True)
+    # every name that has lines already: one width for the prefixes from the first line on
+    names = [name for name in logview.logged(source.directory, node) if name != SYSTEM_NAME]
+    printer = Printer(sys.stdout, names, color)
+    for rec in logview.records(source.directory, node, tail=tail, since=since, follow=follow,
+                               stop=lambda: not source.running(),
+                               reader_gone=lambda: epipe.stream_gone(sys.stdout)):
+        text = f"{rec.stamp} {rec.text}" if timestamps and rec.stamp else rec.text
+        if rec.name == SYSTEM_NAME:
+            printer.system(text)
         else:
-            printer.add(name)
-            printer.line(name, line)
-        if follow:
-            printer.flush()
+            printer.line(rec.name, text, rec.err)
 
 
 @cli.command()
@@ -260,6 +319,11 @@ def main() -> None:
         if done.code is not None and not isinstance(done.code, int):
             raise  # a message to print: the interpreter's own exit does that
         _exit_now(done.code or 0)
+    except BrokenPipeError as err:  # click reporting a wrong command line to a gone stderr
+        if not epipe.reader_gone(err):
+            raise
+        epipe.silence()
+        _exit_now(EXIT_PIPE)
     _exit_now(0)
 
 
@@ -270,9 +334,10 @@ def _exit_now(code: int) -> NoReturn:
     that click, yaml, zmq and psutil created) does nothing a finished command needs, and
     costs ``topo up`` some 50 ms between its summary and its exit. What the ordinary exit
     does that matters is kept: ``atexit`` handlers run and the standard streams are
-    flushed. A non-daemon thread still running, or a stream that cannot be flushed (a
-    closed pipe), leaves the exit to the interpreter, which waits for the one and
-    reports the other as it always does.
+    flushed. A non-daemon thread still running, or a stream that cannot be flushed,
+    leaves the exit to the interpreter, which waits for the one and reports the other as
+    it always does. A reader that has gone (:data:`EXIT_PIPE`, or found by the last flush)
+    ends the process by SIGPIPE, as it ends ``cat`` (:mod:`topo.cli.epipe`).
     """
     main_thread = threading.main_thread()
     if any(t is not main_thread and not t.daemon for t in threading.enumerate()):
@@ -281,8 +346,15 @@ def _exit_now(code: int) -> NoReturn:
     try:
         sys.stdout.flush()
         sys.stderr.flush()
+    except BrokenPipeError as err:
+        if not epipe.reader_gone(err):
+            sys.exit(code)
+        epipe.silence()
+        code = EXIT_PIPE
     except (OSError, ValueError, AttributeError):
         sys.exit(code)
+    if code == EXIT_PIPE:
+        epipe.die()
     os._exit(code)
 
 
