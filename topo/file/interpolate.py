@@ -228,6 +228,8 @@ class Interpolator:
         self._starts = [0] + [m.end() for m in re.finditer("\n", text)]
         self._refs = [(self._line_col(start), start) for start, _, _ in _scan(text)]
         self._resolver = yaml.resolver.Resolver()
+        #: The scalars (by id) that a reference without a value left with no value.
+        self.failed: set[int] = set()
 
     def _line_col(self, index: int) -> tuple[int, int]:
         lo, hi = 0, len(self._starts) - 1
@@ -263,6 +265,7 @@ class Interpolator:
             return
         value, errors = substitute(written, self.values.get)
         if errors:
+            self.failed.add(id(node))
             where = self._positions(node, written)
             for ref in errors:
                 self.problems.append(Problem(where.get(ref.start) or self._pos(node.start_mark), ref.error))

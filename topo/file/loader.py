@@ -79,14 +79,15 @@ def load_text(text: str, file: str = "<string>", environ: Mapping[str, str] | No
     next to ``file``, when ``file`` is one on disk.
     """
     problems: list[Problem] = []
-    root = compose(text, file, problems, variables(file, problems, environ))
+    unread: set[int] = set()
+    root = compose(text, file, problems, variables(file, problems, environ), unread)
     if root is None:
         if not problems:
             problems.append(Problem(Pos(file, 1, 1), "the file is empty: it needs at least `topology:` and `nodes:`"))
         return None, problems
     if not isinstance(root, yaml.MappingNode):
         return None, [Problem(pos_of(file, root), "the file must be a mapping with `topology:` and `nodes:`, not a list or a value")]
-    checker = Checker(file, yaml.constructor.SafeConstructor())
+    checker = Checker(file, yaml.constructor.SafeConstructor(), unread)
     try:
         raw = checker.plain(root, (), problems)
     except RecursionError:
