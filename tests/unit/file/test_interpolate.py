@@ -142,7 +142,7 @@ def test_every_missing_variable_is_reported_where_it_is_written() -> None:
     assert sorted((p.pos.line, p.pos.col, p.message) for p in problems) == [
         (5, 15, "variable N is not set (add it to the environment or to .env next to the file)"),
         (6, 16, "variable PORT is not set (add it to the environment or to .env next to the file)"),
-        (6, 30, "variable HOST is not set: the host to use"),
+        (6, 29, "variable HOST is not set: the host to use"),
         (6, 59, "variable USER_X is not set (add it to the environment or to .env next to the file)"),
     ]
 
