@@ -36,6 +36,7 @@ _UNMASK = str.maketrans(_STAND_IN, _PUNCTUATION)
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _BRACED = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?+])(.*))?", re.S)
+_ANCHOR = re.compile(r"&\S+\s*")
 _ENV_LINE = re.compile(r"\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_.-]*)\s*=\s*(.*?)\s*", re.S)
 _DQ_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", '"': '"', "\\": "\\", "$": "$"}
 _HINT = "add it to the environment or to .env next to the file"
@@ -295,7 +296,6 @@ class Interpolator:
         line, col = node.start_mark.line, node.start_mark.column
         if line >= len(self._starts):
             return False
-        at = self.text[self._starts[line] + col:]
-        if at.startswith("&"):
-            at = re.sub(r"^&\S+\s*", "", at)
-        return at.startswith("!")
+        at = self._starts[line] + col
+        anchor = _ANCHOR.match(self.text, at)  # matched in place: no copy of the rest of the text
+        return self.text.startswith("!", anchor.end() if anchor else at)
