@@ -10,6 +10,7 @@ Modules, in the order a run meets them:
 
 - ``yamltree``: YAML text → the node tree that :mod:`topo.file.structure` checks, the same on
   every PyYAML.
+- ``interpolate``: ``${VAR}`` in a topology file's values, by docker compose's rules.
 - ``loader``: Topology file → :class:`topo.file.model.Topology`, every value keeping its
   source position.
 - ``schema``: The structure of a topology file, as one JSON Schema (draft 2020-12).

@@ -17,6 +17,7 @@ from typing import Any, Mapping
 import yaml
 
 from topo.errors import InvalidTopology, Pos, Problem, UsageError
+from topo.file.interpolate import variables
 from topo.file.model import (
     DEFAULT_MAX_MESSAGE, HostSpec, LinkSpec, NodeSpec, OnExit, Restart, SocketRef, SocketSpec, SocketType,
     Topology, Transport,
@@ -71,17 +72,22 @@ def load_bytes(data: bytes, path: str) -> tuple[Topology | None, list[Problem]]:
     return load_text(text, path)
 
 
-def load_text(text: str, file: str = "<string>") -> tuple[Topology | None, list[Problem]]:
-    """Every problem of the text as a topology file, and the model if it could be built."""
+def load_text(text: str, file: str = "<string>", environ: Mapping[str, str] | None = None) -> tuple[Topology | None, list[Problem]]:
+    """Every problem of the text as a topology file, and the model if it could be built.
+
+    ``${VAR}`` reads ``environ`` (the process's environment by default) over the ``.env``
+    next to ``file``, when ``file`` is one on disk.
+    """
     problems: list[Problem] = []
-    root = compose(text, file, problems)
+    unread: set[int] = set()
+    root = compose(text, file, problems, variables(file, problems, environ), unread)
     if root is None:
         if not problems:
             problems.append(Problem(Pos(file, 1, 1), "the file is empty: it needs at least `topology:` and `nodes:`"))
         return None, problems
     if not isinstance(root, yaml.MappingNode):
         return None, [Problem(pos_of(file, root), "the file must be a mapping with `topology:` and `nodes:`, not a list or a value")]
-    checker = Checker(file, yaml.constructor.SafeConstructor())
+    checker = Checker(file, yaml.constructor.SafeConstructor(), unread)
     try:
         raw = checker.plain(root, (), problems)
     except RecursionError:

@@ -98,9 +98,11 @@ def _same(a: Any, b: Any) -> bool:
 class Checker:
     """One pass over one file's tree; collects problems and the position of every value."""
 
-    def __init__(self, file: str, constructor: yaml.constructor.SafeConstructor) -> None:
+    def __init__(self, file: str, constructor: yaml.constructor.SafeConstructor, unread: set[int] | None = None) -> None:
         self.file = file
         self.ctor = constructor
+        #: Scalars (by id) whose value is already a reported problem (a variable without a value).
+        self.unread = unread or set()
         self.problems: list[Problem] = []
         self.positions: dict[Path, Pos] = {}
         self.key_positions: dict[Path, Pos] = {}
@@ -124,6 +126,8 @@ class Checker:
             self._seen.add(id(node))
         self.positions[path] = pos_of(self.file, node)
         if isinstance(node, yaml.ScalarNode):
+            if id(node) in self.unread:
+                return INVALID
             if node.tag not in _KIND_OF_TAG and node.tag != "tag:yaml.org,2002:timestamp":
                 problems.append(self._at(node, f"{describe(path)}: unsupported tag {node.tag}"))
                 return INVALID

@@ -18,11 +18,12 @@ differently from one release to the next:
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Mapping
 
 import yaml
 
 from topo.errors import Pos, Problem
+from topo.file.interpolate import Interpolator, mask
 from topo.file.structure import pos_of
 
 #: How many mappings and lists may hold one another. A topology needs a handful;
@@ -49,13 +50,21 @@ def too_deep(pos: Pos) -> Problem:
     return Problem(pos, f"the file is nested too deep to read (more than {MAX_DEPTH} levels of mappings and lists)")
 
 
-def compose(text: str, file: str, problems: list[Problem]) -> yaml.Node | None:
+def compose(
+    text: str, file: str, problems: list[Problem], values: Mapping[str, str] | None = None, unread: set[int] | None = None,
+) -> yaml.Node | None:
     """The document's root node with merges applied, or None: empty, or its problem added.
 
-    A problem that stops reading (syntax, depth) is the only one added; duplicate keys
-    and bad merges are added and the tree is returned all the same, so that the
-    checker can report the rest of the file's mistakes in the same run.
+    A problem that stops reading (syntax, depth) is the only one added; duplicate keys,
+    bad merges and variables that have no value are added and the tree is returned all
+    the same, so that the checker can report the rest of the file's mistakes in the same
+    run. With ``values``, ``${VAR}`` in values is substituted (:mod:`topo.file.interpolate`)
+    before merges, so a merged value is the substituted one; the scalars whose variables
+    have no value are added to ``unread``, so that no later problem is told about them.
     """
+    written = text
+    if values is not None:
+        text = mask(text)  # same length, line for line: every position stays right
     try:
         root = yaml.compose(text, Loader=_Loader)
     except (RecursionError, yaml.YAMLError) as err:
@@ -69,6 +78,11 @@ def compose(text: str, file: str, problems: list[Problem]) -> yaml.Node | None:
         return None
     if root is None:
         return None
+    if values is not None:
+        interpolator = Interpolator(written, file, values, problems)
+        interpolator.run(root)
+        if unread is not None:
+            unread.update(interpolator.failed)
     tree = _Tree(file, problems)
     try:
         tree.walk(root, 1)
