@@ -32,7 +32,7 @@ import os
 import pkgutil
 import sys
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from topo.errors import InvalidTopology, Problem
@@ -77,7 +77,6 @@ class _Module:
     locations: list[str] | None = None
     #: Why it cannot be imported, when that is certain (not found, a syntax error).
     error: str | None = None
-    children: list[str] = field(default_factory=list)
 
 
 def check_runs(t: Topology, path: Sequence[str]) -> list[Problem]:
