@@ -78,6 +78,11 @@ def run(*args: str) -> Result:
 
 
 def write(tmp_path: Path, text: str, name: str = "t.yaml") -> str:
+    """The file, and beside it the node code VALID and INVALID name (``topo check``
+    resolves every ``run:``)."""
+    (tmp_path / "weather").mkdir(exist_ok=True)
+    (tmp_path / "weather" / "nodes.py").write_text("def server(): ...\ndef client(): ...\ndef vent(): ...\ndef work(): ...\n")
+    (tmp_path / "m.py").write_text("def f(): ...\n")
     path = tmp_path / name
     path.write_text(textwrap.dedent(text))
     return str(path)

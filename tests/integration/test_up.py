@@ -69,7 +69,8 @@ def test_an_import_failure_fails_at_once(topo: Topo) -> None:
           other: {run: "itnodes:block_forever", sockets: {in: PULL}}
         links: [bad.out -> other.in]
     """)
-    result = topo.run("up", path, "--ready-timeout", "60")
+    # at run time: `topo up` without --no-run-check refuses the file (test_cli_runcheck)
+    result = topo.run("up", "--no-run-check", path, "--ready-timeout", "60")
     assert result.code == 1, result.out + result.err
     assert "No module named 'no_such_module_xyz'" in result.out
     assert "ready in" not in result.out

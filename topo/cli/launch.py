@@ -23,6 +23,7 @@ from topo.supervisor.prestart import prestart
 from topo.supervisor.spawn import default_sys_path
 from topo.supervisor.runstate import EXIT_OK, EXIT_SIGHUP, EXIT_SIGINT, EXIT_SIGTERM
 from topo.supervisor.terminal import STALL, Terminal
+from topo.file.runref import load_resolved
 from topo.file.validate import load
 
 if TYPE_CHECKING:
@@ -133,15 +134,17 @@ class StopSignals:
 
 
 def up(file: str, *, ready_timeout: float, grace: float, color: bool | None = None,
-       stream: TextIO | None = None) -> int:
+       stream: TextIO | None = None, run_check: bool = True) -> int:
+    """``run_check``: every node's ``run:`` resolved before anything starts
+    (:mod:`topo.file.runref`): a typo is one located error, not a failure per instance."""
     with StopSignals() as signals:
         return _up(file, signals, ready_timeout=ready_timeout, grace=grace, color=color,
-                   stream=stream or sys.stdout)
+                   stream=stream or sys.stdout, run_check=run_check)
 
 
 def _up(file: str, signals: StopSignals, *, ready_timeout: float, grace: float, color: bool | None,
-        stream: TextIO) -> int:
-    plan = make_plan(load(file))
+        stream: TextIO, run_check: bool) -> int:
+    plan = make_plan(load_resolved(file) if run_check else load(file))
     if signals.pending is not None:  # nothing exists yet that a stop would have to undo
         print(f"topo: {signals.pending[1]} before the run started", file=sys.stderr)
         return signals.pending[0]

@@ -21,4 +21,6 @@ Modules, in the order a run meets them:
 - ``placement``: Where every instance runs: replicas expanded, processes and hosts assigned.
 - ``validate``: Rules that relate parts of a topology to each other; structure is the
   schema's job.
+- ``runref``: Every node's ``run:`` resolved before a run, without running its code (a
+  step of the CLI's ``check``, ``plan`` and ``up``, not of ``load``).
 """

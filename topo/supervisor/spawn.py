@@ -76,10 +76,12 @@ def start(boot: Boot, pipes: bool = True) -> Started:
 
 
 def default_sys_path(topology_file: str) -> tuple[str, ...]:
-    """Node modules are imported with the current directory and the file's directory first."""
-    from pathlib import Path
+    """Node modules are imported with the current directory and the file's directory first:
+    the one computation, :func:`topo.file.runref.node_sys_path`, that ``topo check`` also
+    resolves ``run:`` with."""
+    from topo.file.runref import node_sys_path
 
-    return tuple(dict.fromkeys([os.getcwd(), str(Path(topology_file).resolve().parent)]))
+    return node_sys_path(topology_file)
 
 
 def tree(pid: int) -> list[psutil.Process]:

@@ -1,0 +1,91 @@
+"""The real ``topo`` resolving every ``run:`` before it plans or starts anything.
+
+Node modules come from PYTHONPATH here (the fixture puts tests/integration on it, as a
+user's shell would), from the file's directory and from the current directory: the places
+a node process imports from."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from conftest import Topo
+
+TYPO = """\
+topology: typo
+nodes:
+  source:
+    run: itnodes:vent
+    args: {tasks: 3}
+    sockets: {out: PUSH}
+  worker:
+    run: itnode:work
+    replicas: 10
+    sockets: {in: PULL, out: PUSH}
+  sink:
+    run: itnodes:colect
+    sockets: {in: PULL}
+links:
+  - source.out -> worker.in
+  - worker.out -> sink.in
+"""
+
+EXPECTED = [
+    ":8:10: run: 'itnode:work': no module named 'itnode' (did you mean 'itnodes'?)",
+    ":12:10: run: 'itnodes:colect': module 'itnodes' (",
+]
+
+
+def located(path: str, err: str) -> list[str]:
+    return [line[len(path):] for line in err.splitlines() if line.startswith(path + ":")]
+
+
+def test_check_reports_each_node_once_at_its_run(topo: Topo) -> None:
+    path = topo.file(TYPO)
+    result = topo.run("check", path)
+    assert result.code == 2 and result.out == ""
+    lines = located(path, result.err)
+    assert len(lines) == 2, result.err  # one for the ten replicas of worker
+    assert lines[0] == EXPECTED[0]
+    assert lines[1].startswith(EXPECTED[1]) and lines[1].endswith("itnodes.py) has no 'colect' (did you mean 'collect'?)")
+    assert result.err.splitlines()[-1] == "2 problems"
+    assert "Traceback" not in result.err
+
+
+def test_plan_refuses_the_same_file(topo: Topo) -> None:
+    path = topo.file(TYPO)
+    result = topo.run("plan", path)
+    assert result.code == 2 and located(path, result.err)[0] == EXPECTED[0]
+
+
+def test_up_fails_before_starting_anything(topo: Topo) -> None:
+    path = topo.file(TYPO)
+    result = topo.run("up", path)
+    assert result.code == 2, result.err
+    assert located(path, result.err)[0] == EXPECTED[0]
+    assert result.out == ""
+    assert topo.run_dirs() == [] and not (topo.home / "logs").exists()
+
+
+def test_modules_beside_the_file_and_on_pythonpath_run(topo: Topo, tmp_path: Path) -> None:
+    (tmp_path / "mine.py").write_text("def done(node):\n    print('mine ran', flush=True)\n")
+    path = topo.file("""\
+        topology: found
+        nodes:
+          a: {run: "mine:done"}
+          b: {run: "itnodes:publish_once", sockets: {out: PUB}}
+          c: {run: "itnodes:receive_one", sockets: {in: {type: SUB, subscribe: [t]}}}
+        links:
+          - b.out -> c.in
+        """)
+    assert topo.run("check", path).code == 0
+    result = topo.run("up", path, timeout=60)
+    assert result.code == 0, result.err
+    assert "mine ran" in result.out
+
+
+def test_no_run_check_leaves_it_to_the_run(topo: Topo) -> None:
+    path = topo.file(TYPO)
+    assert topo.run("check", "--no-run-check", path).code == 0
+    result = topo.run("up", "--no-run-check", path, timeout=60)
+    assert result.code == 1  # each node's import fails in its process
+    assert "itnode" in result.out + result.err
