@@ -16,7 +16,7 @@ FILE = """\
         env: {PERIOD: ${PERIOD:-0.5}, PRICE: $$5}
         sockets: {out: PUB}
       sink:
-        run: itnodes:sink
+        run: itnodes:print_received
         env: {PORT: "${PORT}", HOST: "${HOST:?the host to listen on}"}
         sockets: {in: SUB}
     links:
@@ -35,7 +35,7 @@ def test_values_come_from_the_environment_over_dotenv(topo: Topo) -> None:
     plan = json.loads(result.out)
     assert plan["topology"] == "vars"
     assert [n["name"] for n in plan["nodes"] if n["node"] == "tick"] == ["tick.0", "tick.1", "tick.2"]
-    assert {n["run"] for n in plan["nodes"]} == {"itnodes:tick", "itnodes:sink"}
+    assert {n["run"] for n in plan["nodes"]} == {"itnodes:tick", "itnodes:print_received"}
     env = {p["name"]: p["env"] for p in plan["processes"]}
     assert env["tick.0"] == {"PERIOD": "0.25", "PRICE": "$5"}
     assert env["sink"] == {"PORT": "5555", "HOST": "from file"}

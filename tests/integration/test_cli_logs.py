@@ -37,8 +37,8 @@ nodes:
 VALID = """
 topology: shapes
 nodes:
-  src: {run: "m:f", sockets: {out: PUSH}}
-  dst: {run: "m:f", replicas: 3, sockets: {in: PULL}}
+  src: {run: "itnodes:idle", sockets: {out: PUSH}}
+  dst: {run: "itnodes:idle", replicas: 3, sockets: {in: PULL}}
 links:
   - src.out -> dst.in
 """
