@@ -2,8 +2,9 @@
 
 Every node instance is drawn inside its process, inside its host; every instance-level
 link is an edge from its ``from`` instance to its ``to`` instance, labelled with the two
-socket types and the transport (``PUB→SUB ipc``), and drawn solid for inproc, dotted or
-dashed for ipc and thick for tcp.
+sockets, their types, the transport and a SUB's topics (``updates→feed PUB→SUB ipc;
+topics: "weather"``), and drawn solid for inproc, dotted or dashed for ipc and thick for
+tcp.
 
 Pure functions from a :class:`topo.plan.planner.Plan` to text. Ids are derived from names by an
 injective escape (``_`` → ``__``, ``.`` → ``_d``, ``-`` → ``_h``) behind a prefix per kind
@@ -17,8 +18,8 @@ import json
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from topo.file.model import Transport
-from topo.plan.planview import pattern, socket_types
+from topo.file.model import SocketType, Transport
+from topo.plan.planview import ARROW, pattern, socket_types
 
 if TYPE_CHECKING:
     from topo.plan.planner import Plan, Process
@@ -103,11 +104,28 @@ def _layout(plan: Plan) -> Iterator[tuple[str, str, list[Process]]]:
 
 
 def _edges(plan: Plan) -> Iterator[tuple[str, str, str, Transport]]:
-    """(from instance, to instance, label, transport) of every instance-level link."""
+    """(from instance, to instance, label, transport) of every instance-level link. The
+    label names the two sockets, their types and the transport as ``topo plan`` does
+    (``updates→updates PUB→SUB tcp+curve``), and what a subscribing end lets through: a
+    SUB's filters are what most often makes a drawn link carry nothing."""
     types = socket_types(plan)
+    topics = {f"{inst.name}.{sock.name}": sock.subscribe
+              for inst in plan.instances.values() for sock in inst.sockets}
     for ln in plan.links:
-        label = f"{pattern(types, ln.src_instance, ln.dst_instance)} {ln.transport.value}"
+        names = f"{ln.src_instance.rsplit('.', 1)[1]}{ARROW}{ln.dst_instance.rsplit('.', 1)[1]}"
+        transport = ln.transport.value + ("+curve" if ln.secure else "")
+        label = f"{names} {pattern(types, ln.src_instance, ln.dst_instance)} {transport}"
+        if types[ln.dst_instance] in (SocketType.SUB, SocketType.XSUB):
+            label += f"; {_topics(topics[ln.dst_instance])}"
         yield _instance(ln.src_instance), _instance(ln.dst_instance), label, ln.transport
+
+
+def _topics(subscribe: tuple[str, ...]) -> str:
+    if "" in subscribe:
+        return "topics: all"
+    if not subscribe:
+        return "topics: none"
+    return "topics: " + ", ".join(json.dumps(t, ensure_ascii=False) for t in subscribe)
 
 
 def _instance(instance_socket: str) -> str:

@@ -27,11 +27,11 @@ nodes:
     run: app.nodes:client
     replicas: 2
     process: clients
-    sockets: {updates: SUB}
+    sockets: {updates: {type: SUB, subscribe: [weather, "a \\"b\\""]}}
   client_0:
     run: app.nodes:client
     process: clients
-    sockets: {updates: SUB}
+    sockets: {updates: {type: SUB, subscribe: ""}}
   end:
     run: app.nodes:end
     process: clients
@@ -125,11 +125,11 @@ def test_mermaid_labels_keep_the_real_names(plan: Plan) -> None:
 def test_mermaid_edges_carry_types_and_transport(plan: Plan) -> None:
     edges = [line.strip() for line in to_mermaid(plan).splitlines() if "|" in line]
     assert edges == [
-        'n_server -.->|"PUB→SUB ipc"| n_client_d0',
-        'n_server -.->|"PUB→SUB ipc"| n_client_d1',
-        'n_server -.->|"PUB→SUB ipc"| n_client__0',
-        'n_server ==>|"PUB→SUB tcp"| n_far_haway',
-        'n_far_haway ==>|"PUSH→PULL tcp"| n_end',
+        'n_server -.->|"updates→updates PUB→SUB ipc; topics: #quot;weather#quot;, #quot;a \\#quot;b\\#quot;#quot;"| n_client_d0',
+        'n_server -.->|"updates→updates PUB→SUB ipc; topics: #quot;weather#quot;, #quot;a \\#quot;b\\#quot;#quot;"| n_client_d1',
+        'n_server -.->|"updates→updates PUB→SUB ipc; topics: all"| n_client__0',
+        'n_server ==>|"updates→updates PUB→SUB tcp+curve; topics: none"| n_far_haway',
+        'n_far_haway ==>|"out→in PUSH→PULL tcp+curve"| n_end',
     ]
     assert len(edges) == len(plan.links)
 
@@ -142,7 +142,7 @@ def test_mermaid_inproc_edges_are_plain_arrows(tmp_path: Path) -> None:
           b: {run: m:b, process: p, sockets: {i: PULL}}
         links: [a.o -> b.i]
         """)
-    assert '  n_a -->|"PUSH→PULL inproc"| n_b\n' in to_mermaid(plan)
+    assert '  n_a -->|"o→i PUSH→PULL inproc"| n_b\n' in to_mermaid(plan)
 
 
 # -- dot ---------------------------------------------------------------------------------
@@ -179,11 +179,11 @@ def test_dot_nests_clusters(plan: Plan) -> None:
 def test_dot_edges_carry_types_and_transport(plan: Plan) -> None:
     edges = [line.strip() for line in to_dot(plan).splitlines() if " -> " in line]
     assert edges == [
-        'n_server -> n_client_d0 [label="PUB→SUB ipc", style=dashed];',
-        'n_server -> n_client_d1 [label="PUB→SUB ipc", style=dashed];',
-        'n_server -> n_client__0 [label="PUB→SUB ipc", style=dashed];',
-        'n_server -> n_far_haway [label="PUB→SUB tcp", style=bold];',
-        'n_far_haway -> n_end [label="PUSH→PULL tcp", style=bold];',
+        'n_server -> n_client_d0 [label="updates→updates PUB→SUB ipc; topics: \\"weather\\", \\"a \\\\\\"b\\\\\\"\\"", style=dashed];',
+        'n_server -> n_client_d1 [label="updates→updates PUB→SUB ipc; topics: \\"weather\\", \\"a \\\\\\"b\\\\\\"\\"", style=dashed];',
+        'n_server -> n_client__0 [label="updates→updates PUB→SUB ipc; topics: all", style=dashed];',
+        'n_server -> n_far_haway [label="updates→updates PUB→SUB tcp+curve; topics: none", style=bold];',
+        'n_far_haway -> n_end [label="out→in PUSH→PULL tcp+curve", style=bold];',
     ]
 
 
