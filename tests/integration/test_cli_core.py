@@ -251,7 +251,7 @@ def test_graph_mermaid_is_the_default(tmp_path: Path) -> None:
     assert result.stdout == run("graph", path, "--format", "mermaid").stdout
     assert "flowchart LR" in result.stdout
     assert "subgraph h_local" in result.stdout and "subgraph p_clients" in result.stdout
-    assert 'n_server -.->|"PUB→SUB ipc"| n_client_d0' in result.stdout
+    assert 'n_server -.->|"updates→updates PUB→SUB ipc; topics: #quot;100#quot;"| n_client_d0' in result.stdout
     assert result.stdout.count("PUSH→PULL ipc") == 3
 
 
@@ -263,7 +263,7 @@ def test_graph_dot(tmp_path: Path) -> None:
     assert out.startswith('digraph "weather" {') and out.rstrip().endswith("}")
     assert out.count("{") == out.count("}")
     assert "subgraph cluster_h_local {" in out and "subgraph cluster_p_clients {" in out
-    assert 'n_ventilator -> n_worker_d2 [label="PUSH→PULL ipc", style=dashed];' in out
+    assert 'n_ventilator -> n_worker_d2 [label="tasks→tasks PUSH→PULL ipc", style=dashed];' in out
     assert run("graph", path, "--format", "DOT").stdout == out
 
 
