@@ -60,8 +60,9 @@ def test_plan_refuses_the_same_file(topo: Topo) -> None:
 def test_up_fails_before_starting_anything(topo: Topo) -> None:
     path = topo.file(TYPO)
     result = topo.run("up", path)
-    assert result.code == 2, result.err
+    assert result.code == 1, result.err  # SPEC: a node that cannot be imported fails the run: 1
     assert located(path, result.err)[0] == EXPECTED[0]
+    assert "cannot be imported: nothing was started" in result.err
     assert result.out == ""
     assert topo.run_dirs() == [] and not (topo.home / "logs").exists()
 

@@ -144,7 +144,7 @@ def up(file: str, *, ready_timeout: float, grace: float, color: bool | None = No
 
 def _up(file: str, signals: StopSignals, *, ready_timeout: float, grace: float, color: bool | None,
         stream: TextIO, run_check: bool) -> int:
-    plan = make_plan(load_resolved(file) if run_check else load(file))
+    plan = make_plan(load_resolved(file, starting=True) if run_check else load(file))
     if signals.pending is not None:  # nothing exists yet that a stop would have to undo
         print(f"topo: {signals.pending[1]} before the run started", file=sys.stderr)
         return signals.pending[0]

@@ -23,9 +23,8 @@ from pathlib import Path
 from topo.cli.client import Run, live_runs, request
 from topo.errors import TopoError, UsageError
 from topo.supervisor import rundir
-# the reading half of the log format (which files, reading one as it grows): private to
-# output, which follows files too, and shared with this, its other reader
-from topo.supervisor.output import SYSTEM_NAME, LogRecord, _log_paths, _Tail
+# the reading half of the log format: which files, and reading one as it grows
+from topo.supervisor.output import SYSTEM_NAME, LogRecord, Tail, log_paths
 
 #: What a selector may be: a topology name, optionally ``/`` and a run id or its end. It
 #: becomes part of a path: ``..`` or ``/`` would read logs outside the log directory.
@@ -109,9 +108,8 @@ def only_run() -> Source:
     if runs:
         raise UsageError(f"{len(runs)} runs are going on: {', '.join(r.identity for r in runs)}; "
                          "name one: topo logs TOPOLOGY or TOPOLOGY/RUN_ID")
-    base = rundir.logs_base()
     last = {}
-    for topology in sorted(p.name for p in base.iterdir() if p.is_dir()) if base.is_dir() else []:
+    for topology in sorted(_topologies()):
         runs_of = _finished(topology)
         if runs_of and _SELECTOR.match(topology):
             last[topology] = runs_of[-1]
@@ -162,7 +160,7 @@ def _names(instances: list[str]) -> set[str]:
 
 def logged(directory: Path, node: str | None = None) -> list[str]:
     """The instances (of ``node``, or all) that have a log file, ``topo`` among them."""
-    return [name for name, path in _log_paths(directory, node) if path.exists()]
+    return [name for name, path in log_paths(directory, node) if path.exists()]
 
 
 def check_node(source: Source, node: str | None) -> str | None:
@@ -235,12 +233,12 @@ def records(
     that appear (a replica, a node's first line); and ends with BrokenPipeError once
     ``reader_gone()`` (``topo logs -f | head`` on a quiet run, where no write would tell).
     """
-    tails: dict[str, _Tail] = {}
+    tails: dict[str, Tail] = {}
 
     def poll(last: int | None = None) -> list[LogRecord]:
-        for name, path in _log_paths(directory, node):
+        for name, path in log_paths(directory, node):
             if name not in tails:
-                tails[name] = _Tail(name, path)
+                tails[name] = Tail(name, path)
                 if last is not None:
                     tails[name].offset = _start_of_last_lines(path, last)
         read = [rec for t in tails.values() for rec in t.read()]

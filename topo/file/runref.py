@@ -35,7 +35,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from topo.errors import InvalidTopology, Problem
+from topo.errors import InvalidTopology, Problem, TopoError
 from topo.file import validate
 from topo.file.model import NodeSpec, Topology
 
@@ -53,15 +53,34 @@ def search_path(topology_file: str) -> list[str]:
     return list(dict.fromkeys([*node_sys_path(topology_file), *sys.path]))
 
 
-def load_resolved(path: str) -> Topology:
+class UnresolvedRuns(TopoError):
+    """At ``topo up``: nodes whose code cannot be imported. The contract makes a node that
+    cannot be imported a failed node, exit status 1, said with which node failed: found
+    before anything starts, it is still that (``topo check`` and ``topo plan`` say 2, the
+    file's status)."""
+
+    exit_code = 1
+
+    def __init__(self, problems: list[Problem], nodes: list[str]) -> None:
+        self.problems = sorted(set(problems))
+        super().__init__("\n".join(str(p) for p in self.problems)
+                         + f"\nnode(s) {', '.join(nodes)} cannot be imported: nothing was started")
+
+
+def load_resolved(path: str, *, starting: bool = False) -> Topology:
     """:func:`topo.file.validate.load`, then every local node's ``run:`` resolved: the
     topology, or :class:`InvalidTopology`. The references are looked at once the rest of
     the file is valid: a node the file gets wrong may not have a ``run:`` worth looking
-    for, and one problem at a time there reads better than a guess."""
+    for, and one problem at a time there reads better than a guess.
+
+    ``starting``: for ``topo up``, which reports them as nodes that cannot be imported
+    (:class:`UnresolvedRuns`)."""
     topology = validate.load(path)  # looked up when called: the seam tests replace
-    problems = check_runs(topology, search_path(path))
-    if problems:
-        raise InvalidTopology(problems)
+    unresolved = _unresolved(topology, search_path(path))
+    if unresolved and starting:
+        raise UnresolvedRuns([p for _, p in unresolved], [name for name, _ in unresolved])
+    if unresolved:
+        raise InvalidTopology([p for _, p in unresolved])
     return topology
 
 
@@ -83,17 +102,22 @@ def check_runs(t: Topology, path: Sequence[str]) -> list[Problem]:
     """One problem per node (not per replica) whose ``run:`` surely does not resolve, at
     its ``run:`` value. Nodes on other hosts, broken nodes and nodes without ``run`` are
     skipped."""
+    return [problem for _, problem in _unresolved(t, path)]
+
+
+def _unresolved(t: Topology, path: Sequence[str]) -> list[tuple[str, Problem]]:
+    """(node name, its problem) of each node whose ``run:`` surely does not resolve."""
     local = "local" if "local" in t.hosts or len(t.hosts) != 1 else next(iter(t.hosts))
     cache: dict[str, _Module] = {}
-    problems: list[Problem] = []
+    found: list[tuple[str, Problem]] = []
     for node in t.nodes.values():
         if node.name in t.broken or not node.run or (node.host or t.default_host) != local:
             continue
         message = _check(node, list(path), cache)
         if message:
             # without the node's name: nodes taking `run` from `defaults` share one report
-            problems.append(Problem(node.where("run"), f"run: {node.run!r}: {message}"))
-    return problems
+            found.append((node.name, Problem(node.where("run"), f"run: {node.run!r}: {message}")))
+    return found
 
 
 def _check(node: NodeSpec, path: list[str], cache: dict[str, _Module]) -> str | None:

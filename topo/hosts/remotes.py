@@ -25,7 +25,7 @@ from topo.process.control import BEAT, SILENCE, Kind, Message
 from topo.process.curve import HostKeys
 from topo.errors import UsageError
 from topo.plan.planner import Host, Plan
-from topo.supervisor.runstate import Reporter
+from topo.supervisor.runstate import READ_BATCH, Reporter
 
 #: An agent has this long from its launch to say it is up (ssh may take a while to log in).
 HELLO_WITHIN = 3 * SILENCE
@@ -51,9 +51,6 @@ class Remote:
         prefix = list(self.host.launch) if self.host.launch else ["ssh", "--", self.host.address]
         return [*prefix, self.host.python or "python3", "-m", "topo.hosts.agent"]
 
-
-#: Messages read from the agents per wake of the supervisor's loop.
-READ_BATCH = 500
 
 
 class Hosts:

@@ -236,7 +236,7 @@ def _parse(name: str, line: str, previous: str) -> LogRecord:
     return LogRecord(m[1], name, m[2] == "err", m[3])
 
 
-def _log_paths(directory: Path, name: str | None) -> list[tuple[str, Path]]:
+def log_paths(directory: Path, name: str | None) -> list[tuple[str, Path]]:
     """The files to read; a name no node can have (``../x``) simply has no log."""
     if name is not None:
         if not _SAFE_NAME.fullmatch(name):
@@ -254,7 +254,7 @@ def _log_paths(directory: Path, name: str | None) -> list[tuple[str, Path]]:
         return []
 
 
-class _Tail:
+class Tail:
     """Reads the complete lines appended to one file since the last call; a partial last
     line waits for its newline, and a truncated file is read again from the start."""
 
@@ -286,8 +286,8 @@ class _Tail:
 def read_records(directory: Path, name: str | None = None) -> list[LogRecord]:
     """All complete lines of one node, or of every node merged by stamp."""
     records: list[LogRecord] = []
-    for node, path in _log_paths(directory, name):
-        records.extend(_Tail(node, path).read())
+    for node, path in log_paths(directory, name):
+        records.extend(Tail(node, path).read())
     return sorted(records, key=lambda r: r.stamp)  # stable: one file keeps its order
 
 
@@ -312,12 +312,12 @@ def follow(
     are ordered by stamp within one poll. After ``stop()`` turns true, one last read
     drains what was written meanwhile.
     """
-    tails: dict[str, _Tail] = {}
+    tails: dict[str, Tail] = {}
 
     def poll() -> list[LogRecord]:
-        for node, path in _log_paths(directory, name):
+        for node, path in log_paths(directory, name):
             if node not in tails:
-                tails[node] = _Tail(node, path)
+                tails[node] = Tail(node, path)
         records = [rec for tail in tails.values() for rec in tail.read()]
         return sorted(records, key=lambda r: r.stamp)
 

@@ -25,6 +25,10 @@ KILL_AFTER = 1.0
 #: the host is taken for lost (its agent, rogue or stuck, is killed with it), so that a
 #: stop ends within its deadlines whatever an agent does. The time an agent may be silent.
 ABANDON_AFTER = SILENCE
+#: Messages the supervisor's loop reads from one socket per wake (its event sockets, the
+#: agents' channel): a process or an agent that floods must not keep the loop from its
+#: deadlines; the poll wakes again at once for the rest.
+READ_BATCH = 500
 #: A node in one of these states has ended for good (unless a restart policy says otherwise).
 TERMINAL = frozenset({"exited", "failed", "stopped"})
 #: Not ready yet: still to bind, waiting for peers in its gate, or for its code's import.

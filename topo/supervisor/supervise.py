@@ -33,7 +33,7 @@ from topo.supervisor.pipes import Pipes
 from topo.supervisor.processes import Ended, HostUp, MakeRemoteHosts, Processes
 from topo.supervisor.restarts import History
 from topo.supervisor.runstate import (
-    EXIT_FAILED, EXIT_INTERNAL, EXIT_OK, EXIT_SIGINT, EXIT_SIGTERM, STARTING, TERMINAL, NodeState,
+    EXIT_FAILED, EXIT_INTERNAL, READ_BATCH, EXIT_OK, EXIT_SIGINT, EXIT_SIGTERM, STARTING, TERMINAL, NodeState,
     Outcome, ProcState, Reporter, answer, next_deadline, outcome_word, why_late,
 )
 from topo.supervisor.spawn import default_sys_path
@@ -42,9 +42,6 @@ from topo.supervisor.transitions import Transitions
 
 if TYPE_CHECKING:
     from topo.supervisor.prestart import Prestarted
-
-#: Events read per wake of the loop.
-READ_BATCH = 500
 
 __all__ = ["Supervisor", "Outcome", "Reporter", "default_sys_path", "EXIT_OK", "EXIT_FAILED",
            "EXIT_SIGINT", "EXIT_SIGTERM"]
