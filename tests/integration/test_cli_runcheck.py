@@ -6,6 +6,7 @@ a node process imports from."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from conftest import Topo
@@ -90,3 +91,72 @@ def test_no_run_check_leaves_it_to_the_run(topo: Topo) -> None:
     result = topo.run("up", "--no-run-check", path, timeout=60)
     assert result.code == 1  # each node's import fails in its process
     assert "itnode" in result.out + result.err
+
+
+BROKEN_DEP = """\
+topology: brokendep
+nodes:
+  worker:
+    run: needsdep:work
+    replicas: 4
+    sockets: {out: PUSH}
+  sink:
+    run: itnodes:collect
+    sockets: {in: PULL}
+links:
+  - worker.out -> sink.in
+"""
+
+
+def test_a_module_failing_to_import_is_told_once_for_all_its_replicas(topo: Topo, tmp_path: Path) -> None:
+    # found by the check (it exists), fails when imported: the run tells it once, located
+    (tmp_path / "needsdep.py").write_text("import no_such_dependency_here\n\ndef work(node):\n    pass\n")
+    path = topo.file(BROKEN_DEP)
+    result = topo.run("up", path, timeout=60)
+    assert result.code == 1, result.err
+    told = [line.split(" | ", 1)[1] for line in result.out.splitlines() if "cannot be imported" in line]
+    assert told == [f"{path}:4:10: worker: run: needsdep:work cannot be imported "
+                    "(every one of its 4 instances)"], result.out
+    assert result.out.count("Traceback (most recent call last)") == 1, result.out
+    # the other instances fail alike (or are stopped first): not a word more of them
+    assert len(re.findall(r"^topo +\| worker\.\d failed: ", result.out, re.M)) == 1, result.out
+
+
+def test_a_run_module_missing_at_run_time_names_the_import_path(topo: Topo) -> None:
+    path = topo.file(TYPO)
+    result = topo.run("up", "--no-run-check", path, timeout=60)
+    assert result.code == 1
+    hint = [line for line in result.out.splitlines() if "is not on the import path" in line]
+    assert len(hint) == 1, result.out  # once for the ten replicas
+    assert "itnode is not on the import path of local's node processes: " in hint[0]
+    assert str(Path(path).parent) in hint[0] and "python_path:" in hint[0]
+
+
+def test_python_path_puts_a_src_layout_on_the_import_path(topo: Topo, tmp_path: Path) -> None:
+    package = tmp_path / "src" / "srcpkg"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("def hello(node):\n    print('from src', flush=True)\n")
+    path = topo.file("""\
+        topology: srclayout
+        python_path: [src]
+        nodes:
+          a: {run: "srcpkg:hello"}
+        """)
+    assert topo.run("check", path).code == 0  # cwd is the repository root, not tmp_path
+    result = topo.run("up", path, timeout=60)
+    assert result.code == 0, result.err
+    assert "from src" in result.out
+
+
+def test_a_python_path_that_is_not_a_directory_is_located(topo: Topo) -> None:
+    path = topo.file("""\
+        topology: srclayout
+        python_path:
+          - src
+        nodes:
+          a: {run: "itnodes:collect"}
+        """)
+    for command in ("check", "up"):
+        result = topo.run(command, path)
+        assert result.code == 2, result.err
+        assert f"{path}:3:5: python_path: {Path(path).parent / 'src'} is not a directory" in result.err

@@ -155,7 +155,7 @@ def _up(file: str, signals: StopSignals, *, ready_timeout: float, grace: float, 
         # its control socket is bound
         rd.write_info(pid=os.getpid(), started=rundir.create_time(), file=str(Path(plan.file).resolve()),
                       starting=True)
-        sys_path = default_sys_path(file)
+        sys_path = default_sys_path(file, plan.python_path)
         # the processes start before the supervisor and what it imports (zmq, psutil) exist:
         # their start-up runs alongside the rest of this one's (topo.supervisor.prestart)
         early = prestart(plan, rd, ready_timeout=ready_timeout, grace=grace, sys_path=sys_path,

@@ -141,9 +141,23 @@ class _Builder:
             curve=curve if isinstance(curve, bool) else True,
             max_message=max_message if isinstance(max_message, int) and not isinstance(max_message, bool)
             else DEFAULT_MAX_MESSAGE,
+            python_path=self.python_path(raw.get("python_path")),
             broken=frozenset(self.broken),
-            at=self.at((), raw.keys()),
+            at={**self.at((), raw.keys()), **self.entries("python_path", raw.get("python_path"))},
         )
+
+    def python_path(self, raw: Any) -> tuple[str, ...]:
+        """Each entry made absolute against the file's directory, as a relative path in a
+        file means relative to the file, whatever directory ``topo`` runs in."""
+        entries = [raw] if isinstance(raw, str) else raw if isinstance(raw, list) else []
+        base = os.path.dirname(os.path.abspath(self.file))
+        return tuple(os.path.normpath(os.path.join(base, e)) for e in entries if isinstance(e, str))
+
+    def entries(self, key: str, raw: Any) -> dict[str, Pos]:
+        """``KEY[i]``: where each entry of a top-level list is written."""
+        if not isinstance(raw, list):
+            return {}
+        return {f"{key}[{i}]": self.c.positions[(key, i)] for i in range(len(raw)) if (key, i) in self.c.positions}
 
     def hosts(self, raw: Any) -> dict[str, HostSpec]:
         if not isinstance(raw, dict) or not raw:

@@ -171,6 +171,9 @@ class Topology:
     curve: bool = True
     #: ``security.max_message``: the frame bound of endpoints served with CURVE.
     max_message: int = DEFAULT_MAX_MESSAGE
+    #: ``python_path:``, each directory absolute (resolved against the file's directory):
+    #: put first on every local node process's ``sys.path``.
+    python_path: tuple[str, ...] = ()
     #: ``node`` or ``node.socket`` names whose definition was itself invalid: later rules
     #: skip them so one mistake is reported once, not again by every rule that touches it.
     broken: frozenset[str] = field(default_factory=frozenset)

@@ -40,17 +40,24 @@ from topo.file import validate
 from topo.file.model import NodeSpec, Topology
 
 
-def node_sys_path(topology_file: str) -> tuple[str, ...]:
-    """What a node process puts first on ``sys.path``: the current directory and the file's
-    directory (``topo up`` hands it to every process it starts)."""
-    return tuple(dict.fromkeys([os.getcwd(), str(Path(topology_file).resolve().parent)]))
+def node_sys_path(topology_file: str, python_path: Sequence[str] = ()) -> tuple[str, ...]:
+    """What a node process puts first on ``sys.path``: the file's ``python_path:`` (a src/
+    layout names its package directory there, and means it to win), the current directory
+    and the file's directory (``topo up`` hands it to every process it starts)."""
+    return tuple(dict.fromkeys([*python_path, os.getcwd(), str(Path(topology_file).resolve().parent)]))
 
 
-def search_path(topology_file: str) -> list[str]:
+def search_path(topology_file: str, python_path: Sequence[str] = ()) -> list[str]:
     """The whole path a local node process imports from: :func:`node_sys_path`, then this
     process's ``sys.path`` (PYTHONPATH included), which ``multiprocessing``'s spawn hands
     to every child as it is."""
-    return list(dict.fromkeys([*node_sys_path(topology_file), *sys.path]))
+    return list(dict.fromkeys([*node_sys_path(topology_file, python_path), *sys.path]))
+
+
+#: What a module that is nowhere on the import path (not even a near name) most often means.
+NOT_ON_PATH = (" on the import path (python_path:, the current directory, the file's directory, "
+               "PYTHONPATH): run topo from the project's root, or name the code's directory "
+               "in python_path:")
 
 
 class UnresolvedRuns(TopoError):
@@ -76,7 +83,10 @@ def load_resolved(path: str, *, starting: bool = False) -> Topology:
     ``starting``: for ``topo up``, which reports them as nodes that cannot be imported
     (:class:`UnresolvedRuns`)."""
     topology = validate.load(path)  # looked up when called: the seam tests replace
-    unresolved = _unresolved(topology, search_path(path))
+    missing = missing_python_path(topology)
+    if missing:
+        raise InvalidTopology(missing)
+    unresolved = _unresolved(topology, search_path(path, topology.python_path))
     if unresolved and starting:
         raise UnresolvedRuns([p for _, p in unresolved], [name for name, _ in unresolved])
     if unresolved:
@@ -98,6 +108,20 @@ class _Module:
     error: str | None = None
 
 
+def missing_python_path(t: Topology) -> list[Problem]:
+    """A ``python_path:`` entry that is not a directory here: every ``run:`` found through
+    it would be a guess, and the node processes would import from it in vain. Only when a
+    node runs on this host: another host has its own directories."""
+    if not t.python_path or all((n.host or t.default_host) != _local(t) for n in t.nodes.values()):
+        return []
+    return [Problem(t.at.get(f"python_path[{i}]", t.where("python_path")), f"python_path: {entry} is not a directory")
+            for i, entry in enumerate(t.python_path) if not os.path.isdir(entry)]
+
+
+def _local(t: Topology) -> str:
+    return "local" if "local" in t.hosts or len(t.hosts) != 1 else next(iter(t.hosts))
+
+
 def check_runs(t: Topology, path: Sequence[str]) -> list[Problem]:
     """One problem per node (not per replica) whose ``run:`` surely does not resolve, at
     its ``run:`` value. Nodes on other hosts, broken nodes and nodes without ``run`` are
@@ -107,7 +131,7 @@ def check_runs(t: Topology, path: Sequence[str]) -> list[Problem]:
 
 def _unresolved(t: Topology, path: Sequence[str]) -> list[tuple[str, Problem]]:
     """(node name, its problem) of each node whose ``run:`` surely does not resolve."""
-    local = "local" if "local" in t.hosts or len(t.hosts) != 1 else next(iter(t.hosts))
+    local = _local(t)
     cache: dict[str, _Module] = {}
     found: list[tuple[str, Problem]] = []
     for node in t.nodes.values():
@@ -138,7 +162,8 @@ def _find(name: str, path: list[str]) -> _Module:
     parts = name.split(".")
     top = _find_top(parts[0], path)
     if top is None:
-        return _Module(name, error=f"no module named {parts[0]!r}{_near(parts[0], _listing(path, top=True))}")
+        near = _near(parts[0], _listing(path, top=True))
+        return _Module(name, error=f"no module named {parts[0]!r}{near or NOT_ON_PATH}")
     if top is _UNKNOWN:
         return _Module(name)
     spec = top

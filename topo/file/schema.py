@@ -170,6 +170,14 @@ SCHEMA: dict[str, Any] = {
             "type": "array",
             "items": {"anyOf": [{"$ref": "#/$defs/short_link"}, {"$ref": "#/$defs/link"}]},
         },
+        "python_path": {
+            "anyOf": [
+                {"type": "string", "minLength": 1, "pattern": ENV_VALUE_PATTERN},
+                {"type": "array", "items": {"type": "string", "minLength": 1, "pattern": ENV_VALUE_PATTERN}},
+            ],
+            "description": "Directories (relative to this file) that node processes import "
+                           "their run: modules from, before the current directory: a src/ layout.",
+        },
         "security": {
             "type": "object",
             "description": "How tcp links are protected (every one is CURVE unless said otherwise).",

@@ -97,6 +97,9 @@ class Instance:
     #: How many instances the node has (``node.replicas``).
     replicas: int
     sockets: tuple[PlannedSocket, ...]
+    #: Where the node's ``run:`` is written (``FILE:LINE:COL``): named once when its code
+    #: cannot be imported.
+    run_at: str = ""
 
 
 @dataclass(frozen=True)
@@ -139,6 +142,8 @@ class Plan:
     instances: Mapping[str, Instance]
     links: tuple[PlannedLink, ...]
     endpoints: Mapping[str, Endpoint] = field(default_factory=dict)
+    #: The file's ``python_path:``, absolute: first on each node process's ``sys.path``.
+    python_path: tuple[str, ...] = ()
 
     def for_host(self, name: str) -> Plan:
         """What an agent needs: its host's processes and everything they reference."""
@@ -146,7 +151,7 @@ class Plan:
         instances = {i: self.instances[i] for p in processes for i in p.instances}
         keys = {k for inst in instances.values() for s in inst.sockets for k in (*s.binds, *s.connects)}
         return Plan(self.topology, self.file, tuple(h for h in self.hosts if h.name == name), processes,
-                    instances, (), {k: self.endpoints[k] for k in keys})
+                    instances, (), {k: self.endpoints[k] for k in keys}, self.python_path)
 
     @property
     def remote_hosts(self) -> tuple[Host, ...]:
@@ -269,13 +274,13 @@ def make_plan(t: Topology) -> Plan:
                 host=p.host, args=dict(node.args), restart=node.restart, on_exit=node.on_exit,
                 max_restarts=node.max_restarts, restart_window=node.restart_window,
                 replicas=node.replicas,
-                sockets=sockets,
+                sockets=sockets, run_at=str(node.where("run")),
             )
     return Plan(
         topology=t.name, file=t.file,
         hosts=tuple(Host(h.name, h.address, h.launch, h.python) for h in t.hosts.values()),
         processes=_processes(t, placed, instances), instances=instances,
-        links=tuple(links), endpoints=endpoints,
+        links=tuple(links), endpoints=endpoints, python_path=t.python_path,
     )
 
 

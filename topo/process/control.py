@@ -41,7 +41,7 @@ class Kind(str, Enum):
     OUTPUT = "output"        # instance, line, err
     EXITED = "exited"        # instance: the node function returned
     STOPPED = "stopped"      # instance: ended because the topology stopped
-    FAILED = "failed"        # instance, error, traceback: raised or could not start
+    FAILED = "failed"        # instance, error, traceback; code, missing: its code cannot be imported
     BYE = "bye"              # process: every node ended and the process is about to exit
     # supervisor → process
     CONNECT = "connect"      # endpoints {key: address}: every bind of the run
@@ -71,7 +71,8 @@ _FIELDS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "output": ({"instance": _STR, "line": _STR, "err": _BOOL}, {}),
     "exited": ({"instance": _STR}, {}),
     "stopped": ({"instance": _STR}, {"started": _BOOL}),
-    "failed": ({"instance": _STR, "error": _STR}, {"traceback": (_STR, type(None)), "started": _BOOL}),
+    "failed": ({"instance": _STR, "error": _STR},
+               {"traceback": (_STR, type(None)), "started": _BOOL, "code": _BOOL, "missing": _STR}),
     "bye": ({"process": _STR}, {"clean": _BOOL, "stuck": _LIST}),
     "connect": ({"endpoints": _DICT}, {}),
     "stop": ({}, {"reason": _STR}),

@@ -177,7 +177,7 @@ class Wiring(threading.Thread):
                 if runner.code.done.is_set():
                     error = runner.code.error  # ended since this round's first look: failed
                     if error is not None:
-                        self._end(runner, _failed(runner, error))
+                        self._end(runner, _failed(runner, error, code=True))
                     else:
                         ready.append(runner)
             if importing:
@@ -215,7 +215,7 @@ class Wiring(threading.Thread):
         for runner in list(self.pending):
             error = runner.code.error
             if error is not None:
-                self._end(runner, _failed(runner, error))
+                self._end(runner, _failed(runner, error, code=True))
 
     def _step(self, runner: Runner, step: Callable[[], None]) -> None:
         """One node's bind or connect: its failure is the node's, unless the run is stopping."""
@@ -247,11 +247,18 @@ class Wiring(threading.Thread):
         runner.finish()
 
 
-def _failed(runner: Runner, err: BaseException) -> Message:
-    return Message(Kind.FAILED, {
+def _failed(runner: Runner, err: BaseException, code: bool = False) -> Message:
+    """``code``: the node's code could not be imported or named; every instance of the
+    node fails alike, and the supervisor tells it once (``code`` in the message)."""
+    data: dict[str, Any] = {
         "instance": runner.inst.name, "started": False,
         "error": f"{type(err).__name__}: {err}",
         "traceback": user_traceback(err),
-    })
+    }
+    if code:
+        data["code"] = True
+        if isinstance(err, ModuleNotFoundError) and err.name:
+            data["missing"] = err.name  # the node's own module, or one it imports?
+    return Message(Kind.FAILED, data)
 
 

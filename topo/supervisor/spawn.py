@@ -16,6 +16,7 @@ import threading
 import types
 from contextlib import contextmanager
 from multiprocessing import resource_tracker
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Iterator
 
 from topo.process.boot import Boot, PassFds
@@ -75,13 +76,13 @@ def start(boot: Boot, pipes: bool = True) -> Started:
     return Started(proc, output)  # watched by its pidfd: children of its own may hold its sentinel
 
 
-def default_sys_path(topology_file: str) -> tuple[str, ...]:
-    """Node modules are imported with the current directory and the file's directory first:
-    the one computation, :func:`topo.file.runref.node_sys_path`, that ``topo check`` also
-    resolves ``run:`` with."""
+def default_sys_path(topology_file: str, python_path: Sequence[str] = ()) -> tuple[str, ...]:
+    """Node modules are imported with the file's ``python_path:``, the current directory and
+    the file's directory first: the one computation,
+    :func:`topo.file.runref.node_sys_path`, that ``topo check`` also resolves ``run:`` with."""
     from topo.file.runref import node_sys_path
 
-    return node_sys_path(topology_file)
+    return node_sys_path(topology_file, python_path)
 
 
 def tree(pid: int) -> list[psutil.Process]:

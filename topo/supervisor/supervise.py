@@ -93,6 +93,7 @@ class Supervisor(Transitions):
         #: A stop for a node not ready waits this long, so that every gate that timed out
         #: at the same deadline can say what it was waiting for.
         self._hold_stop_until = 0.0
+        self._told_imports = set()
         self._acted: float | None = None  # when _act last looked at the time
 
     # -- asked from outside (signal handlers, topo down, a test harness) ------------------

@@ -45,8 +45,11 @@ class Transitions:
     pipes: Pipes
     processes: Processes
     stopping: Stopping
+    sys_path: tuple[str, ...]
     _needs: dict[str, set[str]]
     _hold_stop_until: float
+    #: (node, error) of code failures already told (:meth:`_code_failed`).
+    _told_imports: set[tuple[str, str]]
 
     def request_stop(self, code: int, reason: str) -> None:
         raise NotImplementedError
@@ -101,14 +104,36 @@ class Transitions:
             if node.state != "restarting":
                 node.state, node.ended = "stopped", time.monotonic()
         elif m.kind is Kind.FAILED:
-            self._ended(node, m["error"], m.data.get("traceback"))
+            told = bool(m.data.get("code")) and self._code_failed(node, m["error"], m.data.get("missing"))
+            self._ended(node, m["error"], None if told else m.data.get("traceback"), quiet=told)
         elif m.kind is Kind.NOT_READY:
             self._hold_stop_until = min(time.monotonic(), self.ready_deadline) + 0.5
             waiting = "\n".join(f"  waiting: {w}" for w in m["waiting"])
             self._fail(node, f"not ready within {self.ready_timeout:g}s\n{waiting}", None)
 
-    def _ended(self, node: NodeState, error: str | None, tb: str | None) -> None:
-        """A node returned (error None) or failed: restart it, or draw the consequences."""
+    def _code_failed(self, node: NodeState, error: str, missing: str | None) -> bool:
+        """A node's code cannot be imported: said once per node and error, with where its
+        ``run:`` is written and, for a module not found, where it was looked for; every
+        instance fails alike, and ten replicas must not print one typo ten times. True: told
+        already, by another instance's failure."""
+        inst = self.plan.instances[node.name]
+        told = (inst.node, error)
+        if told in self._told_imports:
+            return True
+        self._told_imports.add(told)
+        where = f"{inst.run_at}: " if inst.run_at else ""
+        self.reporter.system(f"{where}{inst.node}: run: {inst.run} cannot be imported"
+                             + (f" (every one of its {inst.replicas} instances)" if inst.replicas > 1 else ""))
+        module = inst.run.partition(":")[0]
+        if missing and (module == missing or module.startswith(missing + ".")):
+            self.reporter.system(f"  {missing} is not on the import path of {inst.host}'s node processes: "
+                                 + ", ".join(self.sys_path) + ", then PYTHONPATH; run topo from the "
+                                 "project's root, or name the code's directory in python_path:")
+        return False
+
+    def _ended(self, node: NodeState, error: str | None, tb: str | None, quiet: bool = False) -> None:
+        """A node returned (error None) or failed: restart it, or draw the consequences.
+        ``quiet``: its failure was told already (another instance's, the same)."""
         if node.state in TERMINAL or node.state == "restarting":
             return
         inst = self.plan.instances[node.name]
@@ -124,7 +149,7 @@ class Transitions:
                 self._fail(node, f"{decision.gave_up}; last error: {error or 'returned'}", None)
                 return
         if error is not None:
-            self._fail(node, error, tb)
+            self._fail(node, error, tb, quiet)
             return
         node.state, node.ended = "exited", time.monotonic()
         self.reporter.system(f"{node.name} returned")
@@ -155,11 +180,12 @@ class Transitions:
         # from now on, what the old process says is history: its nodes are restarting
         proc.generation += 1
 
-    def _fail(self, node: NodeState, error: str, tb: str | None) -> None:
+    def _fail(self, node: NodeState, error: str, tb: str | None, quiet: bool = False) -> None:
         if node.state in TERMINAL:
             return
         node.state, node.ended, node.error, node.traceback = "failed", time.monotonic(), error, tb
-        self.reporter.system(f"{node.name} failed: {error}")
+        if not quiet:
+            self.reporter.system(f"{node.name} failed: {error}")
         self.request_stop(EXIT_FAILED, f"{node.name} failed")
 
     def _maybe_connect(self) -> None:

@@ -355,7 +355,7 @@ def up(source: str | Path | Mapping[str, Any], *, probes: Mapping[str, Probe] | 
     else:
         path = str(source)
         plan = make_plan(load(path))
-    run = Run(plan, ready_timeout=ready_timeout, grace=grace, sys_path=default_sys_path(path))
+    run = Run(plan, ready_timeout=ready_timeout, grace=grace, sys_path=default_sys_path(path, plan.python_path))
     try:
         run.start()
     except BaseException:

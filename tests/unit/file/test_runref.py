@@ -238,3 +238,16 @@ def test_load_resolved_finds_modules_beside_the_file(tmp_path: Path, monkeypatch
 
 def test_load_alone_does_not_look_at_run(tmp_path: Path) -> None:
     assert topology(tmp_path, "a: {run: m:f}\n").nodes["a"].run == "m:f"
+
+
+def test_python_path_comes_first_resolved_against_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from topo.file.loader import load_text
+
+    monkeypatch.chdir(tmp_path)
+    file = tmp_path / "sub" / "t.yaml"
+    t, problems = load_text("topology: t\npython_path: [src, ../lib]\nnodes: {a: {run: 'm:f'}}\n", str(file))
+    assert problems == [] and t is not None
+    assert t.python_path == (str(tmp_path / "sub" / "src"), str(tmp_path / "lib"))
+    assert node_sys_path(str(file), t.python_path)[:3] == (str(tmp_path / "sub" / "src"), str(tmp_path / "lib"), str(tmp_path))
+    one, _ = load_text("topology: t\npython_path: src\nnodes: {a: {run: 'm:f'}}\n", str(file))
+    assert one is not None and one.python_path == (str(tmp_path / "sub" / "src"),)
