@@ -22,7 +22,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TextIO
@@ -294,42 +294,6 @@ def read_records(directory: Path, name: str | None = None) -> list[LogRecord]:
 def read_log(directory: Path, name: str | None) -> list[tuple[str, str]]:
     """``(name, line)`` for one node, or for all nodes in the order they were written."""
     return [(r.name, r.text) for r in read_records(directory, name)]
-
-
-def follow(
-    directory: Path,
-    name: str | None,
-    stop: Callable[[], bool],
-    *,
-    from_start: bool = True,
-    interval: float = 0.1,
-) -> Iterator[tuple[str, str]]:
-    """Yields ``(name, line)`` as lines are appended, like ``tail -f`` over every file.
-
-    Starts with what the files already hold (``from_start``), so nothing falls between a
-    read and the start of following. Files that appear later (a replica, a restart) are
-    picked up. Polls every ``interval`` seconds, which is how tailing a file works; lines
-    are ordered by stamp within one poll. After ``stop()`` turns true, one last read
-    drains what was written meanwhile.
-    """
-    tails: dict[str, Tail] = {}
-
-    def poll() -> list[LogRecord]:
-        for node, path in log_paths(directory, name):
-            if node not in tails:
-                tails[node] = Tail(node, path)
-        records = [rec for tail in tails.values() for rec in tail.read()]
-        return sorted(records, key=lambda r: r.stamp)
-
-    if not from_start:
-        poll()
-    while True:
-        stopping = stop()
-        for rec in poll():
-            yield rec.name, rec.text
-        if stopping:
-            return
-        time.sleep(interval)
 
 
 def format_duration(seconds: float) -> str:

@@ -15,9 +15,9 @@ import sys
 import threading
 import types
 from contextlib import contextmanager
-from multiprocessing import resource_tracker
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Iterator
+from multiprocessing import resource_tracker
+from typing import TYPE_CHECKING, Iterator
 
 from topo.process.boot import Boot, PassFds
 from topo.process.entry import main

@@ -247,3 +247,60 @@ def test_the_log_directory_of_a_topology_is_found_by_run_id_end(home: Path) -> N
     with pytest.raises(UsageError, match="no logs of topology 't/cccccc'"):
         logview.named_run("t/cccccc")
     assert os.listdir(home / "t")  # nothing was cleaned: logs stay
+
+
+# -- following (what `topo logs -f` and a detached run's followers read) ----------------
+
+
+def test_follow_yields_existing_then_new_lines_and_drains_at_stop(tmp_path: Path) -> None:
+    logs = LogFiles(tmp_path)
+    logs.write("a", "old")
+    deadline = time.monotonic() + 10
+    done = False
+
+    def stop() -> bool:
+        return done or time.monotonic() > deadline
+
+    lines = ((r.name, r.text) for r in logview.records(tmp_path, None, follow=True, stop=stop, interval=0.01))
+    assert next(lines) == ("a", "old")
+    logs.write("b", "new file")  # a file that appears is picked up
+    assert next(lines) == ("b", "new file")
+    logs.write("a", "appended")
+    assert next(lines) == ("a", "appended")
+    logs.write("a", "written just before stop")
+    done = True
+    assert list(lines) == [("a", "written just before stop")]
+    logs.close()
+
+
+def test_follow_from_now_waits_for_complete_lines(tmp_path: Path) -> None:
+    path = tmp_path / "a.log"
+    LogFiles(tmp_path).write("a", "before")
+    deadline = time.monotonic() + 10
+    polls = 0
+
+    def stop() -> bool:
+        nonlocal polls
+        polls += 1
+        if polls == 3:  # a partial line, then let the follower read it once
+            with open(path, "a") as f:
+                f.write("2024-01-01T00:00:00.000000Z out par")
+        if polls == 5:
+            with open(path, "a") as f:
+                f.write("tial\n")
+        return time.monotonic() > deadline
+
+    lines = logview.records(tmp_path, "a", tail=0, follow=True, stop=stop, interval=0.01)
+    assert next(lines).text == "partial"
+    assert polls >= 5
+
+
+def test_follow_of_a_missing_directory_stops_promptly(tmp_path: Path) -> None:
+    calls = 0
+
+    def stop() -> bool:
+        nonlocal calls
+        calls += 1
+        return calls > 3
+
+    assert list(logview.records(tmp_path / "missing", None, follow=True, stop=stop, interval=0.001)) == []

@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import re
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -14,7 +13,6 @@ from topo.supervisor.output import (
     COLORS,
     LogFiles,
     Printer,
-    follow,
     format_duration,
     read_log,
     read_records,
@@ -301,60 +299,6 @@ def test_reading_an_unsafe_name_reads_nothing_outside(tmp_path: Path) -> None:
 def test_foreign_lines_are_kept_in_file_order(tmp_path: Path) -> None:
     (tmp_path / "x.log").write_text("hand written\n")
     assert read_log(tmp_path, None) == [("x", "hand written")]
-
-
-def test_follow_yields_existing_then_new_lines_and_stops(tmp_path: Path) -> None:
-    logs = LogFiles(tmp_path)
-    logs.write("a", "old")
-    deadline = time.monotonic() + 10
-    done = False
-
-    def stop() -> bool:
-        return done or time.monotonic() > deadline
-
-    lines = follow(tmp_path, None, stop, interval=0.01)
-    assert next(lines) == ("a", "old")
-    logs.write("b", "new file")
-    assert next(lines) == ("b", "new file")
-    logs.write("a", "appended")
-    assert next(lines) == ("a", "appended")
-    logs.write("a", "written just before stop")
-    done = True
-    assert list(lines) == [("a", "written just before stop")]
-    logs.close()
-
-
-def test_follow_one_node_from_now_waits_for_complete_lines(tmp_path: Path) -> None:
-    path = tmp_path / "a.log"
-    LogFiles(tmp_path).write("a", "before")
-    deadline = time.monotonic() + 10
-    polls = 0
-
-    def stop() -> bool:
-        nonlocal polls
-        polls += 1
-        if polls == 3:  # a partial line, then let follow poll it once
-            with open(path, "a") as f:
-                f.write("2024-01-01T00:00:00.000000Z out par")
-        if polls == 5:
-            with open(path, "a") as f:
-                f.write("tial\n")
-        return time.monotonic() > deadline
-
-    lines = follow(tmp_path, "a", stop, from_start=False, interval=0.01)
-    assert next(lines) == ("a", "partial")
-    assert polls >= 5
-
-
-def test_follow_stops_promptly_with_nothing_written(tmp_path: Path) -> None:
-    calls = 0
-
-    def stop() -> bool:
-        nonlocal calls
-        calls += 1
-        return calls > 3
-
-    assert list(follow(tmp_path / "missing", None, stop, interval=0.001)) == []
 
 
 def test_a_lone_surrogate_is_shown_and_logged_as_a_replacement_character(tmp_path: Path) -> None:
