@@ -33,6 +33,17 @@ if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
     signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _resource_tracker_outside_every_test() -> None:
+    """multiprocessing's resource tracker, started by this worker's first spawn, would
+    inherit that test's environment, TOPO_HOME included; the tests that kill whatever
+    names their TOPO_HOME then killed it, and the next test's spawn warned 'resource_tracker:
+    process died unexpectedly'. Started here, before any test sets TOPO_HOME."""
+    from multiprocessing import resource_tracker
+
+    resource_tracker.ensure_running()
+
+
 @dataclass
 class Result:
     code: int
