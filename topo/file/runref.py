@@ -38,6 +38,7 @@ from pathlib import Path
 from topo.errors import InvalidTopology, Problem, TopoError
 from topo.file import validate
 from topo.file.model import NodeSpec, Topology
+from topo.file.sources import Sources
 
 
 def node_sys_path(topology_file: str) -> tuple[str, ...]:
@@ -67,7 +68,7 @@ class UnresolvedRuns(TopoError):
                          + f"\nnode(s) {', '.join(nodes)} cannot be imported: nothing was started")
 
 
-def load_resolved(path: str, *, starting: bool = False) -> Topology:
+def load_resolved(path: str | Sources, *, starting: bool = False) -> Topology:
     """:func:`topo.file.validate.load`, then every local node's ``run:`` resolved: the
     topology, or :class:`InvalidTopology`. The references are looked at once the rest of
     the file is valid: a node the file gets wrong may not have a ``run:`` worth looking
@@ -76,7 +77,7 @@ def load_resolved(path: str, *, starting: bool = False) -> Topology:
     ``starting``: for ``topo up``, which reports them as nodes that cannot be imported
     (:class:`UnresolvedRuns`)."""
     topology = validate.load(path)  # looked up when called: the seam tests replace
-    unresolved = _unresolved(topology, search_path(path))
+    unresolved = _unresolved(topology, search_path(topology.file))
     if unresolved and starting:
         raise UnresolvedRuns([p for _, p in unresolved], [name for name, _ in unresolved])
     if unresolved:
