@@ -20,13 +20,14 @@ the same sockets stay.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Iterable, Sequence, cast
 
 import yaml
 
 from topo.errors import Pos, Problem
 from topo.file.structure import did_you_mean
+from topo.file.yamltree import MAX_DEPTH, compose
 
 RESET = "!reset"
 OVERRIDE = "!override"
@@ -35,7 +36,6 @@ _SEQ = "tag:yaml.org,2002:seq"
 _STR = "tag:yaml.org,2002:str"
 _NULL = "tag:yaml.org,2002:null"
 _SHORT_LINK = re.compile(r"^\s*([\w-]+)\.[\w-]+\s*->\s*([\w-]+)\.[\w-]+\s*$")
-_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _RESOLVER = yaml.resolver.Resolver()
 
 
@@ -204,6 +204,9 @@ def set_layer(arg: str, index: int, nodes: Iterable[str], problems: list[Problem
         if not part.strip():
             problems.append(Problem(at(offset), f"--set {arg!r}: an empty name in {path!r} (expected NODE.KEY=VALUE)"))
             return None
+    if len(parts) > MAX_DEPTH // 2:
+        problems.append(Problem(at(0), f"--set: a path of {len(parts)} keys is deeper than a topology goes"))
+        return None
     names = list(nodes)
     if parts[0] not in names:
         problems.append(Problem(at(0), f"--set {arg!r}: no node {parts[0]!r} in the topology{did_you_mean(parts[0], names)}"))
@@ -224,12 +227,14 @@ def set_layer(arg: str, index: int, nodes: Iterable[str], problems: list[Problem
 
 
 def _set_value(text: str, where: Pos, problems: list[Problem]) -> yaml.Node | None:
-    """The value of a ``--set``, marked at its place in the argument."""
-    try:
-        node = yaml.compose(text, Loader=_Loader) if text.strip() else None
-    except yaml.YAMLError as err:
-        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
-        problems.append(Problem(where, f"--set value {text!r} is not YAML: {problem}"))
+    """The value of a ``--set``, read as a file's values are (:func:`topo.file.yamltree.compose`:
+    the same depth bound, duplicate keys, merge keys, no ``${VAR}``) and marked at its
+    place in the argument. An empty value is null."""
+    found: list[Problem] = []
+    node = compose(text, SET_ORIGIN, found) if text.strip() else None
+    for problem in found:  # one line: a column in the value is a column in the argument
+        problems.append(Problem(replace(where, col=where.col - 1 + problem.pos.col), problem.message))
+    if found:
         return None
     if node is None:
         mark = _new_mark(SET_ORIGIN, where.line - 1, where.col - 1)
@@ -241,7 +246,6 @@ def _set_value(text: str, where: Pos, problems: list[Problem]) -> yaml.Node | No
         if id(item) in seen:
             continue
         seen.add(id(item))
-        # one line: a column in the value is a column in the argument
         item.start_mark = _mark(SET_ORIGIN, item.start_mark, where.line - 1, where.col - 1 + item.start_mark.column)
         item.end_mark = item.start_mark
         if isinstance(item, yaml.MappingNode):
@@ -283,7 +287,8 @@ def select(root: yaml.Node, chosen: Sequence[tuple[str, Pos]], removed: Iterable
     everything = "*" in names
     known: set[str] = set()
     kept: list[tuple[yaml.Node, yaml.Node]] = []
-    out = {name for name in removed if name not in node_names(root)}
+    present = set(node_names(root))
+    out = {name for name in removed if name not in present}
     for key, value in nodes.value:
         profiles = _profiles(value)
         known.update(profiles or ())

@@ -233,7 +233,11 @@ def test_set_can_reset_a_node(tmp_path: Path) -> None:
     ("sender..x=1", "--set:1:8: --set 'sender..x=1': an empty name in 'sender..x' (expected NODE.KEY=VALUE)"),
     ("sender=1", "--set:1:7: --set 'sender=1': a key of the node is needed (NODE.KEY=VALUE, such as sender.replicas=2; NODE=!reset removes the node)"),
     ("sender.replcas=2", "--set:1:8: unknown key 'replcas' in nodes.sender (did you mean 'replicas'?)"),
-    ("sender.args.x=[1", "--set:1:15: --set value '[1' is not YAML: did not find expected ',' or ']'"),
+    ("sender.args.x=[1", "--set:1:15: YAML syntax error: while parsing a flow sequence did not find expected ',' or ']'"),
+    ("sender.args.x={a: 1, a: 2}", "--set:1:22: duplicate key 'a' (first written on line 1)"),
+    ("sender.args.x=" + "[" * 300 + "]" * 300,
+     "--set:1:215: the file is nested too deep to read (more than 200 levels of mappings and lists)"),
+    ("sender" + ".a" * 150 + "=1", "--set:1:1: --set: a path of 151 keys is deeper than a topology goes"),
 ])
 def test_a_set_problem_points_into_the_set(tmp_path: Path, arg: str, expected: str) -> None:
     assert problems(tmp_path, BASE, sets=(arg,)) == [expected]
