@@ -9,6 +9,8 @@ Click commands (:mod:`topo.cli.main`), ``topo up``'s terminal and log files
 Modules, in the order a run meets them:
 
 - ``main``: The ``topo`` command line: click commands and nothing else.
+- ``sourceopts``: ``FILE... -f FILE --set NODE.KEY=VALUE --profile NAME``, the options of
+  every command that reads a topology.
 - ``launch``: ``topo up``: a validated file, a supervisor, the terminal and the log files.
 - ``client``: ``topo ps`` and ``topo down``: talking to runs from another terminal.
 - ``logview``: ``topo logs``: which run, which node, which lines.

@@ -24,6 +24,7 @@ from topo.supervisor.spawn import default_sys_path
 from topo.supervisor.runstate import EXIT_OK, EXIT_SIGHUP, EXIT_SIGINT, EXIT_SIGTERM
 from topo.supervisor.terminal import STALL, Terminal
 from topo.file.runref import load_resolved
+from topo.file.sources import Sources
 from topo.file.validate import load
 
 if TYPE_CHECKING:
@@ -133,16 +134,17 @@ class StopSignals:
             supervisor.request_stop(code, reason)
 
 
-def up(file: str, *, ready_timeout: float, grace: float, color: bool | None = None,
+def up(file: str | Sources, *, ready_timeout: float, grace: float, color: bool | None = None,
        stream: TextIO | None = None, run_check: bool = True) -> int:
-    """``run_check``: every node's ``run:`` resolved before anything starts
+    """``file``: a topology file, or one with overlays, ``--set`` values and profiles.
+    ``run_check``: every node's ``run:`` resolved before anything starts
     (:mod:`topo.file.runref`): a typo is one located error, not a failure per instance."""
     with StopSignals() as signals:
         return _up(file, signals, ready_timeout=ready_timeout, grace=grace, color=color,
                    stream=stream or sys.stdout, run_check=run_check)
 
 
-def _up(file: str, signals: StopSignals, *, ready_timeout: float, grace: float, color: bool | None,
+def _up(file: str | Sources, signals: StopSignals, *, ready_timeout: float, grace: float, color: bool | None,
         stream: TextIO, run_check: bool) -> int:
     plan = make_plan(load_resolved(file, starting=True) if run_check else load(file))
     if signals.pending is not None:  # nothing exists yet that a stop would have to undo
@@ -154,8 +156,8 @@ def _up(file: str, signals: StopSignals, *, ready_timeout: float, grace: float, 
         # yet) from before the first process starts; the supervisor writes it again once
         # its control socket is bound
         rd.write_info(pid=os.getpid(), started=rundir.create_time(), file=str(Path(plan.file).resolve()),
-                      starting=True)
-        sys_path = default_sys_path(file, plan.python_path)
+                      **rundir.overlays_info(plan.overlays), starting=True)
+        sys_path = default_sys_path(plan.file, plan.python_path)
         # the processes start before the supervisor and what it imports (zmq, psutil) exist:
         # their start-up runs alongside the rest of this one's (topo.supervisor.prestart)
         early = prestart(plan, rd, ready_timeout=ready_timeout, grace=grace, sys_path=sys_path,

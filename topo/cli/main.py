@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from topo.cli import early  # first: Ctrl-C handled from here on (see there)
 from topo.cli import epipe
+from topo.cli.sourceopts import topology_options
 
 import click
 
@@ -33,6 +34,7 @@ from topo import __version__
 
 if TYPE_CHECKING:
     from topo.errors import TopoError
+    from topo.file.sources import Sources
     from topo.file.model import Topology
     from topo.plan.planner import Plan
 
@@ -133,7 +135,7 @@ def _no_gc() -> Iterator[None]:
             gc.enable()
 
 
-def _load(file: str, run_check: bool = False) -> Topology:
+def _load(file: Sources, run_check: bool = False) -> Topology:
     """The checked topology; ``run_check``: every local node's ``run:`` resolved too
     (:mod:`topo.file.runref`), its problems reported with the others."""
     with _no_gc():
@@ -146,7 +148,7 @@ def _load(file: str, run_check: bool = False) -> Topology:
         return load(file)
 
 
-def _plan(file: str, run_check: bool = False) -> Plan:
+def _plan(file: Sources, run_check: bool = False) -> Plan:
     from topo.plan.planner import make_plan
 
     topology = _load(file, run_check)
@@ -162,9 +164,9 @@ _no_run_check = click.option(
 
 
 @cli.command(short_help="Validate FILE and print every problem.")
-@click.argument("file", metavar="FILE")
+@topology_options
 @_no_run_check
-def check(file: str, no_run_check: bool) -> None:
+def check(file: Sources, no_run_check: bool) -> None:
     """Validate FILE; print every problem as FILE:LINE:COL: message. Each
     node's run: is resolved on the path its process will import from (the
     current directory, FILE's directory, PYTHONPATH), its code not executed.
@@ -173,14 +175,14 @@ def check(file: str, no_run_check: bool) -> None:
     """
     from topo.plan.planview import check_summary
 
-    click.echo(check_summary(file, _load(file, run_check=not no_run_check)))
+    click.echo(check_summary(file.describe(), _load(file, run_check=not no_run_check)))
 
 
 @cli.command(short_help="Print the wiring: transports, endpoints, binding ends.")
-@click.argument("file", metavar="FILE")
+@topology_options
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of tables.")
 @_no_run_check
-def plan(file: str, as_json: bool, no_run_check: bool) -> None:
+def plan(file: Sources, as_json: bool, no_run_check: bool) -> None:
     """Print the wiring of FILE: processes, and per link its transport,
     endpoint and binding end.
 
@@ -193,12 +195,12 @@ def plan(file: str, as_json: bool, no_run_check: bool) -> None:
 
 
 @cli.command(short_help="Draw nodes, processes, hosts and links (mermaid or dot).")
-@click.argument("file", metavar="FILE")
+@topology_options
 @click.option(
     "--format", "fmt", type=click.Choice(["mermaid", "dot"], case_sensitive=False),
     default="mermaid", show_default=True, help="Mermaid flowchart or Graphviz dot.",
 )
-def graph(file: str, fmt: str) -> None:
+def graph(file: Sources, fmt: str) -> None:
     """Draw the nodes of FILE inside their processes and hosts, and the links
     between them with their transports.
 
@@ -211,7 +213,7 @@ def graph(file: str, fmt: str) -> None:
 
 
 @cli.command(short_help="Launch FILE: spawn, wire, gate, run, stop.")
-@click.argument("file", metavar="FILE")
+@topology_options
 @click.option("--ready-timeout", type=click.FloatRange(min=0.0, min_open=True), default=30.0,
               show_default=True, metavar="SECONDS",
               help="Fail the run if a node is not ready (imported, wired, subscribed) by then.")
@@ -221,7 +223,7 @@ def graph(file: str, fmt: str) -> None:
               help="Colour the node prefixes (default: on a terminal, unless NO_COLOR is set).")
 @_no_run_check
 @click.pass_context
-def up(ctx: click.Context, file: str, ready_timeout: float, grace: float, color: bool | None,
+def up(ctx: click.Context, file: Sources, ready_timeout: float, grace: float, color: bool | None,
        no_run_check: bool) -> None:
     """Launch the topology in FILE and stream every node's output, prefixed
     with its name, until every node has returned or the run is stopped.
@@ -233,6 +235,23 @@ def up(ctx: click.Context, file: str, ready_timeout: float, grace: float, color:
 
     ctx.exit(launch(file, ready_timeout=ready_timeout, grace=grace, color=color,
                     run_check=not no_run_check))
+
+
+@cli.command(short_help="Print FILE as it runs: overlays merged, values set, profiles applied.")
+@topology_options
+def config(file: Sources) -> None:
+    """Print the topology that FILE (with its -f overlays, --set values and
+    --profile selection) resolves to, as YAML: the files merged, ${VAR}
+    substituted, nodes of unselected profiles and their links left out.
+    The result is validated as topo check does (run: is not looked up).
+
+    Exit status: 0, or 2 if the result is invalid.
+    """
+    from topo.file.sources import dump
+    from topo.file.validate import resolve
+
+    with _no_gc():
+        click.echo(dump(resolve(file).data), nl=False)
 
 
 @cli.command(short_help="Running topologies and their nodes.")

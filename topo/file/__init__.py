@@ -2,7 +2,8 @@
 
 The first step of the pipeline (file → model → validation → plan → supervisor → process → node).
 May import: :mod:`topo.errors` and its own modules; never zmq, never a process started.
-Public names: :func:`topo.file.validate.load` (a file → a checked
+Public names: :func:`topo.file.validate.load` (a file, or
+:class:`topo.file.sources.Sources` → a checked
 :class:`topo.file.model.Topology`, or :class:`topo.errors.InvalidTopology` with every
 problem located), :data:`topo.file.schema.SCHEMA`.
 
@@ -11,6 +12,10 @@ Modules, in the order a run meets them:
 - ``yamltree``: YAML text → the node tree that :mod:`topo.file.structure` checks, the same on
   every PyYAML.
 - ``interpolate``: ``${VAR}`` in a topology file's values, by docker compose's rules.
+- ``sources``: A topology as the command line names it (a file, ``-f`` overlays, ``--set``
+  values, profiles) read into one tree; ``topo config``'s YAML.
+- ``layers``: Overlays merged, ``!reset``, ``--set`` values and profiles, on the composed
+  tree.
 - ``loader``: Topology file → :class:`topo.file.model.Topology`, every value keeping its
   source position.
 - ``schema``: The structure of a topology file, as one JSON Schema (draft 2020-12).

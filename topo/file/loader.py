@@ -12,12 +12,13 @@ from __future__ import annotations
 import os
 import re
 import stat
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 import yaml
 
 from topo.errors import InvalidTopology, Pos, Problem, UsageError
 from topo.file.interpolate import variables
+from topo.file.layers import clean, has_tags, select
 from topo.file.model import (
     DEFAULT_MAX_MESSAGE, HostSpec, LinkSpec, NodeSpec, OnExit, Restart, SocketRef, SocketSpec, SocketType,
     Topology, Transport,
@@ -62,42 +63,67 @@ def read_bounded(path: str) -> bytes:
 
 def load_bytes(data: bytes, path: str) -> tuple[Topology | None, list[Problem]]:
     """The file's bytes as a topology: UTF-8 first, located where it is not."""
+    text, problem = decode(data, path)
+    if text is None:
+        return None, [problem] if problem else []
+    return load_text(text, path)
+
+
+def decode(data: bytes, path: str) -> tuple[str | None, Problem | None]:
+    """A file's bytes as text, or the problem at its first byte that is not UTF-8."""
     try:
-        text = data.decode("utf-8")
+        return data.decode("utf-8"), None
     except UnicodeDecodeError as err:
         line = data.count(b"\n", 0, err.start) + 1
         before = data[data.rfind(b"\n", 0, err.start) + 1:err.start]
         col = len(before.decode("utf-8", "replace")) + 1
-        return None, [Problem(Pos(path, line, col), "the file is not UTF-8 text")]
-    return load_text(text, path)
+        return None, Problem(Pos(path, line, col), "the file is not UTF-8 text")
 
 
 def load_text(text: str, file: str = "<string>", environ: Mapping[str, str] | None = None) -> tuple[Topology | None, list[Problem]]:
     """Every problem of the text as a topology file, and the model if it could be built.
 
     ``${VAR}`` reads ``environ`` (the process's environment by default) over the ``.env``
-    next to ``file``, when ``file`` is one on disk.
+    next to ``file``, when ``file`` is one on disk. No profile is selected: a node with
+    ``profiles:`` is left out (:func:`topo.file.layers.select`).
     """
     problems: list[Problem] = []
     unread: set[int] = set()
     root = compose(text, file, problems, variables(file, problems, environ), unread)
+    if root is not None:
+        if has_tags(text):
+            clean(root)
+        select(root, (), (), problems)
+    topology, _ = from_tree(root, file, problems, unread)
+    return topology, problems
+
+
+def from_tree(root: yaml.Node | None, file: str, problems: list[Problem], unread: set[int] | None = None,
+              layers: Iterable[str] = ()) -> tuple[Topology | None, Any]:
+    """A composed tree (one file's, or several merged: :mod:`topo.file.sources`) as the
+    model, and as the plain values it was read from (what ``topo config`` prints); the
+    tree's problems are added to ``problems``. ``layers``: the overlays' files, which
+    nodes of the tree may name as theirs."""
     if root is None:
         if not problems:
             problems.append(Problem(Pos(file, 1, 1), "the file is empty: it needs at least `topology:` and `nodes:`"))
-        return None, problems
+        return None, None
     if not isinstance(root, yaml.MappingNode):
-        return None, [Problem(pos_of(file, root), "the file must be a mapping with `topology:` and `nodes:`, not a list or a value")]
-    checker = Checker(file, yaml.constructor.SafeConstructor(), unread)
+        problems[:] = [Problem(pos_of(file, root), "the file must be a mapping with `topology:` and `nodes:`, not a list or a value")]
+        return None, None
+    checker = Checker(file, yaml.constructor.SafeConstructor(), unread, layers)
     try:
         raw = checker.plain(root, (), problems)
     except RecursionError:
         # compose() bounds the depth, so this is a last resort, not a path a file takes.
-        return None, [too_deep(Pos(file, 1, 1))]
+        problems[:] = [too_deep(Pos(file, 1, 1))]
+        return None, None
     except _TooLarge as err:
-        return None, [Problem(err.pos, "the file expands to too many values (aliases nested too deep?)")]
+        problems[:] = [Problem(err.pos, "the file expands to too many values (aliases nested too deep?)")]
+        return None, None
     checked = checker.check(raw, SCHEMA, (), problems)
     builder = _Builder(file, checker)
-    return builder.topology(checked), problems
+    return builder.topology(checked), raw
 
 
 class _Builder:
@@ -253,8 +279,8 @@ class _Builder:
             text = self.c.text_positions.get(path, pos)
             return LinkSpec(
                 src=src, dst=dst, pos=pos,
-                src_pos=Pos(self.file, text.line, text.col + m.start(1)),
-                dst_pos=Pos(self.file, text.line, text.col + m.start(3)),
+                src_pos=Pos(text.file, text.line, text.col + m.start(1)),
+                dst_pos=Pos(text.file, text.line, text.col + m.start(3)),
             )
         if not isinstance(value, dict) or not isinstance(value.get("from"), str) or not isinstance(value.get("to"), str):
             return None

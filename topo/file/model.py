@@ -178,6 +178,8 @@ class Topology:
     #: skip them so one mistake is reported once, not again by every rule that touches it.
     broken: frozenset[str] = field(default_factory=frozenset)
     at: Mapping[str, Pos] = field(default_factory=dict)
+    #: The files merged over ``file``, in order (``topo up FILE -f OVERLAY``).
+    overlays: tuple[str, ...] = ()
 
     def where(self, key: str) -> Pos:
         return self.at.get(key, self.pos)

@@ -38,6 +38,7 @@ from pathlib import Path
 from topo.errors import InvalidTopology, Problem, TopoError
 from topo.file import validate
 from topo.file.model import NodeSpec, Topology
+from topo.file.sources import Sources
 
 
 def node_sys_path(topology_file: str, python_path: Sequence[str] = ()) -> tuple[str, ...]:
@@ -74,7 +75,7 @@ class UnresolvedRuns(TopoError):
                          + f"\nnode(s) {', '.join(nodes)} cannot be imported: nothing was started")
 
 
-def load_resolved(path: str, *, starting: bool = False) -> Topology:
+def load_resolved(path: str | Sources, *, starting: bool = False) -> Topology:
     """:func:`topo.file.validate.load`, then every local node's ``run:`` resolved: the
     topology, or :class:`InvalidTopology`. The references are looked at once the rest of
     the file is valid: a node the file gets wrong may not have a ``run:`` worth looking
@@ -86,7 +87,7 @@ def load_resolved(path: str, *, starting: bool = False) -> Topology:
     missing = missing_python_path(topology)
     if missing:
         raise InvalidTopology(missing)
-    unresolved = _unresolved(topology, search_path(path, topology.python_path))
+    unresolved = _unresolved(topology, search_path(topology.file, topology.python_path))
     if unresolved and starting:
         raise UnresolvedRuns([p for _, p in unresolved], [name for name, _ in unresolved])
     if unresolved:

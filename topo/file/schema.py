@@ -137,6 +137,14 @@ _NODE_PROPERTIES: dict[str, Any] = {
     },
 }
 
+#: A node's profiles (a node, not ``defaults``: a profile says which nodes a run has).
+_PROFILES: dict[str, Any] = {
+    "type": "array",
+    "items": {"type": "string", "pattern": NAME_PATTERN, "maxLength": NAME_MAX_LENGTH},
+    "description": "The node runs only when one of these profiles is selected (--profile NAME, TOPO_PROFILES); "
+                   "a node without profiles always runs.",
+}
+
 SCHEMA: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "$id": SCHEMA_ID,
@@ -203,7 +211,7 @@ SCHEMA: dict[str, Any] = {
     "$defs": {
         "node": {
             "type": "object",
-            "properties": _NODE_PROPERTIES,
+            "properties": {**_NODE_PROPERTIES, "profiles": _PROFILES},
             # `run` may come from `defaults`: its absence is checked after merging
             "additionalProperties": False,
         },

@@ -98,8 +98,12 @@ def _same(a: Any, b: Any) -> bool:
 class Checker:
     """One pass over one file's tree; collects problems and the position of every value."""
 
-    def __init__(self, file: str, constructor: yaml.constructor.SafeConstructor, unread: set[int] | None = None) -> None:
+    def __init__(self, file: str, constructor: yaml.constructor.SafeConstructor, unread: set[int] | None = None,
+                 layers: Iterable[str] = ()) -> None:
         self.file = file
+        #: The overlays' files (and ``--set``): a node marked with one of them was written
+        #: there (:func:`topo.file.layers.relocate`), any other in ``file``.
+        self.layers = frozenset(layers)
         self.ctor = constructor
         #: Scalars (by id) whose value is already a reported problem (a variable without a value).
         self.unread = unread or set()
@@ -121,17 +125,17 @@ class Checker:
         if id(node) in self._seen:
             self._budget -= 1
             if self._budget < 0:
-                raise _TooLarge(pos_of(self.file, node))
+                raise _TooLarge(self._node_pos(node))
         else:
             self._seen.add(id(node))
-        self.positions[path] = pos_of(self.file, node)
+        self.positions[path] = self._node_pos(node)
         if isinstance(node, yaml.ScalarNode):
             if id(node) in self.unread:
                 return INVALID
             if node.tag not in _KIND_OF_TAG and node.tag != "tag:yaml.org,2002:timestamp":
                 problems.append(self._at(node, f"{describe(path)}: unsupported tag {node.tag}"))
                 return INVALID
-            start = pos_of(self.file, node)
+            start = self._node_pos(node)
             self.text_positions[path] = Pos(start.file, start.line, start.col + (1 if node.style in ("'", '"') else 0))
             try:
                 return self.ctor.construct_object(node, deep=True)
@@ -155,7 +159,7 @@ class Checker:
                 if isinstance(key, (dict, list)):
                     problems.append(self._at(key_node, f"{describe(path)}: a key must be a scalar"))
                     continue
-                self.key_positions[path + (key,)] = pos_of(self.file, key_node)
+                self.key_positions[path + (key,)] = self._node_pos(key_node)
                 out[key] = self.plain(value_node, path + (key,), problems)
             return out
         finally:
@@ -294,7 +298,12 @@ class Checker:
         return self.key_positions.get(path) or self._pos(path)
 
     def _at(self, node: yaml.Node, message: str) -> Problem:
-        return Problem(pos_of(self.file, node), message)
+        return Problem(self._node_pos(node), message)
+
+    def _node_pos(self, node: yaml.Node) -> Pos:
+        if self.layers and node.start_mark.name in self.layers:
+            return pos_of(node.start_mark.name, node)
+        return pos_of(self.file, node)
 
 
 class _TooLarge(Exception):

@@ -13,20 +13,30 @@ from collections import defaultdict
 from typing import Iterable
 
 from topo.errors import InvalidTopology, Pos, Problem
-from topo.file.loader import read_file
+from topo.file.sources import Resolved, Sources, read
 from topo.file.model import VALID_PAIRS, LinkSpec, SocketRef, SocketSpec, SocketType, Topology, Transport
 from topo.file.placement import natural_transport, place
 from topo.file.structure import did_you_mean
 
 
-def load(path: str) -> Topology:
-    """The validated topology of a file, or :class:`InvalidTopology` with every problem."""
-    topology, problems = read_file(path)
+def load(path: str | Sources) -> Topology:
+    """The validated topology of a file (or of a file with overlays, ``--set`` values and
+    profiles: :class:`topo.file.sources.Sources`), or :class:`InvalidTopology` with
+    every problem."""
+    topology = resolve(path).topology
+    assert topology is not None  # resolve raised otherwise
+    return topology
+
+
+def resolve(path: str | Sources) -> Resolved:
+    """:func:`load`, with the plain values the model was read from (``topo config``)."""
+    resolved = read(Sources((path,)) if isinstance(path, str) else path)
+    topology, problems = resolved.topology, resolved.problems
     if topology is not None:
         problems.extend(validate(topology))
     if problems or topology is None:
         raise InvalidTopology(problems)
-    return topology
+    return resolved
 
 
 def validate(t: Topology) -> list[Problem]:

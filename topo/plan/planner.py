@@ -144,6 +144,8 @@ class Plan:
     endpoints: Mapping[str, Endpoint] = field(default_factory=dict)
     #: The file's ``python_path:``, absolute: first on each node process's ``sys.path``.
     python_path: tuple[str, ...] = ()
+    #: The files merged over ``file`` (:attr:`topo.file.model.Topology.overlays`).
+    overlays: tuple[str, ...] = ()
 
     def for_host(self, name: str) -> Plan:
         """What an agent needs: its host's processes and everything they reference."""
@@ -181,6 +183,7 @@ class Plan:
         return {
             "topology": self.topology,
             "file": self.file,
+            **({"overlays": list(self.overlays)} if self.overlays else {}),
             "hosts": [
                 {"name": h.name, "address": h.address, "launch": list(h.launch) if h.launch else None}
                 for h in self.hosts
@@ -280,7 +283,7 @@ def make_plan(t: Topology) -> Plan:
         topology=t.name, file=t.file,
         hosts=tuple(Host(h.name, h.address, h.launch, h.python) for h in t.hosts.values()),
         processes=_processes(t, placed, instances), instances=instances,
-        links=tuple(links), endpoints=endpoints, python_path=t.python_path,
+        links=tuple(links), endpoints=endpoints, python_path=t.python_path, overlays=t.overlays,
     )
 
 

@@ -56,7 +56,7 @@ def plan_table(plan: Plan) -> str:
     """``topo plan``: hosts (when there is more than the default one), processes with
     their instances, and every instance-level link with its pattern, transport, binding
     end and endpoint. Columns are aligned; every line ends with a newline."""
-    out: list[str] = [f"topology {plan.topology} ({plan.file})", ""]
+    out: list[str] = [f"topology {plan.topology} ({' -f '.join((plan.file, *plan.overlays))})", ""]
     rows: list[tuple[str, ...]]
 
     if _show_hosts(plan):

@@ -80,6 +80,12 @@ class RunDir:
         shutil.rmtree(self.path, ignore_errors=True)
 
 
+def overlays_info(overlays: tuple[str, ...]) -> dict[str, list[str]]:
+    """What ``run.json`` says of a run's overlay files (``topo up FILE -f OVERLAY``):
+    each resolved, after ``file``; nothing when there are none."""
+    return {"overlays": [str(Path(f).resolve()) for f in overlays]} if overlays else {}
+
+
 def private_dir(path: Path) -> Path:
     """``path`` as a directory of this user's alone: each missing level made 0700, and the
     directory itself checked before anything in it is trusted. In a shared /tmp another

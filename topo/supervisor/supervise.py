@@ -136,7 +136,8 @@ class Supervisor(Transitions):
             commands.bind(cmd)
             control.bind(ctl)
             rd.write_info(pid=os.getpid(), started=rundir.create_time(),
-                          file=str(Path(self.plan.file).resolve()), control=ctl)
+                          file=str(Path(self.plan.file).resolve()), **rundir.overlays_info(self.plan.overlays),
+                          control=ctl)
             self._endpoints = (ev, cmd)
             self.processes.open(ctx, rd.run_id, str(rd.sockets), ev, cmd, commands)
             self.listening.set()

@@ -36,7 +36,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ContextManager, Mapping
+from typing import Any, ContextManager, Mapping, Sequence
 
 import yaml
 import zmq
@@ -47,15 +47,16 @@ from topo.process import curve
 from topo.supervisor import rundir
 from topo.process import sockets as socket_factory
 from topo.process.control import Kind, Message
-from topo.errors import TopoError
+from topo.errors import Pos, TopoError
 from topo.process.gate import GateWatch, InprocBoard, SocketGate
 from topo.supervisor.output import LogFiles
-from topo.testing.overrides import PROBE_NODE, PROBE_PROCESS, OverrideError, Probe, apply
+from topo.testing.overrides import PROBE_NODE, PROBE_PROCESS, OverrideError, Probe, apply, resolved
 from topo.plan.planner import Plan, make_plan
 from topo.plan.share import RUN_DIR, EndpointShare
 from topo.plan.planner import share_of
 from topo.supervisor.runstate import STARTING, TERMINAL, NodeState
 from topo.supervisor.supervise import Supervisor, default_sys_path
+from topo.file.sources import Sources, dump
 from topo.file.validate import load
 
 __all__ = ["HarnessError", "OverrideError", "Probe", "Result", "Run", "up"]
@@ -333,28 +334,45 @@ def _merge(results: list[Result]) -> Result:
 
 def up(source: str | Path | Mapping[str, Any], *, probes: Mapping[str, Probe] | None = None,
        overrides: Mapping[str, Mapping[str, Any] | None] | None = None, ready_timeout: float = 30.0,
-       grace: float = 5.0) -> Run:
+       grace: float = 5.0, overlays: Sequence[str | Path] = (), sets: Sequence[str] = (),
+       profiles: Sequence[str] = ()) -> Run:
     """Starts the topology and returns once every node (and probe) is ready.
 
-    ``overrides`` maps node names to keys replacing the file's (``args`` and ``env`` are
-    merged key by key): replicas, placement, restart policy, anything a node may say; or to
-    None, which leaves the node and its links out (a probe can take its place).
+    ``overlays``, ``sets`` and ``profiles`` are ``topo up``'s ``-f FILE``, ``--set
+    NODE.KEY=VALUE`` and ``--profile NAME``: the files merged over ``source`` in order,
+    then the values set, then the profiles selected (``TOPO_PROFILES`` is not read).
+    ``overrides`` maps node names to keys replacing the result's (``args`` and ``env``
+    are merged key by key): replicas, placement, restart policy, anything a node may say;
+    or to None, which leaves the node and its links out (a probe can take its place).
     """
+    chosen = tuple((name, Pos("profiles", i, 1)) for i, name in enumerate(profiles, 1))
+    layered = bool(overlays or sets or profiles)
     if isinstance(source, Mapping) or probes or overrides:
         # the file as changed for the test is what runs; its problems point into a copy
         # kept in a temporary directory (a socket left for a probe is not yet linked)
         path = str(Path.cwd() / "topology.yaml") if isinstance(source, Mapping) else str(source)
-        data = copy.deepcopy(dict(source)) if isinstance(source, Mapping) else yaml.safe_load(Path(source).read_text())
-        data = apply(data, overrides or {}, probes or {})
-        effective = Path(tempfile.mkdtemp(prefix="topo-test-")) / Path(path).name
-        effective.write_text(yaml.safe_dump(data, sort_keys=False))
+        scratch = Path(tempfile.mkdtemp(prefix="topo-test-"))
         try:
+            if isinstance(source, Mapping) and not layered:
+                data = copy.deepcopy(dict(source))  # its ${VAR} read when the copy is loaded
+            else:
+                if isinstance(source, Mapping):
+                    (scratch / "given").mkdir()
+                    base = scratch / "given" / Path(path).name
+                    base.write_text(yaml.safe_dump(dict(source), sort_keys=False))
+                    path_read = str(base)
+                else:
+                    path_read = path
+                data = resolved(Sources((path_read, *map(str, overlays)), tuple(sets), chosen))
+            data = apply(data, overrides or {}, probes or {})
+            effective = scratch / Path(path).name
+            effective.write_text(dump(data))
             plan = make_plan(load(str(effective)))
         finally:
-            shutil.rmtree(effective.parent, ignore_errors=True)  # its problems are already read
+            shutil.rmtree(scratch, ignore_errors=True)  # its problems are already read
     else:
         path = str(source)
-        plan = make_plan(load(path))
+        plan = make_plan(load(Sources((path, *map(str, overlays)), tuple(sets), chosen)))
     run = Run(plan, ready_timeout=ready_timeout, grace=grace, sys_path=default_sys_path(path, plan.python_path))
     try:
         run.start()

@@ -1,7 +1,7 @@
 """Editing a topology for a test, before it is loaded: node overrides and probe sockets.
 
-Works on the plain mapping of the file, so that the result goes through the same loader,
-validation and plan as any file.
+Works on the plain mapping of the file, as ``topo config`` prints it (:func:`resolved`),
+so that the result goes through the same loader, validation and plan as any file.
 """
 
 from __future__ import annotations
@@ -9,8 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from topo.errors import TopoError
+from topo.errors import InvalidTopology, TopoError
 from topo.file.model import SocketType
+from topo.file.sources import Sources, read
 
 PROBE_NODE = "_probe"
 PROBE_PROCESS = "_test"
@@ -85,3 +86,28 @@ def _link_nodes(link: Any) -> set[str]:
 def _local_host(data: Mapping[str, Any]) -> str:
     hosts = data.get("hosts") or {}
     return "local" if "local" in hosts or not hosts else next(iter(hosts))
+
+
+def resolved(sources: Sources) -> dict[str, Any]:
+    """The topology's plain values as ``topo config`` prints them, to be edited and loaded
+    again: read by the same path as ``topo up`` reads it (``${VAR}``, ``.env``, overlays,
+    profiles), so a ``$`` left in a value is written ``$$`` (not read twice), and the
+    selected nodes' ``profiles:`` are dropped (the copy is read with none selected)."""
+    result = read(sources)
+    if result.problems or not isinstance(result.data, dict):
+        raise InvalidTopology(result.problems)
+    data: dict[str, Any] = _escaped(result.data)
+    for node in (data.get("nodes") or {}).values():
+        if isinstance(node, dict):
+            node.pop("profiles", None)
+    return data
+
+
+def _escaped(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.replace("$", "$$")
+    if isinstance(value, dict):
+        return {k: _escaped(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_escaped(v) for v in value]
+    return value
