@@ -215,7 +215,7 @@ class ProcessRuntime:
         terminated = not stuck and self._terminate_context(poller, dealer)
         self.capture.close()  # every partial line, and what fds 1/2 hold, before the bye
         self.send(Message(Kind.BYE, {"process": self.process.name, "clean": terminated, "stuck": stuck}))
-        self._remove_ipc_files()
+        self._remove_ipc_files([path for r in runners for path in r.exposed])
         _end_descendants()
         self._outbox.put(None)
         if not self._outbox_sent(poller, dealer, give_up):
@@ -276,10 +276,11 @@ class ProcessRuntime:
         self._unasked_sigterm = False  # a kill from outside: the supervisor lives
         return False
 
-    def _remove_ipc_files(self) -> None:
+    def _remove_ipc_files(self, exposed: list[str]) -> None:
         """What libzmq would unlink on close, done here too: a node stuck at exit, or a
-        supervisor killed with SIGKILL, must not leave socket files behind."""
-        paths = [self.local_address(key)[len("ipc://"):]
+        supervisor killed with SIGKILL, must not leave socket files behind. ``exposed``:
+        the files of external endpoints this process bound (none it only connected to)."""
+        paths = exposed + [self.local_address(key)[len("ipc://"):]
                  for name in self.process.instances
                  for sock in self.plan.instances[name].sockets for key in sock.binds
                  if self.plan.endpoints[key].address.startswith("ipc://")]
@@ -341,8 +342,8 @@ class ProcessRuntime:
         threading.Thread(target=term, name="topo:term", daemon=True).start()
         while not self.stopping.is_set():
             held = self.deliveries.settle()
-            if not held and (done.is_set() or not self.deliveries.connected()):
-                break  # all read, or libzmq waits for peers that have gone
+            if not held and (done.is_set() or not (self.deliveries.connected() or self.deliveries.lingering())):
+                break  # all read, or libzmq waits for peers that have gone (or, outside, too long)
             for sock, _ in poller.poll(max(1, int(self.deliveries.next_look() * 1000))):
                 if sock is dealer:
                     self._command(dealer)
