@@ -12,7 +12,9 @@ An external endpoint's peers are nobody topo starts, so nothing here waits for t
   of an outsider), and libzmq copies a socket's options when it binds or connects, so a
   socket's CURVE links stay CURVE (:mod:`topo.process.curve`).
 - At a node's return, what it queued for them is let out for a bounded time: the
-  socket's own ``linger`` option when it is 0 or more, else the run's grace. topo
+  socket's own ``linger`` option when it is 0 or more, at most the run's grace; the
+  grace without one. The run's stop does not cut that short (the run ends when its last
+  node returns, and that node's broker must still get what it sent). topo
   cannot see whether an outsider has read what it was sent (its address may be a name,
   a wildcard, a NAT), so it does not hold the connections as it does for its own peers
   (:mod:`topo.process.delivery`); a peer that never comes costs that long, not forever.
@@ -63,8 +65,9 @@ def has_external(planned: SocketShare) -> bool:
 
 def return_linger(planned: SocketShare, grace_ms: int) -> int:
     """The linger (ms) of a socket with external endpoints, closed after its node returned:
-    the user's own if it is bounded, else the run's grace."""
+    the user's own, at most the run's grace (the supervisor's patience with a process that
+    is stopping), the grace when it has none or an unbounded one."""
     chosen = planned.options.get("linger")
     if chosen is not None and int(chosen) >= 0:
-        return int(chosen)
+        return min(int(chosen), grace_ms)
     return grace_ms
