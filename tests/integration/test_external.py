@@ -176,3 +176,59 @@ def test_an_external_port_already_in_use_fails_the_node_naming_it(topo: Topo) ->
         result = topo.run("up", path, timeout=60)
     assert result.code != 0
     assert f"binding 'api' to external tcp://127.0.0.1:{port}" in result.out + result.err
+
+
+def test_the_harness_returns_with_the_external_endpoint_bound(tmp_path) -> None:
+    """``topo.testing.up`` returns once every node is ready, so a client made then is answered."""
+    from topo.testing import up
+
+    port = _free_port()
+    source = {"topology": "extharness", "nodes": {"api": {
+        "run": "extnodes:answer", "args": {"count": 1},
+        "sockets": {"api": {"type": "REP", "external": {"bind": f"tcp://127.0.0.1:{port}"}}}}}}
+    with up(source) as run:
+        ctx = zmq.Context()
+        try:
+            req = ctx.socket(zmq.REQ)
+            req.linger = 0
+            req.connect(f"tcp://127.0.0.1:{port}")
+            req.send(b"probe")
+            assert req.poll(10_000) and req.recv() == b"re:probe"
+        finally:
+            ctx.destroy(linger=0)
+        assert run.wait_for("api", timeout=30).returned
+
+
+@pytest.mark.slow
+def test_a_node_on_another_host_binds_its_external_endpoint_there(topo: Topo) -> None:
+    """The plan carries the endpoint to the agent's process: bound in that host's network
+    (a namespace of its own), reached by a plain client from here at the host's address."""
+    from hostnet import NETNS_SKIP_REASON, host_network, hosts_block
+
+    if NETNS_SKIP_REASON is not None:
+        pytest.skip(NETNS_SKIP_REASON)
+    with host_network(1) as net:
+        path = topo.file(f"""
+            topology: extremote
+            {hosts_block(net)}
+            nodes:
+              api:
+                run: extnodes:answer
+                host: h1
+                sockets:
+                  api: {{type: REP, external: {{bind: "tcp://*:5555"}}}}
+            """.replace("\n            ", "\n"))
+        proc = topo.start("up", "--ready-timeout", "30", path)
+        topo.wait_for_line(proc, r"all 1 node\(s\) ready", timeout=60)
+        ctx = zmq.Context()
+        try:
+            req = ctx.socket(zmq.REQ)
+            req.linger = 0
+            req.connect(f"tcp://{net.hosts[0].address}:5555")
+            req.send(b"far")
+            assert req.poll(10_000), "no answer from the node on h1"
+            assert req.recv() == b"re:far"
+        finally:
+            ctx.destroy(linger=0)
+        out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0, out + err
