@@ -24,6 +24,8 @@ Modules, in the order a run meets them:
 - ``model``: The topology as typed, immutable data, each piece remembering where it was
   written.
 - ``placement``: Where every instance runs: replicas expanded, processes and hosts assigned.
+- ``external``: Endpoints outside the topology (a socket's ``external:``): their form, and
+  their clashes.
 - ``validate``: Rules that relate parts of a topology to each other; structure is the
   schema's job.
 - ``runref``: Every node's ``run:`` resolved before a run, without running its code (a

@@ -20,7 +20,7 @@ from topo.errors import InvalidTopology, Pos, Problem, UsageError
 from topo.file.interpolate import variables
 from topo.file.layers import clean, has_tags, select
 from topo.file.model import (
-    DEFAULT_MAX_MESSAGE, HostSpec, LinkSpec, NodeSpec, OnExit, Restart, SocketRef, SocketSpec, SocketType,
+    DEFAULT_MAX_MESSAGE, ExternalEndpoint, HostSpec, LinkSpec, NodeSpec, OnExit, Restart, SocketRef, SocketSpec, SocketType,
     Topology, Transport,
 )
 from topo.file.schema import SCHEMA
@@ -265,8 +265,21 @@ class _Builder:
             subscribe=tuple(s for s in subscribe if isinstance(s, str)) if isinstance(subscribe, list) else (),
             bind=value.get("bind") if isinstance(value.get("bind"), bool) else None,
             options={k: v for k, v in options.items() if v is not INVALID} if isinstance(options, dict) else {},
+            external=self.external(value.get("external"), path + ("external",)),
             at=self.at(path, value.keys()),
         )
+
+    def external(self, value: Any, path: Path) -> tuple[ExternalEndpoint, ...]:
+        """``external: {bind: [...], connect: [...]}``, each endpoint with its position."""
+        out: list[ExternalEndpoint] = []
+        for key in ("bind", "connect") if isinstance(value, dict) else ():
+            items = value.get(key)
+            at = path + (key,)
+            pairs = [(items, at)] if isinstance(items, str) else \
+                [(v, at + (i,)) for i, v in enumerate(items)] if isinstance(items, list) else []
+            out += [ExternalEndpoint(v, key == "bind", self.c.positions.get(p) or self.pos(at))
+                    for v, p in pairs if isinstance(v, str)]
+        return tuple(out)
 
     def link(self, index: int, value: Any) -> LinkSpec | None:
         path: Path = ("links", index)

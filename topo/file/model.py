@@ -82,6 +82,16 @@ _TRANSPORT_RANK = {Transport.INPROC: 0, Transport.IPC: 1, Transport.TCP: 2}
 
 
 @dataclass(frozen=True)
+class ExternalEndpoint:
+    """An endpoint outside the topology, as written under a socket's ``external:``: the
+    socket binds it for peers topo does not start (``binds``), or connects out to it."""
+
+    address: str
+    binds: bool
+    pos: Pos
+
+
+@dataclass(frozen=True)
 class SocketSpec:
     name: str
     type: SocketType
@@ -89,6 +99,8 @@ class SocketSpec:
     subscribe: tuple[str, ...] = ()
     bind: bool | None = None
     options: Mapping[str, Any] = field(default_factory=dict)
+    #: ``external:``: endpoints outside the topology (plain, never gated on).
+    external: tuple[ExternalEndpoint, ...] = ()
     #: Where each written key's value is, for messages that point at it.
     at: Mapping[str, Pos] = field(default_factory=dict)
 

@@ -57,6 +57,10 @@ TEXT_OPTIONS = frozenset({"routing_id", "connect_routing_id", "bindtodevice", "x
 _SOCKET_TYPES = [t.value for t in SocketType]
 _ENV_VALUE = {"type": ["string", "number", "boolean"], "pattern": ENV_VALUE_PATTERN}
 
+#: An external endpoint: its form is checked by :mod:`topo.file.external`, with a message
+#: that says what is wrong with it.
+_ENDPOINT: dict[str, Any] = {"type": "string"}
+
 _SOCKET_LONG: dict[str, Any] = {
     "type": "object",
     "description": "A socket in long form.",
@@ -69,6 +73,19 @@ _SOCKET_LONG: dict[str, Any] = {
         "bind": {
             "type": "boolean",
             "description": "true: this end binds; false: this end connects (overrides the rule).",
+        },
+        "external": {
+            "type": "object",
+            "description": "Endpoints outside the topology: bound for peers topo does not start, "
+                           "or connected out to (plain tcp or ipc, not CURVE).",
+            "properties": {
+                "bind": {"description": "Endpoints this socket binds: tcp://HOST:PORT, tcp://*:PORT, ipc://PATH.",
+                         "anyOf": [_ENDPOINT, {"type": "array", "minItems": 1, "items": _ENDPOINT}]},
+                "connect": {"description": "Endpoints this socket connects to: tcp://HOST:PORT, ipc://PATH.",
+                            "anyOf": [_ENDPOINT, {"type": "array", "minItems": 1, "items": _ENDPOINT}]},
+            },
+            "minProperties": 1,
+            "additionalProperties": False,
         },
         "options": {
             "type": "object",

@@ -128,14 +128,13 @@ class Checker:
                 raise _TooLarge(self._node_pos(node))
         else:
             self._seen.add(id(node))
-        self.positions[path] = self._node_pos(node)
+        start = self.positions[path] = self._node_pos(node)
         if isinstance(node, yaml.ScalarNode):
             if id(node) in self.unread:
                 return INVALID
             if node.tag not in _KIND_OF_TAG and node.tag != "tag:yaml.org,2002:timestamp":
                 problems.append(self._at(node, f"{describe(path)}: unsupported tag {node.tag}"))
                 return INVALID
-            start = self._node_pos(node)
             self.text_positions[path] = Pos(start.file, start.line, start.col + (1 if node.style in ("'", '"') else 0))
             try:
                 return self.ctor.construct_object(node, deep=True)
@@ -301,9 +300,9 @@ class Checker:
         return Problem(self._node_pos(node), message)
 
     def _node_pos(self, node: yaml.Node) -> Pos:
-        if self.layers and node.start_mark.name in self.layers:
-            return pos_of(node.start_mark.name, node)
-        return pos_of(self.file, node)
+        mark = node.start_mark
+        file = mark.name if self.layers and mark.name in self.layers else self.file
+        return Pos(file, mark.line + 1, mark.column + 1)
 
 
 class _TooLarge(Exception):

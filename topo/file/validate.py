@@ -13,6 +13,7 @@ from collections import defaultdict
 from typing import Iterable
 
 from topo.errors import InvalidTopology, Pos, Problem
+from topo.file import external
 from topo.file.sources import Resolved, Sources, read
 from topo.file.model import VALID_PAIRS, LinkSpec, SocketRef, SocketSpec, SocketType, Topology, Transport
 from topo.file.placement import natural_transport, place
@@ -44,6 +45,7 @@ def validate(t: Topology) -> list[Problem]:
     _hosts(t, problems)
     _processes(t, problems)
     _sockets(t, problems)
+    external.check(t, problems)
     good_links = _links(t, problems)
     _link_counts(t, good_links, problems)
     _binding(t, good_links, problems)
@@ -227,10 +229,12 @@ def _link_counts(t: Topology, links: Iterable[LinkSpec], problems: list[Problem]
             ref = f"{node.name}.{sock.name}"
             if ref in t.broken:
                 continue
-            if used[ref] == 0:
+            if used[ref] == 0 and "external" not in sock.at:  # external peers are its links
                 problems.append(Problem(sock.pos, f"socket {ref} ({sock.type.value}) has no link: add one under `links:` or remove the socket"))
             elif sock.type is SocketType.PAIR and used[ref] > 1:
                 problems.append(Problem(sock.pos, f"PAIR socket {ref} has {used[ref]} links; a PAIR has exactly one"))
+            elif sock.type is SocketType.PAIR and used[ref] + len(sock.external) > 1:
+                problems.append(Problem(sock.pos, f"PAIR socket {ref} has {used[ref]} link(s) and {len(sock.external)} external endpoint(s); a PAIR has exactly one peer"))
 
 
 def _binding(t: Topology, links: Iterable[LinkSpec], problems: list[Problem]) -> None:

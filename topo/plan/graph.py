@@ -4,11 +4,12 @@ Every node instance is drawn inside its process, inside its host; every instance
 link is an edge from its ``from`` instance to its ``to`` instance, labelled with the two
 sockets, their types, the transport and a SUB's topics (``updates→feed PUB→SUB ipc;
 topics: "weather"``), and drawn solid for inproc, dotted or dashed for ipc and thick for
-tcp.
+tcp. An endpoint outside the topology (a socket's ``external:``) is a hexagon outside
+the hosts, its edge labelled with the socket and whether it binds or connects.
 
 Pure functions from a :class:`topo.plan.planner.Plan` to text. Ids are derived from names by an
 injective escape (``_`` → ``__``, ``.`` → ``_d``, ``-`` → ``_h``) behind a prefix per kind
-(``h_`` host, ``p_`` process, ``n_`` instance), so ``client.0``, ``client_0`` and
+(``h_`` host, ``p_`` process, ``n_`` instance; ``x_N`` numbers the external endpoints), so ``client.0``, ``client_0`` and
 ``client-0`` never collide with each other or with a keyword such as ``end`` or ``node``.
 """
 
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from topo.file.model import SocketType, Transport
 from topo.plan.planview import ARROW, pattern, socket_types
@@ -58,6 +59,13 @@ def to_mermaid(plan: Plan) -> str:
     for src, dst, label, transport in _edges(plan):
         arrow = _MERMAID_ARROWS[transport]
         lines.append(f'  {node_id("n", src)} {arrow}|"{_mermaid_text(label)}"| {node_id("n", dst)}')
+    shown: set[str] = set()
+    for ext in _externals(plan):
+        if ext.id not in shown:
+            shown.add(ext.id)
+            lines.append(f'  {ext.id}{{{{"{_mermaid_text(ext.text)}"}}}}')
+        ends = (ext.id, node_id("n", ext.instance)) if ext.binds else (node_id("n", ext.instance), ext.id)
+        lines.append(f'  {ends[0]} {_MERMAID_ARROWS[ext.transport]}|"{_mermaid_text(ext.label)}"| {ends[1]}')
     return "".join(line + "\n" for line in lines)
 
 
@@ -88,6 +96,13 @@ def to_dot(plan: Plan) -> str:
             f"  {node_id('n', src)} -> {node_id('n', dst)} "
             f"[label={_dot_text(label)}, style={_DOT_STYLES[transport]}];"
         )
+    shown: set[str] = set()
+    for ext in _externals(plan):
+        if ext.id not in shown:
+            shown.add(ext.id)
+            lines.append(f"  {ext.id} [label={_dot_text(ext.text)}, shape=hexagon, style=dashed];")
+        ends = (ext.id, node_id("n", ext.instance)) if ext.binds else (node_id("n", ext.instance), ext.id)
+        lines.append(f"  {ends[0]} -> {ends[1]} [label={_dot_text(ext.label)}, style={_DOT_STYLES[ext.transport]}];")
     lines.append("}")
     return "".join(line + "\n" for line in lines)
 
@@ -118,6 +133,34 @@ def _edges(plan: Plan) -> Iterator[tuple[str, str, str, Transport]]:
         if types[ln.dst_instance] in (SocketType.SUB, SocketType.XSUB):
             label += f"; {_topics(topics[ln.dst_instance])}"
         yield _instance(ln.src_instance), _instance(ln.dst_instance), label, ln.transport
+
+
+class _External(NamedTuple):
+    """An endpoint outside the topology, drawn outside the hosts, and its edge."""
+
+    id: str
+    text: str
+    instance: str
+    label: str
+    transport: Transport
+    binds: bool
+
+
+def _externals(plan: Plan) -> Iterator[_External]:
+    """Every external endpoint of every instance. One a socket binds is that host's own
+    (``tcp://*:5555`` on two hosts is two ports) and points at its socket, as its clients
+    do; one sockets connect to is one peer, however many dial it."""
+    ids: dict[tuple[str, str], str] = {}
+    for inst in plan.instances.values():
+        for sock in inst.sockets:
+            for binds, addresses in ((True, sock.external_binds), (False, sock.external_connects)):
+                for address in addresses:
+                    transport = Transport.IPC if address.startswith("ipc://") else Transport.TCP
+                    text = f"external {address}" + (f" on host {inst.host}" if binds else "")
+                    label = f"{sock.name} {sock.type.value} {'binds' if binds else 'connects'}; {transport.value}, plain"
+                    key = (inst.host if binds else "", address)
+                    ext_id = ids.setdefault(key, f"x_{len(ids)}")
+                    yield _External(ext_id, text, inst.name, label, transport, binds)
 
 
 def _topics(subscribe: tuple[str, ...]) -> str:

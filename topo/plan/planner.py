@@ -79,6 +79,10 @@ class PlannedSocket:
     binds: tuple[str, ...]
     connects: tuple[str, ...]
     peers: tuple[Peer, ...]
+    #: Endpoints outside the topology (``external:``), as written: never in
+    #: :attr:`Plan.endpoints` (nobody waits for them), always plain.
+    external_binds: tuple[str, ...] = ()
+    external_connects: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -202,6 +206,9 @@ class Plan:
                             "name": s.name, "type": s.type.value, "subscribe": list(s.subscribe),
                             "bind": [self.endpoints[k].address for k in s.binds],
                             "connect": [self.endpoints[k].address for k in s.connects],
+                            **({"external": {"bind": list(s.external_binds), "connect": list(s.external_connects),
+                                             "secure": False}}
+                               if s.external_binds or s.external_connects else {}),
                         }
                         for s in i.sockets
                     ],
@@ -269,6 +276,8 @@ def make_plan(t: Topology) -> Plan:
                     name=s.name, type=s.type, subscribe=s.subscribe, options=dict(s.options),
                     binds=tuple(binds[(p.name, s.name)]), connects=tuple(connects[(p.name, s.name)]),
                     peers=tuple(peers[(p.name, s.name)]),
+                    external_binds=tuple(e.address for e in s.external if e.binds),
+                    external_connects=tuple(e.address for e in s.external if not e.binds),
                 )
                 for s in node.sockets.values()
             )
@@ -363,7 +372,8 @@ def share_of(plan: Plan, process: str) -> ProcessShare:
             SocketShare(s.name, s.type.value, tuple(s.subscribe), dict(s.options), tuple(s.binds),
                         tuple(s.connects),
                         tuple(PeerShare(p.instance, p.socket, p.type.value, tuple(p.subscribe), p.endpoint, p.binds)
-                              for p in s.peers))
+                              for p in s.peers),
+                        s.external_binds, s.external_connects)
             for s in inst.sockets
         )
         instances[name] = InstanceShare(inst.name, inst.node, inst.replica, inst.replicas, inst.run,

@@ -93,7 +93,37 @@ def plan_table(plan: Plan) -> str:
             out += notes
     else:
         out.append("  (none)")
+    out += external_table(plan)
     return "".join(line + "\n" for line in out)
+
+
+def external_table(plan: Plan) -> list[str]:
+    """The endpoints outside the topology, one per line with the socket that binds or
+    connects it; nothing at all when there are none (the table of a file without them
+    stays as it was)."""
+    rows: list[tuple[str, ...]] = [
+        (f"{inst.name}.{sock.name}", sock.type.value, inst.host, verb, address,
+         address.partition("://")[0] + ", plain")
+        for inst in plan.instances.values() for sock in inst.sockets
+        for verb, addresses in (("binds", sock.external_binds), ("connects", sock.external_connects))
+        for address in addresses
+    ]
+    if not rows:
+        return []
+    out = ["", "EXTERNAL (peers topo does not start: not waited for, and plain: no CURVE)",
+           *table([("SOCKET", "TYPE", "HOST", "ACTION", "ENDPOINT", "SECURITY"), *rows])]
+    if any(verb == "binds" and _open_to_network(address) for _, _, _, verb, address, _ in rows):
+        out += ["", "  a plain tcp bind beyond loopback: every machine that reaches the port may "
+                    "connect, read and send, unauthenticated"]
+    return out
+
+
+def _open_to_network(address: str) -> bool:
+    """A tcp endpoint bound on something other than the loopback interface."""
+    if not address.startswith("tcp://"):
+        return False
+    host = address[len("tcp://"):].rpartition(":")[0]
+    return host not in ("127.0.0.1", "localhost", "[::1]") and not host.startswith("127.")
 
 
 def table(rows: Sequence[Sequence[str]], indent: str = "  ") -> list[str]:

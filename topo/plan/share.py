@@ -51,6 +51,10 @@ class SocketShare(NamedTuple):
     binds: tuple[str, ...]
     connects: tuple[str, ...]
     peers: tuple[PeerShare, ...]
+    #: Endpoints outside the topology (the file's ``external:``), as written: bound, or
+    #: connected to, once the socket's gate is open; plain, never waited for.
+    external_binds: tuple[str, ...] = ()
+    external_connects: tuple[str, ...] = ()
 
 
 class InstanceShare(NamedTuple):

@@ -29,6 +29,8 @@ Modules, in the order a run meets them:
   hand over.
 - ``sockets``: Creating one node's sockets from the plan: types, options, subscriptions.
 - ``gate``: The readiness gate: when may a node's function be called?
+- ``external``: Endpoints outside the topology: bound and connected after the gate,
+  lingering bounded.
 - ``curve``: CURVE for everything that crosses hosts: keys per run, options per endpoint,
   and ZAP.
 - ``runner``: One node instance's own thread: call its function, report how it ended, close.

@@ -41,6 +41,7 @@ import stat
 import struct
 import termios
 import threading
+import time
 from typing import NamedTuple
 
 #: The first and the longest interval between two looks at what is held (seconds).
@@ -190,6 +191,9 @@ class Deliveries:
         self.dialled: set[str] = set()
         self._look = FIRST_LOOK
         self._known: Known = {}
+        #: Until when (monotonic) a socket with external endpoints may linger: libzmq's
+        #: own delivery to peers topo cannot look at (:mod:`topo.process.external`).
+        self._linger_until = 0.0
 
     def hold(self, bound: list[str], dialled: list[str]) -> list[Held]:
         """Before the zmq socket with these endpoints is closed: keeps its connections."""
@@ -247,6 +251,15 @@ class Deliveries:
         for each in found:
             os.close(each.dup)
         return bool(found)
+
+    def linger_for(self, seconds: float) -> None:
+        """A socket closed with this linger whose peers are outside the topology: the
+        process lets libzmq deliver until then, connected peers or not."""
+        with self._lock:
+            self._linger_until = max(self._linger_until, time.monotonic() + seconds)
+
+    def lingering(self) -> bool:
+        return time.monotonic() < self._linger_until
 
     def drop(self) -> None:
         """A stop: what is still unread is dropped (the peers see the connection end)."""

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import zmq
 
+from topo.process import external
 from topo.process.control import Kind, Message
 from topo.process.gate import SocketGate
 from topo.process.node import Node
@@ -38,6 +39,8 @@ class Runner(threading.Thread):
         #: What each socket bound, as libzmq reports it (tcp ports are picked at bind time).
         self.bound: dict[str, list[str]] = {}
         self.gates: list[SocketGate] = []
+        #: Socket files it bound for external endpoints, removed when the process ends.
+        self.exposed: list[str] = []
         self.loop: Any = None
         self.task: Any = None
         #: Set as the node's last act, whether it ran or not; the runtime waits on this.
@@ -84,6 +87,10 @@ class Runner(threading.Thread):
                 linger = int(chosen)
             else:
                 linger = -1 if deliver and planned.type not in (SUB, PULL) else 0
+            if deliver and linger != 0 and external.has_external(planned):
+                # outsiders' reading cannot be watched: libzmq's linger, bounded
+                linger = external.return_linger(planned, self.rt.linger_ms)
+                self.rt.deliveries.linger_for(linger / 1000)
             if deliver and linger != 0:
                 held = self.rt.deliveries.hold(
                     self.bound.get(planned.name, []),

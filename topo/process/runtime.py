@@ -138,6 +138,10 @@ class ProcessRuntime:
         self._stop_reason = ""
         self._unasked_sigterm = False
         self._wakeup_r, self._wakeup_w = os.pipe()
+        #: The nodes' context has been terminated (every socket closed, every linger over).
+        self._ctx_done = threading.Event()
+        self._term_lock = threading.Lock()
+        self._term_called = False
 
     def local_address(self, key: str) -> str:
         return self.plan.endpoints[key].address.replace(RUN_DIR, self.boot.run_dir)
@@ -215,7 +219,7 @@ class ProcessRuntime:
         terminated = not stuck and self._terminate_context(poller, dealer)
         self.capture.close()  # every partial line, and what fds 1/2 hold, before the bye
         self.send(Message(Kind.BYE, {"process": self.process.name, "clean": terminated, "stuck": stuck}))
-        self._remove_ipc_files()
+        self._remove_ipc_files([path for r in runners for path in r.exposed])
         _end_descendants()
         self._outbox.put(None)
         if not self._outbox_sent(poller, dealer, give_up):
@@ -276,10 +280,11 @@ class ProcessRuntime:
         self._unasked_sigterm = False  # a kill from outside: the supervisor lives
         return False
 
-    def _remove_ipc_files(self) -> None:
+    def _remove_ipc_files(self, exposed: list[str]) -> None:
         """What libzmq would unlink on close, done here too: a node stuck at exit, or a
-        supervisor killed with SIGKILL, must not leave socket files behind."""
-        paths = [self.local_address(key)[len("ipc://"):]
+        supervisor killed with SIGKILL, must not leave socket files behind. ``exposed``:
+        the files of external endpoints this process bound (none it only connected to)."""
+        paths = exposed + [self.local_address(key)[len("ipc://"):]
                  for name in self.process.instances
                  for sock in self.plan.instances[name].sockets for key in sock.binds
                  if self.plan.endpoints[key].address.startswith("ipc://")]
@@ -320,34 +325,48 @@ class ProcessRuntime:
             # its event loop instead would make pyzmq's poller print ContextTerminated
             for runner in cancelled:
                 runner.join(min(1.0, self.boot.grace))
-            self.ctx.term()
+            self._term()
 
         threading.Thread(target=term, name="topo:term", daemon=True).start()
 
     def _terminate_context(self, poller: zmq.Poller, dealer: zmq.Socket[Any]) -> bool:
         """Lets what the nodes sent before returning out, for as long as a peer is there to
         read it (:mod:`topo.process.delivery`), while still obeying a stop, which drops it. True
-        when the context ended (or nobody was left to deliver to)."""
-        if self.stopping.is_set():
-            self.deliveries.drop()
-            return True  # term already under way in _stop_nodes
-        done = threading.Event()
+        when the context ended (or nobody was left to deliver to).
 
-        def term() -> None:
-            self.ctx.term()
-            done.set()
-            self.runner_done()  # wakes the poll below
-
-        threading.Thread(target=term, name="topo:term", daemon=True).start()
-        while not self.stopping.is_set():
-            held = self.deliveries.settle()
-            if not held and (done.is_set() or not self.deliveries.connected()):
-                break  # all read, or libzmq waits for peers that have gone
+        A stop drops what is held for the run's own peers (they are stopping too), not
+        what a returned node's socket still lingers to send to peers outside the
+        topology (:mod:`topo.process.external`): the run ending because its last node
+        returned must not cut off the broker it was sending to. That linger is bounded
+        by the grace period, as the stop is."""
+        stopped_before = self.stopping.is_set()
+        # every node has finished: no cancelled one is left for _stop_nodes to wait for,
+        # and a stop that came as the last one finished has not called _stop_nodes at all
+        threading.Thread(target=self._term, name="topo:term", daemon=True).start()
+        while True:
+            if self.stopping.is_set():
+                self.deliveries.drop()
+                if self._ctx_done.is_set() or not self.deliveries.lingering():
+                    break
+            else:
+                held = self.deliveries.settle()
+                if not held and (self._ctx_done.is_set()
+                                 or not (self.deliveries.connected() or self.deliveries.lingering())):
+                    break  # all read, or libzmq waits for peers that have gone (or, outside, too long)
             for sock, _ in poller.poll(max(1, int(self.deliveries.next_look() * 1000))):
                 if sock is dealer:
                     self._command(dealer)
                 else:
                     os.read(self._wakeup_r, 64)
-        if self.stopping.is_set():
-            self.deliveries.drop()
-        return done.is_set() or not self.stopping.is_set()
+        return stopped_before or self._ctx_done.is_set() or not self.stopping.is_set()
+
+    def _term(self) -> None:
+        """Terminates the nodes' context (it waits for every socket's linger) and says so;
+        once, whoever calls first."""
+        with self._term_lock:
+            if self._term_called:
+                return
+            self._term_called = True
+        self.ctx.term()
+        self._ctx_done.set()
+        self.runner_done()  # wakes the poll of _terminate_context

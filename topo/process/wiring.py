@@ -11,7 +11,9 @@ The sockets are created, bound, connected and gated in this thread; when a node'
 open and its code imported, the thread reports it ready and starts the node's own thread
 (:class:`topo.process.runner.Runner`), which owns the sockets from then on. pyzmq sockets may move
 between threads across a full memory barrier, which starting a thread is, and this thread
-never touches them again. A node that cannot be wired (its bind fails, its import fails,
+never touches them again. Endpoints outside the topology (:mod:`topo.process.external`)
+are bound and connected once a node's gate is open, just before it is reported ready: the
+gate counts handshakes, and an outside client's must not stand for a peer's. A node that cannot be wired (its bind fails, its import fails,
 its peers never come) is reported and its sockets closed here; the others go on.
 """
 
@@ -25,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Callable, ContextManager
 
 import zmq
 
+from topo.process import external
 from topo.process import sockets as socket_factory
 from topo.process.control import Kind, Message
 from topo.process.gate import GateWatch, SocketGate
@@ -227,7 +230,13 @@ class Wiring(threading.Thread):
             self._end(runner, _failed(runner, err))
 
     def _hand_over(self, ready: list[Runner]) -> None:
-        """Nodes whose gates opened together: one READY for them all, then their threads."""
+        """Nodes whose gates opened together: their external endpoints bound and connected,
+        one READY for them all, then their threads."""
+        for runner in ready:
+            self._step(runner, functools.partial(external.wire, runner.inst.sockets, runner.sockets, runner.exposed))
+        ready = [r for r in ready if r in self.pending]  # an external bind may have failed
+        if not ready:
+            return
         for runner in ready:
             self.pending.remove(runner)
         self.rt.send(Message(Kind.READY, {"instances": [r.inst.name for r in ready]}))

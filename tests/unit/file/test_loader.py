@@ -166,7 +166,7 @@ def test_alias_bomb_is_refused_quickly(problem):
         lines.append(f"x-{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 9)}]")
     start = time.monotonic()
     p = problem("\n".join(lines) + "\n")
-    assert time.monotonic() - start < 5
+    assert time.monotonic() - start < 60  # unbounded, 9**9 values would take hours: a bound a loaded machine meets
     assert "too many values" in p.message
     assert p.pos.line >= 3
 
@@ -178,7 +178,7 @@ def test_merge_key_bomb_loads_quickly(topology):
     lines.append("nodes: {a: *m11}")
     start = time.monotonic()
     t = topology("\n".join(lines) + "\n")
-    assert time.monotonic() - start < 5
+    assert time.monotonic() - start < 60
     assert t.nodes["a"].restart is Restart.ALWAYS
 
 
