@@ -27,6 +27,7 @@ from topo.file.runref import load_resolved
 from topo.file.validate import load
 
 if TYPE_CHECKING:
+    from topo.cli.detach import StatusPipe
     from topo.supervisor.runstate import NodeState, Outcome
     from topo.supervisor.supervise import Supervisor
 
@@ -134,21 +135,29 @@ class StopSignals:
 
 
 def up(file: str, *, ready_timeout: float, grace: float, color: bool | None = None,
-       stream: TextIO | None = None, run_check: bool = True) -> int:
+       stream: TextIO | None = None, run_check: bool = True, status_fd: int | None = None) -> int:
     """``run_check``: every node's ``run:`` resolved before anything starts
-    (:mod:`topo.file.runref`): a typo is one located error, not a failure per instance."""
+    (:mod:`topo.file.runref`): a typo is one located error, not a failure per instance.
+    ``status_fd``: this is the background half of ``topo up -d`` (:mod:`topo.cli.detach`)."""
+    status = None
+    if status_fd is not None:
+        from topo.cli.detach import StatusPipe
+
+        status = StatusPipe(status_fd)
     with StopSignals() as signals:
         return _up(file, signals, ready_timeout=ready_timeout, grace=grace, color=color,
-                   stream=stream or sys.stdout, run_check=run_check)
+                   stream=stream or sys.stdout, run_check=run_check, status=status)
 
 
 def _up(file: str, signals: StopSignals, *, ready_timeout: float, grace: float, color: bool | None,
-        stream: TextIO, run_check: bool) -> int:
+        stream: TextIO, run_check: bool, status: StatusPipe | None = None) -> int:
     plan = make_plan(load_resolved(file, starting=True) if run_check else load(file))
     if signals.pending is not None:  # nothing exists yet that a stop would have to undo
         print(f"topo: {signals.pending[1]} before the run started", file=sys.stderr)
         return signals.pending[0]
     rd = rundir.create(plan.topology)
+    if status is not None:
+        status.tell("run", rd.identity)
     try:
         # visible to `topo ps` and stoppable by `topo down` (SIGUSR1: no control socket
         # yet) from before the first process starts; the supervisor writes it again once
@@ -173,9 +182,16 @@ def _up(file: str, signals: StopSignals, *, ready_timeout: float, grace: float, 
         # a Terminal offers what a Printer uses of a stream: write, flush, isatty, fileno
         printer = Printer(cast(TextIO, terminal) if terminal else stream, [*plan.instances, "topo"], color, labels)
         logs = LogFiles(rd.log_dir, on_failure=printer.system)
-        reporter = TerminalReporter(printer, logs, terminal)
+        if status is None:
+            reporter = TerminalReporter(printer, logs, terminal)
+        else:
+            from topo.cli.detach import DetachingReporter
+
+            reporter = detaching = DetachingReporter(printer, logs, terminal, status, rd.identity)
         supervisor = Supervisor(plan, reporter, ready_timeout=ready_timeout, grace=grace,
                                 sys_path=sys_path, run_dir=rd, prestarted=early, hosts=Hosts)
+        if status is not None:
+            detaching.supervisor = supervisor
         if terminal is not None:
             terminal.on_room = supervisor.wake
             terminal.notice = lambda n: printer.system_text(

@@ -60,7 +60,8 @@ class RunDir:
 
     def write_info(self, **info: Any) -> None:
         _write_info(self.path, {"topology": self.topology, "run_id": self.run_id,
-                                "log_dir": str(self.log_dir), "sockets": str(self.sockets), **info})
+                                "log_dir": str(self.log_dir), "sockets": str(self.sockets),
+                                "cwd": _cwd(), **info})
 
     def write_outcome(self, code: int, reason: str, nodes: dict[str, str]) -> str | None:
         """How the run ended, next to its logs: ``topo down`` reports it after the fact.
@@ -78,6 +79,15 @@ class RunDir:
     def remove(self) -> None:
         shutil.rmtree(self.sockets, ignore_errors=True)
         shutil.rmtree(self.path, ignore_errors=True)
+
+
+def _cwd() -> str | None:
+    """Where the run was started from (``topo ps`` puts the runs of the project it is
+    asked from first); None when that directory has been removed."""
+    try:
+        return os.getcwd()
+    except OSError:
+        return None
 
 
 def private_dir(path: Path) -> Path:

@@ -33,6 +33,9 @@ READ_BATCH = 500
 TERMINAL = frozenset({"exited", "failed", "stopped"})
 #: Not ready yet: still to bind, waiting for peers in its gate, or for its code's import.
 STARTING = frozenset({"starting", "bound", "importing"})
+#: A node's exit status as ``topo ps`` shows it: 0 it returned, 1 it failed (its error
+#: says why); a node stopped by the run's stop has none.
+EXIT_STATUS = {"exited": 0, "failed": 1}
 #: How ``topo ps`` words each state.
 STATE_WORDS = {"bound": "waiting for peers", "importing": "importing its code", "running": "running"}
 
@@ -140,6 +143,9 @@ def snapshot(nodes: dict[str, NodeState], procs: dict[str, ProcState], local_hos
             "state": STATE_WORDS.get(n.state, n.state), "restarts": n.restarts,
             "since": now_wall - (now - n.started) if n.started and n.state == "running" else None,
             "error": n.error,
+            # a node that has ended while the run goes on: how, and when (wall clock)
+            "exit": EXIT_STATUS.get(n.state),
+            "ended": now_wall - (now - n.ended) if n.ended and n.state in TERMINAL else None,
         }
         for n in nodes.values()
     ]

@@ -1,0 +1,292 @@
+"""``topo up -d``: the run goes on in the background once every node is ready.
+
+Two processes. The one the user started (the *parent*) starts the real ``topo up`` (the
+*daemon*) as a child in a session of its own (``setsid``: no controlling terminal, so no
+SIGHUP when the terminal closes, and no Ctrl-C from it), stdin from /dev/null, its stdout
+and stderr two pipes the parent copies to its own, and a third pipe, the status pipe,
+on which the daemon says how far it got:
+
+- ``run TOPOLOGY/RUN_ID``: its run directory exists, its processes are starting;
+- ``ready TOPOLOGY/RUN_ID``: every node is ready. Before writing it the daemon lets
+  everything it printed reach its stdout pipe and then points fds 1 and 2 at /dev/null:
+  from then on its output goes to the run's log files only, as a foreground run's does.
+
+Until ``ready`` the user sees what ``topo up`` shows, because it *is* ``topo up``. The
+parent learns the end from real events: the status pipe, and the daemon's pidfd for a run
+that ended before it was ready (its exit status is then the parent's, with the messages
+the foreground prints); never from a sleep. It waits within a deadline: the file's load,
+then the ready timeout and a stop's grace, plus a margin; past it the run is stopped and
+the parent says what it awaited. Until ready, Ctrl-C, SIGTERM and SIGHUP sent to the parent
+are passed on to the daemon, which stops the starting run as the foreground would (130,
+143, 129); the parent goes on copying until the daemon has ended and exits as it did.
+
+The node processes are the daemon's children (their parent-death signal is the
+daemon's), never the parent's, which exits once the run is ready.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import signal
+import stat
+import subprocess
+import sys
+import time
+from types import FrameType
+from typing import TYPE_CHECKING, Any
+
+from topo.cli.launch import TerminalReporter
+from topo.errors import UsageError
+from topo.supervisor.runstate import KILL_AFTER
+from topo.supervisor.terminal import STALL
+
+if TYPE_CHECKING:
+    from topo.supervisor.output import LogFiles, Printer
+    from topo.supervisor.supervise import Supervisor
+    from topo.supervisor.terminal import Terminal
+
+#: Seconds the daemon may take to load and plan the file before it says ``run``.
+LOAD_LIMIT = 120.0
+#: Beyond the ready timeout and a stop's grace: the daemon's own deadlines come first.
+MARGIN = 10.0
+#: The daemon's command line: ``topo`` itself, without the current directory first on
+#: ``sys.path`` (as ``python -c`` would put it: a ``yaml.py`` there would shadow topo's).
+_ENTRY = "import sys; del sys.path[0]; from topo.cli.main import main; main()"
+
+
+# -- the daemon's side ---------------------------------------------------------------------
+
+class StatusPipe:
+    """The write end of the status pipe, as the daemon's ``--status-fd`` names it."""
+
+    def __init__(self, fd: int) -> None:
+        try:
+            if not stat.S_ISFIFO(os.fstat(fd).st_mode):
+                raise UsageError(f"--status-fd {fd} is not a pipe")
+        except OSError as err:
+            raise UsageError(f"--status-fd {fd}: {err.strerror or err}") from None
+        os.set_inheritable(fd, False)  # no node process holds it: its end is the daemon's
+        self.fd: int | None = fd
+
+    def tell(self, word: str, identity: str) -> None:
+        if self.fd is None:
+            return
+        try:
+            os.write(self.fd, f"{word} {identity}\n".encode())
+        except OSError:  # the parent has gone (killed): the run goes on, detached anyway
+            self.close()
+
+    def close(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+
+class DetachingReporter(TerminalReporter):
+    """A foreground run's reporter until every node is ready; then only the log files."""
+
+    def __init__(self, printer: Printer, logs: LogFiles, terminal: Terminal | None,
+                 status: StatusPipe, identity: str) -> None:
+        super().__init__(printer, logs, terminal)
+        self.status = status
+        self.identity = identity
+        #: Set once it exists: whether every node is ready is the supervisor's to say.
+        self.supervisor: Supervisor | None = None
+
+    def system(self, text: str) -> None:
+        super().system(text)
+        if self.status.fd is not None and self.supervisor is not None and self.supervisor.all_ready_reported:
+            self.detach()
+
+    def detach(self) -> None:
+        """Everything shown so far reaches the parent, then nothing more is shown."""
+        if self.terminal is not None:
+            self.terminal.drain(STALL)
+        self.printer = None
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        except OSError:
+            pass
+        os.dup2(devnull, 1)
+        os.dup2(devnull, 2)
+        os.close(devnull)
+        self.status.tell("ready", self.identity)
+        self.status.close()
+
+
+# -- the parent's side ---------------------------------------------------------------------
+
+class _Forward:
+    """Ctrl-C, SIGTERM and SIGHUP of the parent, passed on to the daemon until it is ready.
+    One that comes before the daemon exists is kept and passed on once it does."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+    def __init__(self) -> None:
+        self.pid: int | None = None
+        self.pending: list[int] = []
+        self.sent = False
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> _Forward:
+        for sig in self.SIGNALS:
+            self._previous[sig] = signal.signal(sig, self._on)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+    def start(self, pid: int) -> None:
+        self.pid = pid
+        while self.pending:
+            self.send(self.pending.pop(0))
+
+    def _on(self, signum: int, frame: FrameType | None) -> None:
+        if self.pid is None:
+            self.pending.append(signum)
+        else:
+            self.send(signum)
+
+    def send(self, signum: int) -> None:
+        if self.pid is None:
+            return
+        self.sent = True
+        try:
+            os.kill(self.pid, signum)
+        except ProcessLookupError:
+            pass  # ended meanwhile: its status says how
+
+
+def up_detached(file: str, *, ready_timeout: float, grace: float, color: bool | None,
+                run_check: bool) -> int:
+    """Starts the daemon, shows what it prints until every node is ready, then prints the
+    run's identity (stdout) and how to follow and stop it (stderr). Returns 0, or the
+    daemon's exit status when the run ended before it was ready."""
+    from topo.supervisor.output import Printer
+
+    if color is None:  # decided by this terminal, not by the daemon's pipe
+        color = Printer(sys.stdout, []).color
+    argv = [sys.executable, "-c", _ENTRY, "up", file, "--ready-timeout", repr(ready_timeout),
+            "--grace", repr(grace), "--color" if color else "--no-color"]
+    if not run_check:
+        argv.append("--no-run-check")
+    status_r, status_w = os.pipe()
+    out_r, out_w = os.pipe()
+    err_r, err_w = os.pipe()
+    with _Forward() as forward:
+        try:
+            sys.stdout.flush()
+            proc = subprocess.Popen([*argv, "--status-fd", str(status_w)], stdin=subprocess.DEVNULL,
+                                    stdout=out_w, stderr=err_w, pass_fds=(status_w,), start_new_session=True)
+        finally:
+            for fd in (status_w, out_w, err_w):
+                os.close(fd)
+        forward.start(proc.pid)
+        try:
+            return _follow(proc, forward, status_r, out_r, err_r, ready_timeout + grace + KILL_AFTER + MARGIN)
+        finally:
+            for fd in (status_r, out_r, err_r):
+                os.close(fd)
+
+
+def _follow(proc: subprocess.Popen[bytes], forward: _Forward, status_r: int, out_r: int, err_r: int,
+            run_limit: float) -> int:
+    pidfd = os.pidfd_open(proc.pid)
+    copies = {out_r: sys.stdout, err_r: sys.stderr}
+    awaited = "the file to be loaded and its processes started"
+    deadline = time.monotonic() + LOAD_LIMIT
+    stopping = False
+    status = b""
+    watched = [status_r, pidfd]
+    try:
+        while True:
+            if forward.sent and not stopping:  # Ctrl-C: the daemon stops; wait for its end
+                stopping = True
+                awaited, deadline = "the run to stop", time.monotonic() + run_limit
+            left = deadline - time.monotonic()
+            if left <= 0:
+                if stopping:
+                    proc.kill()  # its node processes follow it (their parent-death signal)
+                    proc.wait()
+                    print(f"topo: the detached run was killed: it did not end after it was told to stop",
+                          file=sys.stderr)
+                    return 1
+                print(f"topo: timed out waiting for {awaited}; stopping the run", file=sys.stderr)
+                forward.send(signal.SIGTERM)
+                continue
+            readable = select.select([*watched, *copies], [], [], left)[0]
+            for fd in readable:
+                if fd in copies and not _copy(fd, copies[fd]):
+                    del copies[fd]
+            if status_r in readable:
+                chunk = os.read(status_r, 4096)
+                if not chunk:  # the daemon is ending: its pidfd says when it has
+                    watched.remove(status_r)
+                status += chunk
+                *lines, status = status.split(b"\n")
+                for line in lines:
+                    word, _, identity = line.decode(errors="replace").partition(" ")
+                    if word == "run" and not stopping:
+                        awaited = f"every node of {identity} to be ready"
+                        deadline = time.monotonic() + run_limit
+                    elif word == "ready":
+                        _drain(copies)
+                        _ready(identity, proc.pid)
+                        return 0
+            if pidfd in readable:  # ended before it was ready: its status is ours
+                code = proc.wait()
+                _drain(copies)
+                return code if code >= 0 else 128 - code
+    finally:
+        os.close(pidfd)
+
+
+def _copy(fd: int, stream: Any) -> bool:
+    """What waits on the daemon's ``fd``, to ``stream``; False at its end. A reader of ours
+    that has gone ends the display, not the run."""
+    try:
+        chunk = os.read(fd, 65536)
+    except BlockingIOError:
+        return True
+    if not chunk:
+        return False
+    _write(stream, chunk)
+    return True
+
+
+def _drain(copies: dict[int, Any]) -> None:
+    """What the daemon wrote before it said ``ready`` (or ended) is all in the pipes now:
+    read until they are empty, never waiting."""
+    for fd, stream in copies.items():
+        os.set_blocking(fd, False)
+        while True:
+            try:
+                chunk = os.read(fd, 65536)
+            except BlockingIOError:
+                break
+            if not chunk:
+                break
+            _write(stream, chunk)
+
+
+def _write(stream: Any, data: bytes) -> None:
+    """All of ``data`` to ``stream``'s descriptor (after what Python buffered); a reader
+    that has gone ends the display, not the run."""
+    try:
+        stream.flush()
+        fd = stream.fileno()
+        while data:
+            data = data[os.write(fd, data):]
+    except (OSError, ValueError):
+        pass
+
+
+def _ready(identity: str, pid: int) -> None:
+    print(identity, flush=True)
+    print(f"topo: {identity} runs in the background (supervisor pid {pid}); "
+          f"follow it: topo logs -f {identity} or topo attach {identity}; stop it: topo down {identity}",
+          file=sys.stderr, flush=True)
