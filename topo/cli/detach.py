@@ -33,16 +33,16 @@ import stat
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from types import FrameType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from topo.cli.launch import TerminalReporter
 from topo.errors import UsageError
 from topo.supervisor.runstate import KILL_AFTER
 from topo.supervisor.terminal import STALL
 
 if TYPE_CHECKING:
-    from topo.supervisor.output import LogFiles, Printer
+    from topo.supervisor.output import Printer
     from topo.supervisor.supervise import Supervisor
     from topo.supervisor.terminal import Terminal
 
@@ -82,39 +82,41 @@ class StatusPipe:
             os.close(self.fd)
             self.fd = None
 
+    def watch(self, shown: Shown, supervisor: Supervisor, identity: str) -> None:
+        """From now on, each of topo's lines is followed by a look at whether every node
+        is ready (the supervisor says so once, with its "all N node(s) ready" line)."""
+        def look() -> None:
+            if self.fd is not None and supervisor.all_ready_reported:
+                self.detach(shown, identity)
 
-class DetachingReporter(TerminalReporter):
-    """A foreground run's reporter until every node is ready; then only the log files."""
+        shown.after_system = look
 
-    def __init__(self, printer: Printer, logs: LogFiles, terminal: Terminal | None,
-                 status: StatusPipe, identity: str) -> None:
-        super().__init__(printer, logs, terminal)
-        self.status = status
-        self.identity = identity
-        #: Set once it exists: whether every node is ready is the supervisor's to say.
-        self.supervisor: Supervisor | None = None
-
-    def system(self, text: str) -> None:
-        super().system(text)
-        if self.status.fd is not None and self.supervisor is not None and self.supervisor.all_ready_reported:
-            self.detach()
-
-    def detach(self) -> None:
-        """Everything shown so far reaches the parent, then nothing more is shown."""
-        if self.terminal is not None:
-            self.terminal.drain(STALL)
-        self.printer = None
-        devnull = os.open(os.devnull, os.O_WRONLY)
+    def detach(self, shown: Shown, identity: str) -> None:
+        """Everything shown so far reaches the parent, then nothing more is shown: fds 1
+        and 2 become /dev/null, and the parent is told."""
+        if shown.terminal is not None:
+            shown.terminal.drain(STALL)
+        shown.printer = None
         try:
             sys.stdout.flush()
             sys.stderr.flush()
         except OSError:
             pass
+        devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, 1)
         os.dup2(devnull, 2)
         os.close(devnull)
-        self.status.tell("ready", self.identity)
-        self.status.close()
+        self.tell("ready", identity)
+        self.close()
+
+
+class Shown(Protocol):
+    """What :class:`StatusPipe` changes of ``topo up``'s reporter
+    (:class:`topo.cli.launch.TerminalReporter`) once the run is ready."""
+
+    printer: Printer | None
+    terminal: Terminal | None
+    after_system: Callable[[], None] | None
 
 
 # -- the parent's side ---------------------------------------------------------------------
@@ -286,7 +288,9 @@ def _write(stream: Any, data: bytes) -> None:
 
 
 def _ready(identity: str, pid: int) -> None:
+    """The run's identity alone on stdout (``RUN=$(topo up -d FILE | tail -n 1)``), what
+    to do with it on stderr."""
     print(identity, flush=True)
-    print(f"topo: {identity} runs in the background (supervisor pid {pid}); "
-          f"follow it: topo logs -f {identity} or topo attach {identity}; stop it: topo down {identity}",
-          file=sys.stderr, flush=True)
+    print(f"topo: {identity} runs in the background (supervisor pid {pid})\n"
+          f"topo: follow it: topo attach {identity}  (or: topo logs -f {identity})\n"
+          f"topo: stop it:   topo down {identity}", file=sys.stderr, flush=True)

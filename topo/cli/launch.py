@@ -12,6 +12,7 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any, TextIO, cast
@@ -40,6 +41,8 @@ class TerminalReporter:
         self.logs = logs
         #: The printer's stream when it is a file descriptor, written by a thread of its own.
         self.terminal = terminal
+        #: Called after each of topo's lines (``topo up -d``: :mod:`topo.cli.detach`).
+        self.after_system: Callable[[], None] | None = None
 
     def hold_until(self) -> float | None:
         """Until when the supervisor may leave output unread: the terminal is behind."""
@@ -71,6 +74,8 @@ class TerminalReporter:
             self.logs.write("topo", line)
             if self.printer is not None:
                 self._show(self.printer.system, line)
+        if self.after_system is not None:
+            self.after_system()
 
 
 class StopSignals:
@@ -182,16 +187,11 @@ def _up(file: str, signals: StopSignals, *, ready_timeout: float, grace: float, 
         # a Terminal offers what a Printer uses of a stream: write, flush, isatty, fileno
         printer = Printer(cast(TextIO, terminal) if terminal else stream, [*plan.instances, "topo"], color, labels)
         logs = LogFiles(rd.log_dir, on_failure=printer.system)
-        if status is None:
-            reporter = TerminalReporter(printer, logs, terminal)
-        else:
-            from topo.cli.detach import DetachingReporter
-
-            reporter = detaching = DetachingReporter(printer, logs, terminal, status, rd.identity)
+        reporter = TerminalReporter(printer, logs, terminal)
         supervisor = Supervisor(plan, reporter, ready_timeout=ready_timeout, grace=grace,
                                 sys_path=sys_path, run_dir=rd, prestarted=early, hosts=Hosts)
-        if status is not None:
-            detaching.supervisor = supervisor
+        if status is not None:  # shown until every node is ready, then the log files only
+            status.watch(reporter, supervisor, rd.identity)
         if terminal is not None:
             terminal.on_room = supervisor.wake
             terminal.notice = lambda n: printer.system_text(
