@@ -60,7 +60,10 @@ _ENTRY = "import sys; del sys.path[0]; from topo.cli.main import main; main()"
 class StatusPipe:
     """The write end of the status pipe, as the daemon's ``--status-fd`` names it."""
 
-    def __init__(self, fd: int) -> None:
+    def __init__(self, fd: int, tty: bool = False) -> None:
+        """``tty``: the parent shows the output on a terminal (control characters of the
+        nodes' lines are then escaped, as ``topo up`` does there)."""
+        self.tty = tty
         try:
             if not stat.S_ISFIFO(os.fstat(fd).st_mode):
                 raise UsageError(f"--status-fd {fd} is not a pipe")
@@ -174,6 +177,8 @@ def up_detached(file: str, *, ready_timeout: float, grace: float, color: bool | 
         color = Printer(sys.stdout, []).color
     argv = [sys.executable, "-c", _ENTRY, "up", file, "--ready-timeout", repr(ready_timeout),
             "--grace", repr(grace), "--color" if color else "--no-color"]
+    if sys.stdout.isatty():
+        argv.append("--status-tty")
     if not run_check:
         argv.append("--no-run-check")
     status_r, status_w = os.pipe()

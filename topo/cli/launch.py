@@ -140,15 +140,17 @@ class StopSignals:
 
 
 def up(file: str, *, ready_timeout: float, grace: float, color: bool | None = None,
-       stream: TextIO | None = None, run_check: bool = True, status_fd: int | None = None) -> int:
+       stream: TextIO | None = None, run_check: bool = True, status_fd: int | None = None,
+       status_tty: bool = False) -> int:
     """``run_check``: every node's ``run:`` resolved before anything starts
     (:mod:`topo.file.runref`): a typo is one located error, not a failure per instance.
-    ``status_fd``: this is the background half of ``topo up -d`` (:mod:`topo.cli.detach`)."""
+    ``status_fd``: this is the background half of ``topo up -d`` (:mod:`topo.cli.detach`),
+    whose user sees its output on a terminal if ``status_tty``."""
     status = None
     if status_fd is not None:
         from topo.cli.detach import StatusPipe
 
-        status = StatusPipe(status_fd)
+        status = StatusPipe(status_fd, status_tty)
     with StopSignals() as signals:
         return _up(file, signals, ready_timeout=ready_timeout, grace=grace, color=color,
                    stream=stream or sys.stdout, run_check=run_check, status=status)
@@ -185,7 +187,8 @@ def _up(file: str, signals: StopSignals, *, ready_timeout: float, grace: float, 
         labels = {name: f"{name}@{i.host}" for name, i in plan.instances.items()} if len(hosts) > 1 else {}
         terminal = _terminal(stream)
         # a Terminal offers what a Printer uses of a stream: write, flush, isatty, fileno
-        printer = Printer(cast(TextIO, terminal) if terminal else stream, [*plan.instances, "topo"], color, labels)
+        printer = Printer(cast(TextIO, terminal) if terminal else stream, [*plan.instances, "topo"], color, labels,
+                          raw=None if status is None else not status.tty)  # -d: as on the user's terminal
         logs = LogFiles(rd.log_dir, on_failure=printer.system)
         reporter = TerminalReporter(printer, logs, terminal)
         supervisor = Supervisor(plan, reporter, ready_timeout=ready_timeout, grace=grace,

@@ -223,9 +223,10 @@ def graph(file: str, fmt: str) -> None:
 @click.option("-d", "--detach", is_flag=True,
               help="Run in the background: return once every node is ready, printing the run id.")
 @click.option("--status-fd", type=int, hidden=True)  # the background half of -d (topo.cli.detach)
+@click.option("--status-tty", is_flag=True, hidden=True)
 @click.pass_context
 def up(ctx: click.Context, file: str, ready_timeout: float, grace: float, color: bool | None,
-       no_run_check: bool, detach: bool, status_fd: int | None) -> None:
+       no_run_check: bool, detach: bool, status_fd: int | None, status_tty: bool) -> None:
     """Launch the topology in FILE and stream every node's output, prefixed
     with its name, until every node has returned or the run is stopped.
 
@@ -244,7 +245,7 @@ def up(ctx: click.Context, file: str, ready_timeout: float, grace: float, color:
     from topo.cli.launch import up as launch
 
     ctx.exit(launch(file, ready_timeout=ready_timeout, grace=grace, color=color,
-                    run_check=not no_run_check, status_fd=status_fd))
+                    run_check=not no_run_check, status_fd=status_fd, status_tty=status_tty))
 
 
 @cli.command(short_help="Running topologies and their nodes.")
