@@ -238,3 +238,35 @@ def test_ps_lists_the_runs_of_the_current_project_first(detached: Topo, tmp_path
     heads = [line for line in table.splitlines() if IDENTITY.match(line.split()[0] if line.split() else "")]
     assert heads[0].startswith(second) and "[other project]" not in heads[0]
     assert heads[1].startswith(first) and heads[1].endswith("[other project]")
+
+
+def test_a_daemon_that_never_answers_is_stopped_then_killed_at_its_deadlines(
+        monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]) -> None:
+    from topo.cli import detach
+
+    monkeypatch.setattr(detach, "LOAD_LIMIT", 0.3)
+    # stands for a daemon stuck before it loaded the file: it says one line, ignores
+    # SIGTERM and waits on a stdin nobody writes to
+    hung = subprocess.Popen([sys.executable, "-c", "import os, signal; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+                             "os.write(1, b'hello\\n'); os.read(0, 1)"], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    status_r, status_w = os.pipe()
+    err_r, err_w = os.pipe()
+    try:
+        assert hung.stdout is not None
+        with detach._Forward() as forward:
+            forward.start(hung.pid)
+            started = time.monotonic()
+            code = detach._follow(hung, forward, status_r, hung.stdout.fileno(), err_r, run_limit=5, stop_limit=0.3)
+        assert code == 1 and time.monotonic() - started < 5
+        assert hung.poll() == -signal.SIGKILL
+        out, err = capfd.readouterr()
+        assert "hello" in out
+        assert "timed out waiting for the file to be loaded and its processes started; stopping the run" in err
+        assert "killed the run: it had not ended 0.3s after it was told to stop" in err
+    finally:
+        hung.kill()
+        hung.wait()
+        if hung.stdin is not None:
+            hung.stdin.close()
+        for fd in (status_r, status_w, err_r, err_w):
+            os.close(fd)

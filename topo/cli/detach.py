@@ -135,6 +135,9 @@ class _Forward:
         self.pending: list[int] = []
         self.sent = False
         self._previous: dict[int, Any] = {}
+        #: Readable once a signal came: the parent's wait looks at its deadline again.
+        self.wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_w, False)
 
     def __enter__(self) -> _Forward:
         for sig in self.SIGNALS:
@@ -144,6 +147,13 @@ class _Forward:
     def __exit__(self, *exc: object) -> None:
         for sig, handler in self._previous.items():
             signal.signal(sig, handler)
+        os.close(self.wake_r)
+        os.close(self._wake_w)
+
+    def stop(self) -> None:
+        """The run is ready: from now on a signal is the parent's own business (it is about
+        to exit 0), not a reason to stop the run."""
+        self.pid = None
 
     def start(self, pid: int) -> None:
         self.pid = pid
@@ -155,6 +165,10 @@ class _Forward:
             self.pending.append(signum)
         else:
             self.send(signum)
+        try:
+            os.write(self._wake_w, b"s")
+        except OSError:
+            pass  # full: it wakes anyway
 
     def send(self, signum: int) -> None:
         if self.pid is None:
@@ -194,38 +208,47 @@ def up_detached(file: str, *, ready_timeout: float, grace: float, color: bool | 
                 os.close(fd)
         forward.start(proc.pid)
         try:
-            return _follow(proc, forward, status_r, out_r, err_r, ready_timeout + grace + KILL_AFTER + MARGIN)
+            return _follow(proc, forward, status_r, out_r, err_r, run_limit=ready_timeout + grace + KILL_AFTER + MARGIN,
+                           stop_limit=grace + KILL_AFTER + MARGIN)
         finally:
             for fd in (status_r, out_r, err_r):
                 os.close(fd)
 
 
-def _follow(proc: subprocess.Popen[bytes], forward: _Forward, status_r: int, out_r: int, err_r: int,
-            run_limit: float) -> int:
+def _follow(proc: subprocess.Popen[bytes], forward: _Forward, status_r: int, out_r: int, err_r: int, *,
+            run_limit: float, stop_limit: float) -> int:
+    """Copies the daemon's output until it says ``ready`` (0) or ends (its status). Waits
+    ``LOAD_LIMIT`` for ``run``, then ``run_limit`` for ``ready``; after a stop was passed
+    on (or asked at a deadline, status 1 then), ``stop_limit`` for the end, then kills it."""
     pidfd = os.pidfd_open(proc.pid)
+    timed_out = False
     copies = {out_r: sys.stdout, err_r: sys.stderr}
     awaited = "the file to be loaded and its processes started"
     deadline = time.monotonic() + LOAD_LIMIT
     stopping = False
     status = b""
-    watched = [status_r, pidfd]
+    watched = [status_r, pidfd, forward.wake_r]
     try:
         while True:
             if forward.sent and not stopping:  # Ctrl-C: the daemon stops; wait for its end
                 stopping = True
-                awaited, deadline = "the run to stop", time.monotonic() + run_limit
+                awaited, deadline = "the run to stop", time.monotonic() + stop_limit
             left = deadline - time.monotonic()
             if left <= 0:
                 if stopping:
                     proc.kill()  # its node processes follow it (their parent-death signal)
                     proc.wait()
-                    print(f"topo: the detached run was killed: it did not end after it was told to stop",
+                    _drain(copies)
+                    print(f"topo: killed the run: it had not ended {stop_limit:g}s after it was told to stop",
                           file=sys.stderr)
                     return 1
                 print(f"topo: timed out waiting for {awaited}; stopping the run", file=sys.stderr)
+                timed_out = True
                 forward.send(signal.SIGTERM)
                 continue
             readable = select.select([*watched, *copies], [], [], left)[0]
+            if forward.wake_r in readable:
+                os.read(forward.wake_r, 64)
             for fd in readable:
                 if fd in copies and not _copy(fd, copies[fd]):
                     del copies[fd]
@@ -241,12 +264,15 @@ def _follow(proc: subprocess.Popen[bytes], forward: _Forward, status_r: int, out
                         awaited = f"every node of {identity} to be ready"
                         deadline = time.monotonic() + run_limit
                     elif word == "ready":
+                        forward.stop()
                         _drain(copies)
                         _ready(identity, proc.pid)
                         return 0
             if pidfd in readable:  # ended before it was ready: its status is ours
                 code = proc.wait()
                 _drain(copies)
+                if timed_out:
+                    return 1
                 return code if code >= 0 else 128 - code
     finally:
         os.close(pidfd)
