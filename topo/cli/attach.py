@@ -20,8 +20,9 @@ from pathlib import Path
 from types import FrameType
 
 from topo.cli import epipe
-from topo.cli.client import one_run
+from topo.cli.client import Run, one_run, request
 from topo.cli.logview import Source, logged, records
+from topo.errors import TopoError
 from topo.supervisor import rundir
 from topo.supervisor.output import SYSTEM_NAME, Printer
 
@@ -52,15 +53,22 @@ def attach(selector: str | None, *, tail: int, stop: bool, color: bool | None) -
 
 
 def _pass_on(source: Source, frame: FrameType | None) -> None:
-    """Ctrl-C to the run's supervisor, once it is still the process its ``run.json`` names
-    (a pid reused meanwhile is someone else's)."""
+    """Ctrl-C to the run: over its control socket, or, while it is still starting (none
+    bound yet: only ``topo up`` says so in its ``run.json``), as SIGINT to its ``topo up``,
+    once it is still the process ``run.json`` names (a pid reused is someone else's)."""
     assert source.run is not None
-    if rundir.supervisor_alive(source.run.info):
-        try:
-            os.kill(int(source.run.info["pid"]), signal.SIGINT)
-        except ProcessLookupError:
-            return
-        os.write(2, f"topo: Ctrl-C passed on to {source.identity} (`topo attach --no-stop` only detaches)\n".encode())
+    info = rundir.read_info(source.run.path) or source.run.info
+    if not rundir.supervisor_alive(info):
+        return  # ended meanwhile: the end of the output says how
+    try:
+        if info.get("starting"):
+            os.kill(int(info["pid"]), signal.SIGINT)
+        else:
+            request(Run(source.run.topology, source.run.run_id, source.run.path, info), {"cmd": "interrupt"})
+    except (ProcessLookupError, TopoError) as err:
+        os.write(2, f"topo: Ctrl-C not passed on to {source.identity}: {err}\n".encode())
+        return
+    os.write(2, f"topo: Ctrl-C passed on to {source.identity} (`topo attach --no-stop` only detaches)\n".encode())
 
 
 def _outcome(source: Source) -> int:

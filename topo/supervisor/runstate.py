@@ -162,9 +162,21 @@ def answer(request: bytes, nodes: dict[str, NodeState], procs: dict[str, ProcSta
         return None, False  # (RecursionError: `[[[[...` nested a hundred thousand deep)
     if command == "down":
         return {"ok": True}, True
+    if command == "interrupt":  # `topo attach`'s Ctrl-C: see interrupts()
+        return {"ok": True}, False
     if command == "ps":
         return {"ok": True, "pid": os.getpid(), "nodes": snapshot(nodes, procs, local_host)}, False
     return {"ok": False, "error": f"unknown command {command!r}"}, False
+
+
+def interrupts(request: bytes) -> bool:
+    """Whether a request (answered by :func:`answer`) is ``topo attach``'s Ctrl-C: the run
+    stops as on a Ctrl-C in its ``topo up`` (130), a second one cuts the grace period short.
+    A request, not SIGINT: the supervisor of a test harness runs in pytest."""
+    try:
+        return bool(json.loads(request)["cmd"] == "interrupt")
+    except (ValueError, KeyError, TypeError, IndexError, RecursionError):
+        return False
 
 
 def next_deadline(procs: dict[str, ProcState], *fixed: float | None, acted: float | None = None) -> float:

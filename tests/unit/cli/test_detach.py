@@ -75,3 +75,12 @@ def test_a_node_that_ended_shows_its_exit_and_when() -> None:
     assert _state({"state": "exited", "exit": 0, "ended": time.time() - 12}) == "exited (0) 12.0s ago"
     assert _state({"state": "running", "exit": None, "ended": None}) == "running"
     assert _state({"state": "stopped", "exit": None, "ended": time.time() - 61}).startswith("stopped 1m0")
+
+
+def test_attachs_ctrl_c_is_a_request_of_its_own() -> None:
+    from topo.supervisor.runstate import answer, interrupts
+
+    assert answer(b'{"cmd": "interrupt"}', {}, {}, "local") == ({"ok": True}, False)  # not a `topo down`
+    assert interrupts(b'{"cmd": "interrupt"}')
+    for other in (b'{"cmd": "down"}', b'{"cmd": "ps"}', b"", b"[1]", b"\xff", b'{"cmd": ["interrupt"]}'):
+        assert not interrupts(other)
