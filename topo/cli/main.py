@@ -253,7 +253,9 @@ def up(ctx: click.Context, file: str, ready_timeout: float, grace: float, color:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 def ps(topology: str | None, as_json: bool) -> None:
     """Show running topologies (or only TOPOLOGY, or TOPOLOGY/RUN_ID): per node
-    instance its process, pid, state, restarts, uptime, CPU and memory."""
+    instance its process, pid, state (an ended node's exit and when), restarts,
+    uptime, CPU and memory. Runs of the current project (file or start in this
+    directory or below) come first, the others are marked [other project]."""
     import json
 
     from topo.cli.client import format_ps
