@@ -12,6 +12,9 @@ Modules, in the order a run meets them:
 - ``sourceopts``: ``FILE... -f FILE --set NODE.KEY=VALUE --profile NAME``, the options of
   every command that reads a topology.
 - ``launch``: ``topo up``: a validated file, a supervisor, the terminal and the log files.
+- ``detach``: ``topo up -d``: the run goes on in the background once every node is ready.
+- ``attach``: ``topo attach``: a running run's output, as ``topo up`` shows it, until the
+  run ends.
 - ``client``: ``topo ps`` and ``topo down``: talking to runs from another terminal.
 - ``logview``: ``topo logs``: which run, which node, which lines.
 - ``early``: Ctrl-C in the first milliseconds of the ``topo`` command, before any command

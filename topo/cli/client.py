@@ -96,16 +96,20 @@ def ps(selector: str | None) -> list[dict[str, Any]]:
     import psutil
 
     runs, dead = live_runs(selector)
+    here = _cwd()
+    runs.sort(key=lambda run: not of_project(run.info, here))  # stable: by name within each
     out: list[dict[str, Any]] = []
     for run in runs:
+        mine = of_project(run.info, here)
         if _starting(run):
             out.append({"run": run.identity, "file": run.info.get("file"), "pid": run.info.get("pid"),
-                        "starting": True, "nodes": []})
+                        "current_project": mine, "starting": True, "nodes": []})
             continue
         try:
             reply = request(run, {"cmd": "ps"})
         except TopoError as err:
-            out.append({"run": run.identity, "file": run.info.get("file"), "error": err.message, "nodes": []})
+            out.append({"run": run.identity, "file": run.info.get("file"), "current_project": mine,
+                        "error": err.message, "nodes": []})
             continue
         procs: dict[int, psutil.Process] = {}
         for node in reply["nodes"]:
@@ -127,10 +131,32 @@ def ps(selector: str | None) -> list[dict[str, Any]]:
                 node["rss"] = proc.memory_info().rss if proc else None
             except psutil.Error:
                 node["cpu"] = node["rss"] = None
-        out.append({"run": run.identity, "file": run.info.get("file"), "pid": reply["pid"], "nodes": reply["nodes"]})
+        out.append({"run": run.identity, "file": run.info.get("file"), "pid": reply["pid"],
+                    "current_project": mine, "nodes": reply["nodes"]})
     for identity in dead:
         out.append({"run": identity, "dead": True, "nodes": []})
     return out
+
+
+def of_project(info: dict[str, Any], here: Path | None) -> bool:
+    """Whether a run belongs to the project ``topo ps`` is asked from (``here``, the
+    current directory): its topology file is in it or below it, or it was started from
+    there or below. Runs are the user's, not a project's: others are listed after."""
+    if here is None:
+        return True  # no current directory: no project to tell apart
+    for recorded in (info.get("file"), info.get("cwd")):
+        if isinstance(recorded, str) and recorded:
+            path = Path(recorded)
+            if path.is_absolute() and (path == here or here in path.parents):
+                return True
+    return False
+
+
+def _cwd() -> Path | None:
+    try:
+        return Path(os.getcwd()).resolve()
+    except OSError:
+        return None
 
 
 def down(selector: str | None, timeout: float = 60.0) -> dict[str, Any]:
@@ -198,6 +224,8 @@ def format_ps(entries: list[dict[str, Any]]) -> str:
             blocks.append(f"{entry['run']}: dead (its supervisor is gone; cleaned up)")
             continue
         head = f"{entry['run']}  ({entry.get('file')}, supervisor pid {entry.get('pid', '?')})"
+        if entry.get("current_project") is False:
+            head += "  [other project]"
         if entry.get("starting"):
             blocks.append(f"{head}\n  starting: its processes are being started")
             continue
@@ -209,7 +237,7 @@ def format_ps(entries: list[dict[str, Any]]) -> str:
         for n in entry["nodes"]:
             rows.append((
                 n["name"], n["process"], *((str(n.get("host")),) if hosts else ()), str(n.get("pid") or "-"),
-                n["state"], str(n.get("restarts", 0)),
+                _state(n), str(n.get("restarts", 0)),
                 format_duration(n["uptime"]) if n.get("uptime") is not None else "-",
                 f"{n['cpu']:.0f}" if n.get("cpu") is not None else "-",
                 f"{n['rss'] / 2**20:.0f}M" if n.get("rss") is not None else "-",
@@ -218,3 +246,16 @@ def format_ps(entries: list[dict[str, Any]]) -> str:
         lines = ["  " + "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
         blocks.append("\n".join([head, *lines]))
     return "\n\n".join(blocks)
+
+
+def _state(node: dict[str, Any]) -> str:
+    """A node's state; for one that has ended while the run goes on, how and when, as
+    ``docker ps`` says it: ``exited (0) 12s ago``."""
+    from topo.supervisor.output import format_duration
+
+    state = str(node["state"])
+    if node.get("exit") is not None:
+        state += f" ({node['exit']})"
+    if isinstance(node.get("ended"), (int, float)):
+        state += f" {format_duration(time.time() - node['ended'])} ago"
+    return state

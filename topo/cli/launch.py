@@ -12,6 +12,7 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any, TextIO, cast
@@ -28,6 +29,7 @@ from topo.file.sources import Sources
 from topo.file.validate import load
 
 if TYPE_CHECKING:
+    from topo.cli.detach import StatusPipe
     from topo.supervisor.runstate import NodeState, Outcome
     from topo.supervisor.supervise import Supervisor
 
@@ -40,6 +42,8 @@ class TerminalReporter:
         self.logs = logs
         #: The printer's stream when it is a file descriptor, written by a thread of its own.
         self.terminal = terminal
+        #: Called after each of topo's lines (``topo up -d``: :mod:`topo.cli.detach`).
+        self.after_system: Callable[[], None] | None = None
 
     def hold_until(self) -> float | None:
         """Until when the supervisor may leave output unread: the terminal is behind."""
@@ -71,6 +75,8 @@ class TerminalReporter:
             self.logs.write("topo", line)
             if self.printer is not None:
                 self._show(self.printer.system, line)
+        if self.after_system is not None:
+            self.after_system()
 
 
 class StopSignals:
@@ -135,22 +141,32 @@ class StopSignals:
 
 
 def up(file: str | Sources, *, ready_timeout: float, grace: float, color: bool | None = None,
-       stream: TextIO | None = None, run_check: bool = True) -> int:
+       stream: TextIO | None = None, run_check: bool = True, status_fd: int | None = None,
+       status_tty: bool = False) -> int:
     """``file``: a topology file, or one with overlays, ``--set`` values and profiles.
     ``run_check``: every node's ``run:`` resolved before anything starts
-    (:mod:`topo.file.runref`): a typo is one located error, not a failure per instance."""
+    (:mod:`topo.file.runref`): a typo is one located error, not a failure per instance.
+    ``status_fd``: this is the background half of ``topo up -d`` (:mod:`topo.cli.detach`),
+    whose user sees its output on a terminal if ``status_tty``."""
+    status = None
+    if status_fd is not None:
+        from topo.cli.detach import StatusPipe
+
+        status = StatusPipe(status_fd, status_tty)
     with StopSignals() as signals:
         return _up(file, signals, ready_timeout=ready_timeout, grace=grace, color=color,
-                   stream=stream or sys.stdout, run_check=run_check)
+                   stream=stream or sys.stdout, run_check=run_check, status=status)
 
 
 def _up(file: str | Sources, signals: StopSignals, *, ready_timeout: float, grace: float, color: bool | None,
-        stream: TextIO, run_check: bool) -> int:
+        stream: TextIO, run_check: bool, status: StatusPipe | None = None) -> int:
     plan = make_plan(load_resolved(file, starting=True) if run_check else load(file))
     if signals.pending is not None:  # nothing exists yet that a stop would have to undo
         print(f"topo: {signals.pending[1]} before the run started", file=sys.stderr)
         return signals.pending[0]
     rd = rundir.create(plan.topology)
+    if status is not None:
+        status.tell("run", rd.identity)
     try:
         # visible to `topo ps` and stoppable by `topo down` (SIGUSR1: no control socket
         # yet) from before the first process starts; the supervisor writes it again once
@@ -173,11 +189,14 @@ def _up(file: str | Sources, signals: StopSignals, *, ready_timeout: float, grac
         labels = {name: f"{name}@{i.host}" for name, i in plan.instances.items()} if len(hosts) > 1 else {}
         terminal = _terminal(stream)
         # a Terminal offers what a Printer uses of a stream: write, flush, isatty, fileno
-        printer = Printer(cast(TextIO, terminal) if terminal else stream, [*plan.instances, "topo"], color, labels)
+        printer = Printer(cast(TextIO, terminal) if terminal else stream, [*plan.instances, "topo"], color, labels,
+                          raw=None if status is None else not status.tty)  # -d: as on the user's terminal
         logs = LogFiles(rd.log_dir, on_failure=printer.system)
         reporter = TerminalReporter(printer, logs, terminal)
         supervisor = Supervisor(plan, reporter, ready_timeout=ready_timeout, grace=grace,
                                 sys_path=sys_path, run_dir=rd, prestarted=early, hosts=Hosts)
+        if status is not None:  # shown until every node is ready, then the log files only
+            status.watch(reporter, supervisor, rd.identity)
         if terminal is not None:
             terminal.on_room = supervisor.wake
             terminal.notice = lambda n: printer.system_text(

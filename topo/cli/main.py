@@ -222,19 +222,32 @@ def graph(file: Sources, fmt: str) -> None:
 @click.option("--color/--no-color", default=None,
               help="Colour the node prefixes (default: on a terminal, unless NO_COLOR is set).")
 @_no_run_check
+@click.option("-d", "--detach", is_flag=True,
+              help="Run in the background: return once every node is ready, printing the run id.")
+@click.option("--status-fd", type=int, hidden=True)  # the background half of -d (topo.cli.detach)
+@click.option("--status-tty", is_flag=True, hidden=True)
 @click.pass_context
 def up(ctx: click.Context, file: Sources, ready_timeout: float, grace: float, color: bool | None,
-       no_run_check: bool) -> None:
+       no_run_check: bool, detach: bool, status_fd: int | None, status_tty: bool) -> None:
     """Launch the topology in FILE and stream every node's output, prefixed
     with its name, until every node has returned or the run is stopped.
 
-    Exit status: 0 all went well (or stopped by `topo down`); 1 a node failed;
-    2 FILE is invalid; 130 Ctrl-C; 143 SIGTERM.
+    With -d, the same until every node is ready; then the run goes on in the
+    background (follow it with `topo logs -f` or `topo attach`, stop it with
+    `topo down`) and its TOPOLOGY/RUN_ID is printed.
+
+    Exit status: 0 all went well (or stopped by `topo down`; with -d: all
+    ready); 1 a node failed; 2 FILE is invalid; 130 Ctrl-C; 143 SIGTERM.
     """
+    if detach and status_fd is None:
+        from topo.cli.detach import up_detached
+
+        ctx.exit(up_detached(file, ready_timeout=ready_timeout, grace=grace, color=color,
+                             run_check=not no_run_check))
     from topo.cli.launch import up as launch
 
     ctx.exit(launch(file, ready_timeout=ready_timeout, grace=grace, color=color,
-                    run_check=not no_run_check))
+                    run_check=not no_run_check, status_fd=status_fd, status_tty=status_tty))
 
 
 @cli.command(short_help="Print FILE as it runs: overlays merged, values set, profiles applied.")
@@ -259,7 +272,9 @@ def config(file: Sources) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 def ps(topology: str | None, as_json: bool) -> None:
     """Show running topologies (or only TOPOLOGY, or TOPOLOGY/RUN_ID): per node
-    instance its process, pid, state, restarts, uptime, CPU and memory."""
+    instance its process, pid, state (an ended node's exit and when), restarts,
+    uptime, CPU and memory. Runs of the current project (file or start in this
+    directory or below) come first, the others are marked [other project]."""
     import json
 
     from topo.cli.client import format_ps
@@ -339,6 +354,25 @@ def logs(topology: str | None, node: str | None, follow: bool, tail: int | None,
             printer.system(text)
         else:
             printer.line(rec.name, text, rec.err)
+
+
+@cli.command(short_help="Follow a running topology's output until it ends.")
+@click.argument("topology", required=False)
+@click.option("-n", "--tail", type=click.IntRange(min=0), default=0, metavar="N",
+              help="Start with the last N lines (of all nodes merged).")
+@click.option("--no-stop", is_flag=True, help="Ctrl-C only detaches; the run goes on.")
+@click.option("--color/--no-color", default=None, help="Colour the node prefixes.")
+@click.pass_context
+def attach(ctx: click.Context, topology: str | None, tail: int, no_stop: bool, color: bool | None) -> None:
+    """Follow the output of the running TOPOLOGY (the only one if not named;
+    TOPOLOGY/RUN_ID for one of several) as `topo up` shows it, from now until
+    the run ends. Ctrl-C stops the run as in `topo up` (--no-stop: only detach).
+
+    Exit status: the run's; 2 no such run; 130 Ctrl-C with --no-stop.
+    """
+    from topo.cli.attach import attach as follow
+
+    ctx.exit(follow(topology, tail=tail, stop=not no_stop, color=color))
 
 
 @cli.command()

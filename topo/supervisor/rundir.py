@@ -60,7 +60,8 @@ class RunDir:
 
     def write_info(self, **info: Any) -> None:
         _write_info(self.path, {"topology": self.topology, "run_id": self.run_id,
-                                "log_dir": str(self.log_dir), "sockets": str(self.sockets), **info})
+                                "log_dir": str(self.log_dir), "sockets": str(self.sockets),
+                                "cwd": _cwd(), **info})
 
     def write_outcome(self, code: int, reason: str, nodes: dict[str, str]) -> str | None:
         """How the run ended, next to its logs: ``topo down`` reports it after the fact.
@@ -84,6 +85,15 @@ def overlays_info(overlays: tuple[str, ...]) -> dict[str, list[str]]:
     """What ``run.json`` says of a run's overlay files (``topo up FILE -f OVERLAY``):
     each resolved, after ``file``; nothing when there are none."""
     return {"overlays": [str(Path(f).resolve()) for f in overlays]} if overlays else {}
+
+
+def _cwd() -> str | None:
+    """Where the run was started from (``topo ps`` puts the runs of the project it is
+    asked from first); None when that directory has been removed."""
+    try:
+        return os.getcwd()
+    except OSError:
+        return None
 
 
 def private_dir(path: Path) -> Path:

@@ -33,6 +33,9 @@ READ_BATCH = 500
 TERMINAL = frozenset({"exited", "failed", "stopped"})
 #: Not ready yet: still to bind, waiting for peers in its gate, or for its code's import.
 STARTING = frozenset({"starting", "bound", "importing"})
+#: A node's exit status as ``topo ps`` shows it: 0 it returned, 1 it failed (its error
+#: says why); a node stopped by the run's stop has none.
+EXIT_STATUS = {"exited": 0, "failed": 1}
 #: How ``topo ps`` words each state.
 STATE_WORDS = {"bound": "waiting for peers", "importing": "importing its code", "running": "running"}
 
@@ -140,6 +143,9 @@ def snapshot(nodes: dict[str, NodeState], procs: dict[str, ProcState], local_hos
             "state": STATE_WORDS.get(n.state, n.state), "restarts": n.restarts,
             "since": now_wall - (now - n.started) if n.started and n.state == "running" else None,
             "error": n.error,
+            # a node that has ended while the run goes on: how, and when (wall clock)
+            "exit": EXIT_STATUS.get(n.state),
+            "ended": now_wall - (now - n.ended) if n.ended and n.state in TERMINAL else None,
         }
         for n in nodes.values()
     ]
@@ -156,9 +162,21 @@ def answer(request: bytes, nodes: dict[str, NodeState], procs: dict[str, ProcSta
         return None, False  # (RecursionError: `[[[[...` nested a hundred thousand deep)
     if command == "down":
         return {"ok": True}, True
+    if command == "interrupt":  # `topo attach`'s Ctrl-C: see interrupts()
+        return {"ok": True}, False
     if command == "ps":
         return {"ok": True, "pid": os.getpid(), "nodes": snapshot(nodes, procs, local_host)}, False
     return {"ok": False, "error": f"unknown command {command!r}"}, False
+
+
+def interrupts(request: bytes) -> bool:
+    """Whether a request (answered by :func:`answer`) is ``topo attach``'s Ctrl-C: the run
+    stops as on a Ctrl-C in its ``topo up`` (130), a second one cuts the grace period short.
+    A request, not SIGINT: the supervisor of a test harness runs in pytest."""
+    try:
+        return bool(json.loads(request)["cmd"] == "interrupt")
+    except (ValueError, KeyError, TypeError, IndexError, RecursionError):
+        return False
 
 
 def next_deadline(procs: dict[str, ProcState], *fixed: float | None, acted: float | None = None) -> float:

@@ -34,7 +34,7 @@ from topo.supervisor.processes import Ended, HostUp, MakeRemoteHosts, Processes
 from topo.supervisor.restarts import History
 from topo.supervisor.runstate import (
     EXIT_FAILED, EXIT_INTERNAL, READ_BATCH, EXIT_OK, EXIT_SIGINT, EXIT_SIGTERM, STARTING, TERMINAL, NodeState,
-    Outcome, ProcState, Reporter, answer, next_deadline, outcome_word, why_late,
+    Outcome, ProcState, Reporter, answer, interrupts, next_deadline, outcome_word, why_late,
 )
 from topo.supervisor.spawn import default_sys_path
 from topo.supervisor.stopping import Stopping
@@ -272,6 +272,8 @@ class Supervisor(Transitions):
             reply, stop = answer(frames[-1], self.nodes, self.procs, self.plan.local_host)
             if stop:
                 self.request_stop(EXIT_OK, "stopped by topo down")
+            elif reply is not None and interrupts(frames[-1]):
+                self.hurry() if self.code is not None else self.request_stop(EXIT_SIGINT, "Ctrl-C")
             if reply is not None:
                 control.send_multipart([*frames[:-1], json.dumps(reply).encode()])
 
