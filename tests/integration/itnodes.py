@@ -57,6 +57,20 @@ def talk(node: Any) -> None:
         node.log.info("%s log %d", node.name, i)
 
 
+def talk_then_send(node: Any) -> None:
+    """Talks, sends, and says its last words when the run stops it."""
+    talk(node)
+    node.sockets["out"].send_string("talked")
+    while node.running:
+        time.sleep(0.05)  # waiting to be stopped
+    print(f"{node.name} last words", flush=True)
+
+
+def boom_on_receive(node: Any) -> None:
+    node.sockets["in"].recv_string()
+    raise RuntimeError("boom from " + node.name)
+
+
 def boom(node: Any) -> None:
     raise RuntimeError("boom from " + node.name)
 

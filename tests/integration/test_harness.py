@@ -108,10 +108,10 @@ def test_a_failing_test_reports_the_nodes_output_and_traceback_and_leaves_nothin
     path = _file(tmp_path, """
 topology: harness-fail
 nodes:
-  bad: {run: "itnodes:boom", sockets: {out: PUSH}}
-  other: {run: "itnodes:talk", sockets: {in: PULL}}
-links: [bad.out -> other.in]
-""")
+  bad: {run: "itnodes:boom_on_receive", sockets: {in: PULL}}
+  other: {run: "itnodes:talk_then_send", sockets: {out: PUSH}}
+links: [other.out -> bad.in]
+""")  # bad fails once other has printed: its lines are in its pipe when the test fails
     pytester.makepyfile(test_inner=textwrap.dedent(FAILING_TEST.format(path=path)))
     before = {p.pid for p in psutil.Process().children(recursive=True)}
     result = pytester.runpytest_inprocess("-p", "no:cacheprovider")
@@ -120,8 +120,9 @@ links: [bad.out -> other.in]
     assert "topo harness-fail: node output" in text
     assert "RuntimeError: boom from bad" in text
     assert "topo harness-fail: failed nodes" in text
-    assert 'in boom\n' in text or "in boom" in text  # the node's traceback, its own frame
-    assert "other | other line 2" in text or "other | other line" in text
+    assert "in boom_on_receive\n" in text  # the node's traceback, its own frame
+    assert "other | other line 2" in text
+    assert "other | other last words" in text  # said as the run stopped: the report waited for it
     left = [p for p in psutil.Process().children(recursive=True) if p.pid not in before
             and "resource_tracker" not in " ".join(p.cmdline())]  # multiprocessing's own helper
     assert [p for p in left if p.is_running() and p.status() != psutil.STATUS_ZOMBIE] == []

@@ -6,7 +6,8 @@ fixture, and the nodes' output and tracebacks in the report of a failing test.
                       probes={"feed": Probe("SUB", "publisher.out", subscribe=[""])})
         assert run.probes["feed"].recv_multipart()[0] == b"weather."
 
-Every run the fixture starts is stopped after the test, passed or failed.
+Every run the fixture starts is stopped after the test, passed or failed; after a failed
+one, before its report is made, so that the report has everything the nodes said.
 """
 
 from __future__ import annotations
@@ -44,6 +45,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if not report.failed or not runs:
         return
     for run in runs:
+        # stopped first (the fixture's stop after the test is then nothing more): every line
+        # the nodes wrote, in flight when the test failed, is read to the end and reported
+        run.stop()
         report.sections.append((f"topo {run.plan.topology}: node output", "\n".join(run.output())))
         failed = [r for r in (run.result(n) for n in run.plan.instances) if r.failed]
         if failed:
