@@ -134,17 +134,20 @@ class StopSignals:
 
 
 def up(file: str, *, ready_timeout: float, grace: float, color: bool | None = None,
-       stream: TextIO | None = None, run_check: bool = True) -> int:
+       stream: TextIO | None = None, run_check: bool = True, strict: bool | None = None) -> int:
     """``run_check``: every node's ``run:`` resolved before anything starts
-    (:mod:`topo.file.runref`): a typo is one located error, not a failure per instance."""
+    (:mod:`topo.file.runref`): a typo is one located error, not a failure per instance.
+    ``strict``: the file's warnings are errors (None: ``TOPO_STRICT`` decides); without
+    it they are shown once, first, and the run goes on."""
     with StopSignals() as signals:
         return _up(file, signals, ready_timeout=ready_timeout, grace=grace, color=color,
-                   stream=stream or sys.stdout, run_check=run_check)
+                   stream=stream or sys.stdout, run_check=run_check, strict=strict)
 
 
 def _up(file: str, signals: StopSignals, *, ready_timeout: float, grace: float, color: bool | None,
-        stream: TextIO, run_check: bool) -> int:
-    plan = make_plan(load_resolved(file, starting=True) if run_check else load(file))
+        stream: TextIO, run_check: bool, strict: bool | None) -> int:
+    topology = load_resolved(file, starting=True, strict=strict) if run_check else load(file, strict=strict)
+    plan = make_plan(topology)
     if signals.pending is not None:  # nothing exists yet that a stop would have to undo
         print(f"topo: {signals.pending[1]} before the run started", file=sys.stderr)
         return signals.pending[0]
@@ -174,6 +177,8 @@ def _up(file: str, signals: StopSignals, *, ready_timeout: float, grace: float, 
         printer = Printer(cast(TextIO, terminal) if terminal else stream, [*plan.instances, "topo"], color, labels)
         logs = LogFiles(rd.log_dir, on_failure=printer.system)
         reporter = TerminalReporter(printer, logs, terminal)
+        for warning in topology.warnings:  # before any node's line: the supervisor reads none yet
+            reporter.system(warning.render())
         supervisor = Supervisor(plan, reporter, ready_timeout=ready_timeout, grace=grace,
                                 sys_path=sys_path, run_dir=rd, prestarted=early, hosts=Hosts)
         if terminal is not None:

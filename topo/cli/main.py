@@ -102,8 +102,9 @@ def _report(err: TopoError) -> None:
     if message:
         click.echo(message, err=True)
     if isinstance(err, InvalidTopology):
-        count = len(err.problems)
-        click.echo(f"{count} problem{'' if count == 1 else 's'}" if count else "invalid topology", err=True)
+        count, warned = len(err.errors), len(err.warnings)
+        also = f", {warned} warning{'' if warned == 1 else 's'}" if warned else ""
+        click.echo(f"{count} problem{'' if count == 1 else 's'}{also}" if count else "invalid topology", err=True)
 
 
 @click.group(
@@ -133,23 +134,28 @@ def _no_gc() -> Iterator[None]:
             gc.enable()
 
 
-def _load(file: str, run_check: bool = False) -> Topology:
-    """The checked topology; ``run_check``: every local node's ``run:`` resolved too
-    (:mod:`topo.file.runref`), its problems reported with the others."""
+def _load(file: str, run_check: bool = False, strict: bool = False) -> Topology:
+    """The checked topology, its warnings printed to stderr; ``run_check``: every local
+    node's ``run:`` resolved too (:mod:`topo.file.runref`), its problems reported with the
+    others; ``strict``: warnings are errors (without it, ``TOPO_STRICT`` decides)."""
     with _no_gc():
         if run_check:
             from topo.file.runref import load_resolved
 
-            return load_resolved(file)
-        from topo.file.validate import load
+            topology = load_resolved(file, strict=strict or None)
+        else:
+            from topo.file.validate import load
 
-        return load(file)
+            topology = load(file, strict=strict or None)
+    for warning in topology.warnings:
+        click.echo(warning.render(), err=True)
+    return topology
 
 
-def _plan(file: str, run_check: bool = False) -> Plan:
+def _plan(file: str, run_check: bool = False, strict: bool = False) -> Plan:
     from topo.plan.planner import make_plan
 
-    topology = _load(file, run_check)
+    topology = _load(file, run_check, strict)
     with _no_gc():
         return make_plan(topology)
 
@@ -159,28 +165,39 @@ def _plan(file: str, run_check: bool = False) -> Plan:
 _no_run_check = click.option(
     "--no-run-check", "no_run_check", is_flag=True,
     help="Do not look for each node's run: module and callable on the import path.")
+#: ``--strict``: warnings are errors (exit 2), as a CI job wants; ``TOPO_STRICT=1`` too.
+_strict = click.option(
+    "--strict", is_flag=True,
+    help="Make warnings errors (exit 2); for CI. TOPO_STRICT=1 does the same.")
 
 
 @cli.command(short_help="Validate FILE and print every problem.")
 @click.argument("file", metavar="FILE")
 @_no_run_check
-def check(file: str, no_run_check: bool) -> None:
+@_strict
+def check(file: str, no_run_check: bool, strict: bool) -> None:
     """Validate FILE; print every problem as FILE:LINE:COL: message. Each
     node's run: is resolved on the path its process will import from (the
     current directory, FILE's directory, PYTHONPATH), its code not executed.
+    Warnings (FILE:LINE:COL: warning: message) do not fail the file unless
+    --strict is given.
 
-    Exit status: 0 valid, 2 invalid.
+    Exit status: 0 valid (warnings or not), 2 invalid.
     """
     from topo.plan.planview import check_summary
 
-    click.echo(check_summary(file, _load(file, run_check=not no_run_check)))
+    topology = _load(file, run_check=not no_run_check, strict=strict)
+    warned = len(topology.warnings)
+    also = f" ({warned} warning{'' if warned == 1 else 's'})" if warned else ""
+    click.echo(check_summary(file, topology) + also)
 
 
 @cli.command(short_help="Print the wiring: transports, endpoints, binding ends.")
 @click.argument("file", metavar="FILE")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of tables.")
 @_no_run_check
-def plan(file: str, as_json: bool, no_run_check: bool) -> None:
+@_strict
+def plan(file: str, as_json: bool, no_run_check: bool, strict: bool) -> None:
     """Print the wiring of FILE: processes, and per link its transport,
     endpoint and binding end.
 
@@ -188,7 +205,7 @@ def plan(file: str, as_json: bool, no_run_check: bool) -> None:
     """
     from topo.plan.planview import plan_json, plan_table
 
-    p = _plan(file, run_check=not no_run_check)
+    p = _plan(file, run_check=not no_run_check, strict=strict)
     click.echo(plan_json(p) if as_json else plan_table(p), nl=as_json)
 
 
@@ -198,7 +215,8 @@ def plan(file: str, as_json: bool, no_run_check: bool) -> None:
     "--format", "fmt", type=click.Choice(["mermaid", "dot"], case_sensitive=False),
     default="mermaid", show_default=True, help="Mermaid flowchart or Graphviz dot.",
 )
-def graph(file: str, fmt: str) -> None:
+@_strict
+def graph(file: str, fmt: str, strict: bool) -> None:
     """Draw the nodes of FILE inside their processes and hosts, and the links
     between them with their transports.
 
@@ -206,7 +224,7 @@ def graph(file: str, fmt: str) -> None:
     """
     from topo.plan.graph import to_dot, to_mermaid
 
-    p = _plan(file)
+    p = _plan(file, strict=strict)
     click.echo(to_dot(p) if fmt.lower() == "dot" else to_mermaid(p), nl=False)
 
 
@@ -220,9 +238,10 @@ def graph(file: str, fmt: str) -> None:
 @click.option("--color/--no-color", default=None,
               help="Colour the node prefixes (default: on a terminal, unless NO_COLOR is set).")
 @_no_run_check
+@_strict
 @click.pass_context
 def up(ctx: click.Context, file: str, ready_timeout: float, grace: float, color: bool | None,
-       no_run_check: bool) -> None:
+       no_run_check: bool, strict: bool) -> None:
     """Launch the topology in FILE and stream every node's output, prefixed
     with its name, until every node has returned or the run is stopped.
 
@@ -232,7 +251,7 @@ def up(ctx: click.Context, file: str, ready_timeout: float, grace: float, color:
     from topo.cli.launch import up as launch
 
     ctx.exit(launch(file, ready_timeout=ready_timeout, grace=grace, color=color,
-                    run_check=not no_run_check))
+                    run_check=not no_run_check, strict=strict or None))
 
 
 @cli.command(short_help="Running topologies and their nodes.")

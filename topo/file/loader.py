@@ -17,9 +17,10 @@ from typing import Any, Mapping
 import yaml
 
 from topo.errors import InvalidTopology, Pos, Problem, UsageError
+from topo.file.cascade import links_unread, misplaced_node_keys, misplaced_problems
 from topo.file.interpolate import variables
 from topo.file.model import (
-    DEFAULT_MAX_MESSAGE, HostSpec, LinkSpec, NodeSpec, OnExit, Restart, SocketRef, SocketSpec, SocketType,
+    DEFAULT_MAX_MESSAGE, LINKS_UNREAD, HostSpec, LinkSpec, NodeSpec, OnExit, Restart, SocketRef, SocketSpec, SocketType,
     Topology, Transport,
 )
 from topo.file.schema import SCHEMA
@@ -97,6 +98,12 @@ def load_text(text: str, file: str = "<string>", environ: Mapping[str, str] | No
         return None, [Problem(err.pos, "the file expands to too many values (aliases nested too deep?)")]
     checked = checker.check(raw, SCHEMA, (), problems)
     builder = _Builder(file, checker)
+    # mistakes that would otherwise be buried under their consequences (topo.file.cascade)
+    misplaced = misplaced_node_keys(root, file, problems)
+    problems[:] = misplaced_problems(misplaced, problems)
+    builder.broken.update(name for m in misplaced for name in (m.key, m.owner) if name is not None)
+    if links_unread(raw):
+        builder.broken.add(LINKS_UNREAD)
     return builder.topology(checked), problems
 
 

@@ -11,7 +11,7 @@ from enum import Enum
 from types import MappingProxyType
 from typing import Any, Mapping
 
-from topo.errors import Pos
+from topo.errors import Pos, Problem
 
 #: The largest frame (bytes) an endpoint served with CURVE takes unless the file's
 #: ``security.max_message`` or the socket's ``maxmsgsize`` says otherwise. libzmq reads a
@@ -159,6 +159,11 @@ class LinkSpec:
         return self.at.get(key, self.pos)
 
 
+#: In :attr:`Topology.broken`: the file's links could not be read (``links:`` misspelt, or
+#: not a list), so no socket is reported as having no link: the first mistake is the one.
+LINKS_UNREAD = "<links>"
+
+
 @dataclass(frozen=True)
 class Topology:
     name: str
@@ -175,6 +180,9 @@ class Topology:
     #: skip them so one mistake is reported once, not again by every rule that touches it.
     broken: frozenset[str] = field(default_factory=frozenset)
     at: Mapping[str, Pos] = field(default_factory=dict)
+    #: What :func:`topo.file.validate.load` found that does not stop a run (severity
+    #: warning), in file order: the commands print them, ``--strict`` refuses the file.
+    warnings: tuple[Problem, ...] = ()
 
     def where(self, key: str) -> Pos:
         return self.at.get(key, self.pos)

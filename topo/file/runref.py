@@ -37,6 +37,7 @@ from pathlib import Path
 
 from topo.errors import InvalidTopology, Problem, TopoError
 from topo.file import validate
+from topo.file.diagnostics import excerpts_from_file
 from topo.file.model import NodeSpec, Topology
 
 
@@ -67,20 +68,21 @@ class UnresolvedRuns(TopoError):
                          + f"\nnode(s) {', '.join(nodes)} cannot be imported: nothing was started")
 
 
-def load_resolved(path: str, *, starting: bool = False) -> Topology:
+def load_resolved(path: str, *, starting: bool = False, strict: bool | None = None) -> Topology:
     """:func:`topo.file.validate.load`, then every local node's ``run:`` resolved: the
     topology, or :class:`InvalidTopology`. The references are looked at once the rest of
     the file is valid: a node the file gets wrong may not have a ``run:`` worth looking
     for, and one problem at a time there reads better than a guess.
 
     ``starting``: for ``topo up``, which reports them as nodes that cannot be imported
-    (:class:`UnresolvedRuns`)."""
-    topology = validate.load(path)  # looked up when called: the seam tests replace
+    (:class:`UnresolvedRuns`). ``strict``: as :func:`topo.file.validate.load`'s; the
+    file's warnings are reported with these problems."""
+    topology = validate.load(path, strict=strict)  # looked up when called: the seam tests replace
     unresolved = _unresolved(topology, search_path(path))
     if unresolved and starting:
         raise UnresolvedRuns([p for _, p in unresolved], [name for name, _ in unresolved])
     if unresolved:
-        raise InvalidTopology([p for _, p in unresolved])
+        raise InvalidTopology([*excerpts_from_file([p for _, p in unresolved], path), *topology.warnings])
     return topology
 
 

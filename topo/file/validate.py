@@ -1,7 +1,9 @@
 """Rules that relate parts of a topology to each other; structure is the schema's job.
 
 Each rule appends located problems and never stops at the first, and rules skip names the
-loader already marked broken, so a single typo is reported once.
+loader already marked broken, so a single typo is reported once. Some rules find what can
+run but likely not as meant: they add warnings (:func:`topo.file.diagnostics.warning`),
+which ``--strict`` makes errors.
 """
 
 from __future__ import annotations
@@ -13,20 +15,23 @@ from collections import defaultdict
 from typing import Iterable
 
 from topo.errors import InvalidTopology, Pos, Problem
-from topo.file.loader import read_file
-from topo.file.model import VALID_PAIRS, LinkSpec, SocketRef, SocketSpec, SocketType, Topology, Transport
+from topo.file.diagnostics import read_text, settle, strict_default, warning
+from topo.file.loader import load_bytes, read_bounded
+from topo.file.model import LINKS_UNREAD, VALID_PAIRS, LinkSpec, SocketRef, SocketSpec, SocketType, Topology, Transport
 from topo.file.placement import natural_transport, place
 from topo.file.structure import did_you_mean
 
 
-def load(path: str) -> Topology:
-    """The validated topology of a file, or :class:`InvalidTopology` with every problem."""
-    topology, problems = read_file(path)
+def load(path: str, *, strict: bool | None = None) -> Topology:
+    """The validated topology of a file, its warnings in ``warnings``; or
+    :class:`InvalidTopology` with every problem, each with its source line. ``strict``
+    (default: ``TOPO_STRICT``): a warning is an error."""
+    data = read_bounded(path)
+    topology, problems = load_bytes(data, path)
     if topology is not None:
         problems.extend(validate(topology))
-    if problems or topology is None:
-        raise InvalidTopology(problems)
-    return topology
+    return settle(topology, problems, read_text(data) if problems else None, path,
+                  strict_default() if strict is None else strict)
 
 
 def validate(t: Topology) -> list[Problem]:
@@ -153,8 +158,18 @@ def _sockets(t: Topology, problems: list[Problem]) -> None:
                 pub_ok = option == "xpub_nodrop" and sock.type is SocketType.PUB
                 if owner is not None and sock.type is not owner and not pub_ok:
                     problems.append(Problem(sock.where("options"), f"{node.name}.{sock.name}: option {option!r} is for {owner.value} sockets, and this one is {sock.type.value}" + (" (a declared PUB's subscriptions are topo's business)" if sock.type is SocketType.PUB else "")))
+            if sock.type is SocketType.SUB and not sock.subscribe:
+                problems.append(_subscribes_to_nothing(node.name, sock))
             if sock.type is SocketType.PAIR and node.replicas > 1:
                 problems.append(Problem(node.where("replicas"), f"{node.name}.{sock.name}: a PAIR socket has exactly one peer, so its node cannot have replicas"))
+
+
+def _subscribes_to_nothing(node: str, sock: SocketSpec) -> Problem:
+    """A SUB without topics receives nothing, without a word from ZeroMQ: the classic trap.
+    It may be meant (the node's code subscribes), so it is a warning."""
+    if "subscribe" in sock.at:
+        return warning(sock.where("subscribe"), f"SUB socket {node}.{sock.name} subscribes to nothing (`subscribe: []`): it receives no message unless the node's code subscribes; `subscribe: \"\"` receives everything")
+    return warning(sock.pos, f"SUB socket {node}.{sock.name} has no `subscribe:`, so it subscribes to nothing: it receives no message unless the node's code subscribes; `subscribe: \"\"` receives everything")
 
 
 def _resolve(t: Topology, ref: SocketRef, pos: Pos, problems: list[Problem]) -> SocketSpec | None:
@@ -218,9 +233,18 @@ def _link_counts(t: Topology, links: Iterable[LinkSpec], problems: list[Problem]
             if ref in t.broken:
                 continue
             if used[ref] == 0:
-                problems.append(Problem(sock.pos, f"socket {ref} ({sock.type.value}) has no link: add one under `links:` or remove the socket"))
+                if needs_link_warning(t, ref):
+                    problems.append(warning(sock.pos, f"socket {ref} ({sock.type.value}) has no link: it is created and connected to nothing (add a link under `links:`, or remove the socket)"))
             elif sock.type is SocketType.PAIR and used[ref] > 1:
                 problems.append(Problem(sock.pos, f"PAIR socket {ref} has {used[ref]} links; a PAIR has exactly one"))
+
+
+def needs_link_warning(t: Topology, ref: str) -> bool:
+    """Whether the socket ``ref`` (``node.socket``), which no link names, is worth a
+    warning: the one place that says when a linkless socket is expected. Not when the
+    file's links could not be read at all (their mistake is reported, not its every
+    consequence)."""
+    return LINKS_UNREAD not in t.broken
 
 
 def _binding(t: Topology, links: Iterable[LinkSpec], problems: list[Problem]) -> None:
