@@ -166,9 +166,7 @@ _no_run_check = click.option(
     "--no-run-check", "no_run_check", is_flag=True,
     help="Do not look for each node's run: module and callable on the import path.")
 #: ``--strict``: warnings are errors (exit 2), as a CI job wants; ``TOPO_STRICT=1`` too.
-_strict = click.option(
-    "--strict", is_flag=True,
-    help="Make warnings errors (exit 2); for CI. TOPO_STRICT=1 does the same.")
+_strict = click.option("--strict", is_flag=True, help="Make warnings errors (exit 2); for CI. TOPO_STRICT=1 too.")
 
 
 @cli.command(short_help="Validate FILE and print every problem.")
@@ -186,10 +184,7 @@ def check(file: str, no_run_check: bool, strict: bool) -> None:
     """
     from topo.plan.planview import check_summary
 
-    topology = _load(file, run_check=not no_run_check, strict=strict)
-    warned = len(topology.warnings)
-    also = f" ({warned} warning{'' if warned == 1 else 's'})" if warned else ""
-    click.echo(check_summary(file, topology) + also)
+    click.echo(check_summary(file, _load(file, run_check=not no_run_check, strict=strict)))
 
 
 @cli.command(short_help="Print the wiring: transports, endpoints, binding ends.")
