@@ -64,8 +64,12 @@ class UnresolvedRuns(TopoError):
 
     def __init__(self, problems: list[Problem], nodes: list[str]) -> None:
         self.problems = sorted(set(problems))
-        super().__init__("\n".join(str(p) for p in self.problems)
-                         + f"\nnode(s) {', '.join(nodes)} cannot be imported: nothing was started")
+        self.tail = f"node(s) {', '.join(nodes)} cannot be imported: nothing was started"
+        super().__init__("\n".join(str(p) for p in self.problems) + "\n" + self.tail)
+
+    def format_message(self) -> str:
+        """As :class:`InvalidTopology` shows its problems: each with its source line."""
+        return "\n".join([*(p.render() for p in self.problems), self.tail])
 
 
 def load_resolved(path: str, *, starting: bool = False, strict: bool | None = None) -> Topology:
@@ -80,7 +84,8 @@ def load_resolved(path: str, *, starting: bool = False, strict: bool | None = No
     topology = validate.load(path, strict=strict)  # looked up when called: the seam tests replace
     unresolved = _unresolved(topology, search_path(path))
     if unresolved and starting:
-        raise UnresolvedRuns([p for _, p in unresolved], [name for name, _ in unresolved])
+        raise UnresolvedRuns([*excerpts_from_file([p for _, p in unresolved], path), *topology.warnings],
+                             [name for name, _ in unresolved])
     if unresolved:
         raise InvalidTopology([*excerpts_from_file([p for _, p in unresolved], path), *topology.warnings])
     return topology
