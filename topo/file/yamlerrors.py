@@ -23,6 +23,10 @@ from topo.errors import Pos, Problem
 #: in a list); group 1 the indentation, group 2 the key.
 _KEY = re.compile(r"""^(\s*)(?:-\s+)?("[^"]*"|'[^']*'|[^\s#'"\[\]{}:,-][^#:]*?|-[^\s#:][^#:]*?)\s*:(?:\s|$)""")
 _RESERVED = {"@": "`@`", "`": "a backquote", "%": "`%`"}
+_ALIAS = re.compile(r"[^\s,\[\]{}]+")
+#: What YAML was reading (its words) when a value began with an indicator character.
+_INDICATORS = {"a block scalar": "a block of text on the lines below",
+               "an anchor": "an anchor (`&name`)", "an alias": "an alias (`*name`)"}
 _LONGEST_KEY = 1000
 #: What YAML counts as a line break, both PyYAMLs alike: marks count lines by these.
 _BREAK = re.compile("\r\n|[\n\r\x85\u2028\u2029]")
@@ -74,14 +78,29 @@ def _explain(err: yaml.MarkedYAMLError, lines: list[str], line: int, col: int) -
         return line, col, f"`,` or `{closer}` expected here: items inside `{opener}...{closer}` are separated by commas"
     if "simple key" in context and "':'" in problem and cm is not None:
         return _missing_colon(lines, cm.line)
+    if "undefined alias" in problem and err.problem_mark is not None:
+        found = _ALIAS.match(lines[line], col + 1) if line < len(lines) else None
+        name = found.group(0) if found else ""
+        return line, col, f"`*{name}` refers to no anchor: write `&{name}` on a value before it"
+    indicator = _INDICATORS.get(context.replace("while scanning ", ""))
+    if indicator is not None and cm is not None:
+        char = _char(lines, cm.line, cm.column)
+        return cm.line, cm.column, f"`{char}` here starts {indicator}: quote a value that starts with `{char}`"
     if "cannot start any token" in problem:
         char = _char(lines, line, col)
+        if char == "\t":
+            return line, col, "a tab is not allowed here: use spaces"
         if char in _RESERVED:
             return line, col, f"a value cannot start with {_RESERVED[char]} (YAML reserves it): quote the value"
     if "mapping values are not allowed" in problem:
         return _mapping_value(lines, line, col)
     if "block collection" in context:
-        return line, col, "a `key: value` in the middle of a list: every item of a list starts with `- `"
+        message = "a `key: value` in the middle of a list: every item of a list starts with `- `"
+        first = lines[cm.line] if cm is not None and cm.line < len(lines) else ""
+        if cm is not None and cm.line < line and _key(first[cm.column + 1:].lstrip(" ")) and _key(lines[line]):
+            # `- run: ...` then `sockets: ...`: a `-` too many, as likely as one missing
+            message += f", or remove the `-` on line {cm.line + 1} if this is a mapping"
+        return line, col, message
     if "block mapping" in context:
         return _in_block_mapping(lines, line, col, cm.column if cm is not None else None)
     return None
@@ -158,11 +177,19 @@ def _in_block_mapping(lines: list[str], line: int, col: int, keys_col: int | Non
         return line, col, f"this `{char}` closes nothing: remove it"
     indent = len(text) - len(text.lstrip(" "))
     before = _previous(lines, line)
-    if keys_col is None or before is None or not _key(text) or indent <= keys_col:
+    if not _key(text):
+        if col == indent and text.strip():
+            return line, col, "a line of a mapping must be `key: value` (a `:` missing? a comment without its `#`?)"
+        return None
+    if keys_col is None or before is None:
         return None
     prev = lines[before]
     prev_indent = len(prev) - len(prev.lstrip(" "))
-    if indent >= prev_indent:
+    pm = _key(prev)
+    if indent > prev_indent and pm is not None and prev[pm.end():].strip():
+        key = pm.group(2)  # a deeper key after a comment line: the same mistake as above
+        return line, indent, f"this key is indented deeper than the one before (`{key}`, column {prev_indent + 1}): line it up with `{key}`, or give `{key}:` no value of its own to nest it"
+    if indent <= keys_col or indent >= prev_indent:
         return None
     owner = _key_at(lines, line, keys_col)
     outer = f"`{owner}` (column {keys_col + 1})" if owner else f"the keys at column {keys_col + 1}"

@@ -65,6 +65,21 @@ CASES = {
     "a mapping entry in a list": (
         "topology: t\nlinks:\n  - a.b -> c.d\n  e: f\n",
         (4, 3), "a `key: value` in the middle of a list: every item of a list starts with `- `"),
+    "a dash too many before a mapping's first key": (
+        "topology: t\nnodes:\n  a:\n    - run: m:f\n    replicas: 2\n",
+        (5, 5), "a `key: value` in the middle of a list: every item of a list starts with `- `, or remove the `-` on line 4 if this is a mapping"),
+    "a deeper key after a commented-out one": (
+        "topology: t\nnodes:\n  a:\n    run: m:f\n#    sockets:\n      out: PUSH\n",
+        (6, 7), "this key is indented deeper than the one before (`run`, column 5): line it up with `run`, or give `run:` no value of its own to nest it"),
+    "a line of a mapping that is no key": (
+        "topology: t\nnodes:\n  a:\n    run: m:f\n  ,\n",
+        (5, 3), "a line of a mapping must be `key: value` (a `:` missing? a comment without its `#`?)"),
+    "an alias to no anchor": (
+        "topology: t\nnodes:\n  a: {run: *x}\n",
+        (3, 12), "`*x` refers to no anchor: write `&x` on a value before it"),
+    "a value starting with a block indicator": (
+        "topology: t\nnodes:\n  a:\n    run: |x\n",
+        (4, 10), "`|` here starts a block of text on the lines below: quote a value that starts with `|`"),
     "a value with colon-space": (
         "topology: t\nnodes:\n  a:\n    run: m: f\n",
         (4, 11), 'a value that contains `: ` must be quoted: write `run: "m: f"`'),
