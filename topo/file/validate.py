@@ -14,7 +14,7 @@ import re
 from collections import defaultdict
 from typing import Iterable
 
-from topo.errors import InvalidTopology, Pos, Problem
+from topo.errors import Pos, Problem
 from topo.file.diagnostics import read_text, settle, strict_default, warning
 from topo.file.loader import load_bytes, read_bounded
 from topo.file.model import LINKS_UNREAD, VALID_PAIRS, LinkSpec, SocketRef, SocketSpec, SocketType, Topology, Transport
@@ -24,7 +24,7 @@ from topo.file.structure import did_you_mean
 
 def load(path: str, *, strict: bool | None = None) -> Topology:
     """The validated topology of a file, its warnings in ``warnings``; or
-    :class:`InvalidTopology` with every problem, each with its source line. ``strict``
+    :class:`topo.errors.InvalidTopology` with every problem, each with its source line. ``strict``
     (default: ``TOPO_STRICT``): a warning is an error."""
     data = read_bounded(path)
     topology, problems = load_bytes(data, path)
