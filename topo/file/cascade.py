@@ -1,6 +1,7 @@
 """One mistake, one report: the mistakes whose consequences would bury them.
 
-A misspelt ``links:`` leaves every socket without a link; a ``sockets:`` indented one level
+A misspelt ``links:`` leaves every socket without a link; a socket written twice keeps its
+second type, which its links may not fit; a ``sockets:`` indented one level
 too little reads as a node named ``sockets`` (with unknown keys, no ``run:``) and leaves the
 node above it without the sockets its links name. The checks would report every one of
 those consequences, the cause drowned among them. This module finds such causes in the
@@ -12,27 +13,46 @@ consequences.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Mapping
 
 import yaml
 
 from topo.errors import Pos, Problem
 from topo.file.schema import SCHEMA
-from topo.file.structure import did_you_mean, pos_of
+from topo.file.structure import INVALID, Path, did_you_mean, pos_of
+from topo.file.yamltree import DUPLICATE
 
 #: The keys of a node, which under ``nodes:`` are a sign of an indentation mistake.
 NODE_KEYS = frozenset(SCHEMA["$defs"]["node"]["properties"])
 _TOP_KEYS = frozenset(SCHEMA["properties"])
 
 
-def links_unread(raw: Any) -> bool:
-    """The file has links that could not be read: ``links:`` is not a list (reported by
-    the schema), or is missing and a key written instead looks like it (``link:``)."""
+def links_unread(raw: Any, checked: Any) -> bool:
+    """The file has links that could not be read: ``links:`` is not a list, or one of its
+    links is wrong (reported by the schema: which sockets it meant is not known), or it is
+    missing and a key written instead looks like it (``link:``)."""
     if not isinstance(raw, dict):
         return False
     if "links" in raw:
-        return raw["links"] is not None and not isinstance(raw["links"], list)
+        links = checked.get("links") if isinstance(checked, dict) else None
+        return raw["links"] is not None and not (isinstance(links, list) and INVALID not in links)
     return any(did_you_mean(key, ["links"]) for key in raw if key not in _TOP_KEYS)
+
+
+def duplicated(problems: list[Problem], key_positions: Mapping[Path, Pos]) -> set[str]:
+    """The nodes and sockets (``node``, ``node.socket``) written twice: YAML keeps the last,
+    so what the links say of the first is a consequence, not a mistake of its own."""
+    twice = {p.pos for p in problems if p.message.startswith(DUPLICATE)}
+    if not twice:
+        return set()
+    names = set()
+    for path, pos in key_positions.items():
+        if pos in twice and path[:1] == ("nodes",):
+            if len(path) == 2:
+                names.add(str(path[1]))
+            elif len(path) == 4 and path[2] == "sockets":
+                names.add(f"{path[1]}.{path[3]}")
+    return names
 
 
 @dataclass(frozen=True)

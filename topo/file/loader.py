@@ -17,7 +17,7 @@ from typing import Any, Mapping
 import yaml
 
 from topo.errors import InvalidTopology, Pos, Problem, UsageError
-from topo.file.cascade import links_unread, misplaced_node_keys, misplaced_problems
+from topo.file.cascade import duplicated, links_unread, misplaced_node_keys, misplaced_problems
 from topo.file.interpolate import variables
 from topo.file.model import (
     DEFAULT_MAX_MESSAGE, LINKS_UNREAD, HostSpec, LinkSpec, NodeSpec, OnExit, Restart, SocketRef, SocketSpec, SocketType,
@@ -102,7 +102,8 @@ def load_text(text: str, file: str = "<string>", environ: Mapping[str, str] | No
     misplaced = misplaced_node_keys(root, file, problems)
     problems[:] = misplaced_problems(misplaced, problems)
     builder.broken.update(name for m in misplaced for name in (m.key, m.owner) if name is not None)
-    if links_unread(raw):
+    builder.broken.update(duplicated(problems, checker.key_positions))
+    if links_unread(raw, checked):
         builder.broken.add(LINKS_UNREAD)
     return builder.topology(checked), problems
 

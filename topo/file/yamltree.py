@@ -27,6 +27,8 @@ from topo.file.interpolate import Interpolator, mask
 from topo.file.structure import pos_of
 from topo.file.yamlerrors import explain
 
+#: How a duplicate key's problem starts (:mod:`topo.file.cascade` looks for it).
+DUPLICATE = "duplicate key "
 #: How many mappings and lists may hold one another. A topology needs a handful;
 #: the checker after this module recurses once per level and must stay far from
 #: Python's recursion limit.
@@ -237,7 +239,7 @@ class _Tree:
                 continue
             if ident in first:
                 line = first[ident].start_mark.line + 1
-                self.problems.append(Problem(pos_of(self.file, key), f"duplicate key {key.value!r} (first written on line {line})"))
+                self.problems.append(Problem(pos_of(self.file, key), f"{DUPLICATE}{key.value!r} (first written on line {line})"))
             else:
                 first[ident] = key
 

@@ -200,3 +200,16 @@ def test_problems_after_reading_get_their_source_line(problems):
           a: {run: m:f, host: nowhere}
         """)
     assert p.excerpt == "  a: {run: m:f, host: nowhere}"
+
+
+def test_a_socket_written_twice_is_the_one_report(problems):
+    """YAML keeps the second `out` (a PULL): the link that fits the first is not reported."""
+    found = problems(LONELY.replace("      spare: PUSH", "      out: PULL"))
+    assert [(at(p), p.message) for p in found] == [((7, 7), "duplicate key 'out' (first written on line 6)")]
+
+
+def test_a_link_that_cannot_be_read_leaves_no_socket_linkless(problems, warnings):
+    text = LONELY.replace("- a.out -> b.in", "- a.out => b.in")
+    [p] = problems(text)
+    assert p.message.startswith("links[0] must be")
+    assert warnings(text) == []  # which sockets it meant is not known
