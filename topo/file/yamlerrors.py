@@ -97,7 +97,8 @@ def _explain(err: yaml.MarkedYAMLError, lines: list[str], line: int, col: int) -
     if "block collection" in context:
         message = "a `key: value` in the middle of a list: every item of a list starts with `- `"
         first = lines[cm.line] if cm is not None and cm.line < len(lines) else ""
-        if cm is not None and cm.line < line and _key(first[cm.column + 1:].lstrip(" ")) and _key(lines[line]):
+        if cm is not None and cm.line < line < len(lines) and _key(first[cm.column + 1:].lstrip(" ")) \
+                and _key(lines[line]):
             # `- run: ...` then `sockets: ...`: a `-` too many, as likely as one missing
             message += f", or remove the `-` on line {cm.line + 1} if this is a mapping"
         return line, col, message
