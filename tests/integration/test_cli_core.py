@@ -139,8 +139,12 @@ def test_check_invalid_prints_every_problem_located(tmp_path: Path) -> None:
     assert result.stdout == ""
     lines = result.stderr.splitlines()
     located = [line for line in lines if line.startswith(f"{path}:")]
-    assert lines == located + [f"{len(located)} problems"]
-    assert len(located) >= 3
+    # each located problem is followed by its source line and a caret (2 lines)
+    assert len(lines) == 3 * len(located) + 1 and lines[0:-1:3] == located
+    assert all(re.match(r"^  \d+ \| ", s) and re.match(r"^  +\| +\^$", c) for s, c in zip(lines[1::3], lines[2::3]))
+    warned = sum(": warning: " in line for line in located)
+    assert lines[-1] == f"{len(located) - warned} problems, {warned} warning"
+    assert len(located) - warned >= 3
     for line in located:
         assert re.match(rf"^{re.escape(path)}:\d+:\d+: \S", line), line
     text = result.stderr
@@ -152,7 +156,7 @@ def test_check_invalid_prints_every_problem_located(tmp_path: Path) -> None:
 
 
 def test_check_one_problem_says_so(tmp_path: Path) -> None:
-    path = write(tmp_path, "topology: x\nnodes:\n  a: {run: m:f, sockets: {o: PUB}}\n")
+    path = write(tmp_path, "topology: x\nnodes:\n  a: {run: m:f, replicas: 0}\n")
     result = run("check", path)
     assert result.exit_code == 2
     assert result.stderr.splitlines()[-1] == "1 problem"
@@ -239,7 +243,7 @@ def test_plan_invalid(tmp_path: Path) -> None:
         assert result.exit_code == 2
         no_traceback(result)
         assert result.stdout == ""
-        assert result.stderr.splitlines()[-1].endswith("problems")
+        assert result.stderr.splitlines()[-1].endswith("problems, 1 warning")
 
 
 # -- graph -------------------------------------------------------------------------------
@@ -297,7 +301,7 @@ def test_schema_accepts_a_valid_file(tmp_path: Path) -> None:
 # -- the one place where errors become exit statuses ------------------------------------
 
 def test_any_topo_error_exits_with_its_code(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    def fail(path: str) -> None:
+    def fail(path: str, **_: object) -> None:
         raise LaunchError("could not start: no luck")
 
     monkeypatch.setattr("topo.file.validate.load", fail)
@@ -307,7 +311,7 @@ def test_any_topo_error_exits_with_its_code(monkeypatch: pytest.MonkeyPatch, tmp
 
 
 def test_a_bug_is_reported_without_traceback(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    def crash(path: str) -> None:
+    def crash(path: str, **_: object) -> None:
         raise RuntimeError("boom")
 
     monkeypatch.setattr("topo.file.validate.load", crash)
@@ -322,7 +326,7 @@ def test_a_bug_is_reported_without_traceback(monkeypatch: pytest.MonkeyPatch, tm
 
 
 def test_ctrl_c_exits_130(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    def interrupted(path: str) -> None:
+    def interrupted(path: str, **_: object) -> None:
         raise KeyboardInterrupt
 
     monkeypatch.setattr("topo.file.validate.load", interrupted)

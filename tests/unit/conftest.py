@@ -31,23 +31,47 @@ def write(tmp_path: Path, text: str | bytes) -> Path:
 
 
 def problems_of(path: Path) -> list[Problem]:
+    """The errors of a file (its warnings are :func:`warnings_of`'s)."""
     try:
-        load(str(path))
+        load(str(path), strict=False)
     except InvalidTopology as err:
-        assert err.problems, "InvalidTopology raised without a problem"
-        return list(err.problems)
+        assert err.errors, "InvalidTopology raised without an error"
+        return err.errors
     return []
+
+
+def warnings_of(path: Path) -> list[Problem]:
+    """The warnings of a file, valid or not, as ``topo check --lenient`` prints them (a
+    socket with no link among them)."""
+    try:
+        return list(load(str(path), strict=False, lenient=True).warnings)
+    except InvalidTopology as err:
+        return err.warnings
 
 
 @pytest.fixture
 def problems(tmp_path: Path) -> Callable[[str | bytes], list[Problem]]:
-    """``problems(yaml_text)``: every problem ``topo check`` would print, in order."""
+    """``problems(yaml_text)``: every error ``topo check`` would print, in order."""
 
     def check(text: str | bytes) -> list[Problem]:
         path = write(tmp_path, text)
         found = problems_of(path)
         for p in found:
             assert p.pos.file == str(path)
+        return found
+
+    return check
+
+
+@pytest.fixture
+def warnings(tmp_path: Path) -> Callable[[str | bytes], list[Problem]]:
+    """``warnings(yaml_text)``: every warning ``topo check`` would print, in order."""
+
+    def check(text: str | bytes) -> list[Problem]:
+        path = write(tmp_path, text)
+        found = warnings_of(path)
+        for p in found:
+            assert p.pos.file == str(path) and p.is_warning
         return found
 
     return check

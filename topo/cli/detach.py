@@ -42,6 +42,7 @@ from topo.supervisor.runstate import KILL_AFTER
 from topo.supervisor.terminal import STALL
 
 if TYPE_CHECKING:
+    from topo.cli.sourceopts import Checking
     from topo.file.sources import Sources
     from topo.supervisor.output import Printer
     from topo.supervisor.supervise import Supervisor
@@ -195,7 +196,7 @@ def _source_args(file: Sources) -> list[str]:
 
 
 def up_detached(file: Sources, *, ready_timeout: float, grace: float, color: bool | None,
-                run_check: bool) -> int:
+                checking: Checking) -> int:
     """Starts the daemon, shows what it prints until every node is ready, then prints the
     run's identity (stdout) and how to follow and stop it (stderr). Returns 0, or the
     daemon's exit status when the run ended before it was ready."""
@@ -207,8 +208,12 @@ def up_detached(file: Sources, *, ready_timeout: float, grace: float, color: boo
             "--grace", repr(grace), "--color" if color else "--no-color"]
     if sys.stdout.isatty():
         argv.append("--status-tty")
-    if not run_check:
+    if not checking.run_check:
         argv.append("--no-run-check")
+    if checking.strict:  # (TOPO_STRICT reaches it through the environment)
+        argv.append("--strict")
+    if checking.lenient:
+        argv.append("--lenient")
     status_r, status_w = os.pipe()
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()

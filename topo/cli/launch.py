@@ -17,6 +17,7 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any, TextIO, cast
 
+from topo.cli.sourceopts import Checking
 from topo.supervisor import rundir
 from topo.supervisor.output import LogFiles, Printer, format_duration, summary_table
 from topo.plan.planner import make_plan
@@ -141,11 +142,13 @@ class StopSignals:
 
 
 def up(file: str | Sources, *, ready_timeout: float, grace: float, color: bool | None = None,
-       stream: TextIO | None = None, run_check: bool = True, status_fd: int | None = None,
-       status_tty: bool = False) -> int:
+       stream: TextIO | None = None, checking: Checking = Checking(),
+       status_fd: int | None = None, status_tty: bool = False) -> int:
     """``file``: a topology file, or one with overlays, ``--set`` values and profiles.
-    ``run_check``: every node's ``run:`` resolved before anything starts
+    ``checking.run_check``: every node's ``run:`` resolved before anything starts
     (:mod:`topo.file.runref`): a typo is one located error, not a failure per instance.
+    ``checking.strict``: the file's warnings are errors (None: ``TOPO_STRICT`` decides);
+    without it they are shown once, first, and the run goes on.
     ``status_fd``: this is the background half of ``topo up -d`` (:mod:`topo.cli.detach`),
     whose user sees its output on a terminal if ``status_tty``."""
     status = None
@@ -155,12 +158,16 @@ def up(file: str | Sources, *, ready_timeout: float, grace: float, color: bool |
         status = StatusPipe(status_fd, status_tty)
     with StopSignals() as signals:
         return _up(file, signals, ready_timeout=ready_timeout, grace=grace, color=color,
-                   stream=stream or sys.stdout, run_check=run_check, status=status)
+                   stream=stream or sys.stdout, checking=checking, status=status)
 
 
 def _up(file: str | Sources, signals: StopSignals, *, ready_timeout: float, grace: float, color: bool | None,
-        stream: TextIO, run_check: bool, status: StatusPipe | None = None) -> int:
-    plan = make_plan(load_resolved(file, starting=True) if run_check else load(file))
+        stream: TextIO, checking: Checking, status: StatusPipe | None = None) -> int:
+    if checking.run_check:
+        topology = load_resolved(file, starting=True, strict=checking.strict, lenient=checking.lenient)
+    else:
+        topology = load(file, strict=checking.strict, lenient=checking.lenient)
+    plan = make_plan(topology)
     if signals.pending is not None:  # nothing exists yet that a stop would have to undo
         print(f"topo: {signals.pending[1]} before the run started", file=sys.stderr)
         return signals.pending[0]
@@ -193,6 +200,8 @@ def _up(file: str | Sources, signals: StopSignals, *, ready_timeout: float, grac
                           raw=None if status is None else not status.tty)  # -d: as on the user's terminal
         logs = LogFiles(rd.log_dir, on_failure=printer.system)
         reporter = TerminalReporter(printer, logs, terminal)
+        for warning in topology.warnings:  # before any node's line: the supervisor reads none yet
+            reporter.system(warning.render())
         supervisor = Supervisor(plan, reporter, ready_timeout=ready_timeout, grace=grace,
                                 sys_path=sys_path, run_dir=rd, prestarted=early, hosts=Hosts)
         if status is not None:  # shown until every node is ready, then the log files only

@@ -15,7 +15,6 @@ its function.
 from __future__ import annotations
 
 import atexit
-import gc
 import os
 import signal
 import sys
@@ -26,7 +25,8 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from topo.cli import early  # first: Ctrl-C handled from here on (see there)
 from topo.cli import epipe
-from topo.cli.sourceopts import topology_options
+from topo.cli import sourceopts as reading
+from topo.cli.sourceopts import Checking, checking_options, topology_options
 
 import click
 
@@ -35,8 +35,6 @@ from topo import __version__
 if TYPE_CHECKING:
     from topo.errors import TopoError
     from topo.file.sources import Sources
-    from topo.file.model import Topology
-    from topo.plan.planner import Plan
 
 #: Exit status of a bug in topo itself (sysexits' EX_SOFTWARE), kept apart from the
 #: statuses the commands document. ``TOPO_DEBUG=1`` shows the traceback instead.
@@ -104,8 +102,9 @@ def _report(err: TopoError) -> None:
     if message:
         click.echo(message, err=True)
     if isinstance(err, InvalidTopology):
-        count = len(err.problems)
-        click.echo(f"{count} problem{'' if count == 1 else 's'}" if count else "invalid topology", err=True)
+        count, warned = len(err.errors), len(err.warnings)
+        also = f", {warned} warning{'' if warned == 1 else 's'}" if warned else ""
+        click.echo(f"{count} problem{'' if count == 1 else 's'}{also}" if count else "invalid topology", err=True)
 
 
 @click.group(
@@ -121,68 +120,28 @@ def cli() -> None:
     """
 
 
-@contextmanager
-def _no_gc() -> Iterator[None]:
-    """Loading a file builds many objects that live until the command ends and frees
-    almost nothing, so the cyclic collector would only rescan them: off, ~40% of
-    ``topo check`` goes away on 10 000 nodes. Back on afterwards (tests run in-process)."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
-def _load(file: Sources, run_check: bool = False) -> Topology:
-    """The checked topology; ``run_check``: every local node's ``run:`` resolved too
-    (:mod:`topo.file.runref`), its problems reported with the others."""
-    with _no_gc():
-        if run_check:
-            from topo.file.runref import load_resolved
-
-            return load_resolved(file)
-        from topo.file.validate import load
-
-        return load(file)
-
-
-def _plan(file: Sources, run_check: bool = False) -> Plan:
-    from topo.plan.planner import make_plan
-
-    topology = _load(file, run_check)
-    with _no_gc():
-        return make_plan(topology)
-
-
-#: ``--no-run-check``: for a file read where its node code is not (a CI job that lints the
-#: YAML alone), and the way around a reference this check gets wrong.
-_no_run_check = click.option(
-    "--no-run-check", "no_run_check", is_flag=True,
-    help="Do not look for each node's run: module and callable on the import path.")
-
-
 @cli.command(short_help="Validate FILE and print every problem.")
 @topology_options
-@_no_run_check
-def check(file: Sources, no_run_check: bool) -> None:
+@checking_options()
+def check(file: Sources, checking: Checking) -> None:
     """Validate FILE; print every problem as FILE:LINE:COL: message. Each
     node's run: is resolved on the path its process will import from (the
     current directory, FILE's directory, PYTHONPATH), its code not executed.
+    Warnings (FILE:LINE:COL: warning: message) do not fail the file unless
+    --strict is given; --lenient makes a socket with no link a warning.
 
-    Exit status: 0 valid, 2 invalid.
+    Exit status: 0 valid (warnings or not), 2 invalid.
     """
     from topo.plan.planview import check_summary
 
-    click.echo(check_summary(file.describe(), _load(file, run_check=not no_run_check)))
+    click.echo(check_summary(file.describe(), reading.load(file, checking)))
 
 
 @cli.command(short_help="Print the wiring: transports, endpoints, binding ends.")
 @topology_options
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of tables.")
-@_no_run_check
-def plan(file: Sources, as_json: bool, no_run_check: bool) -> None:
+@checking_options()
+def plan(file: Sources, as_json: bool, checking: Checking) -> None:
     """Print the wiring of FILE: processes, and per link its transport,
     endpoint and binding end.
 
@@ -190,7 +149,7 @@ def plan(file: Sources, as_json: bool, no_run_check: bool) -> None:
     """
     from topo.plan.planview import plan_json, plan_table
 
-    p = _plan(file, run_check=not no_run_check)
+    p = reading.plan(file, checking)
     click.echo(plan_json(p) if as_json else plan_table(p), nl=as_json)
 
 
@@ -200,7 +159,8 @@ def plan(file: Sources, as_json: bool, no_run_check: bool) -> None:
     "--format", "fmt", type=click.Choice(["mermaid", "dot"], case_sensitive=False),
     default="mermaid", show_default=True, help="Mermaid flowchart or Graphviz dot.",
 )
-def graph(file: Sources, fmt: str) -> None:
+@checking_options(run_check=False)
+def graph(file: Sources, fmt: str, checking: Checking) -> None:
     """Draw the nodes of FILE inside their processes and hosts, and the links
     between them with their transports.
 
@@ -208,7 +168,7 @@ def graph(file: Sources, fmt: str) -> None:
     """
     from topo.plan.graph import to_dot, to_mermaid
 
-    p = _plan(file)
+    p = reading.plan(file, checking)
     click.echo(to_dot(p) if fmt.lower() == "dot" else to_mermaid(p), nl=False)
 
 
@@ -221,14 +181,14 @@ def graph(file: Sources, fmt: str) -> None:
               metavar="SECONDS", help="Time nodes get to end after a stop, before SIGTERM/SIGKILL.")
 @click.option("--color/--no-color", default=None,
               help="Colour the node prefixes (default: on a terminal, unless NO_COLOR is set).")
-@_no_run_check
+@checking_options()
 @click.option("-d", "--detach", is_flag=True,
               help="Run in the background: return once every node is ready, printing the run id.")
 @click.option("--status-fd", type=int, hidden=True)  # the background half of -d (topo.cli.detach)
 @click.option("--status-tty", is_flag=True, hidden=True)
 @click.pass_context
 def up(ctx: click.Context, file: Sources, ready_timeout: float, grace: float, color: bool | None,
-       no_run_check: bool, detach: bool, status_fd: int | None, status_tty: bool) -> None:
+       checking: Checking, detach: bool, status_fd: int | None, status_tty: bool) -> None:
     """Launch the topology in FILE and stream every node's output, prefixed
     with its name, until every node has returned or the run is stopped.
 
@@ -242,17 +202,17 @@ def up(ctx: click.Context, file: Sources, ready_timeout: float, grace: float, co
     if detach and status_fd is None:
         from topo.cli.detach import up_detached
 
-        ctx.exit(up_detached(file, ready_timeout=ready_timeout, grace=grace, color=color,
-                             run_check=not no_run_check))
+        ctx.exit(up_detached(file, ready_timeout=ready_timeout, grace=grace, color=color, checking=checking))
     from topo.cli.launch import up as launch
 
-    ctx.exit(launch(file, ready_timeout=ready_timeout, grace=grace, color=color,
-                    run_check=not no_run_check, status_fd=status_fd, status_tty=status_tty))
+    ctx.exit(launch(file, ready_timeout=ready_timeout, grace=grace, color=color, checking=checking,
+                    status_fd=status_fd, status_tty=status_tty))
 
 
 @cli.command(short_help="Print FILE as it runs: overlays merged, values set, profiles applied.")
 @topology_options
-def config(file: Sources) -> None:
+@checking_options(run_check=False)
+def config(file: Sources, checking: Checking) -> None:
     """Print the topology that FILE (with its -f overlays, --set values and
     --profile selection) resolves to, as YAML: the files merged, ${VAR}
     substituted, nodes of unselected profiles and their links left out.
@@ -263,8 +223,12 @@ def config(file: Sources) -> None:
     from topo.file.sources import dump
     from topo.file.validate import resolve
 
-    with _no_gc():
-        click.echo(dump(resolve(file).data), nl=False)
+    with reading.no_gc():
+        resolved = resolve(file, strict=checking.strict, lenient=checking.lenient)
+    assert resolved.topology is not None
+    for warning in resolved.topology.warnings:
+        click.echo(warning.render(), err=True)
+    click.echo(dump(resolved.data), nl=False)
 
 
 @cli.command(short_help="Running topologies and their nodes.")

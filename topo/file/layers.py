@@ -275,14 +275,16 @@ def _value(mapping: yaml.Node, key: str) -> yaml.Node | None:
 
 # -- profiles ------------------------------------------------------------------------
 
-def select(root: yaml.Node, chosen: Sequence[tuple[str, Pos]], removed: Iterable[str], problems: list[Problem]) -> None:
+def select(root: yaml.Node, chosen: Sequence[tuple[str, Pos]], removed: Iterable[str],
+           problems: list[Problem]) -> dict[str, str]:
     """Leaves out the nodes whose ``profiles:`` are none of ``chosen`` (each profile
     with where it was asked for), and every link that names a node left out, by its
     profiles or by a ``!reset`` (``removed``). ``*`` selects every profile. A chosen
-    profile that no node has is a problem where it was asked for."""
+    profile that no node has is a problem where it was asked for. Returns, for each socket
+    (``node.socket``) a dropped link named, the node left out at its other end."""
     nodes = _value(root, "nodes")
     if not isinstance(nodes, yaml.MappingNode):
-        return
+        return {}
     names = {name for name, _ in chosen}
     everything = "*" in names
     known: set[str] = set()
@@ -302,11 +304,22 @@ def select(root: yaml.Node, chosen: Sequence[tuple[str, Pos]], removed: Iterable
             hint = did_you_mean(name, known)
             problems.append(Problem(where, f"unknown profile {name!r}{hint or listed}"))
     if not out:
-        return
+        return {}
     nodes.value = kept
     links = _value(root, "links")
+    dropped: dict[str, str] = {}
     if isinstance(links, yaml.SequenceNode):
-        links.value = [item for item in links.value if not _link_nodes(item) & out]
+        kept_links = []
+        for item in links.value:
+            if not _link_nodes(item) & out:
+                kept_links.append(item)
+                continue
+            ends = _link_refs(item)
+            for ref, other in ((ends[0], ends[1]), (ends[1], ends[0])) if len(ends) == 2 else ():
+                if ref.split(".", 1)[0] not in out:
+                    dropped.setdefault(ref, other.split(".", 1)[0])
+        links.value = kept_links
+    return dropped
 
 
 def _profiles(node: yaml.Node) -> list[str] | None:
@@ -316,6 +329,15 @@ def _profiles(node: yaml.Node) -> list[str] | None:
     if not isinstance(value, yaml.SequenceNode) or not all(isinstance(v, yaml.ScalarNode) for v in value.value):
         return None
     return [str(v.value) for v in value.value]
+
+
+def _link_refs(item: yaml.Node) -> list[str]:
+    """The two ``node.socket`` ends a link item names, when it names two."""
+    if isinstance(item, yaml.ScalarNode):
+        parts = str(item.value).split("->")
+        return [p.strip() for p in parts] if len(parts) == 2 else []
+    ends = (_value(item, "from"), _value(item, "to"))
+    return [str(end.value).strip() for end in ends if isinstance(end, yaml.ScalarNode)]
 
 
 def _link_nodes(item: yaml.Node) -> set[str]:

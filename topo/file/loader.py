@@ -17,10 +17,11 @@ from typing import Any, Iterable, Mapping
 import yaml
 
 from topo.errors import InvalidTopology, Pos, Problem, UsageError
+from topo.file.cascade import duplicated, links_unread, misplaced_node_keys, misplaced_problems
 from topo.file.interpolate import variables
 from topo.file.layers import clean, has_tags, select
 from topo.file.model import (
-    DEFAULT_MAX_MESSAGE, ExternalEndpoint, HostSpec, LinkSpec, NodeSpec, OnExit, Restart, SocketRef, SocketSpec, SocketType,
+    DEFAULT_MAX_MESSAGE, LINKS_UNREAD, ExternalEndpoint, HostSpec, LinkSpec, NodeSpec, OnExit, Restart, SocketRef, SocketSpec, SocketType,
     Topology, Transport,
 )
 from topo.file.schema import SCHEMA
@@ -123,6 +124,13 @@ def from_tree(root: yaml.Node | None, file: str, problems: list[Problem], unread
         return None, None
     checked = checker.check(raw, SCHEMA, (), problems)
     builder = _Builder(file, checker)
+    # mistakes that would otherwise be buried under their consequences (topo.file.cascade)
+    misplaced = misplaced_node_keys(root, file, problems)
+    problems[:] = misplaced_problems(misplaced, problems)
+    builder.broken.update(name for m in misplaced for name in (m.key, m.owner) if name is not None)
+    builder.broken.update(duplicated(problems, checker.key_positions))
+    if links_unread(raw, checked):
+        builder.broken.add(LINKS_UNREAD)
     return builder.topology(checked), raw
 
 

@@ -11,7 +11,7 @@ from enum import Enum
 from types import MappingProxyType
 from typing import Any, Mapping
 
-from topo.errors import Pos
+from topo.errors import Pos, Problem
 
 #: The largest frame (bytes) an endpoint served with CURVE takes unless the file's
 #: ``security.max_message`` or the socket's ``maxmsgsize`` says otherwise. libzmq reads a
@@ -171,6 +171,11 @@ class LinkSpec:
         return self.at.get(key, self.pos)
 
 
+#: In :attr:`Topology.broken`: the file's links could not be read (``links:`` misspelt, or
+#: not a list), so no socket is reported as having no link: the first mistake is the one.
+LINKS_UNREAD = "<links>"
+
+
 @dataclass(frozen=True)
 class Topology:
     name: str
@@ -192,6 +197,12 @@ class Topology:
     at: Mapping[str, Pos] = field(default_factory=dict)
     #: The files merged over ``file``, in order (``topo up FILE -f OVERLAY``).
     overlays: tuple[str, ...] = ()
+    #: ``node.socket`` → the node at the other end of a link of the file that was
+    #: dropped with that node (its profile not selected, or ``!reset``).
+    unlinked_by: Mapping[str, str] = field(default_factory=dict)
+    #: What :func:`topo.file.validate.load` found that does not stop a run (severity
+    #: warning), in file order: the commands print them, ``--strict`` refuses the file.
+    warnings: tuple[Problem, ...] = ()
 
     def where(self, key: str) -> Pos:
         return self.at.get(key, self.pos)

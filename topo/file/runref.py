@@ -37,6 +37,7 @@ from pathlib import Path
 
 from topo.errors import InvalidTopology, Problem, TopoError
 from topo.file import validate
+from topo.file.diagnostics import excerpts_from_files
 from topo.file.model import NodeSpec, Topology
 from topo.file.sources import Sources
 
@@ -71,27 +72,34 @@ class UnresolvedRuns(TopoError):
 
     def __init__(self, problems: list[Problem], nodes: list[str]) -> None:
         self.problems = sorted(set(problems))
-        super().__init__("\n".join(str(p) for p in self.problems)
-                         + f"\nnode(s) {', '.join(nodes)} cannot be imported: nothing was started")
+        self.tail = f"node(s) {', '.join(nodes)} cannot be imported: nothing was started"
+        super().__init__("\n".join(str(p) for p in self.problems) + "\n" + self.tail)
+
+    def format_message(self) -> str:
+        """As :class:`InvalidTopology` shows its problems: each with its source line."""
+        return "\n".join([*(p.render() for p in self.problems), self.tail])
 
 
-def load_resolved(path: str | Sources, *, starting: bool = False) -> Topology:
+def load_resolved(path: str | Sources, *, starting: bool = False, strict: bool | None = None,
+                  lenient: bool = False) -> Topology:
     """:func:`topo.file.validate.load`, then every local node's ``run:`` resolved: the
     topology, or :class:`InvalidTopology`. The references are looked at once the rest of
     the file is valid: a node the file gets wrong may not have a ``run:`` worth looking
     for, and one problem at a time there reads better than a guess.
 
     ``starting``: for ``topo up``, which reports them as nodes that cannot be imported
-    (:class:`UnresolvedRuns`)."""
-    topology = validate.load(path)  # looked up when called: the seam tests replace
+    (:class:`UnresolvedRuns`). ``strict``, ``lenient``: as :func:`topo.file.validate.load`'s; the
+    file's warnings are reported with these problems."""
+    topology = validate.load(path, strict=strict, lenient=lenient)  # looked up when called: the seam tests replace
     missing = missing_python_path(topology)
     if missing:
-        raise InvalidTopology(missing)
+        raise InvalidTopology([*excerpts_from_files(missing, _files(path)), *topology.warnings])
     unresolved = _unresolved(topology, search_path(topology.file, topology.python_path))
     if unresolved and starting:
-        raise UnresolvedRuns([p for _, p in unresolved], [name for name, _ in unresolved])
+        raise UnresolvedRuns([*excerpts_from_files([p for _, p in unresolved], _files(path)), *topology.warnings],
+                             [name for name, _ in unresolved])
     if unresolved:
-        raise InvalidTopology([p for _, p in unresolved])
+        raise InvalidTopology([*excerpts_from_files([p for _, p in unresolved], _files(path)), *topology.warnings])
     return topology
 
 
@@ -107,6 +115,10 @@ class _Module:
     locations: list[str] | None = None
     #: Why it cannot be imported, when that is certain (not found, a syntax error).
     error: str | None = None
+
+
+def _files(path: str | Sources) -> tuple[str, ...]:
+    return (path,) if isinstance(path, str) else path.files
 
 
 def missing_python_path(t: Topology) -> list[Problem]:

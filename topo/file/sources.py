@@ -10,7 +10,7 @@ runs, what ``topo check`` checks and what ``topo config`` prints are the same th
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, Mapping, Sequence
 
 import yaml
@@ -81,6 +81,9 @@ class Resolved:
     topology: Topology | None
     data: Any
     problems: list[Problem]
+    #: Each file's text as read (and each ``--set`` argument, under its origin's name): the
+    #: lines problems are shown with (:func:`topo.file.diagnostics.with_excerpts`).
+    texts: dict[str, str] = field(default_factory=dict)
 
 
 def read(sources: Sources, environ: Mapping[str, str] | None = None) -> Resolved:
@@ -95,10 +98,13 @@ def read(sources: Sources, environ: Mapping[str, str] | None = None) -> Resolved
     unread: set[int] = set()
     merged: Merged | None = None
     root: yaml.Node | None = None
+    texts: dict[str, str] = {}
+    dropped: dict[str, str] = {}
     for i, file in enumerate(sources.files):
         text = _text(file, problems)
         if text is None:
             continue
+        texts.setdefault(file, text)
         layer = compose(text, file, problems, values, unread)
         if layer is None:
             continue  # an empty overlay changes nothing; an empty first file is said below
@@ -120,11 +126,13 @@ def read(sources: Sources, environ: Mapping[str, str] | None = None) -> Resolved
             if overlay is not None:
                 merge(merged, overlay)
         root = merged.root
-        select(root, sources.profiles, merged.removed, problems)
+        dropped = select(root, sources.profiles, merged.removed, problems)
     topology, data = from_tree(root, sources.file, problems, unread, layers=[*sources.files[1:], SET_ORIGIN])
     if topology is not None and len(sources.files) > 1:
         topology = replace(topology, overlays=tuple(sources.files[1:]))
-    return Resolved(topology, data, problems)
+    if topology is not None and dropped:
+        topology = replace(topology, unlinked_by=dropped)
+    return Resolved(topology, data, problems, texts)
 
 
 def _text(file: str, problems: list[Problem]) -> str | None:

@@ -1,7 +1,9 @@
 """Rules that relate parts of a topology to each other; structure is the schema's job.
 
 Each rule appends located problems and never stops at the first, and rules skip names the
-loader already marked broken, so a single typo is reported once.
+loader already marked broken, so a single typo is reported once. Some rules find what can
+run but likely not as meant: they add warnings (:func:`topo.file.diagnostics.warning`),
+which ``--strict`` makes errors.
 """
 
 from __future__ import annotations
@@ -10,34 +12,38 @@ import ipaddress
 import os
 import re
 from collections import defaultdict
+from dataclasses import replace
 from typing import Iterable
 
-from topo.errors import InvalidTopology, Pos, Problem
+from topo.errors import Pos, Problem
 from topo.file import external
+from topo.file.diagnostics import settle, strict_default, warning
 from topo.file.sources import Resolved, Sources, read
-from topo.file.model import VALID_PAIRS, LinkSpec, SocketRef, SocketSpec, SocketType, Topology, Transport
+from topo.file.model import LINKS_UNREAD, VALID_PAIRS, LinkSpec, SocketRef, SocketSpec, SocketType, Topology, Transport
 from topo.file.placement import natural_transport, place
 from topo.file.structure import did_you_mean
 
 
-def load(path: str | Sources) -> Topology:
+def load(path: str | Sources, *, strict: bool | None = None, lenient: bool = False) -> Topology:
     """The validated topology of a file (or of a file with overlays, ``--set`` values and
-    profiles: :class:`topo.file.sources.Sources`), or :class:`InvalidTopology` with
-    every problem."""
-    topology = resolve(path).topology
+    profiles: :class:`topo.file.sources.Sources`), its warnings in ``warnings``; or
+    :class:`topo.errors.InvalidTopology` with every problem, each with its source line.
+    ``strict`` (default: ``TOPO_STRICT``): a warning is an error. ``lenient``: a socket
+    with no link is a warning (:func:`unlinked`)."""
+    topology = resolve(path, strict=strict, lenient=lenient).topology
     assert topology is not None  # resolve raised otherwise
     return topology
 
 
-def resolve(path: str | Sources) -> Resolved:
+def resolve(path: str | Sources, *, strict: bool | None = None, lenient: bool = False) -> Resolved:
     """:func:`load`, with the plain values the model was read from (``topo config``)."""
     resolved = read(Sources((path,)) if isinstance(path, str) else path)
-    topology, problems = resolved.topology, resolved.problems
-    if topology is not None:
-        problems.extend(validate(topology))
-    if problems or topology is None:
-        raise InvalidTopology(problems)
-    return resolved
+    problems = resolved.problems
+    if resolved.topology is not None:
+        problems.extend(validate(resolved.topology))
+    topology = settle(resolved.topology, problems, resolved.texts, strict_default() if strict is None else strict,
+                      lenient)
+    return replace(resolved, topology=topology)
 
 
 def validate(t: Topology) -> list[Problem]:
@@ -165,8 +171,18 @@ def _sockets(t: Topology, problems: list[Problem]) -> None:
                 pub_ok = option == "xpub_nodrop" and sock.type is SocketType.PUB
                 if owner is not None and sock.type is not owner and not pub_ok:
                     problems.append(Problem(sock.where("options"), f"{node.name}.{sock.name}: option {option!r} is for {owner.value} sockets, and this one is {sock.type.value}" + (" (a declared PUB's subscriptions are topo's business)" if sock.type is SocketType.PUB else "")))
+            if sock.type is SocketType.SUB and not sock.subscribe:
+                problems.append(_subscribes_to_nothing(node.name, sock))
             if sock.type is SocketType.PAIR and node.replicas > 1:
                 problems.append(Problem(node.where("replicas"), f"{node.name}.{sock.name}: a PAIR socket has exactly one peer, so its node cannot have replicas"))
+
+
+def _subscribes_to_nothing(node: str, sock: SocketSpec) -> Problem:
+    """A SUB without topics receives nothing, without a word from ZeroMQ: the classic trap.
+    It may be meant (the node's code subscribes), so it is a warning."""
+    if "subscribe" in sock.at:
+        return warning(sock.where("subscribe"), f"SUB socket {node}.{sock.name} subscribes to nothing (`subscribe: []`): it receives no message unless the node's code subscribes; `subscribe: \"\"` receives everything")
+    return warning(sock.pos, f"SUB socket {node}.{sock.name} has no `subscribe:`, so it subscribes to nothing: it receives no message unless the node's code subscribes; `subscribe: \"\"` receives everything")
 
 
 def _resolve(t: Topology, ref: SocketRef, pos: Pos, problems: list[Problem]) -> SocketSpec | None:
@@ -229,12 +245,34 @@ def _link_counts(t: Topology, links: Iterable[LinkSpec], problems: list[Problem]
             ref = f"{node.name}.{sock.name}"
             if ref in t.broken:
                 continue
-            if used[ref] == 0 and "external" not in sock.at:  # external peers are its links
-                problems.append(Problem(sock.pos, f"socket {ref} ({sock.type.value}) has no link: add one under `links:` or remove the socket"))
+            if used[ref] == 0:
+                problem = unlinked(t, ref, sock)
+                if problem is not None:
+                    problems.append(problem)
             elif sock.type is SocketType.PAIR and used[ref] > 1:
                 problems.append(Problem(sock.pos, f"PAIR socket {ref} has {used[ref]} links; a PAIR has exactly one"))
             elif sock.type is SocketType.PAIR and used[ref] + len(sock.external) > 1:
                 problems.append(Problem(sock.pos, f"PAIR socket {ref} has {used[ref]} link(s) and {len(sock.external)} external endpoint(s); a PAIR has exactly one peer"))
+
+
+def unlinked(t: Topology, ref: str, sock: SocketSpec) -> Problem | None:
+    """What a socket no link names is: the one place that says it.
+
+    An error, as a socket without a peer is most often a forgotten link (``--lenient``
+    shows it as a warning while a file is edited: a link commented out). A warning when
+    the file's links to it went with a node left out by a profile or a ``!reset``: the
+    selection is meant. Nothing when it has external endpoints (its peers are outside)
+    or when the file's links could not be read at all (that mistake is reported, not its
+    every consequence). A socket left without a link is created and connected to nothing.
+    """
+    if LINKS_UNREAD in t.broken or "external" in sock.at:
+        return None
+    what = f"socket {ref} ({sock.type.value}) has no link"
+    gone = t.unlinked_by.get(ref)
+    if gone is not None:
+        return warning(sock.pos, f"{what} in this selection: its links go to {gone}, which is left out "
+                                 "(a profile not selected, or !reset); it is created and connected to nothing")
+    return Problem(sock.pos, f"{what}: add one under `links:` or remove the socket", lenient=True)
 
 
 def _binding(t: Topology, links: Iterable[LinkSpec], problems: list[Problem]) -> None:

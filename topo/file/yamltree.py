@@ -25,7 +25,10 @@ import yaml
 from topo.errors import Pos, Problem
 from topo.file.interpolate import Interpolator, mask
 from topo.file.structure import pos_of
+from topo.file.yamlerrors import explain
 
+#: How a duplicate key's problem starts (:mod:`topo.file.cascade` looks for it).
+DUPLICATE = "duplicate key "
 #: How many mappings and lists may hold one another. A topology needs a handful;
 #: the checker after this module recurses once per level and must stay far from
 #: Python's recursion limit.
@@ -74,7 +77,7 @@ def compose(
         if deep is not None:
             problems.append(too_deep(deep))
         else:
-            problems.append(_yaml_problem(err, file))
+            problems.append(_yaml_problem(err, file, written))
         return None
     if root is None:
         return None
@@ -92,12 +95,9 @@ def compose(
     return root
 
 
-def _yaml_problem(err: BaseException, file: str) -> Problem:
+def _yaml_problem(err: BaseException, file: str, text: str) -> Problem:
     if isinstance(err, yaml.MarkedYAMLError):
-        mark = err.problem_mark or err.context_mark
-        pos = Pos(file, mark.line + 1, mark.column + 1) if mark else Pos(file, 1, 1)
-        what = " ".join(p for p in (err.context, err.problem) if p)
-        return Problem(pos, f"YAML syntax error: {what}")
+        return explain(err, text, file)
     if isinstance(err, RecursionError):
         return too_deep(Pos(file, 1, 1))
     return Problem(Pos(file, 1, 1), f"YAML error: {err}")
@@ -239,7 +239,7 @@ class _Tree:
                 continue
             if ident in first:
                 line = first[ident].start_mark.line + 1
-                self.problems.append(Problem(pos_of(self.file, key), f"duplicate key {key.value!r} (first written on line {line})"))
+                self.problems.append(Problem(pos_of(self.file, key), f"{DUPLICATE}{key.value!r} (first written on line {line})"))
             else:
                 first[ident] = key
 

@@ -21,7 +21,8 @@ _GAP = "  "
 
 
 def check_summary(file: str, topology: Topology) -> str:
-    """``FILE: ok (N nodes, M links)``, with instances and hosts when they differ."""
+    """``FILE: ok (N nodes, M links)``, with instances and hosts when they differ, and
+    `` (K warnings)`` when the file has warnings (printed before it)."""
     nodes = len(topology.nodes)
     instances = sum(n.replicas for n in topology.nodes.values())
     parts = [_count(nodes, "node")]
@@ -30,7 +31,8 @@ def check_summary(file: str, topology: Topology) -> str:
     parts.append(_count(len(topology.links), "link"))
     if len(topology.hosts) > 1:
         parts.append(_count(len(topology.hosts), "host"))
-    return f"{file}: ok: topology {topology.name} ({', '.join(parts)})"
+    warned = f" ({_count(len(topology.warnings), 'warning')})" if topology.warnings else ""
+    return f"{file}: ok: topology {topology.name} ({', '.join(parts)}){warned}"
 
 
 def plan_json(plan: Plan) -> str:

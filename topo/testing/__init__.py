@@ -19,6 +19,11 @@ happened in it.
 The supervisor runs in a background thread and owns the run's state; the test sees a copy
 of each node's state, kept by a reporter the supervisor calls.
 
+The file's warnings (a socket with no link, a SUB subscribed to nothing) do not stop the
+run: they are ``run.warnings`` and each is issued as a :class:`TopologyWarning`, which
+pytest lists in its summary; ``up(..., strict=True)`` (or ``TOPO_STRICT=1``) makes them
+errors, as ``topo check --strict`` does.
+
 The package: this harness, :mod:`topo.testing.pytest_plugin` (the ``pytest11`` entry
 point: the ``topo_up`` fixture) and :mod:`topo.testing.overrides` (a topology edited for a
 test before it is loaded). It sits on top of everything but the command line, and may
@@ -34,6 +39,7 @@ import re
 import tempfile
 import threading
 import time
+import warnings as py_warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ContextManager, Mapping, Sequence
@@ -47,10 +53,10 @@ from topo.process import curve
 from topo.supervisor import rundir
 from topo.process import sockets as socket_factory
 from topo.process.control import Kind, Message
-from topo.errors import Pos, TopoError
+from topo.errors import Pos, Problem, TopoError
 from topo.process.gate import GateWatch, InprocBoard, SocketGate
 from topo.supervisor.output import LogFiles
-from topo.testing.overrides import PROBE_NODE, PROBE_PROCESS, OverrideError, Probe, apply, resolved
+from topo.testing.overrides import PROBE_NODE, PROBE_PROCESS, OverrideError, Probe, anchored, apply, resolved
 from topo.plan.planner import Plan, make_plan
 from topo.plan.share import RUN_DIR, EndpointShare
 from topo.plan.planner import share_of
@@ -59,11 +65,16 @@ from topo.supervisor.supervise import Supervisor, default_sys_path
 from topo.file.sources import Sources, dump
 from topo.file.validate import load
 
-__all__ = ["HarnessError", "OverrideError", "Probe", "Result", "Run", "up"]
+__all__ = ["HarnessError", "OverrideError", "Probe", "Result", "Run", "TopologyWarning", "up"]
 
 
 class HarnessError(TopoError):
     """The topology did not come up, or a wait ran out; says what was awaited."""
+
+
+class TopologyWarning(UserWarning):
+    """A warning of the topology file (``FILE:LINE:COL: warning: ...``), as ``topo check``
+    prints it; the run goes on."""
 
 
 @dataclass(frozen=True)
@@ -119,6 +130,8 @@ class Run:
                                      sys_path=sys_path, external=external, run_dir=run_dir, hosts=Hosts)
         self._thread = threading.Thread(target=self._supervise, name="topo:supervisor", daemon=True)
         self.outcome: Any = None
+        #: The file's warnings, in file order (``topo check`` prints the same).
+        self.warnings: tuple[Problem, ...] = ()
         self.probes: dict[str, zmq.Socket[Any]] = {}
         self._ctx: zmq.Context[Any] | None = None
         self._dealer: zmq.Socket[Any] | None = None
@@ -335,7 +348,7 @@ def _merge(results: list[Result]) -> Result:
 def up(source: str | Path | Mapping[str, Any], *, probes: Mapping[str, Probe] | None = None,
        overrides: Mapping[str, Mapping[str, Any] | None] | None = None, ready_timeout: float = 30.0,
        grace: float = 5.0, overlays: Sequence[str | Path] = (), sets: Sequence[str] = (),
-       profiles: Sequence[str] = ()) -> Run:
+       profiles: Sequence[str] = (), strict: bool | None = None, lenient: bool = False) -> Run:
     """Starts the topology and returns once every node (and probe) is ready.
 
     ``overlays``, ``sets`` and ``profiles`` are ``topo up``'s ``-f FILE``, ``--set
@@ -344,6 +357,10 @@ def up(source: str | Path | Mapping[str, Any], *, probes: Mapping[str, Probe] | 
     ``overrides`` maps node names to keys replacing the result's (``args`` and ``env``
     are merged key by key): replicas, placement, restart policy, anything a node may say;
     or to None, which leaves the node and its links out (a probe can take its place).
+    ``strict``: the file's warnings are errors (:class:`topo.errors.InvalidTopology`);
+    None: as ``TOPO_STRICT`` says. Otherwise they are ``run.warnings``, each also issued
+    as a :class:`TopologyWarning`. ``lenient``: ``topo up --lenient``'s (a socket with no
+    link is a warning).
     """
     chosen = tuple((name, Pos("profiles", i, 1)) for i, name in enumerate(profiles, 1))
     layered = bool(overlays or sets or profiles)
@@ -364,16 +381,20 @@ def up(source: str | Path | Mapping[str, Any], *, probes: Mapping[str, Probe] | 
                 else:
                     path_read = path
                 data = resolved(Sources((path_read, *map(str, overlays)), tuple(sets), chosen))
-            data = apply(data, overrides or {}, probes or {})
+            data = anchored(apply(data, overrides or {}, probes or {}), Path(path).parent)
             effective = scratch / Path(path).name
             effective.write_text(dump(data))
-            plan = make_plan(load(str(effective)))
+            topology = load(str(effective), strict=strict, lenient=lenient)
         finally:
             shutil.rmtree(scratch, ignore_errors=True)  # its problems are already read
     else:
         path = str(source)
-        plan = make_plan(load(Sources((path, *map(str, overlays)), tuple(sets), chosen)))
+        topology = load(Sources((path, *map(str, overlays)), tuple(sets), chosen), strict=strict, lenient=lenient)
+    plan = make_plan(topology)
+    for problem in topology.warnings:
+        py_warnings.warn(problem.render(), TopologyWarning, stacklevel=2)
     run = Run(plan, ready_timeout=ready_timeout, grace=grace, sys_path=default_sys_path(path, plan.python_path))
+    run.warnings = topology.warnings
     try:
         run.start()
     except BaseException:

@@ -7,6 +7,7 @@ so that the result goes through the same loader, validation and plan as any file
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Mapping
 
 from topo.errors import InvalidTopology, TopoError
@@ -111,3 +112,14 @@ def _escaped(value: Any) -> Any:
     if isinstance(value, list):
         return [_escaped(v) for v in value]
     return value
+
+
+def anchored(data: dict[str, Any], directory: Path) -> dict[str, Any]:
+    """The values a file means relative to its own directory (``python_path:``), made
+    absolute: the copy the harness loads lies in a directory of its own."""
+    entries = data.get("python_path")
+    if isinstance(entries, str):
+        entries = [entries]
+    if isinstance(entries, list):
+        data = {**data, "python_path": [str(directory.resolve() / e) if isinstance(e, str) else e for e in entries]}
+    return data

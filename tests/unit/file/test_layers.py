@@ -233,7 +233,7 @@ def test_set_can_reset_a_node(tmp_path: Path) -> None:
     ("sender..x=1", "--set:1:8: --set 'sender..x=1': an empty name in 'sender..x' (expected NODE.KEY=VALUE)"),
     ("sender=1", "--set:1:7: --set 'sender=1': a key of the node is needed (NODE.KEY=VALUE, such as sender.replicas=2; NODE=!reset removes the node)"),
     ("sender.replcas=2", "--set:1:8: unknown key 'replcas' in nodes.sender (did you mean 'replicas'?)"),
-    ("sender.args.x=[1", "--set:1:15: YAML syntax error: while parsing a flow sequence did not find expected ',' or ']'"),
+    ("sender.args.x=[1", "--set:1:15: this `[` is never closed: add `]` after its last item"),
     ("sender.args.x={a: 1, a: 2}", "--set:1:22: duplicate key 'a' (first written on line 1)"),
     ("sender.args.x=" + "[" * 300 + "]" * 300,
      "--set:1:215: the file is nested too deep to read (more than 200 levels of mappings and lists)"),
@@ -316,3 +316,26 @@ def test_resolve_raises_with_every_problem(tmp_path: Path) -> None:
         resolve(Sources(files(tmp_path, BASE), ("sender.replicas=0", "receiver.replicas=0")))
     assert [p.pos for p in err.value.problems] == [Pos("--set", 1, 17), Pos("--set", 2, 19)]
     assert all(isinstance(p, Problem) for p in err.value.problems)
+
+
+TAPPED = """\
+    topology: tapped
+    nodes:
+      source: {run: m:f, sockets: {out: PUB, debug: PUB}}
+      sink: {run: m:f, sockets: {in: SUB}}
+      spy: {run: m:f, profiles: [debug], sockets: {in: SUB}}
+    links:
+      - source.out -> sink.in
+      - source.debug -> spy.in
+    """
+
+
+def test_a_socket_whose_links_went_with_its_peers_profile_is_a_warning_not_an_error(tmp_path: Path) -> None:
+    paths = files(tmp_path, TAPPED)
+    topology = load(Sources(paths))  # no profile: spy is left out, and source.debug's link with it
+    [w] = [p for p in topology.warnings if "no link" in p.message]
+    assert w.pos == Pos(paths[0], 3, 42)
+    assert w.message.startswith("socket source.debug (PUB) has no link in this selection: its links go to spy")
+    assert not [p for p in load(Sources(paths, (), profiles_from(["debug"], {}))).warnings if "no link" in p.message]
+    with pytest.raises(InvalidTopology, match="source.debug .PUB. has no link: add one"):
+        load(Sources(files(tmp_path, TAPPED.replace("      - source.debug -> spy.in\n", ""))))  # no link at all

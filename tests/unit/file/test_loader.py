@@ -36,8 +36,8 @@ def test_unclosed_flow_mapping_is_a_syntax_error(problem):
         topology: t
         nodes: {a: {run: m:f}
         """)
-    assert at(p) == (3, 1)
-    assert "YAML syntax error" in p.message
+    assert at(p) == (2, 8)  # the `{` never closed, not the end of the file where PyYAML noticed
+    assert p.message == "this `{` is never closed: add `}` after its last item"
 
 
 @pytest.mark.parametrize("text", ["", "\n\n", "# only a comment\n"])

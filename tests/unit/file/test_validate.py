@@ -187,8 +187,8 @@ def test_pair_with_replicas(problem):
 # -- sockets ----------------------------------------------------------------------------
 
 
-def test_socket_with_no_link(problem):
-    p = problem("""\
+def test_socket_with_no_link_is_an_error_and_a_warning_when_lenient(warnings, problems):
+    text = """\
         topology: t
         nodes:
           a:
@@ -199,9 +199,13 @@ def test_socket_with_no_link(problem):
           b: {run: m:f, sockets: {in: PULL}}
         links:
           - a.out -> b.in
-        """)
-    assert at(p) == (7, 7)
-    assert "socket a.spare (PUB) has no link" in p.message
+        """
+    [p] = problems(text)  # most often a link forgotten: the file is invalid
+    assert at(p) == (7, 7) and not p.is_warning
+    assert p.message == "socket a.spare (PUB) has no link: add one under `links:` or remove the socket"
+    [w] = warnings(text)  # --lenient, while the file is edited: the socket is created, unconnected
+    assert at(w) == (7, 7)
+    assert str(w).endswith(":7:7: warning: " + p.message + " [an error without --lenient]")
 
 
 def test_subscribe_on_a_socket_that_is_not_sub(problem):
@@ -504,7 +508,7 @@ def test_all_problems_are_reported_at_once_in_file_order(problems):
     ]
 
 
-def test_three_unrelated_semantic_problems_in_order(problems):
+def test_unrelated_semantic_problems_in_order(problems):
     found = problems("""\
         topology: t
         nodes:

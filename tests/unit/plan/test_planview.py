@@ -80,7 +80,8 @@ def test_check_summary_counts_nodes_instances_and_links(tmp_path: Path) -> None:
     path = tmp_path / "w.yaml"
     path.write_text(WEATHER)
     summary = check_summary("w.yaml", load(str(path)))
-    assert summary == "w.yaml: ok: topology weather (3 nodes, 4 instances, 2 links)"
+    # and its warning: one SUB of WEATHER subscribes to nothing
+    assert summary == "w.yaml: ok: topology weather (3 nodes, 4 instances, 2 links) (1 warning)"
 
 
 def test_check_summary_singular_and_hosts(tmp_path: Path) -> None:
