@@ -84,9 +84,17 @@ def test_check_points_into_the_file_that_wrote_the_value(topo: Topo) -> None:
     assert result.out == ""
     assert result.err.splitlines() == [
         "--set:1:15: nodes.vent.replicas must be an integer, not a string",
+        "  1 | vent.replicas=zero",  # each shown with the line (or the --set) that wrote it
+        "    |               ^",
         f"{overlay}:3:15: nodes.worker.replicas must be at least 1; got 0",
+        "  3 |     replicas: 0",
+        "    |               ^",
         f"{overlay}:4:19: nodes.sink.on_exit must be one of continue, stop; got 'later'",
+        "  4 |   sink: {on_exit: later}",
+        "    |                   ^",
         f"{overlay}:6:17: link names node 'wroker', which does not exist (did you mean 'worker'?)",
+        "  6 |   - vent.out -> wroker.in",
+        "    |                 ^",
         "4 problems",
     ]
     result = topo.run("check", base, "-f", overlay.replace("bad", "missing"))

@@ -1,5 +1,6 @@
 """Warnings through the command line and the harness, with real files and real runs: they
-are shown and the command goes on; ``--strict`` and ``TOPO_STRICT=1`` make them errors."""
+are shown and the command goes on; ``--strict`` and ``TOPO_STRICT=1`` make them errors.
+A socket with no link is an error, and a warning with ``--lenient``."""
 
 from __future__ import annotations
 
@@ -27,18 +28,26 @@ links:
 """
 
 WARNINGS = [
-    "topo.yaml:7:7: warning: socket sender.spare (PUB) has no link: it is created and connected to nothing (add a link under `links:`, or remove the socket)",
+    "topo.yaml:7:7: warning: socket sender.spare (PUB) has no link: add one under `links:` or remove the socket [an error without --lenient]",
     "  7 |       spare: PUB",
     "    |       ^",
-    "topo.yaml:8:7: warning: socket sender.idle (SUB) has no link: it is created and connected to nothing (add a link under `links:`, or remove the socket)",
+    "topo.yaml:8:7: warning: socket sender.idle (SUB) has no link: add one under `links:` or remove the socket [an error without --lenient]",
     "  8 |       idle: {type: SUB, subscribe: [\"\"]}",
     "    |       ^",
 ]
 
 
-def test_check_lists_the_warnings_and_exits_0(topo: Topo) -> None:
+def test_a_socket_with_no_link_is_an_error(topo: Topo) -> None:
     path = topo.file(LONELY)
     result = topo.run("check", path)
+    assert result.code == 2, result.err
+    assert "topo.yaml:7:7: socket sender.spare (PUB) has no link: add one under `links:` or remove the socket\n" in result.err
+    assert result.err.endswith("2 problems\n") and result.out == ""
+
+
+def test_check_lenient_lists_the_warnings_and_exits_0(topo: Topo) -> None:
+    path = topo.file(LONELY)
+    result = topo.run("check", "--lenient", path)
     assert result.code == 0, result.err
     assert [line.replace(str(Path(path).parent) + "/", "") for line in result.err.splitlines()] == WARNINGS
     assert result.out == f"{path}: ok: topology lonely (2 nodes, 1 link) (2 warnings)\n"
@@ -46,27 +55,27 @@ def test_check_lists_the_warnings_and_exits_0(topo: Topo) -> None:
 
 @pytest.mark.parametrize("command", [["check"], ["plan"], ["plan", "--json"], ["graph"]])
 def test_strict_makes_warnings_errors(topo: Topo, command: list[str]) -> None:
-    path = topo.file(LONELY)
-    assert topo.run(*command, path).code == 0
-    result = topo.run(*command, "--strict", path)
+    path = topo.file(LONELY.replace('subscribe: [""]', "subscribe: []"))  # and a warning of its own
+    assert topo.run(*command, "--lenient", path).code == 0
+    result = topo.run(*command, "--strict", "--lenient", path)
     assert result.code == 2, result.out + result.err
     assert result.out == ""
-    assert "7:7: socket sender.spare (PUB) has no link" in result.err
-    assert "[warning, an error with --strict]" in result.err
-    assert result.err.endswith("2 problems\n")
+    assert "7:7: socket sender.spare (PUB) has no link: add one under `links:` or remove the socket\n" in result.err
+    assert "subscribes to nothing (`subscribe: []`)" in result.err and "[warning, an error with --strict]" in result.err
+    assert result.err.endswith("3 problems\n")
 
 
 def test_topo_strict_in_the_environment(topo: Topo) -> None:
     path = topo.file(LONELY)
     topo.env["TOPO_STRICT"] = "1"
-    assert topo.run("check", path).code == 2
+    assert topo.run("check", "--lenient", path).code == 2
     topo.env["TOPO_STRICT"] = "0"
-    assert topo.run("check", path).code == 0
+    assert topo.run("check", "--lenient", path).code == 0
 
 
 def test_an_invalid_file_counts_its_warnings_apart(topo: Topo) -> None:
     path = topo.file(LONELY.replace("topology: lonely", "topology: Lonely"))
-    result = topo.run("check", path)
+    result = topo.run("check", "--lenient", path)
     assert result.code == 2
     assert result.err.endswith("1 problem, 2 warnings\n")
     assert "topo.yaml:1:11: topology must be" in result.err
@@ -75,7 +84,7 @@ def test_an_invalid_file_counts_its_warnings_apart(topo: Topo) -> None:
 def test_up_shows_the_warnings_first_and_runs_to_the_end(topo: Topo) -> None:
     """A linkless socket is created (the node's code finds it) and neither the gate nor
     the delivery at return waits for it."""
-    result = topo.run("up", topo.file(LONELY), "--no-color", timeout=60)
+    result = topo.run("up", "--lenient", topo.file(LONELY), "--no-color", timeout=60)
     assert result.code == 0, result.out + result.err
     lines = result.out.splitlines()
     assert re.match(r"topo\s+\| .*topo.yaml:7:7: warning: socket sender.spare \(PUB\) has no link", lines[0]), result.out
@@ -90,7 +99,7 @@ def test_up_shows_the_warnings_first_and_runs_to_the_end(topo: Topo) -> None:
 
 
 def test_up_strict_starts_nothing(topo: Topo) -> None:
-    result = topo.run("up", "--strict", topo.file(LONELY))
+    result = topo.run("up", "--strict", "--lenient", topo.file(LONELY))
     assert result.code == 2
     assert "has no link" in result.err and "started" not in result.out
     assert topo.run_dirs() == []
@@ -113,11 +122,12 @@ def test_the_harness_gives_the_warnings_and_takes_strict(tmp_path: Path, monkeyp
     path = tmp_path / "topo.yaml"
     path.write_text(LONELY)
     with pytest.warns(TopologyWarning) as issued:
-        with up(str(path)) as run:
+        with up(str(path), lenient=True) as run:
             assert run.wait_for_output("sink", r"^got hello$")
             assert run.wait_for("sender").returned
     assert [str(w.message).splitlines()[0] for w in issued] == [str(w) for w in run.warnings]
     assert [(w.pos.line, w.severity) for w in run.warnings] == [(7, "warning"), (8, "warning")]
-    with pytest.raises(InvalidTopology) as info:
-        up(str(path), strict=True)
-    assert len(info.value.errors) == 2
+    for how in ({"strict": True, "lenient": True}, {}):
+        with pytest.raises(InvalidTopology) as info:
+            up(str(path), **how)  # type: ignore[arg-type]
+        assert len(info.value.errors) == 2

@@ -10,6 +10,7 @@ deadline, never a sleep.
 from __future__ import annotations
 
 import json
+import re
 import os
 import random
 import signal
@@ -271,3 +272,37 @@ def test_ctrl_c_at_a_random_moment_of_the_first_second(topo: Topo) -> None:
         assert took < GRACE + 1 + SLACK, (took, text)
         assert_nothing_left(topo)
     assert outcomes.get("130", 0) >= 10, outcomes
+
+
+HOLD = '''
+import os
+hold = os.environ.get("TOPO_TEST_HOLD_START")
+if hold and b"spawn_main" in open("/proc/self/cmdline", "rb").read():
+    open(hold).read()  # a FIFO nobody writes to: this process stays in its start-up
+'''
+
+
+def test_a_stop_ends_a_process_still_starting_at_once_and_its_node_is_stopped(topo: Topo, tmp_path: Path) -> None:
+    """Before: a process that had not said hello when the stop began could not be told to
+    stop; it was sent SIGTERM only after the grace period, and its node reported
+    ``failed: its process ... killed by SIGTERM`` (a loaded machine starting 60
+    interpreters got there on every Ctrl-C). Held in its start-up deterministically: its
+    interpreter waits on a FIFO in sitecustomize, before topo's code runs."""
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(HOLD)
+    fifo = tmp_path / "hold"
+    os.mkfifo(fifo)
+    topo.env["PYTHONPATH"] = os.pathsep.join([str(site), topo.env["PYTHONPATH"]])
+    topo.env["TOPO_TEST_HOLD_START"] = str(fifo)
+    grace = 10.0
+    proc = topo.start("up", topo.file(TWO), "--grace", str(grace))
+    wait_until(lambda: len(psutil.Process(proc.pid).children()) >= 2 or proc.poll() is not None, 30,
+               "topo up to start both processes")
+    stop_group(proc, signal.SIGINT)
+    text, took = ended(topo, proc, grace + KILL_AFTER + SLACK + 10)
+    assert proc.returncode == 130, text
+    assert took < grace, (took, text)  # not the grace period: nothing was running
+    assert "killed by" not in text and "did not stop" not in text, text
+    assert re.search(r"^topo +\| a +stopped ", text, re.M) and re.search(r"^topo +\| b +stopped ", text, re.M), text
+    assert_nothing_left(topo)

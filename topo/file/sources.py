@@ -120,6 +120,8 @@ def read(sources: Sources, environ: Mapping[str, str] | None = None) -> Resolved
             problems.append(Problem(pos_of(file, layer), "an overlay must be a mapping of the keys it changes, not a list or a value"))
         elif merged is not None:
             merge(merged, layer)
+    if sources.sets:
+        texts[SET_ORIGIN] = "\n".join(sources.sets)  # line N: the N-th --set, as problems name it
     if merged is not None:
         for index, arg in enumerate(sources.sets, 1):
             overlay = set_layer(arg, index, node_names(merged.root), problems)

@@ -75,6 +75,9 @@ class ProcState:
     pid: int | None = None
     generation: int = 0
     hello: bool = False
+    #: The stop began before it said hello (no node of it had run): it was sent SIGTERM
+    #: at once, and its nodes end stopped however it ends.
+    stopped_unborn: bool = False
     #: Its last message arrived: everything it sent before exiting has been handled.
     bye: bool = False
     ended: bool = False

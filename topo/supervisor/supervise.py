@@ -293,6 +293,9 @@ class Supervisor(Transitions):
         self.pipes.close(proc.name)  # its last words, before what is said of its end
         if self.code is not None and proc.restart_at is None:
             self.stopping.restart_cancelled(proc)
+        if proc.stopped_unborn and not proc.hello:
+            self.stopping.not_started(proc)  # ended by the stop before any node of it ran
+            return
         if all(self.nodes[n].state in TERMINAL or self.nodes[n].state == "restarting" for n in proc.instances):
             return  # nothing left to learn from it (a restart, or every node reported)
         if exitcode == 0 and proc.remote is None:

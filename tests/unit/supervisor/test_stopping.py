@@ -134,6 +134,7 @@ def test_pending_restarts_are_dropped_when_the_stop_begins() -> None:
 
 def test_escalation_sigterm_after_the_grace_then_sigkill() -> None:
     stopping, commands, said = make("a", "b", "probe", grace=5.0, external=("probe",))
+    stopping.procs["a"].hello = True  # its nodes run: told to stop, it has the grace period
     stopping.procs["b"].ended = True
     stopping.escalate(100.0)
     assert commands.signals == []  # no stop yet
@@ -177,6 +178,7 @@ def test_a_remote_process_whose_agent_does_not_report_its_end_is_abandoned() -> 
 
 def test_a_second_ctrl_c_ends_the_grace_now() -> None:
     stopping, commands, said = make("a")
+    stopping.procs["a"].hello = True
     stopping.begin(100.0, "Ctrl-C")
     stopping.hurry(101.0)
     stopping.escalate(101.0)
@@ -250,3 +252,13 @@ def test_a_process_not_started_because_of_an_early_stop_ends_with_its_nodes_stop
     stopping.begin(10.0, "Ctrl-C")
     stopping.escalate(20.0)
     assert commands.sent == [] and commands.signals == []  # nothing to tell, nothing to kill
+
+
+def test_a_process_still_starting_is_sent_sigterm_when_the_stop_begins() -> None:
+    stopping, commands, _ = make("starting", "running", "there", "probe", external=("probe",))
+    stopping.procs["running"].hello = True
+    stopping.procs["there"].remote = "far"  # (its agent is told by STOP once it says hello)
+    stopping.begin(100.0, "Ctrl-C")
+    assert commands.signals == [("starting", signal.SIGTERM)]  # no node of it ran: nothing to wait for
+    assert stopping.procs["starting"].stopped_unborn and not stopping.procs["running"].stopped_unborn
+    assert [(name, kind) for name, kind, _ in commands.sent] == [("running", STOP)]
