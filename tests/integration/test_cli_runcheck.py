@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import psutil
+
 from conftest import Topo
 
 TYPO = """\
@@ -160,3 +162,52 @@ def test_a_python_path_that_is_not_a_directory_is_located(topo: Topo) -> None:
         result = topo.run(command, path)
         assert result.code == 2, result.err
         assert f"{path}:3:5: python_path: {Path(path).parent / 'src'} is not a directory" in result.err
+
+
+DYNAMIC = '''\
+import os, sys
+print("printed while imported")
+globals()["made"] = lambda node: None  # a name only running the module makes
+if os.environ.get("TOPO_TEST_IMPORT_HANG"):
+    with open(os.environ["TOPO_TEST_IMPORT_HANG"], "w") as f:
+        f.write(str(os.getpid()))
+    import time
+    time.sleep(3600)  # a module that waits on import: the check's deadline ends it
+'''
+
+IMPORTED = """\
+topology: imported
+nodes:
+  ok: {run: "dynmod:made"}
+  typo: {run: "dynmod:mdae"}
+  dep: {run: "needsdep:work", replicas: 3}
+"""
+
+
+def test_check_import_imports_for_real_what_reading_cannot_tell(topo: Topo, tmp_path: Path) -> None:
+    (tmp_path / "dynmod.py").write_text(DYNAMIC)
+    (tmp_path / "needsdep.py").write_text("import no_such_dependency_here\n\ndef work(node):\n    pass\n")
+    path = topo.file(IMPORTED)
+    assert topo.run("check", path).code == 0  # reading the code accepts all three
+    result = topo.run("check", "--import", path)
+    assert result.code == 2, result.err
+    assert located(path, result.err) == [
+        ":4:15: run: 'dynmod:mdae': dynmod has no 'mdae' once imported (did you mean 'made'?)",
+        ":5:14: run: 'needsdep:work': importing 'needsdep' failed: ModuleNotFoundError: "
+        "No module named 'no_such_dependency_here'",
+    ]
+    assert "printed while imported" not in result.out + result.err  # the import's output is its own
+
+
+def test_check_import_ends_an_import_that_never_finishes(topo: Topo, tmp_path: Path) -> None:
+    (tmp_path / "dynmod.py").write_text(DYNAMIC)
+    pid_file = tmp_path / "hanging.pid"
+    topo.env["TOPO_TEST_IMPORT_HANG"] = str(pid_file)
+    path = topo.file("topology: hang\nnodes:\n  ok: {run: \"dynmod:made\"}\n")
+    result = topo.run("check", "--import", "--import-timeout", "2", path)
+    assert result.code == 2
+    assert located(path, result.err) == [
+        ":3:13: run: 'dynmod:made': importing 'dynmod' did not finish within 2s "
+        "(does it wait for something when imported?)"]
+    hanging = int(pid_file.read_text())
+    assert not psutil.pid_exists(hanging) or psutil.Process(hanging).status() == psutil.STATUS_ZOMBIE

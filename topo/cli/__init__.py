@@ -9,8 +9,11 @@ Click commands (:mod:`topo.cli.main`), ``topo up``'s terminal and log files
 Modules, in the order a run meets them:
 
 - ``main``: The ``topo`` command line: click commands and nothing else.
-- ``sourceopts``: ``FILE... -f FILE --set NODE.KEY=VALUE --profile NAME``, the options of
-  every command that reads a topology.
+- ``sourceopts``: ``FILE... -f FILE --set NODE.KEY=VALUE --profile NAME``, ``--strict``,
+  ``--lenient``, ``--no-run-check``: how every command that reads a topology names it,
+  how strictly it reads it, and the reading.
+- ``importcheck``: ``topo check --import``: every local node's ``run:`` imported for
+  real, each module in a child process of its own.
 - ``launch``: ``topo up``: a validated file, a supervisor, the terminal and the log files.
 - ``detach``: ``topo up -d``: the run goes on in the background once every node is ready.
 - ``attach``: ``topo attach``: a running run's output, as ``topo up`` shows it, until the

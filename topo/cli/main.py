@@ -123,7 +123,12 @@ def cli() -> None:
 @cli.command(short_help="Validate FILE and print every problem.")
 @topology_options
 @checking_options()
-def check(file: Sources, checking: Checking) -> None:
+@click.option("--import", "import_", is_flag=True,
+              help="Also import each node's run: module, each in a child process, for what "
+                   "reading the code cannot tell (runs the modules' top-level code).")
+@click.option("--import-timeout", type=click.FloatRange(min=0.0, min_open=True), default=30.0,
+              show_default=True, metavar="SECONDS", help="How long the imports may take together.")
+def check(file: Sources, checking: Checking, import_: bool, import_timeout: float) -> None:
     """Validate FILE; print every problem as FILE:LINE:COL: message. Each
     node's run: is resolved on the path its process will import from (the
     current directory, FILE's directory, PYTHONPATH), its code not executed.
@@ -134,7 +139,10 @@ def check(file: Sources, checking: Checking) -> None:
     """
     from topo.plan.planview import check_summary
 
-    click.echo(check_summary(file.describe(), reading.load(file, checking)))
+    topology = reading.load(file, checking)
+    if import_:
+        reading.imports(file, topology, import_timeout)
+    click.echo(check_summary(file.describe(), topology))
 
 
 @cli.command(short_help="Print the wiring: transports, endpoints, binding ends.")

@@ -125,3 +125,15 @@ def plan(file: Sources, checking: Checking) -> Plan:
     topology = load(file, checking)
     with no_gc():
         return make_plan(topology)
+
+
+def imports(file: Sources, topology: Topology, timeout: float) -> None:
+    """``--import``: :class:`topo.errors.InvalidTopology` with a located problem per node
+    whose ``run:`` fails when imported for real (:mod:`topo.cli.importcheck`)."""
+    from topo.cli.importcheck import import_problems
+    from topo.errors import InvalidTopology
+    from topo.file.diagnostics import excerpts_from_files
+
+    problems = import_problems(topology, timeout)
+    if problems:
+        raise InvalidTopology([*excerpts_from_files(problems, file.files), *topology.warnings])
