@@ -151,16 +151,24 @@ class Recording:
     def _records(self) -> Iterator[McapRecord]:
         """Every record from the file's start, chunks opened; stops (setting
         :attr:`ended`) at the first one that is cut off or unreadable."""
-        from mcap.exceptions import InvalidMagic
         from mcap.records import Channel, Chunk, Footer, Header, Metadata
         from mcap.stream_reader import StreamReader, breakup_chunk
+        from mcap.writer import MCAP0_MAGIC as MAGIC
 
         self._file.seek(0)
         self.channels.clear()
         self.ended, self.complete = None, False
         stream = _Bounded(self._file)
-        reader = StreamReader(cast(IO[bytes], stream), emit_chunks=True, validate_crcs=True,
-                              record_size_limit=None)
+        try:
+            magic = stream.read(len(MAGIC))
+        except _Truncated:
+            raise RecordingError(f"{self.path}: not a recording: {self.size} bytes, too short "
+                                 "for an MCAP file") from None
+        if magic != MAGIC:
+            raise RecordingError(f"{self.path}: not a recording: not an MCAP file")
+        # the magic read here: the reader's own check would count it in the first record
+        reader = StreamReader(cast(IO[bytes], stream), skip_magic=True, emit_chunks=True,
+                              validate_crcs=True, record_size_limit=None)
         records = reader.records
         while True:
             at = stream.position
@@ -175,19 +183,9 @@ class Recording:
             except StopIteration:
                 return
             except _Truncated:
-                if at == 0:
-                    raise RecordingError(f"{self.path}: not a recording: {self.size} bytes, "
-                                         "too short for an MCAP file") from None
                 self.ended = f"cut off at byte {at}: the recorder did not finish the file"
                 return
-            except InvalidMagic:
-                if at == 0:
-                    raise RecordingError(f"{self.path}: not a recording: not an MCAP file") from None
-                self.ended = f"unreadable at byte {at}: not MCAP's end magic"
-                return
             except Exception as err:  # noqa: BLE001 - whatever the file's bytes make the parsers raise
-                if at == 0:
-                    raise RecordingError(f"{self.path}: not a recording: {type(err).__name__}: {err}") from None
                 self.ended = f"unreadable at byte {at}: {type(err).__name__}: {err}"
                 return
             for item in inner:

@@ -111,6 +111,7 @@ def replay(node: Node) -> None:
     types = {name: names.get(sock.socket_type, "?") for name, sock in node.sockets.items()}
     sock = node.sockets[pick_socket(types, spec.socket)]
     total = 0
+    began = time.monotonic()
     while node.running:
         with Recording(spec.file) as recording:
             sent = _one_pass(node, sock, recording, spec)
@@ -126,7 +127,8 @@ def replay(node: Node) -> None:
             break
         if not sent:
             raise ReplayError(f"{spec.file}: channel {spec.channel!r} has no message to loop over")
-    node.log.info("replayed %d message(s) of %s from %s", total, spec.channel, spec.file)
+    node.log.info("replayed %d message(s) of %s from %s in %.3fs", total, spec.channel, spec.file,
+                  time.monotonic() - began)
 
 
 def _one_pass(node: Node, sock: Any, recording: Any, spec: ReplayArgs) -> int:
