@@ -59,3 +59,15 @@ def _re(text: str) -> str:
     import re
 
     return re.escape(text)
+
+
+def test_the_nodes_module_is_light_to_import() -> None:
+    """Every process of a node that names ``topo.nodes:replay`` imports it; zmq and mcap
+    only come when the node runs (zmq is there anyway, mcap only for a replay)."""
+    import subprocess
+    import sys
+
+    code = "import sys, topo.nodes; print([m for m in ('zmq', 'mcap', 'yaml') if m in sys.modules])"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"
