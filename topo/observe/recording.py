@@ -9,7 +9,8 @@ the Unix epoch; the topology file's text and the plan stored as the metadata rec
 
 Memory stays bounded whatever the rate: messages go into an MCAP chunk that is compressed
 and written out once it holds ``chunk_size`` bytes or has been open ``flush_interval``
-seconds, so what the writer keeps is one chunk and one index entry per chunk written
+seconds (looked at in each :meth:`Recorder.add`, and in :meth:`Recorder.idle`, which a
+reader of copies calls when none has come for :meth:`Recorder.next_flush`), so what the writer keeps is one chunk and one index entry per chunk written
 (for the summary the file ends with). The periodic flush is also what a crash leaves: a
 recorder killed with SIGKILL loses at most the last ``flush_interval`` seconds, and
 :mod:`topo.observe.recorded` reads the rest without the summary.

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 from topo.errors import TopoError
 
 if TYPE_CHECKING:
+    from topo.observe.recorded import Recording
     from topo.process.node import Node
 
 #: The arguments replay understands.
@@ -111,6 +112,7 @@ def replay(node: Node) -> None:
     types = {name: names.get(sock.socket_type, "?") for name, sock in node.sockets.items()}
     sock = node.sockets[pick_socket(types, spec.socket)]
     total = 0
+    warned = False
     began = time.monotonic()
     while node.running:
         with Recording(spec.file) as recording:
@@ -120,7 +122,8 @@ def replay(node: Node) -> None:
                 cut = f" (it is cut off: {recording.ended})" if recording.ended else ""
                 raise ReplayError(f"{spec.file} has no channel {spec.channel!r}{_near(spec.channel, topics)}; "
                                   f"it has {', '.join(sorted(topics)) or 'none'}{cut}")
-            if recording.ended is not None:
+            if recording.ended is not None and not warned:
+                warned = True
                 node.log.warning("%s: %s; replayed the %d message(s) before it", spec.file, recording.ended, sent)
         total += sent
         if not spec.loop:
@@ -131,7 +134,7 @@ def replay(node: Node) -> None:
                   time.monotonic() - began)
 
 
-def _one_pass(node: Node, sock: Any, recording: Any, spec: ReplayArgs) -> int:
+def _one_pass(node: Node, sock: Any, recording: Recording, spec: ReplayArgs) -> int:
     """One pass over the channel; the count sent."""
     start = time.monotonic()
     first: int | None = None
@@ -150,7 +153,7 @@ def _one_pass(node: Node, sock: Any, recording: Any, spec: ReplayArgs) -> int:
     return sent
 
 
-def _topics(recording: Any) -> list[str]:
+def _topics(recording: Recording) -> list[str]:
     return [channel.topic for channel in recording.channels.values()]
 
 
