@@ -345,10 +345,11 @@ def attach(ctx: click.Context, topology: str | None, tail: int, no_stop: bool, c
 @click.option("--info", "info_file", metavar="FILE", help="Show FILE's topology, channels, counts and times.")
 @click.option("--json", "as_json", is_flag=True, help="With --info: one JSON object.")
 def record(targets: tuple[str, ...], output: str | None, info_file: str | None, as_json: bool) -> None:
-    """Record what RUN's sockets (or only NODE.SOCKET...) carry to an MCAP file, or with
-    --info FILE show a recording: its topology, its channels (INSTANCE/SOCKET/DIRECTION)
-    with their message counts, sizes and times, and whether it is complete (a cut-off
-    recording is read up to where it ends).
+    """With --info FILE, show a recording: its topology, its channels
+    (INSTANCE/SOCKET/DIRECTION) with their message counts, sizes and times, and whether
+    it is complete (a cut-off recording is read up to where it ends). Recording what a
+    running RUN's sockets (or only NODE.SOCKET...) carry to -o FILE.mcap is not in this
+    version.
 
     Exit status: 0; 2 a wrong command line, or FILE is not a recording.
     """
