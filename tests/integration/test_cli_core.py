@@ -63,7 +63,7 @@ links:
   - a.inp -> a.out
 """
 
-HEAVY = ("yaml", "zmq", "psutil", "jsonschema", "asyncio", "multiprocessing")
+HEAVY = ("yaml", "zmq", "psutil", "jsonschema", "asyncio", "multiprocessing", "mcap")
 
 
 def runner() -> CliRunner:

@@ -16,7 +16,7 @@ import topo
 ROOT = Path(topo.__file__).resolve().parent
 
 #: The packages, lowest first. A module may import its own package and those before it.
-ORDER = ["errors", "file", "plan", "process", "supervisor", "hosts", "cli", "testing"]
+ORDER = ["errors", "file", "plan", "process", "observe", "supervisor", "hosts", "cli", "testing"]
 #: Packages that only read and compute: no zmq, no process started.
 PURE = {"errors", "file", "plan"}
 
@@ -70,7 +70,7 @@ def package_of(module: str) -> str | None:
 
 def test_every_module_belongs_to_a_package_of_the_pipeline() -> None:
     loose = [m for m in modules() if package_of(m) not in ORDER and m not in (
-        "topo", "topo.__main__", "topo.agent")]
+        "topo", "topo.__main__", "topo.agent", "topo.nodes")]
     assert not loose, f"modules outside the pipeline's packages: {loose}"
 
 
@@ -136,10 +136,11 @@ def test_the_paths_users_write_still_work() -> None:
 
     tomllib = pytest.importorskip("tomllib")  # Python 3.11 on
 
-    for name in ("topo.testing", "topo.errors", "topo.agent", "topo.testing.pytest_plugin"):
+    for name in ("topo.testing", "topo.errors", "topo.agent", "topo.testing.pytest_plugin", "topo.nodes"):
         assert importlib.util.find_spec(name) is not None, name
     project = tomllib.loads((ROOT.parent / "pyproject.toml").read_text())["project"]
     for target in (project["scripts"]["topo"], project["entry-points"]["pytest11"]["topo"]):
         module = target.split(":")[0]
         assert importlib.util.find_spec(module) is not None, target
     assert "from topo.hosts.agent import main" in (ROOT / "agent.py").read_text()
+    assert "from topo.observe.replay import replay" in (ROOT / "nodes.py").read_text()

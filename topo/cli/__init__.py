@@ -20,6 +20,7 @@ Modules, in the order a run meets them:
   run ends.
 - ``client``: ``topo ps`` and ``topo down``: talking to runs from another terminal.
 - ``logview``: ``topo logs``: which run, which node, which lines.
+- ``record``: ``topo record``: a recording's contents (``--info FILE``); recording a run.
 - ``early``: Ctrl-C in the first milliseconds of the ``topo`` command, before any command
   runs.
 - ``epipe``: a reader that has gone (``topo logs RUN | head``): the command ends quietly,

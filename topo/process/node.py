@@ -40,5 +40,13 @@ class Node:
         """False once the topology is stopping: loops should end and the function return."""
         return not self._stopping.is_set()
 
+    def sleep(self, seconds: float) -> bool:
+        """Paces a node (a sender at a chosen rate): waits ``seconds``, less when the
+        topology stops meanwhile; returns :attr:`running`. Not a way to wait for a peer:
+        the gate has done that before the node runs. In a ``def`` node only (an ``async
+        def`` one awaits ``asyncio.sleep``)."""
+        self._stopping.wait(max(0.0, seconds))
+        return self.running
+
     def __repr__(self) -> str:
         return f"<Node {self.name} sockets={sorted(self.sockets)}>"

@@ -155,6 +155,9 @@ class Runner(threading.Thread):
 
 
 _TOPO_DIR = os.path.dirname(os.path.abspath(__file__))
+#: topo's package: its frames are no part of a user's traceback (a node topo ships,
+#: ``topo.nodes:replay``, fails with its reason alone)
+_TOPO_PACKAGE = os.path.dirname(_TOPO_DIR) + os.sep
 
 
 def is_async(fn: Callable[..., Any]) -> bool:
@@ -177,7 +180,7 @@ def user_traceback(err: BaseException) -> str:
     tb = traceback.TracebackException.from_exception(err)
 
     def keep(frame: Any) -> bool:
-        return not (os.path.dirname(os.path.abspath(frame.filename)) == _TOPO_DIR
+        return not (os.path.abspath(frame.filename).startswith(_TOPO_PACKAGE)
                     or frame.filename.startswith("<frozen importlib")
                     or os.path.basename(frame.filename) == "__init__.py" and "importlib" in frame.filename)
 

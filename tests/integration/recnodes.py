@@ -1,0 +1,40 @@
+"""Nodes of the recording and replay tests: a source of numbers and a sink that sums them."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+END = [b"end", b""]
+
+
+def source_messages(count: int) -> list[list[bytes]]:
+    """What :func:`numbers` sends: ``count`` two-frame messages, then the end marker."""
+    return [[b"num", str(i * i % 97).encode()] for i in range(count)] + [END]
+
+
+def numbers(node: Any) -> None:
+    out = node.sockets["out"]
+    for frames in source_messages(node.args.get("count", 50)):
+        out.send_multipart(frames)
+
+
+def total(node: Any) -> None:
+    """Sums the numbers until the end marker (or ``args.count`` of them); the digest is of
+    their order."""
+    inp = node.sockets["in"]
+    limit = node.args.get("count")
+    values: list[int] = []
+    while limit is None or len(values) < limit:
+        frames = inp.recv_multipart()
+        if frames == END:
+            break
+        values.append(int(frames[1]))
+    digest = hashlib.sha256(b",".join(str(v).encode() for v in values)).hexdigest()[:12]
+    print(f"total {sum(values)} count {len(values)} digest {digest}", flush=True)
+
+
+def expected(values: list[int]) -> str:
+    """The line :func:`total` prints for ``values``, without its span."""
+    digest = hashlib.sha256(b",".join(str(v).encode() for v in values)).hexdigest()[:12]
+    return f"total {sum(values)} count {len(values)} digest {digest}"
