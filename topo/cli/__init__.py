@@ -8,7 +8,10 @@ Click commands (:mod:`topo.cli.main`), ``topo up``'s terminal and log files
 
 Modules, in the order a run meets them:
 
-- ``main``: The ``topo`` command line: click commands and nothing else.
+- ``main``: The ``topo`` command line: the command group, the commands that read a
+  topology file, and the one place where errors become exit statuses.
+- ``runcmds``: the commands that act on a run from any terminal (``ps``, ``down``,
+  ``logs``, ``attach``, ``record``).
 - ``sourceopts``: ``FILE... -f FILE --set NODE.KEY=VALUE --profile NAME``, ``--strict``,
   ``--lenient``, ``--no-run-check``: how every command that reads a topology names it,
   how strictly it reads it, and the reading.
