@@ -347,6 +347,11 @@ def schema() -> None:
     click.echo(schema_json())
 
 
+from topo.cli.observe import echo, hz, sockets  # noqa: E402  (topo sockets, echo, hz: issue 16)
+for _command in (sockets, echo, hz):
+    cli.add_command(_command)
+
+
 def main() -> None:
     """Entry point of the ``topo`` console script (and of ``python -m topo``)."""
     early.install()  # (again: imported by a program other than the command itself)

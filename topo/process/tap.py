@@ -78,7 +78,7 @@ class Tap:
 
     def take(self, most: int = 1000) -> list[Copy]:
         """Up to ``most`` queued copies, oldest first (the reader's side)."""
-        out = []
+        out: list[Copy] = []
         while self.copies and len(out) < most:
             out.append(self.copies.popleft())
         return out
@@ -95,12 +95,14 @@ def _bytes(data: Any) -> bytes:
     return bytes(memoryview(data))
 
 
-class _Tapped(zmq.Socket):
-    """The class a tapped socket has while tapped (see the module's docstring)."""
+class _Tapped(zmq.Socket[Any]):
+    """What a tapped socket's class adds to its plain class while tapped (see the module's
+    docstring). Mixed in front of the plain class (:func:`_tapped_class`), so a socket of a
+    subclass (:class:`topo.process.sockets.PubSocket`) keeps its own behaviour."""
 
     _topo_taps: list[Tap]
 
-    def send(self, data: Any, flags: int = 0, copy: bool = True, track: bool = False,
+    def send(self, data: Any, flags: int = 0, copy: bool = True, track: bool = False,  # type: ignore[override]
              **kwargs: Any) -> Any:
         result = super().send(data, flags, copy=copy, track=track, **kwargs)
         frame = _bytes(data)
@@ -118,7 +120,7 @@ class _Tapped(zmq.Socket):
 
     if hasattr(zmq.Socket, "recv_into"):  # pyzmq 26 and newer
         def recv_into(self, buffer: Any, /, *args: Any, **kwargs: Any) -> int:
-            n: int = super().recv_into(buffer, *args, **kwargs)  # type: ignore[misc]
+            n: int = super().recv_into(buffer, *args, **kwargs)
             frame = bytes(memoryview(buffer).cast("B")[:n])
             more = bool(self.getsockopt(zmq.RCVMORE))
             for tap in self._topo_taps:
@@ -127,31 +129,45 @@ class _Tapped(zmq.Socket):
 
 
 _lock = threading.Lock()
+_classes: dict[type, type] = {}
 
 
-def _io_socket(sock: zmq.Socket) -> zmq.Socket:
+def _tapped_class(plain: type) -> type:
+    """The tapped class of ``plain``, made once per plain class."""
+    tapped = _classes.get(plain)
+    if tapped is None:
+        tapped = _classes[plain] = type(f"Tapped{plain.__name__}", (_Tapped, plain), {})
+    return tapped
+
+
+def tapped(sock: zmq.Socket[Any]) -> bool:
+    """Whether ``sock`` has a tap on (its class is not the plain one)."""
+    return isinstance(_io_socket(sock), _Tapped)
+
+
+def _io_socket(sock: zmq.Socket[Any]) -> zmq.Socket[Any]:
     """The object whose send and recv do the I/O: an asyncio socket's shadow."""
     shadow = getattr(sock, "_shadow_sock", None)
     return shadow if isinstance(shadow, zmq.Socket) else sock
 
 
-def attach(sock: zmq.Socket, tap: Tap) -> None:
+def attach(sock: zmq.Socket[Any], tap: Tap) -> None:
     """From now on, ``tap`` gets a copy of each message of ``sock``."""
     io = _io_socket(sock)
     with _lock:
         taps = list(io.__dict__.get("_topo_taps", ()))
         taps.append(tap)
         io.__dict__["_topo_taps"] = taps  # a new list: the node's thread iterates the old one safely
-        if type(io) is not _Tapped:
+        if not isinstance(io, _Tapped):
             io.__dict__["_topo_plain"] = type(io)
-            io.__class__ = _Tapped
+            io.__class__ = _tapped_class(type(io))
 
 
-def detach(sock: zmq.Socket, tap: Tap) -> None:
+def detach(sock: zmq.Socket[Any], tap: Tap) -> None:
     """``tap`` gets no more copies; the last tap gone, ``sock`` is its plain class again."""
     io = _io_socket(sock)
     with _lock:
         taps = [t for t in io.__dict__.get("_topo_taps", ()) if t is not tap]
         io.__dict__["_topo_taps"] = taps
-        if not taps and type(io) is _Tapped:
-            io.__class__ = io.__dict__.pop("_topo_plain", zmq.Socket)
+        if not taps and isinstance(io, _Tapped):
+            io.__class__ = io.__dict__.pop("_topo_plain", zmq.Socket[Any])

@@ -52,10 +52,11 @@ from topo.process import curve
 
 from topo.supervisor import rundir
 from topo.process import sockets as socket_factory
-from topo.process.control import Kind, Message
+from topo.process.control import CONTROL, Kind, Message
 from topo.errors import Pos, Problem, TopoError
 from topo.process.gate import GateWatch, InprocBoard, SocketGate
 from topo.supervisor.output import LogFiles
+from topo.testing.tapping import Tap
 from topo.testing.overrides import PROBE_NODE, PROBE_PROCESS, OverrideError, Probe, anchored, apply, resolved
 from topo.plan.planner import Plan, make_plan
 from topo.plan.share import RUN_DIR, EndpointShare
@@ -137,6 +138,7 @@ class Run:
         self._dealer: zmq.Socket[Any] | None = None
         self._push: zmq.Socket[Any] | None = None
         self._crash: BaseException | None = None
+        self._taps: list[Tap] = []
 
     def _supervise(self) -> None:
         try:
@@ -301,10 +303,22 @@ class Run:
         states = ", ".join(f"{n}: {self._state(n)}" for n in self.plan.instances if n != PROBE_NODE)
         return f"timed out waiting for {what}; nodes: {states}\n" + "\n".join(self.output()[-20:])
 
+    def tap(self, target: str, *, directions: Sequence[str] = ("in", "out"), timeout: float = 10.0) -> Tap:
+        """The messages on the live socket ``target`` (``NODE.SOCKET`` or
+        ``INSTANCE.SOCKET``) from now on: :class:`topo.testing.tapping.Tap`. Returns once
+        the tap is on; ``timeout`` bounds that and each wait for a message."""
+        assert self.supervisor.run_dir is not None
+        sockets_dir = str(self.supervisor.run_dir.sockets)
+        tap = Tap(f"ipc://{sockets_dir}/{CONTROL}", sockets_dir, target, directions, timeout)
+        self._taps.append(tap)
+        return tap
+
     # -- stop ----------------------------------------------------------------------------
 
     def stop(self, timeout: float | None = None) -> Any:
         """Stops every node and waits for the run to end; returns its outcome."""
+        for tap in self._taps:
+            tap.close()
         self.supervisor.request_stop(0, "stopped by the test")
         if self._ctx is not None:
             for sock in self.probes.values():
