@@ -85,9 +85,11 @@ def resolve(target: Any, plan: Plan) -> list[tuple[str, str]]:
         instances = [name for name, inst in plan.instances.items() if inst.node == owner]
     if instances and all(socket in {s.name for s in plan.instances[i].sockets} for i in instances):
         return [(i, socket) for i in instances]
-    known = sorted({f"{i.node}.{s.name}" for i in plan.instances.values() for s in i.sockets}
-                   | {f"{n}.{s.name}" for n, i in plan.instances.items() for s in i.sockets})
-    near = difflib.get_close_matches(target, known, n=3, cutoff=0.75)
+    of_nodes = sorted({f"{i.node}.{s.name}" for i in plan.instances.values() for s in i.sockets})
+    of_instances = sorted({f"{n}.{s.name}" for n, i in plan.instances.items() for s in i.sockets} - set(of_nodes))
+    near = (difflib.get_close_matches(target, of_nodes, n=3, cutoff=0.75)
+            or difflib.get_close_matches(target, of_instances, n=3, cutoff=0.75))
+    known = of_nodes
     what = f"no socket {socket!r} on {owner}" if instances else f"no node {owner!r}"
     hint = f"; did you mean {' or '.join(near)}?" if near else f"; its sockets: {', '.join(known)}"
     raise BadRequest(f"{what} in {plan.topology}{hint}")

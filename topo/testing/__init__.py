@@ -25,8 +25,9 @@ pytest lists in its summary; ``up(..., strict=True)`` (or ``TOPO_STRICT=1``) mak
 errors, as ``topo check --strict`` does.
 
 The package: this harness, :mod:`topo.testing.pytest_plugin` (the ``pytest11`` entry
-point: the ``topo_up`` fixture) and :mod:`topo.testing.overrides` (a topology edited for a
-test before it is loaded). It sits on top of everything but the command line, and may
+point: the ``topo_up`` fixture), :mod:`topo.testing.overrides` (a topology edited for a
+test before it is loaded) and :mod:`topo.testing.tapping` (``run.tap("NODE.SOCKET")``:
+the messages on a live socket). It sits on top of everything but the command line, and may
 import every package below it.
 """
 
@@ -304,11 +305,8 @@ class Run:
         return f"timed out waiting for {what}; nodes: {states}\n" + "\n".join(self.output()[-20:])
 
     def tap(self, target: str, *, directions: Sequence[str] = ("in", "out"), timeout: float = 10.0) -> Tap:
-        """The messages on the live socket ``target`` (``NODE.SOCKET`` or
-        ``INSTANCE.SOCKET``) from now on: :class:`topo.testing.tapping.Tap`. Returns once
-        the tap is on; ``timeout`` bounds that and each wait for a message."""
-        assert self.supervisor.run_dir is not None
-        sockets_dir = str(self.supervisor.run_dir.sockets)
+        """The messages on the live socket ``target`` from now on (:mod:`topo.testing.tapping`)."""
+        sockets_dir = str(self.supervisor.run_dir.sockets) if self.supervisor.run_dir else ""
         tap = Tap(f"ipc://{sockets_dir}/{CONTROL}", sockets_dir, target, directions, timeout)
         self._taps.append(tap)
         return tap
