@@ -53,7 +53,8 @@ def answer(request: bytes, plan: Plan, nodes: dict[str, NodeState], procs: dict[
                 send(procs[proc_name], Message(Kind.UNTAP, {"tap": tap_id}))
             return {"ok": True}
         endpoint, directions = data.get("endpoint"), data.get("directions", ["in", "out"])
-        if not isinstance(endpoint, str) or not endpoint.startswith(f"ipc://{sockets_dir}/"):
+        if not isinstance(endpoint, str) or not endpoint.startswith(f"ipc://{sockets_dir}/") \
+                or "/.." in endpoint or not sockets_dir:
             raise BadRequest("the copies' endpoint must be an ipc file in the run's directory")
         if not isinstance(directions, list) or not directions or any(d not in ("in", "out") for d in directions):
             raise BadRequest("directions: a list of 'in' and 'out'")

@@ -117,6 +117,9 @@ class TapReader:
     def _renew(self) -> None:
         unanswered = 0
         while not self._closing.wait(RENEW):
+            if self._alive is not None and not self._alive():
+                self.gone.set()
+                return
             answered = all(self._ask(self._request("tap", tap_id, target), 2.0) is not None
                            for tap_id, target in self._ids.items())
             unanswered = 0 if answered else unanswered + 1

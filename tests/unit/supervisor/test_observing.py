@@ -61,7 +61,7 @@ def test_a_bad_target_is_a_usage_error(plan: Plan, target: Any, error: str) -> N
 
 
 @pytest.mark.parametrize("change", [
-    {"endpoint": "ipc:///elsewhere/tap"}, {"endpoint": "tcp://1.2.3.4:5"}, {"directions": ["sideways"]},
+    {"endpoint": "ipc:///elsewhere/tap"}, {"endpoint": f"ipc://{DIR}/../../home/x"}, {"endpoint": "tcp://1.2.3.4:5"}, {"directions": ["sideways"]},
     {"tap": ""}, {"tap": ["x"]},
 ])
 def test_a_tap_must_come_to_the_runs_own_directory(plan: Plan, change: dict[str, Any]) -> None:
