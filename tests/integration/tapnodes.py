@@ -78,6 +78,18 @@ async def async_printer(node: Any) -> None:
         print(f"{node.name} got " + " ".join(f.decode(errors="replace") for f in frames), flush=True)
 
 
+async def async_ticker(node: Any) -> None:
+    """An async PUB: ``tick N`` every 10 ms until stopped (topo drains its subscriptions)."""
+    import asyncio
+
+    out = node.sockets["out"]
+    i = 0
+    while True:
+        await out.send(b"tick %d" % i)
+        i += 1
+        await asyncio.sleep(0.01)  # the node's own pace
+
+
 def counting_sink(node: Any) -> None:
     """PULL: receives ``count`` messages, then prints how many and returns."""
     sock = node.sockets["in"]

@@ -26,7 +26,10 @@ nodes:
   puller: {run: "tapnodes:printer", sockets: {in: PULL}}
   near: {run: "tapnodes:ticker", process: both, args: {binary: true, interval: 0.01}, sockets: {out: PUSH}}
   far: {run: "tapnodes:async_printer", process: both, sockets: {in: PULL}}
+  apub: {run: "tapnodes:async_ticker", sockets: {out: PUB}}
+  asub: {run: "tapnodes:printer", sockets: {in: {type: SUB, subscribe: [""]}}}
 links:
+  - apub.out -> asub.in
   - src.out -> sub.in
   - pusher.out -> puller.in
   - near.out -> far.in
@@ -74,6 +77,9 @@ def test_echo_shows_what_flows_on_pubsub_pushpull_and_inproc_links(topo: Topo) -
         assert [re.sub(r"..$", "", line.split("[0] ")[1]) for line in binary.out.splitlines()] == ["0x001b5b33316dff"] * 2
         assert f" {direction} " in binary.out
         assert "\x1b" not in binary.out and "\x00" not in binary.out
+    # an async PUB: what it sends, never the subscriptions topo drains from it
+    apub = topo.run("echo", run, "apub.out", "--count", "3")
+    assert [line.split(" ")[1:3] for line in apub.out.splitlines()] == [["apub.out", "out"]] * 3, apub.out
     text = topo.run("echo", run, "far.in", "--count", "1", "--format", "text")
     assert text.out.split("[0] ")[1].startswith("\\x00\\x1b[31m\\xff"), text.out
     assert topo.run("down", run).code == 0
@@ -165,7 +171,7 @@ def test_sockets_lists_every_socket_with_rates(topo: Topo) -> None:
     entries = json.loads(result.out)
     assert {(e["instance"], e["socket"], e["type"]) for e in entries} == {
         ("src", "out", "PUB"), ("sub", "in", "SUB"), ("pusher", "out", "PUSH"), ("puller", "in", "PULL"),
-        ("near", "out", "PUSH"), ("far", "in", "PULL")}
+        ("near", "out", "PUSH"), ("far", "in", "PULL"), ("apub", "out", "PUB"), ("asub", "in", "SUB")}
     by = {f"{e['instance']}.{e['socket']}": e for e in entries}
     assert by["src.out"]["peers"] == ["sub.in"] and by["src.out"]["transports"] == ["ipc"]
     assert by["near.out"]["transports"] == ["inproc"]

@@ -12,6 +12,10 @@ Every way pyzmq sends or receives goes through those two methods (``send_multipa
 plain socket it shadows, whose class is the one swapped. What pyzmq cannot see is not
 tapped: ``zmq.proxy`` and ``zmq.device`` move messages inside libzmq.
 
+A tap put on while the node is in the middle of a multipart ``send_multipart`` (between
+two of its frames) sees that first message without its first frames; delivery is not
+affected.
+
 The copies go into a bounded queue: a tap whose reader is slow loses its own copies, counted
 in :attr:`Tap.dropped`, never the node's messages and never the node's time.
 """

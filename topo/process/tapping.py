@@ -28,7 +28,7 @@ from typing import Any, Callable, Mapping
 import zmq
 
 from topo.process import tap as taps
-from topo.process.sockets import PubSocket
+from topo.plan.share import PUB
 
 #: Seconds a tap lives without being renewed.
 LEASE = 4.0
@@ -130,8 +130,9 @@ class Tapping:
         if sockets is None or entry.socket not in sockets:
             return  # not running yet: looked at again at the next turn
         sock = sockets[entry.socket]
-        if isinstance(taps._io_socket(sock), PubSocket):
-            entry.tap.directions = entry.tap.directions & {taps.OUT}  # its "in" is subscriptions
+        if any(s.name == entry.socket and s.type == PUB for s in self._instances[entry.instance].sockets):
+            # an XPUB underneath (topo.process.sockets): what it receives is subscriptions
+            entry.tap.directions = entry.tap.directions & {taps.OUT}
         push = ctx.socket(zmq.PUSH)
         push.setsockopt(zmq.LINGER, 0)
         push.setsockopt(zmq.SNDHWM, SEND_HWM)
