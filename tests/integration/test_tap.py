@@ -140,8 +140,13 @@ links: [src.out -> dst.in]
     echo.send_signal(signal.SIGKILL)
     echo.wait(10)
     topo.wait_for_line(run, r"src +\| untapped", timeout=20)  # its lease ran out
+    # an echo whose run ends ends too
+    follower = topo.start("echo", "src.out", "--in")  # a PUSH receives nothing: no line
+    topo.wait_for_line(run, r"src +\| tapped")
     run.send_signal(signal.SIGINT)
     run.communicate(timeout=30)
+    out, err = follower.communicate(timeout=20)
+    assert follower.returncode == 0 and out == "" and "has ended" in err, (follower.returncode, out, err)
 
 
 def test_hz_measures_the_rate_and_ends_on_ctrl_c(topo: Topo) -> None:
