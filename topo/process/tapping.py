@@ -96,11 +96,6 @@ class Tapping:
                     entry.lease_until = 0.0
         self._wake.set()
 
-    def active(self) -> list[str]:
-        """``INSTANCE.SOCKET`` of every tap on a socket now."""
-        with self._lock:
-            return [f"{e.instance}.{e.socket}" for e in self._entries.values() if e.sock is not None and not e.ended]
-
     # -- the sender thread -------------------------------------------------------------------
 
     def _run(self) -> None:
