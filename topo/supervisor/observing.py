@@ -22,6 +22,10 @@ from topo.supervisor.runstate import STATE_WORDS, NodeState, ProcState
 #: The requests answered here (the others: :func:`topo.supervisor.runstate.answer`).
 COMMANDS = frozenset({"tap", "untap", "sockets"})
 
+#: Socket types with nothing to show in one direction (a PUB's "in" is subscriptions, which
+#: topo handles; a SUB's "out" too).
+_ONE_WAY = {"in": frozenset({"PUB", "PUSH"}), "out": frozenset({"SUB", "PULL"})}
+
 
 class BadRequest(ValueError):
     """A request that names what the run does not have (the CLI exits 2 on it)."""
@@ -58,6 +62,10 @@ def answer(request: bytes, plan: Plan, nodes: dict[str, NodeState], procs: dict[
             raise BadRequest("the copies' endpoint must be an ipc file in the run's directory")
         if not isinstance(directions, list) or not directions or any(d not in ("in", "out") for d in directions):
             raise BadRequest("directions: a list of 'in' and 'out'")
+        kinds = {s.type.value for i, name in pairs for s in plan.instances[i].sockets if s.name == name}
+        if len(directions) == 1 and kinds <= _ONE_WAY[directions[0]]:
+            raise BadRequest(f"{data['target']} is a {'/'.join(sorted(kinds))}: it "
+                             f"{'receives' if directions == ['in'] else 'sends'} nothing to show")
         for instance, socket in pairs:
             proc = procs[plan.instances[instance].process]
             if proc.remote is not None:

@@ -70,6 +70,14 @@ def test_a_tap_must_come_to_the_runs_own_directory(plan: Plan, change: dict[str,
     assert reply["ok"] is False and sent == []
 
 
+@pytest.mark.parametrize("target, directions", [("source.tasks", ["in"]), ("worker.tasks", ["out"]),
+                                                ("source.news", ["in"])])
+def test_a_direction_a_socket_never_has_is_refused(plan: Plan, target: str, directions: list[str]) -> None:
+    reply, sent = _ask(plan, cmd="tap", tap="t1", target=target, endpoint=f"ipc://{DIR}/tap-1",
+                       directions=directions)
+    assert reply["usage"] is True and "nothing to show" in reply["error"] and sent == []
+
+
 def test_malformed_requests_are_refused_not_raised(plan: Plan) -> None:
     for raw in (b"[", b'{"cmd": "tap"}', b'{"cmd": "tap", "tap": "x", "target": {}}', b"[" * 100_000):
         assert observing.command_of(raw) in ("tap", None)
