@@ -24,6 +24,9 @@ Modules, in the order a run meets them:
 - ``client``: ``topo ps`` and ``topo down``: talking to runs from another terminal.
 - ``logview``: ``topo logs``: which run, which node, which lines.
 - ``record``: ``topo record``: a recording's contents (``--info FILE``); recording a run.
+- ``observe``: ``topo echo``, ``topo hz``, ``topo sockets``: what flows through a running
+  topology, seen from another terminal.
+- ``frames``: message frames made safe to print (no control character reaches the terminal).
 - ``early``: Ctrl-C in the first milliseconds of the ``topo`` command, before any command
   runs.
 - ``epipe``: a reader that has gone (``topo logs RUN | head``): the command ends quietly,

@@ -1,5 +1,5 @@
 """The commands that act on a run, from any terminal: ``topo ps``, ``down``, ``logs``,
-``attach`` and ``record``.
+``attach`` and ``record`` (and ``sockets``, ``echo``, ``hz``: :mod:`topo.cli.observe`).
 
 Kept apart from :mod:`topo.cli.main`, which holds the command group, the commands that
 read a topology file and the one place where errors become exit statuses; these are added
@@ -14,6 +14,7 @@ import sys
 import click
 
 from topo.cli import epipe
+from topo.cli.observe import echo, hz, sockets
 
 
 @click.command(short_help="Running topologies and their nodes.")
@@ -145,5 +146,5 @@ def record(targets: tuple[str, ...], output: str | None, info_file: str | None, 
     click.echo(recording.info(info_file, as_json))
 
 
-#: Added to the ``topo`` group by :mod:`topo.cli.main`, in the order ``--help`` lists them.
-COMMANDS = (ps, down, logs, attach, record)
+#: Added to the ``topo`` group by :mod:`topo.cli.main` (``--help`` lists them by name).
+COMMANDS = (ps, down, logs, attach, record, sockets, echo, hz)

@@ -41,4 +41,8 @@ Modules, in the order a run meets them:
   not hand on.
 - ``outbox``: The events a process has for the supervisor, in order, within a bound.
 - ``records``: Output lines through a pipe whose read end lives outside the process.
+- ``tap``: Copies of what a node's socket sends and receives, taken without touching
+  delivery (its class swapped while tapped).
+- ``tapping``: Taps put on and taken off at the supervisor's word, on a lease; one thread
+  sends their copies to the requester, dropping (and counting) what it cannot send.
 """

@@ -46,6 +46,9 @@ class Kind(str, Enum):
     # supervisor → process
     CONNECT = "connect"      # endpoints {key: address}: every bind of the run
     STOP = "stop"            # reason
+    TAP = "tap"              # tap, instance, socket, endpoint, directions: copies of a socket's
+                             # messages to endpoint (topo.process.tapping); again: the lease renewed
+    UNTAP = "untap"          # tap: no more copies
     # agent → supervisor (the agent also relays its processes' events as they are)
     AGENT = "agent"          # host, pid, version: the agent is up and takes commands
     SPAWNED = "spawned"      # process, gen, pid
@@ -76,6 +79,8 @@ _FIELDS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "bye": ({"process": _STR}, {"clean": _BOOL, "stuck": _LIST}),
     "connect": ({"endpoints": _DICT}, {}),
     "stop": ({}, {"reason": _STR}),
+    "tap": ({"tap": _STR, "instance": _STR, "socket": _STR, "endpoint": _STR, "directions": _LIST}, {}),
+    "untap": ({"tap": _STR}, {}),
     "agent": ({"host": _STR}, {"pid": _INT, "version": _STR}),
     "spawned": ({"process": _STR, "gen": _INT, "pid": _INT}, {}),
     "ended": ({"process": _STR, "gen": _INT}, {"exitcode": (_INT, type(None))}),
@@ -107,6 +112,11 @@ def check(kind: Kind, data: dict[str, Any]) -> None:
         names = data.get("instances", [data.get("instance")])
         if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
             raise ValueError(f"{kind.value}: no node names")
+    if "directions" in data and not (
+            data["directions"] and all(d in ("in", "out") for d in data["directions"])):
+        raise ValueError(f"{kind.value}: 'directions' is not a list of in and out")
+    if kind.value == "tap" and not (data["endpoint"].startswith("ipc://") and len(data["tap"]) <= 64):
+        raise ValueError("tap: copies go to an ipc endpoint, under a short id")
     for name in ("waiting", "stuck"):
         if name in data and not all(isinstance(v, str) for v in data[name]):
             raise ValueError(f"{kind.value}: {name!r} holds something other than text")

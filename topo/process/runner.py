@@ -41,6 +41,9 @@ class Runner(threading.Thread):
         self.gates: list[SocketGate] = []
         #: Socket files it bound for external endpoints, removed when the process ends.
         self.exposed: list[str] = []
+        #: What its function got as ``node.sockets`` (asyncio ones for an async node), once
+        #: called: where a tap goes (:mod:`topo.process.tapping`).
+        self.node_sockets: dict[str, Any] | None = None
         self.loop: Any = None
         self.task: Any = None
         #: Set as the node's last act, whether it ran or not; the runtime waits on this.
@@ -114,6 +117,7 @@ class Runner(threading.Thread):
 
             node_sockets = {k: zmq.asyncio.Socket.from_socket(s) for k, s in self.sockets.items()}
             node = self._node(node_sockets)
+            self.node_sockets = node_sockets
 
             async def drain(sock: Any) -> None:
                 while True:  # what the sync PubSocket drops every 64 sends, dropped as it comes
@@ -134,6 +138,7 @@ class Runner(threading.Thread):
 
             asyncio.run(main())  # a stop cancels it: CancelledError, reported as stopped
             return
+        self.node_sockets = node_sockets
         fn(self._node(node_sockets))
 
     def _node(self, node_sockets: dict[str, Any]) -> Node:

@@ -26,6 +26,7 @@ from topo.process.boot import Boot
 from topo.process.control import COMMANDS, CONTROL, EVENTS, Kind, Message
 from topo.process.delivery import Deliveries
 from topo.process.gate import InprocBoard
+from topo.process.tapping import Tapping
 from topo.plan.share import RUN_DIR
 
 if TYPE_CHECKING:
@@ -197,6 +198,8 @@ class ProcessRuntime:
         hello = {"process": self.process.name, "pid": os.getpid(), "gen": self.boot.generation}
         dealer.send_multipart(Message(Kind.HELLO, hello).encode())
         runners = [Runner(self, self.plan.instances[name]) for name in self.process.instances]
+        by_name = {r.inst.name: r for r in runners}
+        self.tapping = Tapping({n: r.inst for n, r in by_name.items()}, lambda n: by_name[n].node_sockets)
         Wiring(self, runners).start()  # starts each node's thread when its gate opens
         poller = zmq.Poller()
         poller.register(dealer, zmq.POLLIN)
@@ -312,6 +315,10 @@ class ProcessRuntime:
             self.board.notify()
         elif message.kind is Kind.STOP:
             self.request_stop(str(message.data.get("reason", "stop")))
+        elif message.kind is Kind.TAP:
+            self.tapping.request(message.data)
+        elif message.kind is Kind.UNTAP:
+            self.tapping.end(message["tap"])
 
     def _stop_nodes(self, runners: list[Any]) -> None:
         """node.running turns false, async nodes are cancelled, blocking calls get ETERM;

@@ -31,4 +31,8 @@ Modules, in the order a run meets them:
 - ``terminal``: ``topo up``'s stdout, written by a thread of its own so the supervisor never
   waits on it.
 - ``watch``: How a started node process is seen to end, and what ends with it.
+- ``observing``: ``topo sockets``, and taps asked for, checked and passed on to the
+  processes that own the sockets.
+- ``tapreader``: The reading end of a tap (``topo echo``, ``run.tap()``): bound, asked
+  for, renewed, read.
 """

@@ -193,7 +193,8 @@ class Processes:
                 elif not proc.ended:
                     code = m.data.get("exitcode")
                     yield Ended(proc, code if isinstance(code, int) else None)
-            elif m.kind in (Kind.START, Kind.SIGNAL, Kind.PING, Kind.SHUTDOWN, Kind.CONNECT, Kind.STOP):
+            elif m.kind in (Kind.START, Kind.SIGNAL, Kind.PING, Kind.SHUTDOWN, Kind.CONNECT, Kind.STOP,
+                            Kind.TAP, Kind.UNTAP):
                 continue
             elif self._on(host, m):
                 yield m  # one of its processes' events

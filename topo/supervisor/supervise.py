@@ -28,7 +28,7 @@ import zmq
 from topo.plan.planner import Plan
 from topo.process.boot import control_addresses
 from topo.process.control import CONTROL, Message
-from topo.supervisor import rundir, spawn
+from topo.supervisor import observing, rundir, spawn
 from topo.supervisor.pipes import Pipes
 from topo.supervisor.processes import Ended, HostUp, MakeRemoteHosts, Processes
 from topo.supervisor.restarts import History
@@ -269,7 +269,13 @@ class Supervisor(Transitions):
                 frames = control.recv_multipart(zmq.NOBLOCK)
             except zmq.Again:
                 return
-            reply, stop = answer(frames[-1], self.nodes, self.procs, self.plan.local_host)
+            reply: dict[str, Any] | None
+            if observing.command_of(frames[-1]):  # topo sockets, echo, hz
+                reply, stop = observing.answer(frames[-1], self.plan, self.nodes, self.procs, self.bound,
+                                               str(self.run_dir.sockets) if self.run_dir else "",
+                                               self.processes.send), False
+            else:
+                reply, stop = answer(frames[-1], self.nodes, self.procs, self.plan.local_host)
             if stop:
                 self.request_stop(EXIT_OK, "stopped by topo down")
             elif reply is not None and interrupts(frames[-1]):

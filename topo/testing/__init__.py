@@ -25,8 +25,9 @@ pytest lists in its summary; ``up(..., strict=True)`` (or ``TOPO_STRICT=1``) mak
 errors, as ``topo check --strict`` does.
 
 The package: this harness, :mod:`topo.testing.pytest_plugin` (the ``pytest11`` entry
-point: the ``topo_up`` fixture) and :mod:`topo.testing.overrides` (a topology edited for a
-test before it is loaded). It sits on top of everything but the command line, and may
+point: the ``topo_up`` fixture), :mod:`topo.testing.overrides` (a topology edited for a
+test before it is loaded) and :mod:`topo.testing.tapping` (``run.tap("NODE.SOCKET")``:
+the messages on a live socket). It sits on top of everything but the command line, and may
 import every package below it.
 """
 
@@ -34,9 +35,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import shutil
 import re
-import tempfile
 import threading
 import time
 import warnings as py_warnings
@@ -44,7 +43,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ContextManager, Mapping, Sequence
 
-import yaml
 import zmq
 
 from topo.hosts.remotes import Hosts
@@ -52,18 +50,18 @@ from topo.process import curve
 
 from topo.supervisor import rundir
 from topo.process import sockets as socket_factory
-from topo.process.control import Kind, Message
-from topo.errors import Pos, Problem, TopoError
+from topo.process.control import CONTROL, Kind, Message
+from topo.errors import Problem, TopoError
 from topo.process.gate import GateWatch, InprocBoard, SocketGate
 from topo.supervisor.output import LogFiles
-from topo.testing.overrides import PROBE_NODE, PROBE_PROCESS, OverrideError, Probe, anchored, apply, resolved
+from topo.testing.tapping import Tap
+from topo.testing.overrides import PROBE_NODE, PROBE_PROCESS, OverrideError, Probe
+from topo.testing.source import read_source
 from topo.plan.planner import Plan, make_plan
 from topo.plan.share import RUN_DIR, EndpointShare
 from topo.plan.planner import share_of
 from topo.supervisor.runstate import STARTING, TERMINAL, NodeState
 from topo.supervisor.supervise import Supervisor, default_sys_path
-from topo.file.sources import Sources, dump
-from topo.file.validate import load
 
 __all__ = ["HarnessError", "OverrideError", "Probe", "Result", "Run", "TopologyWarning", "up"]
 
@@ -137,6 +135,7 @@ class Run:
         self._dealer: zmq.Socket[Any] | None = None
         self._push: zmq.Socket[Any] | None = None
         self._crash: BaseException | None = None
+        self._taps: list[Tap] = []
 
     def _supervise(self) -> None:
         try:
@@ -301,10 +300,19 @@ class Run:
         states = ", ".join(f"{n}: {self._state(n)}" for n in self.plan.instances if n != PROBE_NODE)
         return f"timed out waiting for {what}; nodes: {states}\n" + "\n".join(self.output()[-20:])
 
+    def tap(self, target: str, *, directions: Sequence[str] = ("in", "out"), timeout: float = 10.0) -> Tap:
+        """The messages on the live socket ``target`` from now on (:mod:`topo.testing.tapping`)."""
+        sockets_dir = str(self.supervisor.run_dir.sockets) if self.supervisor.run_dir else ""
+        tap = Tap(f"ipc://{sockets_dir}/{CONTROL}", sockets_dir, target, directions, timeout)
+        self._taps.append(tap)
+        return tap
+
     # -- stop ----------------------------------------------------------------------------
 
     def stop(self, timeout: float | None = None) -> Any:
         """Stops every node and waits for the run to end; returns its outcome."""
+        for tap in self._taps:
+            tap.close()
         self.supervisor.request_stop(0, "stopped by the test")
         if self._ctx is not None:
             for sock in self.probes.values():
@@ -362,34 +370,8 @@ def up(source: str | Path | Mapping[str, Any], *, probes: Mapping[str, Probe] | 
     as a :class:`TopologyWarning`. ``lenient``: ``topo up --lenient``'s (a socket with no
     link is a warning).
     """
-    chosen = tuple((name, Pos("profiles", i, 1)) for i, name in enumerate(profiles, 1))
-    layered = bool(overlays or sets or profiles)
-    if isinstance(source, Mapping) or probes or overrides:
-        # the file as changed for the test is what runs; its problems point into a copy
-        # kept in a temporary directory (a socket left for a probe is not yet linked)
-        path = str(Path.cwd() / "topology.yaml") if isinstance(source, Mapping) else str(source)
-        scratch = Path(tempfile.mkdtemp(prefix="topo-test-"))
-        try:
-            if isinstance(source, Mapping) and not layered:
-                data = copy.deepcopy(dict(source))  # its ${VAR} read when the copy is loaded
-            else:
-                if isinstance(source, Mapping):
-                    (scratch / "given").mkdir()
-                    base = scratch / "given" / Path(path).name
-                    base.write_text(yaml.safe_dump(dict(source), sort_keys=False))
-                    path_read = str(base)
-                else:
-                    path_read = path
-                data = resolved(Sources((path_read, *map(str, overlays)), tuple(sets), chosen))
-            data = anchored(apply(data, overrides or {}, probes or {}), Path(path).parent)
-            effective = scratch / Path(path).name
-            effective.write_text(dump(data))
-            topology = load(str(effective), strict=strict, lenient=lenient)
-        finally:
-            shutil.rmtree(scratch, ignore_errors=True)  # its problems are already read
-    else:
-        path = str(source)
-        topology = load(Sources((path, *map(str, overlays)), tuple(sets), chosen), strict=strict, lenient=lenient)
+    topology, path = read_source(source, probes=probes or {}, overrides=overrides or {}, overlays=overlays,
+                                 sets=sets, profiles=profiles, strict=strict, lenient=lenient)
     plan = make_plan(topology)
     for problem in topology.warnings:
         py_warnings.warn(problem.render(), TopologyWarning, stacklevel=2)
