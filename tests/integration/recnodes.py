@@ -38,3 +38,21 @@ def expected(values: list[int]) -> str:
     """The line :func:`total` prints for ``values``, without its span."""
     digest = hashlib.sha256(b",".join(str(v).encode() for v in values)).hexdigest()[:12]
     return f"total {sum(values)} count {len(values)} digest {digest}"
+
+
+def numbers_forever(node: Any) -> None:
+    """What :func:`numbers` sends, one message every ``args.period`` seconds, until stopped."""
+    out = node.sockets["out"]
+    n = 0
+    while node.running:
+        out.send_multipart([b"num", str(n * n % 97).encode()])
+        n += 1
+        node.sleep(node.args.get("period", 0.01))
+
+
+def drain(node: Any) -> None:
+    """Receives until stopped."""
+    inp = node.sockets["in"]
+    while node.running:
+        if inp.poll(100):
+            inp.recv_multipart()

@@ -1,18 +1,18 @@
-"""``topo record``: a recording's contents (``--info FILE``), and recording a run.
+"""``topo record``: recording a running run, and a recording's contents (``--info FILE``).
 
-Recording a running run (``topo record RUN [NODE.SOCKET ...] -o FILE.mcap``) needs the
-live copies of what its sockets carry, which this version does not take yet: the command
-says so and exits 2. ``--info`` reads a recording, a cut-off one included
-(:mod:`topo.observe.recorded`).
+``topo record RUN [NODE.SOCKET ...] -o FILE.mcap`` taps the sockets (every one of the
+run's local nodes when none is named, :mod:`topo.supervisor.tapreader`) and writes each
+copy to an MCAP file (:class:`topo.observe.recording.Recorder`). ``--info`` reads a
+recording, a cut-off one included (:mod:`topo.observe.recorded`).
 """
 
 from __future__ import annotations
 
 import json
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
-from topo.errors import UsageError
+from topo.errors import TopoError, UsageError
 
 if TYPE_CHECKING:
     from topo.observe.recorded import Summary
@@ -30,10 +30,72 @@ def check_usage(targets: tuple[str, ...], output: str | None, info: str | None) 
                          "or read a recording with --info FILE")
     if not output:
         raise UsageError("topo record RUN: say where the recording goes with -o FILE.mcap")
-    raise UsageError("topo record: recording a running topology is not available in this version "
-                     "(it comes with the live tap of a run's sockets); a recording made with "
-                     "topo.observe.recording.Recorder can be read with --info FILE and replayed "
-                     "with run: topo.nodes:replay")
+
+
+def record_run(targets: tuple[str, ...], output: str, *, count: int | None, duration: float | None,
+               say: Callable[[str], None]) -> int:
+    """Records what ``targets`` (RUN, then NODE.SOCKET ...; none: every socket of the run's
+    local nodes) carry, both ways, to ``output``, until Ctrl-C, the run's end, ``count``
+    messages or ``duration`` seconds. Returns how many messages were recorded.
+
+    What was sent before the taps were on is not in it (``topo up --record`` is what
+    records from the first message). Copies the tap lost (a disk slower than the run) are
+    counted in the channel of the next message recorded."""
+    from topo.cli.client import one_run, request
+    from topo.cli.observe import ON_TIMEOUT, open_reader
+    from topo.observe.recording import Recorder
+
+    run = one_run(targets[0])
+    if run.info.get("starting") or not run.info.get("control"):
+        raise TopoError(f"run {run.identity} is still starting; try again in a moment")
+    wanted = list(targets[1:])
+    if not wanted:
+        entries = request(run, {"cmd": "sockets"})["sockets"]
+        remote = sorted({e["instance"] for e in entries if e.get("remote")})
+        if remote:
+            say(f"not recorded (on other hosts, not yet tappable): {', '.join(remote)}")
+        wanted = [f"{e['instance']}.{e['socket']}" for e in entries if not e.get("remote")]
+        if not wanted:
+            raise UsageError(f"run {run.identity} has no socket this host can record")
+    plan = request(run, {"cmd": "plan"})["plan"]
+    recorder = Recorder(output, _file_text(str(run.info.get("file", ""))), json.dumps(plan))
+    recorded = 0
+    reader = open_reader(run, wanted)
+    try:
+        try:
+            reader.wait_on(ON_TIMEOUT)
+        except TopoError as err:
+            say(f"{err}; recording the others")
+        say(f"recording {len(wanted)} socket(s) of {run.identity} to {output} (Ctrl-C ends it)")
+        end = None if duration is None else time.monotonic() + duration
+        while (count is None or recorded < count) and not reader.gone.is_set():
+            left = None if end is None else end - time.monotonic()
+            if left is not None and left <= 0:
+                break
+            wait = recorder.next_flush()
+            message = reader.next(max(0.0, min(x for x in (left, wait, 1.0) if x is not None)))
+            if message is None:
+                recorder.idle()
+                continue
+            recorder.add(message.instance, message.socket, message.direction, message.time_ns,
+                         message.frames, missed=reader.take_missed())
+            recorded += 1
+    except KeyboardInterrupt:
+        pass
+    finally:
+        reader.close()
+        recorder.close()
+    say(f"recorded {recorded} message(s) to {output}" + (" (the run ended)" if reader.gone.is_set() else ""))
+    return recorded
+
+
+def _file_text(path: str) -> str:
+    """The topology file the run was started with, as it is now (empty if it is gone)."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return f.read(16 * 2**20)
+    except OSError:
+        return ""
 
 
 def info(path: str, as_json: bool) -> str:

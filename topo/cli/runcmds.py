@@ -130,20 +130,29 @@ def attach(ctx: click.Context, topology: str | None, tail: int, no_stop: bool, c
 @click.option("-o", "--output", metavar="FILE.mcap", help="Where the recording goes.")
 @click.option("--info", "info_file", metavar="FILE", help="Show FILE's topology, channels, counts and times.")
 @click.option("--json", "as_json", is_flag=True, help="With --info: one JSON object.")
-def record(targets: tuple[str, ...], output: str | None, info_file: str | None, as_json: bool) -> None:
-    """With --info FILE, show a recording: its topology, its channels
-    (INSTANCE/SOCKET/DIRECTION) with their message counts, sizes and times, and whether
-    it is complete (a cut-off recording is read up to where it ends). Recording what a
-    running RUN's sockets (or only NODE.SOCKET...) carry to -o FILE.mcap is not in this
-    version.
+@click.option("--count", "-n", type=click.IntRange(min=1), help="End after N messages.")
+@click.option("--duration", type=click.FloatRange(min=0.0, min_open=True), metavar="SECONDS",
+              help="End after this long.")
+def record(targets: tuple[str, ...], output: str | None, info_file: str | None, as_json: bool,
+           count: int | None, duration: float | None) -> None:
+    """Record what RUN's sockets (every socket of its nodes on this host, or only
+    NODE.SOCKET...) send and receive, to -o FILE.mcap, until Ctrl-C, the run's end,
+    --count or --duration. With --info FILE, show a recording: its topology, its
+    channels (INSTANCE/SOCKET/DIRECTION) with their message counts, sizes and times, and
+    whether it is complete (a cut-off recording is read up to where it ends).
 
-    Exit status: 0; 2 a wrong command line, or FILE is not a recording.
+    Exit status: 0; 2 a wrong command line, no such run or socket, or FILE is not a
+    recording.
     """
     from topo.cli import record as recording
 
     recording.check_usage(targets, output, info_file)
-    assert info_file is not None
-    click.echo(recording.info(info_file, as_json))
+    if info_file is not None:
+        click.echo(recording.info(info_file, as_json))
+        return
+    assert output is not None
+    recording.record_run(targets, output, count=count, duration=duration,
+                         say=lambda text: click.echo(f"topo: {text}", err=True))
 
 
 #: Added to the ``topo`` group by :mod:`topo.cli.main` (``--help`` lists them by name).

@@ -1,5 +1,6 @@
-"""The supervisor's answers to ``topo sockets``, ``topo echo`` and ``topo hz``: what sockets a
-run declares, and taps asked for, checked and passed on to the processes that own them.
+"""The supervisor's answers to ``topo sockets``, ``topo echo``, ``topo hz`` and ``topo
+record``: what sockets a run declares, its plan, and taps asked for, checked and passed on
+to the processes that own them.
 
 A request comes on the run's control socket (JSON, as ``topo ps``'s) and is hostile
 until checked: a tap names ``NODE.SOCKET`` (every instance of the node) or
@@ -20,7 +21,7 @@ from topo.process.control import Kind, Message
 from topo.supervisor.runstate import STATE_WORDS, NodeState, ProcState
 
 #: The requests answered here (the others: :func:`topo.supervisor.runstate.answer`).
-COMMANDS = frozenset({"tap", "untap", "sockets"})
+COMMANDS = frozenset({"tap", "untap", "sockets", "plan"})
 
 #: Socket types with nothing to show in one direction (a PUB's "in" is subscriptions, which
 #: topo handles; a SUB's "out" too).
@@ -48,6 +49,8 @@ def answer(request: bytes, plan: Plan, nodes: dict[str, NodeState], procs: dict[
         data = json.loads(request)
         if data["cmd"] == "sockets":
             return {"ok": True, "sockets": listing(plan, nodes, procs, bound)}
+        if data["cmd"] == "plan":  # what a recording stores with the messages (topo record)
+            return {"ok": True, "plan": plan.to_json()}
         tap_id = data.get("tap")
         if not isinstance(tap_id, str) or not tap_id or len(tap_id) > 64:
             raise BadRequest("a tap needs an id")
