@@ -1,5 +1,6 @@
 """The commands that act on a run, from any terminal: ``topo ps``, ``down``, ``logs``,
-``attach`` and ``record`` (and ``sockets``, ``echo``, ``hz``: :mod:`topo.cli.observe`).
+``attach`` and ``record`` (and ``sockets``, ``echo``, ``hz``: :mod:`topo.cli.observe`;
+``send``: :mod:`topo.cli.send`).
 
 Kept apart from :mod:`topo.cli.main`, which holds the command group, the commands that
 read a topology file and the one place where errors become exit statuses; these are added
@@ -15,6 +16,7 @@ import click
 
 from topo.cli import epipe
 from topo.cli.observe import echo, hz, sockets
+from topo.cli.send import send_command
 
 
 @click.command(short_help="Running topologies and their nodes.")
@@ -156,4 +158,4 @@ def record(targets: tuple[str, ...], output: str | None, info_file: str | None, 
 
 
 #: Added to the ``topo`` group by :mod:`topo.cli.main` (``--help`` lists them by name).
-COMMANDS = (ps, down, logs, attach, record, sockets, echo, hz)
+COMMANDS = (ps, down, logs, attach, record, sockets, echo, hz, send_command)

@@ -1,6 +1,6 @@
-"""The supervisor's answers to ``topo sockets``, ``topo echo``, ``topo hz`` and ``topo
-record``: what sockets a run declares, its plan, and taps asked for, checked and passed on
-to the processes that own them.
+"""The supervisor's answers to ``topo sockets``, ``topo echo``, ``topo hz``, ``topo
+record`` and ``topo send``: what sockets a run declares, its plan, where one socket can be
+reached, and taps asked for, checked and passed on to the processes that own them.
 
 A request comes on the run's control socket (JSON, as ``topo ps``'s) and is hostile
 until checked: a tap names ``NODE.SOCKET`` (every instance of the node) or
@@ -21,7 +21,7 @@ from topo.process.control import Kind, Message
 from topo.supervisor.runstate import STATE_WORDS, NodeState, ProcState
 
 #: The requests answered here (the others: :func:`topo.supervisor.runstate.answer`).
-COMMANDS = frozenset({"tap", "untap", "sockets", "plan"})
+COMMANDS = frozenset({"tap", "untap", "sockets", "plan", "target"})
 
 #: Socket types with nothing to show in one direction (a PUB's "in" is subscriptions, which
 #: topo handles; a SUB's "out" too).
@@ -51,6 +51,8 @@ def answer(request: bytes, plan: Plan, nodes: dict[str, NodeState], procs: dict[
             return {"ok": True, "sockets": listing(plan, nodes, procs, bound)}
         if data["cmd"] == "plan":  # what a recording stores with the messages (topo record)
             return {"ok": True, "plan": plan.to_json()}
+        if data["cmd"] == "target":  # topo send: where a socket can be reached from outside
+            return {"ok": True, "sockets": reachable(resolve(data.get("target"), plan), plan, procs, bound)}
         tap_id = data.get("tap")
         if not isinstance(tap_id, str) or not tap_id or len(tap_id) > 64:
             raise BadRequest("a tap needs an id")
@@ -105,6 +107,25 @@ def resolve(target: Any, plan: Plan) -> list[tuple[str, str]]:
     what = f"no socket {socket!r} on {owner}" if instances else f"no node {owner!r}"
     hint = f"; did you mean {' or '.join(near)}?" if near else f"; its sockets: {', '.join(known)}"
     raise BadRequest(f"{what} in {plan.topology}{hint}")
+
+
+def reachable(pairs: list[tuple[str, str]], plan: Plan, procs: dict[str, ProcState],
+              bound: dict[str, str]) -> list[dict[str, Any]]:
+    """Each socket's type, whether its node runs elsewhere, and the endpoints it binds as
+    bound (with transport and CURVE): what ``topo send`` needs to dial it as a peer would."""
+    out = []
+    for instance, name in pairs:
+        inst = plan.instances[instance]
+        sock = next(s for s in inst.sockets if s.name == name)
+        out.append({
+            "instance": instance, "socket": name, "type": sock.type.value,
+            "remote": procs[inst.process].remote, "host": inst.host,
+            "binds": [{"address": bound.get(k, plan.endpoints[k].address),
+                       "transport": plan.endpoints[k].transport.value, "secure": plan.endpoints[k].secure}
+                      for k in sock.binds]
+            + [{"address": a, "transport": a.split("://", 1)[0], "secure": False} for a in sock.external_binds],
+        })
+    return out
 
 
 def listing(plan: Plan, nodes: dict[str, NodeState], procs: dict[str, ProcState],

@@ -1,0 +1,234 @@
+"""``topo send``: one message into a receiving socket of a running node, as a peer would
+send it, and the reply where the socket is a service.
+
+The injector dials the node's socket at an endpoint it binds (the run's supervisor says
+which, from the plan and what was really bound: the ``target`` request of
+:mod:`topo.supervisor.observing`) with a socket of the complementary type: a PUB for a
+SUB, a PUSH for a PULL, a REQ for a REP, a DEALER for a ROUTER or a DEALER. The node's
+process is not asked to do anything: its code receives the message from its own socket
+as from any linked peer, through a connection like theirs, and its delivery to its other
+peers is unchanged (one more pipe on a bound PULL or ROUTER is what a new peer is).
+
+Not yet: a socket that only connects (nothing to dial), one bound only on ``inproc``
+(reachable only inside its process), only on CURVE tcp (the run's keys stay with its
+processes), a PAIR (it takes one peer, its own), and a node on another host.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Sequence
+
+import click
+
+from topo.errors import TopoError, UsageError
+
+if TYPE_CHECKING:
+    from topo.cli.client import Run
+
+#: What ``--file`` reads at most: a message is held whole in memory on both sides.
+MAX_FILE = 64 * 1024 * 1024
+#: How long the injector's socket may still deliver once the message is handed to it.
+LINGER_MS = 1000
+
+#: Receiving socket type → the injector's type, and whether the node answers (REP must).
+INJECTORS = {"SUB": "XPUB", "XSUB": "XPUB", "PULL": "PUSH", "REP": "REQ", "ROUTER": "DEALER",
+             "DEALER": "DEALER"}
+SENDING = frozenset({"PUB", "XPUB", "PUSH", "REQ"})
+#: Node types that may answer the injector (the injector waits for it up to --timeout).
+ANSWERING = frozenset({"REP", "ROUTER", "DEALER"})
+
+
+@dataclass(frozen=True)
+class Target:
+    """One socket to send to: its name, type and the endpoint the injector dials."""
+    name: str
+    type: str
+    address: str
+
+
+def frames_of(texts: Sequence[str], json_text: str | None, file: str | None) -> list[bytes]:
+    """The message: each FRAME as UTF-8 (bytes the shell gave that are not, as given),
+    then ``--json``'s text (checked to be JSON), then ``--file``'s bytes."""
+    frames = [os.fsencode(t) for t in texts]
+    if json_text is not None:
+        try:
+            json.loads(json_text)
+        except (ValueError, RecursionError) as err:
+            raise UsageError(f"--json: not JSON: {err}") from None
+        frames.append(json_text.encode("utf-8", "surrogateescape"))
+    if file is not None:
+        frames.append(read_bounded(file))
+    if not frames:
+        raise UsageError("nothing to send: give FRAME..., --json TEXT or --file PATH")
+    return frames
+
+
+def read_bounded(path: str, limit: int = MAX_FILE) -> bytes:
+    """The file's bytes, refused (exit 2) past ``limit`` or unreadable."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read(limit + 1)
+    except OSError as err:
+        raise UsageError(f"--file {path}: {err.strerror or err}") from None
+    if len(data) > limit:
+        raise UsageError(f"--file {path}: larger than {limit / 2**20:g} MiB, the most topo send sends")
+    return data
+
+
+def target_of(run: Run, name: str) -> Target:
+    """The one socket ``name`` designates, checked to be one the injector can reach."""
+    reply = _ask(run, {"cmd": "target", "target": name})
+    entries: list[dict[str, Any]] = reply["sockets"]
+    if len(entries) > 1:
+        names = ", ".join(f"{e['instance']}.{e['socket']}" for e in entries)
+        raise UsageError(f"{name} is {len(entries)} sockets (one per instance): name one of {names}")
+    entry = entries[0]
+    full, kind = f"{entry['instance']}.{entry['socket']}", str(entry["type"])
+    if kind in SENDING:
+        raise UsageError(f"{full} is a {kind}: it only sends; topo send injects into a receiving "
+                         f"socket ({', '.join(sorted(INJECTORS))})")
+    if kind not in INJECTORS:
+        raise UsageError(f"not yet: {full} is a {kind}, which takes one peer, its own")
+    if entry.get("remote"):
+        raise UsageError(f"not yet: {entry['instance']} runs on host {entry['remote']} "
+                         "(sending to other hosts' nodes is still to come)")
+    binds = entry["binds"]
+    usable = [b for b in binds if b["transport"] == "ipc"] + \
+             [b for b in binds if b["transport"] == "tcp" and not b["secure"]]
+    if not usable:
+        why = ("binds nothing to send to (it connects to its peers)" if not binds else
+               "is bound only where topo send cannot reach it (inproc, or CURVE tcp)")
+        raise UsageError(f"not yet: {full} {why}")
+    return Target(full, kind, dialable(str(usable[0]["address"])))
+
+
+def _ask(run: Run, payload: dict[str, Any]) -> dict[str, Any]:
+    """A request to the run's supervisor; its refusals of names are usage errors."""
+    import zmq
+
+    sock: zmq.Socket[Any] = zmq.Context.instance().socket(zmq.REQ)
+    sock.setsockopt(zmq.LINGER, 0)
+    try:
+        sock.connect(str(run.info["control"]))
+        sock.send(json.dumps(payload).encode())
+        if not sock.poll(3000):
+            raise TopoError(f"run {run.identity} did not answer within 3s")
+        reply = json.loads(sock.recv())
+    finally:
+        sock.close()
+    if not isinstance(reply, dict) or not reply.get("ok"):
+        error = str(reply.get("error") if isinstance(reply, dict) else reply)
+        if isinstance(reply, dict) and reply.get("usage"):
+            raise UsageError(error)
+        if error == "malformed request":  # a supervisor older than topo send
+            raise TopoError(f"run {run.identity} was started by a topo without topo send")
+        raise TopoError(f"run {run.identity}: {error}")
+    return reply
+
+
+def dialable(address: str) -> str:
+    """A bound address as a peer on this machine dials it (a wildcard host: loopback)."""
+    for wildcard, loopback in (("tcp://*:", "tcp://127.0.0.1:"), ("tcp://0.0.0.0:", "tcp://127.0.0.1:"),
+                               ("tcp://[::]:", "tcp://[::1]:")):
+        if address.startswith(wildcard):
+            return loopback + address[len(wildcard):]
+    return address
+
+
+def send(target: Target, frames: list[bytes], timeout: float) -> list[bytes] | None:
+    """Sends ``frames`` to ``target`` and returns the reply (None: none within ``timeout``,
+    or a socket that does not answer). A peer that cannot be reached within ``timeout`` is
+    a :class:`TopoError`; nothing here waits longer than ``timeout`` plus the linger."""
+    import zmq
+
+    ctx: zmq.Context[Any] = zmq.Context.instance()
+    sock: zmq.Socket[Any] = ctx.socket(getattr(zmq, INJECTORS[target.type]))
+    sock.setsockopt(zmq.LINGER, LINGER_MS)
+    sock.setsockopt(zmq.IMMEDIATE, 1)  # ready to send only once really connected
+    deadline = time.monotonic() + timeout
+    try:
+        sock.connect(target.address)
+        if target.type in ("SUB", "XSUB"):
+            _await_subscription(sock, target, frames[0], deadline)
+        elif not sock.poll(_left_ms(deadline), zmq.POLLOUT):
+            raise TopoError(f"could not reach {target.name} at {target.address} within {timeout:g}s")
+        sock.send_multipart(frames, zmq.NOBLOCK)
+        if target.type not in ANSWERING:
+            return None
+        if not sock.poll(_left_ms(deadline), zmq.POLLIN):
+            return None
+        reply: list[bytes] = sock.recv_multipart()
+        return reply
+    finally:
+        sock.close()
+
+
+def _left_ms(deadline: float) -> int:
+    return max(0, int((deadline - time.monotonic()) * 1000))
+
+
+def _await_subscription(sock: Any, target: Target, first: bytes, deadline: float) -> None:
+    """A SUB drops what it has not subscribed to, and a publisher sends only once the
+    subscriptions came: waits for one that the message's first frame matches."""
+    import zmq
+
+    seen: list[bytes] = []
+    while sock.poll(_left_ms(deadline), zmq.POLLIN):
+        sub = sock.recv()
+        if sub[:1] == b"\x01":
+            seen.append(sub[1:])
+            if first.startswith(sub[1:]):
+                return
+    if seen:
+        topics = ", ".join(repr(t.decode("utf-8", "backslashreplace")) for t in seen)
+        raise TopoError(f"{target.name} subscribes only to {topics}: the message's first frame "
+                        "matches none, so it would be dropped; nothing sent")
+    raise TopoError(f"{target.name} subscribed to nothing within the timeout: nothing sent")
+
+
+@click.command(name="send", short_help="Inject one message into a receiving socket; print the reply.")
+@click.argument("args", nargs=-1, metavar="[RUN] NODE.SOCKET [FRAME]...")
+@click.option("--json", "json_text", metavar="TEXT", help="One more frame: TEXT, checked to be JSON.")
+@click.option("--file", "file", metavar="PATH", help="One more frame: the file's bytes (64 MiB at most).")
+@click.option("--timeout", type=click.FloatRange(min=0.0, min_open=True), default=5.0, show_default=True,
+              metavar="SECONDS", help="How long to wait to reach the socket, and for its reply.")
+@click.option("--format", "fmt", default="auto", show_default=True, help="The reply's: auto, text, hex, json or msgpack.")
+def send_command(args: tuple[str, ...], json_text: str | None, file: str | None, timeout: float,
+                 fmt: str) -> None:
+    """Send one message, FRAME... (then --json's, then --file's frame), to the receiving
+    NODE.SOCKET of the running RUN (the only one if not named), as a linked peer would:
+    the node receives it from its own socket. For a REP, and a ROUTER or DEALER that
+    answers, print the reply, each frame after its index (shown safely, as topo echo does).
+
+    Exit status: 0 sent (and answered, for a REP); 1 the socket could not be reached, or
+    a REP did not answer, within --timeout; 2 a wrong command line, no such run or
+    socket, a socket that only sends, or one topo send cannot reach yet.
+    """
+    from topo.cli.client import one_run
+    from topo.cli.frames import check_format, show
+
+    check_format(fmt)
+    if not args:
+        raise UsageError("expected [RUN] NODE.SOCKET [FRAME]...")
+    # NODE.SOCKET has a dot and RUN (TOPOLOGY or TOPOLOGY/RUN_ID) none: the first dotted
+    # word is the socket, so RUN may be left out
+    named = len(args) > 1 and "." not in args[0]
+    run = one_run(args[0] if named else None)
+    name, texts = (args[1], args[2:]) if named else (args[0], args[1:])
+    message = frames_of(texts, json_text, file)
+    if run.info.get("starting") or not run.info.get("control"):
+        raise TopoError(f"run {run.identity} is still starting; try again in a moment")
+    target = target_of(run, name)
+    reply = send(target, message, timeout)
+    size = sum(len(f) for f in message)
+    click.echo(f"topo: sent {len(message)} frame(s), {size} bytes, to {target.name} ({target.type})", err=True)
+    if reply is not None:
+        click.echo("  ".join(f"[{i}] {show(f, fmt)}" for i, f in enumerate(reply)) if reply else "(no frames)")
+    elif target.type == "REP":
+        raise TopoError(f"no reply from {target.name} within {timeout:g}s")
+    elif target.type in ANSWERING:
+        click.echo(f"topo: no reply within {timeout:g}s", err=True)
