@@ -14,6 +14,7 @@ nodes:
   svc: {run: "sendnodes:answerer", sockets: {in: REP}}
   dealer: {run: "sendnodes:idle", sockets: {out: DEALER}}
   rtr: {run: "sendnodes:router", sockets: {in: ROUTER}}
+  rtr2: {run: "sendnodes:idle", sockets: {out: {type: DEALER, bind: true}}}
   pub: {run: "tapnodes:ticker", args: {interval: 0.2, topics: ["t."]}, sockets: {out: PUB}}
   sub: {run: "sendnodes:printer", sockets: {in: {type: SUB, subscribe: ["t."], bind: true}}}
   csub: {run: "sendnodes:printer", sockets: {in: {type: SUB, subscribe: [""]}}}
@@ -22,6 +23,7 @@ links:
   - src.out -> sink.in
   - client.out -> svc.in
   - dealer.out -> rtr.in
+  - rtr2.out -> rtr.in
   - pub.out -> sub.in
   - pub.out -> csub.in
   - src.out -> worker.in
@@ -78,7 +80,8 @@ def test_refusals_are_one_line_and_exit_2(topo: Topo) -> None:
                 (("send", run, "snik.in", "x"), "no node 'snik' in sendy; did you mean sink.in?"),
                 (("send", run, "sink.ni", "x"), "no socket 'ni' on sink in sendy; did you mean sink.in?"),
                 (("send", run, "src.out", "x"), "src.out is a PUSH: it only sends; topo send injects into a "
-                                                "receiving socket (DEALER, PULL, REP, ROUTER, SUB, XSUB)"),
+                                                "receiving socket (PULL, REP, ROUTER, SUB, XSUB)"),
+                (("send", run, "rtr2.out", "x"), "not yet: rtr2.out is a DEALER"),
                 (("send", run, "pub.out", "x"), "pub.out is a PUB: it only sends"),
                 (("send", run, "client.out", "x"), "client.out is a REQ: it only sends"),
                 (("send", run, "csub.in", "x"), "not yet: csub.in binds nothing to send to"),

@@ -4,14 +4,15 @@ send it, and the reply where the socket is a service.
 The injector dials the node's socket at an endpoint it binds (the run's supervisor says
 which, from the plan and what was really bound: the ``target`` request of
 :mod:`topo.supervisor.observing`) with a socket of the complementary type: a PUB for a
-SUB, a PUSH for a PULL, a REQ for a REP, a DEALER for a ROUTER or a DEALER. The node's
+SUB, a PUSH for a PULL, a REQ for a REP, a DEALER for a ROUTER. The node's
 process is not asked to do anything: its code receives the message from its own socket
 as from any linked peer, through a connection like theirs, and its delivery to its other
 peers is unchanged (one more pipe on a bound PULL or ROUTER is what a new peer is).
 
 Not yet: a socket that only connects (nothing to dial), one bound only on ``inproc``
 (reachable only inside its process), only on CURVE tcp (the run's keys stay with its
-processes), a PAIR (it takes one peer, its own), and a node on another host.
+processes), a PAIR (it takes one peer, its own), a DEALER (it would deal some of what it
+sends to the injector), and a node on another host.
 """
 
 from __future__ import annotations
@@ -35,11 +36,10 @@ MAX_FILE = 64 * 1024 * 1024
 LINGER_MS = 1000
 
 #: Receiving socket type → the injector's type, and whether the node answers (REP must).
-INJECTORS = {"SUB": "XPUB", "XSUB": "XPUB", "PULL": "PUSH", "REP": "REQ", "ROUTER": "DEALER",
-             "DEALER": "DEALER"}
+INJECTORS = {"SUB": "XPUB", "XSUB": "XPUB", "PULL": "PUSH", "REP": "REQ", "ROUTER": "DEALER"}
 SENDING = frozenset({"PUB", "XPUB", "PUSH", "REQ"})
 #: Node types that may answer the injector (the injector waits for it up to --timeout).
-ANSWERING = frozenset({"REP", "ROUTER", "DEALER"})
+ANSWERING = frozenset({"REP", "ROUTER"})
 
 
 @dataclass(frozen=True)
@@ -91,6 +91,8 @@ def target_of(run: Run, name: str) -> Target:
     if kind in SENDING:
         raise UsageError(f"{full} is a {kind}: it only sends; topo send injects into a receiving "
                          f"socket ({', '.join(sorted(INJECTORS))})")
+    if kind == "DEALER":  # what it sends is dealt among its peers: the injector would take a share
+        raise UsageError(f"not yet: {full} is a DEALER, which would deal some of what it sends to topo send")
     if kind not in INJECTORS:
         raise UsageError(f"not yet: {full} is a {kind}, which takes one peer, its own")
     if entry.get("remote"):
@@ -201,8 +203,8 @@ def send_command(args: tuple[str, ...], json_text: str | None, file: str | None,
                  fmt: str) -> None:
     """Send one message, FRAME... (then --json's, then --file's frame), to the receiving
     NODE.SOCKET of the running RUN (the only one if not named), as a linked peer would:
-    the node receives it from its own socket. For a REP, and a ROUTER or DEALER that
-    answers, print the reply, each frame after its index (shown safely, as topo echo does).
+    the node receives it from its own socket. For a REP, and a ROUTER that answers,
+    print the reply, each frame after its index (shown safely, as topo echo does).
 
     Exit status: 0 sent (and answered, for a REP); 1 the socket could not be reached, or
     a REP did not answer, within --timeout; 2 a wrong command line, no such run or
