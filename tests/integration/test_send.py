@@ -19,7 +19,16 @@ nodes:
   sub: {run: "sendnodes:printer", sockets: {in: {type: SUB, subscribe: ["t."], bind: true}}}
   csub: {run: "sendnodes:printer", sockets: {in: {type: SUB, subscribe: [""]}}}
   worker: {run: "sendnodes:printer", replicas: 2, sockets: {in: PULL}}
+  tclient: {run: "sendnodes:idle", sockets: {out: REQ}}
+  curved: {run: "sendnodes:answerer", sockets: {in: REP}}
+  pclient: {run: "sendnodes:idle", sockets: {out: REQ}}
+  plain: {run: "sendnodes:answerer", sockets: {in: REP}}
+  near: {run: "sendnodes:idle", process: both, sockets: {out: PUSH}}
+  far: {run: "sendnodes:printer", process: both, sockets: {in: {type: PULL, bind: true}}}
 links:
+  - {from: tclient.out, to: curved.in, transport: tcp}
+  - {from: pclient.out, to: plain.in, transport: tcp, curve: false}
+  - near.out -> far.in
   - src.out -> sink.in
   - client.out -> svc.in
   - dealer.out -> rtr.in
@@ -59,6 +68,8 @@ def test_send_reaches_pull_sub_rep_and_router_nodes(topo: Topo) -> None:
         routed = topo.run("send", run, "rtr.in", "a", "b", "c")
         assert routed.code == 0 and routed.out == "[0] ok 3\n", (routed.out, routed.err)
         topo.wait_for_line(log, r"rtr +\| rtr got a \| b \| c from a peer of 5-byte identity")
+        tcp = topo.run("send", run, "plain.in", "over tcp")
+        assert tcp.code == 0 and tcp.out == "[0] re: over tcp  [1] 1\n", (tcp.out, tcp.err)
         hexed = topo.run("send", run, "svc.in", "\x1b[31m", "--format", "hex")
         assert hexed.code == 0 and hexed.out.startswith("[0] 0x72653a201b5b33316d  [1] 0x31"), hexed.out
 
@@ -85,6 +96,8 @@ def test_refusals_are_one_line_and_exit_2(topo: Topo) -> None:
                 (("send", run, "pub.out", "x"), "pub.out is a PUB: it only sends"),
                 (("send", run, "client.out", "x"), "client.out is a REQ: it only sends"),
                 (("send", run, "csub.in", "x"), "not yet: csub.in binds nothing to send to"),
+                (("send", run, "curved.in", "x"), "not yet: curved.in is bound only on CURVE tcp"),
+                (("send", run, "far.in", "x"), "not yet: far.in is bound only on inproc"),
                 (("send", run, "worker.in", "x"), "worker.in is 2 sockets (one per instance): "
                                                   "name one of worker.0.in, worker.1.in"),
                 (("send", run, "sink.in"), "nothing to send"),

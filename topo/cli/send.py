@@ -103,7 +103,9 @@ def target_of(run: Run, name: str) -> Target:
              [b for b in binds if b["transport"] == "tcp" and not b["secure"]]
     if not usable:
         why = ("binds nothing to send to (it connects to its peers)" if not binds else
-               "is bound only where topo send cannot reach it (inproc, or CURVE tcp)")
+               "is bound only on CURVE tcp (the run's keys stay with its processes)"
+               if any(b["transport"] == "tcp" for b in binds) else
+               "is bound only on inproc (reachable only inside its process)")
         raise UsageError(f"not yet: {full} {why}")
     return Target(full, kind, dialable(str(usable[0]["address"])))
 
