@@ -208,8 +208,10 @@ def send_command(args: tuple[str, ...], json_text: str | None, file: str | None,
     the node receives it from its own socket. For a REP, and a ROUTER that answers,
     print the reply, each frame after its index (shown safely, as topo echo does).
 
-    Exit status: 0 sent (and answered, for a REP); 1 the socket could not be reached, or
-    a REP did not answer, within --timeout; 2 a wrong command line, no such run or
+    A FRAME that starts with "-" goes after "--": topo send sink.in -- -1.
+
+    Exit status: 0 sent (and answered, for a REP); 1 the socket could not be reached, a
+    REP did not answer, or a SUB would drop the message (nothing sent), within --timeout; 2 a wrong command line, no such run or
     socket, a socket that only sends, or one topo send cannot reach yet.
     """
     from topo.cli.client import one_run
