@@ -87,7 +87,10 @@ def request(run: Run, payload: dict[str, Any], timeout: float = 3.0) -> dict[str
     finally:
         sock.close()
     if not isinstance(reply, dict) or not reply.get("ok"):
-        raise TopoError(f"run {run.identity}: {reply.get('error') if isinstance(reply, dict) else reply}")
+        error = str(reply.get("error") if isinstance(reply, dict) else reply)
+        if isinstance(reply, dict) and reply.get("usage"):  # it named what the run does not have
+            raise UsageError(error)
+        raise TopoError(f"run {run.identity}: {error}")
     return reply
 
 

@@ -111,27 +111,16 @@ def target_of(run: Run, name: str) -> Target:
 
 
 def _ask(run: Run, payload: dict[str, Any]) -> dict[str, Any]:
-    """A request to the run's supervisor; its refusals of names are usage errors."""
-    import zmq
+    """A request to the run's supervisor (:func:`topo.cli.client.request`: its refusals of
+    names are usage errors), saying so when the run predates ``topo send``."""
+    from topo.cli.client import request
 
-    sock: zmq.Socket[Any] = zmq.Context.instance().socket(zmq.REQ)
-    sock.setsockopt(zmq.LINGER, 0)
     try:
-        sock.connect(str(run.info["control"]))
-        sock.send(json.dumps(payload).encode())
-        if not sock.poll(3000):
-            raise TopoError(f"run {run.identity} did not answer within 3s")
-        reply = json.loads(sock.recv())
-    finally:
-        sock.close()
-    if not isinstance(reply, dict) or not reply.get("ok"):
-        error = str(reply.get("error") if isinstance(reply, dict) else reply)
-        if isinstance(reply, dict) and reply.get("usage"):
-            raise UsageError(error)
-        if error == "malformed request":  # a supervisor older than topo send
-            raise TopoError(f"run {run.identity} was started by a topo without topo send")
-        raise TopoError(f"run {run.identity}: {error}")
-    return reply
+        return request(run, payload)
+    except TopoError as err:
+        if not isinstance(err, UsageError) and str(err).endswith(": malformed request"):
+            raise TopoError(f"run {run.identity} was started by a topo without topo send") from None
+        raise
 
 
 def dialable(address: str) -> str:
