@@ -6,8 +6,12 @@ sender thread per process (started with the first tap) takes them and PUSHes eac
 ``[tap, instance, direction, time_ns, missed, *frames]``, to the ipc endpoint the
 requester bound. The node never waits for the reader: the PUSH sends with NOBLOCK behind
 a small high-water mark and a copy it cannot send is dropped and counted, as the tap
-counts what its queue could not hold. ``missed`` is the running total of both, so a
-reader that lost some of the copies themselves still knows how many it lost.
+counts what its queue could not hold; once the PUSH is full, the tap drops new copies in
+the node's thread at once (counting them costs the node less than copying them) until
+the PUSH has room again. ``missed`` is the running total of both, so a reader that lost
+some of the copies themselves still knows how many it lost. While copies flow, the
+sender takes them in batches (every :data:`BATCH` seconds) rather than being woken by
+each: a wake-up per message would cost the node's thread more than its copy.
 
 A tap lives on a lease: the requester renews it (the same ``tap`` message, again)
 every second or so through the supervisor, and a tap not renewed within :data:`LEASE`
@@ -39,7 +43,7 @@ ON, MISSED = "on", "missed"
 #: Seconds between two turns of the sender while copies flow: it takes them in batches.
 BATCH = 0.002
 #: Seconds between two looks at a PUSH found full (its reader behind).
-FULL_RETRY = 0.005
+FULL_RETRY = 0.001
 #: Seconds between two turns with nothing to send (leases and nodes starting are looked at).
 IDLE = 0.25
 
