@@ -8,6 +8,7 @@ Runs, one after the other (they would disturb each other's timings side by side)
   10 processes, against the bare ``spawn`` + ``import zmq`` floor;
 - ``datapath.py``: throughput and latency of topo-wired sockets against hand-wired pyzmq;
 - ``stop.py``: time from Ctrl-C to every process gone;
+- ``tap.py``: what a live tap (``topo echo``, ``run.tap()``) costs the tapped node;
 
 then ``plots.py`` (if matplotlib is installed: ``pip install -e '.[bench]'``), which draws
 docs/img/*.png from the JSON results the benchmarks left in docs/img/, and ``summary.py``,
@@ -46,6 +47,7 @@ def main() -> int:
         ["launch.py", *quick, *common],
         ["datapath.py", *quick, *common],
         ["stop.py", *quick, *common],
+        ["tap.py", *quick, *common],
     ]
     begun = time.monotonic()
     failed = []

@@ -36,6 +36,7 @@ OUT, IN = "out", "in"
 #: Plain ints: ``flags & zmq.SNDMORE`` goes through the enum's ``__and__``, a quarter of a
 #: tapped send's cost.
 _SNDMORE, _RCVMORE = int(zmq.SNDMORE), int(zmq.RCVMORE)
+_now = time.time_ns
 
 
 class Copy:
@@ -53,47 +54,91 @@ class Copy:
         return f"Copy({self.direction!r}, {self.frames!r}, {self.time_ns})"
 
 
+#: A copy as queued by the node's thread: a plain tuple (a class's ``__init__`` would cost
+#: the node a Python call per message) of direction, frames (a single-frame message's
+#: frame alone, as ``bytes``: no list to build) and time.
+Queued = tuple[str, bytes | list[bytes], int]
+
+
 class Tap:
-    """The copies of one socket's messages, in one or both directions, until closed."""
+    """The copies of one socket's messages, in one or both directions, until closed.
+
+    :meth:`sent` and :meth:`received` run in the node's thread, on every message while the
+    tap is on: what they do is the price of a tap, so they do as little as possible."""
 
     def __init__(self, directions: frozenset[str] = frozenset({IN, OUT}), capacity: int = DEFAULT_CAPACITY,
                  notify: Callable[[], None] | None = None) -> None:
         self.directions = directions
         self.capacity = capacity
+        #: The copies queued before new ones are dropped: ``capacity``, or 0 while the
+        #: reader's way is full (set by the one who takes, :mod:`topo.process.tapping`): the
+        #: node then only counts what it would have copied.
+        self.limit = capacity
         #: Called when a copy is queued into an empty queue (from the node's thread: must
-        #: not block); the reader takes until the queue is empty before it waits again.
+        #: not block); the reader takes until the queue is empty before it waits again. The
+        #: reader may set it to None while it will look at the queue soon anyway.
         self.notify = notify
-        self.copies: collections.deque[Copy] = collections.deque()
+        self.copies: collections.deque[Queued] = collections.deque()
         #: Copies not queued because the reader was behind.
         self.dropped = 0
-        self._partial: dict[str, list[bytes]] = {IN: [], OUT: []}
+        self._parts_out: list[bytes] = []
+        self._parts_in: list[bytes] = []
+
+    def sent(self, data: bytes, more: int) -> None:
+        """One frame the socket sent (``more``: not the last of its message)."""
+        if more or self._parts_out:
+            parts = self._parts_out
+            parts.append(data)
+            if more:
+                return
+            self._parts_out = []
+            self._queue(OUT, parts)
+            return
+        copies = self.copies  # the common case, a single-frame message, inline
+        if len(copies) >= self.limit:
+            self.dropped += 1
+            return
+        copies.append((OUT, data, _now()))  # deque.append: atomic
+        if len(copies) == 1:
+            notify = self.notify
+            if notify is not None:
+                notify()  # only when the reader may be asleep: it takes until the queue is empty
+
+    def received(self, data: bytes, more: int) -> None:
+        """One frame the socket received (``more``: not the last of its message)."""
+        if more or self._parts_in:
+            parts = self._parts_in
+            parts.append(data)
+            if more:
+                return
+            self._parts_in = []
+            self._queue(IN, parts)
+            return
+        self._queue(IN, data)
 
     def frame(self, direction: str, data: bytes, more: bool) -> None:
         """One frame seen by the socket; a message is queued at its last frame."""
-        if direction not in self.directions:
-            return
-        parts = self._partial[direction]
-        if more:
-            parts.append(data)
-            return
-        if parts:  # the last frame of a multipart message
-            parts.append(data)
-            self._partial[direction] = []
-        else:
-            parts = [data]
-        if len(self.copies) >= self.capacity:
+        if direction in self.directions:
+            (self.sent if direction == OUT else self.received)(data, more)
+
+    def _queue(self, direction: str, frames: bytes | list[bytes]) -> None:
+        copies = self.copies
+        if len(copies) >= self.limit:
             self.dropped += 1
             return
-        copies = self.copies
-        copies.append(Copy(direction, parts, time.time_ns()))  # deque.append: atomic
-        if len(copies) == 1 and self.notify is not None:
-            self.notify()  # only when the reader may be asleep: it takes until the queue is empty
+        copies.append((direction, frames, _now()))
+        if len(copies) == 1:
+            notify = self.notify
+            if notify is not None:
+                notify()
 
     def take(self, most: int = 1000) -> list[Copy]:
         """Up to ``most`` queued copies, oldest first (the reader's side)."""
         out: list[Copy] = []
-        while self.copies and len(out) < most:
-            out.append(self.copies.popleft())
+        copies = self.copies
+        while copies and len(out) < most:
+            direction, frames, time_ns = copies.popleft()
+            out.append(Copy(direction, [frames] if isinstance(frames, bytes) else frames, time_ns))
         return out
 
 
@@ -109,48 +154,86 @@ def _bytes(data: Any) -> bytes:
 
 
 class _Tapped(zmq.Socket[Any]):
-    """What a tapped socket's class adds to its plain class while tapped (see the module's
-    docstring). Mixed in front of the plain class (:func:`_tapped_class`), so a socket of a
-    subclass (:class:`topo.process.sockets.PubSocket`) keeps its own behaviour."""
+    """What every tapped class is (see the module's docstring), and what it holds: made
+    for each plain class by :func:`_tapped_class`, in front of it, so a socket of a
+    subclass (:class:`topo.process.sockets.PubSocket`) keeps its own behaviour.
+
+    ``_topo_out`` and ``_topo_in``: the taps that want each direction, as a tuple replaced
+    whole (never changed in place) when a tap comes or goes, so the node's thread, which
+    reads it once per frame, sees either the old taps or the new ones."""
 
     _topo_taps: list[Tap]
-
-    def send(self, data: Any, flags: int = 0, copy: bool = True, track: bool = False,  # type: ignore[override]
-             **kwargs: Any) -> Any:
-        result = super().send(data, flags, copy=copy, track=track, **kwargs)
-        frame = _bytes(data)
-        for tap in self._topo_taps:
-            tap.frame(OUT, frame, bool(flags & _SNDMORE))
-        return result
-
-    def recv(self, flags: int = 0, copy: bool = True, track: bool = False) -> Any:
-        data = super().recv(flags, copy=copy, track=track)
-        frame = _bytes(data)
-        more = bool(self.getsockopt(_RCVMORE))
-        for tap in self._topo_taps:
-            tap.frame(IN, frame, more)
-        return data
-
-    if hasattr(zmq.Socket, "recv_into"):  # pyzmq 26 and newer
-        def recv_into(self, buffer: Any, /, *args: Any, **kwargs: Any) -> int:
-            n: int = super().recv_into(buffer, *args, **kwargs)
-            frame = bytes(memoryview(buffer).cast("B")[:n])
-            more = bool(self.getsockopt(_RCVMORE))
-            for tap in self._topo_taps:
-                tap.frame(IN, frame, more)
-            return n
+    _topo_out: tuple[Tap, ...]
+    _topo_in: tuple[Tap, ...]
 
 
 _lock = threading.Lock()
 _classes: dict[type, type] = {}
+#: pyzmq's own send, under the layer of ``zmq.Socket.send`` that only handles
+#: ``routing_id`` and ``group`` (as :class:`topo.process.sockets.PubSocket` calls it).
+_backend_send = zmq.backend.Socket.send
 
 
 def _tapped_class(plain: type) -> type:
     """The tapped class of ``plain``, made once per plain class."""
     tapped = _classes.get(plain)
     if tapped is None:
-        tapped = _classes[plain] = type(f"Tapped{plain.__name__}", (_Tapped, plain), {})
+        tapped = _classes[plain] = _make_tapped(plain)
     return tapped
+
+
+def _make_tapped(plain: type) -> type:
+    """``plain`` with ``send`` and ``recv`` that also hand each frame to the socket's taps.
+
+    They are on every message's path while a tap is on, so they call the plain class's
+    methods directly, with pyzmq's positional signature: ``super()`` with keywords alone
+    cost a tapped send more than the rest of the tap's work."""
+    plain_send: Callable[..., Any] = getattr(plain, "send")
+    plain_recv: Callable[..., Any] = getattr(plain, "recv")
+    fast_send: Callable[..., Any] = _backend_send if plain_send is zmq.Socket.send else plain_send
+
+    def send(self: _Tapped, data: Any, flags: int = 0, copy: bool = True, track: bool = False,
+             routing_id: Any = None, group: Any = None) -> Any:
+        if routing_id is None and group is None:
+            result = fast_send(self, data, flags, copy, track)
+        else:
+            result = plain_send(self, data, flags, copy, track, routing_id, group)
+        taps = self._topo_out
+        if taps:
+            frame = data if type(data) is bytes else _bytes(data)
+            more = flags & _SNDMORE if flags else 0
+            for tap in taps:
+                tap.sent(frame, more)
+        return result
+
+    def recv(self: _Tapped, flags: int = 0, copy: bool = True, track: bool = False) -> Any:
+        data = plain_recv(self, flags, copy, track)
+        taps = self._topo_in
+        if taps:
+            if type(data) is bytes:
+                frame, more = data, int(self.getsockopt(_RCVMORE))
+            else:  # a Frame (copy=False): it knows whether more follow
+                frame, more = data.bytes, data.more
+            for tap in taps:
+                tap.received(frame, more)
+        return data
+
+    methods: dict[str, Any] = {"send": send, "recv": recv}
+    plain_recv_into: Callable[..., int] | None = getattr(plain, "recv_into", None)  # pyzmq 26 and newer
+    if plain_recv_into is not None:
+        def recv_into(self: _Tapped, buffer: Any, /, *args: Any, **kwargs: Any) -> int:
+            assert plain_recv_into is not None
+            n = plain_recv_into(self, buffer, *args, **kwargs)
+            taps = self._topo_in
+            if taps:
+                frame = bytes(memoryview(buffer).cast("B")[:n])
+                more = int(self.getsockopt(_RCVMORE))
+                for tap in taps:
+                    tap.received(frame, more)
+            return n
+
+        methods["recv_into"] = recv_into
+    return type(f"Tapped{plain.__name__}", (_Tapped, plain), methods)
 
 
 def tapped(sock: zmq.Socket[Any]) -> bool:
@@ -170,7 +253,7 @@ def attach(sock: zmq.Socket[Any], tap: Tap) -> None:
     with _lock:
         taps = list(io.__dict__.get("_topo_taps", ()))
         taps.append(tap)
-        io.__dict__["_topo_taps"] = taps  # a new list: the node's thread iterates the old one safely
+        _set_taps(io, taps)
         if not isinstance(io, _Tapped):
             io.__dict__["_topo_plain"] = type(io)
             io.__class__ = _tapped_class(type(io))
@@ -181,6 +264,14 @@ def detach(sock: zmq.Socket[Any], tap: Tap) -> None:
     io = _io_socket(sock)
     with _lock:
         taps = [t for t in io.__dict__.get("_topo_taps", ()) if t is not tap]
-        io.__dict__["_topo_taps"] = taps
+        _set_taps(io, taps)
         if not taps and isinstance(io, _Tapped):
             io.__class__ = io.__dict__.pop("_topo_plain", zmq.Socket[Any])
+
+
+def _set_taps(io: zmq.Socket[Any], taps: list[Tap]) -> None:
+    """New lists and tuples, never changed in place: the node's thread, in the middle of a
+    send, goes on with the old ones safely."""
+    io.__dict__["_topo_taps"] = taps
+    io.__dict__["_topo_out"] = tuple(t for t in taps if OUT in t.directions)
+    io.__dict__["_topo_in"] = tuple(t for t in taps if IN in t.directions)

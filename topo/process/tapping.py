@@ -6,8 +6,12 @@ sender thread per process (started with the first tap) takes them and PUSHes eac
 ``[tap, instance, direction, time_ns, missed, *frames]``, to the ipc endpoint the
 requester bound. The node never waits for the reader: the PUSH sends with NOBLOCK behind
 a small high-water mark and a copy it cannot send is dropped and counted, as the tap
-counts what its queue could not hold. ``missed`` is the running total of both, so a
-reader that lost some of the copies themselves still knows how many it lost.
+counts what its queue could not hold; once the PUSH is full, the tap drops new copies in
+the node's thread at once (counting them costs the node less than copying them) until
+the PUSH has room again. ``missed`` is the running total of both, so a reader that lost
+some of the copies themselves still knows how many it lost. While copies flow, the
+sender takes them in batches (every :data:`BATCH` seconds) rather than being woken by
+each: a wake-up per message would cost the node's thread more than its copy.
 
 A tap lives on a lease: the requester renews it (the same ``tap`` message, again)
 every second or so through the supervisor, and a tap not renewed within :data:`LEASE`
@@ -36,6 +40,19 @@ LEASE = 4.0
 SEND_HWM = 1000
 #: Directions of the markers (frames-less messages) a reader gets.
 ON, MISSED = "on", "missed"
+#: Seconds between two turns of the sender while copies flow: it takes them in batches.
+BATCH = 0.002
+#: Seconds between two looks at a PUSH found full (its reader behind).
+FULL_RETRY = 0.001
+#: Seconds between two turns with nothing to send (leases and nodes starting are looked at).
+IDLE = 0.25
+
+#: pyzmq's own send, under the Python layer of ``zmq.Socket.send`` (which only handles
+#: ``routing_id`` and ``group``): the sender calls it per frame.
+_push_frame = zmq.backend.Socket.send
+_NOBLOCK = int(zmq.NOBLOCK)
+_MORE_NOBLOCK = int(zmq.SNDMORE | zmq.NOBLOCK)
+_DIRECTIONS = {taps.OUT: taps.OUT.encode(), taps.IN: taps.IN.encode()}
 
 
 class _Entry:
@@ -50,6 +67,8 @@ class _Entry:
         self.push: Any = None       # the sender thread's own, once connected
         self.unsent = 0             # copies the PUSH could not take
         self.told_missed = 0        # the total last sent to the reader
+        self.full = False           # the PUSH refused a copy: its reader is behind
+        self.head = (tap_id.encode(), instance.encode())
         self.ended = False
 
     @property
@@ -101,10 +120,10 @@ class Tapping:
     def _run(self) -> None:
         ctx: zmq.Context[Any] = zmq.Context()  # its own: the nodes' may be terminated under it
         while True:
-            busy = False
             with self._lock:
                 entries = list(self._entries.items())
             now = time.monotonic()
+            busy = full = False
             for key, entry in entries:
                 if now >= entry.lease_until:
                     self._close(entry)
@@ -116,9 +135,28 @@ class Tapping:
                     self._attach(ctx, entry)
                     if entry.sock is None:
                         continue
+                if entry.full and not self._writable(entry):
+                    full = True
+                    continue
                 busy = self._forward(entry) or busy
-            self._wake.wait(0 if busy else 0.25)  # 0.25: leases and nodes starting are looked at
+                full = full or entry.full
+            self._wake.wait(self._pause([e for _, e in entries], busy, full))
             self._wake.clear()
+
+    def _pause(self, entries: list[_Entry], busy: bool, full: bool) -> float:
+        """How long the sender may wait before its next turn. While copies flow it takes
+        them in batches, every :data:`BATCH` seconds, and the nodes do not wake it (a
+        wake-up per message costs the node's thread more than the copy itself); once a
+        turn found nothing, the first copy queued wakes it again."""
+        if busy:
+            for entry in entries:
+                entry.tap.notify = None
+            return BATCH
+        for entry in entries:
+            entry.tap.notify = self._wake.set
+        if any(entry.tap.copies for entry in entries):
+            return 0.0  # queued before its tap's notify was back: not waited for
+        return FULL_RETRY if full else IDLE
 
     def _attach(self, ctx: zmq.Context[Any], entry: _Entry) -> None:
         sockets = self._sockets_of(entry.instance)
@@ -137,13 +175,62 @@ class Tapping:
         self._send(entry, ON, [])
 
     def _forward(self, entry: _Entry) -> bool:
-        """Sends what the tap holds; True if it may hold more."""
-        copies = entry.tap.take()
-        for copy in copies:
-            self._send(entry, copy.direction, copy.frames, copy.time_ns)
-        if entry.missed != entry.told_missed:
+        """Sends what the tap holds, frame by frame with pyzmq's backend ``send`` (a
+        ``send_multipart`` costs four times as much, in a thread that shares the node's
+        GIL); True if it sent any. A full PUSH (the reader behind) makes the tap drop its
+        copies in the node's thread until :meth:`_writable`: counting them there costs the
+        node less than copying them to be dropped here."""
+        tap, push = entry.tap, entry.push
+        copies = tap.copies
+        head_tap, head_instance = entry.head
+        missed = entry.missed
+        missed_frame = b"%d" % missed
+        sent = 0
+        for _ in range(len(copies)):  # what is queued now; what comes meanwhile waits for the next turn
+            direction, frames, time_ns = copies.popleft()
+            try:
+                _push_frame(push, head_tap, _MORE_NOBLOCK)  # the first frame: the only one a full PUSH refuses
+            except zmq.Again:
+                self._full(entry)
+                break
+            except zmq.ZMQError:
+                entry.unsent += 1
+                continue
+            _push_frame(push, head_instance, _MORE_NOBLOCK)
+            _push_frame(push, _DIRECTIONS[direction], _MORE_NOBLOCK)
+            _push_frame(push, b"%d" % time_ns, _MORE_NOBLOCK)
+            _push_frame(push, missed_frame, _MORE_NOBLOCK)
+            if isinstance(frames, bytes):
+                _push_frame(push, frames, _NOBLOCK)
+            else:
+                for frame in frames[:-1]:
+                    _push_frame(push, frame, _MORE_NOBLOCK)
+                _push_frame(push, frames[-1], _NOBLOCK)
+            sent += 1
+        if sent:
+            entry.told_missed = missed
+        if entry.missed != entry.told_missed and not entry.full:
             self._send(entry, MISSED, [])
-        return len(copies) > 0
+        return sent > 0
+
+    def _full(self, entry: _Entry) -> None:
+        """The reader's way is full: the copy in hand and every queued one are lost, and the
+        node drops new ones at once (its tap's limit 0) until the way has room again."""
+        entry.full = True
+        entry.tap.limit = 0
+        copies, lost = entry.tap.copies, 1
+        while copies:  # popped one by one: a copy the node appends meanwhile is never lost uncounted
+            copies.popleft()
+            lost += 1
+        entry.unsent += lost
+
+    def _writable(self, entry: _Entry) -> bool:
+        """Whether a full PUSH has room again; if so the tap queues copies again."""
+        if not int(entry.push.getsockopt(zmq.EVENTS)) & zmq.POLLOUT:
+            return False
+        entry.full = False
+        entry.tap.limit = entry.tap.capacity
+        return True
 
     def _send(self, entry: _Entry, direction: str, frames: list[bytes], time_ns: int | None = None) -> None:
         missed = entry.missed

@@ -1,0 +1,113 @@
+"""The tapped send and recv paths with real inproc sockets: single-frame and multipart
+messages, both directions, copies and Frames, asyncio sockets, and a full reader's drop."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Iterator
+
+import pytest
+import zmq
+import zmq.asyncio
+
+from topo.process import tap
+
+
+@pytest.fixture
+def pair() -> Iterator[tuple[zmq.Socket[Any], zmq.Socket[Any]]]:
+    ctx: zmq.Context[Any] = zmq.Context()
+    a, b = ctx.socket(zmq.PAIR), ctx.socket(zmq.PAIR)
+    a.bind("inproc://paths")
+    b.connect("inproc://paths")
+    yield a, b
+    for s in (a, b):
+        s.close(linger=0)
+    ctx.term()
+
+
+def _seen(t: tap.Tap) -> list[tuple[str, list[bytes]]]:
+    return [(c.direction, c.frames) for c in t.take()]
+
+
+def test_both_directions_single_and_multipart_in_order(pair: tuple[zmq.Socket[Any], zmq.Socket[Any]]) -> None:
+    a, b = pair
+    t = tap.Tap()
+    tap.attach(a, t)
+    a.send(b"one")
+    a.send_multipart([b"k", b"v", memoryview(b"mv")])
+    a.send_string("s")
+    b.send_multipart([b"x", b"y"])
+    b.send(b"z")
+    assert a.recv_multipart() == [b"x", b"y"]
+    assert a.recv(copy=False).bytes == b"z"  # a Frame: its own ``more`` says where the message ends
+    assert [b.recv(), b.recv_multipart(), b.recv_string()] == [b"one", [b"k", b"v", b"mv"], "s"]
+    assert _seen(t) == [("out", [b"one"]), ("out", [b"k", b"v", b"mv"]), ("out", [b"s"]),
+                        ("in", [b"x", b"y"]), ("in", [b"z"])]
+    tap.detach(a, t)
+
+
+def test_multipart_received_as_frames_is_assembled(pair: tuple[zmq.Socket[Any], zmq.Socket[Any]]) -> None:
+    a, b = pair
+    t = tap.Tap(frozenset({tap.IN}))
+    tap.attach(b, t)
+    a.send_multipart([b"1", b"2", b"3"])
+    a.send(b"4")
+    assert [f.bytes for f in b.recv_multipart(copy=False)] == [b"1", b"2", b"3"]
+    buf = bytearray(8)
+    assert b.recv_into(buf) == 1 and buf[:1] == b"4"
+    b.send(b"not wanted")  # out is not one of the tap's directions
+    assert a.recv() == b"not wanted"
+    assert _seen(t) == [("in", [b"1", b"2", b"3"]), ("in", [b"4"])]
+    tap.detach(b, t)
+
+
+def test_two_taps_each_get_their_directions(pair: tuple[zmq.Socket[Any], zmq.Socket[Any]]) -> None:
+    a, b = pair
+    outs, both = tap.Tap(frozenset({tap.OUT})), tap.Tap()
+    tap.attach(a, outs)
+    tap.attach(a, both)
+    a.send_multipart([b"o", b"p"])
+    b.send(b"i")
+    assert a.recv() == b"i" and b.recv_multipart() == [b"o", b"p"]
+    assert _seen(outs) == [("out", [b"o", b"p"])]
+    assert _seen(both) == [("out", [b"o", b"p"]), ("in", [b"i"])]
+    tap.detach(a, outs)
+    tap.detach(a, both)
+    assert not tap.tapped(a)
+
+
+def test_limit_zero_counts_without_copying_and_delivery_is_whole(pair: tuple[zmq.Socket[Any], zmq.Socket[Any]]) -> None:
+    a, b = pair
+    t = tap.Tap()
+    tap.attach(a, t)
+    t.limit = 0  # the reader's way full (topo.process.tapping)
+    for i in range(5):
+        a.send_multipart([b"m", b"%d" % i])
+    assert [b.recv_multipart() for _ in range(5)] == [[b"m", b"%d" % i] for i in range(5)]
+    assert t.take() == [] and t.dropped == 5
+    t.limit = t.capacity
+    a.send(b"again")
+    assert b.recv() == b"again" and _seen(t) == [("out", [b"again"])]
+    tap.detach(a, t)
+
+
+def test_asyncio_sockets_are_tapped_both_ways() -> None:
+    async def main() -> list[tuple[str, list[bytes]]]:
+        ctx = zmq.asyncio.Context()
+        a, b = ctx.socket(zmq.PAIR), ctx.socket(zmq.PAIR)
+        a.bind("inproc://apaths")
+        b.connect("inproc://apaths")
+        t = tap.Tap()
+        tap.attach(a, t)
+        await a.send_multipart([b"h", b"i"])
+        await a.send(b"j")
+        assert await b.recv_multipart() == [b"h", b"i"] and await b.recv() == b"j"
+        await b.send_multipart([b"k", b"l"])
+        assert await a.recv_multipart() == [b"k", b"l"]
+        tap.detach(a, t)
+        for s in (a, b):
+            s.close(linger=0)
+        ctx.term()
+        return _seen(t)
+
+    assert asyncio.run(main()) == [("out", [b"h", b"i"]), ("out", [b"j"]), ("in", [b"k", b"l"])]
