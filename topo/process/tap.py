@@ -31,6 +31,9 @@ import zmq
 
 #: Copies a tap holds for its reader before it drops new ones.
 DEFAULT_CAPACITY = 10_000
+#: Bytes of copies queued before new ones are dropped: with the count above, what a tap's
+#: queue may hold whatever the messages' size (10,000 copies of 64 KB would be 640 MB).
+MAX_QUEUED_BYTES = 64 * 2**20
 
 OUT, IN = "out", "in"
 #: Plain ints: ``flags & zmq.SNDMORE`` goes through the enum's ``__and__``, a quarter of a
@@ -81,6 +84,11 @@ class Tap:
         self.copies: collections.deque[Queued] = collections.deque()
         #: Copies not queued because the reader was behind.
         self.dropped = 0
+        #: Bytes queued (written by the node's thread only) and taken (by the reader's
+        #: only): each counter has one writer, so neither loses an update.
+        self.bytes_in = 0
+        self.bytes_out = 0
+        self.max_bytes = MAX_QUEUED_BYTES
         self._parts_out: list[bytes] = []
         self._parts_in: list[bytes] = []
 
@@ -95,9 +103,10 @@ class Tap:
             self._queue(OUT, parts)
             return
         copies = self.copies  # the common case, a single-frame message, inline
-        if len(copies) >= self.limit:
+        if len(copies) >= self.limit or self.bytes_in - self.bytes_out >= self.max_bytes:
             self.dropped += 1
             return
+        self.bytes_in += len(data)
         copies.append((OUT, data, _now()))  # deque.append: atomic
         if len(copies) == 1:
             notify = self.notify
@@ -123,9 +132,10 @@ class Tap:
 
     def _queue(self, direction: str, frames: bytes | list[bytes]) -> None:
         copies = self.copies
-        if len(copies) >= self.limit:
+        if len(copies) >= self.limit or self.bytes_in - self.bytes_out >= self.max_bytes:
             self.dropped += 1
             return
+        self.bytes_in += len(frames) if isinstance(frames, bytes) else sum(map(len, frames))
         copies.append((direction, frames, _now()))
         if len(copies) == 1:
             notify = self.notify
@@ -136,9 +146,13 @@ class Tap:
         """Up to ``most`` queued copies, oldest first (the reader's side)."""
         out: list[Copy] = []
         copies = self.copies
+        taken = 0
         while copies and len(out) < most:
             direction, frames, time_ns = copies.popleft()
-            out.append(Copy(direction, [frames] if isinstance(frames, bytes) else frames, time_ns))
+            listed = [frames] if isinstance(frames, bytes) else frames
+            taken += sum(map(len, listed))
+            out.append(Copy(direction, listed, time_ns))
+        self.bytes_out += taken
         return out
 
 

@@ -185,9 +185,10 @@ class Tapping:
         head_tap, head_instance = entry.head
         missed = entry.missed
         missed_frame = b"%d" % missed
-        sent = 0
+        sent = taken = 0
         for _ in range(len(copies)):  # what is queued now; what comes meanwhile waits for the next turn
             direction, frames, time_ns = copies.popleft()
+            taken += len(frames) if isinstance(frames, bytes) else sum(map(len, frames))
             try:
                 _push_frame(push, head_tap, _MORE_NOBLOCK)  # the first frame: the only one a full PUSH refuses
             except zmq.Again:
@@ -207,6 +208,7 @@ class Tapping:
                     _push_frame(push, frame, _MORE_NOBLOCK)
                 _push_frame(push, frames[-1], _NOBLOCK)
             sent += 1
+        tap.bytes_out += taken  # (this thread is the counter's one writer)
         if sent:
             entry.told_missed = missed
         if entry.missed != entry.told_missed and not entry.full:
@@ -218,10 +220,12 @@ class Tapping:
         node drops new ones at once (its tap's limit 0) until the way has room again."""
         entry.full = True
         entry.tap.limit = 0
-        copies, lost = entry.tap.copies, 1
+        copies, lost, taken = entry.tap.copies, 1, 0
         while copies:  # popped one by one: a copy the node appends meanwhile is never lost uncounted
-            copies.popleft()
+            frames = copies.popleft()[1]
+            taken += len(frames) if isinstance(frames, bytes) else sum(map(len, frames))
             lost += 1
+        entry.tap.bytes_out += taken
         entry.unsent += lost
 
     def _writable(self, entry: _Entry) -> bool:

@@ -111,3 +111,20 @@ def test_asyncio_sockets_are_tapped_both_ways() -> None:
         return _seen(t)
 
     assert asyncio.run(main()) == [("out", [b"h", b"i"]), ("out", [b"j"]), ("in", [b"k", b"l"])]
+
+
+def test_a_tap_queue_is_bounded_in_bytes_too() -> None:
+    """10,000 copies of 64 KB messages would be 640 MB: the queue also stops at a byte bound."""
+    from topo.process.tap import IN, OUT, Tap
+
+    tap = Tap(frozenset({IN, OUT}))
+    tap.max_bytes = 100_000
+    for _ in range(5):
+        tap.sent(b"x" * 30_000, 0)
+    assert len(tap.copies) == 4 and tap.dropped == 1  # the 4th crossed the bound; the 5th was dropped
+    tap.received(b"y" * 10, 0)
+    assert tap.dropped == 2
+    assert len(tap.take()) == 4 and tap.bytes_in - tap.bytes_out == 0
+    tap.received(b"a", 1)
+    tap.received(b"b", 0)  # a multipart message counts all its frames
+    assert tap.bytes_in - tap.bytes_out == 2 and [c.frames for c in tap.take()] == [[b"a", b"b"]]
