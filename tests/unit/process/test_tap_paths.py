@@ -53,8 +53,11 @@ def test_multipart_received_as_frames_is_assembled(pair: tuple[zmq.Socket[Any], 
     a.send_multipart([b"1", b"2", b"3"])
     a.send(b"4")
     assert [f.bytes for f in b.recv_multipart(copy=False)] == [b"1", b"2", b"3"]
-    buf = bytearray(8)
-    assert b.recv_into(buf) == 1 and buf[:1] == b"4"
+    if hasattr(zmq.Socket, "recv_into"):  # pyzmq 26 and newer: tapped there too
+        buf = bytearray(8)
+        assert b.recv_into(buf) == 1 and buf[:1] == b"4"
+    else:
+        assert b.recv() == b"4"
     b.send(b"not wanted")  # out is not one of the tap's directions
     assert a.recv() == b"not wanted"
     assert _seen(t) == [("in", [b"1", b"2", b"3"]), ("in", [b"4"])]
