@@ -20,6 +20,8 @@ import psutil
 import pytest
 
 HERE = Path(__file__).parent
+#: TOPOLOGY/RUN_ID, as ``topo up -d`` prints it.
+RUN_IDENTITY = re.compile(r"^([a-z0-9_-]+)/\d{8}-\d{6}-[0-9a-f]{6}$")
 ROOT = HERE.parent.parent
 
 # A terminal starts a command with SIGINT at its default; a background job of a
@@ -81,6 +83,15 @@ class Topo:
         proc = self.start(*args)
         out, err = proc.communicate(timeout=timeout)
         return Result(proc.returncode, out, err)
+
+    def up_detached(self, text: str, *args: str, name: str = "topo.yaml") -> tuple[Result, str]:
+        """``topo up -d`` of ``text`` (a file written as :meth:`file` writes it): its result
+        and the run's identity, its last line on stdout."""
+        result = self.run("up", "-d", self.file(text, name), *args)
+        assert result.code == 0, result.out + result.err
+        identity = result.out.splitlines()[-1]
+        assert RUN_IDENTITY.match(identity), result.out
+        return result, identity
 
     def wait_for_line(self, proc: subprocess.Popen[str], text: str, timeout: float = 30) -> list[str]:
         """Reads the command's stdout until a line matches the regular expression ``text``;

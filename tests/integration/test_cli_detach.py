@@ -17,9 +17,9 @@ from typing import Any, Iterator
 import psutil
 import pytest
 
-from conftest import ROOT, Topo, processes_with_home, wait_until
+from conftest import ROOT, RUN_IDENTITY, Topo, processes_with_home, wait_until
 
-IDENTITY = re.compile(r"^([a-z0-9_-]+)/\d{8}-\d{6}-[0-9a-f]{6}$")
+IDENTITY = RUN_IDENTITY
 
 LIVE = """
 topology: live
@@ -55,12 +55,7 @@ def ps_json(topo: Topo, cwd: Path = ROOT) -> list[dict[str, Any]]:
 
 
 def up_d(topo: Topo, text: str, *args: str, name: str = "topo.yaml") -> tuple[Any, str]:
-    """``topo up -d`` of ``text``: its result and the run's identity (its last stdout line)."""
-    result = topo.run("up", "-d", topo.file(text, name), *args)
-    assert result.code == 0, result.out + result.err
-    identity = result.out.splitlines()[-1]
-    assert IDENTITY.match(identity), result.out
-    return result, identity
+    return topo.up_detached(text, *args, name=name)
 
 
 def none_left(topo: Topo) -> bool:

@@ -40,9 +40,7 @@ links:
 
 
 def _up_d(topo: Topo, text: str) -> str:
-    result = topo.run("up", "-d", topo.file(text))
-    assert result.code == 0, result.out + result.err
-    return result.out.splitlines()[-1]
+    return topo.up_detached(text)[1]
 
 
 def test_send_reaches_pull_sub_rep_and_router_nodes(topo: Topo) -> None:

@@ -38,9 +38,7 @@ CLOCK = r"\d\d:\d\d:\d\d\.\d{6}"
 
 
 def _up_d(topo: Topo, text: str) -> str:
-    result = topo.run("up", "-d", topo.file(text))
-    assert result.code == 0, result.out + result.err
-    return result.out.splitlines()[-1]
+    return topo.up_detached(text)[1]
 
 
 def _ticks(lines: list[str]) -> list[int]:

@@ -44,7 +44,7 @@ def read_source(source: str | Path | Mapping[str, Any], *, probes: Mapping[str, 
                 else:
                     path_read = path
                 data = resolved(Sources((path_read, *map(str, overlays)), tuple(sets), chosen))
-            data = anchored(apply(data, overrides or {}, probes or {}), Path(path).parent)
+            data = anchored(apply(data, overrides, probes), Path(path).parent)
             effective = scratch / Path(path).name
             effective.write_text(dump(data))
             topology = load(str(effective), strict=strict, lenient=lenient)
