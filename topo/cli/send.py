@@ -138,7 +138,10 @@ def send(target: Target, frames: list[bytes], timeout: float) -> list[bytes] | N
     a :class:`TopoError`; nothing here waits longer than ``timeout`` plus the linger."""
     import zmq
 
-    ctx: zmq.Context[Any] = zmq.Context.instance()
+    # a context of its own, terminated below: closing a socket only hands what it holds
+    # to libzmq's I/O thread, and the command's exit (os._exit) would end that thread with
+    # the message still in it; ctx.term() waits for it, the linger at most
+    ctx: zmq.Context[Any] = zmq.Context()
     sock: zmq.Socket[Any] = ctx.socket(getattr(zmq, INJECTORS[target.type]))
     sock.setsockopt(zmq.LINGER, LINGER_MS)
     sock.setsockopt(zmq.IMMEDIATE, 1)  # ready to send only once really connected
@@ -158,6 +161,7 @@ def send(target: Target, frames: list[bytes], timeout: float) -> list[bytes] | N
         return reply
     finally:
         sock.close()
+        ctx.term()
 
 
 def _left_ms(deadline: float) -> int:
