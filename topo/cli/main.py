@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from topo.cli import early  # first: Ctrl-C handled from here on (see there)
 from topo.cli import epipe, runcmds
+from topo.cli import editcmds
 from topo.cli import sourceopts as reading
 from topo.cli.sourceopts import Checking, checking_options, topology_options
 
@@ -249,6 +250,8 @@ def schema() -> None:
 
 
 for _command in runcmds.COMMANDS:
+    cli.add_command(_command)
+for _command in editcmds.COMMANDS:  # topo restart, topo apply
     cli.add_command(_command)
 
 

@@ -104,6 +104,9 @@ class Instance:
     #: Where the node's ``run:`` is written (``FILE:LINE:COL``): named once when its code
     #: cannot be imported.
     run_at: str = ""
+    #: The node's own ``env:`` (its process's :attr:`Process.env` merges its nodes'): what
+    #: ``topo apply`` compares to say which node's environment changed.
+    env: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -286,7 +289,7 @@ def make_plan(t: Topology) -> Plan:
                 host=p.host, args=dict(node.args), restart=node.restart, on_exit=node.on_exit,
                 max_restarts=node.max_restarts, restart_window=node.restart_window,
                 replicas=node.replicas,
-                sockets=sockets, run_at=str(node.where("run")),
+                sockets=sockets, run_at=str(node.where("run")), env=dict(node.env),
             )
     return Plan(
         topology=t.name, file=t.file,

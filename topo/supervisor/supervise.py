@@ -28,7 +28,7 @@ import zmq
 from topo.plan.planner import Plan
 from topo.process.boot import control_addresses
 from topo.process.control import CONTROL, Message
-from topo.supervisor import observing, rundir, spawn
+from topo.supervisor import editing, observing, rundir, spawn
 from topo.supervisor.pipes import Pipes
 from topo.supervisor.processes import Ended, HostUp, MakeRemoteHosts, Processes
 from topo.supervisor.restarts import History
@@ -95,6 +95,7 @@ class Supervisor(Transitions):
         self._hold_stop_until = 0.0
         self._told_imports = set()
         self._acted: float | None = None  # when _act last looked at the time
+        self.edits = editing.Edits(self)  # topo restart, topo apply
 
     # -- asked from outside (signal handlers, topo down, a test harness) ------------------
 
@@ -193,6 +194,7 @@ class Supervisor(Transitions):
                 or (self.code is None and any(p.restart_at for p in self.procs.values())):
             self._act()
             self._notify_changes()
+            self.edits.settle()
             timeout = min(self._next_deadline(), self.pipes.hold_for(self.reporter)) - time.monotonic()
             for sock, _ in self._poller.poll(max(0, int(timeout * 1000)) + 1):
                 if sock is events:
@@ -210,6 +212,7 @@ class Supervisor(Transitions):
                         self._seen(seen)
         self._drain(events)
         self._notify_changes()
+        self.edits.settle()
 
     def _notify_changes(self) -> None:
         for node in self.nodes.values():
@@ -270,6 +273,9 @@ class Supervisor(Transitions):
             except zmq.Again:
                 return
             reply: dict[str, Any] | None
+            if editing.command_of(frames[-1]):  # topo restart, apply: replied now or once done
+                self.edits.answer(frames, control)
+                continue
             if observing.command_of(frames[-1]):  # topo sockets, echo, hz
                 reply, stop = observing.answer(frames[-1], self.plan, self.nodes, self.procs, self.bound,
                                                str(self.run_dir.sockets) if self.run_dir else "",

@@ -1,0 +1,39 @@
+"""Node functions of the tests of editing a live run (``topo restart``, ``topo apply``)."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+
+def feed(node: Any) -> None:
+    """On each ``BATCH COUNT`` that arrives on ``ctl`` (an external PULL the test sends
+    to), sends COUNT messages ``BATCH I COUNT`` on ``out``; until stopped."""
+    ctl, out = node.sockets["ctl"], node.sockets["out"]
+    while node.running:
+        if ctl.poll(100):
+            batch, count = ctl.recv_string().split()
+            for i in range(int(count)):
+                out.send_string(f"{batch} {i} {count}")
+
+
+def relay(node: Any) -> None:
+    """``in`` to ``out``, each message with this process's pid after it."""
+    inp, out = node.sockets["in"], node.sockets["out"]
+    while node.running:
+        if inp.poll(100):
+            out.send_string(f"{inp.recv_string()} {os.getpid()}")
+
+
+def tally(node: Any) -> None:
+    """Counts each batch's messages; prints ``batch B complete N from PIDS`` once all N came."""
+    inp = node.sockets["in"]
+    seen: dict[str, set[int]] = {}
+    pids: dict[str, set[str]] = {}
+    while node.running:
+        if inp.poll(100):
+            batch, i, count, pid = inp.recv_string().split()
+            seen.setdefault(batch, set()).add(int(i))
+            pids.setdefault(batch, set()).add(pid)
+            if len(seen[batch]) == int(count):
+                print(f"batch {batch} complete {count} from {' '.join(sorted(pids[batch]))}", flush=True)
