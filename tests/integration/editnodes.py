@@ -37,3 +37,15 @@ def tally(node: Any) -> None:
             pids.setdefault(batch, set()).add(pid)
             if len(seen[batch]) == int(count):
                 print(f"batch {batch} complete {count} from {' '.join(sorted(pids[batch]))}", flush=True)
+
+
+def hold(node: Any) -> None:
+    """Runs until stopped, reading and dropping whatever its sockets receive."""
+    import zmq
+
+    poller = zmq.Poller()
+    for sock in node.sockets.values():
+        poller.register(sock, zmq.POLLIN)
+    while node.running:
+        for sock, _ in poller.poll(100):
+            sock.recv_multipart()

@@ -242,7 +242,8 @@ def _links(old: Mapping[str, Any], new: Mapping[str, Any], moving: set[str]) -> 
         if was is None:
             out.append(LinkChange("+", ln["from"], ln["to"], ln["transport"], actions=tuple(made(ln))))
             continue
-        why = [f"{f} {was[f]} → {ln[f]}" for f in ("transport", "binds", "secure", "max_message") if was[f] != ln[f]]
+        why = [f"{f} {was[f]} → {ln[f]}" for f in ("transport", "binds", "secure", "max_message")
+               if was[f] != ln[f] and not (f == "max_message" and was["secure"] != ln["secure"])]
         if why:
             out.append(LinkChange("~", ln["from"], ln["to"], ln["transport"], tuple(why),
                                   tuple([*unmade(was), *made(ln)])))

@@ -84,6 +84,10 @@ class Processes:
         self._make_hosts = hosts
         #: Hosts already said to speak for others.
         self._disowned: set[str] = set()
+        #: Per remote process, the generation its agent was last told to start: its ENDED
+        #: counts even once a restart has moved ``proc.generation`` on (a restart is
+        #: decided before the old process has ended, and only that end starts the new one).
+        self._remote_gen: dict[str, int] = {}
         self._sentinels: dict[int, ProcState] = {}
         self._events = self._commands_address = self._run_dir = ""
         self._commands: zmq.Socket[Any] | None = None
@@ -121,6 +125,7 @@ class Processes:
             if proc.pending:
                 self.hosts.launch(proc.remote)
             else:
+                self._remote_gen[proc.name] = proc.generation
                 self.hosts.send(proc.remote, "", Message(Kind.START, {"process": proc.name, **start}))
             return
         if proc.generation == 0 and proc.name in self._prestarted:
@@ -186,7 +191,8 @@ class Processes:
                     if name in self.procs and self.procs[name].remote == host:
                         self.procs[name].stats = stats
             elif m.kind in (Kind.SPAWNED, Kind.ENDED):
-                if proc is None or proc.remote != host or m.data.get("gen") != proc.generation:
+                if proc is None or proc.remote != host or m.data.get("gen") != (
+                        proc.generation if m.kind is Kind.SPAWNED else self._remote_gen.get(proc.name)):
                     continue  # about a process replaced since
                 if m.kind is Kind.SPAWNED:
                     proc.pid = m.data.get("pid")
