@@ -76,12 +76,13 @@ def apply(file: Sources, checking: Checking, dry_run: bool, as_json: bool) -> No
     from topo.errors import TopoError, UsageError
     from topo.plan.diff import diff
     from topo.plan.diffview import diff_json, diff_text
-    from topo.plan.facts import BadFacts, checked, facts_of
+    from topo.plan.facts import BadFacts, checked, facts_of, kept_binds
+    from topo.plan.planner import make_plan
 
     selector: str | None = None
     if len(file.files) > 1 and not os.path.exists(file.files[0]):
         selector, file = file.files[0], dataclasses.replace(file, files=file.files[1:])
-    new_plan = reading.plan(file, checking)  # an invalid file: its problems, exit 2, nothing asked
+    topology = reading.load(file, checking)  # an invalid file: its problems, exit 2, nothing asked
     if not dry_run:
         raise UsageError("not yet: topo apply without --dry-run (its difference is shown with --dry-run)")
     run = _ready_run(one_run(selector))
@@ -90,6 +91,8 @@ def apply(file: Sources, checking: Checking, dry_run: bool, as_json: bool) -> No
         running = checked(reply.get("facts"))
     except BadFacts as err:
         raise TopoError(f"run {run.identity} sent a plan topo cannot read: {err}") from None
+    with reading.no_gc():  # the running links keep their binding ends (make_plan's keep_binds)
+        new_plan = make_plan(topology, keep_binds=kept_binds(running))
     d = diff(running, facts_of(new_plan))
     if as_json:
         click.echo(json.dumps({"run": run.identity, "dry_run": True, **diff_json(d)}, indent=2))

@@ -77,6 +77,21 @@ def endpoint_of(link: Mapping[str, Any]) -> str:
     return f"{link['binds']}/{link['transport']}"
 
 
+def kept_binds(facts: Mapping[str, Any]) -> dict[str, bool]:
+    """Which end of each running link binds, per link as written (``NODE.SOCKET ->
+    NODE.SOCKET``: True, its ``from`` end), for :func:`topo.plan.planner.make_plan`'s
+    ``keep_binds``: an edit then rewires no link it did not change."""
+    instances = facts["instances"]
+    out: dict[str, bool] = {}
+    for link in facts["links"].values():
+        src_inst, _, src_sock = link["from"].rpartition(".")
+        dst_inst, _, dst_sock = link["to"].rpartition(".")
+        if src_inst in instances and dst_inst in instances:
+            key = f"{instances[src_inst]['node']}.{src_sock} -> {instances[dst_inst]['node']}.{dst_sock}"
+            out[key] = link["binds"] == link["from"]
+    return out
+
+
 class BadFacts(ValueError):
     """Facts that are not what :func:`facts_of` makes (from a foreign or broken run)."""
 

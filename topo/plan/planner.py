@@ -230,8 +230,13 @@ class Plan:
         }
 
 
-def make_plan(t: Topology) -> Plan:
-    """The plan of a topology that :func:`topo.file.validate.validate` found no problem in."""
+def make_plan(t: Topology, keep_binds: Mapping[str, bool] | None = None) -> Plan:
+    """The plan of a topology that :func:`topo.file.validate.validate` found no problem in.
+
+    ``keep_binds``: for a live run being edited (``topo apply``), which end of each of its
+    links (``NODE.SOCKET -> NODE.SOCKET``) binds, True for the ``from`` end: kept unless a
+    ``bind:`` decides, so that a link added elsewhere does not flip, by rule 2's counts,
+    the binding end of links that are already connected."""
     placed = place(t)
     counts = _link_counts(t, placed)
     endpoints: dict[str, Endpoint] = {}
@@ -243,7 +248,7 @@ def make_plan(t: Topology) -> Plan:
     connects: dict[tuple[str, str], list[str]] = defaultdict(list)
     peers: dict[tuple[str, str], list[Peer]] = defaultdict(list)
     for link in t.links:
-        src_binds = _src_binds(t, link, counts)
+        src_binds = _src_binds(t, link, counts, keep_binds or {})
         for a in placed[link.src.node]:
             for b in placed[link.dst.node]:
                 transport = max(natural_transport(a, b), link.transport or Transport.INPROC, key=lambda x: x.rank)
@@ -308,13 +313,16 @@ def _link_counts(t: Topology, placed: Mapping[str, list[Placed]]) -> dict[str, i
     return counts
 
 
-def _src_binds(t: Topology, link: LinkSpec, counts: Mapping[str, int]) -> bool:
+def _src_binds(t: Topology, link: LinkSpec, counts: Mapping[str, int], keep: Mapping[str, bool]) -> bool:
     a = t.nodes[link.src.node].sockets[link.src.socket]
     b = t.nodes[link.dst.node].sockets[link.dst.socket]
     if a.bind is not None:
         return a.bind
     if b.bind is not None:
         return not b.bind
+    kept = keep.get(f"{link.src} -> {link.dst}")
+    if kept is not None:
+        return kept
     ca, cb = counts[str(link.src)], counts[str(link.dst)]
     if ca != cb:
         return ca > cb

@@ -11,8 +11,9 @@ import pytest
 from topo.errors import UsageError
 from topo.plan.diff import PlanDiff, diff, diff_plans
 from topo.plan.diffview import diff_json, diff_text
-from topo.plan.facts import BadFacts, checked, facts_of
-from topo.plan.planner import Plan
+from topo.file.model import Topology
+from topo.plan.facts import BadFacts, checked, facts_of, kept_binds
+from topo.plan.planner import Plan, make_plan
 
 BASE = """\
 topology: pipe
@@ -31,6 +32,16 @@ Differ = Callable[[str, str], PlanDiff]
 def differ(plan: Callable[[str], Plan]) -> Differ:
     """``differ(old_yaml, new_yaml)``: the difference from the one's plan to the other's."""
     return lambda old, new: diff_plans(plan(old), plan(new))
+
+
+@pytest.fixture
+def applied(topology: Callable[[str], Topology]) -> Differ:
+    """``applied(old_yaml, new_yaml)``: the difference as ``topo apply`` makes it, the new
+    file planned keeping the running links' binding ends."""
+    def compare(old: str, new: str) -> PlanDiff:
+        running = facts_of(make_plan(topology(old)))
+        return diff(running, facts_of(make_plan(topology(new), keep_binds=kept_binds(running))))
+    return compare
 
 
 def edited(*pairs: tuple[str, str], base: str = BASE) -> str:
@@ -151,16 +162,28 @@ def test_a_live_socket_connects_in_place_to_a_new_binding_node(differ: Differ) -
     assert "+ link source.news -> hub.in (ipc): source.news connects in place" in diff_text(d)
 
 
-def test_a_new_link_can_flip_which_end_of_a_kept_one_binds(differ: Differ) -> None:
+def test_a_new_link_would_flip_which_end_of_a_kept_one_binds_but_apply_keeps_it(
+        differ: Differ, applied: Differ) -> None:
     # worker.out gets a second link: 2 links each side, a tie, so the upstream end
-    # (worker.out) binds now where sink.in bound: the kept links are made again
+    # (worker.out) would bind where sink.in bound, and the kept links be made again
     new = edited(("nodes:\n", "nodes:\n  hub: {run: m:hub, sockets: {in: {type: PULL, bind: true}}}\n"),
                  ("links: [", "links: [worker.out -> hub.in, "))
-    d = differ(BASE, new)
-    flipped = {(ln.src, ln.dst): ln.why for ln in d.links if ln.kind == "~"}
+    flipped = {(ln.src, ln.dst): ln.why for ln in differ(BASE, new).links if ln.kind == "~"}
     assert flipped == {("worker.0.out", "sink.in"): ("binds sink.in → worker.0.out",),
                        ("worker.1.out", "sink.in"): ("binds sink.in → worker.1.out",)}
-    assert not processes(d, "↻") and processes(d, "+") == {"hub"}  # in place, nothing restarted
+    d = applied(BASE, new)
+    assert {(ln.kind, ln.src, ln.dst) for ln in d.links} == {
+        ("+", "worker.0.out", "hub.in"), ("+", "worker.1.out", "hub.in")}
+    assert not processes(d, "↻") and processes(d, "+") == {"hub"}
+    assert {a.verb for ln in d.links for a in ln.actions if a.in_place} == {"connect"}
+
+
+def test_a_bind_written_in_the_edit_wins_over_the_running_end(applied: Differ) -> None:
+    d = applied(BASE, edited(("sink: {run: m:sink, sockets: {in: PULL}}",
+                              "sink: {run: m:sink, sockets: {in: {type: PULL, bind: false}}}")))
+    assert {(ln.kind, ln.src, ln.why) for ln in d.links} == {
+        ("~", "worker.0.out", ("binds sink.in → worker.0.out",)),
+        ("~", "worker.1.out", ("binds sink.in → worker.1.out",))}
 
 
 def test_a_removed_node_stops_its_process_and_its_dialing_peer_disconnects_in_place(differ: Differ) -> None:
@@ -238,8 +261,9 @@ def test_a_link_whose_transport_changes_is_made_again(differ: Differ) -> None:
                                                        ("transport inproc → ipc",))
 
 
-def test_a_second_link_can_flip_which_end_of_an_unchanged_one_binds(differ: Differ) -> None:
-    # reader.news gets two publishers: it binds now, source.news (bound before) connects
+def test_a_second_publisher_would_flip_the_first_ones_link_but_apply_keeps_it(
+        differ: Differ, applied: Differ) -> None:
+    # reader.news gets two publishers: by the counts it binds now, source.news connects
     new = edited(("nodes:\n", "nodes:\n  other: {run: m:o, sockets: {news: PUB}}\n"),
                  ("links: [", "links: [other.news -> reader.news, "))
     d = differ(BASE, new)
@@ -250,6 +274,14 @@ def test_a_second_link_can_flip_which_end_of_an_unchanged_one_binds(differ: Diff
         ("reader.news", "disconnect", True), ("source.news", "unbind", True),
         ("reader.news", "bind", True), ("source.news", "connect", True)]
     assert d.endpoints_added == ("reader.news/ipc",) and d.endpoints_removed == ("source.news/ipc",)
+    kept = applied(BASE, new)
+    (link,) = kept.links
+    assert (link.kind, link.src, link.dst) == ("+", "other.news", "reader.news")
+    # the new link by the counts: reader.news binds (in place, while it still connects to
+    # source.news), the new publisher connects as it starts
+    assert [(a.socket, a.verb, a.in_place) for a in link.actions] == [
+        ("reader.news", "bind", True), ("other.news", "connect", False)]
+    assert "source" in kept.untouched and "reader" in kept.untouched
 
 
 TWO_HOSTS = """\
