@@ -133,8 +133,7 @@ def test_apply_dry_run_prints_the_difference_and_changes_nothing(topo: Topo) -> 
     assert lines == [
         "+ worker.2 (process worker.2)",
         "~ src (args)",
-        "~ worker.0 (in place: replicas 2 → 3)",
-        "~ worker.1 (in place: replicas 2 → 3)",
+        "~ worker.0, worker.1 (in place: replicas 2 → 3)",
         "+ link src.out -> worker.2.in (ipc): with the processes that start or restart",
         "↻ process src (src: args)",
         "+ process worker.2",

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 from topo.errors import UsageError
 from topo.plan.facts import endpoint_of, facts_of
@@ -58,6 +58,8 @@ class InstanceChange:
     name: str
     node: str
     changes: tuple[Change, ...]
+    #: How many instances its node has now (to say "every instance" once).
+    replicas: int = 1
 
     @property
     def restarts(self) -> bool:
@@ -135,7 +137,7 @@ def diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> PlanDiff:
     for name in (n for n in ni if n in oi):
         changes = _instance_changes(oi[name], ni[name])
         if changes:
-            changed.append(InstanceChange(name, ni[name]["node"], changes))
+            changed.append(InstanceChange(name, ni[name]["node"], changes, ni[name]["replicas"]))
         else:
             unchanged.append(name)
     processes = _processes(old, new, added, removed, changed)
@@ -169,6 +171,28 @@ def _instance_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> tuple[C
     return tuple(out)
 
 
+def grouped(changed: Sequence[InstanceChange], words: Callable[[tuple[Change, ...]], str]
+            ) -> list[tuple[list[InstanceChange], str]]:
+    """Changes of consecutive instances of one node that ``words`` says alike, together:
+    twenty replicas whose ``args`` changed are one line, not twenty."""
+    out: list[tuple[list[InstanceChange], str]] = []
+    for ch in changed:
+        text = words(ch.changes)
+        if out and out[-1][0][0].node == ch.node and out[-1][1] == text:
+            out[-1][0].append(ch)
+        else:
+            out.append(([ch], text))
+    return out
+
+
+def who(group: list[InstanceChange]) -> str:
+    """The node's name for every instance of it (as ``topo restart NODE`` means them all),
+    else the instances' names."""
+    if len(group) > 1 and len(group) == group[0].replicas:
+        return group[0].node
+    return ", ".join(ch.name for ch in group)
+
+
 def _values(what: str, old: Any, new: Any) -> tuple[Any, Any]:
     """Old and new values as shown: ``args`` and ``options`` back from their canonical text."""
     if what in ("args", "options"):
@@ -189,10 +213,11 @@ def _processes(old: Mapping[str, Any], new: Mapping[str, Any], added: tuple[str,
     for ch in changed:
         if any(c.what == "env" for c in ch.changes):
             env_told.add(new["instances"][ch.name]["process"])
-        if ch.restarts:
-            words = ", ".join(c.what for c in ch.changes if c.restart)
-            because(new["instances"][ch.name]["process"], f"{ch.name}: {words}")
-            because(old["instances"][ch.name]["process"], f"{ch.name}: {words}")
+    restarting = [c for c in changed if c.restarts]
+    for group, words in grouped(restarting, lambda cs: ", ".join(c.what for c in cs if c.restart)):
+        for process in dict.fromkeys(p for ch in group for p in (new["instances"][ch.name]["process"],
+                                                                  old["instances"][ch.name]["process"])):
+            because(process, f"{who(group)}: {words}")
     for name in added:
         because(new["instances"][name]["process"], f"{name} added")
     for name in removed:

@@ -8,7 +8,7 @@ import json
 from dataclasses import asdict
 from typing import Any
 
-from topo.plan.diff import Action, Change, LinkChange, PlanDiff
+from topo.plan.diff import Action, Change, LinkChange, PlanDiff, grouped, who
 
 
 def diff_text(d: PlanDiff, processes: dict[str, str] | None = None) -> str:
@@ -17,7 +17,7 @@ def diff_text(d: PlanDiff, processes: dict[str, str] | None = None) -> str:
     lines = [f"+ {name}" + (f" (process {processes[name]})" if processes and name in processes else "")
              for name in d.added]
     lines += [f"- {name}" for name in d.removed]
-    lines += [f"~ {c.name} ({_words(c.changes)})" for c in d.changed]
+    lines += [f"~ {who(group)} ({words})" for group, words in grouped(d.changed, _words)]
     lines += [_link(ln) for ln in d.links]
     for p in d.processes:
         why = f" ({'; '.join(p.why)})" if p.why else ""

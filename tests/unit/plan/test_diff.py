@@ -226,6 +226,17 @@ def test_more_replicas_add_instances_and_the_others_go_on(differ: Differ) -> Non
         ("+", "source.out", "worker.2.in"), ("+", "worker.2.out", "sink.in")}
 
 
+def test_every_instance_of_a_node_changed_alike_is_said_once(differ: Differ) -> None:
+    d = differ(BASE, edited(("run: m:work", "run: m:work2")))
+    assert [c.name for c in d.changed] == ["worker.0", "worker.1"]
+    text = diff_text(d)
+    assert "~ worker (run)" in text and "↻ process worker.0 (worker: run)" in text
+    assert "↻ process worker.1 (worker: run)" in text and "worker.0 (run)" not in text
+    # some of them only: named one by one
+    more = differ(BASE, edited(("replicas: 2", "replicas: 3")))
+    assert "~ worker.0, worker.1 (in place: replicas 2 → 3)" in diff_text(more)
+
+
 def test_fewer_replicas_remove_instances(differ: Differ) -> None:
     d = differ(edited(("replicas: 2", "replicas: 3")), BASE)
     assert d.removed == ("worker.2",) and processes(d, "-") == {"worker.2"}
