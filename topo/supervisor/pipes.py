@@ -98,9 +98,13 @@ class ChildOutput:
 
 
 def _readable(fd: int) -> bool:
+    """Whether ``fd`` has something to read now. poll, not select: a supervisor of some
+    200 processes holds fds past select's 1024 (it raised ValueError at the run's stop)."""
     import select
 
-    return bool(select.select([fd], [], [], 0)[0])
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    return bool(poller.poll(0))
 
 
 def open_pipes(default: str) -> tuple[ChildOutput, tuple[int, int, int]]:

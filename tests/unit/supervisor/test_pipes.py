@@ -52,3 +52,32 @@ def test_a_malformed_record_is_shown_as_it_is() -> None:
     shown = Shown()
     output.close(shown)
     assert shown == [("first", "garbage", False)]
+
+
+def test_a_pipe_past_fd_1024_is_drained() -> None:
+    """A supervisor of some 200 processes holds fds past select()'s limit: draining one
+    such pipe at the run's stop raised ValueError (the run ended with exit 70)."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if max(soft, hard if hard != resource.RLIM_INFINITY else 4096) < 1100:
+        import pytest
+
+        pytest.skip("this process may not hold fds past 1024")
+    if soft < 1100:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (1100, hard))
+    r, w = os.pipe()
+    high = os.dup2(r, 1090)
+    os.close(r)
+    (out, out_w), (err, err_w) = os.pipe(), os.pipe()
+    try:
+        output = ChildOutput(high, out, err, default="first")
+        write_line(w, "a", "late words", False)
+        shown = Shown()
+        output.drain(shown)
+        assert shown == [("a", "late words", False)]
+    finally:
+        for fd in (high, w, out, out_w, err, err_w):
+            os.close(fd)
+        if soft < 1100:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
