@@ -16,4 +16,9 @@ Modules, in the order a run meets them:
   plan``.
 - ``graph``: Drawings of a plan, for ``topo graph``: a Mermaid flowchart or a Graphviz
   digraph.
+- ``facts``: A plan as the plain, comparable facts ``topo apply`` diffs (links known by
+  their ends, never by address), sent by a run's supervisor as JSON and checked.
+- ``diff``: The difference between a running plan and an edited file's: what is added,
+  removed, changed in place or restarted, and which live socket acts on each link.
+- ``diffview``: That difference as ``topo apply`` prints it, or as JSON.
 """

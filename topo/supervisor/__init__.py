@@ -33,6 +33,8 @@ Modules, in the order a run meets them:
 - ``watch``: How a started node process is seen to end, and what ends with it.
 - ``observing``: ``topo sockets``, and taps asked for, checked and passed on to the
   processes that own the sockets.
+- ``editing``: ``topo restart`` (processes restarted on demand, the reply held until
+  their nodes are ready again) and the plan's facts for ``topo apply``.
 - ``tapreader``: The reading end of a tap (``topo echo``, ``run.tap()``): bound, asked
   for, renewed, read.
 """
