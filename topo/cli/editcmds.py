@@ -4,8 +4,8 @@ apply [RUN] FILE`` (for now ``--dry-run`` only: the difference it would apply).
 Both name the run as ``topo down`` does (a topology name or ``NAME/RUN_ID``; left out,
 the only running one) but before other words, so a first word is taken for the run only
 when it is one: for ``restart`` when it names a live run and nodes follow, for ``apply``
-when it is not a file and a file follows. Added to the command group by
-:mod:`topo.cli.main`; only click is imported until a command runs.
+when it is not a file (nor named like one, ``.yaml``) and a file follows. Added to the
+command group by :mod:`topo.cli.main`; only click is imported until a command runs.
 """
 
 from __future__ import annotations
@@ -80,7 +80,8 @@ def apply(file: Sources, checking: Checking, dry_run: bool, as_json: bool) -> No
     from topo.plan.planner import make_plan
 
     selector: str | None = None
-    if len(file.files) > 1 and not os.path.exists(file.files[0]):
+    first = file.files[0]
+    if len(file.files) > 1 and not os.path.exists(first) and not first.endswith((".yaml", ".yml")):
         selector, file = file.files[0], dataclasses.replace(file, files=file.files[1:])
     topology = reading.load(file, checking)  # an invalid file: its problems, exit 2, nothing asked
     if not dry_run:
@@ -99,6 +100,11 @@ def apply(file: Sources, checking: Checking, dry_run: bool, as_json: bool) -> No
     else:
         homes = {name: new_plan.instances[name].process for name in d.added}
         click.echo(diff_text(d, homes))
+
+
+for _param in apply.params:  # its own FILE argument (topology_options makes one per command)
+    if _param.name == "files":
+        _param.metavar = "[RUN] FILE..."
 
 
 def _ready_run(run: Run) -> Run:
