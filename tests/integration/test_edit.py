@@ -165,7 +165,7 @@ def test_a_restart_asked_while_the_run_stops_is_refused(topo: Topo) -> None:
           c: {run: "editnodes:hold", sockets: {in: PULL}}
         links: [slow.out -> c.in]
     """)
-    proc = topo.start("up", path, "--grace", "5")
+    proc = topo.start("up", path, "--grace", "2")
     topo.wait_for_line(proc, r"all 2 node\(s\) ready")
     proc.send_signal(signal.SIGINT)
     topo.wait_for_line(proc, r"stop")

@@ -367,3 +367,14 @@ def test_the_json_form_names_every_part(differ: Differ) -> None:
     assert set(out["processes"]["untouched"]) == {"worker.0", "worker.1", "sink", "reader"}
     assert {ln["src"] for ln in out["links"]} == {"source.out", "worker.2.out"}
     assert out["empty"] is False
+
+
+def test_args_json_cannot_say_still_compare(differ: Differ) -> None:
+    """A YAML date in args (no JSON for it) is compared by its repr, on either side."""
+    old = edited(("args: {rate: 10}", "args: {rate: 10, since: 2026-12-03}"))
+    assert differ(old, old).empty
+    d = differ(old, edited(("args: {rate: 10}", "args: {rate: 10, since: 2026-12-04}")))
+    (change,) = d.changed[0].changes
+    assert (change.what, change.old["since"], change.new["since"]) == (
+        "args", "datetime.date(2026, 12, 3)", "datetime.date(2026, 12, 4)")
+    json.dumps(diff_json(d))  # the machine form can say it
