@@ -123,6 +123,11 @@ def checked(data: Any) -> dict[str, Any]:
             _fields(sock, _SOCKET, f"socket {name}.{sname}")
     for key, link in data["links"].items():
         _fields(link, _LINK, f"link {key}")
+        for end in (link["from"], link["to"]):
+            if end.rpartition(".")[0] not in data["instances"]:
+                raise BadFacts(f"link {key}: no instance for {end!r}")
+        if link["binds"] not in (link["from"], link["to"]):
+            raise BadFacts(f"link {key}: binds neither of its ends")
     return dict(data)
 
 

@@ -351,6 +351,14 @@ def test_facts_survive_json_and_are_checked(plan: Callable[[str], Plan]) -> None
     broken["instances"]["sink"]["process"] = "nowhere"
     with pytest.raises(BadFacts, match="no process 'nowhere'"):
         checked(broken)
+    broken["instances"]["sink"]["process"] = "sink"
+    link = next(iter(broken["links"].values()))
+    link["binds"] = "elsewhere.out"
+    with pytest.raises(BadFacts, match="binds neither of its ends"):
+        checked(broken)
+    link["binds"], link["from"] = link["to"], "ghost.out"
+    with pytest.raises(BadFacts, match="no instance for 'ghost.out'"):
+        checked(broken)
     del broken["links"]
     with pytest.raises(BadFacts, match="'links' missing"):
         checked(broken)
