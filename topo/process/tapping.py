@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 import zmq
 
@@ -255,3 +255,17 @@ class Tapping:
             taps.detach(entry.sock, entry.tap)
         if entry.push is not None:
             entry.push.close(linger=0)
+
+
+def copies_in(frames: Sequence[Any]) -> int:
+    """How many copies one message of the sender's format carries: 1, or 0 for a marker
+    (``on``, ``missed``). What a relay that drops the message must count as missed
+    (:mod:`topo.supervisor.remotetaps`, :mod:`topo.hosts.taprelay`); frames as ``bytes`` or
+    ``zmq.Frame``."""
+    if len(frames) < 3:
+        return 0
+    direction = frames[2] if isinstance(frames[2], bytes) else frames[2].bytes
+    return 0 if direction in _MARKERS else 1
+
+
+_MARKERS = frozenset({ON.encode(), MISSED.encode()})
