@@ -188,6 +188,8 @@ class TapRelay:
                         poller.unregister(self.pull)
                 if room:
                     self._tell_missed()
+        except zmq.ContextTerminated:
+            pass  # the context ended under it (a supervisor's or agent's end): nothing left to relay
         finally:
             for sock in (self.pull, self.up, self.done):
                 sock.close(linger=0)

@@ -144,6 +144,8 @@ class TapRelay:
                     else:
                         self._requests()
                 self._tend(time.monotonic())
+        except zmq.ContextTerminated:
+            pass  # the context ended under it (a supervisor's or agent's end): nothing left to relay
         finally:
             for way in self._ways.values():
                 if way.push is not None:
