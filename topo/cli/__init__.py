@@ -26,6 +26,8 @@ Modules, in the order a run meets them:
 - ``record``: ``topo record``: a recording's contents (``--info FILE``); recording a run.
 - ``observe``: ``topo echo``, ``topo hz``, ``topo sockets``: what flows through a running
   topology, seen from another terminal.
+- ``sendremote``: ``topo send`` to a node on another host, through the run's supervisor
+  and that host's agent.
 - ``frames``: message frames made safe to print (no control character reaches the terminal).
 - ``early``: Ctrl-C in the first milliseconds of the ``topo`` command, before any command
   runs.

@@ -33,6 +33,8 @@ Modules, in the order a run meets them:
 - ``watch``: How a started node process is seen to end, and what ends with it.
 - ``observing``: ``topo sockets``, and taps asked for, checked and passed on to the
   processes that own the sockets.
+- ``remotetaps``: The supervisor's end of taps and ``topo send`` for nodes on other hosts:
+  copies relayed from the agents to their readers, injections passed to the agents.
 - ``tapreader``: The reading end of a tap (``topo echo``, ``run.tap()``): bound, asked
   for, renewed, read.
 """
