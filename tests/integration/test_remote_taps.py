@@ -9,10 +9,13 @@ from __future__ import annotations
 import json
 import re
 import signal
+import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any, Iterator
 
+import psutil
 import pytest
 
 from conftest import HERE, ROOT, Topo, wait_until
@@ -226,3 +229,40 @@ def test_a_reader_that_does_not_read_loses_only_its_copies_counted(net2: Network
         assert len(tap.messages) + tap.missed == count, (len(tap.messages), tap.missed)
         ticks = _ticks([m.frames[0].decode() for m in tap.messages])
         assert ticks == sorted(ticks), "copies that arrive keep their order"
+
+
+
+def _agent_in(net: Network, index: int) -> psutil.Process:
+    """The agent process inside one namespace."""
+    out = subprocess.run(["ip", "netns", "pids", net.hosts[index].name], capture_output=True, text=True, check=True)
+    for pid in map(int, out.stdout.split()):
+        try:
+            if "topo.hosts.agent" in " ".join(psutil.Process(pid).cmdline()):
+                return psutil.Process(pid)
+        except psutil.Error:
+            continue
+    raise AssertionError(f"no agent in {net.hosts[index].name}")
+
+
+def test_a_tap_comes_back_when_the_nodes_host_is_lost_and_reached_again(net2: Network) -> None:
+    source = {
+        "topology": "rlost", "hosts": _hosts(net2),
+        "nodes": {
+            "src": {"run": "tapnodes:ticker", "host": "h1", "restart": "on-failure",
+                    "args": {"interval": 0.02, "pid_topic": True}, "sockets": {"out": "PUSH"}},
+            "sink": {"run": "tapnodes:counting_sink", "args": {"count": 1_000_000_000}, "sockets": {"in": "PULL"}}},
+        "links": ["src.out -> sink.in"],
+    }
+    with up(source, ready_timeout=30) as run, run.tap("src.out", timeout=30) as tap:
+        first = next(tap).frames[0]
+        _agent_in(net2, 0).kill()
+        # the host is lost, its agent launched again and src restarted: the tap, renewed
+        # meanwhile, is on the new process (another pid) without a new request
+        deadline = time.monotonic() + 60
+        while (message := next(tap)).frames[0] == first:
+            assert time.monotonic() < deadline, "the tap never came back on the restarted node"
+        ticks = _ticks([message.frames[1].decode()] + [next(tap).frames[1].decode() for _ in range(3)])
+        assert ticks == list(range(ticks[0], ticks[0] + 4)), ticks
+        assert tap.missed == 0
+        assert len([line for line in run.output("topo") if "host h1: starting its agent" in line]) == 2
+        assert run.wait_for_output("topo", r"host h1 lost", timeout=1)

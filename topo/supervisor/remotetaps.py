@@ -50,6 +50,8 @@ ANSWER_MARGIN = 3.0
 MAX_FRAME = curve.SERVED_MAX_MESSAGE + 4096
 #: Messages read per turn from either socket before the other is looked at.
 BATCH = 500
+#: Sends waiting for their agents' answers at once; one more is refused.
+MAX_PENDING = 64
 #: What an agent sends first: a copy, or the answer to an injection.
 COPY, ANSWER, SEND = b"c", b"r", b"s"
 
@@ -248,6 +250,8 @@ class TapRelay:
         host = self._host_of(instance) if isinstance(instance, str) else None
         if host is None or len(body) < 2 or not 0 < timeout <= 3600:
             return "malformed request"
+        if len(self._pending) >= MAX_PENDING:
+            return f"{MAX_PENDING} sends to other hosts wait for their answers already; try again"
         req_id = secrets.token_bytes(8)
         try:
             self.router.send_multipart([host.encode(), SEND, req_id, *body], zmq.NOBLOCK)
