@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Sequence
 
@@ -28,7 +27,7 @@ import click
 
 from topo.errors import TopoError, UsageError
 #: The injector's types, and the node types that answer (:mod:`topo.process.inject`).
-from topo.process.inject import ANSWERING, INJECTORS, LINGER_MS
+from topo.process.inject import ANSWERING, INJECTORS
 
 if TYPE_CHECKING:
     from topo.cli.client import Run
@@ -45,7 +44,7 @@ class Target:
     type: str
     address: str
     #: A node on another host: the supervisor's endpoint that passes the message to the
-    #: host's agent, which dials ``address`` there (its bound endpoints, in ``binds``).
+    #: host's agent, which dials ``address`` there.
     relay: str = ""
     #: ``address`` is a CURVE endpoint (a remote node's: its agent has the keys).
     secure: bool = False

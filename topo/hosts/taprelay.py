@@ -40,7 +40,7 @@ from topo.process.control import Kind, Message
 from topo.process.curve import HostKeys
 from topo.process.inject import INJECTORS, deliver
 from topo.process.tapping import MISSED, copies_in
-from topo.supervisor.remotetaps import ANSWER, COPY, MAX_FRAME, SEND
+from topo.supervisor.remotetaps import ANSWER, COPY, MAX_FRAME, SEND, Owed
 
 #: The agent's ipc file its processes' taps send their copies to.
 TAPS = "taps"
@@ -152,6 +152,7 @@ class TapRelay:
         #: Copies read but not sent up (the DEALER full), by tap id.
         self.dropped: dict[bytes, int] = {}
         self._told: dict[bytes, int] = {}
+        self._owed = Owed()
         self._sends = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="topo:tap-relay", daemon=True)
@@ -204,10 +205,16 @@ class TapRelay:
                 self.up.send_multipart([COPY, *frames], zmq.NOBLOCK, copy=False)
             except zmq.ZMQError:
                 tap_id = frames[0].bytes[:64]
-                self.dropped[tap_id] = self.dropped.get(tap_id, 0) + copies_in(frames)
+                if tap_id in self.dropped or len(self.dropped) < Owed.MAX_OWED:  # made-up ids: bounded
+                    self.dropped[tap_id] = self.dropped.get(tap_id, 0) + copies_in(frames)
+                self._owed.add(frames)
                 return  # the way up is full: the rest waits in the processes
 
     def _tell_missed(self) -> None:
+        try:
+            self._owed.flush(lambda marker: self.up.send_multipart([COPY, *marker], zmq.NOBLOCK))
+        except zmq.ZMQError:
+            return
         for tap_id, count in self.dropped.items():
             if self._told.get(tap_id) != count:
                 marker = [tap_id, f"relay@{self._host}".encode(), MISSED.encode(), b"%d" % time.time_ns(),

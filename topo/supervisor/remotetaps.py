@@ -36,7 +36,7 @@ import zmq
 
 from topo.process import curve
 from topo.process.curve import HostKeys
-from topo.process.tapping import LEASE, MISSED, copies_in
+from topo.process.tapping import LEASE, MISSED, copies_in, owed_marker
 
 #: The file, in the run's private directory, that ``topo send`` asks on for a remote node.
 INJECT = "inject"
@@ -56,6 +56,34 @@ MAX_PENDING = 64
 COPY, ANSWER, SEND = b"c", b"r", b"s"
 
 
+class Owed:
+    """The markers a relay owes its readers for the messages it dropped (what they said
+    beyond their copies: a tap on, the sender's running count of misses), the last one per
+    tap, instance and kind, sent again until one goes. Bounded: what a flood of made-up
+    taps would add beyond :data:`MAX_OWED` is not kept."""
+
+    MAX_OWED = 4096
+
+    def __init__(self) -> None:
+        self._markers: dict[tuple[bytes, bytes, bytes], list[bytes]] = {}
+
+    def add(self, frames: list[Any]) -> None:
+        marker = owed_marker(frames)
+        if marker is not None:
+            key = (marker[0], marker[1], marker[2])
+            if key in self._markers or len(self._markers) < self.MAX_OWED:
+                self._markers[key] = marker
+
+    def __bool__(self) -> bool:
+        return bool(self._markers)
+
+    def flush(self, send: Callable[[list[bytes]], None]) -> None:
+        """``send`` each (it raises zmq.ZMQError if it cannot: the rest waits), ``on`` first."""
+        for key in sorted(self._markers, key=lambda k: k[2] != b"on"):
+            send(self._markers[key])
+            del self._markers[key]
+
+
 @dataclass
 class _Way:
     """Where a tap's copies go, and which hosts it was asked of."""
@@ -66,6 +94,7 @@ class _Way:
     push: Any = None
     dropped: int = 0
     told: int = 0
+    owed: Owed = field(default_factory=Owed)
 
 
 @dataclass
@@ -190,13 +219,21 @@ class TapRelay:
             way.push.send_multipart(frames, zmq.NOBLOCK, copy=False)
         except zmq.ZMQError:  # full (the reader behind), or gone
             way.dropped += copies_in(frames)
+            way.owed.add(frames)
             return
-        if way.dropped != way.told:
+        if way.dropped != way.told or way.owed:
             self._tell_missed(tap_id, way)
 
     def _tell_missed(self, tap_id: str, way: _Way) -> None:
         """The copies dropped here, as the reader counts a tap's losses: a marker with no
-        frames, ``[tap, instance, "missed", time_ns, total]``, under the instance ``relay``."""
+        frames, ``[tap, instance, "missed", time_ns, total]``, under the instance ``relay``;
+        and what the dropped messages said (:class:`Owed`)."""
+        try:
+            way.owed.flush(lambda marker: way.push.send_multipart(marker, zmq.NOBLOCK))
+        except zmq.ZMQError:
+            return  # still full: told with the next copy that goes, or at the next turn
+        if way.dropped == way.told:
+            return
         try:
             way.push.send_multipart([tap_id.encode(), b"relay", MISSED.encode(), b"%d" % time.time_ns(),
                                      b"%d" % way.dropped], zmq.NOBLOCK)
@@ -214,7 +251,7 @@ class TapRelay:
             if way.push is not None:
                 way.push.close(linger=0)
         for tap_id, way in ways:
-            if way.push is not None and way.dropped != way.told:
+            if way.push is not None and (way.dropped != way.told or way.owed):
                 self._tell_missed(tap_id, way)
         for req_id, pending in list(self._pending.items()):
             if now >= pending.deadline:

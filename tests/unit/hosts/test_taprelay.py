@@ -101,3 +101,30 @@ def test_a_dropped_marker_is_no_missed_copy() -> None:
     assert copies_in([b"t", b"i", b"on", b"1", b"0"]) == 0
     assert copies_in([b"t", b"i", b"missed", b"1", b"5"]) == 0
     assert copies_in([b"t"]) == 0
+
+
+def test_a_relay_owes_what_a_dropped_message_said_the_last_per_tap_instance_and_kind() -> None:
+    import zmq
+
+    from topo.supervisor.remotetaps import Owed
+
+    owed = Owed()
+    owed.add([b"t", b"w.0", b"out", b"1", b"3", b"copy"])
+    owed.add([b"t", b"w.0", b"out", b"2", b"7", b"copy"])     # a later total replaces it
+    owed.add([b"t", b"w.1", b"on", b"2", b"0"])
+    owed.add([b"t"])                                          # not of the format: nothing owed
+    sent: list[list[bytes]] = []
+    refuse = [True]
+
+    def send(marker: list[bytes]) -> None:
+        if refuse[0]:
+            raise zmq.Again()
+        sent.append(marker)
+
+    with pytest.raises(zmq.Again):
+        owed.flush(send)
+    assert owed and sent == []                                # kept until it can go
+    refuse[0] = False
+    owed.flush(send)
+    assert [(m[1], m[2], m[4]) for m in sent] == [(b"w.1", b"on", b"0"), (b"w.0", b"missed", b"7")]
+    assert not owed
