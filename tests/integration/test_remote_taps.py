@@ -60,7 +60,10 @@ nodes:
   inbox: {{run: "tapnodes:printer", host: h2, sockets: {{in: {{type: PULL, bind: true}}}}}}
   asker: {{run: "tapnodes:asker", args: {{interval: 1}}, sockets: {{out: REQ}}}}
   svc: {{run: "tapnodes:answerer", host: h2, sockets: {{in: REP}}}}
+  pubsrc: {{run: "tapnodes:ticker", args: {{interval: 5, topic: feed}}, sockets: {{out: PUB}}}}
+  subr: {{run: "tapnodes:printer", host: h2, sockets: {{in: {{type: SUB, subscribe: [feed], bind: true}}}}}}
 links:
+  - pubsrc.out -> subr.in
   - pusher.out -> worker.in
   - lone.out -> keeper.in
   - feeder.out -> inbox.in
@@ -131,7 +134,7 @@ def test_record_includes_the_remote_channels(shared: Shared, tmp_path: Path) -> 
     assert sum(channels.values()) == 40, info.out
 
 
-def test_send_to_a_remote_pull_over_ipc_and_a_remote_rep_over_curve(shared: Shared) -> None:
+def test_send_to_a_remote_pull_over_ipc_and_a_remote_rep_and_sub_over_curve(shared: Shared) -> None:
     topo, run = shared.topo, shared.run
     sent = topo.run("send", run, "inbox.in", "hello from the shell")
     assert sent.code == 0, sent.err
@@ -142,6 +145,14 @@ def test_send_to_a_remote_pull_over_ipc_and_a_remote_rep_over_curve(shared: Shar
     assert asked.code == 0, asked.err
     assert asked.err.strip() == "topo: sent 1 frame(s), 4 bytes, to svc.in (REP)"
     assert asked.out == "[0] a 77\n"
+
+    # a SUB on another host: sent once its subscription came, and only if it matches
+    subscribed = topo.run("send", run, "subr.in", "feed", "hi there")
+    assert subscribed.code == 0, subscribed.err
+    wait_until(lambda: "subr got feed hi there" in shared.logs("subr"), 15, "the injected publication")
+    unsubscribed = topo.run("send", run, "subr.in", "other", "x", "--timeout", "2")
+    assert unsubscribed.code == 1, unsubscribed.err
+    assert "subr.in subscribes only to 'feed': the message's first frame matches none" in unsubscribed.err
 
     # the same refusals and exit codes as for a local node
     nothing = topo.run("send", run, "worker.0.in", "x")
