@@ -259,12 +259,17 @@ class TapRelay:
             reply = got or []
         except TopoError as err:
             result = {"ok": False, "error": str(err)}
-        except zmq.ZMQError as err:
+        except Exception as err:  # noqa: BLE001 - whatever it was, the asker hears it (and the count goes down)
             result = {"ok": False, "error": f"could not reach {job.name} at {job.address}: {err}"}
-        push = self._ctx.socket(zmq.PUSH)
+        try:
+            push = self._ctx.socket(zmq.PUSH)
+        except zmq.ZMQError:
+            return  # the agent is ending: nobody to answer
         try:
             push.connect(self._done_at)
             push.send_multipart([req_id, json.dumps(result).encode(), *reply])
+        except zmq.ZMQError:
+            pass
         finally:
             push.close(linger=1000)
 
