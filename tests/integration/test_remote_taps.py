@@ -18,7 +18,7 @@ from typing import Any, Iterator
 import psutil
 import pytest
 
-from conftest import HERE, ROOT, Topo, wait_until
+from conftest import HERE, ROOT, Topo, processes_with_home, wait_until
 from hostnet import Network, host_network, hosts_block, namespace_pids, requires_netns
 from topo.testing import up
 from topo.testing.tapping import TapTimeout
@@ -74,8 +74,11 @@ links:
             wait_until(lambda: namespace_pids(net) == [], 15, "every process on the hosts to be gone")
     finally:
         topo.cleanup()
-        for proc in __import__("conftest").processes_with_home(topo.home):
-            proc.kill()
+        for proc in processes_with_home(topo.home):
+            try:
+                proc.kill()
+            except psutil.Error:
+                pass
 
 
 def test_echo_of_a_remote_push_and_its_remote_pullers_shows_every_message_as_delivered(shared: Shared) -> None:
