@@ -4,6 +4,7 @@ socket is tapped (its class swapped), so a test sees a tap end without asking to
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
 
@@ -15,11 +16,13 @@ from topo.process import tap
 def ticker(node: Any) -> None:
     """Sends ``[topic, "tick N"]`` (or a binary frame with ``binary``) every ``interval``
     seconds, ``count`` times (forever without), then returns. ``topics``: taken in turn.
-    ``wait_tapped``: starts only once its socket is tapped (the test then sees every one).
+    ``pid_topic``: the topic is its process's pid. ``wait_tapped``: starts only once its socket is tapped (the test then sees every one).
     ``stay``: does not return once done, but waits to be stopped."""
     out = node.sockets["out"]
     count, interval = node.args.get("count"), float(node.args.get("interval", 0.01))
     topics = [t.encode() for t in node.args.get("topics", [node.args.get("topic", "")])]
+    if node.args.get("pid_topic"):  # which process sent it: a restarted node's is another
+        topics = [b"pid %d" % os.getpid()]
     if node.args.get("wait_tapped"):
         deadline = time.monotonic() + 30
         while not tap.tapped(out) and time.monotonic() < deadline:

@@ -195,9 +195,9 @@ def sockets(run_name: str | None, as_json: bool, rate: float | None) -> None:
 
 
 def measure(run: Run, entries: list[dict[str, Any]], seconds: float) -> None:
-    """Adds ``rate`` ({in, out: {msgs, bytes}} per second) to each local socket's entry."""
-    local = [e for e in entries if not e.get("remote")]
-    reader = open_reader(run, [f"{e['instance']}.{e['socket']}" for e in local])
+    """Adds ``rate`` ({in, out: {msgs, bytes}} per second) to each socket's entry (a
+    remote node's too: its copies come through its agent)."""
+    reader = open_reader(run, [f"{e['instance']}.{e['socket']}" for e in entries])
     counts: dict[tuple[str, str, str], list[int]] = {}
     try:
         try:
@@ -213,7 +213,7 @@ def measure(run: Run, entries: list[dict[str, Any]], seconds: float) -> None:
                 entry[1] += sum(len(f) for f in message.frames)
     finally:
         reader.close()
-    for e in local:
+    for e in entries:
         e["rate"] = {d: {"msgs": counts.get((e["instance"], e["socket"], d), [0, 0])[0] / seconds,
                          "bytes": counts.get((e["instance"], e["socket"], d), [0, 0])[1] / seconds}
                      for d in ("in", "out")}

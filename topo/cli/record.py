@@ -1,7 +1,7 @@
 """``topo record``: recording a running run, and a recording's contents (``--info FILE``).
 
 ``topo record RUN [NODE.SOCKET ...] -o FILE.mcap`` taps the sockets (every one of the
-run's local nodes when none is named, :mod:`topo.supervisor.tapreader`) and writes each
+run's nodes, on every host, when none is named, :mod:`topo.supervisor.tapreader`) and writes each
 copy to an MCAP file (:class:`topo.observe.recording.Recorder`). ``--info`` reads a
 recording, a cut-off one included (:mod:`topo.observe.recorded`).
 """
@@ -35,8 +35,9 @@ def check_usage(targets: tuple[str, ...], output: str | None, info: str | None) 
 def record_run(targets: tuple[str, ...], output: str, *, count: int | None, duration: float | None,
                say: Callable[[str], None]) -> int:
     """Records what ``targets`` (RUN, then NODE.SOCKET ...; none: every socket of the run's
-    local nodes) carry, both ways, to ``output``, until Ctrl-C, the run's end, ``count``
-    messages or ``duration`` seconds. Returns how many messages were recorded.
+    nodes, on every host) carry, both ways, to ``output``, until Ctrl-C, the run's end, ``count``
+    messages or ``duration`` seconds. Returns how many messages were recorded. Sockets of
+    nodes on other hosts are recorded too: their copies come through their agents.
 
     What was sent before the taps were on is not in it (``topo up --record`` is what
     records from the first message). Copies the tap lost (a disk slower than the run) are
@@ -51,12 +52,9 @@ def record_run(targets: tuple[str, ...], output: str, *, count: int | None, dura
     wanted = list(targets[1:])
     if not wanted:
         entries = request(run, {"cmd": "sockets"})["sockets"]
-        remote = sorted({e["instance"] for e in entries if e.get("remote")})
-        if remote:
-            say(f"not recorded (on other hosts, not yet tappable): {', '.join(remote)}")
-        wanted = [f"{e['instance']}.{e['socket']}" for e in entries if not e.get("remote")]
+        wanted = [f"{e['instance']}.{e['socket']}" for e in entries]
         if not wanted:
-            raise UsageError(f"run {run.identity} has no socket this host can record")
+            raise UsageError(f"run {run.identity} has no socket to record")
     plan = request(run, {"cmd": "plan"})["plan"]
     recorder = Recorder(output, _file_text(str(run.info.get("file", ""))), json.dumps(plan))
     recorded = 0

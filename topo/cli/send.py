@@ -11,35 +11,30 @@ peers is unchanged (one more pipe on a bound PULL or ROUTER is what a new peer i
 
 Not yet: a socket that only connects (nothing to dial), one bound only on ``inproc``
 (reachable only inside its process), only on CURVE tcp (the run's keys stay with its
-processes), a PAIR (it takes one peer, its own), a DEALER (it would deal some of what it
-sends to the injector), and a node on another host.
+processes), a PAIR (it takes one peer, its own), and a DEALER (it would deal some of what
+it sends to the injector). A node on another host is reached through the run's supervisor
+and that host's agent, which dials the socket there (:mod:`topo.cli.sendremote`).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Sequence
 
 import click
 
 from topo.errors import TopoError, UsageError
+#: The injector's types, and the node types that answer (:mod:`topo.process.inject`).
+from topo.process.inject import ANSWERING, INJECTORS
 
 if TYPE_CHECKING:
     from topo.cli.client import Run
 
 #: What ``--file`` reads at most: a message is held whole in memory on both sides.
 MAX_FILE = 64 * 1024 * 1024
-#: How long the injector's socket may still deliver once the message is handed to it.
-LINGER_MS = 1000
-
-#: Receiving socket type → the injector's type, and whether the node answers (REP must).
-INJECTORS = {"SUB": "XPUB", "XSUB": "XPUB", "PULL": "PUSH", "REP": "REQ", "ROUTER": "DEALER"}
 SENDING = frozenset({"PUB", "XPUB", "PUSH", "REQ"})
-#: Node types that may answer the injector (the injector waits for it up to --timeout).
-ANSWERING = frozenset({"REP", "ROUTER"})
 
 
 @dataclass(frozen=True)
@@ -48,6 +43,11 @@ class Target:
     name: str
     type: str
     address: str
+    #: A node on another host: the supervisor's endpoint that passes the message to the
+    #: host's agent, which dials ``address`` there.
+    relay: str = ""
+    #: ``address`` is a CURVE endpoint (a remote node's: its agent has the keys).
+    secure: bool = False
 
 
 def frames_of(texts: Sequence[str], json_text: str | None, file: str | None) -> list[bytes]:
@@ -95,10 +95,12 @@ def target_of(run: Run, name: str) -> Target:
         raise UsageError(f"not yet: {full} is a DEALER, which would deal some of what it sends to topo send")
     if kind not in INJECTORS:
         raise UsageError(f"not yet: {full} is a {kind}, which takes one peer, its own")
-    if entry.get("remote"):
-        raise UsageError(f"not yet: {entry['instance']} runs on host {entry['remote']} "
-                         "(sending to other hosts' nodes is still to come)")
     binds = entry["binds"]
+    if entry.get("remote"):
+        from topo.cli.sendremote import remote_endpoint
+
+        relay, bind = remote_endpoint(full, entry)
+        return Target(full, kind, str(bind["address"]), relay, bool(bind["secure"]))
     usable = [b for b in binds if b["transport"] == "ipc"] + \
              [b for b in binds if b["transport"] == "tcp" and not b["secure"]]
     if not usable:
@@ -135,56 +137,16 @@ def dialable(address: str) -> str:
 def send(target: Target, frames: list[bytes], timeout: float) -> list[bytes] | None:
     """Sends ``frames`` to ``target`` and returns the reply (None: none within ``timeout``,
     or a socket that does not answer). A peer that cannot be reached within ``timeout`` is
-    a :class:`TopoError`; nothing here waits longer than ``timeout`` plus the linger."""
-    import zmq
+    a :class:`TopoError`; nothing here waits longer than ``timeout`` plus the linger. A
+    node on another host is reached through its agent (:mod:`topo.cli.sendremote`)."""
+    if target.relay:
+        from topo.cli.sendremote import send_remote
 
-    # a context of its own, terminated below: closing a socket only hands what it holds
-    # to libzmq's I/O thread, and the command's exit (os._exit) would end that thread with
-    # the message still in it; ctx.term() waits for it, the linger at most
-    ctx: zmq.Context[Any] = zmq.Context()
-    sock: zmq.Socket[Any] = ctx.socket(getattr(zmq, INJECTORS[target.type]))
-    sock.setsockopt(zmq.LINGER, LINGER_MS)
-    sock.setsockopt(zmq.IMMEDIATE, 1)  # ready to send only once really connected
-    deadline = time.monotonic() + timeout
-    try:
-        sock.connect(target.address)
-        if target.type in ("SUB", "XSUB"):
-            _await_subscription(sock, target, frames[0], deadline)
-        elif not sock.poll(_left_ms(deadline), zmq.POLLOUT):
-            raise TopoError(f"could not reach {target.name} at {target.address} within {timeout:g}s")
-        sock.send_multipart(frames, zmq.NOBLOCK)
-        if target.type not in ANSWERING:
-            return None
-        if not sock.poll(_left_ms(deadline), zmq.POLLIN):
-            return None
-        reply: list[bytes] = sock.recv_multipart()
-        return reply
-    finally:
-        sock.close()
-        ctx.term()
+        return send_remote(target.name, target.type, target.address, target.secure, target.relay, frames,
+                           timeout)
+    from topo.process.inject import deliver
 
-
-def _left_ms(deadline: float) -> int:
-    return max(0, int((deadline - time.monotonic()) * 1000))
-
-
-def _await_subscription(sock: Any, target: Target, first: bytes, deadline: float) -> None:
-    """A SUB drops what it has not subscribed to, and a publisher sends only once the
-    subscriptions came: waits for one that the message's first frame matches."""
-    import zmq
-
-    seen: list[bytes] = []
-    while sock.poll(_left_ms(deadline), zmq.POLLIN):
-        sub = sock.recv()
-        if sub[:1] == b"\x01":
-            seen.append(sub[1:])
-            if first.startswith(sub[1:]):
-                return
-    if seen:
-        topics = ", ".join(repr(t.decode("utf-8", "backslashreplace")) for t in seen)
-        raise TopoError(f"{target.name} subscribes only to {topics}: the message's first frame "
-                        "matches none, so it would be dropped; nothing sent")
-    raise TopoError(f"{target.name} subscribed to nothing within the timeout: nothing sent")
+    return deliver(target.type, target.address, target.name, frames, timeout)
 
 
 @click.command(name="send", short_help="Inject one message into a receiving socket; print the reply.")

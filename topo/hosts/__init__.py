@@ -18,6 +18,8 @@ Modules, in the order a run meets them:
   ended.
 - ``uplink``: What an agent says to its supervisor, in order, within a bound: its own
   reports, its processes' events, and their output lines, read from pipes the agent owns.
+- ``taprelay``: An agent's end of taps and ``topo send``: its processes' copies relayed to
+  the supervisor, and messages injected into a socket of its host.
 - ``agent``: topo's agent: runs one host's share of a run, for a supervisor on another
   host.
 """

@@ -40,6 +40,7 @@ from topo.supervisor import rundir, spawn
 from topo.supervisor.watch import POLL_EXITS
 from topo.hosts import agent_config, agent_dir
 from topo.hosts.agent_config import AgentConfig, encode_config, read_config
+from topo.hosts.taprelay import TapRelay, tap_for_process
 from topo.hosts.uplink import Uplink
 
 __all__ = ["Agent", "AgentConfig", "encode_config", "main", "read_config"]
@@ -95,6 +96,9 @@ class Agent:
         self.poller = zmq.Poller()
         #: Everything for the supervisor goes through it, output lines included.
         self.uplink = Uplink(self.up, self.poller, (self.events, self.commands))
+        #: Taps' copies and topo send, on a channel and a thread of their own.
+        self.taps = TapRelay(self.ctx, self.dir, config.taps, config.keys, config.control_host, config.host,
+                             config.plan.host(config.host).address, self.process_of) if config.taps else None
         r, w = os.pipe()
         os.set_blocking(w, False)
         self.wake = _Wake(r, w)
@@ -164,6 +168,8 @@ class Agent:
         self.uplink.finish(time.monotonic() + 2.0)
         for feed in (self.events, self.commands):
             feed.close(linger=0)
+        if self.taps is not None:
+            self.taps.close()
         self.up.close(linger=0 if self.orphaned else 2000)
         self.ctx.term()
         shutil.rmtree(self.dir, ignore_errors=True)
@@ -218,6 +224,11 @@ class Agent:
                 continue
             target = frames[0].decode(errors="replace")
             if target:  # for one of its processes: passed on, the ROUTER routes by name
+                if frames[1] == Kind.TAP.value.encode():  # its copies come to the agent's relay
+                    tapped = tap_for_process(frames, self.process_of, self.taps.endpoint) if self.taps else None
+                    if tapped is None:
+                        continue
+                    frames = tapped
                 try:
                     self.commands.send_multipart(frames, zmq.NOBLOCK)
                 except zmq.ZMQError:

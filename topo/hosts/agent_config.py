@@ -41,6 +41,8 @@ class AgentConfig:
     grace: float
     sys_path: tuple[str, ...] = ()
     version: str = __version__
+    #: The supervisor's tcp ROUTER for taps' copies and topo send (:mod:`topo.hosts.taprelay`).
+    taps: str = ""
 
 
 def encode_config(config: AgentConfig) -> bytes:

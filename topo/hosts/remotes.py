@@ -25,6 +25,7 @@ from topo.process.control import BEAT, SILENCE, Kind, Message
 from topo.process.curve import HostKeys
 from topo.errors import UsageError
 from topo.plan.planner import Host, Plan
+from topo.supervisor.remotetaps import INJECT, TapRelay
 from topo.supervisor.runstate import READ_BATCH, Reporter
 
 #: An agent has this long from its launch to say it is up (ssh may take a while to log in).
@@ -55,8 +56,11 @@ class Remote:
 
 class Hosts:
     def __init__(self, plan: Plan, ctx: zmq.Context[Any], poller: zmq.Poller, reporter: Reporter, *,
-                 run_id: str, grace: float, sys_path: tuple[str, ...], keys: Mapping[str, HostKeys]) -> None:
-        """``keys``: the run's key pairs by host (:attr:`topo.plan.planner.Plan.key_hosts`)."""
+                 run_id: str, grace: float, sys_path: tuple[str, ...], keys: Mapping[str, HostKeys],
+                 sockets_dir: str = "") -> None:
+        """``keys``: the run's key pairs by host (:attr:`topo.plan.planner.Plan.key_hosts`);
+        ``sockets_dir``: the run's private directory, where ``topo send`` asks for a remote
+        node (:mod:`topo.supervisor.remotetaps`)."""
         self.plan = plan
         self.poller = poller
         self.reporter = reporter
@@ -83,6 +87,10 @@ class Hosts:
             address = f"[{address}]"
         self.router.bind(f"tcp://{address}:*")
         self.endpoint = self.router.last_endpoint.decode()
+        #: Taps of remote nodes and topo send to them: a channel and a thread of their own.
+        self.taps = TapRelay(ctx, local, address, f"ipc://{sockets_dir}/{INJECT}" if sockets_dir else "",
+                             lambda i: plan.instances[i].host if i in plan.instances and
+                             plan.instances[i].host in self.remotes else None)
         self.remotes = {h.name: Remote(h, self.keys[h.name]) for h in plan.remote_hosts}
         poller.register(self.router, zmq.POLLIN)
         self._next_ping = 0.0
@@ -110,7 +118,8 @@ class Hosts:
             return
         remote.popen = popen
         config = AgentConfig(self.plan.topology, self.run_id, name, self.plan.for_host(name), self.endpoint,
-                             self.plan.local_host, remote.keys, self.grace, self.sys_path)
+                             self.plan.local_host, remote.keys, self.grace, self.sys_path,
+                             taps=self.taps.endpoint)
         assert popen.stdin is not None and popen.stdout is not None
         stdin, data = popen.stdin, encode_config(config)
 
@@ -268,6 +277,10 @@ class Hosts:
         return self.remotes[name].up
 
     def send(self, host: str, target: str, message: Message) -> bool:
+        if message.kind is Kind.TAP:  # its copies will come back on the taps' channel
+            self.taps.register(message["tap"], message["endpoint"], host)
+        elif message.kind is Kind.UNTAP:
+            self.taps.unregister(message["tap"], host)
         try:
             self.router.send_multipart([host.encode(), target.encode(), *message.encode()], zmq.NOBLOCK)
             return True
@@ -295,6 +308,7 @@ class Hosts:
             if remote.out is not None:
                 self._read_output(remote.host.name, remote)
             self._forget(remote, "")
+        self.taps.close()
         self.router.close(linger=0)
 
 

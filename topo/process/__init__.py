@@ -45,4 +45,6 @@ Modules, in the order a run meets them:
   delivery (its class swapped while tapped).
 - ``tapping``: Taps put on and taken off at the supervisor's word, on a lease; one thread
   sends their copies to the requester, dropping (and counting) what it cannot send.
+- ``inject``: One message put into a node's receiving socket from outside, as a peer
+  would (``topo send``, here or through an agent).
 """

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 import zmq
 
@@ -255,3 +255,34 @@ class Tapping:
             taps.detach(entry.sock, entry.tap)
         if entry.push is not None:
             entry.push.close(linger=0)
+
+
+
+def _bytes(frame: Any) -> bytes:
+    return frame if isinstance(frame, bytes) else bytes(frame.bytes)
+
+
+def copies_in(frames: Sequence[Any]) -> int:
+    """How many copies one message of the sender's format carries: 1, or 0 for a marker
+    (``on``, ``missed``). What a relay that drops the message must count as missed
+    (:mod:`topo.supervisor.remotetaps`, :mod:`topo.hosts.taprelay`); frames as ``bytes`` or
+    ``zmq.Frame``."""
+    if len(frames) < 3:
+        return 0
+    return 0 if _bytes(frames[2]) in _MARKERS else 1
+
+
+def owed_marker(frames: Sequence[Any]) -> list[bytes] | None:
+    """What a relay that drops this message still owes the reader, as a marker: an ``on``
+    marker itself, or a ``missed`` marker with the running total the message carried (the
+    sender counts it told once it handed the message on, so a relay's drop must not lose
+    it). Markers of one tap and instance and kind replace each other: only the last is owed."""
+    if len(frames) < 5:
+        return None
+    tap_id, instance, direction, _, missed = (_bytes(f) for f in frames[:5])
+    kind = direction if direction == _ON else _MISSED
+    return [tap_id, instance, kind, b"%d" % time.time_ns(), missed]
+
+
+_ON, _MISSED = ON.encode(), MISSED.encode()
+_MARKERS = frozenset({_ON, _MISSED})

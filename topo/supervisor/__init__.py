@@ -35,6 +35,8 @@ Modules, in the order a run meets them:
   processes that own the sockets.
 - ``editing``: ``topo restart`` (processes restarted on demand, the reply held until
   their nodes are ready again) and the plan's facts for ``topo apply``.
+- ``remotetaps``: The supervisor's end of taps and ``topo send`` for nodes on other hosts:
+  copies relayed from the agents to their readers, injections passed to the agents.
 - ``tapreader``: The reading end of a tap (``topo echo``, ``run.tap()``): bound, asked
   for, renewed, read.
 """

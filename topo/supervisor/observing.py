@@ -7,7 +7,9 @@ until checked: a tap names ``NODE.SOCKET`` (every instance of the node) or
 ``INSTANCE.SOCKET``, which must be a declared socket of the plan, and an ipc endpoint in
 the run's own private directory for the copies. The process side does the rest
 (:mod:`topo.process.tapping`); nothing here keeps state, so a renewal is the request
-again, and a process restarted meanwhile gets its tap with the next one.
+again, and a process restarted meanwhile gets its tap with the next one. A node on another
+host gets its tap through that host's agent, and its copies come back on a channel of
+their own (:mod:`topo.supervisor.remotetaps`).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any, Callable
 
 from topo.plan.planner import Plan
 from topo.process.control import Kind, Message
+from topo.supervisor.remotetaps import INJECT
 from topo.supervisor.runstate import STATE_WORDS, NodeState, ProcState
 
 #: The requests answered here (the others: :func:`topo.supervisor.runstate.answer`).
@@ -52,7 +55,11 @@ def answer(request: bytes, plan: Plan, nodes: dict[str, NodeState], procs: dict[
         if data["cmd"] == "plan":  # what a recording stores with the messages (topo record)
             return {"ok": True, "plan": plan.to_json()}
         if data["cmd"] == "target":  # topo send: where a socket can be reached from outside
-            return {"ok": True, "sockets": reachable(resolve(data.get("target"), plan), plan, procs, bound)}
+            entries = reachable(resolve(data.get("target"), plan), plan, procs, bound)
+            for entry in entries:  # a remote node's: through its agent (topo.supervisor.remotetaps)
+                if entry["remote"] and sockets_dir:
+                    entry["relay"] = f"ipc://{sockets_dir}/{INJECT}"
+            return {"ok": True, "sockets": entries}
         tap_id = data.get("tap")
         if not isinstance(tap_id, str) or not tap_id or len(tap_id) > 64:
             raise BadRequest("a tap needs an id")
@@ -71,11 +78,6 @@ def answer(request: bytes, plan: Plan, nodes: dict[str, NodeState], procs: dict[
         if len(directions) == 1 and kinds <= _ONE_WAY[directions[0]]:
             raise BadRequest(f"{data['target']} is a {'/'.join(sorted(kinds))}: it "
                              f"{'receives' if directions == ['in'] else 'sends'} nothing to show")
-        for instance, socket in pairs:
-            proc = procs[plan.instances[instance].process]
-            if proc.remote is not None:
-                raise BadRequest(f"not yet: {instance} runs on host {proc.remote} "
-                                 "(taps of other hosts' nodes are still to come)")
         for instance, socket in pairs:
             message = Message(Kind.TAP, {"tap": tap_id, "instance": instance, "socket": socket,
                                          "endpoint": endpoint, "directions": directions})

@@ -51,7 +51,7 @@ class RemoteHosts(Protocol):
 class MakeRemoteHosts(Protocol):
     def __call__(self, plan: Plan, ctx: zmq.Context[Any], poller: zmq.Poller, reporter: Reporter, *,
                  run_id: str, grace: float, sys_path: tuple[str, ...],
-                 keys: Mapping[str, HostKeys]) -> RemoteHosts: ...
+                 keys: Mapping[str, HostKeys], sockets_dir: str = "") -> RemoteHosts: ...
 
 
 @dataclass(frozen=True)
@@ -115,7 +115,8 @@ class Processes:
                 raise RuntimeError("this run has other hosts: the supervisor needs hosts=topo.hosts.remotes.Hosts")
             assert self.keys is not None
             self.hosts = self._make_hosts(self.plan, ctx, self.poller, self.reporter, run_id=run_id,
-                                          grace=self.grace, sys_path=self.sys_path, keys=self.keys)
+                                          grace=self.grace, sys_path=self.sys_path, keys=self.keys,
+                                          sockets_dir=run_dir)
 
     def start(self, proc: ProcState, start: dict[str, Any]) -> None:
         """``start``: gen, fixed, absent, restarts, ready_in (as in a START command)."""

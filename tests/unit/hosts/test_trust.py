@@ -115,3 +115,43 @@ def test_a_strangers_huge_handshake_frame_is_refused_at_its_header(tmp_path: Pat
         stranger.close()
         hosts.router.close(linger=0)
         ctx.term()
+
+
+def test_a_hosts_copies_reach_only_a_tap_asked_of_that_host(tmp_path: Path) -> None:
+    """The taps' channel checks as the control channel does: the key proves the host, and a
+    host's copies go on only for a tap the supervisor asked of it."""
+    import time
+
+    (tmp_path / "t.yaml").write_text(FILE)
+    plan = make_plan(load(str(tmp_path / "t.yaml")))
+    ctx: zmq.Context[Any] = zmq.Context()
+    hosts = Hosts(plan, ctx, zmq.Poller(), Said(), run_id="20261203-000000-abcdef", grace=1.0, sys_path=(),
+                  keys=make_keys(plan.key_hosts))
+    reader = ctx.socket(zmq.PULL)
+    endpoint = f"ipc://{tmp_path}/tap-1"
+    reader.bind(endpoint)
+    agents = {}
+    try:
+        hosts.send("a", "on_a", Message(Kind.TAP, {"tap": "t1", "instance": "on_a", "socket": "s",
+                                                   "endpoint": endpoint, "directions": ["out"]}))
+        for name in ("a", "b"):
+            agent = agents[name] = ctx.socket(zmq.DEALER)
+            keys = hosts.keys[name]
+            agent.curve_secretkey, agent.curve_publickey = keys.secret.encode(), keys.public.encode()
+            agent.curve_serverkey = hosts.local_keys.public.encode()
+            agent.setsockopt(zmq.IDENTITY, name.encode())
+            agent.connect(hosts.taps.endpoint)
+        agents["b"].send_multipart([b"c", b"t1", b"on_a", b"out", b"1", b"0", b"forged by b"])
+        deadline = time.monotonic() + 10
+        while hosts.taps.strays == 0 and time.monotonic() < deadline:
+            assert not reader.poll(20), "host b's copy for host a's tap reached the reader"
+        assert hosts.taps.strays == 1
+        agents["a"].send_multipart([b"c", b"t1", b"on_a", b"out", b"1", b"0", b"from a"])
+        assert reader.poll(10_000), "host a's copy never arrived"
+        assert reader.recv_multipart() == [b"t1", b"on_a", b"out", b"1", b"0", b"from a"]
+    finally:
+        for sock in (reader, *agents.values()):
+            sock.close(linger=0)
+        hosts.taps.close()
+        hosts.router.close(linger=0)
+        ctx.term()

@@ -1,6 +1,6 @@
 """The supervisor's side of taps: requests are hostile until checked, names are resolved
 against the plan (with the nearest ones suggested), and a tap goes only to the processes
-that own the sockets; other hosts' are refused for now."""
+that own the sockets (other hosts' through their agents)."""
 
 from __future__ import annotations
 
@@ -46,13 +46,22 @@ def test_a_node_tap_goes_to_each_instance_process(plan: Plan) -> None:
     assert reply == {"ok": True} and [(p, m.kind) for p, m in sent] == [("worker.1", Kind.UNTAP)]
 
 
+def test_a_remote_nodes_tap_goes_to_its_process_and_send_learns_the_relay(plan: Plan) -> None:
+    reply, sent = _ask(plan, cmd="tap", tap="t2", target="reader.news", endpoint=f"ipc://{DIR}/tap-2")
+    assert reply == {"ok": True, "instances": ["reader"]}
+    assert [(proc, m.kind, m["endpoint"]) for proc, m in sent] == [("reader", Kind.TAP, f"ipc://{DIR}/tap-2")]
+    reply, _ = _ask(plan, cmd="target", target="reader.news")
+    assert reply["sockets"][0]["remote"] == "edge" and reply["sockets"][0]["relay"] == f"ipc://{DIR}/inject"
+    reply, _ = _ask(plan, cmd="target", target="worker.0.tasks")
+    assert "relay" not in reply["sockets"][0]
+
+
 @pytest.mark.parametrize("target, error", [
     ("wroker.tasks", "no node 'wroker' in demo; did you mean worker.tasks?"),
     ("worker.task", "no socket 'task' on worker in demo; did you mean worker.tasks?"),
     ("worker.9.tasks", "no node 'worker.9'"),
     ("worker", "expected NODE.SOCKET, got 'worker'"),
     (3, "expected NODE.SOCKET, got 3"),
-    ("reader.news", "not yet: reader runs on host edge"),
 ])
 def test_a_bad_target_is_a_usage_error(plan: Plan, target: Any, error: str) -> None:
     reply, sent = _ask(plan, cmd="tap", tap="t1", target=target, endpoint=f"ipc://{DIR}/tap-1")
