@@ -2,7 +2,8 @@
 control character, an escape sequence or invalid UTF-8 to the user's terminal.
 
 Text is shown as text with every non-printable character escaped (``\\n``, ``\\x1b``,
-``\\u202e``: the bidi overrides too); what is not UTF-8 is shown in hex. ``json`` and
+``\\u202e``: the bidi overrides too); what is not UTF-8, or is mostly control characters
+(binary that happens to be valid UTF-8), is shown in hex. ``json`` and
 ``msgpack`` decode and show the value, compactly, falling back to the safe form with a
 note when a frame is not one. msgpack is optional: used if importable, never required.
 """
@@ -70,7 +71,21 @@ def show(data: bytes, fmt: str = "auto", limit: int = LIMIT) -> str:
         return _cut("0x" + data.hex(), limit)
     if not text:
         return "''"
+    if fmt == "auto" and _binary(text):
+        return _cut("0x" + data.hex(), limit)
     return _cut(escape(text), limit)
+
+
+#: Control characters that text has: whitespace, and the escape of a coloured log line.
+_TEXTUAL_CONTROLS = frozenset("\t\n\r\x1b")
+
+
+def _binary(text: str) -> bool:
+    """Whether bytes that happen to be valid UTF-8 are binary all the same: more than a
+    quarter of them control characters (a counter packed as ``\\x17\\x15`u`` reads as
+    neither text nor its escapes; hex shows what it is)."""
+    controls = sum(1 for c in text if (c < " " or "\x7f" <= c < "\xa0") and c not in _TEXTUAL_CONTROLS)
+    return controls * 4 > len(text)
 
 
 def _plain(value: Any) -> Any:

@@ -16,6 +16,9 @@ from topo.errors import UsageError
     (b"\x1b[2J\x07", "auto", "\\x1b[2J\\x07"),
     ("a\u202eb".encode(), "auto", "a\\u202eb"),             # a bidi override: shown, not obeyed
     (b"\xff\x00\x01", "auto", "0xff0001"),                 # not UTF-8: hex
+    (b"\x17\x15`u", "auto", "0x17156075"),                 # UTF-8, but binary: hex too
+    (b"\x17\x15`u", "text", "\\x17\\x15`u"),              # unless text is asked for
+    (b"\x00\x00\x00\x07", "auto", "0x00000007"),
     (b"\xff\x00a", "text", "\\xff\\x00a"),                 # as text anyway, escaped
     (b"hi", "hex", "0x6869"),
     (b'{"a": [1, 2], "b": "\\u001b"}', "json", '{"a":[1,2],"b":"\\u001b"}'),
