@@ -27,6 +27,8 @@ Modules, in the order a run meets them:
 - ``observe``: ``topo echo``, ``topo hz``, ``topo sockets``: what flows through a running
   topology, seen from another terminal.
 - ``editcmds``: ``topo restart`` and ``topo apply``: editing a running topology.
+- ``send``: ``topo send``: one message injected into a running node's receiving socket, as
+  a peer would; a service's reply printed.
 - ``sendremote``: ``topo send`` to a node on another host, through the run's supervisor
   and that host's agent.
 - ``frames``: message frames made safe to print (no control character reaches the terminal).
