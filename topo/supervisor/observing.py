@@ -123,7 +123,7 @@ def reachable(pairs: list[tuple[str, str]], plan: Plan, nodes: dict[str, NodeSta
         injected = bound.get(inject_key(instance, name)) if sock.inject else None
         out.append({
             "instance": instance, "socket": name, "type": sock.type.value,
-            "state": nodes[instance].state if instance in nodes else "?",
+            "state": STATE_WORDS.get(nodes[instance].state, nodes[instance].state) if instance in nodes else "?",
             "remote": procs[inst.process].remote, "host": inst.host,
             "binds": [{"address": bound.get(k, plan.endpoints[k].address),
                        "transport": plan.endpoints[k].transport.value, "secure": plan.endpoints[k].secure}
