@@ -13,7 +13,9 @@ open and its code imported, the thread reports it ready and starts the node's ow
 between threads across a full memory barrier, which starting a thread is, and this thread
 never touches them again. Endpoints outside the topology (:mod:`topo.process.external`)
 are bound and connected once a node's gate is open, just before it is reported ready: the
-gate counts handshakes, and an outside client's must not stand for a peer's. A node that cannot be wired (its bind fails, its import fails,
+gate counts handshakes, and an outside client's must not stand for a peer's. A receiving
+socket that binds nothing ``topo send`` could dial binds its injection endpoint
+(:mod:`topo.plan.inject`) first, before any CURVE option is set on it. A node that cannot be wired (its bind fails, its import fails,
 its peers never come) is reported and its sockets closed here; the others go on.
 """
 
