@@ -67,6 +67,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--processes", type=int, default=64, help="of the one-node-per-process case")
+    parser.add_argument("--packed-only", action="store_true", help="only the 200 nodes in 10 processes")
     args = parser.parse_args()
     n = args.processes
     with tempfile.TemporaryDirectory(prefix="topo-bench-") as tmp:
@@ -74,6 +75,8 @@ def main() -> int:
                  "200 nodes in 10 processes": packed(200, 10)}
         print("case | side | all-ready | whole run | CPU   (medians of", args.runs, "rounds)")
         for label, text in cases.items():
+            if args.packed_only and "nodes in" not in label:
+                continue
             plan, bare = plans(Path(tmp), text)
             count = sum(1 for i in plan.instances.values() for s in i.sockets if s.inject)
             results: dict[str, list[Launch]] = {"with": [], "without": []}
@@ -85,6 +88,9 @@ def main() -> int:
                 print(f"{label} ({count} endpoints) | {side} | {median([t.ready for t in ok]) * 1000:.0f} ms | "
                       f"{median([t.whole for t in ok]) * 1000:.0f} ms | {median([t.cpu for t in ok]) * 1000:.0f} ms"
                       + (f" | {len(launches) - len(ok)} failed" if len(ok) < len(launches) else ""))
+                phases = {k: median([t.phases[k] for t in ok if k in t.phases]) * 1000
+                          for k in ("spawned", "last HELLO", "last BOUND", "last CONNECT sent", "last READY")}
+                print("    phases: " + ", ".join(f"{k} {v:.0f} ms" for k, v in phases.items()))
             pairs = list(zip(results["with"], results["without"]))
             for what in ("ready", "whole", "cpu"):
                 diff = median([getattr(a, what) - getattr(b, what) for a, b in pairs])
