@@ -60,3 +60,8 @@ def idle(node: Any) -> None:
     """Holds its socket linked and sends nothing, until stopped."""
     while node.running:
         node.sockets["out"].poll(100)
+
+
+def quits(node: Any) -> None:
+    """Says so and returns at once: a node that is no longer running."""
+    print(f"{node.name} returns", flush=True)

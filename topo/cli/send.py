@@ -4,16 +4,18 @@ send it, and the reply where the socket is a service.
 The injector dials the node's socket at an endpoint it binds (the run's supervisor says
 which, from the plan and what was really bound: the ``target`` request of
 :mod:`topo.supervisor.observing`) with a socket of the complementary type: a PUB for a
-SUB, a PUSH for a PULL, a REQ for a REP, a DEALER for a ROUTER. The node's
-process is not asked to do anything: its code receives the message from its own socket
-as from any linked peer, through a connection like theirs, and its delivery to its other
-peers is unchanged (one more pipe on a bound PULL or ROUTER is what a new peer is).
+SUB, a PUSH for a PULL, a REQ for a REP, a DEALER for a ROUTER. A socket that binds
+nothing plain (it connects to its peers, or binds only inproc or CURVE tcp) is dialled at
+its injection endpoint, an ipc file its process bound for this alone
+(:mod:`topo.plan.inject`). The node's process is not asked to do anything: its code
+receives the message from its own socket as from any linked peer, through a connection
+like theirs, and its delivery to its other peers is unchanged (one more pipe on a PULL or
+ROUTER is what a new peer is).
 
-Not yet: a socket that only connects (nothing to dial), one bound only on ``inproc``
-(reachable only inside its process), only on CURVE tcp (the run's keys stay with its
-processes), a PAIR (it takes one peer, its own), and a DEALER (it would deal some of what
-it sends to the injector). A node on another host is reached through the run's supervisor
-and that host's agent, which dials the socket there (:mod:`topo.cli.sendremote`).
+Refused: a PAIR (it takes one peer, its own), a DEALER (it would deal some of what it
+sends to the injector), and a node not running (while its gate waits, the injector's
+connection would count as a peer's). A node on another host is reached through the run's
+supervisor and that host's agent, which dials the socket there (:mod:`topo.cli.sendremote`).
 """
 
 from __future__ import annotations
@@ -92,23 +94,28 @@ def target_of(run: Run, name: str) -> Target:
         raise UsageError(f"{full} is a {kind}: it only sends; topo send injects into a receiving "
                          f"socket ({', '.join(sorted(INJECTORS))})")
     if kind == "DEALER":  # what it sends is dealt among its peers: the injector would take a share
-        raise UsageError(f"not yet: {full} is a DEALER, which would deal some of what it sends to topo send")
+        raise UsageError(f"{full} is a DEALER: it deals what it sends among its peers, and topo send, "
+                         "as one more peer, would take a share; topo send injects into a PULL, REP, "
+                         "ROUTER, SUB or XSUB")
     if kind not in INJECTORS:
-        raise UsageError(f"not yet: {full} is a {kind}, which takes one peer, its own")
+        raise UsageError(f"{full} is a {kind}: libzmq gives it one peer, its own, so no other can "
+                         "send to it; topo send injects into a PULL, REP, ROUTER, SUB or XSUB")
+    state = entry.get("state", "running")  # (a supervisor that predates it says none)
+    if state != "running":
+        # also while its gate waits: the injector's connection would count as a peer's
+        raise TopoError(f"{entry['instance']} is not running ({state}): topo send sends to running nodes only")
     binds = entry["binds"]
     if entry.get("remote"):
         from topo.cli.sendremote import remote_endpoint
 
         relay, bind = remote_endpoint(full, entry)
         return Target(full, kind, str(bind["address"]), relay, bool(bind["secure"]))
-    usable = [b for b in binds if b["transport"] == "ipc"] + \
-             [b for b in binds if b["transport"] == "tcp" and not b["secure"]]
+    # a plain endpoint it binds anyway, else its injection endpoint (topo.plan.inject)
+    usable = sorted((b for b in binds if b["transport"] == "ipc" or (b["transport"] == "tcp" and not b["secure"])),
+                    key=lambda b: (bool(b.get("inject")), b["transport"] != "ipc"))
     if not usable:
-        why = ("binds nothing to send to (it connects to its peers)" if not binds else
-               "is bound only on CURVE tcp (the run's keys stay with its processes)"
-               if any(b["transport"] == "tcp" for b in binds) else
-               "is bound only on inproc (reachable only inside its process)")
-        raise UsageError(f"not yet: {full} {why}")
+        raise UsageError(f"{full} has no endpoint topo send can dial: its process reported none "
+                         "(a run started by a topo without injection endpoints?)")
     return Target(full, kind, dialable(str(usable[0]["address"])))
 
 
@@ -166,8 +173,9 @@ def send_command(args: tuple[str, ...], json_text: str | None, file: str | None,
     A FRAME that starts with "-" goes after "--": topo send sink.in -- -1.
 
     Exit status: 0 sent (and answered, for a REP); 1 the socket could not be reached, a
-    REP did not answer, or a SUB would drop the message (nothing sent), within --timeout; 2 a wrong command line, no such run or
-    socket, a socket that only sends, or one topo send cannot reach yet.
+    REP did not answer, or a SUB would drop the message (nothing sent), within --timeout, or
+    the node is not running; 2 a wrong command line, no such run or socket, a socket that
+    only sends, a PAIR or DEALER, or a node on another host.
     """
     from topo.cli.client import one_run
     from topo.cli.frames import check_format, show

@@ -26,7 +26,7 @@ def remote_endpoint(full: str, entry: dict[str, Any]) -> tuple[str, dict[str, An
         raise UsageError(f"not yet: {entry['instance']} runs on host {entry['remote']}, and this run's "
                          "supervisor cannot pass a message there (started by an older topo)")
     binds = [b for b in entry["binds"] if b["transport"] in ("ipc", "tcp")]
-    binds.sort(key=lambda b: (b["transport"] != "ipc", bool(b["secure"])))
+    binds.sort(key=lambda b: (b["transport"] != "ipc", bool(b["secure"]), bool(b.get("inject"))))
     if not binds:
         why = ("binds nothing to send to (it connects to its peers)" if not entry["binds"] else
                "is bound only on inproc (reachable only inside its process)")

@@ -10,6 +10,8 @@ Modules, in the order a run meets them:
 
 - ``planner``: The plan: a validated topology turned into plain data the supervisor and
   runtimes follow.
+- ``inject``: Injection endpoints: where ``topo send`` reaches a receiving socket that no
+  peer's dial would reach.
 - ``share``: One process's share of the plan, as the process itself sees it: plain tuples
   and strings.
 - ``planview``: Plain-text views of a topology and its plan, for ``topo check`` and ``topo

@@ -26,6 +26,7 @@ from typing import Any, Mapping
 
 from topo.file.model import SERVERS, LinkSpec, OnExit, Restart, SocketType, Topology, Transport
 from topo.file.placement import Placed, natural_transport, place
+from topo.plan.inject import needs_endpoint
 from topo.plan.share import (RUN_DIR, EndpointShare, InstanceShare, PeerShare, ProcessShare,
                              SocketShare)
 
@@ -83,6 +84,9 @@ class PlannedSocket:
     #: :attr:`Plan.endpoints` (nobody waits for them), always plain.
     external_binds: tuple[str, ...] = ()
     external_connects: tuple[str, ...] = ()
+    #: Its injection endpoint (an ipc address in ``{run_dir}``; :mod:`topo.plan.inject`),
+    #: or "" when ``topo send`` dials an endpoint it binds anyway, or cannot inject.
+    inject: str = ""
 
 
 @dataclass(frozen=True)
@@ -286,6 +290,9 @@ def make_plan(t: Topology, keep_binds: Mapping[str, bool] | None = None) -> Plan
                     peers=tuple(peers[(p.name, s.name)]),
                     external_binds=tuple(e.address for e in s.external if e.binds),
                     external_connects=tuple(e.address for e in s.external if not e.binds),
+                    inject=_ipc_address(f"inject-{p.name}.{s.name}", ipc_files) if needs_endpoint(
+                        s.type, [(endpoints[k].transport, endpoints[k].secure) for k in binds[(p.name, s.name)]],
+                        [e.address for e in s.external if e.binds]) else "",
                 )
                 for s in node.sockets.values()
             )
@@ -341,11 +348,7 @@ def _endpoint(t: Topology, endpoints: dict[str, Endpoint], binder: Placed, socke
     if transport is Transport.INPROC:
         address = f"inproc://{t.name}/{binder.name}/{socket}"
     elif transport is Transport.IPC:
-        number = len(ipc_files)
-        ipc_files.append(key)
-        slug = _UNSAFE.sub("_", f"{binder.name}.{socket}")
-        name = f"{number}-{slug}"[:MAX_IPC_NAME - 5] + ".sock"
-        address = f"ipc://{RUN_DIR}/{name}"
+        address = _ipc_address(f"{binder.name}.{socket}", ipc_files)
     else:
         host = t.hosts[binder.host].address
         if ":" in host and not host.startswith("["):
@@ -353,6 +356,15 @@ def _endpoint(t: Topology, endpoints: dict[str, Endpoint], binder: Placed, socke
         address = f"tcp://{host}:*"
     endpoints[key] = Endpoint(key, transport, address, binder.name, socket, binder.host)
     return endpoints[key]
+
+
+def _ipc_address(what: str, ipc_files: list[str]) -> str:
+    """The next numbered ipc file of the run's directory, named after ``what`` as far as
+    :data:`MAX_IPC_NAME` allows (the number alone keeps it unique)."""
+    number = len(ipc_files)
+    ipc_files.append(what)
+    name = f"{number}-{_UNSAFE.sub('_', what)}"[:MAX_IPC_NAME - 5] + ".sock"
+    return f"ipc://{RUN_DIR}/{name}"
 
 
 def _processes(t: Topology, placed: Mapping[str, list[Placed]], instances: Mapping[str, Instance]) -> tuple[Process, ...]:
@@ -384,7 +396,7 @@ def share_of(plan: Plan, process: str) -> ProcessShare:
                         tuple(s.connects),
                         tuple(PeerShare(p.instance, p.socket, p.type.value, tuple(p.subscribe), p.endpoint, p.binds)
                               for p in s.peers),
-                        s.external_binds, s.external_connects)
+                        s.external_binds, s.external_connects, s.inject)
             for s in inst.sockets
         )
         instances[name] = InstanceShare(inst.name, inst.node, inst.replica, inst.replicas, inst.run,

@@ -22,6 +22,12 @@ PUB, SUB, PULL = "PUB", "SUB", "PULL"
 INPROC = "inproc"
 
 
+def inject_key(instance: str, socket: str) -> str:
+    """What a process reports a socket's injection endpoint under, among the endpoints it
+    bound: never a plan endpoint's key, which ends in a transport."""
+    return f"{instance}.{socket}/inject"
+
+
 class EndpointShare(NamedTuple):
     key: str
     transport: str
@@ -55,6 +61,9 @@ class SocketShare(NamedTuple):
     #: connected to, once the socket's gate is open; plain, never waited for.
     external_binds: tuple[str, ...] = ()
     external_connects: tuple[str, ...] = ()
+    #: Its injection endpoint for ``topo send`` (:mod:`topo.plan.inject`), or "": bound
+    #: before the others, plain, reported under :func:`inject_key`.
+    inject: str = ""
 
 
 class InstanceShare(NamedTuple):

@@ -145,7 +145,11 @@ class ProcessRuntime:
         self._term_called = False
 
     def local_address(self, key: str) -> str:
-        return self.plan.endpoints[key].address.replace(RUN_DIR, self.boot.run_dir)
+        return self.run_path(self.plan.endpoints[key].address)
+
+    def run_path(self, address: str) -> str:
+        """A planned address with this host's run directory in it."""
+        return address.replace(RUN_DIR, self.boot.run_dir)
 
     def send(self, message: Message) -> None:
         """Thread-safe: any thread may report; the outbox thread owns the socket."""
@@ -291,6 +295,8 @@ class ProcessRuntime:
                  for name in self.process.instances
                  for sock in self.plan.instances[name].sockets for key in sock.binds
                  if self.plan.endpoints[key].address.startswith("ipc://")]
+        paths += [self.run_path(sock.inject)[len("ipc://"):] for name in self.process.instances
+                  for sock in self.plan.instances[name].sockets if sock.inject]
         if self.orphaned:  # the supervisor's own control sockets, and its directory
             paths += [os.path.join(self.boot.run_dir, name) for name in (EVENTS, COMMANDS, CONTROL)]
         for path in paths:

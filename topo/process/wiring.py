@@ -13,7 +13,9 @@ open and its code imported, the thread reports it ready and starts the node's ow
 between threads across a full memory barrier, which starting a thread is, and this thread
 never touches them again. Endpoints outside the topology (:mod:`topo.process.external`)
 are bound and connected once a node's gate is open, just before it is reported ready: the
-gate counts handshakes, and an outside client's must not stand for a peer's. A node that cannot be wired (its bind fails, its import fails,
+gate counts handshakes, and an outside client's must not stand for a peer's. A receiving
+socket that binds nothing ``topo send`` could dial binds its injection endpoint
+(:mod:`topo.plan.inject`) first, before any CURVE option is set on it. A node that cannot be wired (its bind fails, its import fails,
 its peers never come) is reported and its sockets closed here; the others go on.
 """
 
@@ -32,7 +34,7 @@ from topo.process import sockets as socket_factory
 from topo.process.control import Kind, Message
 from topo.process.gate import GateWatch, SocketGate
 from topo.process.runner import NodeStopped, Runner, is_stop, user_traceback
-from topo.plan.share import INPROC
+from topo.plan.share import INPROC, inject_key
 
 if TYPE_CHECKING:
     from topo.process.context import ProcessContext
@@ -99,20 +101,29 @@ class Wiring(threading.Thread):
                 # libzmq listens with a backlog of 100: a hub dialled by more peers at once
                 # turns the rest away, and they retry only after the 100 ms reconnect interval
                 sock.setsockopt(zmq.BACKLOG, dialers + 16)
+            if planned.inject:  # first: no CURVE option is set on the socket yet (topo.plan.inject)
+                mine[inject_key(runner.inst.name, planned.name)] = self._bind_one(
+                    sock, planned.name, self.rt.run_path(planned.inject))
             for key in planned.binds:
                 address = self.rt.boot.fixed.get(key) or self.rt.local_address(key)
-                try:
-                    with self._security(sock, key, binds=True):
-                        sock.bind(address)
-                except zmq.ZMQError as err:
-                    raise zmq.ZMQError(err.errno, f"{err.strerror} (binding {planned.name!r} to {address})") from None
-                actual = sock.getsockopt_string(zmq.LAST_ENDPOINT)
+                with self._security(sock, key, binds=True):
+                    actual = self._bind_one(sock, planned.name, address)
                 mine[key] = actual
                 if plan.endpoints[key].transport == INPROC:
                     self.rt.board.post_bound(actual)
                 else:
                     runner.bound.setdefault(planned.name, []).append(actual)
         bound.update(mine)
+
+    @staticmethod
+    def _bind_one(sock: zmq.Socket[Any], name: str, address: str) -> str:
+        """Binds ``address``; the address bound (a tcp port is picked here), or an error
+        that names the socket and the address."""
+        try:
+            sock.bind(address)
+        except zmq.ZMQError as err:
+            raise zmq.ZMQError(err.errno, f"{err.strerror} (binding {name!r} to {address})") from None
+        return sock.getsockopt_string(zmq.LAST_ENDPOINT)
 
     def _security(self, sock: zmq.Socket[Any], key: str, binds: bool) -> ContextManager[None]:
         """CURVE around the bind or connect of a secure (tcp) endpoint; nothing for the

@@ -19,6 +19,7 @@ import json
 from typing import Any, Callable
 
 from topo.plan.planner import Plan
+from topo.plan.share import inject_key
 from topo.process.control import Kind, Message
 from topo.supervisor.remotetaps import INJECT
 from topo.supervisor.runstate import STATE_WORDS, NodeState, ProcState
@@ -55,7 +56,7 @@ def answer(request: bytes, plan: Plan, nodes: dict[str, NodeState], procs: dict[
         if data["cmd"] == "plan":  # what a recording stores with the messages (topo record)
             return {"ok": True, "plan": plan.to_json()}
         if data["cmd"] == "target":  # topo send: where a socket can be reached from outside
-            entries = reachable(resolve(data.get("target"), plan), plan, procs, bound)
+            entries = reachable(resolve(data.get("target"), plan), plan, nodes, procs, bound)
             for entry in entries:  # a remote node's: through its agent (topo.supervisor.remotetaps)
                 if entry["remote"] and sockets_dir:
                     entry["relay"] = f"ipc://{sockets_dir}/{INJECT}"
@@ -111,21 +112,26 @@ def resolve(target: Any, plan: Plan) -> list[tuple[str, str]]:
     raise BadRequest(f"{what} in {plan.topology}{hint}")
 
 
-def reachable(pairs: list[tuple[str, str]], plan: Plan, procs: dict[str, ProcState],
-              bound: dict[str, str]) -> list[dict[str, Any]]:
-    """Each socket's type, whether its node runs elsewhere, and the endpoints it binds as
-    bound (with transport and CURVE): what ``topo send`` needs to dial it as a peer would."""
+def reachable(pairs: list[tuple[str, str]], plan: Plan, nodes: dict[str, NodeState],
+              procs: dict[str, ProcState], bound: dict[str, str]) -> list[dict[str, Any]]:
+    """Each socket's type, its node's state, whether it runs elsewhere, and the endpoints
+    it binds as bound (with transport and CURVE), its injection endpoint (``inject``:
+    :mod:`topo.plan.inject`) once its process reported it bound: what ``topo send`` needs
+    to dial it as a peer would."""
     out = []
     for instance, name in pairs:
         inst = plan.instances[instance]
         sock = next(s for s in inst.sockets if s.name == name)
+        injected = bound.get(inject_key(instance, name)) if sock.inject else None
         out.append({
             "instance": instance, "socket": name, "type": sock.type.value,
+            "state": STATE_WORDS.get(nodes[instance].state, nodes[instance].state) if instance in nodes else "?",
             "remote": procs[inst.process].remote, "host": inst.host,
             "binds": [{"address": bound.get(k, plan.endpoints[k].address),
                        "transport": plan.endpoints[k].transport.value, "secure": plan.endpoints[k].secure}
                       for k in sock.binds]
-            + [{"address": a, "transport": a.split("://", 1)[0], "secure": False} for a in sock.external_binds],
+            + [{"address": a, "transport": a.split("://", 1)[0], "secure": False} for a in sock.external_binds]
+            + ([{"address": injected, "transport": "ipc", "secure": False, "inject": True}] if injected else []),
         })
     return out
 
