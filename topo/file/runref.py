@@ -34,6 +34,7 @@ import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from topo.errors import InvalidTopology, Problem, TopoError
 from topo.file import validate
@@ -179,18 +180,46 @@ def _find(name: str, path: list[str]) -> _Module:
         return _Module(name, error=f"no module named {parts[0]!r}{near or NOT_ON_PATH}")
     if top is _UNKNOWN:
         return _Module(name)
-    spec = top
+    spec, dirs = top, path
     for i in range(1, len(parts)):
         locations = spec.submodule_search_locations
         if locations is None or _dynamic_package(spec):
             return _Module(name)  # not a package (os.path), or one that makes its own path
         full = ".".join(parts[: i + 1])
-        sub = importlib.machinery.PathFinder.find_spec(full, list(locations))
+        dirs = _locations(locations, dirs, parts[i - 1])
+        sub = _find_sub(full, dirs)
         if sub is None:
             parent = ".".join(parts[:i])
             return _Module(name, error=f"no module named {full!r}{_near(parts[i], _listing(list(locations)), parent + '.')}")
         spec = sub
     return _read(name, spec)
+
+
+def _locations(locations: Any, parent_dirs: list[str], name: str) -> list[str]:
+    """Where a package's submodules are. A namespace package (a directory without
+    ``__init__.py``) computes its path from its parent's module in ``sys.modules``, which
+    is not imported here: its directories are then those named ``name`` on the path its
+    parent was found on."""
+    try:
+        return list(locations)
+    except (KeyError, AttributeError, TypeError, ImportError):
+        return [str(Path(d) / name) for d in parent_dirs if (Path(d) / name).is_dir()]
+
+
+def _find_sub(full: str, dirs: list[str]) -> importlib.machinery.ModuleSpec | None:
+    """As ``PathFinder.find_spec``, which, for a namespace package inside another, raises
+    KeyError looking for the parent in ``sys.modules``: such a package is then the list
+    of the directories named so (their ``__init__``-less union, as ``import`` makes it)."""
+    try:
+        return importlib.machinery.PathFinder.find_spec(full, dirs)
+    except KeyError:
+        last = full.rsplit(".", 1)[-1]
+        found = [str(Path(d) / last) for d in dirs if (Path(d) / last).is_dir()]
+        if not found:
+            return None
+        spec = importlib.machinery.ModuleSpec(full, None, is_package=True)
+        spec.submodule_search_locations = found
+        return spec
 
 
 #: A finder failed: whether the module exists is not known.

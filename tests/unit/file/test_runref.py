@@ -106,6 +106,19 @@ def test_modules_without_source_and_namespace_packages_are_accepted(tmp_path: Pa
     assert problems(tmp_path, "a: {run: ns:anything}\nb: {run: sys:anything}\n") == []
 
 
+def test_modules_inside_namespace_packages_are_found_and_checked(tmp_path: Path) -> None:
+    """A directory without ``__init__.py`` above the module (``tests.integration.nodes``
+    run from a checkout): found on the path, its function looked up; it once crashed
+    ``topo up`` (KeyError from the namespace package's path)."""
+    (tmp_path / "code" / "ns" / "inner").mkdir(parents=True)
+    (tmp_path / "code" / "ns" / "inner" / "nodes.py").write_text("def idle(node):\n    pass\n")
+    assert problems(tmp_path, "a: {run: ns.inner.nodes:idle}\n") == []
+    found = problems(tmp_path, "a: {run: ns.inner.nodes:idel}\nb: {run: ns.inner.nodez:idle}\n")
+    assert len(found) == 2, found
+    assert "module 'ns.inner.nodes' (" in found[0].message and "has no 'idel' (did you mean 'idle'?)" in found[0].message
+    assert found[1].message.endswith("no module named 'ns.inner.nodez' (did you mean 'ns.inner.nodes'?)")
+
+
 def test_a_standard_library_module_is_found_on_sys_path(tmp_path: Path) -> None:
     t = topology(tmp_path, "a: {run: json:dumps}\nb: {run: json:dumsp}\n")
     found = check_runs(t, sys.path)
