@@ -62,6 +62,8 @@ RECORD_RECONNECT_MS = 10
 BATCH = 0.002
 #: Seconds between two looks at a PUSH found full (its reader behind).
 FULL_RETRY = 0.001
+#: Seconds without a copy taken after which the process's end stops waiting for a recorder.
+FINISH_STALL = 1.0
 #: Seconds between two turns with nothing to send (leases and nodes starting are looked at).
 IDLE = 0.25
 
@@ -289,20 +291,24 @@ class Tapping:
             if record is None or entry.push is None:
                 continue
             record.release()
+            progress = time.monotonic()
             while entry.tap.copies and time.monotonic() < self._finish_by:
                 if entry.full and not self._writable(entry):
-                    if record.stalled:
-                        break  # a recorder that stalled is not waited for
+                    if record.stalled or time.monotonic() - progress > FINISH_STALL:
+                        record.stalled = True  # a recorder that stalls is not waited for
+                        break
                     self._wake.wait(FULL_RETRY)
                     continue
-                self._forward(entry)
+                if self._forward(entry):
+                    progress = time.monotonic()
             if entry.tap.copies:
                 entry.unsent += len(entry.tap.copies)
                 entry.tap.copies.clear()
             self._send(entry, END, [])
         for entry in entries:
             if entry.push is not None:
-                linger = max(0, int((self._finish_by - time.monotonic()) * 1000)) if entry.record else 0
+                live = entry.record is not None and not entry.record.stalled
+                linger = max(0, int((self._finish_by - time.monotonic()) * 1000)) if live else 0
                 entry.push.close(linger=linger)
         ctx.term()
         self._finished.set()

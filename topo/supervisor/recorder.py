@@ -132,7 +132,7 @@ class RunRecorder:
                 self._done = said["done"]
         code = self.proc.wait()
         if self._done is None and not self._ending:
-            self._say(f"the recorder {spawn.describe_exit(code)} before the run's end: {self.output} holds "
+            self._say(f"the recorder ended before the run ({spawn.describe_exit(code)}): {self.output} holds "
                       "what it wrote up to its last chunk; the nodes no longer wait for it (their copies "
                       "are dropped after a few seconds)")
 
