@@ -288,8 +288,10 @@ class Tapping:
         assert self._finish_by is not None
         for entry in entries:
             record = entry.record
-            if record is None or entry.push is None:
+            if record is None or entry.sock is None:
                 continue
+            if entry.push is None:  # its node ran and ended before this thread's next turn
+                self._connect(ctx, entry)
             record.release()
             progress = time.monotonic()
             while entry.tap.copies and time.monotonic() < self._finish_by:
