@@ -23,13 +23,11 @@ is on the socket (a node not yet running gets its tap when it starts), ``missed`
 when copies were lost with nothing left to carry the count, and ``end`` after a
 recorded socket's last copy, at the process's end.
 
-``topo up --record`` (:class:`topo.process.boot.Recording`): the recorded sockets' taps
-come with the process, not on request. Each is put on by the node's own thread just
-before its function is called (:meth:`Tapping.node_started`), so the first message is
-copied; it has no lease (it lasts as long as the process), it is a
-:class:`topo.process.taprecord.RecordTap` (the node waits for room rather than lose a
-copy), and a PUSH found full keeps its copies for the next turn instead of dropping them.
-At the process's end, :meth:`Tapping.finish` sends what they still hold, then ``end``.
+``topo up --record`` (:class:`topo.process.boot.Recording`): its taps come with the
+process, put on by the node's own thread before its function is called
+(:meth:`Tapping.node_started`), with no lease; a :class:`topo.process.taprecord.RecordTap`
+makes the node wait rather than lose a copy, a full PUSH keeps its copies for the next
+turn, and :meth:`Tapping.finish` sends what is left, then ``end``, at the process's end.
 """
 
 from __future__ import annotations
@@ -122,14 +120,11 @@ class Tapping:
         self._say = say
         self._finish_by: float | None = None
         self._finished = threading.Event()
-        for instance, names in (record.sockets.items() if record is not None else ()):
-            inst = instances.get(instance)
-            for name in names:
-                if record is not None and inst is not None and any(s.name == name for s in inst.sockets):
-                    tap_id = RECORD_PREFIX + name
-                    self._entries[(tap_id, instance)] = _Entry(tap_id, instance, name, record.endpoint,
-                                                               frozenset({taps.IN, taps.OUT}), self._wake.set,
-                                                               stall=record.stall)
+        for instance, name in _recorded(record, instances):
+            assert record is not None
+            self._entries[(RECORD_PREFIX + name, instance)] = _Entry(
+                RECORD_PREFIX + name, instance, name, record.endpoint, frozenset({taps.IN, taps.OUT}),
+                self._wake.set, stall=record.stall)
         if self._entries:
             self._start()
 
@@ -277,10 +272,8 @@ class Tapping:
 
     def _tell_stall(self, entry: _Entry) -> None:
         entry.told_stall = True
-        if self._say is not None:
-            self._say(entry.instance, f"topo: recording {entry.instance}.{entry.socket}: the recorder took no "
-                      f"copy for {entry.record.stall if entry.record else 0:g}s; copies that do not fit are "
-                      "dropped from now on (counted in the recording)")
+        if self._say is not None and entry.record is not None:
+            self._say(entry.instance, entry.record.stall_notice(f"{entry.instance}.{entry.socket}"))
 
     def _last_turn(self, ctx: zmq.Context[Any], entries: list[_Entry]) -> None:
         """:meth:`finish`'s work, in this thread: each recording's tap emptied and ended,
@@ -404,3 +397,9 @@ class Tapping:
             taps.detach(entry.sock, entry.tap)
         if entry.push is not None:
             entry.push.close(linger=0)
+
+
+def _recorded(record: Recording | None, instances: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(instance, socket) of this process recorded from the first message."""
+    return [(i, name) for i, names in (record.sockets.items() if record is not None else ())
+            for name in sorted(set(names) & {s.name for s in getattr(instances.get(i), "sockets", ())})]

@@ -72,6 +72,11 @@ class RecordTap(Tap):
         if self._waiting:
             self._room.set()
 
+    def stall_notice(self, label: str) -> str:
+        """What the run's output says of a stall of ``label``'s recording."""
+        return (f"topo: recording {label}: the recorder took no copy for {self.stall:g}s; copies that do "
+                "not fit are dropped from now on (counted in the recording)")
+
     def release(self) -> None:
         """No more waits (the run stops, or the process ends): what does not fit is dropped."""
         self.blocking = False
