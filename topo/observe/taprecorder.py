@@ -55,7 +55,7 @@ class _Taps:
             self.ons[key] = self.ons.get(key, 0) + 1
             self.seen[key] = 0
             return
-        self.lost(key, missed)
+        self.keep(key, self.lost(key, missed))  # carried by the key's next copy
         if direction == b"end":
             self.ends[key] = self.ends.get(key, 0) + 1
 
