@@ -174,3 +174,16 @@ def test_a_detached_run_is_recorded_until_topo_down(topo: Topo, tmp_path: Path) 
     assert [c.topic for c in summary.channels] == ["source/out/out"] and summary.channels[0].missed == 0
     assert [seq for _, _, _, seq in messages(str(out))] == list(range(1, summary.messages + 1))
     assert os.path.getsize(out) == summary.size
+
+
+def test_a_restarted_process_is_recorded_from_its_first_message_again(topo: Topo, tmp_path: Path) -> None:
+    out = tmp_path / "restart.mcap"
+    text = FLOOD.format(source="flaky", sink="count", count=0).replace(
+        "    sockets: {out: PUSH}", "    restart: on-failure\n    sockets: {out: PUSH}")
+    result = topo.run("up", topo.file(text), "--record", str(out), "--record-only", "source.out")
+    assert result.code == 0, result.out + result.err
+    assert "counted 10" in result.out and "restarting" in result.out
+    sent = [(frames, seq) for _, _, frames, seq in messages(str(out))]
+    assert [f for f, _ in sent] == [[b"start0-%d" % i] for i in range(5)] + [[b"start1-%d" % i] for i in range(5)] \
+        + [[b"end"]]
+    assert [s for _, s in sent] == list(range(1, 12))

@@ -36,3 +36,13 @@ def drain(node: Any) -> None:
     while node.running:
         if inp.poll(100):
             inp.recv()
+
+
+def flaky(node: Any) -> None:
+    """Five messages naming its start, then a failure the first time, ``end`` the next."""
+    out = node.sockets["out"]
+    for i in range(5):
+        out.send(b"start%d-%d" % (node.restarts, i))
+    if node.restarts == 0:
+        raise RuntimeError("first start fails")
+    out.send(b"end")
