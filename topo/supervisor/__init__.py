@@ -35,4 +35,6 @@ Modules, in the order a run meets them:
   processes that own the sockets.
 - ``tapreader``: The reading end of a tap (``topo echo``, ``run.tap()``): bound, asked
   for, renewed, read.
+- ``recorder``: ``topo up --record``: the names and the file checked first, the recorder
+  process started, watched and ended with the run.
 """
