@@ -12,7 +12,8 @@ recorded), where the recording's per-message costs show. Reported: whole-run tim
 (median), recorded/plain (median of per-round ratios), the messages recorded and the MCAP
 file's bytes per message (the whole file, header, topology and summary included). Target:
 recording costs ≤ 1.3x the whole-run time of the same run without it (the pipeline as
-shipped). Results go to stdout and to docs/benchmarks.md (between its record markers).
+shipped). Results go to stdout, to docs/benchmarks.md (between its record markers) and to
+docs/img/record.json.
 """
 
 from __future__ import annotations
@@ -29,7 +30,18 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import ROOT, machine, median, progress_printer, sanitize, table, topo_revision, write_results
+from bench.common import (
+    ROOT,
+    machine,
+    median,
+    progress_printer,
+    results_dir,
+    sanitize,
+    table,
+    topo_revision,
+    write_json,
+    write_results,
+)
 
 PAGE = ROOT / "docs" / "benchmarks.md"
 MARKERS = ("<!-- record:begin (written by bench/record.py; edits between these markers are lost) -->",
@@ -56,7 +68,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="3 rounds instead of 9")
     parser.add_argument("--rounds", type=int, help="trials of each side per case")
-    parser.add_argument("--no-write", action="store_true", help="do not update docs/benchmarks.md")
+    parser.add_argument("--no-write", action="store_true", help="do not update docs/benchmarks.md nor the JSON results")
+    parser.add_argument("--results", metavar="DIR", help="write record.json here instead of docs/img/")
     args = parser.parse_args()
     rounds = args.rounds or (3 if args.quick else 9)
     from topo.observe.recorded import summarize
@@ -69,6 +82,7 @@ def main() -> int:
     env = {**os.environ, "TOPO_HOME": str(tmp / "home")}
     out = tmp / "run.mcap"
     rows: list[list[str]] = []
+    records: list[dict[str, Any]] = []
     verdicts: dict[str, bool] = {}
     try:
         for case, extra in CASES.items():
@@ -83,6 +97,8 @@ def main() -> int:
                             "missed": sum(c.missed for c in summary.channels)}
                 progress(f"{case}: round {r + 1}/{rounds} done")
             paired = median([rec / plain for rec, plain in zip(times["recorded"], times["plain"])])
+            records.append({"case": case, "plain": times["plain"], "recorded": times["recorded"],
+                            "paired_median": paired, **recorded})
             if not extra:
                 verdicts[f"{case}: recorded ≤ {TARGET}x plain (paired {paired:.2f}x)"] = paired <= TARGET
             rows.append([case, f"{median(times['plain']) * 1000:,.0f} ms", f"{median(times['recorded']) * 1000:,.0f} ms",
@@ -106,6 +122,11 @@ def main() -> int:
     ])
     body = sanitize(body)
     print(body)
+    if not args.no_write or args.results:
+        saved = write_json("record", sanitize(command), elapsed, info,
+                           {"target": TARGET, "rounds": rounds, "rows": records, "verdicts": verdicts},
+                           results_dir(args.results))
+        print(f"\nresults: {sanitize(str(saved))}", file=sys.stderr)
     if not args.no_write:
         write_results(PAGE, "Benchmarks", "### Results: `topo up --record`\n\n" + body, MARKERS)
         print(f"written to {PAGE.relative_to(ROOT)}", file=sys.stderr)
