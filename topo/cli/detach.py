@@ -214,8 +214,8 @@ def up_detached(file: Sources, *, ready_timeout: float, grace: float, color: boo
         argv.append("--strict")
     if checking.lenient:
         argv.append("--lenient")
-    if record is not None:  # (made absolute: the daemon's directory is this one, but said plainly)
-        argv += ["--record", os.path.abspath(record), *(a for name in record_only for a in ("--record-only", name))]
+    if record is not None:  # (the daemon's working directory is this one)
+        argv += ["--record", record, *(a for name in record_only for a in ("--record-only", name))]
     status_r, status_w = os.pipe()
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()

@@ -73,6 +73,7 @@ class RunRecorder:
         self.remote = sorted({i for i, _ in pairs if plan.instances[i].host != local})
         self.pairs = [p for p in pairs if plan.instances[p[0]].host == local]
         self.output = os.path.abspath(output)
+        self.shown = output  # as the user wrote it
         try:
             self._fd: int | None = os.open(self.output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
         except OSError as err:
@@ -94,7 +95,7 @@ class RunRecorder:
 
     def notes(self) -> list[str]:
         """What ``topo up`` says first: what is recorded where, and what is not."""
-        lines = [f"recording {len(self.pairs)} socket(s) to {self.output}"]
+        lines = [f"recording {len(self.pairs)} socket(s) to {self.shown}"]
         if self.remote:
             lines.append(f"not recorded (on other hosts, whose taps are still to come): {', '.join(self.remote)}")
         return lines
@@ -132,7 +133,7 @@ class RunRecorder:
                 self._done = said["done"]
         code = self.proc.wait()
         if self._done is None and not self._ending:
-            self._say(f"the recorder ended before the run ({spawn.describe_exit(code)}): {self.output} holds "
+            self._say(f"the recorder ended before the run ({spawn.describe_exit(code)}): {self.shown} holds "
                       "what it wrote up to its last chunk; the nodes no longer wait for it (their copies "
                       "are dropped after a few seconds)")
 
@@ -155,12 +156,12 @@ class RunRecorder:
         if self._watcher.is_alive():
             self.kill()
             self._watcher.join(5.0)
-            return [f"the recorder did not finish {self.output} within {timeout:g}s: killed (the file reads "
+            return [f"the recorder did not finish {self.shown} within {timeout:g}s: killed (the file reads "
                     "up to its last chunk, without its summary)"]
         done = self._done
         if done is None:
             return []  # it ended before: said already
-        lines = [f"recorded {done.get('messages', 0)} message(s) to {self.output} ({_size(int(done.get('bytes', 0)))})"
+        lines = [f"recorded {done.get('messages', 0)} message(s) to {self.shown} ({_size(int(done.get('bytes', 0)))})"
                  + (f"; {done['missed']} copies missed" if done.get("missed") else "")]
         if done.get("unended"):
             lines.append(f"recording: no last word from {', '.join(done['unended'])} (its process was killed?): "
