@@ -221,7 +221,7 @@ class ProcessRuntime:
                     os.read(self._wakeup_r, 64)
         stuck = [r.inst.name for r in runners if not r.finished]
         terminated = not stuck and self._terminate_context(poller, dealer)
-        if not self.orphaned:  # what the recording's taps hold, before the process's last words
+        if os.getppid() == self.boot.parent_pid:  # what the recording's taps hold, before the last words
             self.tapping.finish(max(1.0, min(self.boot.grace / 2, 5.0)))  # within a stop's grace
         self.capture.close()  # every partial line, and what fds 1/2 hold, before the bye
         self.send(Message(Kind.BYE, {"process": self.process.name, "clean": terminated, "stuck": stuck}))
