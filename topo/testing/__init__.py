@@ -26,15 +26,14 @@ errors, as ``topo check --strict`` does.
 
 The package: this harness, :mod:`topo.testing.pytest_plugin` (the ``pytest11`` entry
 point: the ``topo_up`` fixture), :mod:`topo.testing.overrides` (a topology edited for a
-test before it is loaded) and :mod:`topo.testing.tapping` (``run.tap("NODE.SOCKET")``:
-the messages on a live socket). It sits on top of everything but the command line, and may
-import every package below it.
+test before it is loaded), :mod:`topo.testing.tapping` (``run.tap("NODE.SOCKET")``:
+the messages on a live socket) and :mod:`topo.testing.lines` (what a run said, kept). It
+sits on top of everything but the command line, and may import every package below it.
 """
 
 from __future__ import annotations
 
 import contextlib
-import copy
 import re
 import tempfile
 import threading
@@ -55,13 +54,14 @@ from topo.process.control import CONTROL, Kind, Message
 from topo.errors import Problem, TopoError
 from topo.process.gate import GateWatch, InprocBoard, SocketGate
 from topo.supervisor.output import LogFiles
+from topo.testing.lines import Lines as _Recorder
 from topo.testing.tapping import Tap
 from topo.testing.overrides import PROBE_NODE, PROBE_PROCESS, OverrideError, Probe
 from topo.testing.source import read_source
 from topo.plan.planner import Plan, make_plan
 from topo.plan.share import RUN_DIR, EndpointShare
 from topo.plan.planner import share_of
-from topo.supervisor.runstate import STARTING, TERMINAL, NodeState
+from topo.supervisor.runstate import STARTING, TERMINAL
 from topo.supervisor.recorder import RunRecorder
 from topo.supervisor.supervise import Supervisor, default_sys_path
 from typing import Callable
@@ -96,30 +96,6 @@ class Result:
     @property
     def failed(self) -> bool:
         return self.state == "failed"
-
-
-class _Recorder:
-    """The supervisor's reporter: keeps every line and a copy of every node's state."""
-
-    def __init__(self, logs: LogFiles) -> None:
-        self.logs = logs
-        self.cond = threading.Condition()
-        self.lines: list[tuple[str, str, bool]] = []
-        self.states: dict[str, NodeState] = {}
-
-    def output(self, name: str, line: str, err: bool) -> None:
-        with self.cond:
-            self.lines.append((name, line, err))
-            self.logs.write(name, line, err)  # as `topo up` does: `topo logs` reads them
-            self.cond.notify_all()
-
-    def system(self, text: str) -> None:
-        self.output("topo", text, False)
-
-    def changed(self, node: NodeState) -> None:
-        with self.cond:
-            self.states[node.name] = copy.copy(node)
-            self.cond.notify_all()
 
 
 class Run:
