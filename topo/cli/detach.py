@@ -35,7 +35,7 @@ import sys
 import time
 from collections.abc import Callable
 from types import FrameType
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, Sequence
 
 from topo.errors import UsageError
 from topo.supervisor.runstate import KILL_AFTER
@@ -196,7 +196,7 @@ def _source_args(file: Sources) -> list[str]:
 
 
 def up_detached(file: Sources, *, ready_timeout: float, grace: float, color: bool | None,
-                checking: Checking) -> int:
+                checking: Checking, record: str | None = None, record_only: Sequence[str] = ()) -> int:
     """Starts the daemon, shows what it prints until every node is ready, then prints the
     run's identity (stdout) and how to follow and stop it (stderr). Returns 0, or the
     daemon's exit status when the run ended before it was ready."""
@@ -214,6 +214,8 @@ def up_detached(file: Sources, *, ready_timeout: float, grace: float, color: boo
         argv.append("--strict")
     if checking.lenient:
         argv.append("--lenient")
+    if record is not None:  # (the daemon's working directory is this one)
+        argv += ["--record", record, *(a for name in record_only for a in ("--record-only", name))]
     status_r, status_w = os.pipe()
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()

@@ -12,12 +12,13 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any, TextIO, cast
 
 from topo.cli.sourceopts import Checking
+from topo.errors import UsageError
 from topo.supervisor import rundir
 from topo.supervisor.output import LogFiles, Printer, format_duration, summary_table
 from topo.plan.planner import make_plan
@@ -31,6 +32,7 @@ from topo.file.validate import load
 
 if TYPE_CHECKING:
     from topo.cli.detach import StatusPipe
+    from topo.supervisor.recorder import RunRecorder
     from topo.supervisor.runstate import NodeState, Outcome
     from topo.supervisor.supervise import Supervisor
 
@@ -143,14 +145,17 @@ class StopSignals:
 
 def up(file: str | Sources, *, ready_timeout: float, grace: float, color: bool | None = None,
        stream: TextIO | None = None, checking: Checking = Checking(),
-       status_fd: int | None = None, status_tty: bool = False) -> int:
+       status_fd: int | None = None, status_tty: bool = False, record: str | None = None,
+       record_only: Sequence[str] = ()) -> int:
     """``file``: a topology file, or one with overlays, ``--set`` values and profiles.
     ``checking.run_check``: every node's ``run:`` resolved before anything starts
     (:mod:`topo.file.runref`): a typo is one located error, not a failure per instance.
     ``checking.strict``: the file's warnings are errors (None: ``TOPO_STRICT`` decides);
     without it they are shown once, first, and the run goes on.
     ``status_fd``: this is the background half of ``topo up -d`` (:mod:`topo.cli.detach`),
-    whose user sees its output on a terminal if ``status_tty``."""
+    whose user sees its output on a terminal if ``status_tty``.
+    ``record``: the MCAP file every socket's messages (or ``record_only``'s) are recorded
+    to from the first one (:mod:`topo.supervisor.recorder`)."""
     status = None
     if status_fd is not None:
         from topo.cli.detach import StatusPipe
@@ -158,20 +163,32 @@ def up(file: str | Sources, *, ready_timeout: float, grace: float, color: bool |
         status = StatusPipe(status_fd, status_tty)
     with StopSignals() as signals:
         return _up(file, signals, ready_timeout=ready_timeout, grace=grace, color=color,
-                   stream=stream or sys.stdout, checking=checking, status=status)
+                   stream=stream or sys.stdout, checking=checking, status=status, record=record,
+                   record_only=record_only)
 
 
 def _up(file: str | Sources, signals: StopSignals, *, ready_timeout: float, grace: float, color: bool | None,
-        stream: TextIO, checking: Checking, status: StatusPipe | None = None) -> int:
+        stream: TextIO, checking: Checking, status: StatusPipe | None = None, record: str | None = None,
+        record_only: Sequence[str] = ()) -> int:
     if checking.run_check:
         topology = load_resolved(file, starting=True, strict=checking.strict, lenient=checking.lenient)
     else:
         topology = load(file, strict=checking.strict, lenient=checking.lenient)
     plan = make_plan(topology)
+    if record_only and record is None:
+        raise UsageError("--record-only names what --record OUT.mcap records: give --record too")
+    recorder: RunRecorder | None = None
+    if record is not None:  # the names and the file checked before anything starts
+        from topo.supervisor.recorder import RunRecorder
+
+        recorder = RunRecorder(plan, record, record_only)
     if signals.pending is not None:  # nothing exists yet that a stop would have to undo
+        if recorder is not None:
+            recorder.kill()
         print(f"topo: {signals.pending[1]} before the run started", file=sys.stderr)
         return signals.pending[0]
     rd = rundir.create(plan.topology)
+    spec = recorder.prepare(str(rd.sockets)) if recorder is not None else None
     if status is not None:
         status.tell("run", rd.identity)
     try:
@@ -184,8 +201,10 @@ def _up(file: str | Sources, signals: StopSignals, *, ready_timeout: float, grac
         # the processes start before the supervisor and what it imports (zmq, psutil) exist:
         # their start-up runs alongside the rest of this one's (topo.supervisor.prestart)
         early = prestart(plan, rd, ready_timeout=ready_timeout, grace=grace, sys_path=sys_path,
-                         stop=signals.requested)
+                         stop=signals.requested, record=spec)
     except BaseException:
+        if recorder is not None:
+            recorder.kill()
         rd.remove()
         raise
     try:
@@ -202,8 +221,12 @@ def _up(file: str | Sources, signals: StopSignals, *, ready_timeout: float, grac
         reporter = TerminalReporter(printer, logs, terminal)
         for warning in topology.warnings:  # before any node's line: the supervisor reads none yet
             reporter.system(warning.render())
+        if recorder is not None:
+            for note in recorder.notes():
+                reporter.system(note)
+            recorder.start(plan.file, reporter.system)
         supervisor = Supervisor(plan, reporter, ready_timeout=ready_timeout, grace=grace,
-                                sys_path=sys_path, run_dir=rd, prestarted=early, hosts=Hosts)
+                                sys_path=sys_path, run_dir=rd, prestarted=early, hosts=Hosts, record=spec)
         if status is not None:  # shown until every node is ready, then the log files only
             status.watch(reporter, supervisor, rd.identity)
         if terminal is not None:
@@ -213,12 +236,18 @@ def _up(file: str | Sources, signals: StopSignals, *, ready_timeout: float, grac
     except BaseException:
         if early is not None:
             early.kill()
+        if recorder is not None:
+            recorder.kill()
         rd.remove()
         raise
     signals.attach(supervisor)
     started = time.monotonic()
     try:
-        outcome = supervisor.run()
+        try:
+            outcome = supervisor.run()
+        finally:
+            for line in recorder.finish() if recorder is not None else ():  # the file finished, whatever the end
+                reporter.system(line)
     finally:
         logs.close()
     _summary(reporter, outcome, time.monotonic() - started)

@@ -194,11 +194,16 @@ def graph(file: Sources, fmt: str, checking: Checking) -> None:
 @checking_options()
 @click.option("-d", "--detach", is_flag=True,
               help="Run in the background: return once every node is ready, printing the run id.")
+@click.option("--record", "record", metavar="OUT.mcap",
+              help="Record every socket's messages, from the first one, to an MCAP file.")
+@click.option("--record-only", "record_only", multiple=True, metavar="NODE.SOCKET[,...]",
+              help="With --record: only these sockets (repeatable, or a comma list).")
 @click.option("--status-fd", type=int, hidden=True)  # the background half of -d (topo.cli.detach)
 @click.option("--status-tty", is_flag=True, hidden=True)
 @click.pass_context
 def up(ctx: click.Context, file: Sources, ready_timeout: float, grace: float, color: bool | None,
-       checking: Checking, detach: bool, status_fd: int | None, status_tty: bool) -> None:
+       checking: Checking, detach: bool, record: str | None, record_only: tuple[str, ...], status_fd: int | None,
+       status_tty: bool) -> None:
     """Launch the topology in FILE and stream every node's output, prefixed
     with its name, until every node has returned or the run is stopped.
 
@@ -206,17 +211,23 @@ def up(ctx: click.Context, file: Sources, ready_timeout: float, grace: float, co
     background (follow it with `topo logs -f` or `topo attach`, stop it with
     `topo down`) and its TOPOLOGY/RUN_ID is printed.
 
+    With --record OUT.mcap, what every socket (or each --record-only one)
+    sends and receives is recorded from the first message (docs/recording.md).
+
     Exit status: 0 all went well (or stopped by `topo down`; with -d: all
     ready); 1 a node failed; 2 FILE is invalid; 130 Ctrl-C; 143 SIGTERM.
     """
     if detach and status_fd is None:
         from topo.cli.detach import up_detached
 
-        ctx.exit(up_detached(file, ready_timeout=ready_timeout, grace=grace, color=color, checking=checking))
+        ctx.exit(up_detached(file, ready_timeout=ready_timeout, grace=grace, color=color, checking=checking,
+                             record=record, record_only=record_only))
     from topo.cli.launch import up as launch
+    from topo.supervisor.recorder import split_targets
 
     ctx.exit(launch(file, ready_timeout=ready_timeout, grace=grace, color=color, checking=checking,
-                    status_fd=status_fd, status_tty=status_tty))
+                    status_fd=status_fd, status_tty=status_tty, record=record,
+                    record_only=split_targets(record_only)))
 
 
 @cli.command(short_help="Print FILE as it runs: overlays merged, values set, profiles applied.")

@@ -39,7 +39,7 @@ from topo.process import curve
 from topo.process.control import Kind, Message
 from topo.process.curve import HostKeys
 from topo.process.inject import INJECTORS, deliver
-from topo.process.tapping import MISSED, copies_in
+from topo.process.tapwire import MISSED, copies_in
 from topo.supervisor.remotetaps import ANSWER, COPY, MAX_FRAME, SEND, Owed
 
 #: The agent's ipc file its processes' taps send their copies to.

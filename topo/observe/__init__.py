@@ -19,6 +19,8 @@ Modules:
   bounded memory.
 - ``recorded``: Reading a recording, a truncated one included: its messages, its
   channels with their counts and times.
+- ``taprecorder``: The recorder process of ``topo up --record``: the recorded sockets'
+  copies read from their taps and written to the MCAP file, finished at the run's end.
 - ``replay``: The node ``topo.nodes:replay``: a recorded channel sent again on a socket,
   at the recorded pace, faster, or as fast as it goes.
 """

@@ -55,7 +55,9 @@ class Recorder:
 
     def __init__(self, path: str | os.PathLike[str], topology_file_text: str, plan_json: str, *,
                  chunk_size: int = 1024 * 1024, flush_interval: float = 1.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, file: BinaryIO | None = None) -> None:
+        """``file``: written instead of opening ``path`` (a file opened by whoever checked
+        that it can be written: ``topo up --record``)."""
         from mcap.writer import Writer
 
         plan = json.loads(plan_json)
@@ -69,7 +71,7 @@ class Recorder:
             for sock in node.get("sockets", []) if isinstance(sock, dict)
         }
         self.path = os.fspath(path)
-        self._file: BinaryIO = open(self.path, "wb")
+        self._file: BinaryIO = file if file is not None else open(self.path, "wb")
         self._writer: Writer = Writer(self._file, chunk_size=chunk_size)
         self._clock = clock
         self._interval = flush_interval

@@ -17,6 +17,18 @@ if TYPE_CHECKING:
     from topo.process.curve import HostKeys
 
 
+class Recording(NamedTuple):
+    """The sockets of a run recorded from their first message (``topo up --record``):
+    each gets a tap before its node's function is called (:mod:`topo.process.tapping`),
+    whose copies go to the recorder at ``endpoint`` and are never dropped while it keeps
+    up (the node waits for room instead, up to ``stall`` seconds without progress)."""
+
+    endpoint: str
+    #: instance → the names of its sockets recorded (instances of other processes too)
+    sockets: Mapping[str, tuple[str, ...]]
+    stall: float = 5.0
+
+
 class Boot(NamedTuple):
     """Everything a process needs, pickled by multiprocessing into the child: plain data
     only, so that unpickling it costs the child no import beyond :mod:`topo.plan.share`."""
@@ -41,6 +53,8 @@ class Boot(NamedTuple):
     restarts: Mapping[str, int] = {}
     #: This host's CURVE keys, for endpoints that cross hosts (None on a one-host run).
     keys: HostKeys | None = None
+    #: ``topo up --record``: taps on from each node's first instruction (None: no recording).
+    record: Recording | None = None
 
 
 class PassFds:

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from topo.process.delivery import Deliveries
     from topo.process.gate import InprocBoard
     from topo.process.nodecode import NodeCode
+    from topo.process.tapping import Tapping
 
 
 class ProcessContext(Protocol):
@@ -38,6 +39,8 @@ class ProcessContext(Protocol):
     ctx: zmq.Context[Any]
     code: dict[str, NodeCode]
     capture: Capture
+    #: The process's taps (``topo echo``, ``topo up --record``).
+    tapping: Tapping
 
     def local_address(self, key: str) -> str: ...
 

@@ -118,6 +118,7 @@ class Runner(threading.Thread):
             node_sockets = {k: zmq.asyncio.Socket.from_socket(s) for k, s in self.sockets.items()}
             node = self._node(node_sockets)
             self.node_sockets = node_sockets
+            self.rt.tapping.node_started(self.inst.name, node_sockets)  # recorded from its first message
 
             async def drain(sock: Any) -> None:
                 while True:  # what the sync PubSocket drops every 64 sends, dropped as it comes
@@ -139,6 +140,7 @@ class Runner(threading.Thread):
             asyncio.run(main())  # a stop cancels it: CancelledError, reported as stopped
             return
         self.node_sockets = node_sockets
+        self.rt.tapping.node_started(self.inst.name, node_sockets)  # recorded from its first message
         fn(self._node(node_sockets))
 
     def _node(self, node_sockets: dict[str, Any]) -> Node:

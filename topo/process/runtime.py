@@ -203,7 +203,8 @@ class ProcessRuntime:
         dealer.send_multipart(Message(Kind.HELLO, hello).encode())
         runners = [Runner(self, self.plan.instances[name]) for name in self.process.instances]
         by_name = {r.inst.name: r for r in runners}
-        self.tapping = Tapping({n: r.inst for n, r in by_name.items()}, lambda n: by_name[n].node_sockets)
+        self.tapping = Tapping({n: r.inst for n, r in by_name.items()}, lambda n: by_name[n].node_sockets,
+                               self.boot.record, lambda name, line: self.capture.write_line(name, line, True))
         Wiring(self, runners).start()  # starts each node's thread when its gate opens
         poller = zmq.Poller()
         poller.register(dealer, zmq.POLLIN)
@@ -224,6 +225,8 @@ class ProcessRuntime:
                     os.read(self._wakeup_r, 64)
         stuck = [r.inst.name for r in runners if not r.finished]
         terminated = not stuck and self._terminate_context(poller, dealer)
+        if os.getppid() == self.boot.parent_pid:  # what the recording's taps hold, before the last words
+            self.tapping.finish(max(1.0, min(self.boot.grace / 2, 5.0)))  # within a stop's grace
         self.capture.close()  # every partial line, and what fds 1/2 hold, before the bye
         self.send(Message(Kind.BYE, {"process": self.process.name, "clean": terminated, "stuck": stuck}))
         self._remove_ipc_files([path for r in runners for path in r.exposed])
@@ -330,6 +333,7 @@ class ProcessRuntime:
         """node.running turns false, async nodes are cancelled, blocking calls get ETERM;
         what returned nodes left undelivered is dropped."""
         self.board.notify()
+        self.tapping.release()
         self.deliveries.drop()
         cancelled = [r for r in runners if r.interrupt()]
 

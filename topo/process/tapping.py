@@ -19,31 +19,48 @@ seconds is taken off. A ``topo echo`` killed with SIGKILL cannot say goodbye; it
 ends anyway and the socket is its plain class again.
 
 Besides copies, the sender sends markers with no frames: direction ``on`` once the tap
-is on the socket (a node not yet running gets its tap when it starts), and ``missed``
-when copies were lost with nothing left to carry the count.
+is on the socket (a node not yet running gets its tap when it starts), ``missed``
+when copies were lost with nothing left to carry the count, and ``end`` after a
+recorded socket's last copy, at the process's end.
+
+``topo up --record`` (:class:`topo.process.boot.Recording`): its taps come with the
+process, put on by the node's own thread before its function is called
+(:meth:`Tapping.node_started`), with no lease; a :class:`topo.process.taprecord.RecordTap`
+makes the node wait rather than lose a copy, a full PUSH keeps its copies for the next
+turn, and :meth:`Tapping.finish` sends what is left, then ``end``, at the process's end.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from typing import Any, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 import zmq
 
 from topo.process import tap as taps
+from topo.process.taprecord import RecordTap
+from topo.process.tapwire import END, MISSED, ON
 from topo.plan.share import PUB
+
+if TYPE_CHECKING:
+    from topo.process.boot import Recording
 
 #: Seconds a tap lives without being renewed.
 LEASE = 4.0
 #: Copies a requester's PUSH holds before the sender drops them.
 SEND_HWM = 1000
-#: Directions of the markers (frames-less messages) a reader gets.
-ON, MISSED = "on", "missed"
+#: The tap id of a recorded socket's tap (``topo up --record``): the socket's name after it.
+RECORD_PREFIX = "record:"
+#: Reconnect interval (ms) of a recording tap's PUSH: the recorder may bind after the
+#: process starts, and what is queued meanwhile waits for it.
+RECORD_RECONNECT_MS = 10
 #: Seconds between two turns of the sender while copies flow: it takes them in batches.
 BATCH = 0.002
 #: Seconds between two looks at a PUSH found full (its reader behind).
 FULL_RETRY = 0.001
+#: Seconds without a copy taken after which the process's end stops waiting for a recorder.
+FINISH_STALL = 1.0
 #: Seconds between two turns with nothing to send (leases and nodes starting are looked at).
 IDLE = 0.25
 
@@ -59,10 +76,19 @@ class _Entry:
     """One tap on one instance's socket, as the sender thread holds it."""
 
     def __init__(self, tap_id: str, instance: str, socket: str, endpoint: str, directions: frozenset[str],
-                 notify: Callable[[], None]) -> None:
+                 notify: Callable[[], None], stall: float | None = None) -> None:
         self.tap_id, self.instance, self.socket, self.endpoint = tap_id, instance, socket, endpoint
-        self.tap = taps.Tap(directions, notify=notify)
-        self.lease_until = time.monotonic() + LEASE
+        #: A recording's tap (``stall`` given): put on by the node's thread, never dropping
+        #: while the recorder keeps up, no lease.
+        self.record: RecordTap | None = None
+        self.tap: taps.Tap
+        if stall is not None:
+            self.tap = self.record = RecordTap(directions, stall, notify=notify)
+            self.lease_until = float("inf")
+        else:
+            self.tap = taps.Tap(directions, notify=notify)
+            self.lease_until = time.monotonic() + LEASE
+        self.told_stall = False
         self.sock: Any = None       # the node's socket once attached
         self.push: Any = None       # the sender thread's own, once connected
         self.unsent = 0             # copies the PUSH could not take
@@ -80,13 +106,66 @@ class Tapping:
     """Every tap of one process. ``sockets_of(instance)``: the sockets its node function
     got (``node.sockets``), or None while it has not started."""
 
-    def __init__(self, instances: Mapping[str, Any], sockets_of: Callable[[str], Mapping[str, Any] | None]) -> None:
+    def __init__(self, instances: Mapping[str, Any], sockets_of: Callable[[str], Mapping[str, Any] | None],
+                 record: Recording | None = None, say: Callable[[str, str], None] | None = None) -> None:
+        """``record``: the sockets recorded from their first message; ``say(instance,
+        line)``: a line on the run's output (that a recording stalled)."""
         self._instances = instances
         self._sockets_of = sockets_of
         self._entries: dict[tuple[str, str], _Entry] = {}
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
+        self._say = say
+        self._finish_by: float | None = None
+        self._finished = threading.Event()
+        for instance, name in _recorded(record, instances):
+            assert record is not None
+            self._entries[(RECORD_PREFIX + name, instance)] = _Entry(
+                RECORD_PREFIX + name, instance, name, record.endpoint, frozenset({taps.IN, taps.OUT}),
+                self._wake.set, stall=record.stall)
+        if self._entries:
+            self._start()
+
+    def _start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="topo:taps", daemon=True)
+        self._thread.start()
+
+    def node_started(self, instance: str, sockets: Mapping[str, Any]) -> None:
+        """In the node's thread, just before its function is called: the recording's taps
+        go on its sockets (``sockets``: what the function gets), so its first message is
+        copied."""
+        with self._lock:
+            entries = [e for (_, i), e in self._entries.items() if i == instance and e.record is not None]
+        for entry in entries:
+            sock = sockets.get(entry.socket)
+            if sock is None or entry.sock is not None:
+                continue
+            if any(s.name == entry.socket and s.type == PUB for s in self._instances[instance].sockets):
+                entry.tap.directions = entry.tap.directions & {taps.OUT}
+            taps.attach(sock, entry.tap)
+            entry.sock = sock
+        if entries:
+            self._wake.set()
+
+    def release(self) -> None:
+        """The run stops: no node waits for the recorder any more (copies that do not fit
+        are dropped and counted)."""
+        with self._lock:
+            entries = list(self._entries.values())
+        for entry in entries:
+            if entry.record is not None:
+                entry.record.release()
+
+    def finish(self, timeout: float) -> None:
+        """At the process's end, once its nodes have ended: what the recording's taps hold
+        is sent, then ``end``, within ``timeout`` seconds (a recorder that stalled is not
+        waited for)."""
+        if self._thread is None:
+            return
+        self._finish_by = time.monotonic() + timeout
+        self._wake.set()
+        self._finished.wait(timeout + 1.0)
 
     def request(self, data: Mapping[str, Any]) -> None:
         """A ``tap`` message (checked by :mod:`topo.process.control`): a new tap, or a lease
@@ -103,8 +182,7 @@ class Tapping:
             self._entries[key] = _Entry(data["tap"], data["instance"], data["socket"], data["endpoint"],
                                         frozenset(data["directions"]), self._wake.set)
         if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="topo:taps", daemon=True)
-            self._thread.start()
+            self._start()
         self._wake.set()
 
     def end(self, tap_id: str) -> None:
@@ -122,6 +200,9 @@ class Tapping:
         while True:
             with self._lock:
                 entries = list(self._entries.items())
+            if self._finish_by is not None:
+                self._last_turn(ctx, [e for _, e in entries])
+                return
             now = time.monotonic()
             busy = full = False
             for key, entry in entries:
@@ -131,7 +212,14 @@ class Tapping:
                         if self._entries.get(key) is entry:
                             del self._entries[key]
                     continue
-                if entry.sock is None:
+                if entry.record is not None:
+                    if entry.sock is None:
+                        continue  # its node has not started
+                    if entry.push is None:
+                        self._connect(ctx, entry)
+                    if entry.record.stalled and not entry.told_stall:
+                        self._tell_stall(entry)
+                elif entry.sock is None:
                     self._attach(ctx, entry)
                     if entry.sock is None:
                         continue
@@ -166,13 +254,58 @@ class Tapping:
         if any(s.name == entry.socket and s.type == PUB for s in self._instances[entry.instance].sockets):
             # an XPUB underneath (topo.process.sockets): what it receives is subscriptions
             entry.tap.directions = entry.tap.directions & {taps.OUT}
+        entry.sock = sock
+        self._connect(ctx, entry)
+        taps.attach(sock, entry.tap)
+
+    def _connect(self, ctx: zmq.Context[Any], entry: _Entry) -> None:
+        """The PUSH to the tap's reader, and the ``on`` marker first on it."""
         push = ctx.socket(zmq.PUSH)
         push.setsockopt(zmq.LINGER, 0)
         push.setsockopt(zmq.SNDHWM, SEND_HWM)
+        if entry.record is not None:
+            push.setsockopt(zmq.RECONNECT_IVL, RECORD_RECONNECT_MS)
         push.connect(entry.endpoint)
-        entry.push, entry.sock = push, sock
-        taps.attach(sock, entry.tap)
+        entry.push = push
         self._send(entry, ON, [])
+
+    def _tell_stall(self, entry: _Entry) -> None:
+        entry.told_stall = True
+        if self._say is not None and entry.record is not None:
+            self._say(entry.instance, entry.record.stall_notice(f"{entry.instance}.{entry.socket}"))
+
+    def _last_turn(self, ctx: zmq.Context[Any], entries: list[_Entry]) -> None:
+        """:meth:`finish`'s work, in this thread: each recording's tap emptied and ended,
+        then every PUSH closed, lingering until its copies are out or the time is up."""
+        assert self._finish_by is not None
+        for entry in entries:
+            record = entry.record
+            if record is None or entry.sock is None:
+                continue
+            if entry.push is None:  # its node ran and ended before this thread's next turn
+                self._connect(ctx, entry)
+            record.release()
+            progress = time.monotonic()
+            while entry.tap.copies and time.monotonic() < self._finish_by:
+                if entry.full and not self._writable(entry):
+                    if record.stalled or time.monotonic() - progress > FINISH_STALL:
+                        record.stalled = True  # a recorder that stalls is not waited for
+                        break
+                    self._wake.wait(FULL_RETRY)
+                    continue
+                if self._forward(entry):
+                    progress = time.monotonic()
+            if entry.tap.copies:
+                entry.unsent += len(entry.tap.copies)
+                entry.tap.copies.clear()
+            self._send(entry, END, [])
+        for entry in entries:
+            if entry.push is not None:
+                live = entry.record is not None and not entry.record.stalled
+                linger = max(0, int((self._finish_by - time.monotonic()) * 1000)) if live else 0
+                entry.push.close(linger=linger)
+        ctx.term()
+        self._finished.set()
 
     def _forward(self, entry: _Entry) -> bool:
         """Sends what the tap holds, frame by frame with pyzmq's backend ``send`` (a
@@ -192,6 +325,11 @@ class Tapping:
             try:
                 _push_frame(push, head_tap, _MORE_NOBLOCK)  # the first frame: the only one a full PUSH refuses
             except zmq.Again:
+                if entry.record is not None:  # kept for the next turn: a recording drops nothing
+                    copies.appendleft((direction, frames, time_ns))
+                    taken -= len(frames) if isinstance(frames, bytes) else sum(map(len, frames))
+                    entry.full = True
+                    break
                 self._full(entry)
                 break
             except zmq.ZMQError:
@@ -209,6 +347,8 @@ class Tapping:
                 _push_frame(push, frames[-1], _NOBLOCK)
             sent += 1
         tap.bytes_out += taken  # (this thread is the counter's one writer)
+        if entry.record is not None and sent:
+            entry.record.taken()
         if sent:
             entry.told_missed = missed
         if entry.missed != entry.told_missed and not entry.full:
@@ -233,7 +373,8 @@ class Tapping:
         if not int(entry.push.getsockopt(zmq.EVENTS)) & zmq.POLLOUT:
             return False
         entry.full = False
-        entry.tap.limit = entry.tap.capacity
+        if entry.record is None:
+            entry.tap.limit = entry.tap.capacity
         return True
 
     def _send(self, entry: _Entry, direction: str, frames: list[bytes], time_ns: int | None = None) -> None:
@@ -257,32 +398,7 @@ class Tapping:
             entry.push.close(linger=0)
 
 
-
-def _bytes(frame: Any) -> bytes:
-    return frame if isinstance(frame, bytes) else bytes(frame.bytes)
-
-
-def copies_in(frames: Sequence[Any]) -> int:
-    """How many copies one message of the sender's format carries: 1, or 0 for a marker
-    (``on``, ``missed``). What a relay that drops the message must count as missed
-    (:mod:`topo.supervisor.remotetaps`, :mod:`topo.hosts.taprelay`); frames as ``bytes`` or
-    ``zmq.Frame``."""
-    if len(frames) < 3:
-        return 0
-    return 0 if _bytes(frames[2]) in _MARKERS else 1
-
-
-def owed_marker(frames: Sequence[Any]) -> list[bytes] | None:
-    """What a relay that drops this message still owes the reader, as a marker: an ``on``
-    marker itself, or a ``missed`` marker with the running total the message carried (the
-    sender counts it told once it handed the message on, so a relay's drop must not lose
-    it). Markers of one tap and instance and kind replace each other: only the last is owed."""
-    if len(frames) < 5:
-        return None
-    tap_id, instance, direction, _, missed = (_bytes(f) for f in frames[:5])
-    kind = direction if direction == _ON else _MISSED
-    return [tap_id, instance, kind, b"%d" % time.time_ns(), missed]
-
-
-_ON, _MISSED = ON.encode(), MISSED.encode()
-_MARKERS = frozenset({_ON, _MISSED})
+def _recorded(record: Recording | None, instances: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(instance, socket) of this process recorded from the first message."""
+    return [(i, name) for i, names in (record.sockets.items() if record is not None else ())
+            for name in sorted(set(names) & {s.name for s in getattr(instances.get(i), "sockets", ())})]

@@ -39,4 +39,6 @@ Modules, in the order a run meets them:
   copies relayed from the agents to their readers, injections passed to the agents.
 - ``tapreader``: The reading end of a tap (``topo echo``, ``run.tap()``): bound, asked
   for, renewed, read.
+- ``recorder``: ``topo up --record``: the names and the file checked first, the recorder
+  process started, watched and ended with the run.
 """

@@ -22,7 +22,7 @@ import time
 from typing import TYPE_CHECKING, Any, Callable, NamedTuple
 
 from topo.supervisor import spawn
-from topo.process.boot import Boot, control_addresses
+from topo.process.boot import Boot, Recording, control_addresses
 from topo.plan.planner import Plan
 from topo.supervisor.rundir import RunDir
 from topo.plan.planner import share_of
@@ -52,7 +52,8 @@ def can_prestart(plan: Plan) -> bool:
 
 
 def prestart(plan: Plan, rd: RunDir, *, ready_timeout: float, grace: float,
-             sys_path: tuple[str, ...], stop: Callable[[], bool] = lambda: False) -> Prestarted | None:
+             sys_path: tuple[str, ...], stop: Callable[[], bool] = lambda: False,
+             record: Recording | None = None) -> Prestarted | None:
     """Every process of the plan started, in plan order (those with receiving sockets
     first), as the supervisor's first start of each; None if the plan is not one for it.
 
@@ -61,7 +62,7 @@ def prestart(plan: Plan, rd: RunDir, *, ready_timeout: float, grace: float,
     it is true no further one is started, and those started are handed to the supervisor,
     which stops them as it stops any run. The handlers never raise, so no interruption
     can come between a process's start and its recording here (a process lost so was
-    joined forever by multiprocessing at exit)."""
+    joined forever by multiprocessing at exit). ``record``: ``topo up --record``'s sockets."""
     if not can_prestart(plan):
         return None
     events, commands = control_addresses(str(rd.sockets))
@@ -78,7 +79,7 @@ def prestart(plan: Plan, rd: RunDir, *, ready_timeout: float, grace: float,
             if stop():
                 break
             boot = Boot(share_of(plan, proc.name), events, commands, str(rd.sockets), ready_by, grace,
-                        os.getpid(), sys_path, keys=keys[plan.local_host] if keys else None)
+                        os.getpid(), sys_path, keys=keys[plan.local_host] if keys else None, record=record)
             procs[proc.name] = spawn.start(boot)
     except BaseException:
         Prestarted(started, procs).kill()

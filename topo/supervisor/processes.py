@@ -22,7 +22,7 @@ from topo.process.control import Kind, Message
 from topo.plan.planner import Plan
 from topo.supervisor.runstate import ProcState, Reporter
 from topo.supervisor.watch import POLL_EXITS
-from topo.process.boot import Boot
+from topo.process.boot import Boot, Recording
 from topo.plan.planner import share_of
 
 if TYPE_CHECKING:
@@ -72,9 +72,12 @@ class HostUp:
 class Processes:
     def __init__(self, plan: Plan, procs: dict[str, ProcState], poller: zmq.Poller, reporter: Reporter, *,
                  grace: float, sys_path: tuple[str, ...], prestarted: dict[str, Any] | None = None,
-                 hosts: MakeRemoteHosts | None = None, keys: Mapping[str, HostKeys] | None = None) -> None:
-        """``keys``: the run's CURVE keys if made already (:mod:`topo.supervisor.prestart`)."""
+                 hosts: MakeRemoteHosts | None = None, keys: Mapping[str, HostKeys] | None = None,
+                 record: Recording | None = None) -> None:
+        """``keys``: the run's CURVE keys if made already (:mod:`topo.supervisor.prestart`);
+        ``record``: the sockets ``topo up --record`` records (every local start gets it)."""
         self.plan = plan
+        self.record = record
         self.procs = procs
         self.poller = poller
         self.reporter = reporter
@@ -135,7 +138,7 @@ class Processes:
         boot = Boot(share_of(self.plan, proc.name), self._events, self._commands_address,
                     self._run_dir, time.time() + start["ready_in"], self.grace, os.getpid(), self.sys_path,
                     generation=proc.generation, fixed=start["fixed"], absent=frozenset(start["absent"]),
-                    restarts=start["restarts"], keys=self.local_keys)
+                    restarts=start["restarts"], keys=self.local_keys, record=self.record)
         self.adopt(proc, spawn.start(boot))
 
     def prestarted(self, proc: ProcState) -> bool:

@@ -36,7 +36,8 @@ import zmq
 
 from topo.process import curve
 from topo.process.curve import HostKeys
-from topo.process.tapping import LEASE, MISSED, copies_in, owed_marker
+from topo.process.tapping import LEASE
+from topo.process.tapwire import MISSED, copies_in, owed_marker
 
 #: The file, in the run's private directory, that ``topo send`` asks on for a remote node.
 INJECT = "inject"

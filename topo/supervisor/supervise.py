@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import zmq
 
 from topo.plan.planner import Plan
-from topo.process.boot import control_addresses
+from topo.process.boot import Recording, control_addresses
 from topo.process.control import CONTROL, Message
 from topo.supervisor import editing, observing, rundir, spawn
 from topo.supervisor.pipes import Pipes
@@ -51,9 +51,11 @@ class Supervisor(Transitions):
     def __init__(self, plan: Plan, reporter: Reporter, *, ready_timeout: float = 30.0,
                  grace: float = 5.0, sys_path: tuple[str, ...] = (),
                  run_dir: rundir.RunDir | None = None, external: frozenset[str] = frozenset(),
-                 prestarted: Prestarted | None = None, hosts: MakeRemoteHosts | None = None) -> None:
+                 prestarted: Prestarted | None = None, hosts: MakeRemoteHosts | None = None,
+                 record: Recording | None = None) -> None:
         """``hosts``: how to reach other hosts (:class:`topo.hosts.remotes.Hosts`), needed
-        when the plan has any."""
+        when the plan has any; ``record``: the sockets recorded from their first message
+        (:mod:`topo.supervisor.recorder`)."""
         self.plan = plan
         self.reporter = reporter
         self.ready_timeout = ready_timeout
@@ -84,7 +86,7 @@ class Supervisor(Transitions):
         self._poller = zmq.Poller()
         self.processes = Processes(plan, self.procs, self._poller, reporter, grace=grace, sys_path=sys_path,
                                    prestarted=prestarted.procs if prestarted else None, hosts=hosts,
-                                   keys=prestarted.keys if prestarted else None)
+                                   keys=prestarted.keys if prestarted else None, record=record)
         #: Local processes' output, read from their pipes (topo.supervisor.pipes).
         self.pipes = Pipes(self._poller, reporter.output)
         self.stopping = Stopping(self.procs, self.nodes, self.processes, reporter.system, grace=grace,

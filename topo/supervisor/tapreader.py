@@ -20,7 +20,7 @@ from typing import Any, Callable, NamedTuple, Sequence
 import zmq
 
 from topo.errors import TopoError, UsageError
-from topo.process.tapping import MISSED, ON
+from topo.process.tapwire import MISSED, ON
 
 #: Seconds between two renewals of a tap's lease (its lease is several times that).
 RENEW = 1.0

@@ -26,16 +26,16 @@ errors, as ``topo check --strict`` does.
 
 The package: this harness, :mod:`topo.testing.pytest_plugin` (the ``pytest11`` entry
 point: the ``topo_up`` fixture), :mod:`topo.testing.overrides` (a topology edited for a
-test before it is loaded) and :mod:`topo.testing.tapping` (``run.tap("NODE.SOCKET")``:
-the messages on a live socket). It sits on top of everything but the command line, and may
-import every package below it.
+test before it is loaded), :mod:`topo.testing.tapping` (``run.tap("NODE.SOCKET")``:
+the messages on a live socket) and :mod:`topo.testing.lines` (what a run said, kept). It
+sits on top of everything but the command line, and may import every package below it.
 """
 
 from __future__ import annotations
 
 import contextlib
-import copy
 import re
+import tempfile
 import threading
 import time
 import warnings as py_warnings
@@ -54,16 +54,23 @@ from topo.process.control import CONTROL, Kind, Message
 from topo.errors import Problem, TopoError
 from topo.process.gate import GateWatch, InprocBoard, SocketGate
 from topo.supervisor.output import LogFiles
+from topo.testing.lines import Lines as _Recorder
 from topo.testing.tapping import Tap
 from topo.testing.overrides import PROBE_NODE, PROBE_PROCESS, OverrideError, Probe
 from topo.testing.source import read_source
 from topo.plan.planner import Plan, make_plan
 from topo.plan.share import RUN_DIR, EndpointShare
 from topo.plan.planner import share_of
-from topo.supervisor.runstate import STARTING, TERMINAL, NodeState
+from topo.supervisor.runstate import STARTING, TERMINAL
+from topo.supervisor.recorder import RunRecorder
 from topo.supervisor.supervise import Supervisor, default_sys_path
+from typing import Callable
 
 __all__ = ["HarnessError", "OverrideError", "Probe", "Result", "Run", "TopologyWarning", "up"]
+
+
+#: Called with each run :func:`up` starts (the pytest plugin: the runs of the test).
+_listeners: list[Callable[[Run], None]] = []
 
 
 class HarnessError(TopoError):
@@ -91,41 +98,28 @@ class Result:
         return self.state == "failed"
 
 
-class _Recorder:
-    """The supervisor's reporter: keeps every line and a copy of every node's state."""
-
-    def __init__(self, logs: LogFiles) -> None:
-        self.logs = logs
-        self.cond = threading.Condition()
-        self.lines: list[tuple[str, str, bool]] = []
-        self.states: dict[str, NodeState] = {}
-
-    def output(self, name: str, line: str, err: bool) -> None:
-        with self.cond:
-            self.lines.append((name, line, err))
-            self.logs.write(name, line, err)  # as `topo up` does: `topo logs` reads them
-            self.cond.notify_all()
-
-    def system(self, text: str) -> None:
-        self.output("topo", text, False)
-
-    def changed(self, node: NodeState) -> None:
-        with self.cond:
-            self.states[node.name] = copy.copy(node)
-            self.cond.notify_all()
-
-
 class Run:
     """A running topology: its probes, its nodes' states and output."""
 
-    def __init__(self, plan: Plan, *, ready_timeout: float, grace: float, sys_path: tuple[str, ...]) -> None:
+    def __init__(self, plan: Plan, *, ready_timeout: float, grace: float, sys_path: tuple[str, ...],
+                 record: str | Path | None = None, record_only: Sequence[str] = ()) -> None:
         self.plan = plan
         self.ready_timeout = ready_timeout
+        #: The MCAP file the run is recorded to (``up(..., record=...)``), or None.
+        self.recording: Path | None = None
+        # the names and the file checked before anything starts, as topo up --record does
+        self._recording = RunRecorder(plan, str(record), record_only, exclude=frozenset({PROBE_NODE})) \
+            if record is not None else None
         run_dir = rundir.create(plan.topology)
         self.recorder = _Recorder(LogFiles(run_dir.log_dir))
+        spec = None
+        if self._recording is not None:
+            spec = self._recording.prepare(str(run_dir.sockets))
+            self.recording = Path(self._recording.output)
         external = frozenset({PROBE_PROCESS}) if PROBE_NODE in plan.instances else frozenset()
         self.supervisor = Supervisor(plan, self.recorder, ready_timeout=ready_timeout, grace=grace,
-                                     sys_path=sys_path, external=external, run_dir=run_dir, hosts=Hosts)
+                                     sys_path=sys_path, external=external, run_dir=run_dir, hosts=Hosts,
+                                     record=spec)
         self._thread = threading.Thread(target=self._supervise, name="topo:supervisor", daemon=True)
         self.outcome: Any = None
         #: The file's warnings, in file order (``topo check`` prints the same).
@@ -149,6 +143,10 @@ class Run:
     # -- start ---------------------------------------------------------------------------
 
     def start(self) -> None:
+        if self._recording is not None:
+            for note in self._recording.notes():
+                self.recorder.system(note)
+            self._recording.start(self.plan.file, self.recorder.system)
         self._thread.start()
         if not self.supervisor.listening.wait(10):
             raise HarnessError("the supervisor did not start within 10s")
@@ -326,6 +324,10 @@ class Run:
             self._ctx.term()
             self._ctx = None
         self._thread.join(timeout if timeout is not None else self.supervisor.grace + 10)
+        if self._recording is not None:  # the file finished once every process has ended
+            for line in self._recording.finish():
+                self.recorder.system(line)
+            self._recording = None
         self.recorder.logs.close()
         return self.outcome
 
@@ -356,7 +358,8 @@ def _merge(results: list[Result]) -> Result:
 def up(source: str | Path | Mapping[str, Any], *, probes: Mapping[str, Probe] | None = None,
        overrides: Mapping[str, Mapping[str, Any] | None] | None = None, ready_timeout: float = 30.0,
        grace: float = 5.0, overlays: Sequence[str | Path] = (), sets: Sequence[str] = (),
-       profiles: Sequence[str] = (), strict: bool | None = None, lenient: bool = False) -> Run:
+       profiles: Sequence[str] = (), strict: bool | None = None, lenient: bool = False,
+       record: str | Path | bool | None = None, record_only: Sequence[str] = ()) -> Run:
     """Starts the topology and returns once every node (and probe) is ready.
 
     ``overlays``, ``sets`` and ``profiles`` are ``topo up``'s ``-f FILE``, ``--set
@@ -369,14 +372,24 @@ def up(source: str | Path | Mapping[str, Any], *, probes: Mapping[str, Probe] | 
     None: as ``TOPO_STRICT`` says. Otherwise they are ``run.warnings``, each also issued
     as a :class:`TopologyWarning`. ``lenient``: ``topo up --lenient``'s (a socket with no
     link is a warning).
+    ``record``: an MCAP file every socket's messages (or ``record_only``'s, ``NODE.SOCKET``
+    or ``INSTANCE.SOCKET``) are recorded to from the first one, as ``topo up --record``
+    does; True: a file of its own in a temporary directory (in pytest's own with the
+    ``topo_up`` fixture). ``run.recording`` is its path; the pytest plugin names it in
+    the report of a failing test.
     """
     topology, path = read_source(source, probes=probes or {}, overrides=overrides or {}, overlays=overlays,
                                  sets=sets, profiles=profiles, strict=strict, lenient=lenient)
     plan = make_plan(topology)
     for problem in topology.warnings:
         py_warnings.warn(problem.render(), TopologyWarning, stacklevel=2)
-    run = Run(plan, ready_timeout=ready_timeout, grace=grace, sys_path=default_sys_path(path, plan.python_path))
+    if record is True:
+        record = Path(tempfile.mkdtemp(prefix="topo-rec-")) / f"{plan.topology}.mcap"
+    run = Run(plan, ready_timeout=ready_timeout, grace=grace, sys_path=default_sys_path(path, plan.python_path),
+              record=record or None, record_only=record_only)
     run.warnings = topology.warnings
+    for listener in list(_listeners):
+        listener(run)
     try:
         run.start()
     except BaseException:

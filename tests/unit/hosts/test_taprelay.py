@@ -11,7 +11,7 @@ import pytest
 
 from topo.hosts.taprelay import MAX_HEADER, check_send, tap_for_process
 from topo.process.control import Kind, Message
-from topo.process.tapping import copies_in
+from topo.process.tapwire import copies_in
 
 OWN = {"worker.0": "worker.0", "worker.1": "worker.1", "a": "both", "b": "both"}
 HERE = "ipc:///run/agent/taps"
