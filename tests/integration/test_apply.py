@@ -47,3 +47,86 @@ def test_scale_up_through_a_flowing_pipeline_loses_nothing_and_the_next_task_rea
     (line,) = [ln for ln in topo.wait_for_line(proc, r"tally +\| batch 2 complete 3") if "batch 2" in ln]
     assert str(after["worker.2"][0]) in line.split(), line
     assert len(line.split("from ")[1].split()) == 3, line
+
+
+def test_args_changed_restart_that_process_alone_and_an_added_node_s_first_message_arrives_then_it_is_removed(
+        topo: Topo) -> None:
+    ctl = str(topo.home / "ctl")
+    proc = topo.start("up", topo.file(pipeline(ctl)))
+    topo.wait_for_line(proc, r"all 4 node\(s\) ready")
+    before = pids(topo, "edpipe")
+
+    # args of one node: its process alone restarts, with the new args
+    out = applied(topo, "edpipe", topo.file(edited(ctl, "run: editnodes:tally,", "run: editnodes:tally, args: {v: 2},"),
+                                             "args.yaml"))
+    assert "~ tally (args)" in out and "↻ process tally (tally: args)" in out, out
+    after = pids(topo, "edpipe")
+    assert after["tally"][0] != before["tally"][0] and after["tally"][1] == 1
+    assert {n: after[n] for n in ("feed", "worker.0", "worker.1")} == \
+           {n: before[n] for n in ("feed", "worker.0", "worker.1")}
+    tell(ctl, "1 300")
+    topo.wait_for_line(proc, r"tally +\| batch 1 complete 300")
+
+    # a node added: started and gated, so the one message it sends at once arrives
+    added = edited(ctl, "run: editnodes:tally,", "run: editnodes:tally, args: {v: 2},").replace(
+        "links: [", "  once: {run: editnodes:once, args: {batch: 7}, sockets: {out: PUSH}}\n        links: [once.out -> tally.in, ")
+    out = applied(topo, topo.file(added, "added.yaml"))
+    assert "+ once (process once)" in out and "+ process once" in out and "↻" not in out, out
+    topo.wait_for_line(proc, r"tally +\| batch 7 complete 1 from once")
+    assert {n: pids(topo, "edpipe")[n] for n in after} == after
+
+    # and removed again (diffed against the plan applied last): stopped, gone from topo ps
+    out = applied(topo, topo.file(edited(ctl, "run: editnodes:tally,", "run: editnodes:tally, args: {v: 2},"),
+                                  "args.yaml"))
+    assert "- once" in out and "- process once" in out and "↻" not in out, out
+    assert "- link once.out -> tally.in (ipc): with the processes that stop or restart" in out, out
+    assert set(pids(topo, "edpipe")) == set(after)
+    tell(ctl, "2 300")
+    seen = topo.wait_for_line(proc, r"tally +\| batch 2 complete 300")
+    assert any("stopping process once (once): removed by topo apply" in line for line in seen), seen
+    assert {n: pids(topo, "edpipe")[n] for n in after} == after
+
+
+def test_a_link_added_restarts_the_socket_that_would_connect_in_place_and_removed_again(topo: Topo) -> None:
+    ctl = str(topo.home / "ctl")
+    proc = topo.start("up", topo.file(pipeline(ctl)))
+    topo.wait_for_line(proc, r"all 4 node\(s\) ready")
+    before = pids(topo, "edpipe")
+
+    # feed.out -> tally.in: the feed's PUSH already binds; tally's PULL would connect in place
+    linked = edited(ctl, "links: [", "links: [feed.out -> tally.in, ")
+    out = applied(topo, topo.file(linked, "linked.yaml"))
+    assert "+ link feed.out -> tally.in (ipc): with the processes that start or restart" in out, out
+    assert "↻ process tally (link feed.out -> tally.in)" in out, out
+    after = pids(topo, "edpipe")
+    assert after["tally"][0] != before["tally"][0]
+    assert {n: after[n] for n in ("feed", "worker.0", "worker.1")} == \
+           {n: before[n] for n in ("feed", "worker.0", "worker.1")}
+    tell(ctl, "1 3")  # one task to each of the feed's three peers: tally straight
+    (line,) = [ln for ln in topo.wait_for_line(proc, r"tally +\| batch 1 complete 3") if "batch 1" in ln]
+    assert "direct" in line.split(), line
+
+    out = applied(topo, topo.file(pipeline(ctl), "unlinked.yaml"))
+    assert "- link feed.out -> tally.in (ipc): with the processes that stop or restart" in out, out
+    assert "↻ process tally (link feed.out -> tally.in)" in out, out
+    tell(ctl, "2 30")
+    (line,) = [ln for ln in topo.wait_for_line(proc, r"tally +\| batch 2 complete 30") if "batch 2" in ln]
+    assert "direct" not in line.split(), line
+
+
+def test_an_invalid_file_changes_nothing(topo: Topo) -> None:
+    ctl = str(topo.home / "ctl")
+    proc = topo.start("up", topo.file(pipeline(ctl)))
+    topo.wait_for_line(proc, r"all 4 node\(s\) ready")
+    before = pids(topo, "edpipe")
+
+    broken = topo.file(edited(ctl, "sockets: {in: PULL}}\n", "sockets: {in: PULL}}}\n"), "broken.yaml")
+    result = topo.run("apply", broken)
+    assert result.code == 2 and result.out == "", result.out + result.err
+    assert re.search(r"broken\.yaml:\d+:\d+: ", result.err) and "1 problem" in result.err, result.err
+    other = topo.run("apply", topo.file(edited(ctl, "topology: edpipe", "topology: other"), "other.yaml"))
+    assert other.code == 2 and "apply edits a run's own topology" in other.err, other.err
+
+    assert pids(topo, "edpipe") == before
+    tell(ctl, "1 300")
+    topo.wait_for_line(proc, r"tally +\| batch 1 complete 300")
