@@ -5,8 +5,13 @@ external PULL) → workers → tally, which prints each batch once all of it cam
 
 from __future__ import annotations
 
+import copy
 import json
 import re
+from pathlib import Path
+
+import pytest
+import yaml
 
 from conftest import Topo
 from test_edit import pids, pipeline, tell
@@ -130,3 +135,55 @@ def test_an_invalid_file_changes_nothing(topo: Topo) -> None:
     assert pids(topo, "edpipe") == before
     tell(ctl, "1 300")
     topo.wait_for_line(proc, r"tally +\| batch 1 complete 300")
+
+
+def test_scale_down_stops_the_removed_worker_and_the_feed_deals_to_the_others_only(topo: Topo) -> None:
+    ctl = str(topo.home / "ctl")
+    proc = topo.start("up", topo.file(edited(ctl, "replicas: 2", "replicas: 3")))
+    topo.wait_for_line(proc, r"all 5 node\(s\) ready")
+    before = pids(topo, "edpipe")
+    tell(ctl, "1 3000")
+    topo.wait_for_line(proc, r"tally +\| batch 1 complete 3000")
+
+    out = applied(topo, topo.file(pipeline(ctl), "two.yaml"))
+    assert "- worker.2" in out and "- process worker.2" in out and "↻" not in out, out
+    assert "- link feed.out -> worker.2.in (ipc): with the processes that stop or restart" in out, out
+    after = pids(topo, "edpipe")
+    assert after == {n: before[n] for n in ("feed", "worker.0", "worker.1", "tally")}
+    tell(ctl, "2 3000")  # nothing dealt to the worker that has gone
+    (line,) = [ln for ln in topo.wait_for_line(proc, r"tally +\| batch 2 complete 3000") if "batch 2" in ln]
+    assert str(before["worker.2"][0]) not in line.split(), line
+
+    result = topo.run("down", "edpipe")
+    assert result.code == 0, result.err
+    proc.communicate(timeout=30)
+    outcome = json.loads(next(topo.home.rglob("outcome.json")).read_text())
+    assert sorted(outcome["nodes"]) == ["feed", "tally", "worker.0", "worker.1"], outcome
+
+
+def test_harness_run_apply_returns_the_difference_and_the_run_follows_the_new_plan(tmp_path: Path) -> None:
+    from topo.testing import up
+    from topo.testing.applying import ApplyError
+
+    ctl = str(tmp_path / "ctl")
+    two = yaml.safe_load(pipeline(ctl).replace("\n        ", "\n"))
+    three = copy.deepcopy(two)
+    three["nodes"]["worker"]["replicas"] = 3
+    with up(two) as run:
+        before = {p.name for p in run.plan.processes}
+        diff = run.apply(three)
+        assert diff.added == ("worker.2",) and diff.removed == () and diff.restarted() == ()
+        assert set(run.plan.instances) == {"feed", "worker.0", "worker.1", "worker.2", "tally"}
+        assert {p.name for p in run.plan.processes} == before | {"worker.2"}
+        tell(ctl, "1 3")
+        line = run.wait_for_output("tally", r"batch 1 complete 3 from")
+        assert len(line.split("from ")[1].split()) == 3, line  # one task each, the new worker's too
+
+        with pytest.raises(ApplyError, match="apply edits a run's own topology"):
+            run.apply({**three, "topology": "other"})
+        again = run.apply(three)  # diffed against the plan applied: nothing to do
+        assert again.empty
+        assert run.apply(two).removed == ("worker.2",)
+        assert "worker.2" not in run.plan.instances
+        tell(ctl, "2 30")
+        run.wait_for_output("tally", r"batch 2 complete 30 from")

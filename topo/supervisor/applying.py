@@ -45,6 +45,7 @@ import queue
 import re
 import time
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from topo.errors import TopoError
@@ -130,6 +131,15 @@ def unique_ipc(new: Plan, old: Plan, bound: dict[str, str]) -> Plan:
     return replace(new, endpoints=endpoints, links=links)
 
 
+def import_path(sys_path: tuple[str, ...], old: Plan, new: Plan) -> tuple[str, ...]:
+    """The node processes' ``sys.path`` head for the processes started from now on: the
+    new ``python_path:`` instead of the old, then what ``topo up`` put there (its current
+    directory, its file's), then the new file's directory if it is another."""
+    kept = [p for p in sys_path if p not in old.python_path]
+    extra = [str(Path(new.file).resolve().parent)] if Path(new.file).is_file() else []
+    return tuple(dict.fromkeys([*new.python_path, *kept, *extra]))
+
+
 def _file(address: str) -> str:
     return address.rpartition("/")[2]
 
@@ -199,8 +209,10 @@ class Applier:
         """The new plan made the run's, each process started, stopped or restarted."""
         sup = self.sup
         now = time.monotonic()
+        old = sup.plan
         sup.plan = plan
         sup.processes.plan = plan
+        sup.sys_path = sup.processes.sys_path = import_path(sup.sys_path, old, plan)
         self._record(plan)
         for key in d.endpoints_removed:
             sup.bound.pop(key, None)
@@ -242,8 +254,6 @@ class Applier:
 
     def _record(self, plan: Plan) -> None:
         """``run.json`` names the file the run now follows (``topo ps`` shows it)."""
-        from pathlib import Path
-
         from topo.supervisor.rundir import overlays_info, read_info
 
         rd = getattr(self.sup, "run_dir", None)

@@ -57,6 +57,7 @@ from topo.supervisor.output import LogFiles
 from topo.testing.tapping import Tap
 from topo.testing.overrides import PROBE_NODE, PROBE_PROCESS, OverrideError, Probe
 from topo.testing.source import read_source
+from topo.plan.diff import PlanDiff
 from topo.plan.planner import Plan, make_plan
 from topo.plan.share import RUN_DIR, EndpointShare
 from topo.plan.planner import share_of
@@ -306,6 +307,19 @@ class Run:
         tap = Tap(f"ipc://{sockets_dir}/{CONTROL}", sockets_dir, target, directions, timeout)
         self._taps.append(tap)
         return tap
+
+    def apply(self, source: str | Path | Mapping[str, Any], *, overlays: Sequence[str | Path] = (),
+              sets: Sequence[str] = (), profiles: Sequence[str] = (), strict: bool | None = None,
+              lenient: bool = False, timeout: float | None = None) -> PlanDiff:
+        """Changes the run to ``source`` (read as :func:`up` reads it) as ``topo apply``
+        does, once every started node is ready; returns the difference applied
+        (:mod:`topo.testing.applying`)."""
+        from topo.testing.applying import apply_to
+
+        diff = apply_to(self.supervisor, source, overlays=overlays, sets=sets, profiles=profiles, strict=strict,
+                        lenient=lenient, timeout=timeout or self.ready_timeout + self.supervisor.grace + 5)
+        self.plan = self.supervisor.plan
+        return diff
 
     # -- stop ----------------------------------------------------------------------------
 
