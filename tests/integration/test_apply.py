@@ -187,3 +187,16 @@ def test_harness_run_apply_returns_the_difference_and_the_run_follows_the_new_pl
         assert "worker.2" not in run.plan.instances
         tell(ctl, "2 30")
         run.wait_for_output("tally", r"batch 2 complete 30 from")
+
+
+def test_a_node_that_fails_to_come_up_is_named_and_exits_1(topo: Topo) -> None:
+    ctl = str(topo.home / "ctl")
+    proc = topo.start("up", topo.file(pipeline(ctl)))
+    topo.wait_for_line(proc, r"all 4 node\(s\) ready")
+    bad = edited(ctl, "links: [", "  bad: {run: \"brokenmod:run\"}\n        links: [")
+    result = topo.run("apply", topo.file(bad, "bad.yaml"))
+    assert result.code == 1, result.out + result.err
+    assert "bad failed during topo apply" in result.err, result.err
+    # a failure as at topo up: with no restart policy, it stops the run
+    out, _ = proc.communicate(timeout=30)
+    assert "brokenmod cannot be imported" in out and proc.returncode == 1, out

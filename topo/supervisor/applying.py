@@ -52,7 +52,7 @@ from topo.errors import TopoError
 from topo.plan.diff import PlanDiff, diff
 from topo.plan.diffview import diff_json, diff_text
 from topo.plan.facts import facts_of, kept_binds
-from topo.plan.planner import Plan, make_plan
+from topo.plan.planner import MAX_IPC_NAME, Plan, make_plan
 from topo.plan.share import RUN_DIR
 from topo.supervisor.restarts import History
 from topo.supervisor.runstate import NodeState, ProcState
@@ -117,8 +117,9 @@ def unique_ipc(new: Plan, old: Plan, bound: dict[str, str]) -> Plan:
         if key in old.endpoints or not ep.address.startswith(f"ipc://{RUN_DIR}/"):
             continue
         name = _file(ep.address)
-        while name in used:
-            name = re.sub(r"^\d+-", f"{number}-", name)
+        slug = re.sub(r"^\d+-", "", name).removesuffix(".sock")
+        while name in used:  # the planner's way of naming, with a number no file has
+            name = f"{number}-{slug}"[:MAX_IPC_NAME - 5] + ".sock"
             number += 1
         used.add(name)
         if name != _file(ep.address):
