@@ -9,6 +9,8 @@ Runs, one after the other (they would disturb each other's timings side by side)
 - ``datapath.py``: throughput and latency of topo-wired sockets against hand-wired pyzmq;
 - ``stop.py``: time from Ctrl-C to every process gone;
 - ``tap.py``: what a live tap (``topo echo``, ``run.tap()``) costs the tapped node;
+- ``apply.py``: ``topo apply`` of a one-node change of the 200-node topology against its
+  full relaunch (docs/editing.md);
 
 then ``plots.py`` (if matplotlib is installed: ``pip install -e '.[bench]'``), which draws
 docs/img/*.png from the JSON results the benchmarks left in docs/img/, and ``summary.py``,
@@ -48,6 +50,7 @@ def main() -> int:
         ["datapath.py", *quick, *common],
         ["stop.py", *quick, *common],
         ["tap.py", *quick, *common],
+        ["apply.py", *quick, *common],
     ]
     begun = time.monotonic()
     failed = []

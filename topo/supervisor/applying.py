@@ -162,15 +162,18 @@ class Applier:
 
     def request(self, request: dict[str, Any], done: Callable[[dict[str, Any]], None]) -> None:
         """A ``topo apply`` request: its files read, checked and applied."""
+        asked = time.monotonic()
         try:
             self._refuse_busy()
             plan = read(request, self.sup.plan)
         except TopoError as err:
             done({"ok": False, "usage": True, "error": err.format_message()})
             return
-        self.apply(plan, done)
+        self.apply(plan, done, asked)
 
-    def apply(self, plan: Plan, done: Callable[[dict[str, Any]], None]) -> None:
+    def apply(self, plan: Plan, done: Callable[[dict[str, Any]], None], asked: float | None = None) -> None:
+        """``plan`` made the run's (``asked``: when the request came, what ``took`` counts
+        from; default now)."""
         sup = self.sup
         try:
             self._refuse_busy()
@@ -184,7 +187,7 @@ class Applier:
             return
         plan = unique_ipc(plan, sup.plan, sup.bound)
         homes = {name: plan.instances[name].process for name in d.added}
-        asked = time.monotonic()
+        asked = time.monotonic() if asked is None else asked
         started, removed = self._carry_out(d, plan)
         self.pending = Pending(d, plan, asked, started, removed, done, homes)
         sup.reporter.system(f"applied {plan.file}: " + (", ".join(
