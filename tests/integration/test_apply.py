@@ -90,7 +90,7 @@ def test_args_changed_restart_that_process_alone_and_an_added_node_s_first_messa
     assert set(pids(topo, "edpipe")) == set(after)
     tell(ctl, "2 300")
     seen = topo.wait_for_line(proc, r"tally +\| batch 2 complete 300")
-    assert any("stopping process once (once): removed by topo apply" in line for line in seen), seen
+    assert any("stopping process once (once): removed" in line for line in seen), seen
     assert {n: pids(topo, "edpipe")[n] for n in after} == after
 
 

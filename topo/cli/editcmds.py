@@ -101,7 +101,7 @@ def apply(file: Sources, checking: Checking, dry_run: bool, as_json: bool, timeo
         raise TopoError(f"run {run.identity} sent a plan topo cannot read: {err}") from None
     with reading.no_gc():  # the running links keep their binding ends (make_plan's keep_binds)
         new_plan = make_plan(topology, keep_binds=kept_binds(running))
-    d = diff(running, facts_of(new_plan))
+    d = diff(running, facts_of(new_plan), link_restarts=True)  # what apply would do, to the letter
     if as_json:
         click.echo(json.dumps({"run": run.identity, "dry_run": True, **diff_json(d)}, indent=2))
     else:

@@ -188,10 +188,10 @@ class Applier:
         plan = unique_ipc(plan, sup.plan, sup.bound)
         homes = {name: plan.instances[name].process for name in d.added}
         asked = time.monotonic() if asked is None else asked
+        sup.reporter.system(f"applying {plan.file} (topo apply): " + (", ".join(
+            f"{p.kind} {p.name}" for p in d.processes) or "no process touched"))
         started, removed = self._carry_out(d, plan)
         self.pending = Pending(d, plan, asked, started, removed, done, homes)
-        sup.reporter.system(f"applied {plan.file}: " + (", ".join(
-            f"{p.kind} {p.name}" for p in d.processes) or "no process touched"))
         self.settle()
 
     def _refuse_busy(self) -> None:
@@ -228,7 +228,7 @@ class Applier:
             sup.history.pop(name, None)
         for name in removed:
             proc = sup.procs[name]
-            sup.reporter.system(f"stopping process {name} ({', '.join(proc.instances)}): removed by topo apply")
+            sup.reporter.system(f"stopping process {name} ({', '.join(proc.instances)}): removed")
             proc.instances = ()
             proc.restart_at = proc.stop_late_at = None
             sup.stopping.replace(proc, "removed by topo apply")
@@ -270,7 +270,7 @@ class Applier:
 
     def _restart(self, proc: ProcState, instances: tuple[str, ...], why: str, now: float) -> None:
         sup = self.sup
-        sup.reporter.system(f"restarting process {proc.name} ({', '.join(instances)}): {why} (topo apply)")
+        sup.reporter.system(f"restarting process {proc.name} ({', '.join(instances)}): {why}")
         for name in instances:
             node = sup.nodes.get(name)
             if node is None:  # new in this process: it starts with it
