@@ -35,6 +35,8 @@ Modules, in the order a run meets them:
   processes that own the sockets.
 - ``editing``: ``topo restart`` (processes restarted on demand, the reply held until
   their nodes are ready again) and the plan's facts for ``topo apply``.
+- ``applying``: ``topo apply`` carried out: the edited file read again and planned, the
+  processes it names restarted, stopped or started, the reply held until they are ready.
 - ``tapreader``: The reading end of a tap (``topo echo``, ``run.tap()``): bound, asked
   for, renewed, read.
 """

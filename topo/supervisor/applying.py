@@ -169,6 +169,9 @@ class Applier:
         except TopoError as err:
             done({"ok": False, "usage": True, "error": err.format_message()})
             return
+        except Exception as err:  # noqa: BLE001 - a request must never end the run it edits
+            done({"ok": False, "usage": True, "error": f"cannot read the file: {type(err).__name__}: {err}"})
+            return
         self.apply(plan, done, asked)
 
     def apply(self, plan: Plan, done: Callable[[dict[str, Any]], None], asked: float | None = None) -> None:

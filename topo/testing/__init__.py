@@ -26,8 +26,9 @@ errors, as ``topo check --strict`` does.
 
 The package: this harness, :mod:`topo.testing.pytest_plugin` (the ``pytest11`` entry
 point: the ``topo_up`` fixture), :mod:`topo.testing.overrides` (a topology edited for a
-test before it is loaded) and :mod:`topo.testing.tapping` (``run.tap("NODE.SOCKET")``:
-the messages on a live socket). It sits on top of everything but the command line, and may
+test before it is loaded), :mod:`topo.testing.tapping` (``run.tap("NODE.SOCKET")``:
+the messages on a live socket) and :mod:`topo.testing.applying` (``run.apply(source)``:
+the run changed to an edited topology). It sits on top of everything but the command line, and may
 import every package below it.
 """
 
