@@ -229,3 +229,21 @@ def test_a_change_of_a_node_on_another_host_is_refused_and_changes_nothing(topo:
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=30) == 130
         wait_until(lambda: namespace_pids(net) == [], 10, "every process on the hosts to be gone")
+
+
+def test_a_link_whose_transport_changed_is_made_again_by_its_processes(topo: Topo) -> None:
+    ctl = str(topo.home / "ctl")
+    proc = topo.start("up", topo.file(pipeline(ctl)))
+    topo.wait_for_line(proc, r"all 4 node\(s\) ready")
+    before = pids(topo, "edpipe")
+    tcp = edited(ctl, "worker.out -> tally.in]", "{from: worker.out, to: tally.in, transport: tcp, curve: false}]")
+    out = applied(topo, topo.file(tcp, "tcp.yaml"))
+    assert "~ link worker.0.out -> tally.in (tcp; transport ipc → tcp)" in out, out
+    assert {"↻ process worker.0", "↻ process worker.1", "↻ process tally"} <= {
+        line.split(" (")[0] for line in out.splitlines()}, out
+    after = pids(topo, "edpipe")
+    assert after["feed"] == before["feed"] and after["tally"][0] != before["tally"][0]
+    tell(ctl, "1 300")
+    topo.wait_for_line(proc, r"tally +\| batch 1 complete 300")
+    sockets = topo.run("sockets", "edpipe")
+    assert re.search(r"tally\.in +PULL +running +tcp", sockets.out), sockets.out
