@@ -99,6 +99,7 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="bench-apply-"))
     (work / "base.yaml").write_text(topology(1))
     (work / "edited.yaml").write_text(topology(2))
+    info = machine()  # the load before the trials: 200 processes starting raise it themselves
     trials = [trial(work) for _ in range(2 if opts.quick else 5)]
     med = {k: median([t[k] for t in trials]) for k in trials[0]}
     apply_time = median([x for t in trials for x in (t["apply"], t["apply_back"])])
@@ -110,7 +111,6 @@ def main() -> int:
         ["  of which the supervisor (read, plan, restart until ready)", ms(med["supervisor"]), ""],
     ]
     text = table(["200 nodes, one per process", "median", ""], rows)
-    info = machine()
     body = (f"{len(trials)} trials; {info['CPU']}, {info['nproc']} CPUs, load {info['load average (1 min) at start']}; "
             f"topo {topo_revision()}\n\n"
             + text + "\n")
