@@ -43,3 +43,9 @@ def floor_child(conn: Any) -> None:
 
     conn.send(os.getpid())
     conn.close()
+
+
+def hold(node: Any) -> None:
+    """Runs until the stop: a run that stays up while it is edited (bench/apply.py)."""
+    while node.sleep(1.0):
+        pass

@@ -10,6 +10,8 @@ Runs, one after the other (they would disturb each other's timings side by side)
 - ``stop.py``: time from Ctrl-C to every process gone;
 - ``tap.py``: what a live tap (``topo echo``, ``run.tap()``) costs the tapped node;
 - ``record.py``: what ``topo up --record`` costs a whole run, and a recording's bytes per message;
+- ``apply.py``: ``topo apply`` of a one-node change of the 200-node topology against its
+  full relaunch (docs/editing.md);
 
 then ``plots.py`` (if matplotlib is installed: ``pip install -e '.[bench]'``), which draws
 docs/img/*.png from the JSON results the benchmarks left in docs/img/, and ``summary.py``,
@@ -50,6 +52,7 @@ def main() -> int:
         ["stop.py", *quick, *common],
         ["tap.py", *quick, *common],
         ["record.py", *quick, *common],
+        ["apply.py", *quick, *common],
     ]
     begun = time.monotonic()
     failed = []

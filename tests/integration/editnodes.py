@@ -32,7 +32,8 @@ def tally(node: Any) -> None:
     pids: dict[str, set[str]] = {}
     while node.running:
         if inp.poll(100):
-            batch, i, count, pid = inp.recv_string().split()
+            batch, i, count, *by = inp.recv_string().split()
+            pid = by[0] if by else "direct"  # sent straight by the feed, through no worker
             seen.setdefault(batch, set()).add(int(i))
             pids.setdefault(batch, set()).add(pid)
             if len(seen[batch]) == int(count):
@@ -49,3 +50,11 @@ def hold(node: Any) -> None:
     while node.running:
         for sock, _ in poller.poll(100):
             sock.recv_multipart()
+
+
+def once(node: Any) -> None:
+    """Sends one message on ``out`` as soon as it runs (batch ``args.batch``, one message,
+    from ``once``), then holds until stopped: its gate must make that first one arrive."""
+    node.sockets["out"].send_string(f"{node.args['batch']} 0 1 once")
+    while node.sleep(1.0):
+        pass

@@ -125,8 +125,13 @@ def diff_plans(old: Plan, new: Plan) -> PlanDiff:
     return diff(facts_of(old), facts_of(new))
 
 
-def diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> PlanDiff:
-    """What changes from the running ``old`` facts to ``new`` (both :func:`facts_of`'s)."""
+def diff(old: Mapping[str, Any], new: Mapping[str, Any], *, link_restarts: bool = False) -> PlanDiff:
+    """What changes from the running ``old`` facts to ``new`` (both :func:`facts_of`'s).
+
+    ``link_restarts``: what ``topo apply`` does today for a link that a live socket would
+    connect, disconnect, bind or unbind in place: it restarts that socket's process
+    instead (``↻ process P (link A -> B)``), so no running socket is touched from outside
+    the thread that owns it."""
     if old["topology"] != new["topology"]:
         raise UsageError(f"the file is topology {new['topology']!r}, the run is {old['topology']!r}: "
                          "apply edits a run's own topology")
@@ -143,6 +148,10 @@ def diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> PlanDiff:
     processes = _processes(old, new, added, removed, changed)
     moving = {p.name for p in processes}
     links = _links(old, new, moving)
+    if link_restarts:
+        processes = (*processes, *_link_restarts(old, new, links))
+        moving = {p.name for p in processes}
+        links = _links(old, new, moving)
     old_eps = {endpoint_of(ln) for ln in old["links"].values()}
     new_eps = {endpoint_of(ln) for ln in new["links"].values()}
     notes = []
@@ -276,3 +285,22 @@ def _links(old: Mapping[str, Any], new: Mapping[str, Any], moving: set[str]) -> 
         if key not in nl:
             out.append(LinkChange("-", was["from"], was["to"], was["transport"], actions=tuple(unmade(was))))
     return tuple(out)
+
+
+def _link_restarts(old: Mapping[str, Any], new: Mapping[str, Any],
+                   links: tuple[LinkChange, ...]) -> tuple[ProcessChange, ...]:
+    """The processes whose live socket a link change would touch in place, each restarted
+    with the links that make it (its new process simply has them)."""
+    why: dict[str, list[str]] = {}
+    for ln in links:
+        for act in ln.actions:
+            if not act.in_place:
+                continue
+            inst = act.socket.rpartition(".")[0]
+            facts = new if inst in new["instances"] else old
+            reason = f"link {ln.src} -> {ln.dst}"
+            reasons = why.setdefault(facts["instances"][inst]["process"], [])
+            if reason not in reasons:
+                reasons.append(reason)
+    return tuple(ProcessChange("↻", name, new["processes"][name]["host"], tuple(reasons))
+                 for name, reasons in why.items())

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from topo.plan.facts import facts_of
+from topo.supervisor.applying import PLAN_DIFF, Applier
 
 if TYPE_CHECKING:
     import zmq
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
     from topo.supervisor.transitions import Transitions
 
 #: The requests answered here.
-COMMANDS = frozenset({"restart", "facts"})
+COMMANDS = frozenset({"restart", "facts", "apply"})
 #: A request names at most this many nodes (anything outside is hostile until checked).
 MAX_NAMES = 10_000
 
@@ -66,6 +67,7 @@ class Edits:
         self.sup = supervisor
         self._waiting: list[_Waiting] = []
         self._control: zmq.Socket[Any] | None = None
+        self.applier = Applier(supervisor)  # topo apply (topo.supervisor.applying)
 
     def answer(self, frames: list[bytes], control: zmq.Socket[Any]) -> None:
         """Answers one request (``frames``: route, empty, JSON), at once or once its
@@ -75,6 +77,11 @@ class Edits:
             data = json.loads(frames[-1])
             if data["cmd"] == "facts":
                 self._reply(frames[:-1], {"ok": True, "facts": facts_of(self.sup.plan)})
+                return
+            if data["cmd"] == "apply":
+                route = frames[:-1]
+                self.applier.request(data, lambda reply: self._reply(
+                    route, {k: v for k, v in reply.items() if k != PLAN_DIFF}))
                 return
             if self.sup.code is not None:
                 self._reply(frames[:-1], {"ok": False, "error": "the run is stopping"})
@@ -113,7 +120,8 @@ class Edits:
 
     def settle(self) -> None:
         """Replies to each restart whose nodes are all ready again, or one of which failed,
-        or all of them if the run is stopping."""
+        or all of them if the run is stopping; and the apply being carried out."""
+        self.applier.settle()
         for wait in list(self._waiting):
             reply = self._outcome(wait)
             if reply is not None:

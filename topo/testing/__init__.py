@@ -27,8 +27,10 @@ errors, as ``topo check --strict`` does.
 The package: this harness, :mod:`topo.testing.pytest_plugin` (the ``pytest11`` entry
 point: the ``topo_up`` fixture), :mod:`topo.testing.overrides` (a topology edited for a
 test before it is loaded), :mod:`topo.testing.tapping` (``run.tap("NODE.SOCKET")``:
-the messages on a live socket) and :mod:`topo.testing.lines` (what a run said, kept). It
-sits on top of everything but the command line, and may import every package below it.
+the messages on a live socket), :mod:`topo.testing.lines` (what a run said, kept) and
+:mod:`topo.testing.applying` (``run.apply(source)``: the run changed to an edited
+topology). It sits on top of everything but the command line, and may import every
+package below it.
 """
 
 from __future__ import annotations
@@ -58,6 +60,7 @@ from topo.testing.lines import Lines as _Recorder
 from topo.testing.tapping import Tap
 from topo.testing.overrides import PROBE_NODE, PROBE_PROCESS, OverrideError, Probe
 from topo.testing.source import read_source
+from topo.plan.diff import PlanDiff
 from topo.plan.planner import Plan, make_plan
 from topo.plan.share import RUN_DIR, EndpointShare
 from topo.plan.planner import share_of
@@ -304,6 +307,19 @@ class Run:
         tap = Tap(f"ipc://{sockets_dir}/{CONTROL}", sockets_dir, target, directions, timeout)
         self._taps.append(tap)
         return tap
+
+    def apply(self, source: str | Path | Mapping[str, Any], *, overlays: Sequence[str | Path] = (),
+              sets: Sequence[str] = (), profiles: Sequence[str] = (), strict: bool | None = None,
+              lenient: bool = False, timeout: float | None = None) -> PlanDiff:
+        """Changes the run to ``source`` (read as :func:`up` reads it) as ``topo apply``
+        does, once every started node is ready; returns the difference applied
+        (:mod:`topo.testing.applying`)."""
+        from topo.testing.applying import apply_to
+
+        diff = apply_to(self.supervisor, source, overlays=overlays, sets=sets, profiles=profiles, strict=strict,
+                        lenient=lenient, timeout=timeout or self.ready_timeout + self.supervisor.grace + 5)
+        self.plan = self.supervisor.plan
+        return diff
 
     # -- stop ----------------------------------------------------------------------------
 
