@@ -207,3 +207,9 @@ def say_backlog(node: Any) -> None:
 
 def idle(node: Any) -> None:
     pass
+
+
+def pace(node: Any) -> None:
+    """Paces itself with ``node.sleep`` until the topology stops, then returns."""
+    while node.sleep(0.05):
+        pass

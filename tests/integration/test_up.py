@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import glob
+import json
 import os
 import re
 import signal
@@ -146,6 +147,26 @@ def test_a_signal_stops_blocked_nodes_cleanly(topo: Topo, sig: signal.Signals, c
     assert "did not stop" not in out, out
     assert topo.socket_files() == [] and topo.run_dirs() == []
     assert processes_with_home(topo.home) == []
+
+
+def test_a_node_that_returns_because_the_run_stops_is_stopped_not_returned(topo: Topo) -> None:
+    """``while node.sleep(...)`` ends when the stop comes: the stop ended it, and the final
+    table and outcome.json say ``stopped`` (it once said ``returned``/``exited``)."""
+    proc = topo.start("up", topo.file("""
+topology: paced
+nodes:
+  pacer: {run: "itnodes:pace", sockets: {out: PUSH}}
+  sink: {run: "itnodes:block_forever", sockets: {in: PULL}}
+links: [pacer.out -> sink.in]
+"""))
+    topo.wait_for_line(proc, "ready in")
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 130, out + err
+    assert "pacer returned" not in out, out
+    assert re.search(r"pacer +stopped", out), out
+    [path] = (topo.home / "logs" / "paced").glob("*/outcome.json")
+    assert json.loads(path.read_text())["nodes"]["pacer"] == "stopped", path.read_text()
 
 
 def test_a_node_ignoring_the_stop_is_killed_after_the_grace_period(topo: Topo) -> None:

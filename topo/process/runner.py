@@ -60,7 +60,10 @@ class Runner(threading.Thread):
             assert fn is not None
             self._call(fn)
             returned = True
-            self.rt.send(Message(Kind.EXITED, {"instance": name}))
+            if self.rt.stopping.is_set():  # it returned because it was told to stop (node.sleep, node.running)
+                self.rt.send(Message(Kind.STOPPED, {"instance": name, "started": True}))
+            else:
+                self.rt.send(Message(Kind.EXITED, {"instance": name}))
         except BaseException as err:  # noqa: BLE001 - every failure is reported, none escapes
             if self.rt.stopping.is_set() and is_stop(err):
                 self.rt.send(Message(Kind.STOPPED, {"instance": name, "started": True}))
