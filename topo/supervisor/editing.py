@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from topo.plan.facts import facts_of
 from topo.supervisor.applying import PLAN_DIFF, Applier
+from topo.supervisor.runstate import command_in
 
 if TYPE_CHECKING:
     import zmq
@@ -43,11 +44,7 @@ class BadNames(ValueError):
 
 def command_of(request: bytes) -> str | None:
     """The request's command if it is one answered here, else None."""
-    try:
-        command = json.loads(request).get("cmd")
-    except (ValueError, AttributeError, RecursionError):
-        return None
-    return command if isinstance(command, str) and command in COMMANDS else None
+    return command_in(request, COMMANDS)
 
 
 @dataclass

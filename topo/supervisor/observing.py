@@ -22,7 +22,7 @@ from topo.plan.planner import Plan
 from topo.plan.share import inject_key
 from topo.process.control import Kind, Message
 from topo.supervisor.remotetaps import INJECT
-from topo.supervisor.runstate import STATE_WORDS, NodeState, ProcState
+from topo.supervisor.runstate import STATE_WORDS, NodeState, ProcState, command_in
 
 #: The requests answered here (the others: :func:`topo.supervisor.runstate.answer`).
 COMMANDS = frozenset({"tap", "untap", "sockets", "plan", "target"})
@@ -38,11 +38,7 @@ class BadRequest(ValueError):
 
 def command_of(request: bytes) -> str | None:
     """The request's command if it is one answered here, else None."""
-    try:
-        command = json.loads(request).get("cmd")
-    except (ValueError, AttributeError, RecursionError):
-        return None
-    return command if isinstance(command, str) and command in COMMANDS else None
+    return command_in(request, COMMANDS)
 
 
 def answer(request: bytes, plan: Plan, nodes: dict[str, NodeState], procs: dict[str, ProcState],

@@ -172,6 +172,16 @@ def answer(request: bytes, nodes: dict[str, NodeState], procs: dict[str, ProcSta
     return {"ok": False, "error": f"unknown command {command!r}"}, False
 
 
+def command_in(request: bytes, commands: frozenset[str]) -> str | None:
+    """The control request's command if it is one of ``commands``, else None (a request
+    that is not JSON, or names no command, is none of them)."""
+    try:
+        command = json.loads(request).get("cmd")
+    except (ValueError, AttributeError, RecursionError):
+        return None
+    return command if isinstance(command, str) and command in commands else None
+
+
 def interrupts(request: bytes) -> bool:
     """Whether a request (answered by :func:`answer`) is ``topo attach``'s Ctrl-C: the run
     stops as on a Ctrl-C in its ``topo up`` (130), a second one cuts the grace period short.
