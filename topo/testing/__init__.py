@@ -26,16 +26,16 @@ errors, as ``topo check --strict`` does.
 
 The package: this harness, :mod:`topo.testing.pytest_plugin` (the ``pytest11`` entry
 point: the ``topo_up`` fixture), :mod:`topo.testing.overrides` (a topology edited for a
-test before it is loaded), :mod:`topo.testing.tapping` (``run.tap("NODE.SOCKET")``:
-the messages on a live socket), :mod:`topo.testing.lines` (what a run said, kept) and
-:mod:`topo.testing.applying` (``run.apply(source)``: the run changed to an edited
-topology). It sits on top of everything but the command line, and may import every
-package below it.
+test before it is loaded), :mod:`topo.testing.tapping` (``run.tap("NODE.SOCKET")``: the
+messages on a live socket), :mod:`topo.testing.lines` (what a run said, kept),
+:mod:`topo.testing.probing` (the probes' sockets, wired as a node's process wires its
+own) and :mod:`topo.testing.applying` (``run.apply(source)``: the run changed to an
+edited topology). It sits on top of everything but the command line, and may import
+every package below it.
 """
 
 from __future__ import annotations
 
-import contextlib
 import re
 import tempfile
 import threading
@@ -43,27 +43,22 @@ import time
 import warnings as py_warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ContextManager, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import zmq
 
 from topo.hosts.remotes import Hosts
-from topo.process import curve
-
 from topo.supervisor import rundir
-from topo.process import sockets as socket_factory
-from topo.process.control import CONTROL, Kind, Message
-from topo.errors import Problem, TopoError
-from topo.process.gate import GateWatch, InprocBoard, SocketGate
+from topo.process.control import CONTROL
+from topo.errors import Problem
 from topo.supervisor.output import LogFiles
 from topo.testing.lines import Lines as _Recorder
+from topo.testing.probing import HarnessError, ProbeProcess
 from topo.testing.tapping import Tap
 from topo.testing.overrides import PROBE_NODE, PROBE_PROCESS, OverrideError, Probe
 from topo.testing.source import read_source
 from topo.plan.diff import PlanDiff
 from topo.plan.planner import Plan, make_plan
-from topo.plan.share import RUN_DIR, EndpointShare
-from topo.plan.planner import share_of
 from topo.supervisor.runstate import STARTING, TERMINAL
 from topo.supervisor.recorder import RunRecorder
 from topo.supervisor.supervise import Supervisor, default_sys_path
@@ -74,10 +69,6 @@ __all__ = ["HarnessError", "OverrideError", "Probe", "Result", "Run", "TopologyW
 
 #: Called with each run :func:`up` starts (the pytest plugin: the runs of the test).
 _listeners: list[Callable[[Run], None]] = []
-
-
-class HarnessError(TopoError):
-    """The topology did not come up, or a wait ran out; says what was awaited."""
 
 
 class TopologyWarning(UserWarning):
@@ -128,9 +119,7 @@ class Run:
         #: The file's warnings, in file order (``topo check`` prints the same).
         self.warnings: tuple[Problem, ...] = ()
         self.probes: dict[str, zmq.Socket[Any]] = {}
-        self._ctx: zmq.Context[Any] | None = None
-        self._dealer: zmq.Socket[Any] | None = None
-        self._push: zmq.Socket[Any] | None = None
+        self._probing: ProbeProcess | None = None
         self._crash: BaseException | None = None
         self._taps: list[Tap] = []
 
@@ -154,7 +143,9 @@ class Run:
         if not self.supervisor.listening.wait(10):
             raise HarnessError("the supervisor did not start within 10s")
         if PROBE_NODE in self.plan.instances:
-            self._wire_probes()
+            self._probing = ProbeProcess(self.plan, self.supervisor, self.ready_timeout, self._why)
+            self.probes = self._probing.probes
+            self._probing.wire()
         self._wait(lambda: all(self._state(n) not in STARTING for n in self.plan.instances),
                    self.ready_timeout + 2, "every node to be ready")
         # failing before its gate opened is a failure to start; after, it is the test's business
@@ -163,80 +154,6 @@ class Run:
         if failed:
             raise HarnessError("the topology did not come up:\n" + "\n".join(
                 f"{r.name}: {r.error}" + (f"\n{r.traceback}" if r.traceback else "") for r in failed))
-
-    def _wire_probes(self) -> None:
-        """The probes' process, run in the test's thread: bind, connect, gate, ready."""
-        events, commands = self.supervisor._endpoints
-        run_dir = str(self.supervisor.run_dir.sockets) if self.supervisor.run_dir else ""
-        self._ctx = ctx = zmq.Context()
-        self._push = ctx.socket(zmq.PUSH)
-        self._push.connect(events)
-        self._dealer = ctx.socket(zmq.DEALER)
-        self._dealer.setsockopt(zmq.IDENTITY, PROBE_PROCESS.encode())
-        self._dealer.connect(commands)
-        self._dealer.send_multipart(Message(Kind.HELLO, {"process": PROBE_PROCESS, "gen": 0}).encode())
-        share = share_of(self.plan, PROBE_PROCESS)
-        inst = share.instances[PROBE_NODE]
-        addresses = {k: e.address.replace(RUN_DIR, run_dir) for k, e in share.endpoints.items()}
-        # probes on tcp links speak CURVE with the local host's keys, as nodes do
-        keys = self.supervisor.processes.local_keys
-        if keys is not None and any(share.endpoints[k].secure for s in inst.sockets for k in s.binds):
-            curve.ZapHandler(ctx, keys).start()
-        gates, bound = [], {}
-        for planned in inst.sockets:
-            sock = socket_factory.build(ctx, planned, 0)
-            gate = SocketGate(ctx, sock, planned,
-                              {p.endpoint: share.endpoints[p.endpoint].transport for p in planned.peers},
-                              addresses)
-            for key in planned.binds:
-                with _security(sock, keys, share.endpoints[key], binds=True):
-                    sock.bind(addresses[key])
-                bound[key] = sock.getsockopt_string(zmq.LAST_ENDPOINT)
-            self.probes[planned.name] = sock
-            gates.append(gate)
-        self._event(Kind.BOUND, endpoints=bound)
-        deadline = time.monotonic() + self.ready_timeout
-        table = self._await_table(deadline)
-        addresses.update(table)
-        for planned in inst.sockets:
-            for key in planned.connects:
-                with _security(self.probes[planned.name], keys, share.endpoints[key], binds=False):
-                    self.probes[planned.name].connect(addresses[key])
-        board = InprocBoard()  # a probe has no inproc peer: it lives in no node's process
-        watch = GateWatch()
-        for gate in gates:
-            watch.add(gate)
-        while True:
-            for gate in gates:
-                gate.touch()
-            if all(g.ready(board) for g in gates):
-                break
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                missing = [m for g in gates for m in g.missing(board)]
-                self._event(Kind.NOT_READY, waiting=[f"{PROBE_NODE}: {m}" for m in missing])
-                raise HarnessError("the probes were not connected in time:\n" + "\n".join(missing))
-            watch.wait(remaining)
-        for gate in gates:
-            watch.remove(gate)
-            gate.finish()
-        self._event(Kind.READY)
-
-    def _await_table(self, deadline: float) -> dict[str, str]:
-        assert self._dealer is not None
-        while time.monotonic() < deadline:
-            if self._dealer.poll(max(1, int((deadline - time.monotonic()) * 1000))):
-                message = Message.decode(self._dealer.recv_multipart())
-                if message.kind is Kind.CONNECT:
-                    return dict(message["endpoints"])
-                if message.kind is Kind.STOP:
-                    break
-        raise HarnessError(self._why("the endpoint table (every node bound)"))
-
-    def _event(self, kind: Kind, **data: Any) -> None:
-        assert self._push is not None
-        data.update(instance=PROBE_NODE, gen=0)
-        self._push.send_multipart(Message(kind, data).encode())
 
     # -- while it runs -------------------------------------------------------------------
 
@@ -328,17 +245,9 @@ class Run:
         for tap in self._taps:
             tap.close()
         self.supervisor.request_stop(0, "stopped by the test")
-        if self._ctx is not None:
-            for sock in self.probes.values():
-                sock.close(linger=0)
-            if self.recorder.states.get(PROBE_NODE) is not None:
-                self._event(Kind.STOPPED, started=True)
-            assert self._push is not None and self._dealer is not None
-            self._push.send_multipart(Message(Kind.BYE, {"process": PROBE_PROCESS, "gen": 0}).encode())
-            self._push.close(linger=1000)
-            self._dealer.close(linger=0)
-            self._ctx.term()
-            self._ctx = None
+        if self._probing is not None:
+            self._probing.close(stopped=self.recorder.states.get(PROBE_NODE) is not None)
+            self._probing = None
         self._thread.join(timeout if timeout is not None else self.supervisor.grace + 10)
         if self._recording is not None:  # the file finished once every process has ended
             for line in self._recording.finish():
@@ -352,17 +261,6 @@ class Run:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
-
-
-def _security(sock: zmq.Socket[Any], keys: curve.HostKeys | None, endpoint: EndpointShare,
-              binds: bool) -> ContextManager[None]:
-    """CURVE with the local host's keys around a probe's bind or connect of a secure (tcp)
-    endpoint."""
-    if not endpoint.secure:
-        return contextlib.nullcontext()
-    if keys is None:
-        raise RuntimeError(f"endpoint {endpoint.key} is CURVE but the run has no keys")
-    return curve.secured(sock, keys, None if binds else endpoint.host, endpoint.max_message)
 
 
 def _merge(results: list[Result]) -> Result:
