@@ -51,12 +51,18 @@ def saved_at(path: Path, text: str) -> float:
     return time.monotonic()
 
 
+def applied(topo: Topo, proc: object) -> list[str]:
+    """The lines up to a save's apply's last one: its time, then the difference."""
+    return topo.wait_for_lines(proc, [r"topo +\| topo\.yaml applied in \d", r"topo +\| = \d+ unchanged"])
+
+
 def test_a_saved_topology_is_applied_and_only_its_changed_node_restarts(topo: Topo, record_property) -> None:
     file = Path(setup(topo))
     proc, before = started(topo, str(file))
     written = saved_at(file, TOPOLOGY.format(every=0.2))
     lines = topo.wait_for_line(proc, r"topo +\| topo\.yaml applied in \d")
     latency = time.monotonic() - written
+    lines += topo.wait_for_line(proc, r"topo +\| = \d+ unchanged")
     record_property("save_to_applied_s", round(latency, 3))
     print(f"save -> applied: {latency:.3f}s")
     text = "".join(lines)
@@ -106,7 +112,7 @@ def test_a_broken_save_keeps_the_run_and_the_next_good_save_applies(topo: Topo) 
     assert not any("applying" in line for line in lines), lines
     assert pids(topo, "watched") == before  # every node still running, untouched
     saved_at(file, TOPOLOGY.format(every=0.2))
-    lines = topo.wait_for_line(proc, r"topo +\| topo\.yaml applied in \d")
+    lines = applied(topo, proc)
     assert re.search(r"~ alpha \(args\)", "".join(lines))
     after = pids(topo, "watched")
     assert after["alpha"][0] != before["alpha"][0] and after["beta"] == before["beta"]
@@ -139,7 +145,7 @@ def test_editor_saves_apply_once_each(topo: Topo) -> None:
     read: list[str] = []
     for save, every in ((rename_save, 0.2), (backup_save, 0.3), (piecewise_save, 0.4), (rename_save, 0.2)):
         save(every)
-        read += topo.wait_for_line(proc, r"topo +\| topo\.yaml applied in \d")
+        read += applied(topo, proc)
     # a save of the same text again: nothing to apply, nothing printed; then a module
     # save, whose line comes after anything the saves above could still have caused
     rename_save(0.2)
@@ -156,13 +162,28 @@ def test_ctrl_c_ends_the_watch_and_every_process(topo: Topo) -> None:
     file = Path(setup(topo))
     proc, _ = started(topo, str(file))
     saved_at(file, TOPOLOGY.format(every=0.2))
-    topo.wait_for_line(proc, r"topo +\| topo\.yaml applied in \d")
+    applied(topo, proc)
     os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does: the whole group
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 130, out + err
     assert "stopped: Ctrl-C" in out, out
     wait_until(lambda: not processes_with_home(topo.home), 10, "every process of the run to end")
     assert not topo.run_dirs()
+
+
+def test_a_node_added_by_a_save_has_its_module_watched_from_then_on(topo: Topo) -> None:
+    file = Path(setup(topo))
+    proc, before = started(topo, str(file))
+    (topo.tmp / "wmod_c.py").write_text(textwrap.dedent(NODE.format(imports="")))
+    saved_at(file, TOPOLOGY.format(every=0.1) + '      delta: {run: "wmod_c:run"}\n')
+    lines = applied(topo, proc)
+    assert re.search(r"topo +\| \+ delta \(process delta\)", "".join(lines)), lines
+    tmp = topo.tmp / ".wmod_c.py.new"  # saved as most editors save: a new file renamed over it
+    tmp.write_text(textwrap.dedent(NODE.format(imports="import json")))
+    os.replace(tmp, topo.tmp / "wmod_c.py")
+    topo.wait_for_lines(proc, [r"topo +\| wmod_c\.py saved: restarting delta$", r"delta ready again \(restart 1\)"])
+    after = pids(topo, "watched")
+    assert {n: after[n] for n in before} == before
 
 
 def test_watch_is_refused_with_detach(topo: Topo) -> None:
@@ -179,7 +200,7 @@ def test_a_saved_overlay_is_applied(topo: Topo) -> None:
     topo.wait_for_line(proc, r"all 3 node\(s\) ready")
     before = pids(topo, "watched")
     saved_at(over, "nodes:\n  gamma: {args: {n: 2}}\n")
-    lines = topo.wait_for_line(proc, r"topo +\| topo\.yaml applied in \d")
+    lines = applied(topo, proc)
     assert re.search(r"~ gamma \(args\)", "".join(lines))
     after = pids(topo, "watched")
     assert after["gamma"][0] != before["gamma"][0] and after["beta"] == before["beta"]

@@ -36,6 +36,7 @@ from topo.errors import TopoError
 
 if TYPE_CHECKING:
     from topo.file.sources import Sources
+    from topo.plan.planner import Plan
     from topo.supervisor.supervise import Supervisor
 
 #: A save's events are grouped until none has come for this long (milliseconds)...
@@ -81,20 +82,24 @@ class Watcher:
     def _run(self) -> None:
         import watchfiles
 
-        self._map_modules()
+        self._map_modules(self.sup.plan)
         while not self._stop.is_set():
             dirs = self._dirs()
             wanted = set(self.sources) | set(self.users)
+            first = True
             try:
                 for changes in watchfiles.watch(
                         *dirs, watch_filter=lambda _c, path: path in wanted, debounce=DEBOUNCE_MS, step=STEP_MS,
                         stop_event=self._stop, rust_timeout=TIMEOUT_MS, yield_on_timeout=True, recursive=False,
                         raise_interrupt=False):
-                    if changes:
-                        self._changed({path for _, path in changes})
-                    if self._remap.is_set():  # an apply changed the nodes
+                    paths = {path for _, path in changes}
+                    if first:  # watching (again): a save made meanwhile is seen by its content
+                        paths, first = paths | wanted, False
+                    if paths:
+                        self._changed(paths)
+                    if self._remap.is_set():  # an apply changed the nodes or the path
                         self._remap.clear()
-                        self._map_modules()
+                        self._map_modules(self.sup.plan)
                     if self._dirs() != dirs or set(self.sources) | set(self.users) != wanted:
                         break  # other files to watch: watched anew
             except Exception as err:  # noqa: BLE001 - the watch ends; the run goes on
@@ -107,41 +112,43 @@ class Watcher:
 
     def _changed(self, paths: set[str]) -> None:
         seen = time.monotonic()
-        if paths & set(self.sources):
+        saved = [p for p in self.sources if p in paths]
+        if saved:
             digest = self._topology_digest()
             if digest and digest != self._topology_seen:
                 self._topology_seen = digest
-                self._apply(seen)
+                self._apply(seen, [os.path.basename(p) for p in saved])
         modules = sorted(p for p in paths if p in self.users and self._digest(p) != self._seen.get(p))
         if modules:
             self._restart(modules)
 
-    def _apply(self, seen: float) -> None:
-        """The saved file read, checked and planned here; its plan handed to the loop."""
+    def _apply(self, seen: float, saved: list[str]) -> None:
+        """The saved files read, checked and planned here; the plan handed to the loop."""
         from topo.supervisor.applying import read
 
-        name = os.path.basename(self.sources[0])
+        name, what = os.path.basename(self.sources[0]), ", ".join(saved)
         try:
             plan = read(self.request, self.sup.plan)
         except TopoError as err:
-            self._say(f"{name} saved: not applied, the run goes on as it was:\n{err.format_message()}")
+            self._say(f"{what} saved: not applied, the run goes on as it was:\n{err.format_message()}")
             return
         except Exception as err:  # noqa: BLE001 - a save must never end the run it edits
-            self._say(f"{name} saved: not applied: cannot read it: {type(err).__name__}: {err}")
+            self._say(f"{what} saved: not applied: cannot read it: {type(err).__name__}: {err}")
             return
 
         def done(reply: dict[str, Any]) -> None:  # in the loop's thread
             took = time.monotonic() - seen
-            if reply.get("text"):
-                self.sup.reporter.system(str(reply["text"]))
             if reply.get("ok"):
-                self.sup.reporter.system(f"{name} applied in {took:.2f}s")
+                self.sup.reporter.system(f"{name} applied in {took:.2f}s:")
                 self._remap.set()  # the thread reads the new nodes' modules
             else:
-                self.sup.reporter.system(f"{name} saved: not applied: {reply.get('error')}")
+                self.sup.reporter.system(f"{what} saved: not applied: {reply.get('error')}")
+            if reply.get("text"):
+                self.sup.reporter.system(str(reply["text"]))
 
-        self._say(f"{name} saved: applying")
+        self._say(f"{what} saved: applying")
         self.sup.edits.applier.post(plan, done, by="topo up --watch")
+        self._map_modules(plan)  # its new nodes' code watched from now on, not once applied
 
     def _restart(self, paths: list[str]) -> None:
         """The nodes whose code one of ``paths`` is restarted, unless one does not compile."""
@@ -170,17 +177,17 @@ class Watcher:
             sup.edits.restart(live, by="topo up --watch")
 
         self.sup.call_soon(restart)
-        self._map_modules()
+        self._map_modules(self.sup.plan)  # what they import now
 
     # -- what is watched -------------------------------------------------------------------
 
-    def _map_modules(self) -> None:
-        """Which file is whose code, from the plan the run follows now."""
+    def _map_modules(self, plan: Plan) -> None:
+        """Which file is whose code in ``plan``'s local nodes (the modules found where the
+        node processes import from: ``plan``'s ``python_path:``, then the run's path)."""
         import topo
         from topo.file.localcode import node_files
 
-        plan = self.sup.plan
-        roots = list(self.sup.sys_path)
+        roots = list(dict.fromkeys([*plan.python_path, *self.sup.sys_path]))
         own = [str(Path(topo.__file__).resolve().parent)]
         by_module: dict[str, frozenset[str]] = {}
         users: dict[str, set[str]] = {}
