@@ -54,7 +54,9 @@ class Watcher:
         """``checking``: ``strict``, ``lenient``, ``run_check``, as ``topo apply`` sends them."""
         self.sup = sup
         self.sources = [str(Path(f).resolve()) for f in file.files]
-        self.request: dict[str, Any] = {"files": self.sources, "sets": list(file.sets),
+        # read as named (its problems' locations then read as topo check's): this process's
+        # directory is the one they were named in
+        self.request: dict[str, Any] = {"files": list(file.files), "sets": list(file.sets),
                                         "profiles": [name for name, _ in file.profiles], **checking}
         self._stop = threading.Event()
         self._remap = threading.Event()
