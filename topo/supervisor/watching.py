@@ -64,13 +64,12 @@ class Watcher:
         #: Each module file → the instances whose code it is part of.
         self.users: dict[str, set[str]] = {}
         self._seen: dict[str, str] = {}  # each watched file's content, as last acted on (digest)
-        self._topology_seen = ""
 
     def start(self) -> None:
         """Watching from now on (what to watch is read by the thread: the loop starts now)."""
         import watchfiles  # noqa: F401 - missing, it says so before the run starts
 
-        self._topology_seen = self._topology_digest()
+        self._seen.update({p: self._digest(p) for p in self.sources})
         self._thread.start()
 
     def stop(self) -> None:
@@ -114,12 +113,11 @@ class Watcher:
 
     def _changed(self, paths: set[str]) -> None:
         seen = time.monotonic()
-        saved = [p for p in self.sources if p in paths]
-        if saved:
-            digest = self._topology_digest()
-            if digest and digest != self._topology_seen:
-                self._topology_seen = digest
-                self._apply(seen, [os.path.basename(p) for p in saved])
+        digests = {p: self._digest(p) for p in self.sources}
+        saved = [p for p in self.sources if p in paths and digests[p] != self._seen.get(p)]
+        if saved and "" not in digests.values():  # (one in the middle of its rename: its next event comes)
+            self._seen.update(digests)
+            self._apply(seen, [os.path.basename(p) for p in saved])
         modules = sorted(p for p in paths if p in self.users and self._digest(p) != self._seen.get(p))
         if modules:
             self._restart(modules)
@@ -205,14 +203,10 @@ class Watcher:
             self._seen.setdefault(path, self._digest(path))
         self.users = users
 
-    def _topology_digest(self) -> str:
-        """The files' contents, as one digest; "" while one of them cannot be read (a save
-        in the middle of its rename: its next event comes)."""
-        parts = [self._digest(p) for p in self.sources]
-        return "" if "" in parts else ":".join(parts)
-
     @staticmethod
     def _digest(path: str) -> str:
+        """The file's content, as a digest; "" if it cannot be read (gone, in the middle
+        of a save by rename)."""
         try:
             return hashlib.blake2b(Path(path).read_bytes(), digest_size=16).hexdigest()
         except OSError:
