@@ -110,7 +110,7 @@ def test_a_broken_save_keeps_the_run_and_the_next_good_save_applies(topo: Topo) 
     proc, before = started(topo, str(file))
     saved_at(file, TOPOLOGY.format(every=0.2).replace("beta: {", "beta: {{"))
     lines = topo.wait_for_line(proc, r"topo +\| topo\.yaml saved: not applied, the run goes on as it was")
-    lines += topo.wait_for_line(proc, r"topo +\| \S*topo\.yaml:\d+:\d+: ")
+    lines += topo.wait_for_lines(proc, [r"topo +\| \S*topo\.yaml:\d+:\d+: ", r"topo +\| 1 problem$"])
     assert not any("applying" in line for line in lines), lines
     assert pids(topo, "watched") == before  # every node still running, untouched
     saved_at(file, TOPOLOGY.format(every=0.2))

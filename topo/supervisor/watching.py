@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from topo.errors import TopoError
+from topo.errors import InvalidTopology, TopoError
 
 if TYPE_CHECKING:
     from topo.file.sources import Sources
@@ -130,7 +130,9 @@ class Watcher:
         try:
             plan = read(self.request, self.sup.plan)
         except TopoError as err:
-            self._say(f"{what} saved: not applied, the run goes on as it was:\n{err.format_message()}")
+            count = len(err.errors) if isinstance(err, InvalidTopology) else 0
+            tally = f"\n{count} problem{'' if count == 1 else 's'}" if count else ""
+            self._say(f"{what} saved: not applied, the run goes on as it was:\n{err.format_message()}{tally}")
             return
         except Exception as err:  # noqa: BLE001 - a save must never end the run it edits
             self._say(f"{what} saved: not applied: cannot read it: {type(err).__name__}: {err}")
