@@ -93,6 +93,8 @@ class Watcher:
                         *dirs, watch_filter=lambda _c, path: path in wanted, debounce=DEBOUNCE_MS, step=STEP_MS,
                         stop_event=self._stop, rust_timeout=TIMEOUT_MS, yield_on_timeout=True, recursive=False,
                         raise_interrupt=False):
+                    if self.sup.code is not None:  # the run stops: nothing more to hand its loop
+                        return
                     paths = {path for _, path in changes}
                     if first:  # watching (again): a save made meanwhile is seen by its content
                         paths, first = paths | wanted, False
