@@ -8,9 +8,11 @@ from __future__ import annotations
 import os
 import re
 import signal
+import subprocess
 import textwrap
 import time
 from pathlib import Path
+from typing import Any
 
 from conftest import Topo, processes_with_home, wait_until
 from test_edit import pids
@@ -39,7 +41,7 @@ def setup(topo: Topo, every: float = 0.1) -> str:
     return topo.file(TOPOLOGY.format(every=every))
 
 
-def started(topo: Topo, file: str) -> tuple[object, dict[str, tuple[int, int]]]:
+def started(topo: Topo, file: str) -> tuple[subprocess.Popen[str], dict[str, tuple[int, int]]]:
     proc = topo.start("up", "--watch", "--no-color", file)
     topo.wait_for_line(proc, r"all 3 node\(s\) ready")
     return proc, pids(topo, "watched")
@@ -51,12 +53,12 @@ def saved_at(path: Path, text: str) -> float:
     return time.monotonic()
 
 
-def applied(topo: Topo, proc: object) -> list[str]:
+def applied(topo: Topo, proc: subprocess.Popen[str]) -> list[str]:
     """The lines up to a save's apply's last one: its time, then the difference."""
     return topo.wait_for_lines(proc, [r"topo +\| topo\.yaml applied in \d", r"topo +\| = \d+ unchanged"])
 
 
-def test_a_saved_topology_is_applied_and_only_its_changed_node_restarts(topo: Topo, record_property) -> None:
+def test_a_saved_topology_is_applied_and_only_its_changed_node_restarts(topo: Topo, record_property: Any) -> None:
     file = Path(setup(topo))
     proc, before = started(topo, str(file))
     written = saved_at(file, TOPOLOGY.format(every=0.2))
@@ -74,7 +76,7 @@ def test_a_saved_topology_is_applied_and_only_its_changed_node_restarts(topo: To
     assert {n: after[n] for n in ("beta", "gamma")} == {n: before[n] for n in ("beta", "gamma")}
 
 
-def test_a_saved_module_restarts_only_the_nodes_whose_code_it_is(topo: Topo, record_property) -> None:
+def test_a_saved_module_restarts_only_the_nodes_whose_code_it_is(topo: Topo, record_property: Any) -> None:
     proc, before = started(topo, setup(topo))
     written = saved_at(topo.tmp / "wshared.py", "VALUE = 2\n")  # imported by alpha's module
     topo.wait_for_line(proc, r"topo +\| wshared\.py saved: restarting alpha$")
