@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from topo.supervisor.recorder import RunRecorder
     from topo.supervisor.runstate import NodeState, Outcome
     from topo.supervisor.supervise import Supervisor
+    from topo.supervisor.watching import Watcher
 
 
 class TerminalReporter:
@@ -146,7 +147,7 @@ class StopSignals:
 def up(file: str | Sources, *, ready_timeout: float, grace: float, color: bool | None = None,
        stream: TextIO | None = None, checking: Checking = Checking(),
        status_fd: int | None = None, status_tty: bool = False, record: str | None = None,
-       record_only: Sequence[str] = ()) -> int:
+       record_only: Sequence[str] = (), watch: bool = False) -> int:
     """``file``: a topology file, or one with overlays, ``--set`` values and profiles.
     ``checking.run_check``: every node's ``run:`` resolved before anything starts
     (:mod:`topo.file.runref`): a typo is one located error, not a failure per instance.
@@ -155,7 +156,9 @@ def up(file: str | Sources, *, ready_timeout: float, grace: float, color: bool |
     ``status_fd``: this is the background half of ``topo up -d`` (:mod:`topo.cli.detach`),
     whose user sees its output on a terminal if ``status_tty``.
     ``record``: the MCAP file every socket's messages (or ``record_only``'s) are recorded
-    to from the first one (:mod:`topo.supervisor.recorder`)."""
+    to from the first one (:mod:`topo.supervisor.recorder`).
+    ``watch``: each saved version of the files applied, the nodes whose code is saved
+    restarted (:mod:`topo.supervisor.watching`)."""
     status = None
     if status_fd is not None:
         from topo.cli.detach import StatusPipe
@@ -164,12 +167,12 @@ def up(file: str | Sources, *, ready_timeout: float, grace: float, color: bool |
     with StopSignals() as signals:
         return _up(file, signals, ready_timeout=ready_timeout, grace=grace, color=color,
                    stream=stream or sys.stdout, checking=checking, status=status, record=record,
-                   record_only=record_only)
+                   record_only=record_only, watch=watch)
 
 
 def _up(file: str | Sources, signals: StopSignals, *, ready_timeout: float, grace: float, color: bool | None,
         stream: TextIO, checking: Checking, status: StatusPipe | None = None, record: str | None = None,
-        record_only: Sequence[str] = ()) -> int:
+        record_only: Sequence[str] = (), watch: bool = False) -> int:
     if checking.run_check:
         topology = load_resolved(file, starting=True, strict=checking.strict, lenient=checking.lenient)
     else:
@@ -241,11 +244,14 @@ def _up(file: str | Sources, signals: StopSignals, *, ready_timeout: float, grac
         rd.remove()
         raise
     signals.attach(supervisor)
+    watcher = _watcher(supervisor, file, checking) if watch else None
     started = time.monotonic()
     try:
         try:
             outcome = supervisor.run()
         finally:
+            if watcher is not None:
+                watcher.stop()
             for line in recorder.finish() if recorder is not None else ():  # the file finished, whatever the end
                 reporter.system(line)
     finally:
@@ -258,6 +264,16 @@ def _up(file: str | Sources, signals: StopSignals, *, ready_timeout: float, grac
     if terminal is not None:
         terminal.drain(STALL)  # all of it for a reader that reads; a stalled one is left
     return outcome.code
+
+
+def _watcher(supervisor: Supervisor, file: str | Sources, checking: Checking) -> Watcher:
+    from topo.supervisor.watching import Watcher
+
+    sources = file if isinstance(file, Sources) else Sources((file,))
+    watcher = Watcher(supervisor, sources, {"strict": checking.strict, "lenient": checking.lenient,
+                                            "run_check": checking.run_check})
+    watcher.start()
+    return watcher
 
 
 def _terminal(stream: TextIO) -> Terminal | None:

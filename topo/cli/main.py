@@ -198,12 +198,14 @@ def graph(file: Sources, fmt: str, checking: Checking) -> None:
               help="Record every socket's messages, from the first one, to an MCAP file.")
 @click.option("--record-only", "record_only", multiple=True, metavar="NODE.SOCKET[,...]",
               help="With --record: only these sockets (repeatable, or a comma list).")
+@click.option("--watch", is_flag=True,
+              help="Apply each saved version of FILE (and overlays); restart nodes whose code is saved.")
 @click.option("--status-fd", type=int, hidden=True)  # the background half of -d (topo.cli.detach)
 @click.option("--status-tty", is_flag=True, hidden=True)
 @click.pass_context
 def up(ctx: click.Context, file: Sources, ready_timeout: float, grace: float, color: bool | None,
-       checking: Checking, detach: bool, record: str | None, record_only: tuple[str, ...], status_fd: int | None,
-       status_tty: bool) -> None:
+       checking: Checking, detach: bool, record: str | None, record_only: tuple[str, ...], watch: bool,
+       status_fd: int | None, status_tty: bool) -> None:
     """Launch the topology in FILE and stream every node's output, prefixed
     with its name, until every node has returned or the run is stopped.
 
@@ -214,9 +216,18 @@ def up(ctx: click.Context, file: Sources, ready_timeout: float, grace: float, co
     With --record OUT.mcap, what every socket (or each --record-only one)
     sends and receives is recorded from the first message (docs/recording.md).
 
+    With --watch (in the foreground only), each saved version of FILE is
+    applied as `topo apply` applies it, and nodes whose module (or a local
+    module it imports) is saved are restarted (docs/editing.md).
+
     Exit status: 0 all went well (or stopped by `topo down`; with -d: all
     ready); 1 a node failed; 2 FILE is invalid; 130 Ctrl-C; 143 SIGTERM.
     """
+    if watch and detach:
+        from topo.errors import UsageError
+
+        raise UsageError("--watch stays in the foreground (what each save does is printed there): "
+                         "leave out -d, or use topo apply on a detached run")
     if detach and status_fd is None:
         from topo.cli.detach import up_detached
 
@@ -227,7 +238,7 @@ def up(ctx: click.Context, file: Sources, ready_timeout: float, grace: float, co
 
     ctx.exit(launch(file, ready_timeout=ready_timeout, grace=grace, color=color, checking=checking,
                     status_fd=status_fd, status_tty=status_tty, record=record,
-                    record_only=split_targets(record_only)))
+                    record_only=split_targets(record_only), watch=watch))
 
 
 @cli.command(short_help="Print FILE as it runs: overlays merged, values set, profiles applied.")

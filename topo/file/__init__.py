@@ -36,4 +36,6 @@ Modules, in the order a run meets them:
   warnings), ``--strict``, source excerpts.
 - ``runref``: Every node's ``run:`` resolved before a run, without running its code (a
   step of the CLI's ``check``, ``plan`` and ``up``, not of ``load``).
+- ``localcode``: The local source files a node's code is made of, read from its imports
+  without running them (what ``topo up --watch`` watches).
 """

@@ -39,6 +39,8 @@ Modules, in the order a run meets them:
   copies relayed from the agents to their readers, injections passed to the agents.
 - ``applying``: ``topo apply`` carried out: the edited file read again and planned, the
   processes it names restarted, stopped or started, the reply held until they are ready.
+- ``watching``: ``topo up --watch``: each saved version of the file applied, the nodes
+  whose code is saved restarted, from a thread that hands its work to the loop.
 - ``tapreader``: The reading end of a tap (``topo echo``, ``run.tap()``): bound, asked
   for, renewed, read.
 - ``recorder``: ``topo up --record``: the names and the file checked first, the recorder

@@ -84,6 +84,8 @@ class Pending:
     removed: tuple[str, ...]
     done: Callable[[dict[str, Any]], None]
     homes: dict[str, str] = field(default_factory=dict)
+    #: Who asked, as the run's log says it (``topo apply``, ``topo up --watch``).
+    by: str = "topo apply"
 
 
 def read(request: dict[str, Any], running: Plan) -> Plan:
@@ -152,12 +154,12 @@ class Applier:
         self.sup = supervisor
         self.pending: Pending | None = None
         #: Plans handed over by a test harness (another thread): (plan, done).
-        self._posted: queue.SimpleQueue[tuple[Plan, Callable[[dict[str, Any]], None]]] = queue.SimpleQueue()
+        self._posted: queue.SimpleQueue[tuple[Plan, Callable[[dict[str, Any]], None], str]] = queue.SimpleQueue()
 
-    def post(self, plan: Plan, done: Callable[[dict[str, Any]], None]) -> None:
-        """Thread-safe: ``plan`` applied by the loop; ``done`` called (in the loop's
-        thread) with the reply once it is over."""
-        self._posted.put((plan, done))
+    def post(self, plan: Plan, done: Callable[[dict[str, Any]], None], by: str = "topo apply") -> None:
+        """Thread-safe: ``plan`` applied by the loop (once the apply under way, if any, is
+        over); ``done`` called (in the loop's thread) with the reply once it is over."""
+        self._posted.put((plan, done, by))
         self.sup.wake()  # type: ignore[attr-defined]
 
     def request(self, request: dict[str, Any], done: Callable[[dict[str, Any]], None]) -> None:
@@ -174,7 +176,8 @@ class Applier:
             return
         self.apply(plan, done, asked)
 
-    def apply(self, plan: Plan, done: Callable[[dict[str, Any]], None], asked: float | None = None) -> None:
+    def apply(self, plan: Plan, done: Callable[[dict[str, Any]], None], asked: float | None = None,
+              by: str = "topo apply") -> None:
         """``plan`` made the run's (``asked``: when the request came, what ``took`` counts
         from; default now)."""
         sup = self.sup
@@ -191,10 +194,10 @@ class Applier:
         plan = unique_ipc(plan, sup.plan, sup.bound)
         homes = {name: plan.instances[name].process for name in d.added}
         asked = time.monotonic() if asked is None else asked
-        sup.reporter.system(f"applying {plan.file} (topo apply): " + (", ".join(
+        sup.reporter.system(f"applying {plan.file} ({by}): " + (", ".join(
             f"{p.kind} {p.name}" for p in d.processes) or "no process touched"))
         started, removed = self._carry_out(d, plan)
-        self.pending = Pending(d, plan, asked, started, removed, done, homes)
+        self.pending = Pending(d, plan, asked, started, removed, done, homes, by)
         self.settle()
 
     def _refuse_busy(self) -> None:
@@ -292,10 +295,10 @@ class Applier:
         is over (every started node ready or failed, every removed process ended)."""
         while self.pending is None:
             try:
-                plan, done = self._posted.get_nowait()
+                plan, done, by = self._posted.get_nowait()
             except queue.Empty:
                 break
-            self.apply(plan, done)
+            self.apply(plan, done, by=by)
         sup = self.sup
         wait = self.pending
         if wait is None:
@@ -321,6 +324,7 @@ class Applier:
         pids = {p: sup.procs[p].pid for p in wait.started if p in sup.procs}
         reply.update({"diff": diff_json(wait.diff), "text": diff_text(wait.diff, wait.homes),
                       "took": took, "pids": pids, PLAN_DIFF: wait.diff})
-        sup.reporter.system(f"topo apply done in {took:.2f}s" if reply["ok"] else f"topo apply: {reply['error']}")
+        if wait.by == "topo apply":  # (another asker says it its own way: topo.supervisor.watching)
+            sup.reporter.system(f"topo apply done in {took:.2f}s" if reply["ok"] else f"topo apply: {reply['error']}")
         wait.done(reply)
 

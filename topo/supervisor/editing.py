@@ -91,9 +91,10 @@ class Edits:
         except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
             self._reply(frames[:-1], {"ok": False, "error": "malformed request"})
 
-    def restart(self, instances: tuple[str, ...]) -> tuple[str, ...]:
+    def restart(self, instances: tuple[str, ...], by: str = "topo restart") -> tuple[str, ...]:
         """Restarts the processes holding ``instances`` (each once, with all its nodes);
-        a process already waiting for a policy restart is left to it."""
+        a process already waiting for a policy restart is left to it. ``by``: who asked,
+        as the run's log says it."""
         sup = self.sup
         names: list[str] = []
         for instance in instances:
@@ -104,14 +105,14 @@ class Edits:
             proc = sup.procs[name]
             if any(sup.nodes[n].state == "restarting" for n in proc.instances):
                 continue  # being restarted already: its readiness is what is waited for
-            sup.reporter.system(f"restarting process {name} ({', '.join(proc.instances)}): asked by topo restart")
+            sup.reporter.system(f"restarting process {name} ({', '.join(proc.instances)}): asked by {by}")
             for n in proc.instances:
                 node = sup.nodes[n]
                 node.state, node.error, node.traceback = "restarting", None, None
                 node.restarts += 1
             proc.restart_at = time.monotonic()  # started again as soon as it has ended
             proc.stop_late_at = None
-            sup.stopping.replace(proc, "restart asked by topo restart")
+            sup.stopping.replace(proc, f"restart asked by {by}")
             proc.generation += 1  # what the old process says from now on is history
         return tuple(names)
 

@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import signal
 import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 import zmq
 
@@ -98,6 +99,8 @@ class Supervisor(Transitions):
         self._told_imports = set()
         self._acted: float | None = None  # when _act last looked at the time
         self.edits = editing.Edits(self)  # topo restart, topo apply
+        #: Work handed to the loop by other threads (``topo up --watch``'s watcher).
+        self._soon: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
 
     # -- asked from outside (signal handlers, topo down, a test harness) ------------------
 
@@ -114,6 +117,12 @@ class Supervisor(Transitions):
             os.write(self._wake_w, b"w")
         except OSError:
             pass  # full (the loop wakes anyway) or closed (the run is over)
+
+    def call_soon(self, work: Callable[[], None]) -> None:
+        """Thread-safe: ``work`` done by the loop's thread at its next turn (what changes
+        the run's state or prints is done there, never by another thread)."""
+        self._soon.put(work)
+        self.wake()
 
     def hurry(self) -> None:
         """A second Ctrl-C: skip the rest of the grace period."""
@@ -195,6 +204,7 @@ class Supervisor(Transitions):
         while not all(p.ended and p.restart_at is None for p in self.procs.values()) \
                 or (self.code is None and any(p.restart_at for p in self.procs.values())):
             self._act()
+            self._do_soon()
             self._notify_changes()
             self.edits.settle()
             timeout = min(self._next_deadline(), self.pipes.hold_for(self.reporter)) - time.monotonic()
@@ -215,6 +225,14 @@ class Supervisor(Transitions):
         self._drain(events)
         self._notify_changes()
         self.edits.settle()
+
+    def _do_soon(self) -> None:
+        while True:
+            try:
+                work = self._soon.get_nowait()
+            except queue.Empty:
+                return
+            work()
 
     def _notify_changes(self) -> None:
         for node in self.nodes.values():
