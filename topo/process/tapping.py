@@ -298,6 +298,9 @@ class Tapping:
             if entry.tap.copies:
                 entry.unsent += len(entry.tap.copies)
                 entry.tap.copies.clear()
+            while not record.stalled and not self._writable(entry) \
+                    and time.monotonic() < min(self._finish_by, progress + FINISH_STALL):
+                self._wake.wait(FULL_RETRY)  # the last word waits for room, as the copies did
             self._send(entry, END, [])
         for entry in entries:
             if entry.push is not None:

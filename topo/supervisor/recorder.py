@@ -68,10 +68,9 @@ class RunRecorder:
                  exclude: frozenset[str] = frozenset()) -> None:
         self.plan = plan
         pairs = [p for p in recorded_sockets(plan, only) if p[0] not in exclude]
-        local = plan.local_host
-        #: Instances on other hosts, not recorded (their taps are still to come).
-        self.remote = sorted({i for i, _ in pairs if plan.instances[i].host != local})
-        self.pairs = [p for p in pairs if plan.instances[p[0]].host == local]
+        #: Every recorded (instance, socket), on this host or another (whose agent relays
+        #: the copies: :mod:`topo.hosts.recordfeed`, :mod:`topo.supervisor.recordways`).
+        self.pairs = pairs
         self.output = os.path.abspath(output)
         self.shown = output  # as the user wrote it
         try:
@@ -94,11 +93,8 @@ class RunRecorder:
         return self.spec
 
     def notes(self) -> list[str]:
-        """What ``topo up`` says first: what is recorded where, and what is not."""
-        lines = [f"recording {len(self.pairs)} socket(s) to {self.shown}"]
-        if self.remote:
-            lines.append(f"not recorded (on other hosts, whose taps are still to come): {', '.join(self.remote)}")
-        return lines
+        """What ``topo up`` says first: what is recorded where."""
+        return [f"recording {len(self.pairs)} socket(s) to {self.shown}"]
 
     def start(self, topology_file: str, say: Callable[[str], None]) -> None:
         """The recorder process, and the thread that hears it; ``say``: a line on the run's
