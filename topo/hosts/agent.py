@@ -171,7 +171,7 @@ class Agent:
         for feed in (self.events, self.commands):
             feed.close(linger=0)
         if self.taps is not None:
-            self.taps.close(flush=not self.orphaned)
+            self.taps.close()
         self.up.close(linger=0 if self.orphaned else 2000)
         self.ctx.term()
         shutil.rmtree(self.dir, ignore_errors=True)

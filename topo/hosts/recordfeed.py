@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 import zmq
 
-from topo.supervisor.recordways import WINDOW
+from topo.process.tapwire import END, ON
+from topo.supervisor.recordways import FLUSHED, WINDOW
 from topo.supervisor.remotetaps import COPY
 
 if TYPE_CHECKING:
@@ -29,8 +30,15 @@ if TYPE_CHECKING:
 
 #: The agent's ipc file its processes' recorded copies go to.
 RECORD = "rec"
+#: The agent's ipc file its processes ask on whether their last copies are in.
+ACK = "rec-ack"
+#: Processes' questions waiting for their answer at once; and taps named in one.
+MAX_ASKS = 256
 #: Copies waiting in the PULL before the processes' PUSHes are full.
 HWM = 1000
+_ON, _END = ON.encode(), END.encode()
+#: Seconds the agent's end waits for credits before it gives the supervisor up.
+FLUSH_STALL = 1.0
 
 
 class RecordFeed:
@@ -44,6 +52,17 @@ class RecordFeed:
         self.pull.bind(self.endpoint)
         self.credit = WINDOW
         self.held: list[Any] | None = None
+        #: Where the processes ask whether their ``end`` is read (:mod:`topo.process.recordack`).
+        self.ack_endpoint = f"ipc://{directory}/{ACK}"
+        self.ack = ctx.socket(zmq.ROUTER)
+        self.ack.linger = 0
+        self.ack.bind(self.ack_endpoint)
+        #: Per recorded tap (id, instance): the time of the last ``end`` read.
+        self.ended: dict[tuple[bytes, bytes], int] = {}
+        self._asks: list[tuple[bytes, list[tuple[tuple[bytes, bytes], int]]]] = []
+        #: Recorded taps (id, instance) that said ``on``, less those that said ``end``: at
+        #: the agent's end, their last copies are still to come.
+        self.open: dict[tuple[bytes, bytes], int] = {}
 
     def granted(self, frames: list[bytes]) -> None:
         """``[CREDIT, count]`` from the supervisor (never above a window: an agent
@@ -68,6 +87,7 @@ class RecordFeed:
                     self.held = [COPY, *self.pull.recv_multipart(zmq.NOBLOCK, copy=False)]
                 except zmq.Again:
                     break
+                self._marker(self.held)
             try:
                 up.send_multipart(self.held, zmq.NOBLOCK, copy=False)
             except zmq.Again:
@@ -77,21 +97,82 @@ class RecordFeed:
             sent = True
         return sent
 
+    def _marker(self, message: list[Any]) -> None:
+        if len(message) == 6:  # a marker: [COPY, tap, instance, direction, time, missed]
+            direction = message[3].bytes
+            if direction in (_ON, _END):
+                key = (message[1].bytes[:64], message[2].bytes[:64])
+                if direction == _END:
+                    try:
+                        self.ended[key] = int(message[4].bytes)
+                    except ValueError:
+                        pass
+                    if self._asks:
+                        self._answer()
+                count = self.open.get(key, 0) + (1 if direction == _ON else -1)
+                if count > 0:
+                    self.open[key] = count
+                else:
+                    self.open.pop(key, None)
+
+    def asked(self) -> None:
+        """Processes asking whether their ``end`` is read: ``[id, "", (tap, instance,
+        time)...]``; answered ``ok`` once it is (at most :data:`MAX_ASKS` wait)."""
+        while True:
+            try:
+                frames = self.ack.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            body = frames[2:]
+            if len(frames) < 2 or frames[1] != b"" or len(body) % 3 or len(body) > 3 * MAX_ASKS \
+                    or len(self._asks) >= MAX_ASKS or not all(t.isdigit() for t in body[2::3]):
+                continue  # not a process of this agent's asking: no answer
+            ends = [((body[i][:64], body[i + 1][:64]), int(body[i + 2])) for i in range(0, len(body), 3)]
+            self._asks.append((frames[0], ends))
+        self._answer()
+
+    def _answer(self) -> None:
+        waiting = []
+        for who, ends in self._asks:
+            if all(self.ended.get(key, -1) >= t for key, t in ends):
+                try:
+                    self.ack.send_multipart([who, b"", b"ok"], zmq.NOBLOCK)
+                except zmq.ZMQError:
+                    pass  # it gave up waiting
+            else:
+                waiting.append((who, ends))
+        self._asks = waiting
+
     def flush(self, up: zmq.Socket[Any], credits: Any, deadline: float) -> None:
-        """At the agent's end (its processes have ended): what they sent goes up before
-        ``deadline``; ``credits()`` reads the supervisor's grants meanwhile."""
-        while time.monotonic() < deadline:
-            self.relay(up)
-            if self.held is None and not self.pull.poll(0):
+        """At the agent's end (its processes have ended): what they sent goes up, up to
+        each recorded tap's ``end``, before ``deadline`` or until :data:`FLUSH_STALL`
+        seconds pass with none gone (the supervisor is gone: an orphan does not wait for
+        it); ``credits()`` reads the supervisor's grants meanwhile. Then the word that all
+        went (:data:`FLUSHED`), which the supervisor's end waits for."""
+        progress = time.monotonic()
+        while time.monotonic() < min(deadline, progress + FLUSH_STALL):
+            if self.relay(up):
+                progress = time.monotonic()
+            if self.held is None and not self.open and not self.pull.poll(0):
+                try:  # the supervisor waits for this word, not for a quiet moment
+                    up.send_multipart([FLUSHED], zmq.NOBLOCK)
+                except zmq.ZMQError:
+                    pass
                 return
             credits()
-            up.poll(10, zmq.POLLIN | (zmq.POLLOUT if self.credit > 0 else 0))
+            if self.credit <= 0 or self.held is not None:
+                up.poll(10, zmq.POLLIN | (zmq.POLLOUT if self.credit > 0 else 0))
+            else:
+                self.pull.poll(10)  # a process's last copies, still on their way
 
     def close(self) -> None:
         self.pull.close(linger=0)
+        self.ack.close(linger=0)
 
 
 def recording_here(record: Recording | None, feed: RecordFeed | None) -> Recording | None:
     """What the agent's processes are started with: the recorded sockets, their copies to
     its ``feed`` (None: nothing recorded, or no way to the supervisor)."""
-    return record._replace(endpoint=feed.endpoint) if record is not None and feed is not None else None
+    if record is None or feed is None:
+        return None
+    return record._replace(endpoint=feed.endpoint, ack=feed.ack_endpoint)

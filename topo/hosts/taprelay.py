@@ -167,8 +167,9 @@ class TapRelay:
         self._thread = threading.Thread(target=self._run, name="topo:tap-relay", daemon=True)
         self._thread.start()
 
-    def close(self, timeout: float = 2.0, flush: bool = False) -> None:
-        """``flush``: what the processes recorded goes up first (not for an orphan)."""
+    def close(self, timeout: float = 2.0, flush: bool = True) -> None:
+        """``flush``: what the processes recorded goes up first, while the supervisor
+        takes it (:meth:`RecordFeed.flush`)."""
         self._flush = flush and self.record is not None
         self._stop.set()
         self._thread.join(timeout + (FLUSH if self._flush else 0.0))
@@ -181,6 +182,8 @@ class TapRelay:
         reading = True
         feed = self.record
         feeding = False  # its PULL registered
+        if feed is not None:
+            poller.register(feed.ack, zmq.POLLIN)
         try:
             while not self._stop.is_set():
                 for sock, _ in poller.poll(100):  # 100 ms: how soon a close is seen
@@ -190,6 +193,8 @@ class TapRelay:
                         self._answered()
                     elif sock is self.up:
                         self._requests()
+                    elif feed is not None and sock is feed.ack:
+                        feed.asked()
                 if feed is not None:  # a recording's copies: never dropped, sent on credit
                     feed.relay(self.up)
                     if feed.reading != feeding:

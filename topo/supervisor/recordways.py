@@ -37,6 +37,8 @@ HWM = 1000
 STALL = 5.0
 #: What the supervisor sends an agent: credits for so many more recorded copies.
 CREDIT = b"k"
+#: What an agent's relay says at its end, once its processes' recorded copies are all sent.
+FLUSHED = b"f"
 
 _PREFIX = RECORD_PREFIX.encode()
 
@@ -66,6 +68,9 @@ class RecordWays:
         self.owed: dict[str, int] = {}
         #: The recorder was given up: copies are dropped and counted.
         self.given_up = False
+        #: Hosts that sent recorded copies, and those whose agent said all are sent.
+        self.seen: set[str] = set()
+        self.flushed: set[str] = set()
         self.dropped = 0
         self._told = 0
         self._progress = time.monotonic()
@@ -86,6 +91,7 @@ class RecordWays:
         """One recorded copy from ``host``: on to the recorder, or queued behind the others
         of its host. More than a window queued is an agent that ignores its credits:
         dropped and counted."""
+        self.seen.add(host)
         queue = self.waiting.get(host)
         if not queue and self._send(frames):
             self.owed[host] = self.owed.get(host, 0) + 1

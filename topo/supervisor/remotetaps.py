@@ -38,7 +38,7 @@ from topo.process import curve
 from topo.process.curve import HostKeys
 from topo.process.tapping import LEASE
 from topo.process.tapwire import MISSED, copies_in, owed_marker
-from topo.supervisor.recordways import CREDIT, RecordWays, is_record
+from topo.supervisor.recordways import CREDIT, FLUSHED, RecordWays, is_record
 
 if TYPE_CHECKING:
     from topo.process.boot import Recording
@@ -215,10 +215,12 @@ class TapRelay:
             except zmq.Again:
                 return
             host = parts[0].bytes.decode(errors="replace")
-            if len(parts) < 3 or _proven_host(parts[1]) != host:
+            if len(parts) < 2 or _proven_host(parts[1]) != host:
                 continue  # the routing id is the agent's to choose; its key is not
             kind = parts[1].bytes
-            if kind == COPY:
+            if kind == FLUSHED and self.records is not None:
+                self.records.flushed.add(host)
+            elif kind == COPY and len(parts) >= 3:
                 self._copy(host, parts[2:])
             elif kind == ANSWER and len(parts) >= 4:
                 pending = self._pending.get(parts[2].bytes)
@@ -277,22 +279,22 @@ class TapRelay:
         for host, count in records.grants():
             try:
                 self.router.send_multipart([host.encode(), CREDIT, b"%d" % count], zmq.NOBLOCK)
+            except zmq.Again:
+                records.owed[host] = records.owed.get(host, 0) + count  # sent at the next turn
             except zmq.ZMQError:
                 pass  # the agent is gone (one launched again starts with a full window)
 
     def _flush_records(self, records: RecordWays, deadline: float) -> None:
         """The run's end (the agents have left): the recorded copies that came, and those
-        still in the ROUTER, go to the recorder before ``deadline``."""
+        still on their way, go to the recorder before ``deadline``: until every host that
+        sent some has said it sent all (a lost host's agent never does: the deadline)."""
         poller = zmq.Poller()
         poller.register(self.router, zmq.POLLIN)
         while time.monotonic() < deadline:
-            if not poller.poll(0):
-                if not records.pending():
-                    break
-                records.drain(time.monotonic())
-                records.push.poll(10, zmq.POLLOUT)
-                continue
-            self._from_agents()
+            if not records.pending() and records.seen <= records.flushed:
+                break
+            if poller.poll(10):
+                self._from_agents()
             records.drain(time.monotonic())
         records.close(deadline)
 
