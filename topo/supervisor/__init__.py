@@ -37,6 +37,8 @@ Modules, in the order a run meets them:
   their nodes are ready again) and the plan's facts for ``topo apply``.
 - ``remotetaps``: The supervisor's end of taps and ``topo send`` for nodes on other hosts:
   copies relayed from the agents to their readers, injections passed to the agents.
+- ``recordways``: ``topo up --record``'s copies from other hosts: on to the recorder,
+  waiting (bounded by the agents' credits) rather than dropped while it is behind.
 - ``tapreader``: The reading end of a tap (``topo echo``, ``run.tap()``): bound, asked
   for, renewed, read.
 - ``recorder``: ``topo up --record``: the names and the file checked first, the recorder
