@@ -6,13 +6,16 @@ behind makes the remote nodes wait, as it does the local ones."""
 from __future__ import annotations
 
 import re
+import subprocess
 import time
 from pathlib import Path
 from typing import Iterator
 
+import psutil
 import pytest
 
 from conftest import Topo, wait_until
+from test_up_record import chunked
 from hostnet import Network, host_network, hosts_block, namespace_pids, requires_netns
 from topo.observe.recorded import messages, summarize
 
@@ -122,3 +125,34 @@ def test_a_remote_flood_is_recorded_whole(topo: Topo, net: Network, tmp_path: Pa
     assert recorded[0][0] == [b"0"] and recorded[-2][0] == [b"%d" % (count - 1)] and recorded[-1][0] == [b"end"]
     print(f"remote flood: {count} messages recorded in {took:.1f}s (whole run)")
     wait_until(lambda: namespace_pids(net) == [], 15, "every process on the hosts to be gone")
+
+
+def test_a_host_lost_while_recorded_leaves_a_finished_file_within_a_bound(topo: Topo, net: Network,
+                                                                          tmp_path: Path) -> None:
+    out = tmp_path / "lost.mcap"
+    text = FLOOD.format(hosts=hosts_block(net), count=0).replace("uprecnodes:flood", "uprecnodes:forever") \
+        .replace("uprecnodes:count", "uprecnodes:drain")
+    up = topo.start("up", topo.file(text), "--record", str(out), "--record-only", "source.out",
+                    "--ready-timeout", "30")
+    topo.wait_for_line(up, r"all 2 node\(s\) ready")
+    wait_until(lambda: chunked(out), 20, "a chunk written to the recording")
+    agents = [p for p in map(psutil.Process, _pids_in(net, 0)) if "topo.hosts.agent" in " ".join(p.cmdline())]
+    assert len(agents) == 1
+    agents[0].kill()  # h1's agent, and with it the recorded node
+    lost = time.monotonic()
+    rest, err = up.communicate(timeout=60)
+    took = time.monotonic() - lost
+    assert up.returncode == 1, rest + err
+    assert re.search(r"source failed: its host h1 was lost", rest), rest
+    assert re.search(r"recorded \d+ message\(s\) to .*lost\.mcap", rest), rest
+    assert "no last word from source" in rest, rest
+    summary = summarize(str(out))
+    assert summary.complete and summary.messages > 0
+    assert took < 20, f"the run's end took {took:.1f}s after the host was lost"
+    wait_until(lambda: namespace_pids(net) == [], 15, "every process on the hosts to be gone")
+
+
+def _pids_in(net: Network, index: int) -> set[int]:
+    found = subprocess.run(["ip", "netns", "pids", net.hosts[index].name], capture_output=True, text=True,
+                           check=True)
+    return {int(p) for p in found.stdout.split()}
