@@ -154,16 +154,16 @@ class RecordFeed:
             if self.relay(up):
                 progress = time.monotonic()
             if self.held is None and not self.open and not self.pull.poll(0):
-                try:  # the supervisor waits for this word, not for a quiet moment
-                    up.send_multipart([FLUSHED], zmq.NOBLOCK)
-                except zmq.ZMQError:
-                    pass
-                return
+                break
             credits()
             if self.credit <= 0 or self.held is not None:
                 up.poll(10, zmq.POLLIN | (zmq.POLLOUT if self.credit > 0 else 0))
             else:
                 self.pull.poll(10)  # a process's last copies, still on their way
+        try:  # the supervisor waits for this word (all sent, or all that will be), not for a quiet moment
+            up.send_multipart([FLUSHED], zmq.NOBLOCK)
+        except zmq.ZMQError:
+            pass
 
     def close(self) -> None:
         self.pull.close(linger=0)
