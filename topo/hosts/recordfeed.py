@@ -122,7 +122,7 @@ class RecordFeed:
             try:
                 frames = self.ack.recv_multipart(zmq.NOBLOCK)
             except zmq.Again:
-                return
+                break
             body = frames[2:]
             if len(frames) < 2 or frames[1] != b"" or len(body) % 3 or len(body) > 3 * MAX_ASKS \
                     or len(self._asks) >= MAX_ASKS or not all(t.isdigit() for t in body[2::3]):

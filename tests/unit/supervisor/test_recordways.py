@@ -138,5 +138,9 @@ def test_the_agent_sends_on_credit_only_and_confirms_an_end(ctx: zmq.Context[Any
     while feed.open:
         feed.relay(up)
     assert asker.poll(2000) and asker.recv() == b"ok"
+    asker.send_multipart([b"record:out", b"src", b"77"])  # asked once the end is read: at once
+    assert feed.ack.poll(2000)
+    feed.asked()
+    assert asker.poll(2000) and asker.recv() == b"ok"
     assert ask(ctx, feed.ack_endpoint, [], 0.0)  # nothing to ask: no wait
     feed.close()
