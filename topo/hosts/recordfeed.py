@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import zmq
 
+from topo.process.recordack import Asks
 from topo.process.tapwire import END, ON
 from topo.supervisor.recordways import FLUSHED, WINDOW
 from topo.supervisor.remotetaps import COPY
@@ -32,8 +33,6 @@ if TYPE_CHECKING:
 RECORD = "rec"
 #: The agent's ipc file its processes ask on whether their last copies are in.
 ACK = "rec-ack"
-#: Processes' questions waiting for their answer at once; and taps named in one.
-MAX_ASKS = 256
 #: Copies waiting in the PULL before the processes' PUSHes are full.
 HWM = 1000
 _ON, _END = ON.encode(), END.encode()
@@ -57,9 +56,7 @@ class RecordFeed:
         self.ack = ctx.socket(zmq.ROUTER)
         self.ack.linger = 0
         self.ack.bind(self.ack_endpoint)
-        #: Per recorded tap (id, instance): the time of the last ``end`` read.
-        self.ended: dict[tuple[bytes, bytes], int] = {}
-        self._asks: list[tuple[bytes, list[tuple[tuple[bytes, bytes], int]]]] = []
+        self._asks = Asks()
         #: Recorded taps (id, instance) that said ``on``, less those that said ``end``: at
         #: the agent's end, their last copies are still to come.
         self.open: dict[tuple[bytes, bytes], int] = {}
@@ -103,10 +100,7 @@ class RecordFeed:
             if direction in (_ON, _END):
                 key = (message[1].bytes[:64], message[2].bytes[:64])
                 if direction == _END:
-                    try:
-                        self.ended[key] = int(message[4].bytes)
-                    except ValueError:
-                        pass
+                    self._asks.ended(key[0], key[1], message[4].bytes)
                     if self._asks:
                         self._answer()
                 count = self.open.get(key, 0) + (1 if direction == _ON else -1)
@@ -116,32 +110,20 @@ class RecordFeed:
                     self.open.pop(key, None)
 
     def asked(self) -> None:
-        """Processes asking whether their ``end`` is read: ``[id, "", (tap, instance,
-        time)...]``; answered ``ok`` once it is (at most :data:`MAX_ASKS` wait)."""
+        """Processes asking whether their ``end`` is read (:class:`Asks`)."""
         while True:
             try:
-                frames = self.ack.recv_multipart(zmq.NOBLOCK)
+                self._asks.asked(self.ack.recv_multipart(zmq.NOBLOCK))
             except zmq.Again:
                 break
-            body = frames[2:]
-            if len(frames) < 2 or frames[1] != b"" or len(body) % 3 or len(body) > 3 * MAX_ASKS \
-                    or len(self._asks) >= MAX_ASKS or not all(t.isdigit() for t in body[2::3]):
-                continue  # not a process of this agent's asking: no answer
-            ends = [((body[i][:64], body[i + 1][:64]), int(body[i + 2])) for i in range(0, len(body), 3)]
-            self._asks.append((frames[0], ends))
         self._answer()
 
     def _answer(self) -> None:
-        waiting = []
-        for who, ends in self._asks:
-            if all(self.ended.get(key, -1) >= t for key, t in ends):
-                try:
-                    self.ack.send_multipart([who, b"", b"ok"], zmq.NOBLOCK)
-                except zmq.ZMQError:
-                    pass  # it gave up waiting
-            else:
-                waiting.append((who, ends))
-        self._asks = waiting
+        for who in self._asks.answered():
+            try:
+                self.ack.send_multipart([who, b"", b"ok"], zmq.NOBLOCK)
+            except zmq.ZMQError:
+                pass  # it gave up waiting
 
     def flush(self, up: zmq.Socket[Any], credits: Any, deadline: float) -> None:
         """At the agent's end (its processes have ended): what they sent goes up, up to

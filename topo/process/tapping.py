@@ -306,7 +306,7 @@ class Tapping:
                 self._wake.wait(FULL_RETRY)  # the last word waits for room, as the copies did
             entry.end_ns = time.time_ns()
             self._send(entry, END, [], entry.end_ns)
-        if self._ack:  # another host's agent relays them: its word that it read them all
+        if self._ack:  # the reader's word that it read them all, before their way closes
             ask(ctx, self._ack, [(*e.head, e.end_ns) for e in entries if e.end_ns and e.record is not None
                                  and not e.record.stalled], self._finish_by)
         for entry in entries:

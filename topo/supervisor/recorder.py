@@ -89,7 +89,8 @@ class RunRecorder:
         sockets: dict[str, tuple[str, ...]] = {}
         for instance, socket in self.pairs:
             sockets[instance] = (*sockets.get(instance, ()), socket)
-        self.spec = Recording(f"ipc://{sockets_dir}/{ENDPOINT_NAME}", sockets)
+        self.spec = Recording(f"ipc://{sockets_dir}/{ENDPOINT_NAME}", sockets,
+                              ack=f"ipc://{sockets_dir}/{ENDPOINT_NAME}-ack")
         return self.spec
 
     def notes(self) -> list[str]:
@@ -107,7 +108,7 @@ class RunRecorder:
                                      start_new_session=True)
         os.close(self._fd)
         self._fd = None
-        config = {"endpoint": self.spec.endpoint, "path": self.output, "topology_file": _read(topology_file),
+        config = {"endpoint": self.spec.endpoint, "ack": self.spec.ack, "path": self.output, "topology_file": _read(topology_file),
                   "plan": json.dumps(self.plan.to_json())}
         assert self.proc.stdin is not None
         try:
