@@ -16,6 +16,9 @@ there, in the node's process (what costs the node least); a copy read just befor
 dropped here and counted, and the count reaches the reader in a ``missed`` marker under
 the pseudo-instance ``relay@HOST``. Nothing queues without a bound anywhere on the way.
 
+``topo up --record``'s copies are the exception: they come on a PULL of their own and go
+up on credit, never dropped (:mod:`topo.hosts.recordfeed`), read by the same thread.
+
 ``topo send``: a request names the socket, its type and the endpoint it binds on this host
 (ipc here, tcp on this host's address: CURVE with the run's keys, which the agent holds);
 it is checked (:func:`check_send`) and done in a short-lived thread (at most
