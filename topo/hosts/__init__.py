@@ -20,6 +20,8 @@ Modules, in the order a run meets them:
   reports, its processes' events, and their output lines, read from pipes the agent owns.
 - ``taprelay``: An agent's end of taps and ``topo send``: its processes' copies relayed to
   the supervisor, and messages injected into a socket of its host.
+- ``recordfeed``: An agent's end of ``topo up --record``: its processes' recorded copies
+  sent up on credit, never dropped, and their ``end`` confirmed to them.
 - ``agent``: topo's agent: runs one host's share of a run, for a supervisor on another
   host.
 """

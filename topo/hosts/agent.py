@@ -40,6 +40,7 @@ from topo.supervisor import rundir, spawn
 from topo.supervisor.watch import POLL_EXITS
 from topo.hosts import agent_config, agent_dir
 from topo.hosts.agent_config import AgentConfig, encode_config, read_config
+from topo.hosts.recordfeed import recording_here
 from topo.hosts.taprelay import TapRelay, tap_for_process
 from topo.hosts.uplink import Uplink
 
@@ -98,7 +99,8 @@ class Agent:
         self.uplink = Uplink(self.up, self.poller, (self.events, self.commands))
         #: Taps' copies and topo send, on a channel and a thread of their own.
         self.taps = TapRelay(self.ctx, self.dir, config.taps, config.keys, config.control_host, config.host,
-                             config.plan.host(config.host).address, self.process_of) if config.taps else None
+                             config.plan.host(config.host).address, self.process_of,
+                             record=config.record is not None) if config.taps else None
         r, w = os.pipe()
         os.set_blocking(w, False)
         self.wake = _Wake(r, w)
@@ -259,7 +261,7 @@ class Agent:
                     f"ipc://{self.dir}/{COMMANDS}", str(self.dir), time.time() + float(m["ready_in"]),
                     cfg.grace, os.getpid(), cfg.sys_path, generation=int(m["gen"]),
                     fixed=dict(m["fixed"]), absent=frozenset(m["absent"]), restarts=dict(m["restarts"]),
-                    keys=cfg.keys)
+                    keys=cfg.keys, record=recording_here(cfg.record, self.taps.record if self.taps else None))
         child.generation, child.bye, child.report_by, child.term_sent, child.stats = boot.generation, False, None, None, None
         child.proc = spawn.start(boot)  # its output in pipes read here, relayed as events
         self.uplink.pipes.add(child.name, child.proc.topo_output)

@@ -12,6 +12,7 @@ import pickle
 from dataclasses import dataclass
 
 from topo import __version__
+from topo.process.boot import Recording
 from topo.process.curve import HostKeys
 from topo.plan.planner import Plan
 
@@ -43,6 +44,9 @@ class AgentConfig:
     version: str = __version__
     #: The supervisor's tcp ROUTER for taps' copies and topo send (:mod:`topo.hosts.taprelay`).
     taps: str = ""
+    #: ``topo up --record``: the host's recorded sockets (the endpoint is the agent's own,
+    #: :mod:`topo.hosts.recordfeed`; the one given is the recorder's, on the supervisor's host).
+    record: Recording | None = None
 
 
 def encode_config(config: AgentConfig) -> bytes:

@@ -22,6 +22,7 @@ import zmq
 from topo.process import curve
 from topo.hosts.agent_config import CONTROL_MAX_MESSAGE, AgentConfig, encode_config
 from topo.process.control import BEAT, SILENCE, Kind, Message
+from topo.process.boot import Recording
 from topo.process.curve import HostKeys
 from topo.errors import UsageError
 from topo.plan.planner import Host, Plan
@@ -57,10 +58,11 @@ class Remote:
 class Hosts:
     def __init__(self, plan: Plan, ctx: zmq.Context[Any], poller: zmq.Poller, reporter: Reporter, *,
                  run_id: str, grace: float, sys_path: tuple[str, ...], keys: Mapping[str, HostKeys],
-                 sockets_dir: str = "") -> None:
+                 sockets_dir: str = "", record: Recording | None = None) -> None:
         """``keys``: the run's key pairs by host (:attr:`topo.plan.planner.Plan.key_hosts`);
         ``sockets_dir``: the run's private directory, where ``topo send`` asks for a remote
-        node (:mod:`topo.supervisor.remotetaps`)."""
+        node (:mod:`topo.supervisor.remotetaps`); ``record``: ``topo up --record``'s
+        recorder and sockets, remote ones included (:mod:`topo.supervisor.recordways`)."""
         self.plan = plan
         self.poller = poller
         self.reporter = reporter
@@ -90,7 +92,8 @@ class Hosts:
         #: Taps of remote nodes and topo send to them: a channel and a thread of their own.
         self.taps = TapRelay(ctx, local, address, f"ipc://{sockets_dir}/{INJECT}" if sockets_dir else "",
                              lambda i: plan.instances[i].host if i in plan.instances and
-                             plan.instances[i].host in self.remotes else None)
+                             plan.instances[i].host in self.remotes else None, record=record)
+        self.record = record
         self.remotes = {h.name: Remote(h, self.keys[h.name]) for h in plan.remote_hosts}
         poller.register(self.router, zmq.POLLIN)
         self._next_ping = 0.0
@@ -119,7 +122,7 @@ class Hosts:
         remote.popen = popen
         config = AgentConfig(self.plan.topology, self.run_id, name, self.plan.for_host(name), self.endpoint,
                              self.plan.local_host, remote.keys, self.grace, self.sys_path,
-                             taps=self.taps.endpoint)
+                             taps=self.taps.endpoint, record=self._recording(name))
         assert popen.stdin is not None and popen.stdout is not None
         stdin, data = popen.stdin, encode_config(config)
 
@@ -272,6 +275,14 @@ class Hosts:
             if remote.lost is not None:
                 why, remote.lost = remote.lost, None
                 yield name, why
+
+    def _recording(self, host: str) -> Recording | None:
+        """The recorded sockets of ``host``'s instances (None: none there)."""
+        if self.record is None:
+            return None
+        mine = {i: s for i, s in self.record.sockets.items() if i in self.plan.instances
+                and self.plan.instances[i].host == host}
+        return self.record._replace(sockets=mine) if mine else None
 
     def is_up(self, name: str) -> bool:
         return self.remotes[name].up

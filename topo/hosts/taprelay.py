@@ -16,6 +16,9 @@ there, in the node's process (what costs the node least); a copy read just befor
 dropped here and counted, and the count reaches the reader in a ``missed`` marker under
 the pseudo-instance ``relay@HOST``. Nothing queues without a bound anywhere on the way.
 
+``topo up --record``'s copies are the exception: they come on a PULL of their own and go
+up on credit, never dropped (:mod:`topo.hosts.recordfeed`), read by the same thread.
+
 ``topo send``: a request names the socket, its type and the endpoint it binds on this host
 (ipc here, tcp on this host's address: CURVE with the run's keys, which the agent holds);
 it is checked (:func:`check_send`) and done in a short-lived thread (at most
@@ -40,6 +43,8 @@ from topo.process.control import Kind, Message
 from topo.process.curve import HostKeys
 from topo.process.inject import INJECTORS, deliver
 from topo.process.tapwire import MISSED, copies_in
+from topo.hosts.recordfeed import RecordFeed
+from topo.supervisor.recordways import CREDIT
 from topo.supervisor.remotetaps import ANSWER, COPY, MAX_FRAME, SEND, Owed
 
 #: The agent's ipc file its processes' taps send their copies to.
@@ -48,6 +53,8 @@ TAPS = "taps"
 HWM = 1000
 #: Injections at once; one more is refused (each waits up to its timeout).
 MAX_SENDS = 4
+#: Seconds the agent's end gives its processes' last recorded copies to go up.
+FLUSH = 3.0
 #: The longest a send may wait (seconds), the largest request header, the longest name.
 MAX_TIMEOUT = 3600.0
 MAX_HEADER = 4096
@@ -129,7 +136,10 @@ class TapRelay:
     """The relay's thread, its PULL (:data:`TAPS`) and its DEALER to the supervisor."""
 
     def __init__(self, ctx: zmq.Context[Any], directory: Path, supervisor: str, keys: HostKeys,
-                 supervisor_host: str, host: str, address: str, process_of: Mapping[str, str]) -> None:
+                 supervisor_host: str, host: str, address: str, process_of: Mapping[str, str],
+                 record: bool = False) -> None:
+        """``record``: the host's nodes are recorded (``topo up --record``): their copies
+        come on a PULL of their own (:mod:`topo.hosts.recordfeed`)."""
         self._ctx = ctx
         self._host, self._address, self._dir = host, address, str(directory)
         self._keys, self._process_of = keys, process_of
@@ -149,6 +159,8 @@ class TapRelay:
         self.done = ctx.socket(zmq.PULL)
         self.done.linger = 0
         self.done.bind(self._done_at)
+        self.record = RecordFeed(ctx, directory) if record else None
+        self._flush = False
         #: Copies read but not sent up (the DEALER full), by tap id.
         self.dropped: dict[bytes, int] = {}
         self._told: dict[bytes, int] = {}
@@ -158,9 +170,12 @@ class TapRelay:
         self._thread = threading.Thread(target=self._run, name="topo:tap-relay", daemon=True)
         self._thread.start()
 
-    def close(self, timeout: float = 2.0) -> None:
+    def close(self, timeout: float = 2.0, flush: bool = True) -> None:
+        """``flush``: what the processes recorded goes up first, while the supervisor
+        takes it (:meth:`RecordFeed.flush`)."""
+        self._flush = flush and self.record is not None
         self._stop.set()
-        self._thread.join(timeout)
+        self._thread.join(timeout + (FLUSH if self._flush else 0.0))
 
     def _run(self) -> None:
         poller = zmq.Poller()
@@ -168,6 +183,10 @@ class TapRelay:
         poller.register(self.done, zmq.POLLIN)
         poller.register(self.pull, zmq.POLLIN)
         reading = True
+        feed = self.record
+        feeding = False  # its PULL registered
+        if feed is not None:
+            poller.register(feed.ack, zmq.POLLIN)
         try:
             while not self._stop.is_set():
                 for sock, _ in poller.poll(100):  # 100 ms: how soon a close is seen
@@ -177,6 +196,16 @@ class TapRelay:
                         self._answered()
                     elif sock is self.up:
                         self._requests()
+                    elif feed is not None and sock is feed.ack:
+                        feed.asked()
+                if feed is not None:  # a recording's copies: never dropped, sent on credit
+                    feed.relay(self.up)
+                    if feed.reading != feeding:
+                        feeding = not feeding
+                        if feeding:
+                            poller.register(feed.pull, zmq.POLLIN)
+                        else:
+                            poller.unregister(feed.pull)
                 # while the way up is full, the copies wait in the processes (which drop
                 # and count them), not here: the PULL is not read, the DEALER polled for room
                 room = bool(self.up.getsockopt(zmq.EVENTS) & zmq.POLLOUT)
@@ -189,11 +218,16 @@ class TapRelay:
                         poller.unregister(self.pull)
                 if room:
                     self._tell_missed()
+            if feed is not None and self._flush:
+                feed.flush(self.up, self._requests, time.monotonic() + FLUSH)
         except zmq.ContextTerminated:
             pass  # the context ended under it (a supervisor's or agent's end): nothing left to relay
         finally:
-            for sock in (self.pull, self.up, self.done):
+            if feed is not None:
+                feed.close()
+            for sock in (self.pull, self.done):
                 sock.close(linger=0)
+            self.up.close(linger=int(FLUSH * 1000) if self._flush else 0)
 
     def _relay(self) -> None:
         for _ in range(HWM):
@@ -233,6 +267,9 @@ class TapRelay:
                 frames = self.up.recv_multipart(zmq.NOBLOCK)
             except zmq.Again:
                 return
+            if frames and frames[0] == CREDIT and self.record is not None:
+                self.record.granted(frames)
+                continue
             if len(frames) < 3 or frames[0] != SEND or len(frames[1]) > 64:
                 continue
             req_id = frames[1]

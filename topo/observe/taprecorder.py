@@ -15,6 +15,10 @@ the plan) and then nothing until it closes, which is the run's end; its stdout s
 the file is finished. The output file is opened by ``topo up`` (which reports a file
 that cannot be written before the run starts) and handed over as a descriptor.
 
+A process at its end asks, on a ROUTER beside the PULL, whether its ``end`` is read, and
+waits for the answer before it closes its PUSH (:mod:`topo.process.recordack`): a PULL
+that is behind would lose what the kernel still holds once its peer hangs up.
+
 At the end it reads until every tap that said ``on`` has said ``end`` (each process sends
 what its taps hold, then ``end``, before it exits), or :data:`END_WAIT` seconds for those
 whose process was killed, then writes the summary. SIGTERM ends it the same way; the run
@@ -111,6 +115,7 @@ def run(fd: int) -> int:
     import zmq
 
     from topo.observe.recording import Recorder
+    from topo.process.recordack import Asks
     from topo.process.tapping import RECORD_PREFIX
 
     config = _config()
@@ -123,6 +128,12 @@ def run(fd: int) -> int:
     pull.setsockopt(zmq.LINGER, 0)
     pull.setsockopt(zmq.RCVHWM, RCVHWM)
     pull.bind(str(config["endpoint"]))
+    # the processes ask, at their end, whether their ``end`` is read (topo.process.recordack)
+    ack = ctx.socket(zmq.ROUTER)
+    ack.setsockopt(zmq.LINGER, 0)
+    if config.get("ack"):
+        ack.bind(str(config["ack"]))
+    asks = Asks()
     out = os.fdopen(fd, "wb")
     recorder = Recorder(str(config["path"]), str(config["topology_file"]), str(config["plan"]), file=out)
     _say(bound=True)
@@ -130,6 +141,7 @@ def run(fd: int) -> int:
     prefix = RECORD_PREFIX.encode()
     poller = zmq.Poller()
     poller.register(pull, zmq.POLLIN)
+    poller.register(ack, zmq.POLLIN)
     poller.register(0, zmq.POLLIN)
     poller.register(wake_r, zmq.POLLIN)
     ending_at: float | None = None
@@ -158,9 +170,19 @@ def run(fd: int) -> int:
                         raise
                 else:
                     taps.marker(key, direction, int(missed))
+                    if direction == _END:
+                        asks.ended(tap_id, instance, time_ns)
+                        answer()
             except (ValueError, UnicodeDecodeError):
                 bad += 1  # a stray message on the socket: never trusted, counted
         return True
+
+    def answer() -> None:
+        for who in asks.answered():
+            try:
+                ack.send_multipart([who, b"", b"ok"], zmq.NOBLOCK)
+            except zmq.ZMQError:
+                pass  # it gave up waiting
 
     try:
         while True:
@@ -174,6 +196,13 @@ def run(fd: int) -> int:
             for sock, _ in events:
                 if sock is pull:
                     read()
+                elif sock is ack:
+                    while True:
+                        try:
+                            asks.asked(ack.recv_multipart(zmq.NOBLOCK))
+                        except zmq.Again:
+                            break
+                    answer()
                 elif sock == 0:
                     if not os.read(0, 4096):  # topo up closed it: the run is over (or topo up is gone)
                         poller.unregister(0)
@@ -189,6 +218,7 @@ def run(fd: int) -> int:
     finally:
         recorder.close()
         pull.close(linger=0)
+        ack.close(linger=0)
         ctx.term()
     _say(done={"messages": recorder.messages, "missed": taps.missed, "bytes": os.path.getsize(recorder.path)
                 if os.path.exists(recorder.path) else 0, "unended": taps.unended(), "bad": bad})

@@ -48,6 +48,8 @@ Modules, in the order a run meets them:
   taps of ``topo up --record`` from each node's first instruction.
 - ``taprecord``: A recording's tap: the node waits for room rather than lose a copy,
   within a bound, and stops waiting for a recorder that takes nothing.
+- ``recordack``: A process on another host asks its agent whether its recorded copies'
+  ``end`` is read before it closes their way (a full PULL loses what its peer left).
 - ``inject``: One message put into a node's receiving socket from outside, as a peer
   would (``topo send``, here or through an agent).
 - ``tapwire``: The tap sender's messages as far as a relay needs them: markers, and the

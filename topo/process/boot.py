@@ -27,6 +27,9 @@ class Recording(NamedTuple):
     #: instance → the names of its sockets recorded (instances of other processes too)
     sockets: Mapping[str, tuple[str, ...]]
     stall: float = 5.0
+    #: Where a process asks the reader of its copies (the recorder, or its host's agent)
+    #: whether its last copies are in (:mod:`topo.process.recordack`; "": it does not ask).
+    ack: str = ""
 
 
 class Boot(NamedTuple):

@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping
 import zmq
 
 from topo.process import tap as taps
+from topo.process.recordack import ask
 from topo.process.taprecord import RecordTap
 from topo.process.tapwire import END, MISSED, ON
 from topo.plan.share import PUB
@@ -96,6 +97,7 @@ class _Entry:
         self.full = False           # the PUSH refused a copy: its reader is behind
         self.head = (tap_id.encode(), instance.encode())
         self.ended = False
+        self.end_ns = 0             # the time of the ``end`` marker sent (a recording's)
 
     @property
     def missed(self) -> int:
@@ -118,6 +120,7 @@ class Tapping:
         self._thread: threading.Thread | None = None
         self._say = say
         self._finish_by: float | None = None
+        self._ack = record.ack if record is not None else ""
         self._finished = threading.Event()
         for instance, name in _recorded(record, instances):
             assert record is not None
@@ -298,7 +301,14 @@ class Tapping:
             if entry.tap.copies:
                 entry.unsent += len(entry.tap.copies)
                 entry.tap.copies.clear()
-            self._send(entry, END, [])
+            while not record.stalled and not self._writable(entry) \
+                    and time.monotonic() < min(self._finish_by, progress + FINISH_STALL):
+                self._wake.wait(FULL_RETRY)  # the last word waits for room, as the copies did
+            entry.end_ns = time.time_ns()
+            self._send(entry, END, [], entry.end_ns)
+        if self._ack:  # the reader's word that it read them all, before their way closes
+            ask(ctx, self._ack, [(*e.head, e.end_ns) for e in entries if e.end_ns and e.record is not None
+                                 and not e.record.stalled], self._finish_by)
         for entry in entries:
             if entry.push is not None:
                 live = entry.record is not None and not entry.record.stalled

@@ -41,6 +41,8 @@ Modules, in the order a run meets them:
   processes it names restarted, stopped or started, the reply held until they are ready.
 - ``watching``: ``topo up --watch``: each saved version of the file applied, the nodes
   whose code is saved restarted, from a thread that hands its work to the loop.
+- ``recordways``: ``topo up --record``'s copies from other hosts: on to the recorder,
+  waiting (bounded by the agents' credits) rather than dropped while it is behind.
 - ``tapreader``: The reading end of a tap (``topo echo``, ``run.tap()``): bound, asked
   for, renewed, read.
 - ``recorder``: ``topo up --record``: the names and the file checked first, the recorder

@@ -51,7 +51,8 @@ class RemoteHosts(Protocol):
 class MakeRemoteHosts(Protocol):
     def __call__(self, plan: Plan, ctx: zmq.Context[Any], poller: zmq.Poller, reporter: Reporter, *,
                  run_id: str, grace: float, sys_path: tuple[str, ...],
-                 keys: Mapping[str, HostKeys], sockets_dir: str = "") -> RemoteHosts: ...
+                 keys: Mapping[str, HostKeys], sockets_dir: str = "",
+                 record: Recording | None = None) -> RemoteHosts: ...
 
 
 @dataclass(frozen=True)
@@ -75,7 +76,8 @@ class Processes:
                  hosts: MakeRemoteHosts | None = None, keys: Mapping[str, HostKeys] | None = None,
                  record: Recording | None = None) -> None:
         """``keys``: the run's CURVE keys if made already (:mod:`topo.supervisor.prestart`);
-        ``record``: the sockets ``topo up --record`` records (every local start gets it)."""
+        ``record``: the sockets ``topo up --record`` records (every local start gets it, and
+        the agents, for their hosts' nodes)."""
         self.plan = plan
         self.record = record
         self.procs = procs
@@ -119,7 +121,7 @@ class Processes:
             assert self.keys is not None
             self.hosts = self._make_hosts(self.plan, ctx, self.poller, self.reporter, run_id=run_id,
                                           grace=self.grace, sys_path=self.sys_path, keys=self.keys,
-                                          sockets_dir=run_dir)
+                                          sockets_dir=run_dir, record=self.record)
 
     def start(self, proc: ProcState, start: dict[str, Any]) -> None:
         """``start``: gen, fixed, absent, restarts, ready_in (as in a START command)."""

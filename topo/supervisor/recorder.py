@@ -68,10 +68,9 @@ class RunRecorder:
                  exclude: frozenset[str] = frozenset()) -> None:
         self.plan = plan
         pairs = [p for p in recorded_sockets(plan, only) if p[0] not in exclude]
-        local = plan.local_host
-        #: Instances on other hosts, not recorded (their taps are still to come).
-        self.remote = sorted({i for i, _ in pairs if plan.instances[i].host != local})
-        self.pairs = [p for p in pairs if plan.instances[p[0]].host == local]
+        #: Every recorded (instance, socket), on this host or another (whose agent relays
+        #: the copies: :mod:`topo.hosts.recordfeed`, :mod:`topo.supervisor.recordways`).
+        self.pairs = pairs
         self.output = os.path.abspath(output)
         self.shown = output  # as the user wrote it
         try:
@@ -90,15 +89,13 @@ class RunRecorder:
         sockets: dict[str, tuple[str, ...]] = {}
         for instance, socket in self.pairs:
             sockets[instance] = (*sockets.get(instance, ()), socket)
-        self.spec = Recording(f"ipc://{sockets_dir}/{ENDPOINT_NAME}", sockets)
+        self.spec = Recording(f"ipc://{sockets_dir}/{ENDPOINT_NAME}", sockets,
+                              ack=f"ipc://{sockets_dir}/{ENDPOINT_NAME}-ack")
         return self.spec
 
     def notes(self) -> list[str]:
-        """What ``topo up`` says first: what is recorded where, and what is not."""
-        lines = [f"recording {len(self.pairs)} socket(s) to {self.shown}"]
-        if self.remote:
-            lines.append(f"not recorded (on other hosts, whose taps are still to come): {', '.join(self.remote)}")
-        return lines
+        """What ``topo up`` says first: what is recorded where."""
+        return [f"recording {len(self.pairs)} socket(s) to {self.shown}"]
 
     def start(self, topology_file: str, say: Callable[[str], None]) -> None:
         """The recorder process, and the thread that hears it; ``say``: a line on the run's
@@ -111,7 +108,7 @@ class RunRecorder:
                                      start_new_session=True)
         os.close(self._fd)
         self._fd = None
-        config = {"endpoint": self.spec.endpoint, "path": self.output, "topology_file": _read(topology_file),
+        config = {"endpoint": self.spec.endpoint, "ack": self.spec.ack, "path": self.output, "topology_file": _read(topology_file),
                   "plan": json.dumps(self.plan.to_json())}
         assert self.proc.stdin is not None
         try:

@@ -30,7 +30,7 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import zmq
 
@@ -38,6 +38,10 @@ from topo.process import curve
 from topo.process.curve import HostKeys
 from topo.process.tapping import LEASE
 from topo.process.tapwire import MISSED, copies_in, owed_marker
+from topo.supervisor.recordways import CREDIT, FLUSHED, RecordWays, is_record
+
+if TYPE_CHECKING:
+    from topo.process.boot import Recording
 
 #: The file, in the run's private directory, that ``topo send`` asks on for a remote node.
 INJECT = "inject"
@@ -55,6 +59,8 @@ BATCH = 500
 MAX_PENDING = 64
 #: What an agent sends first: a copy, or the answer to an injection.
 COPY, ANSWER, SEND = b"c", b"r", b"s"
+#: Seconds the run's end gives recorded copies still on their way to reach the recorder.
+FLUSH = 3.0
 
 
 class Owed:
@@ -110,9 +116,10 @@ class TapRelay:
     from the supervisor's loop."""
 
     def __init__(self, ctx: zmq.Context[Any], keys: HostKeys, address: str, inject: str,
-                 host_of: Callable[[str], str | None]) -> None:
+                 host_of: Callable[[str], str | None], record: Recording | None = None) -> None:
         """``address``: the local host's, as a tcp endpoint wants it; ``inject``: the ipc
-        endpoint ``topo send`` asks on ("" for none); ``host_of``: an instance's remote host."""
+        endpoint ``topo send`` asks on ("" for none); ``host_of``: an instance's remote host;
+        ``record``: ``topo up --record``'s recorder and sockets (:mod:`topo.supervisor.recordways`)."""
         self._ctx = ctx
         self._host_of = host_of
         self.router = ctx.socket(zmq.ROUTER)
@@ -130,6 +137,7 @@ class TapRelay:
             self.inject.linger = 0
             self.inject.bind(inject)
         self._ways: dict[str, _Way] = {}
+        self.records = RecordWays(ctx, record.endpoint, record.sockets, host_of) if record is not None else None
         self._pending: dict[bytes, _Pending] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -157,7 +165,7 @@ class TapRelay:
                 if not way.hosts:
                     way.until = 0.0
 
-    def close(self, timeout: float = 2.0) -> None:
+    def close(self, timeout: float = 2.0 + FLUSH) -> None:
         self._stop.set()
         self._thread.join(timeout)
 
@@ -168,17 +176,31 @@ class TapRelay:
         poller.register(self.router, zmq.POLLIN)
         if self.inject is not None:
             poller.register(self.inject, zmq.POLLIN)
+        records = self.records
+        waiting = False  # the recorder's PUSH polled for room
         try:
             while not self._stop.is_set():
                 for sock, _ in poller.poll(100):  # 100 ms: how soon a close is seen
                     if sock is self.router:
                         self._from_agents()
-                    else:
+                    elif sock is self.inject:
                         self._requests()
                 self._tend(time.monotonic())
+                if records is not None:
+                    self._records_turn(records)
+                    if records.pending() != waiting:
+                        waiting = not waiting
+                        if waiting:
+                            poller.register(records.push, zmq.POLLOUT)
+                        else:
+                            poller.unregister(records.push)
+            if records is not None:
+                self._flush_records(records, time.monotonic() + FLUSH)
         except zmq.ContextTerminated:
             pass  # the context ended under it (a supervisor's or agent's end): nothing left to relay
         finally:
+            if records is not None and not records.push.closed:
+                records.push.close(linger=0)
             for way in self._ways.values():
                 if way.push is not None:
                     way.push.close(linger=0)
@@ -193,10 +215,12 @@ class TapRelay:
             except zmq.Again:
                 return
             host = parts[0].bytes.decode(errors="replace")
-            if len(parts) < 3 or _proven_host(parts[1]) != host:
+            if len(parts) < 2 or _proven_host(parts[1]) != host:
                 continue  # the routing id is the agent's to choose; its key is not
             kind = parts[1].bytes
-            if kind == COPY:
+            if kind == FLUSHED and self.records is not None:
+                self.records.flushed.add(host)
+            elif kind == COPY and len(parts) >= 3:
                 self._copy(host, parts[2:])
             elif kind == ANSWER and len(parts) >= 4:
                 pending = self._pending.get(parts[2].bytes)
@@ -205,6 +229,12 @@ class TapRelay:
                     self._answer(pending.envelope, parts[3:])
 
     def _copy(self, host: str, frames: list[zmq.Frame]) -> None:
+        if self.records is not None and is_record(frames):
+            if self.records.accepts(host, frames):
+                self.records.copy(host, frames)
+            else:
+                self.strays += 1
+            return
         tap_id = frames[0].bytes.decode(errors="replace")
         with self._lock:
             way = self._ways.get(tap_id)
@@ -241,6 +271,32 @@ class TapRelay:
             way.told = way.dropped
         except zmq.ZMQError:
             pass  # still full: told with the next copy that goes, or at the next turn
+
+    def _records_turn(self, records: RecordWays) -> None:
+        """Recorded copies waiting go on as the recorder takes them; each host gets its
+        credits back for those gone (:mod:`topo.supervisor.recordways`)."""
+        records.drain(time.monotonic())
+        for host, count in records.grants():
+            try:
+                self.router.send_multipart([host.encode(), CREDIT, b"%d" % count], zmq.NOBLOCK)
+            except zmq.Again:
+                records.owed[host] = records.owed.get(host, 0) + count  # sent at the next turn
+            except zmq.ZMQError:
+                pass  # the agent is gone (one launched again starts with a full window)
+
+    def _flush_records(self, records: RecordWays, deadline: float) -> None:
+        """The run's end (the agents have left): the recorded copies that came, and those
+        still on their way, go to the recorder before ``deadline``: until every host that
+        sent some has said it sent all (a lost host's agent never does: the deadline)."""
+        poller = zmq.Poller()
+        poller.register(self.router, zmq.POLLIN)
+        while time.monotonic() < deadline:
+            if not records.pending() and records.seen <= records.flushed:
+                break
+            if poller.poll(10):
+                self._from_agents()
+            records.drain(time.monotonic())
+        records.close(deadline)
 
     def _tend(self, now: float) -> None:
         """Ways not renewed are closed; dropped counts told; sends not answered, said so."""

@@ -108,9 +108,10 @@ class Terminal:
     def drain(self, timeout: float) -> bool:
         """Waits until everything queued is written, while the terminal keeps taking text
         (at most ``timeout`` seconds without progress); True when all was written."""
+        started = time.monotonic()  # a terminal idle before is not one that stopped taking text
         with self._cond:
             while (self._chunks or self._writing) and not self._closed:
-                left = self._progress + timeout - time.monotonic()
+                left = max(self._progress, started) + timeout - time.monotonic()
                 if left <= 0:
                     return False
                 self._cond.wait(left)

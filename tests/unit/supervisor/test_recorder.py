@@ -1,5 +1,5 @@
 """``topo up --record``'s names and file, checked before anything starts: every socket or
-those named, nearest names for a wrong one, other hosts' nodes left out and said so."""
+those named, nearest names for a wrong one, other hosts' nodes recorded as the local ones."""
 
 from __future__ import annotations
 
@@ -44,15 +44,14 @@ def test_a_wrong_name_is_one_line_with_the_nearest(plan: Plan, name: str, says: 
     assert str(err.value) == says and err.value.exit_code == 2
 
 
-def test_other_hosts_nodes_are_left_out_and_named(plan: Plan, tmp_path: Path) -> None:
+def test_other_hosts_nodes_are_recorded_too(plan: Plan, tmp_path: Path) -> None:
     rec = RunRecorder(plan, str(tmp_path / "r.mcap"))
     try:
-        assert rec.remote == ["reader"] and all(i != "reader" for i, _ in rec.pairs)
+        assert plan.instances["reader"].host != plan.local_host and any(i == "reader" for i, _ in rec.pairs)
         spec = rec.prepare("/run/x")
         assert spec.endpoint == "ipc:///run/x/rec"
-        assert spec.sockets["worker.1"] == ("tasks", "results") and "reader" not in spec.sockets
-        assert rec.notes() == [f"recording 7 socket(s) to {tmp_path / 'r.mcap'}",
-                               "not recorded (on other hosts, whose taps are still to come): reader"]
+        assert spec.sockets["worker.1"] == ("tasks", "results") and "reader" in spec.sockets
+        assert rec.notes() == [f"recording 8 socket(s) to {tmp_path / 'r.mcap'}"]
     finally:
         rec.kill()
 
