@@ -44,7 +44,7 @@ def record_run(targets: tuple[str, ...], output: str, *, count: int | None, dura
     counted in the channel of the next message recorded."""
     from topo.cli.client import one_run, request
     from topo.cli.observe import ON_TIMEOUT, open_reader
-    from topo.observe.recording import Recorder
+    from topo.observe.recording import Recorder, topology_text
 
     run = one_run(targets[0])
     if run.info.get("starting") or not run.info.get("control"):
@@ -56,7 +56,7 @@ def record_run(targets: tuple[str, ...], output: str, *, count: int | None, dura
         if not wanted:
             raise UsageError(f"run {run.identity} has no socket to record")
     plan = request(run, {"cmd": "plan"})["plan"]
-    recorder = Recorder(output, _file_text(str(run.info.get("file", ""))), json.dumps(plan))
+    recorder = Recorder(output, topology_text(str(run.info.get("file", ""))), json.dumps(plan))
     recorded = 0
     reader = open_reader(run, wanted)
     try:
@@ -87,13 +87,6 @@ def record_run(targets: tuple[str, ...], output: str, *, count: int | None, dura
     return recorded
 
 
-def _file_text(path: str) -> str:
-    """The topology file the run was started with, as it is now (empty if it is gone)."""
-    try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            return f.read(16 * 2**20)
-    except OSError:
-        return ""
 
 
 def info(path: str, as_json: bool) -> str:

@@ -40,6 +40,16 @@ METADATA_NAME = "topo"
 SEQUENCE_MODULO = 2**32
 
 
+def topology_text(path: str) -> str:
+    """The topology file a recording stores, as it is now (at most 16 MiB; empty if it is
+    gone or unreadable: a recording is worth making without it)."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return f.read(16 * 2**20)
+    except OSError:
+        return ""
+
+
 def topic(instance: str, socket: str, direction: str) -> str:
     """A channel's topic, ``worker.0/tasks/out``: ``/`` is in no instance or socket name."""
     return f"{instance}/{socket}/{direction}"

@@ -25,6 +25,7 @@ import threading
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from topo.errors import UsageError
+from topo.observe.recording import topology_text
 from topo.process.boot import Recording
 from topo.supervisor import spawn
 from topo.supervisor.observing import BadRequest, resolve
@@ -108,7 +109,7 @@ class RunRecorder:
                                      start_new_session=True)
         os.close(self._fd)
         self._fd = None
-        config = {"endpoint": self.spec.endpoint, "ack": self.spec.ack, "path": self.output, "topology_file": _read(topology_file),
+        config = {"endpoint": self.spec.endpoint, "ack": self.spec.ack, "path": self.output, "topology_file": topology_text(topology_file),
                   "plan": json.dumps(self.plan.to_json())}
         assert self.proc.stdin is not None
         try:
@@ -179,12 +180,6 @@ class RunRecorder:
             self.proc.wait(5.0)
 
 
-def _read(path: str) -> str:
-    try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            return f.read(16 * 2**20)
-    except OSError:
-        return ""
 
 
 def _size(n: int) -> str:
