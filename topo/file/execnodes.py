@@ -63,6 +63,8 @@ def check(t: Topology, problems: list[Problem]) -> None:
         if node.process is not None and len(members.get(node.process, ())) > 1:
             others = [n for n in members[node.process] if n != node.name]
             problems.append(Problem(node.where("process"), f"node {node.name!r} is an exec node, a program in a process of its own: it cannot share process {node.process!r} with {', '.join(others)}"))
+        elif node.process is not None and node.replicas > 1:
+            problems.append(Problem(node.where("process"), f"node {node.name!r} is an exec node with {node.replicas} replicas, each a program in a process of its own: remove `process:`"))
         _placeholders(node, problems)
         _variables(node, problems)
 

@@ -226,7 +226,8 @@ class _Builder:
             merged.pop("run", None)  # an exec node does not take the defaults' run:
         merged.update(value)
         run = merged.get("run")
-        if run is INVALID or value.get("exec") is INVALID:
+        exec_ = value.get("exec")
+        if run is INVALID or exec_ is INVALID or (isinstance(exec_, list) and INVALID in exec_):
             self.broken.add(name)
 
         at = self.at(("defaults",), defaults.keys())
