@@ -19,7 +19,7 @@ from typing import Iterable, Mapping
 
 from topo.errors import Problem
 from topo.file.diagnostics import warning
-from topo.file.model import LinkSpec, NodeSpec, Topology
+from topo.file.model import LinkSpec, NodeSpec, Topology, Transport
 
 #: ``{sockets.NAME}``, ``{sockets.NAME.bind}``, ``{sockets.NAME.connect}``, ``{sockets.NAME.type}``.
 PLACEHOLDER = re.compile(r"\{sockets\.([A-Za-z_][A-Za-z0-9_-]*)(?:\.(bind|connect|type))?\}")
@@ -166,15 +166,31 @@ def _cycle_from(start: str, waits: Mapping[str, list[str]], among: set[str]) -> 
         path.append(nxt)
 
 
-def cycle_warnings(t: Topology, links: Iterable[LinkSpec], problems: list[Problem]) -> None:
-    """A warning per cycle of exec senders, naming it and the order chosen."""
+def check_links(t: Topology, links: list[LinkSpec], problems: list[Problem]) -> None:
+    """The links of exec nodes: a CURVE one is refused (a program is not handed the run's
+    keys), and each cycle of exec senders gets a warning naming it and the order chosen."""
+    for link in links:
+        ends = [t.nodes[r.node] for r in (link.src, link.dst)]
+        if not any(n.exec for n in ends):
+            continue
+        hosts = {n.host or t.default_host for n in ends}
+        tcp = link.transport is Transport.TCP or len(hosts) > 1
+        if tcp and (t.curve if link.curve is None else link.curve):
+            exe = next(n.name for n in ends if n.exec)
+            problems.append(Problem(link.where("curve") if "curve" in link.at else link.pos,
+                                    f"link {link.src} -> {link.dst} is tcp with CURVE, and {exe} is an exec node, which is not "
+                                    "handed the run's keys: give the link `curve: false` (plain, unauthenticated)"))
+    _cycle_warnings(t, links, problems)
+
+
+def _cycle_warnings(t: Topology, links: Iterable[LinkSpec], problems: list[Problem]) -> None:
     waits = sends_to(t, links)
     order, cycles, dropped = start_order(waits)
     for cycle in cycles:
         first = t.nodes[cycle[0]]
         skipped = sorted(r for s, r in dropped if s == cycle[0])
         problems.append(warning(first.where("exec"), f"exec nodes {' -> '.join([*cycle, cycle[0]])} send to each other in a cycle: "
-                                                     f"they start in the order {', '.join(order)}, {cycle[0]} not waiting for {', '.join(skipped)}"))
+                                                     f"they start in the order {', '.join(order)} ({cycle[0]} does not wait for {', '.join(skipped)})"))
 
 
 def local_host(t: Topology) -> str:

@@ -54,7 +54,7 @@ def validate(t: Topology) -> list[Problem]:
     external.check(t, problems)
     execnodes.check(t, problems)
     good_links = _links(t, problems)
-    execnodes.cycle_warnings(t, good_links, problems)
+    execnodes.check_links(t, good_links, problems)
     _link_counts(t, good_links, problems)
     _binding(t, good_links, problems)
     if not _size(t, good_links, problems):  # before anything expands the replicas

@@ -138,7 +138,7 @@ def test_a_cycle_of_exec_senders_is_a_warning_naming_it_and_the_order(warnings):
         """)
     assert len(found) == 1 and at(found[0]) == (3, 13)
     assert found[0].message == ("exec nodes a -> b -> a send to each other in a cycle: "
-                                "they start in the order a, b, a not waiting for b")
+                                "they start in the order a, b (a does not wait for b)")
 
 
 def test_placeholders_are_found_with_their_offsets():
@@ -209,3 +209,18 @@ def test_an_executable_program_passes_and_other_hosts_are_not_looked_at(tmp_path
     assert load_resolved(_file(tmp_path, "./prog")).nodes["a"].exec == ("./prog", "x")
     t = load_resolved(_file(tmp_path, "./gone", host="far"))
     assert check_programs(t, "local") == []
+
+
+def test_a_curve_link_to_an_exec_node_is_refused(problem, topology):
+    text = """\
+        topology: t
+        hosts: {local: {address: 127.0.0.1}, far: {address: 10.0.0.9}}
+        nodes:
+          a: {exec: [prog], sockets: {out: PUSH}}
+          b: {run: m:f, host: far, sockets: {in: PULL}}
+        links: [%s]
+        """
+    p = problem(text % "a.out -> b.in")
+    assert at(p) == (6, 9)
+    assert "is tcp with CURVE, and a is an exec node" in p.message
+    assert topology(text % "{from: a.out, to: b.in, curve: false}").links[0].curve is False
