@@ -71,3 +71,20 @@ def test_the_harness_refuses_them_too(topo: Topo) -> None:
     with pytest.raises(UsageError, match="not yet: exec nodes"):
         with up(path):
             pass
+
+
+def test_apply_refuses_to_add_an_exec_node_and_the_run_goes_on(topo: Topo) -> None:
+    sock = f"ipc://{topo.tmp}/idle.sock"
+    running = ('topology: applyexec\nnodes:\n'
+               f'  idle: {{run: "itnodes:block_forever", sockets: {{in: {{type: PULL, external: {{bind: "{sock}"}}}}}}}}\n')
+    proc = topo.start("up", topo.file(running))
+    topo.wait_for_line(proc, "blocking")
+    edited = running + "  prog: {exec: [./worker.sh]}\n"
+    path = topo.file(edited, "edited.yaml")
+    _programs(Path(path).parent)
+    result = topo.run("apply", "applyexec", path)
+    assert result.code != 0, result.out
+    assert "not yet: exec nodes are checked and planned, not started yet (prog)" in result.out + result.err
+    assert proc.poll() is None  # the run is untouched
+    assert topo.run("down", "applyexec").code == 0
+    proc.communicate(timeout=30)
