@@ -147,8 +147,9 @@ def start_order(waits: Mapping[str, list[str]]) -> tuple[list[str], list[list[st
             order.extend(free)
             remaining = [n for n in remaining if n not in free]
             continue
-        first = remaining[0]
-        cycles.append(_cycle_from(first, waits, set(remaining)))
+        cycle = _cycle_from(remaining[0], waits, set(remaining))
+        first = next(n for n in remaining if n in cycle)  # (remaining[0] may only wait on it)
+        cycles.append(cycle[cycle.index(first):] + cycle[:cycle.index(first)])
         dropped.update((first, r) for r in waits[first] if r in waits and r not in started)
         order.append(first)
         remaining.remove(first)
