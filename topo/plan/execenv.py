@@ -35,6 +35,10 @@ class Wiring(NamedTuple):
     type: str
     bind: tuple[str, ...]
     connect: tuple[str, ...]
+    #: A SUB's topics as the file declares them (the program subscribes to them itself).
+    subscribe: tuple[str, ...] = ()
+    #: The file's ``options:`` (zmq option name → value), for the program to set itself.
+    options: Mapping[str, object] = {}
 
 
 def wiring(inst: InstanceShare, addresses: Mapping[str, str]) -> dict[str, Wiring]:
@@ -44,7 +48,8 @@ def wiring(inst: InstanceShare, addresses: Mapping[str, str]) -> dict[str, Wirin
     the caller: KeyError, not a socket quietly connected to less."""
     return {
         s.name: Wiring(s.type, tuple(addresses[k] for k in s.binds) + tuple(s.external_binds),
-                       tuple(addresses[k] for k in s.connects) + tuple(s.external_connects))
+                       tuple(addresses[k] for k in s.connects) + tuple(s.external_connects),
+                       tuple(s.subscribe), dict(s.options))
         for s in inst.sockets
     }
 
@@ -52,7 +57,8 @@ def wiring(inst: InstanceShare, addresses: Mapping[str, str]) -> dict[str, Wirin
 def exec_env(topology: str, inst: InstanceShare, addresses: Mapping[str, str]) -> dict[str, str]:
     """The variables topo sets for an exec instance (over the node's own ``env:``):
 
-    - ``TOPO_SOCKETS``: JSON, ``{"NAME": {"type", "bind": [...], "connect": [...]}}``;
+    - ``TOPO_SOCKETS``: JSON, ``{"NAME": {"type", "bind": [...], "connect": [...]}}`` (a
+      SUB's with ``"subscribe": [...]``, a socket with options with ``"options": {...}``);
     - ``TOPO_SOCKET_<NAME>_TYPE``, ``_BIND``, ``_CONNECT`` per socket, endpoints separated
       by a space, NAME upper-cased with '-' as '_' (:func:`topo.file.execnodes.socket_var`);
     - ``TOPO_TOPOLOGY``, ``TOPO_NODE``, ``TOPO_INSTANCE``, ``TOPO_REPLICA``, ``TOPO_REPLICAS``.
@@ -67,7 +73,7 @@ def exec_env(topology: str, inst: InstanceShare, addresses: Mapping[str, str]) -
         "TOPO_REPLICA": str(inst.replica),
         "TOPO_REPLICAS": str(inst.replicas),
         "TOPO_SOCKETS": json.dumps(
-            {name: {"type": w.type, "bind": list(w.bind), "connect": list(w.connect)} for name, w in sockets.items()},
+            {name: _socket_json(w) for name, w in sockets.items()},
             separators=(",", ":")),
     }
     for name, w in sockets.items():
@@ -76,6 +82,17 @@ def exec_env(topology: str, inst: InstanceShare, addresses: Mapping[str, str]) -
         env[f"{stem}_BIND"] = VAR_SEPARATOR.join(w.bind)
         env[f"{stem}_CONNECT"] = VAR_SEPARATOR.join(w.connect)
     return env
+
+
+def _socket_json(w: Wiring) -> dict[str, object]:
+    """``type``, ``bind``, ``connect``; and, only when the file says them, a SUB's
+    ``subscribe`` topics and the socket's ``options``: the program applies them itself."""
+    out: dict[str, object] = {"type": w.type, "bind": list(w.bind), "connect": list(w.connect)}
+    if w.type == "SUB":
+        out["subscribe"] = list(w.subscribe)
+    if w.options:
+        out["options"] = dict(w.options)
+    return out
 
 
 def expand_args(args: tuple[str, ...] | list[str], sockets: Mapping[str, Wiring]) -> list[str]:

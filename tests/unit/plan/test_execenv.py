@@ -95,3 +95,20 @@ def test_a_cycle_of_exec_nodes_is_broken_at_the_first(plan):
         links: [a.out -> b.in, b.out -> a.in]
         """))
     assert waits == {"a": frozenset(), "b": frozenset({"a"})}
+
+
+def test_a_subs_topics_and_a_sockets_options_are_in_topo_sockets(plan):
+    p = plan("""\
+        topology: t
+        nodes:
+          pub: {run: m:f, sockets: {out: PUB}}
+          sub:
+            exec: [./sub]
+            sockets: {in: {type: SUB, subscribe: [a, b], options: {rcvhwm: 10}}}
+        links: [pub.out -> sub.in]
+        """)
+    env = exec_env("t", share_of(p, "sub").instances["sub"], _addresses(p))
+    (sock,) = json.loads(env["TOPO_SOCKETS"]).values()
+    assert sock["subscribe"] == ["a", "b"] and sock["options"] == {"rcvhwm": 10}
+    assert set(json.loads(exec_env("t", share_of(p, "pub").instances["pub"], _addresses(p))["TOPO_SOCKETS"])["out"]) \
+        == {"type", "bind", "connect"}
