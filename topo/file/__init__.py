@@ -30,6 +30,8 @@ Modules, in the order a run meets them:
 - ``placement``: Where every instance runs: replicas expanded, processes and hosts assigned.
 - ``external``: Endpoints outside the topology (a socket's ``external:``): their form, and
   their clashes.
+- ``execnodes``: Nodes in any language (``exec:``): their rules, where their program is,
+  the order they start in.
 - ``validate``: Rules that relate parts of a topology to each other; structure is the
   schema's job.
 - ``diagnostics``: What a check found, made ready to show: severities (errors and

@@ -21,7 +21,7 @@ from topo.file.cascade import duplicated, links_unread, misplaced_node_keys, mis
 from topo.file.interpolate import variables
 from topo.file.layers import clean, has_tags, select
 from topo.file.model import (
-    DEFAULT_MAX_MESSAGE, LINKS_UNREAD, ExternalEndpoint, HostSpec, LinkSpec, NodeSpec, OnExit, Restart, SocketRef, SocketSpec, SocketType,
+    DEFAULT_MAX_MESSAGE, LINKS_UNREAD, ExternalEndpoint, HostSpec, LinkSpec, NodeSpec, OnExit, Ready, Restart, SocketRef, SocketSpec, SocketType,
     Topology, Transport,
 )
 from topo.file.schema import SCHEMA
@@ -222,9 +222,12 @@ class _Builder:
         for key in ("args", "env"):
             if isinstance(merged.get(key), dict) and isinstance(value.get(key), dict):
                 value = {**value, key: {**merged[key], **value[key]}}
+        if "exec" in value and "run" not in value:
+            merged.pop("run", None)  # an exec node does not take the defaults' run:
         merged.update(value)
         run = merged.get("run")
-        if run is INVALID:
+        exec_ = value.get("exec")
+        if run is INVALID or exec_ is INVALID or (isinstance(exec_, list) and INVALID in exec_):
             self.broken.add(name)
 
         at = self.at(("defaults",), defaults.keys())
@@ -253,8 +256,16 @@ class _Builder:
             on_exit=OnExit(merged["on_exit"]) if isinstance(merged.get("on_exit"), str) else OnExit.CONTINUE,
             max_restarts=merged["max_restarts"] if isinstance(merged.get("max_restarts"), int) else 5,
             restart_window=float(merged["restart_window"]) if isinstance(merged.get("restart_window"), (int, float)) else 60.0,
-            at=at,
+            at={**at, **self.entries_of(path, "exec", value.get("exec"))},
+            exec=tuple(value["exec"]) if isinstance(value.get("exec"), list) and INVALID not in value["exec"] else (),
+            ready=Ready(value["ready"]) if isinstance(value.get("ready"), str) else None,
         )
+
+    def entries_of(self, path: Path, key: str, raw: Any) -> dict[str, Pos]:
+        """``KEY[i]``: where each entry of a node's list is written."""
+        if not isinstance(raw, list):
+            return {}
+        return {f"{key}[{i}]": self.c.positions[path + (key, i)] for i in range(len(raw)) if path + (key, i) in self.c.positions}
 
     def socket(self, node: str, name: str, value: Any, path: Path) -> SocketSpec:
         if isinstance(value, str):

@@ -126,9 +126,22 @@ class NodeSpec:
     max_restarts: int = 5
     restart_window: float = 60.0
     at: Mapping[str, Pos] = field(default_factory=dict)
+    #: ``exec: [program, arg, ...]``: a program in any language instead of ``run:``
+    #: (:mod:`topo.file.execnodes`); empty for a Python node.
+    exec: tuple[str, ...] = ()
+    #: ``ready:`` of an exec node (:class:`Ready`); None when not written.
+    ready: "Ready | None" = None
 
     def where(self, key: str) -> Pos:
         return self.at.get(key, self.pos)
+
+
+class Ready(str, Enum):
+    """When an exec node counts as ready: once started, or once it says ``READY=1`` on
+    ``NOTIFY_SOCKET`` (systemd's sd_notify protocol)."""
+
+    STARTED = "started"
+    NOTIFY = "notify"
 
 
 @dataclass(frozen=True)

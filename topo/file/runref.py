@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from topo.errors import InvalidTopology, Problem, TopoError
-from topo.file import validate
+from topo.file import execnodes, validate
 from topo.file.diagnostics import excerpts_from_files
 from topo.file.model import NodeSpec, Topology
 from topo.file.sources import Sources
@@ -83,7 +83,8 @@ class UnresolvedRuns(TopoError):
 
 def load_resolved(path: str | Sources, *, starting: bool = False, strict: bool | None = None,
                   lenient: bool = False) -> Topology:
-    """:func:`topo.file.validate.load`, then every local node's ``run:`` resolved: the
+    """:func:`topo.file.validate.load`, then every local node's ``run:`` resolved (and every
+    local exec node's program found: :func:`topo.file.execnodes.check_programs`): the
     topology, or :class:`InvalidTopology`. The references are looked at once the rest of
     the file is valid: a node the file gets wrong may not have a ``run:`` worth looking
     for, and one problem at a time there reads better than a guess.
@@ -92,7 +93,7 @@ def load_resolved(path: str | Sources, *, starting: bool = False, strict: bool |
     (:class:`UnresolvedRuns`). ``strict``, ``lenient``: as :func:`topo.file.validate.load`'s; the
     file's warnings are reported with these problems."""
     topology = validate.load(path, strict=strict, lenient=lenient)  # looked up when called: the seam tests replace
-    missing = missing_python_path(topology)
+    missing = [*missing_python_path(topology), *execnodes.check_programs(topology, _local(topology))]
     if missing:
         raise InvalidTopology([*excerpts_from_files(missing, _files(path)), *topology.warnings])
     unresolved = _unresolved(topology, search_path(topology.file, topology.python_path))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from topo.file.model import MIN_MAX_MESSAGE, OnExit, Restart, SocketType, Transport
+from topo.file.model import MIN_MAX_MESSAGE, OnExit, Ready, Restart, SocketType, Transport
 
 SCHEMA_ID = "https://topo.dev/schema/topology.json"
 
@@ -154,6 +154,21 @@ _NODE_PROPERTIES: dict[str, Any] = {
     },
 }
 
+#: A node in any language (node-only keys: a ``defaults: run:`` must not turn every exec
+#: node into a node with both).
+_EXEC: dict[str, Any] = {
+    "exec": {
+        "type": "array", "minItems": 1,
+        "items": {"type": "string", "minLength": 1, "pattern": ENV_VALUE_PATTERN},
+        "description": "A program and its arguments, instead of run: (relative programs resolve "
+                       "against this file's directory; {sockets.NAME} is replaced by the socket's endpoints).",
+    },
+    "ready": {
+        "enum": [r.value for r in Ready],
+        "description": "Exec nodes: started (default) or notify (waits for READY=1 on NOTIFY_SOCKET).",
+    },
+}
+
 #: A node's profiles (a node, not ``defaults``: a profile says which nodes a run has).
 _PROFILES: dict[str, Any] = {
     "type": "array",
@@ -228,7 +243,7 @@ SCHEMA: dict[str, Any] = {
     "$defs": {
         "node": {
             "type": "object",
-            "properties": {**_NODE_PROPERTIES, "profiles": _PROFILES},
+            "properties": {**_NODE_PROPERTIES, **_EXEC, "profiles": _PROFILES},
             # `run` may come from `defaults`: its absence is checked after merging
             "additionalProperties": False,
         },

@@ -16,7 +16,7 @@ from dataclasses import replace
 from typing import Iterable
 
 from topo.errors import Pos, Problem
-from topo.file import external
+from topo.file import execnodes, external
 from topo.file.diagnostics import settle, strict_default, warning
 from topo.file.sources import Resolved, Sources, read
 from topo.file.model import LINKS_UNREAD, VALID_PAIRS, LinkSpec, SocketRef, SocketSpec, SocketType, Topology, Transport
@@ -52,7 +52,9 @@ def validate(t: Topology) -> list[Problem]:
     _processes(t, problems)
     _sockets(t, problems)
     external.check(t, problems)
+    execnodes.check(t, problems)
     good_links = _links(t, problems)
+    execnodes.check_links(t, good_links, problems)
     _link_counts(t, good_links, problems)
     _binding(t, good_links, problems)
     if not _size(t, good_links, problems):  # before anything expands the replicas
@@ -106,7 +108,7 @@ def _hosts(t: Topology, problems: list[Problem]) -> None:
     for node in t.nodes.values():
         if node.name in RESERVED_NODE_NAMES:
             problems.append(Problem(node.pos, f"node name {node.name!r} is reserved by topo (its own messages and logs use it): choose another"))
-        if not node.run and node.name not in t.broken:  # `run` may come from `defaults`
+        if not node.run and not node.exec and node.name not in t.broken:  # `run` may come from `defaults`
             problems.append(Problem(node.pos, f"nodes.{node.name}: missing required key 'run'"))
         if node.host is not None and node.host not in t.hosts:
             problems.append(Problem(node.where("host"), f"node {node.name!r}: no host named {node.host!r}{did_you_mean(node.host, t.hosts)}"))

@@ -53,7 +53,9 @@ def to_mermaid(plan: Plan) -> str:
         lines.append(f'  subgraph {node_id("h", host)} ["{_mermaid_text(f"host {host} ({address})")}"]')
         for proc in processes:
             lines.append(f'    subgraph {node_id("p", proc.name)} ["{_mermaid_text(f"process {proc.name}")}"]')
-            lines += [f'      {node_id("n", i)}("{_mermaid_text(i)}")' for i in proc.instances]
+            # an exec node (a program in any language): the subroutine shape
+            lines += [f'      {node_id("n", i)}[["{_mermaid_text(i)}"]]' if plan.instances[i].exec
+                      else f'      {node_id("n", i)}("{_mermaid_text(i)}")' for i in proc.instances]
             lines.append("    end")
         lines.append("  end")
     for src, dst, label, transport in _edges(plan):
@@ -88,7 +90,9 @@ def to_dot(plan: Plan) -> str:
             lines.append(f"    subgraph cluster_{node_id('p', proc.name)} {{")
             lines.append(f"      label={_dot_text(f'process {proc.name}')};")
             lines.append('      style="rounded,filled"; fillcolor=white; color="#666666";')
-            lines += [f"      {node_id('n', i)} [label={_dot_text(i)}];" for i in proc.instances]
+            lines += [f"      {node_id('n', i)} [label={_dot_text(i)}, shape=component, style=solid];"
+                      if plan.instances[i].exec else f"      {node_id('n', i)} [label={_dot_text(i)}];"
+                      for i in proc.instances]
             lines.append("    }")
         lines.append("  }")
     for src, dst, label, transport in _edges(plan):

@@ -24,7 +24,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from typing import Any, Mapping
 
-from topo.file.model import SERVERS, LinkSpec, OnExit, Restart, SocketType, Topology, Transport
+from topo.file.model import SERVERS, LinkSpec, OnExit, Ready, Restart, SocketType, Topology, Transport
 from topo.file.placement import Placed, natural_transport, place
 from topo.plan.inject import needs_endpoint
 from topo.plan.share import (RUN_DIR, EndpointShare, InstanceShare, PeerShare, ProcessShare,
@@ -111,6 +111,11 @@ class Instance:
     #: The node's own ``env:`` (its process's :attr:`Process.env` merges its nodes'): what
     #: ``topo apply`` compares to say which node's environment changed.
     env: Mapping[str, str] = field(default_factory=dict)
+    #: An exec node's program and arguments as written (placeholders unexpanded:
+    #: :func:`topo.plan.execenv.expand_args`); empty for a Python node.
+    exec: tuple[str, ...] = ()
+    #: An exec node's ``ready:`` (``started`` or ``notify``); "" for a Python node.
+    ready: str = ""
 
 
 @dataclass(frozen=True)
@@ -206,6 +211,7 @@ class Plan:
             "nodes": [
                 {
                     "name": i.name, "node": i.node, "replica": i.replica, "run": i.run,
+                    **({"exec": list(i.exec), "ready": i.ready} if i.exec else {}),
                     "process": i.process, "host": i.host, "restart": i.restart.value,
                     "on_exit": i.on_exit.value,
                     "sockets": [
@@ -302,6 +308,7 @@ def make_plan(t: Topology, keep_binds: Mapping[str, bool] | None = None) -> Plan
                 max_restarts=node.max_restarts, restart_window=node.restart_window,
                 replicas=node.replicas,
                 sockets=sockets, run_at=str(node.where("run")), env=dict(node.env),
+                exec=node.exec, ready=(node.ready or Ready.STARTED).value if node.exec else "",
             )
     return Plan(
         topology=t.name, file=t.file,

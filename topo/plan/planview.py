@@ -7,6 +7,7 @@ output can be piped, diffed and tested as strings.
 from __future__ import annotations
 
 import json
+import shlex
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
@@ -14,7 +15,7 @@ from topo.plan.share import RUN_DIR
 
 if TYPE_CHECKING:
     from topo.file.model import SocketType, Topology
-    from topo.plan.planner import Plan
+    from topo.plan.planner import Instance, Plan
 
 ARROW = "→"
 _GAP = "  "
@@ -73,7 +74,7 @@ def plan_table(plan: Plan) -> str:
     for proc in plan.processes:
         for i, name in enumerate(proc.instances):
             inst = plan.instances[name]
-            rows.append((proc.name if i == 0 else "", proc.host if i == 0 else "", name, inst.run))
+            rows.append((proc.name if i == 0 else "", proc.host if i == 0 else "", name, run_text(inst)))
     out += table(rows)
     out.append("")
 
@@ -126,6 +127,15 @@ def _open_to_network(address: str) -> bool:
         return False
     host = address[len("tcp://"):].rpartition(":")[0]
     return host not in ("127.0.0.1", "localhost", "[::1]") and not host.startswith("127.")
+
+
+def run_text(inst: Instance) -> str:
+    """What an instance runs: its ``run:``, or ``exec: PROGRAM ARGS`` (shell-quoted), with
+    ``(ready: notify)`` when it is not ready once started."""
+    if not inst.exec:
+        return inst.run
+    notify = " (ready: notify)" if inst.ready == "notify" else ""
+    return f"exec: {shlex.join(inst.exec)}{notify}"
 
 
 def table(rows: Sequence[Sequence[str]], indent: str = "  ") -> list[str]:

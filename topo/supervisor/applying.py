@@ -53,6 +53,7 @@ from topo.plan.diff import PlanDiff, diff
 from topo.plan.diffview import diff_json, diff_text
 from topo.plan.facts import facts_of, kept_binds
 from topo.plan.planner import MAX_IPC_NAME, Plan, make_plan
+from topo.plan.execenv import refuse_exec_nodes
 from topo.plan.share import RUN_DIR
 from topo.supervisor.restarts import History
 from topo.supervisor.runstate import NodeState, ProcState
@@ -106,7 +107,9 @@ def read(request: dict[str, Any], running: Plan) -> Plan:
     sources = Sources(tuple(files), tuple(sets), profiles_from(profiles, environ={}))
     reader = load_resolved if run_check else load
     topology = reader(sources, strict=strict, lenient=lenient)
-    return make_plan(topology, keep_binds=kept_binds(facts_of(running)))
+    plan = make_plan(topology, keep_binds=kept_binds(facts_of(running)))
+    refuse_exec_nodes(plan)  # not started yet: refused before anything changes
+    return plan
 
 
 def unique_ipc(new: Plan, old: Plan, bound: dict[str, str]) -> Plan:

@@ -59,6 +59,7 @@ from topo.testing.overrides import PROBE_NODE, PROBE_PROCESS, OverrideError, Pro
 from topo.testing.source import read_source
 from topo.plan.diff import PlanDiff
 from topo.plan.planner import Plan, make_plan
+from topo.plan.execenv import refuse_exec_nodes
 from topo.supervisor.runstate import STARTING, TERMINAL
 from topo.supervisor.recorder import RunRecorder
 from topo.supervisor.supervise import Supervisor, default_sys_path
@@ -295,6 +296,7 @@ def up(source: str | Path | Mapping[str, Any], *, probes: Mapping[str, Probe] | 
     topology, path = read_source(source, probes=probes or {}, overrides=overrides or {}, overlays=overlays,
                                  sets=sets, profiles=profiles, strict=strict, lenient=lenient)
     plan = make_plan(topology)
+    refuse_exec_nodes(plan)
     for problem in topology.warnings:
         py_warnings.warn(problem.render(), TopologyWarning, stacklevel=2)
     if record is True:
