@@ -109,7 +109,7 @@ def _hosts(t: Topology, problems: list[Problem]) -> None:
         if node.name in RESERVED_NODE_NAMES:
             problems.append(Problem(node.pos, f"node name {node.name!r} is reserved by topo (its own messages and logs use it): choose another"))
         if not node.run and not node.exec and node.name not in t.broken:  # `run` may come from `defaults`
-            problems.append(Problem(node.pos, f"nodes.{node.name}: missing required key 'run'"))
+            problems.append(Problem(node.pos, f"nodes.{node.name}: missing required key 'run' (a Python function) or 'exec' (a program)"))
         if node.host is not None and node.host not in t.hosts:
             problems.append(Problem(node.where("host"), f"node {node.name!r}: no host named {node.host!r}{did_you_mean(node.host, t.hosts)}"))
         elif node.host is None and t.default_host not in t.hosts and node.name not in t.broken:

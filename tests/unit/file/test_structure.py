@@ -44,7 +44,7 @@ def test_node_run_is_required(problem):
             restart: always
         """)
     assert at(p) == (4, 3)
-    assert "nodes.b: missing required key 'run'" in p.message
+    assert "nodes.b: missing required key 'run' (a Python function) or 'exec' (a program)" in p.message
 
 
 def test_long_form_socket_type_is_required(problem):
@@ -522,7 +522,7 @@ def test_run_may_come_from_defaults_and_its_absence_is_located(problems) -> None
           b: {run: "m:f", sockets: {i: PULL}}
         links: [a.o -> b.i]
     """)
-    assert [(p.pos.line, p.pos.col, p.message) for p in found] == [(4, 3, "nodes.a: missing required key 'run'")]
+    assert [(p.pos.line, p.pos.col, p.message) for p in found] == [(4, 3, "nodes.a: missing required key 'run' (a Python function) or 'exec' (a program)")]
 
 
 # -- names become file names ------------------------------------------------------------

@@ -576,7 +576,7 @@ def test_node_without_run_is_reported_once_and_its_good_links_not_at_all(problem
         """)
     # the missing run, and the link to a socket that really is missing; nothing about a.out
     assert [(at(p), p.message) for p in found] == [
-        ((3, 3), "nodes.a: missing required key 'run'"),
+        ((3, 3), "nodes.a: missing required key 'run' (a Python function) or 'exec' (a program)"),
         ((7, 5), "link names socket 'other' of node 'a', which has no such socket"),
     ]
 
