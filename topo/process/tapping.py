@@ -298,7 +298,10 @@ class Tapping:
             if entry.tap.copies:
                 entry.unsent += len(entry.tap.copies)
                 entry.tap.copies.clear()
-            self._send(entry, END, [])
+            while not self._send(entry, END, []):  # behind the last copies, which may fill the PUSH
+                if record.stalled or time.monotonic() >= self._finish_by:
+                    break
+                self._wake.wait(FULL_RETRY)
         for entry in entries:
             if entry.push is not None:
                 live = entry.record is not None and not entry.record.stalled
@@ -377,18 +380,22 @@ class Tapping:
             entry.tap.limit = entry.tap.capacity
         return True
 
-    def _send(self, entry: _Entry, direction: str, frames: list[bytes], time_ns: int | None = None) -> None:
+    def _send(self, entry: _Entry, direction: str, frames: list[bytes], time_ns: int | None = None) -> bool:
+        """One message (a marker, when ``frames`` is empty); True unless the PUSH was full."""
         missed = entry.missed
         head = [entry.tap_id.encode(), entry.instance.encode(), direction.encode(),
                 str(time_ns or time.time_ns()).encode(), str(missed).encode()]
         try:
             entry.push.send_multipart(head + frames, zmq.NOBLOCK)
             entry.told_missed = missed
+            return True
         except zmq.Again:
             if frames:
                 entry.unsent += 1
         except zmq.ZMQError:
             entry.unsent += 1
+            return True  # not worth trying again
+        return False
 
     def _close(self, entry: _Entry) -> None:
         entry.ended = True
