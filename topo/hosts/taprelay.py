@@ -42,7 +42,7 @@ from topo.process import curve
 from topo.process.control import Kind, Message
 from topo.process.curve import HostKeys
 from topo.process.inject import INJECTORS, deliver
-from topo.process.tapwire import MISSED, copies_in
+from topo.process.tapwire import MISSED, batch_hwm, copies_in
 from topo.hosts.recordfeed import RecordFeed
 from topo.supervisor.recordways import CREDIT
 from topo.supervisor.remotetaps import ANSWER, COPY, MAX_FRAME, SEND, Owed
@@ -50,7 +50,7 @@ from topo.supervisor.remotetaps import ANSWER, COPY, MAX_FRAME, SEND, Owed
 #: The agent's ipc file its processes' taps send their copies to.
 TAPS = "taps"
 #: Copies waiting to be read, and to be sent up, before the processes' senders drop them.
-HWM = 1000
+HWM = batch_hwm(1000)  # in batch messages (topo.process.tapwire)
 #: Injections at once; one more is refused (each waits up to its timeout).
 MAX_SENDS = 4
 #: Seconds the agent's end gives its processes' last recorded copies to go up.

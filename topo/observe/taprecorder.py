@@ -2,8 +2,8 @@
 
 The recorded sockets' taps (:class:`topo.process.boot.Recording`) PUSH their copies to a
 PULL this process binds in the run's private directory, as
-``[tap, instance, direction, time_ns, missed, *frames]`` (:mod:`topo.process.tapping`), and
-it writes each to the MCAP file (:class:`topo.observe.recording.Recorder`). A process
+batches of copies (:mod:`topo.process.tapwire` has the format), and it writes each copy
+to the MCAP file (:class:`topo.observe.recording.Recorder`). A process
 rather than a thread of ``topo up``: writing MCAP is Python work per message, which would
 take the supervisor's loop's interpreter lock at the rate of the run; here it takes a core
 of its own, and a recorder that dies takes nothing else with it.
@@ -35,14 +35,19 @@ import sys
 import time
 from typing import Any
 
-from topo.process.tapwire import END, ON
+from topo.process.tapwire import COPIES, END, ON, batch_count, unpack
 
 #: Seconds the end waits for the ``end`` of taps whose process may have been killed.
 END_WAIT = 1.0
-#: Copies read in a row before the recorder looks at its stdin and the clock again.
-BATCH = 5000
-#: The PULL's high-water mark: copies waiting for the recorder beyond each tap's own queue.
-RCVHWM = 10_000
+#: Messages (mostly batches of copies) read in a row before the recorder looks at its
+#: stdin and the clock again.
+BATCH = 100
+#: Copies waiting in the PULL for the recorder beyond each tap's own queue, and the
+#: PULL's high-water mark in batch messages.
+QUEUED_COPIES = 10_000
+RCVHWM = 1000
+
+_COPIES = COPIES.encode()
 
 _ON, _END = ON.encode(), END.encode()
 
@@ -160,7 +165,19 @@ def run(fd: int) -> int:
                 key = (tap_id, instance)
                 if not tap_id.startswith(prefix):
                     raise ValueError("not a recording's tap")
-                if direction in (b"in", b"out"):
+                if direction == _COPIES and len(frames) == 7:
+                    batch = unpack(batch_count(frames[5]), frames[6])
+                    lost = taps.lost(key, int(missed))
+                    name, socket = instance.decode(), tap_id[len(prefix):].decode()
+                    for i, (way, copy_ns, body) in enumerate(batch):
+                        try:
+                            recorder.add(name, socket, way, copy_ns, body, missed=lost)
+                        except ValueError:
+                            taps.keep(key, lost)
+                            bad += len(batch) - i - 1
+                            raise
+                        lost = 0
+                elif direction in (b"in", b"out"):
                     lost = taps.lost(key, int(missed))
                     try:
                         recorder.add(instance.decode(), tap_id[len(prefix):].decode(), direction.decode(),

@@ -217,7 +217,20 @@ def _make_tapped(plain: type) -> type:
             frame = data if type(data) is bytes else _bytes(data)
             more = flags & _SNDMORE if flags else 0
             for tap in taps:
-                tap.sent(frame, more)
+                if more or tap._parts_out or type(tap) is not Tap:
+                    tap.sent(frame, more)
+                    continue
+                # Tap.sent's common case, inline: a call costs the node a fifth of the tap's price
+                copies = tap.copies
+                if len(copies) >= tap.limit or tap.bytes_in - tap.bytes_out >= tap.max_bytes:
+                    tap.dropped += 1
+                    continue
+                tap.bytes_in += len(frame)
+                copies.append((OUT, frame, _now()))
+                if len(copies) == 1:
+                    notify = tap.notify
+                    if notify is not None:
+                        notify()
         return result
 
     def recv(self: _Tapped, flags: int = 0, copy: bool = True, track: bool = False) -> Any:

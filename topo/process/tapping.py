@@ -2,15 +2,15 @@
 sockets at the supervisor's word, and one thread that sends their copies out.
 
 A tap (:mod:`topo.process.tap`) only queues copies in the node's thread; here, one
-sender thread per process (started with the first tap) takes them and PUSHes each, as
-``[tap, instance, direction, time_ns, missed, *frames]``, to the ipc endpoint the
-requester bound. The node never waits for the reader: the PUSH sends with NOBLOCK behind
-a small high-water mark and a copy it cannot send is dropped and counted, as the tap
-counts what its queue could not hold; once the PUSH is full, the tap drops new copies in
-the node's thread at once (counting them costs the node less than copying them) until
-the PUSH has room again. ``missed`` is the running total of both, so a reader that lost
-some of the copies themselves still knows how many it lost. While copies flow, the
-sender takes them in batches (every :data:`BATCH` seconds) rather than being woken by
+sender thread per process (started with the first tap) takes them and PUSHes them, in
+batches of up to :data:`~topo.process.tapwire.BATCH_COPIES` copies a message
+(:mod:`topo.process.tapwire` has the format), to the ipc endpoint the requester bound.
+The node never waits for the reader: the PUSH sends with NOBLOCK behind a small
+high-water mark (:data:`SEND_COPIES` copies), a batch it refuses goes back to the tap's
+bounded queue until it has room, and what that queue cannot hold the node drops and
+counts in its own thread (counting costs it less than copying). ``missed`` is the
+running total of what was lost, so a reader that lost some of the copies themselves
+still knows how many it lost. While copies flow, the sender takes them in batches (every :data:`BATCH` seconds) rather than being woken by
 each: a wake-up per message would cost the node's thread more than its copy.
 
 A tap lives on a lease: the requester renews it (the same ``tap`` message, again)
@@ -41,7 +41,8 @@ import zmq
 from topo.process import tap as taps
 from topo.process.recordack import ask
 from topo.process.taprecord import RecordTap
-from topo.process.tapwire import END, MISSED, ON
+from topo.process.tapwire import (
+    BATCH_BYTES, BATCH_COPIES, COPIES, COPY_HEAD, END, FRAME_LEN, MISSED, ON, ONE_FRAME_HEAD, batch_hwm)
 from topo.plan.share import PUB
 
 if TYPE_CHECKING:
@@ -49,8 +50,10 @@ if TYPE_CHECKING:
 
 #: Seconds a tap lives without being renewed.
 LEASE = 4.0
-#: Copies a requester's PUSH holds before the sender drops them.
-SEND_HWM = 1000
+#: Copies a requester's PUSH holds before the sender drops them, and its high-water mark
+#: in batch messages (:mod:`topo.process.tapwire`).
+SEND_COPIES = 1000
+SEND_HWM = batch_hwm(SEND_COPIES)
 #: The tap id of a recorded socket's tap (``topo up --record``): the socket's name after it.
 RECORD_PREFIX = "record:"
 #: Reconnect interval (ms) of a recording tap's PUSH: the recorder may bind after the
@@ -70,7 +73,8 @@ IDLE = 0.25
 _push_frame = zmq.backend.Socket.send
 _NOBLOCK = int(zmq.NOBLOCK)
 _MORE_NOBLOCK = int(zmq.SNDMORE | zmq.NOBLOCK)
-_DIRECTIONS = {taps.OUT: taps.OUT.encode(), taps.IN: taps.IN.encode()}
+_CODES = {taps.OUT: b"o", taps.IN: b"i"}
+_COPIES = COPIES.encode()
 
 
 class _Entry:
@@ -245,9 +249,11 @@ class Tapping:
             return BATCH
         for entry in entries:
             entry.tap.notify = self._wake.set
+        if full:
+            return FULL_RETRY  # copies wait in their tap for the PUSH to have room
         if any(entry.tap.copies for entry in entries):
             return 0.0  # queued before its tap's notify was back: not waited for
-        return FULL_RETRY if full else IDLE
+        return IDLE
 
     def _attach(self, ctx: zmq.Context[Any], entry: _Entry) -> None:
         sockets = self._sockets_of(entry.instance)
@@ -305,7 +311,11 @@ class Tapping:
                     and time.monotonic() < min(self._finish_by, progress + FINISH_STALL):
                 self._wake.wait(FULL_RETRY)  # the last word waits for room, as the copies did
             entry.end_ns = time.time_ns()
-            self._send(entry, END, [], entry.end_ns)
+            while not self._send(entry, END, [], entry.end_ns):  # behind the last copies, which may fill the PUSH
+                if record.stalled or time.monotonic() >= self._finish_by:
+                    entry.end_ns = 0  # not sent: nothing for the reader to confirm
+                    break
+                self._wake.wait(FULL_RETRY)
         if self._ack:  # the reader's word that it read them all, before their way closes
             ask(ctx, self._ack, [(*e.head, e.end_ns) for e in entries if e.end_ns and e.record is not None
                                  and not e.record.stalled], self._finish_by)
@@ -318,45 +328,58 @@ class Tapping:
         self._finished.set()
 
     def _forward(self, entry: _Entry) -> bool:
-        """Sends what the tap holds, frame by frame with pyzmq's backend ``send`` (a
-        ``send_multipart`` costs four times as much, in a thread that shares the node's
-        GIL); True if it sent any. A full PUSH (the reader behind) makes the tap drop its
-        copies in the node's thread until :meth:`_writable`: counting them there costs the
-        node less than copying them to be dropped here."""
+        """Sends what the tap holds, in batches of up to :data:`BATCH_COPIES` copies
+        (:mod:`topo.process.tapwire`): one zmq message per copy cost this thread, which
+        shares the node's interpreter lock, more than the node's own send. True if it sent
+        any. A batch a full PUSH refuses (the reader behind) goes back to the tap's queue and
+        waits there, with what comes meanwhile, until :meth:`_writable`: that bounded
+        queue is what a slow reader fills, and once it is full the node drops and counts
+        new copies in its own thread (cheaper than copying them to be dropped here)."""
         tap, push = entry.tap, entry.push
         copies = tap.copies
         head_tap, head_instance = entry.head
         missed = entry.missed
         missed_frame = b"%d" % missed
-        sent = taken = 0
-        for _ in range(len(copies)):  # what is queued now; what comes meanwhile waits for the next turn
-            direction, frames, time_ns = copies.popleft()
-            taken += len(frames) if isinstance(frames, bytes) else sum(map(len, frames))
+        one, head, frame_len = ONE_FRAME_HEAD.pack, COPY_HEAD.pack, FRAME_LEN.pack
+        sent = 0
+        left = len(copies)  # what is queued now; what comes meanwhile waits for the next turn
+        while left:
+            parts: list[bytes] = []
+            batch: list[taps.Queued] = []
+            size = 0
+            while left and len(batch) < BATCH_COPIES and size < BATCH_BYTES:
+                item = copies.popleft()
+                left -= 1
+                direction, frames, time_ns = item
+                if isinstance(frames, bytes):
+                    parts.append(one(_CODES[direction], time_ns, 1, len(frames)))
+                    parts.append(frames)
+                    size += len(frames)
+                else:
+                    parts.append(head(_CODES[direction], time_ns, len(frames)))
+                    for frame in frames:
+                        parts.append(frame_len(len(frame)))
+                        parts.append(frame)
+                        size += len(frame)
+                batch.append(item)
             try:
                 _push_frame(push, head_tap, _MORE_NOBLOCK)  # the first frame: the only one a full PUSH refuses
-            except zmq.Again:
-                if entry.record is not None:  # kept for the next turn: a recording drops nothing
-                    copies.appendleft((direction, frames, time_ns))
-                    taken -= len(frames) if isinstance(frames, bytes) else sum(map(len, frames))
-                    entry.full = True
-                    break
-                self._full(entry)
+            except zmq.Again:  # kept for the next turn, in the tap's bounded queue
+                copies.extendleft(reversed(batch))
+                entry.full = True
                 break
             except zmq.ZMQError:
-                entry.unsent += 1
+                tap.bytes_out += size
+                entry.unsent += len(batch)
                 continue
             _push_frame(push, head_instance, _MORE_NOBLOCK)
-            _push_frame(push, _DIRECTIONS[direction], _MORE_NOBLOCK)
-            _push_frame(push, b"%d" % time_ns, _MORE_NOBLOCK)
+            _push_frame(push, _COPIES, _MORE_NOBLOCK)
+            _push_frame(push, b"%d" % time.time_ns(), _MORE_NOBLOCK)
             _push_frame(push, missed_frame, _MORE_NOBLOCK)
-            if isinstance(frames, bytes):
-                _push_frame(push, frames, _NOBLOCK)
-            else:
-                for frame in frames[:-1]:
-                    _push_frame(push, frame, _MORE_NOBLOCK)
-                _push_frame(push, frames[-1], _NOBLOCK)
-            sent += 1
-        tap.bytes_out += taken  # (this thread is the counter's one writer)
+            _push_frame(push, b"%d" % len(batch), _MORE_NOBLOCK)
+            _push_frame(push, b"".join(parts), _NOBLOCK)
+            tap.bytes_out += size  # (this thread is the counter's one writer)
+            sent += len(batch)
         if entry.record is not None and sent:
             entry.record.taken()
         if sent:
@@ -365,40 +388,29 @@ class Tapping:
             self._send(entry, MISSED, [])
         return sent > 0
 
-    def _full(self, entry: _Entry) -> None:
-        """The reader's way is full: the copy in hand and every queued one are lost, and the
-        node drops new ones at once (its tap's limit 0) until the way has room again."""
-        entry.full = True
-        entry.tap.limit = 0
-        copies, lost, taken = entry.tap.copies, 1, 0
-        while copies:  # popped one by one: a copy the node appends meanwhile is never lost uncounted
-            frames = copies.popleft()[1]
-            taken += len(frames) if isinstance(frames, bytes) else sum(map(len, frames))
-            lost += 1
-        entry.tap.bytes_out += taken
-        entry.unsent += lost
-
     def _writable(self, entry: _Entry) -> bool:
-        """Whether a full PUSH has room again; if so the tap queues copies again."""
+        """Whether a full PUSH has room again."""
         if not int(entry.push.getsockopt(zmq.EVENTS)) & zmq.POLLOUT:
             return False
         entry.full = False
-        if entry.record is None:
-            entry.tap.limit = entry.tap.capacity
         return True
 
-    def _send(self, entry: _Entry, direction: str, frames: list[bytes], time_ns: int | None = None) -> None:
+    def _send(self, entry: _Entry, direction: str, frames: list[bytes], time_ns: int | None = None) -> bool:
+        """One message (a marker, when ``frames`` is empty); True unless the PUSH was full."""
         missed = entry.missed
         head = [entry.tap_id.encode(), entry.instance.encode(), direction.encode(),
                 str(time_ns or time.time_ns()).encode(), str(missed).encode()]
         try:
             entry.push.send_multipart(head + frames, zmq.NOBLOCK)
             entry.told_missed = missed
+            return True
         except zmq.Again:
             if frames:
                 entry.unsent += 1
         except zmq.ZMQError:
             entry.unsent += 1
+            return True  # not worth trying again
+        return False
 
     def _close(self, entry: _Entry) -> None:
         entry.ended = True

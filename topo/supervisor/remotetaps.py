@@ -37,7 +37,7 @@ import zmq
 from topo.process import curve
 from topo.process.curve import HostKeys
 from topo.process.tapping import LEASE
-from topo.process.tapwire import MISSED, copies_in, owed_marker
+from topo.process.tapwire import MISSED, batch_hwm, copies_in, owed_marker
 from topo.supervisor.recordways import CREDIT, FLUSHED, RecordWays, is_record
 
 if TYPE_CHECKING:
@@ -48,7 +48,7 @@ INJECT = "inject"
 #: Seconds a remote tap's way is kept without a renewal: the process's lease, and a margin.
 KEEP = LEASE + 2.0
 #: Copies queued towards one reader before the next ones are dropped (as a process's PUSH).
-READER_HWM = 1000
+READER_HWM = batch_hwm(1000)  # in batch messages (topo.process.tapwire)
 #: Seconds an agent has beyond a send's own timeout to answer (the way there and back).
 ANSWER_MARGIN = 3.0
 #: The largest frame the channel takes: a node's message as large as a file allows, plus room.

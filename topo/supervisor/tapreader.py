@@ -10,6 +10,7 @@ word on a request that names what the run does not have is a :class:`UsageError`
 
 from __future__ import annotations
 
+import collections
 import json
 import os
 import secrets
@@ -20,10 +21,15 @@ from typing import Any, Callable, NamedTuple, Sequence
 import zmq
 
 from topo.errors import TopoError, UsageError
-from topo.process.tapwire import MISSED, ON
+from topo.process.tapwire import COPIES, MISSED, ON, batch_count, unpack
 
 #: Seconds between two renewals of a tap's lease (its lease is several times that).
 RENEW = 1.0
+#: The reader's socket's high-water mark, in messages (batches of up to
+#: :data:`~topo.process.tapwire.BATCH_COPIES` copies): what waits for a reader behind,
+#: beyond what the node's process holds for it. A tapped process that ends loses what its
+#: own socket still holds, so the reader's takes a burst of small batches.
+RCVHWM = 500
 #: Renewals in a row without an answer before the run is taken for gone.
 GONE_AFTER = 3
 
@@ -59,7 +65,8 @@ class TapReader:
         self._ctx: zmq.Context[Any] = zmq.Context()
         self._pull = self._ctx.socket(zmq.PULL)
         self._pull.setsockopt(zmq.LINGER, 0)
-        self._pull.setsockopt(zmq.RCVHWM, 1000)  # a reader behind: copies dropped in the node, counted
+        # a reader behind: copies dropped in the node, counted
+        self._pull.setsockopt(zmq.RCVHWM, RCVHWM)
         #: (tap id, instance) that said their tap is on.
         self.on: set[tuple[str, str]] = set()
         #: Every (tap id, instance) asked for.
@@ -70,8 +77,9 @@ class TapReader:
         self.gone = threading.Event()
         self._closing = threading.Event()
         self._renewer: threading.Thread | None = None
-        #: Copies read while waiting for the taps to be on, for :meth:`next`.
-        self._early: list[TapMessage] = []
+        #: Copies read but not yet handed out by :meth:`next` (a batch's, or read while
+        #: waiting for the taps to be on).
+        self._early: collections.deque[TapMessage] = collections.deque()
 
     # -- the taps asked for and kept -----------------------------------------------------------
 
@@ -138,22 +146,21 @@ class TapReader:
             if left <= 0 or self.gone.is_set():
                 off = sorted(f"{i}.{self._ids[t].rsplit('.', 1)[1]}" for t, i in self.expected - self.on)
                 raise TopoError(f"tap not on within {timeout:g}s: {', '.join(off)} (is the node running?)")
-            message = self._read(min(left, 0.5))
-            if message is not None:
-                self._early.append(message)
+            self._read(min(left, 0.5))
 
     def next(self, timeout: float | None = None) -> TapMessage | None:
         """The next copy, or None after ``timeout`` seconds (None: wait for ever)."""
-        if self._early:
-            return self._early.pop(0)
+        early = self._early
+        if early:
+            return early.popleft()
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             left = 1.0 if deadline is None else deadline - time.monotonic()
             if left <= 0:
                 return None
-            message = self._read(min(left, 1.0))
-            if message is not None:
-                return message
+            self._read(min(left, 1.0))
+            if early:
+                return early.popleft()
             if self.gone.is_set():
                 return None
 
@@ -162,30 +169,36 @@ class TapReader:
         missed, self._missed_new = self._missed_new, 0
         return missed
 
-    def _read(self, timeout: float) -> TapMessage | None:
-        """One frame set off the PULL: a copy, or None (a marker, or nothing in time)."""
+    def _read(self, timeout: float) -> None:
+        """One message off the PULL, its copies kept for :meth:`next` (a marker, a stray
+        message or nothing in time: none)."""
         if not self._pull.poll(max(1, int(timeout * 1000))):
-            return None
+            return
         frames = self._pull.recv_multipart()
         if len(frames) < 5:
-            return None
+            return
         tap_id, instance, direction = (f.decode(errors="replace") for f in frames[:3])
         if tap_id not in self._ids:
-            return None
+            return
         key = (tap_id, instance)
         try:
             time_ns, missed = int(frames[3]), int(frames[4])
+            batch = unpack(batch_count(frames[5]), frames[6]) if direction == COPIES and len(frames) == 7 else None
         except ValueError:
-            return None
+            return  # never trusted: a message not of the sender's format is no copy
         if missed > self._missed.get(key, 0):
             self._missed_new += missed - self._missed.get(key, 0)
             self._missed[key] = missed
         if direction == ON:
             self.on.add(key)
-            return None
-        if direction == MISSED:
-            return None
-        return TapMessage(instance, self._ids[tap_id].rsplit(".", 1)[1], direction, time_ns, frames[5:])
+            return
+        if direction == MISSED or direction == COPIES and batch is None:
+            return
+        socket = self._ids[tap_id].rsplit(".", 1)[1]
+        if batch is None:
+            self._early.append(TapMessage(instance, socket, direction, time_ns, frames[5:]))
+            return
+        self._early.extend(TapMessage(instance, socket, d, t, f) for d, t, f in batch)
 
     # -- the end ----------------------------------------------------------------------------------
 
