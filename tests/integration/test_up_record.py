@@ -4,6 +4,7 @@ recorder that dies, and the file finished however the run ends."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -35,9 +36,12 @@ links:
 
 
 def chunked(path: Path) -> bool:
-    """Whether the recording has a chunk on disk (its header may not be there yet)."""
+    """Whether the recording has a chunk on disk (its header may not be there yet). Reads
+    up to the first message only: a flood's recording grows faster than the whole of it
+    could be read (a summary of it never returned, and the file grew by gigabytes)."""
     try:
-        return summarize(str(path)).messages > 0
+        with contextlib.closing(messages(str(path))) as each:
+            return next(each, None) is not None
     except RecordingError:
         return False
 

@@ -63,8 +63,6 @@ RECORD_RECONNECT_MS = 10
 BATCH = 0.002
 #: Seconds between two looks at a PUSH found full (its reader behind).
 FULL_RETRY = 0.001
-#: Seconds without a copy taken after which the process's end stops waiting for a recorder.
-FINISH_STALL = 1.0
 #: Seconds between two turns with nothing to send (leases and nodes starting are looked at).
 IDLE = 0.25
 
@@ -297,7 +295,7 @@ class Tapping:
             progress = time.monotonic()
             while entry.tap.copies and time.monotonic() < self._finish_by:
                 if entry.full and not self._writable(entry):
-                    if record.stalled or time.monotonic() - progress > FINISH_STALL:
+                    if record.stalled or time.monotonic() - progress > record.stall:  # as long as the node waited
                         record.stalled = True  # a recorder that stalls is not waited for
                         break
                     self._wake.wait(FULL_RETRY)
@@ -308,7 +306,7 @@ class Tapping:
                 entry.unsent += len(entry.tap.copies)
                 entry.tap.copies.clear()
             while not record.stalled and not self._writable(entry) \
-                    and time.monotonic() < min(self._finish_by, progress + FINISH_STALL):
+                    and time.monotonic() < min(self._finish_by, progress + record.stall):
                 self._wake.wait(FULL_RETRY)  # the last word waits for room, as the copies did
             entry.end_ns = time.time_ns()
             while not self._send(entry, END, [], entry.end_ns):  # behind the last copies, which may fill the PUSH
