@@ -7,6 +7,27 @@ from typing import Any
 
 END = [b"end", b""]
 
+#: The topology these nodes make: ``{source}`` is the source's ``run:`` (and ``args:``)
+#: lines, indented by four; ``{sink_args}`` the sink's ``args:``.
+NUMBERS = """\
+topology: numbers
+nodes:
+  source:
+    {source}
+    sockets: {{out: PUSH}}
+  sink:
+    run: recnodes:total
+    args: {sink_args}
+    on_exit: stop
+    sockets: {{in: PULL}}
+links:
+  - source.out -> sink.in
+"""
+
+
+def numbers_topology(source: str, sink_args: str = "{}") -> str:
+    return NUMBERS.format(source=source, sink_args=sink_args)
+
 
 def source_messages(count: int) -> list[list[bytes]]:
     """What :func:`numbers` sends: ``count`` two-frame messages, then the end marker."""

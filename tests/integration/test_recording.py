@@ -14,30 +14,14 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, Topo
-from recnodes import expected, source_messages
+from recnodes import expected, numbers_topology, source_messages
 from topo.observe.recorded import Recording, messages, summarize
 from topo.observe.recording import Recorder
 
 PLAN = json.dumps({"topology": "numbers", "nodes": [{"name": "source", "sockets": [{"name": "out", "type": "PUSH"}]}]})
 
-PIPE = """\
-topology: numbers
-nodes:
-  source:
-    {source}
-    sockets: {{out: PUSH}}
-  sink:
-    run: recnodes:total
-    args: {sink_args}
-    on_exit: stop
-    sockets: {{in: PULL}}
-links:
-  - source.out -> sink.in
-"""
-
-
 def topology(topo: Topo, source: str, sink_args: str = "{}", name: str = "topo.yaml") -> str:
-    return topo.file(PIPE.format(source=source, sink_args=sink_args), name)
+    return topo.file(numbers_topology(source, sink_args), name)
 
 
 def record(path: Path, frames_list: list[list[bytes]], step_ns: int = 1_000_000) -> None:

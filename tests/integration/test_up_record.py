@@ -14,7 +14,7 @@ from pathlib import Path
 import psutil
 
 from conftest import ROOT, Topo, wait_until
-from recnodes import expected, source_messages
+from recnodes import expected, numbers_topology, source_messages
 from topo.observe.recorded import RecordingError, messages, summarize
 
 PIPELINE = str(ROOT / "topologies" / "pipeline.yaml")
@@ -73,28 +73,15 @@ def test_the_pipeline_is_recorded_from_its_first_message(topo: Topo, tmp_path: P
 
 
 def test_a_source_recorded_from_the_first_message_replays_into_the_same_result(topo: Topo, tmp_path: Path) -> None:
-    text = """\
-    topology: numbers
-    nodes:
-      source:
-        {source}
-        sockets: {{out: PUSH}}
-      sink:
-        run: recnodes:total
-        on_exit: stop
-        sockets: {{in: PULL}}
-    links:
-      - source.out -> sink.in
-    """
     rec = tmp_path / "numbers.mcap"
-    real = topo.run("up", topo.file(text.format(source="run: recnodes:numbers\n        args: {count: 300}")),
+    real = topo.run("up", topo.file(numbers_topology("run: recnodes:numbers\n    args: {count: 300}")),
                     "--record", str(rec), "--record-only", "source.out")
     assert real.code == 0, real.out + real.err
     want = expected([int(f[1]) for f in source_messages(300)[:-1]])
     assert re.search(rf"sink\s+\| {want}$", real.out, re.M), real.out
     assert channels(rec) == {"source/out/out": 301}
-    replay = f'run: topo.nodes:replay\n        args: {{file: "{rec}", channel: source/out/out, rate: max}}'
-    again = topo.run("up", topo.file(text.format(source=replay), "replayed.yaml"))
+    replay = f'run: topo.nodes:replay\n    args: {{file: "{rec}", channel: source/out/out, rate: max}}'
+    again = topo.run("up", topo.file(numbers_topology(replay), "replayed.yaml"))
     assert again.code == 0, again.out + again.err
     assert re.search(rf"sink\s+\| {want}$", again.out, re.M), again.out
 
