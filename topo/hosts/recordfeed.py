@@ -6,9 +6,9 @@ is this PULL, an ipc file in its private directory (:data:`RECORD`), apart from 
 taps' one (:mod:`topo.hosts.taprelay`): a plain tap's copies may be dropped when the way
 is full, a recording's may not, and each must be able to stop reading its own.
 
-The copies go up on the taps' DEALER on credit: at most a window ahead of what the
-supervisor has passed on to the recorder (:mod:`topo.supervisor.recordways`). Out of
-credit, or with the DEALER full, this PULL is not read: the copies wait in the processes'
+The copies go up on the taps' DEALER on credit: at most a window of bytes (and the one
+message that crosses it) ahead of what the supervisor has passed on to the recorder
+(:mod:`topo.supervisor.recordways`). Out of credit, or with the DEALER full, this PULL is not read: the copies wait in the processes'
 PUSHes, then in their taps, whose nodes wait for room (:mod:`topo.process.taprecord`).
 A copy read is never dropped here: held until the DEALER takes it.
 """
@@ -23,7 +23,7 @@ import zmq
 
 from topo.process.recordack import Asks
 from topo.process.tapwire import END, ON
-from topo.supervisor.recordways import FLUSHED, WINDOW
+from topo.supervisor.recordways import FLUSHED, WINDOW, weight
 from topo.supervisor.remotetaps import COPY
 
 if TYPE_CHECKING:
@@ -62,9 +62,9 @@ class RecordFeed:
         self.open: dict[tuple[bytes, bytes], int] = {}
 
     def granted(self, frames: list[bytes]) -> None:
-        """``[CREDIT, count]`` from the supervisor (never above a window: an agent
+        """``[CREDIT, bytes]`` from the supervisor (never above a window: an agent
         launched again starts with a full one, and old grants may still come)."""
-        if len(frames) == 2 and frames[1].isdigit() and len(frames[1]) < 10:
+        if len(frames) == 2 and frames[1].isdigit() and len(frames[1]) < 12:
             self.credit = min(WINDOW, self.credit + int(frames[1]))
 
     @property
@@ -89,8 +89,8 @@ class RecordFeed:
                 up.send_multipart(self.held, zmq.NOBLOCK, copy=False)
             except zmq.Again:
                 break  # the way up is full: held, the PULL no longer read
+            self.credit -= weight(self.held[1:])  # may go below 0: one message crosses the window
             self.held = None
-            self.credit -= 1
             sent = True
         return sent
 
@@ -142,8 +142,11 @@ class RecordFeed:
                 up.poll(10, zmq.POLLIN | (zmq.POLLOUT if self.credit > 0 else 0))
             else:
                 self.pull.poll(10)  # a process's last copies, still on their way
-        try:  # the supervisor waits for this word (all sent, or all that will be), not for a quiet moment
-            up.send_multipart([FLUSHED], zmq.NOBLOCK)
+        # the supervisor waits for this word (all sent, or all that will be), not for a quiet
+        # moment: it waits for room behind the last copies rather than be lost to a full DEALER
+        try:
+            if up.poll(max(1, int((deadline - time.monotonic()) * 1000)), zmq.POLLOUT):
+                up.send_multipart([FLUSHED], zmq.NOBLOCK)
         except zmq.ZMQError:
             pass
 

@@ -20,8 +20,12 @@ waits for the answer before it closes its PUSH (:mod:`topo.process.recordack`): 
 that is behind would lose what the kernel still holds once its peer hangs up.
 
 At the end it reads until every tap that said ``on`` has said ``end`` (each process sends
-what its taps hold, then ``end``, before it exits), or :data:`END_WAIT` seconds for those
-whose process was killed, then writes the summary. SIGTERM ends it the same way; the run
+what its taps hold, then ``end``, before it exits), or until :data:`END_WAIT` seconds pass
+without a copy (a tap whose process was killed never ends), then writes the summary. The
+wait is for silence, not from the end's start: a recorder behind a flood still has
+thousands of copies queued when the run ends, and they come as fast as it reads them
+(measured: a remote flood's last 2,000 copies cut off under load with a fixed second).
+:data:`END_CAP` bounds it whatever comes. SIGTERM ends it the same way; the run
 from its start has it in a session of its own, so a Ctrl-C in the terminal is ``topo
 up``'s to handle, not its.
 """
@@ -37,8 +41,12 @@ from typing import Any
 
 from topo.process.tapwire import COPIES, END, ON, batch_count, unpack
 
-#: Seconds the end waits for the ``end`` of taps whose process may have been killed.
+#: Seconds without a copy after which the end stops waiting for the ``end`` of taps whose
+#: process may have been killed.
 END_WAIT = 1.0
+#: Seconds the end reads at most, copies coming or not (below ``topo up``'s own bound on
+#: the recorder's finish, after which it is killed).
+END_CAP = 20.0
 #: Messages (mostly batches of copies) read in a row before the recorder looks at its
 #: stdin and the clock again.
 BATCH = 100
@@ -150,6 +158,7 @@ def run(fd: int) -> int:
     poller.register(0, zmq.POLLIN)
     poller.register(wake_r, zmq.POLLIN)
     ending_at: float | None = None
+    cap = float("inf")
     bad = 0
 
     def read() -> bool:
@@ -204,7 +213,7 @@ def run(fd: int) -> int:
     try:
         while True:
             now = time.monotonic()
-            if ending_at is not None and (taps.all_ended() or now >= ending_at):
+            if ending_at is not None and (taps.all_ended() or now >= min(ending_at, cap)):
                 break
             wait = recorder.next_flush()
             if ending_at is not None:
@@ -213,6 +222,8 @@ def run(fd: int) -> int:
             for sock, _ in events:
                 if sock is pull:
                     read()
+                    if ending_at is not None:  # copies still come: the end waits for silence
+                        ending_at = time.monotonic() + END_WAIT
                 elif sock is ack:
                     while True:
                         try:
@@ -223,11 +234,12 @@ def run(fd: int) -> int:
                 elif sock == 0:
                     if not os.read(0, 4096):  # topo up closed it: the run is over (or topo up is gone)
                         poller.unregister(0)
-                        ending_at = time.monotonic() + END_WAIT
+                        if ending_at is None:
+                            ending_at, cap = time.monotonic() + END_WAIT, time.monotonic() + END_CAP
                 elif sock == wake_r:
                     os.read(wake_r, 64)
                     if ending_at is None:
-                        ending_at = time.monotonic() + END_WAIT
+                        ending_at, cap = time.monotonic() + END_WAIT, time.monotonic() + END_CAP
             if not events:
                 recorder.idle()
         while read():

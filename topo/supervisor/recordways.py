@@ -6,8 +6,8 @@ A recording makes nodes wait rather than lose a copy (:mod:`topo.process.tapreco
 that wait must reach a node on another host when the recorder here is behind, without
 this side reading a flood it cannot pass on, and without holding up the other hosts'
 copies or ``topo send``, which share the one ROUTER. So a host's recorded copies travel
-on credit: its agent sends at most :data:`WINDOW` of them ahead (:mod:`topo.hosts.recordfeed`),
-and gets one credit back for each that has gone on to the recorder. A copy the
+on credit: its agent sends at most :data:`WINDOW` bytes of them ahead (:mod:`topo.hosts.recordfeed`),
+and gets their bytes back as credit once they have gone on to the recorder. A copy the
 recorder's PUSH cannot take waits here, in its host's queue (at most a window), the
 ones after it behind it; the agent, out of credit, stops reading its nodes' copies, and
 their taps make the nodes wait. Memory stays bounded on every hop.
@@ -26,27 +26,40 @@ from typing import Any, Callable, Mapping
 
 import zmq
 
+from topo.process.recordack import ask
 from topo.process.tapping import RECORD_PREFIX, RECORD_RECONNECT_MS
-from topo.process.tapwire import MISSED, copies_in
+from topo.process.tapwire import END, MISSED, copies_in
 
-#: Recorded copies a host's agent may send before the supervisor has passed them on.
-WINDOW = 1000
+#: Bytes of recorded copies a host's agent may send before the supervisor has passed them
+#: on. Counted in bytes, not messages: a message is a batch of up to 32 copies and 64 KiB
+#: (or one larger copy), so a window of messages bounded nothing a user could reason about.
+WINDOW = 4 << 20
 #: Copies this side's PUSH holds for the recorder.
 HWM = 1000
 #: Seconds without a copy taken by the recorder after which it is given up.
 STALL = 5.0
-#: What the supervisor sends an agent: credits for so many more recorded copies.
+#: What the supervisor sends an agent: credit for so many more bytes of recorded copies.
 CREDIT = b"k"
 #: What an agent's relay says at its end, once its processes' recorded copies are all sent.
 FLUSHED = b"f"
 
 _PREFIX = RECORD_PREFIX.encode()
+_END = END.encode()
+
+
+def weight(frames: list[Any]) -> int:
+    """What a recorded message costs in credit: its frames' bytes, counted the same way at
+    both ends (the agent's PULL and the supervisor's ROUTER see the same frames)."""
+    return sum(len(f) for f in frames)
+
+
+def _raw(frame: Any) -> bytes:
+    return frame if isinstance(frame, bytes) else frame.bytes
 
 
 def is_record(frames: list[Any]) -> bool:
     """Whether a copy (frames of the tap sender's format) is a recording's."""
-    head = frames[0] if frames else b""
-    return (head if isinstance(head, bytes) else head.bytes).startswith(_PREFIX)
+    return _raw(frames[0] if frames else b"").startswith(_PREFIX)
 
 
 class RecordWays:
@@ -54,8 +67,12 @@ class RecordWays:
     the remote taps' thread only."""
 
     def __init__(self, ctx: zmq.Context[Any], endpoint: str, sockets: Mapping[str, tuple[str, ...]],
-                 host_of: Callable[[str], str | None]) -> None:
-        """``sockets``: instance → its recorded sockets; ``host_of``: an instance's remote host."""
+                 host_of: Callable[[str], str | None], ack: str = "") -> None:
+        """``sockets``: instance → its recorded sockets; ``host_of``: an instance's remote host;
+        ``ack``: where the recorder confirms an ``end`` read (:mod:`topo.process.recordack`)."""
+        self._ctx, self._ack = ctx, ack
+        #: The ``end`` markers passed on (tap, instance, time): asked for before the PUSH closes.
+        self._ends: list[tuple[bytes, bytes, int]] = []
         self.push = ctx.socket(zmq.PUSH)
         self.push.linger = 0
         self.push.sndhwm = HWM
@@ -64,8 +81,10 @@ class RecordWays:
         self._sockets = {i: frozenset(names) for i, names in sockets.items()}
         self._host_of = host_of
         self.waiting: dict[str, deque[list[Any]]] = {}
-        #: Credits owed to each host (copies passed on or dropped since the last grant).
+        #: Credits owed to each host (bytes passed on or dropped since the last grant).
         self.owed: dict[str, int] = {}
+        #: Bytes waiting, by host.
+        self.queued: dict[str, int] = {}
         #: The recorder was given up: copies are dropped and counted.
         self.given_up = False
         #: Hosts that sent recorded copies, and those whose agent said all are sent.
@@ -89,17 +108,20 @@ class RecordWays:
 
     def copy(self, host: str, frames: list[Any]) -> None:
         """One recorded copy from ``host``: on to the recorder, or queued behind the others
-        of its host. More than a window queued is an agent that ignores its credits:
+        of its host. More than two windows queued is an agent that ignores its credits
+        (one window, and one message over it, is what an honest one can have out):
         dropped and counted."""
         self.seen.add(host)
         queue = self.waiting.get(host)
+        size = weight(frames)
         if not queue and self._send(frames):
-            self.owed[host] = self.owed.get(host, 0) + 1
+            self.owed[host] = self.owed.get(host, 0) + size
             return
-        if self.given_up or (queue is not None and len(queue) >= 2 * WINDOW):
+        if self.given_up or self.queued.get(host, 0) + size > 2 * WINDOW:
             self._drop(host, frames)
             return
         self.waiting.setdefault(host, deque()).append(frames)
+        self.queued[host] = self.queued.get(host, 0) + size
 
     def pending(self) -> bool:
         """Copies wait for room in the recorder's PUSH."""
@@ -113,8 +135,7 @@ class RecordWays:
             moved = False
             for host, queue in self.waiting.items():
                 if queue and self._send(queue[0]):
-                    queue.popleft()
-                    self.owed[host] = self.owed.get(host, 0) + 1
+                    self._passed(host, weight(queue.popleft()))
                     moved = True
         if not self.pending():
             self._progress = now
@@ -122,7 +143,9 @@ class RecordWays:
             self.given_up = True
             for host, queue in self.waiting.items():
                 while queue:
-                    self._drop(host, queue.popleft())
+                    frames = queue.popleft()
+                    self._drop(host, frames)
+                    self.queued[host] -= weight(frames)
         self._tell_dropped()
 
     def grants(self) -> list[tuple[str, int]]:
@@ -140,11 +163,21 @@ class RecordWays:
             self.dropped += copies_in(frames)
             return True  # gone: counted, and its credit goes back
         self._progress = time.monotonic()
+        if len(frames) == 5 and _raw(frames[2]) == _END:
+            try:
+                self._ends.append((_raw(frames[0]), _raw(frames[1]), int(_raw(frames[3]))))
+            except ValueError:
+                pass  # not a time: the recorder will not confirm it either
         return True
+
+    def _passed(self, host: str, size: int) -> None:
+        """A queued message of ``size`` bytes has gone on: its credit is owed."""
+        self.queued[host] -= size
+        self.owed[host] = self.owed.get(host, 0) + size
 
     def _drop(self, host: str, frames: list[Any]) -> None:
         self.dropped += copies_in(frames)
-        self.owed[host] = self.owed.get(host, 0) + 1
+        self.owed[host] = self.owed.get(host, 0) + weight(frames)
 
     def _tell_dropped(self) -> None:
         if self.dropped == self._told:
@@ -159,9 +192,16 @@ class RecordWays:
 
     def close(self, deadline: float) -> None:
         """At the run's end: what waits goes on, until ``deadline`` (the recorder reads
-        until every process's ``end``), then the PUSH lingers until then."""
+        until every process's ``end``); then, before the PUSH closes, the recorder's word
+        that it read every ``end`` passed on. Without it the last copies were lost: a
+        recorder behind has its PULL's pipe full, its engine stops reading the ipc
+        connection, and when this side hangs up it takes the hang-up as the end and drops
+        what the kernel still holds (libzmq issue 4660; seen as a remote flood's last
+        ~2,000 copies and its ``end`` missing, 1 run in 4 under load)."""
         while self.pending() and not self.given_up and time.monotonic() < deadline:
             self.drain(time.monotonic())
             if self.pending():
                 self.push.poll(10, zmq.POLLOUT)
+        if self._ack and self._ends and not self.given_up:
+            ask(self._ctx, self._ack, self._ends, deadline)
         self.push.close(linger=max(0, int((deadline - time.monotonic()) * 1000)))

@@ -137,7 +137,7 @@ class TapRelay:
             self.inject.linger = 0
             self.inject.bind(inject)
         self._ways: dict[str, _Way] = {}
-        self.records = RecordWays(ctx, record.endpoint, record.sockets, host_of) if record is not None else None
+        self.records = RecordWays(ctx, record.endpoint, record.sockets, host_of, record.ack) if record is not None else None
         self._pending: dict[bytes, _Pending] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
