@@ -171,7 +171,7 @@ def resolve(t: Topology) -> tuple[Topology, list[Problem]]:
             elif node.process is not None and node.replicas > 1 and len(pool) > 1:
                 problems.append(Problem(node.where("hosts"), f"node {node.name!r}: `hosts: all` spreads replicas over "
                                         f"hosts, but they share process {node.process!r}, which runs on one host"))
-            nodes[node.name] = replace(node, hosts=tuple(pool))
+            nodes[node.name] = replace(node, host=None, hosts=tuple(pool))
             continue
         host = node.host
         if host == "any" and "any" not in hosts:
