@@ -11,7 +11,8 @@ The placement rule, in file order of the nodes:
 
 - no ``host:``: the host ``topo up`` runs on (``local``), as for any file;
 - ``host: slurm[N]``: the allocation's Nth node (from 0, in Slurm's order of the nodes);
-- ``host: any``: the allocation's nodes in turn, one ``any`` node after the other;
+- ``host: any``: the allocation's node with the fewest instances so far, once the
+  others are placed (the first of them on a tie), one ``any`` node after the other;
 - ``hosts: all``: the node's replicas over the allocation's nodes in turn (replica i on
   node i modulo their number).
 
@@ -162,7 +163,6 @@ def resolve(t: Topology) -> tuple[Topology, list[Problem]]:
     hosts = _hosts(spec, alloc)
     pool = [_name(n.name, alloc) for n in alloc.nodes]
     nodes: dict[str, NodeSpec] = {}
-    turn = 0
     for node in t.nodes.values():
         if node.hosts:
             if node.host is not None:
@@ -174,9 +174,7 @@ def resolve(t: Topology) -> tuple[Topology, list[Problem]]:
             nodes[node.name] = replace(node, host=None, hosts=tuple(pool))
             continue
         host = node.host
-        if host == "any" and "any" not in hosts:
-            host, turn = pool[turn % len(pool)], turn + 1
-        elif host is not None and (m := NODE_INDEX.match(host)):
+        if host is not None and (m := NODE_INDEX.match(host)):
             index = int(m[1])
             if index >= len(pool):
                 problems.append(Problem(node.where("host"), f"node {node.name!r}: `host: {host}`, but the allocation "
@@ -185,8 +183,26 @@ def resolve(t: Topology) -> tuple[Topology, list[Problem]]:
             else:
                 host = pool[index]
         nodes[node.name] = replace(node, host=host)
+    _place_any(nodes, pool)
     resolved = replace(spec, job=alloc.job, nodes=tuple(n.name for n in alloc.nodes), stand_in=alloc.stand_in)
     return replace(t, hosts=hosts, nodes=nodes, allocation=resolved), problems
+
+
+def _place_any(nodes: dict[str, NodeSpec], pool: list[str]) -> None:
+    """``host: any``, in file order: the allocation's node with the fewest instances so
+    far (those placed otherwise counted first), the first of them on a tie."""
+    load = dict.fromkeys(pool, 0)
+    for node in nodes.values():
+        if node.hosts:
+            for i in range(node.replicas):
+                load[node.hosts[i % len(node.hosts)]] += 1
+        elif (node.host or "local") in load:
+            load[node.host or "local"] += node.replicas
+    for name, node in nodes.items():
+        if node.host == "any" and not node.hosts:
+            host = min(pool, key=lambda h: load[h])  # min keeps the first of equals
+            load[host] += node.replicas
+            nodes[name] = replace(node, host=host)
 
 
 def _name(node: str, alloc: Allocation) -> str:

@@ -118,7 +118,7 @@ _NODE_PROPERTIES: dict[str, Any] = {
     },
     "host": {"type": "string", "pattern": HOST_REF_PATTERN, "maxLength": NAME_MAX_LENGTH,
              "description": "The host it runs on; with hosts: {from: slurm}, also slurm[N] (the "
-                            "allocation's Nth node) or any (the allocation's nodes in turn)."},
+                            "allocation's Nth node) or any (its node with the fewest instances)."},
     "hosts": {"enum": ["all"],
               "description": "all: the replicas spread over the Slurm allocation's nodes in turn "
                              "(hosts: {from: slurm})."},

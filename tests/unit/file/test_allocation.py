@@ -60,12 +60,12 @@ links:
 """
 
 
-def test_nodes_are_placed_by_index_in_turn_and_spread(topology, discovered):
+def test_nodes_are_placed_by_index_on_the_least_loaded_node_and_spread(topology, discovered):
     t = topology(FILE)
     plan = make_plan(t)
     hosts = {name: inst.host for name, inst in plan.instances.items()}
     assert hosts == {"first": "n1", "spread.0": "n1", "spread.1": "n2", "spread.2": "n3", "spread.3": "n1",
-                     "spread.4": "n2", "a": "n1", "b": "n2", "c": "n3", "d": "n1", "here": "local"}
+                     "spread.4": "n2", "a": "n3", "b": "n2", "c": "n3", "d": "n1", "here": "local"}
     # the agents are job steps of the allocation, with topo up's Python
     n2 = plan.host("n2")
     assert n2.launch == ("srun", "--jobid=42", "--nodes=1", "--ntasks=1", "-w", "n2", "--overlap", "--quiet")
