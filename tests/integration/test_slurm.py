@@ -16,7 +16,7 @@ import psutil
 import pytest
 
 from conftest import HERE, ROOT, Topo, wait_until
-from hostnet import namespace_pids
+from hostnet import Network, namespace_pids
 from slurmcluster import Cluster, requires_slurm, slurm_cluster
 
 pytestmark = [requires_slurm, pytest.mark.slow]
@@ -90,9 +90,7 @@ def left_on_nodes(cluster: Cluster) -> list[str]:
 
 
 def namespace_pids_of(cluster: Cluster) -> list[int]:
-    class _Net:  # namespace_pids wants the hosts of a Network
-        hosts = [n.host for n in cluster.nodes]
-    return namespace_pids(_Net)  # type: ignore[arg-type]
+    return namespace_pids(Network(cluster.controller_address, [n.host for n in cluster.nodes]))
 
 
 def test_the_pipeline_spreads_over_the_allocation_and_every_task_is_counted(topo: Topo, cluster: Cluster) -> None:
