@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import stat
 
 import pytest
@@ -55,3 +54,13 @@ def test_a_failing_scontrol_is_said(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", fake_scontrol(tmp_path, "echo 'slurm_load_jobs error: Unable to contact slurm controller' >&2; exit 1\n"))
     with pytest.raises(UsageError, match="scontrol show hostnames n1 failed .*Unable to contact"):
         slurm.discover(SPEC, {"SLURM_JOB_ID": "9", "SLURM_JOB_NODELIST": "n1"})
+
+
+def test_the_harness_refuses_an_allocation_it_does_not_run_in(tmp_path, monkeypatch):
+    from topo.testing.source import read_source
+
+    monkeypatch.delenv("SLURM_JOB_ID", raising=False)
+    path = tmp_path / "t.yaml"
+    path.write_text("topology: t\nhosts: {from: slurm}\nnodes:\n  a: {run: m:f, host: any}\n")
+    with pytest.raises(UsageError, match=r"hosts: \{from: slurm\} .* no SLURM_JOB_ID"):
+        read_source(str(path), probes={}, overrides={}, overlays=(), sets=(), profiles=(), strict=False, lenient=False)
