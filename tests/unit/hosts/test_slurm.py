@@ -62,5 +62,5 @@ def test_the_harness_refuses_an_allocation_it_does_not_run_in(tmp_path, monkeypa
     monkeypatch.delenv("SLURM_JOB_ID", raising=False)
     path = tmp_path / "t.yaml"
     path.write_text("topology: t\nhosts: {from: slurm}\nnodes:\n  a: {run: m:f, host: any}\n")
-    with pytest.raises(UsageError, match=r"hosts: \{from: slurm\} .* no SLURM_JOB_ID"):
+    with pytest.raises(UsageError, match=r"hosts: \{from: slurm\} .*\(no SLURM_JOB_ID\)"):
         read_source(str(path), probes={}, overrides={}, overlays=(), sets=(), profiles=(), strict=False, lenient=False)
