@@ -182,6 +182,8 @@ def resolve(t: Topology) -> tuple[Topology, list[Problem]]:
                 host = None
             else:
                 host = pool[index]
+        elif host is not None and host == alloc.here:
+            host = "local"  # the node topo up runs on, named as Slurm names it
         nodes[node.name] = replace(node, host=host)
     _place_any(nodes, pool)
     resolved = replace(spec, job=alloc.job, nodes=tuple(n.name for n in alloc.nodes), stand_in=alloc.stand_in)

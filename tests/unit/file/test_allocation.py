@@ -83,6 +83,9 @@ def test_the_node_topo_up_runs_on_is_local(topology, discovered):
     assert plan.host("local").address == "10.0.0.1"  # where the others reach it
     assert {h.name for h in plan.hosts} == {"local", "n2", "n3"}
     assert plan.host("n3").python == "/srv/py"
+    # named as Slurm names it, the node topo up runs on is still local
+    t = topology(FILE.replace('host: "slurm[0]"', "host: n1"))
+    assert make_plan(t).instances["first"].host == "local"
 
 
 def test_an_index_beyond_the_allocation_is_a_located_problem(problems, discovered):
