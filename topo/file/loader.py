@@ -199,9 +199,9 @@ class _Builder:
         """``hosts: {from: slurm}``: its hosts are known once topo runs in the allocation."""
         if not isinstance(raw, dict) or not isinstance(raw.get("from"), str):
             return None
-        python = raw.get("python")
+        python, interface = raw.get("python"), raw.get("interface")
         return AllocationSpec(raw["from"], self.pos(("hosts",)), python if isinstance(python, str) else None,
-                              self.at(("hosts",), raw.keys()))
+                              self.at(("hosts",), raw.keys()), interface if isinstance(interface, str) else None)
 
     def hosts(self, raw: Any) -> dict[str, HostSpec]:
         if not isinstance(raw, dict) or not raw:

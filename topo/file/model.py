@@ -169,6 +169,8 @@ class AllocationSpec:
     pos: Pos
     python: str | None = None
     at: Mapping[str, Pos] = field(default_factory=dict)
+    #: ``interface:``: the nodes' addresses are theirs on it, read on each node.
+    interface: str | None = None
     #: Once resolved: the job, its nodes in Slurm's order, and whether they are stand-ins
     #: (not inside an allocation: ``topo check`` and ``topo plan`` still show a placement).
     job: str = ""

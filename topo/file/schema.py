@@ -285,6 +285,9 @@ SCHEMA: dict[str, Any] = {
                 "from": {"enum": ["slurm"], "description": "slurm: the allocation of salloc or sbatch."},
                 "python": {"type": "string",
                            "description": "The Python that runs topo on the nodes (default: topo up's own)."},
+                "interface": {"type": "string", "minLength": 1,
+                              "description": "Each node's address is its address on this network interface "
+                                             "(ib0), read on the node; default: Slurm's NodeAddr."},
             },
             "required": ["from"],
             "additionalProperties": False,

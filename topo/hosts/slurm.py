@@ -40,14 +40,46 @@ def discover(spec: AllocationSpec, environ: Mapping[str, str] | None = None) -> 
     if not job or not nodelist:
         return None
     names = hostnames(nodelist)
-    addresses = node_addresses(names)
+    python = spec.python or sys.executable
+    addresses = on_interface(job, names, spec.interface, python) if spec.interface else node_addresses(names)
     here = env.get("SLURMD_NODENAME") or ""
     if here not in names:
         short = socket.gethostname().split(".")[0]
         here = short if short in names else ""
     nodes = tuple(SlurmNode(n, addresses.get(n, n)) for n in names)
-    local_address = addresses.get(here) if here else _route_to(nodes[0].address)
+    local_address = addresses.get(here) if here else (
+        (interface_address(spec.interface) if spec.interface else None) or _route_to(nodes[0].address))
     return Allocation(job, nodes, here or None, local_address or nodes[0].address, sys.executable)
+
+
+def on_interface(job: str, names: list[str], interface: str, python: str) -> dict[str, str]:
+    """Each node's IPv4 address on ``interface``, read there: one job step over every node
+    (``python -m topo.hosts.slurm INTERFACE`` prints the node's name and its address)."""
+    cmd = ["srun", f"--jobid={job}", f"--nodes={len(names)}", f"--ntasks={len(names)}", "--ntasks-per-node=1",
+           "--overlap", "--quiet", python, "-m", "topo.hosts.slurm", interface]
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=SCONTROL_TIMEOUT, stdin=subprocess.DEVNULL)
+    except FileNotFoundError:
+        raise UsageError("hosts: {from: slurm, interface: ...} reads each node's address there with srun, "
+                         "which is not installed here") from None
+    except subprocess.TimeoutExpired:
+        raise UsageError(f"{' '.join(cmd)}: no answer within {SCONTROL_TIMEOUT:g}s") from None
+    found = dict(line.split()[:2] for line in done.stdout.splitlines() if len(line.split()) >= 2)
+    missing = [n for n in names if n not in found or found[n] == "-"]
+    if done.returncode != 0 or missing:
+        raise UsageError(f"no IPv4 address on interface {interface!r} on node(s) {', '.join(missing) or '?'} "
+                         f"({' '.join(cmd[:7])} ... exited with {done.returncode}: {done.stderr.strip()[-300:]})")
+    return found
+
+
+def interface_address(interface: str) -> str | None:
+    """This machine's first IPv4 address on ``interface`` (None: no such interface or address)."""
+    import psutil
+
+    for addr in psutil.net_if_addrs().get(interface, []):
+        if addr.family == socket.AF_INET:
+            return str(addr.address)
+    return None
 
 
 def hostnames(nodelist: str) -> list[str]:
@@ -108,3 +140,7 @@ def _scontrol(*args: str) -> str:
     if done.returncode != 0:
         raise UsageError(f"scontrol {' '.join(args)} failed (exit {done.returncode}): {done.stderr.strip()}")
     return done.stdout
+
+
+if __name__ == "__main__":  # on each node, for on_interface: its name and address there
+    print(os.environ.get("SLURMD_NODENAME") or socket.gethostname(), interface_address(sys.argv[1]) or "-", flush=True)
