@@ -141,18 +141,28 @@ def test_scancel_or_a_killed_topo_up_leaves_nothing_on_any_node(topo: Topo, clus
     cluster.wait_no_jobs(15)
 
 
-def test_a_failed_node_is_a_lost_host(topo: Topo, cluster: Cluster) -> None:
-    """n2 fails: its slurmd, the step's slurmstepd, the agent and its node processes die at once."""
+@pytest.mark.parametrize("how", ["fails", "down"])
+def test_a_failed_or_downed_node_is_a_lost_host(topo: Topo, cluster: Cluster, how: str) -> None:
+    """fails: n2's slurmd, the step's slurmstepd, the agent and its node processes die at
+    once. down: scontrol marks n2 down, and Slurm ends the job's steps (the whole job)."""
     proc = salloc_up(topo, cluster, topo.file(FOREVER))
     topo.wait_for_line(proc, r"show@n2 +\| received tick")
-    n2 = cluster.nodes[1].host.name
-    for pid in subprocess.run(["ip", "netns", "pids", n2], capture_output=True, text=True, check=True).stdout.split():
-        psutil.Process(int(pid)).kill()
+    if how == "fails":
+        n2 = cluster.nodes[1].host.name
+        for pid in subprocess.run(["ip", "netns", "pids", n2], capture_output=True, text=True,
+                                  check=True).stdout.split():
+            psutil.Process(int(pid)).kill()
+    else:
+        cluster.run("scontrol", "update", "nodename=n2", "state=down", "reason=topo-test")
     out, err = proc.communicate(timeout=60)
-    assert re.search(r"host n2 lost: ", out), out + err
-    assert re.search(r"show failed: its host n2 was lost", out), out
-    assert re.search(r"stopped: show failed .*\(exit 1\)", out), out
-    wait_until(lambda: left_on_nodes(cluster) == [], 15, "every process on the other nodes to be gone")
+    assert proc.returncode == 1, out + err
+    lost = re.search(r"host (n[12]) lost: ", out)
+    assert lost, out + err
+    node = {"n1": "pub", "n2": "show"}[lost.group(1)]
+    assert re.search(rf"{node} failed: its host {lost.group(1)} was lost", out), out
+    if how == "fails":
+        assert lost.group(1) == "n2", out  # by its silence (srun waits on the dead slurmstepd)
+    wait_until(lambda: left_on_nodes(cluster) == [], 15, "every process on the nodes to be gone")
 
 
 def test_topo_up_as_the_body_of_an_sbatch_script(topo: Topo, cluster: Cluster, tmp_path: Path) -> None:
