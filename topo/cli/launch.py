@@ -178,6 +178,10 @@ def _up(file: str | Sources, signals: StopSignals, *, ready_timeout: float, grac
         topology = load_resolved(file, starting=True, strict=checking.strict, lenient=checking.lenient)
     else:
         topology = load(file, strict=checking.strict, lenient=checking.lenient)
+    if topology.allocation is not None and topology.allocation.stand_in:
+        raise UsageError(f"{topology.file}: hosts: {{from: {topology.allocation.kind}}} takes the hosts of the Slurm "
+                         "allocation topo up runs in, and there is none (no SLURM_JOB_ID): run it under salloc "
+                         "or in an sbatch script")
     plan = make_plan(topology)
     refuse_exec_nodes(plan)
     if record_only and record is None:

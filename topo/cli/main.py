@@ -120,6 +120,10 @@ def cli() -> None:
     Nodes get ready, wired pyzmq sockets; topo picks each link's transport,
     starts the processes and tears everything down afterwards.
     """
+    if "SLURM_JOB_ID" in os.environ:  # hosts: {from: slurm} asks Slurm (imported only here)
+        from topo.hosts.slurm import install
+
+        install()
 
 
 @cli.command(short_help="Validate FILE and print every problem.")

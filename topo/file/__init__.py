@@ -27,6 +27,8 @@ Modules, in the order a run meets them:
   (a misspelt ``links:``, a node's key indented as a node).
 - ``model``: The topology as typed, immutable data, each piece remembering where it was
   written.
+- ``allocation``: Hosts from a Slurm allocation: ``hosts: {from: slurm}`` made into hosts
+  written out (``slurm[N]``, ``any``, ``hosts: all``), from facts the command line learns.
 - ``placement``: Where every instance runs: replicas expanded, processes and hosts assigned.
 - ``external``: Endpoints outside the topology (a socket's ``external:``): their form, and
   their clashes.

@@ -21,7 +21,7 @@ from topo.file.cascade import duplicated, links_unread, misplaced_node_keys, mis
 from topo.file.interpolate import variables
 from topo.file.layers import clean, has_tags, select
 from topo.file.model import (
-    DEFAULT_MAX_MESSAGE, LINKS_UNREAD, ExternalEndpoint, HostSpec, LinkSpec, NodeSpec, OnExit, Ready, Restart, SocketRef, SocketSpec, SocketType,
+    DEFAULT_MAX_MESSAGE, LINKS_UNREAD, AllocationSpec, ExternalEndpoint, HostSpec, LinkSpec, NodeSpec, OnExit, Ready, Restart, SocketRef, SocketSpec, SocketType,
     Topology, Transport,
 )
 from topo.file.schema import SCHEMA
@@ -150,7 +150,8 @@ class _Builder:
 
     def topology(self, raw: Any) -> Topology:
         raw = raw if isinstance(raw, dict) else {}
-        hosts = self.hosts(raw.get("hosts"))
+        allocation = self.allocation(raw.get("hosts"))
+        hosts = {} if allocation is not None else self.hosts(raw.get("hosts"))
         defaults = raw.get("defaults") if isinstance(raw.get("defaults"), dict) else {}
         nodes: dict[str, NodeSpec] = {}
         raw_nodes = raw.get("nodes")
@@ -176,6 +177,7 @@ class _Builder:
             max_message=max_message if isinstance(max_message, int) and not isinstance(max_message, bool)
             else DEFAULT_MAX_MESSAGE,
             python_path=self.python_path(raw.get("python_path")),
+            allocation=allocation,
             broken=frozenset(self.broken),
             at={**self.at((), raw.keys()), **self.entries("python_path", raw.get("python_path"))},
         )
@@ -192,6 +194,14 @@ class _Builder:
         if not isinstance(raw, list):
             return {}
         return {f"{key}[{i}]": self.c.positions[(key, i)] for i in range(len(raw)) if (key, i) in self.c.positions}
+
+    def allocation(self, raw: Any) -> AllocationSpec | None:
+        """``hosts: {from: slurm}``: its hosts are known once topo runs in the allocation."""
+        if not isinstance(raw, dict) or not isinstance(raw.get("from"), str):
+            return None
+        python, interface = raw.get("python"), raw.get("interface")
+        return AllocationSpec(raw["from"], self.pos(("hosts",)), python if isinstance(python, str) else None,
+                              self.at(("hosts",), raw.keys()), interface if isinstance(interface, str) else None)
 
     def hosts(self, raw: Any) -> dict[str, HostSpec]:
         if not isinstance(raw, dict) or not raw:
@@ -248,6 +258,7 @@ class _Builder:
             sockets=sockets,
             process=_str_or_none(merged.get("process")),
             host=_str_or_none(merged.get("host")),
+            hosts=(merged["hosts"],) if isinstance(merged.get("hosts"), str) else (),
             replicas=merged["replicas"] if isinstance(merged.get("replicas"), int) else 1,
             args=merged["args"] if isinstance(merged.get("args"), dict) else {},
             env={str(k): _env_text(v) for k, v in (merged.get("env") or {}).items() if v is not INVALID}

@@ -131,6 +131,9 @@ class NodeSpec:
     exec: tuple[str, ...] = ()
     #: ``ready:`` of an exec node (:class:`Ready`); None when not written.
     ready: "Ready | None" = None
+    #: ``hosts: all`` as written (``("all",)``); once an allocation is resolved
+    #: (:mod:`topo.file.allocation`), the hosts its instances take in turn.
+    hosts: tuple[str, ...] = ()
 
     def where(self, key: str) -> Pos:
         return self.at.get(key, self.pos)
@@ -152,6 +155,27 @@ class HostSpec:
     launch: tuple[str, ...] | None = None
     python: str | None = None
     at: Mapping[str, Pos] = field(default_factory=dict)
+
+    def where(self, key: str) -> Pos:
+        return self.at.get(key, self.pos)
+
+
+@dataclass(frozen=True)
+class AllocationSpec:
+    """``hosts: {from: slurm}``: the hosts are the nodes of the allocation ``topo up`` runs
+    in, known only then (:mod:`topo.file.allocation`)."""
+
+    kind: str
+    pos: Pos
+    python: str | None = None
+    at: Mapping[str, Pos] = field(default_factory=dict)
+    #: ``interface:``: the nodes' addresses are theirs on it, read on each node.
+    interface: str | None = None
+    #: Once resolved: the job, its nodes in Slurm's order, and whether they are stand-ins
+    #: (not inside an allocation: ``topo check`` and ``topo plan`` still show a placement).
+    job: str = ""
+    nodes: tuple[str, ...] = ()
+    stand_in: bool = False
 
     def where(self, key: str) -> Pos:
         return self.at.get(key, self.pos)
@@ -216,6 +240,8 @@ class Topology:
     #: What :func:`topo.file.validate.load` found that does not stop a run (severity
     #: warning), in file order: the commands print them, ``--strict`` refuses the file.
     warnings: tuple[Problem, ...] = ()
+    #: ``hosts: {from: slurm}`` (:class:`AllocationSpec`); None for hosts written out.
+    allocation: AllocationSpec | None = None
 
     def where(self, key: str) -> Pos:
         return self.at.get(key, self.pos)

@@ -38,8 +38,10 @@ def place(topology: Topology) -> dict[str, list[Placed]]:
     out: dict[str, list[Placed]] = {}
     for node in topology.nodes.values():
         host = node.host or topology.default_host
+        # hosts: all, resolved: the instances take the allocation's hosts in turn
+        spread = node.hosts if node.hosts and all(h in topology.hosts for h in node.hosts) else (host,)
         out[node.name] = [
-            Placed(name, node.name, i, node.process or name, host)
+            Placed(name, node.name, i, node.process or name, spread[i % len(spread)])
             for i, name in enumerate(instance_names(node))
         ]
     return out

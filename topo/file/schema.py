@@ -21,6 +21,9 @@ _END = r"(?!\n)$"
 #: Names of nodes, sockets, processes and hosts: no dots (links use ``NODE.SOCKET``).
 NAME_PATTERN = rf"^[A-Za-z_][A-Za-z0-9_-]*{_END}"
 TOPOLOGY_NAME_PATTERN = rf"^[a-z0-9_-]+{_END}"
+#: A node's ``host:``: a host's name, or ``slurm[N]``, the Nth node of a Slurm allocation
+#: (``hosts: {from: slurm}``, :mod:`topo.file.allocation`).
+HOST_REF_PATTERN = rf"^([A-Za-z_][A-Za-z0-9_-]*|slurm\[[0-9]+\]){_END}"
 #: Every name becomes part of a file name: the topology a directory of logs, a node
 #: instance ``NAME.REPLICA.log``. A file name has at most 255 bytes (NAME_MAX); the names
 #: are ASCII, so this many characters leave room for the replica and the suffix.
@@ -113,8 +116,12 @@ _NODE_PROPERTIES: dict[str, Any] = {
         "pattern": NAME_PATTERN, "maxLength": NAME_MAX_LENGTH,
         "description": "Nodes naming the same process share one OS process.",
     },
-    "host": {"type": "string", "pattern": NAME_PATTERN, "maxLength": NAME_MAX_LENGTH,
-             "description": "The host it runs on."},
+    "host": {"type": "string", "pattern": HOST_REF_PATTERN, "maxLength": NAME_MAX_LENGTH,
+             "description": "The host it runs on; with hosts: {from: slurm}, also slurm[N] (the "
+                            "allocation's Nth node) or any (its node with the fewest instances)."},
+    "hosts": {"enum": ["all"],
+              "description": "all: the replicas spread over the Slurm allocation's nodes in turn "
+                             "(hosts: {from: slurm})."},
     "replicas": {
         "type": "integer",
         "minimum": 1,
@@ -190,9 +197,14 @@ SCHEMA: dict[str, Any] = {
             "description": "Names the run, its ipc files and its logs.",
         },
         "hosts": {
-            "type": "object",
-            "propertyNames": {"type": "string", "pattern": NAME_PATTERN, "maxLength": NAME_MAX_LENGTH},
-            "additionalProperties": {"$ref": "#/$defs/host"},
+            "anyOf": [
+                {"$ref": "#/$defs/allocation"},
+                {
+                    "type": "object",
+                    "propertyNames": {"type": "string", "pattern": NAME_PATTERN, "maxLength": NAME_MAX_LENGTH},
+                    "additionalProperties": {"$ref": "#/$defs/host"},
+                },
+            ],
         },
         "defaults": {
             "type": "object",
@@ -266,6 +278,20 @@ SCHEMA: dict[str, Any] = {
             "required": ["address"],
             "additionalProperties": False,
         },
+        "allocation": {
+            "type": "object",
+            "description": "The hosts are the nodes of the Slurm allocation topo up runs in.",
+            "properties": {
+                "from": {"enum": ["slurm"], "description": "slurm: the allocation of salloc or sbatch."},
+                "python": {"type": "string",
+                           "description": "The Python that runs topo on the nodes (default: topo up's own)."},
+                "interface": {"type": "string", "minLength": 1,
+                              "description": "Each node's address is its address on this network interface "
+                                             "(ib0), read on the node; default: Slurm's NodeAddr."},
+            },
+            "required": ["from"],
+            "additionalProperties": False,
+        },
         "short_link": {
             "type": "string",
             "pattern": SHORT_LINK_PATTERN,
@@ -297,6 +323,7 @@ def schema_json() -> str:
 #: What each pattern means, in words, for messages about values that do not match.
 PATTERN_HINTS: dict[str, str] = {
     NAME_PATTERN: "a name of letters, digits, '_' and '-' that starts with a letter or '_'",
+    HOST_REF_PATTERN: "a host's name, or slurm[N] for a node of a Slurm allocation",
     TOPOLOGY_NAME_PATTERN: "lower-case letters, digits, '_' and '-'",
     RUN_PATTERN: 'an importable "module:callable", such as mypkg.nodes:server',
     REF_PATTERN: '"NODE.SOCKET"',

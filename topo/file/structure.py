@@ -267,10 +267,14 @@ class Checker:
             if not local:
                 return result
             tried.append((resolved, local))
-        for resolved, local in tried:
-            if kind in self._kinds(resolved) or (kind == "integer" and "number" in self._kinds(resolved)):
-                problems.extend(local)
-                return INVALID
+        fitting = [(resolved, local) for resolved, local in tried
+                   if kind in self._kinds(resolved) or (kind == "integer" and "number" in self._kinds(resolved))]
+        # of two mappings, the one whose required keys are there is what was meant
+        # (hosts: {from: slurm, ...} against a mapping of hosts)
+        fitting.sort(key=lambda t: not (isinstance(value, dict) and all(k in value for k in t[0].get("required", []))))
+        for resolved, local in fitting:
+            problems.extend(local)
+            return INVALID
         wanted = sorted({k for resolved, _ in tried for k in self._kinds(resolved)})
         expected = " or ".join(_ARTICLE.get(w, w) for w in wanted)
         problems.append(Problem(self._pos(path), f"{describe(path)} must be {expected}, not {_ARTICLE.get(kind, kind)}"))

@@ -16,7 +16,7 @@ from dataclasses import replace
 from typing import Iterable
 
 from topo.errors import Pos, Problem
-from topo.file import execnodes, external
+from topo.file import allocation, execnodes, external
 from topo.file.diagnostics import settle, strict_default, warning
 from topo.file.sources import Resolved, Sources, read
 from topo.file.model import LINKS_UNREAD, VALID_PAIRS, LinkSpec, SocketRef, SocketSpec, SocketType, Topology, Transport
@@ -40,7 +40,10 @@ def resolve(path: str | Sources, *, strict: bool | None = None, lenient: bool = 
     resolved = read(Sources((path,)) if isinstance(path, str) else path)
     problems = resolved.problems
     if resolved.topology is not None:
-        problems.extend(validate(resolved.topology))
+        placed, placing = allocation.resolve(resolved.topology)  # hosts: {from: slurm} written out
+        resolved = replace(resolved, topology=placed)
+        problems.extend(placing)
+        problems.extend(validate(placed))
     topology = settle(resolved.topology, problems, resolved.texts, strict_default() if strict is None else strict,
                       lenient)
     return replace(resolved, topology=topology)

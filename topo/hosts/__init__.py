@@ -22,6 +22,8 @@ Modules, in the order a run meets them:
   the supervisor, and messages injected into a socket of its host.
 - ``recordfeed``: An agent's end of ``topo up --record``: its processes' recorded copies
   sent up on credit, never dropped, and their ``end`` confirmed to them.
+- ``slurm``: The Slurm allocation topo runs in, asked of Slurm (scontrol): the hosts of
+  ``hosts: {from: slurm}``, handed to :mod:`topo.file.allocation` by the command line.
 - ``agent``: topo's agent: runs one host's share of a run, for a supervisor on another
   host.
 """

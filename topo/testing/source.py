@@ -5,6 +5,7 @@ a file (``${VAR}``, ``.env``, overlays, ``--set``, profiles), then changed for t
 from __future__ import annotations
 
 import copy
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -12,7 +13,7 @@ from typing import Any, Mapping, Sequence
 
 import yaml
 
-from topo.errors import Pos
+from topo.errors import Pos, UsageError
 from topo.file.model import Topology
 from topo.file.sources import Sources, dump
 from topo.file.validate import load
@@ -25,6 +26,10 @@ def read_source(source: str | Path | Mapping[str, Any], *, probes: Mapping[str, 
                 lenient: bool) -> tuple[Topology, str]:
     """The checked topology, and the path its node code is imported relative to (the
     file's; for a mapping, a file named ``topology.yaml`` in the current directory)."""
+    if "SLURM_JOB_ID" in os.environ:  # hosts: {from: slurm}: the allocation's nodes, as topo up
+        from topo.hosts.slurm import install
+
+        install()
     chosen = tuple((name, Pos("profiles", i, 1)) for i, name in enumerate(profiles, 1))
     layered = bool(overlays or sets or profiles)
     if isinstance(source, Mapping) or probes or overrides:
@@ -53,4 +58,8 @@ def read_source(source: str | Path | Mapping[str, Any], *, probes: Mapping[str, 
     else:
         path = str(source)
         topology = load(Sources((path, *map(str, overlays)), tuple(sets), chosen), strict=strict, lenient=lenient)
+    if topology.allocation is not None and topology.allocation.stand_in:
+        raise UsageError(f"{topology.file}: hosts: {{from: {topology.allocation.kind}}} takes the hosts of the Slurm "
+                         "allocation the test runs in, and there is none (no SLURM_JOB_ID): run it under salloc "
+                         "or sbatch")
     return topology, path
