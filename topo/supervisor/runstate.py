@@ -59,6 +59,9 @@ class NodeState:
     error: str | None = None
     traceback: str | None = None
     restarts: int = 0
+    #: An exec node's program's exit status (negative: the signal that ended it), once it
+    #: has ended: ``topo ps`` shows it.
+    exitcode: int | None = None
 
 
 @dataclass
@@ -75,6 +78,9 @@ class ProcState:
     pid: int | None = None
     generation: int = 0
     hello: bool = False
+    #: An exec process not started yet: its program waits for the instances it sends to
+    #: (:mod:`topo.supervisor.execstarts`).
+    held: bool = False
     #: The stop began before it said hello (no node of it had run): it was sent SIGTERM
     #: at once, and its nodes end stopped however it ends.
     stopped_unborn: bool = False
@@ -118,6 +124,12 @@ def why_late(node: NodeState, plan: Any, nodes: dict[str, NodeState], procs: dic
     """The supervisor's view of a node not ready by the deadline whose own gate could not
     say why (it never got that far)."""
     proc = procs[node.process]
+    if node.state == "starting" and proc.held:
+        from topo.plan.execenv import instance_waits
+
+        waits = sorted(w for w in instance_waits(plan).get(node.name, ()) if nodes[w].state != "running")
+        return ("its program starts once the nodes it sends to are ready, and these are not: " + ", ".join(waits)
+                if waits else "its program waits for endpoints it connects to that were never bound")
     if node.state == "starting" and proc.pending:
         return f"the agent of its host {proc.remote} never said it was up"
     if node.state == "starting":
@@ -147,7 +159,8 @@ def snapshot(nodes: dict[str, NodeState], procs: dict[str, ProcState], local_hos
             "since": now_wall - (now - n.started) if n.started and n.state == "running" else None,
             "error": n.error,
             # a node that has ended while the run goes on: how, and when (wall clock)
-            "exit": EXIT_STATUS.get(n.state),
+            "exit": (n.exitcode if n.exitcode is not None and n.exitcode >= 0 and n.state in EXIT_STATUS
+                     else EXIT_STATUS.get(n.state)),
             "ended": now_wall - (now - n.ended) if n.ended and n.state in TERMINAL else None,
         }
         for n in nodes.values()
