@@ -4,11 +4,12 @@ run, touching only the processes the difference names.
 What the supervisor is sent is hostile until checked. It is not sent a plan: it is sent
 the names of the files (and the ``--set``, ``--profile`` and strictness options) and
 reads them itself, through the same loader and validation as ``topo up`` (:func:`read`),
-then plans them keeping the running links' binding ends. A serialized plan would need a
+then plans them keeping the running links' binding ends, in a thread of its own
+(:mod:`topo.supervisor.applyread`) that hands the plan to the loop. A serialized plan would need a
 second validator as thorough as the file's to be trusted (endpoints, process names and
 addresses all arrive from outside); a file read again needs none. The price is a second
 reading of the file (the command reads it first to show its problems); for the
-200-node benchmark topology that is about 0.1 s of the supervisor's loop. A test harness,
+200-node benchmark topology about 0.1 s, which the loop does not wait for. A test harness,
 in the same process, hands its plan over directly (:meth:`Applier.post`).
 
 Carried out, in one turn of the supervisor's loop (nothing waits in it):
@@ -55,6 +56,7 @@ from topo.plan.facts import facts_of, kept_binds
 from topo.plan.planner import MAX_IPC_NAME, Plan, make_plan
 from topo.plan.execenv import refuse_exec_nodes
 from topo.plan.share import RUN_DIR
+from topo.supervisor.applyread import Outcome, Reading
 from topo.supervisor.restarts import History
 from topo.supervisor.runstate import NodeState, ProcState
 
@@ -156,6 +158,9 @@ class Applier:
     def __init__(self, supervisor: Transitions) -> None:
         self.sup = supervisor
         self.pending: Pending | None = None
+        #: A request's files being read by a thread (topo.supervisor.applyread), and its reply.
+        self.reading: Reading | None = None
+        self._reading_done: Callable[[dict[str, Any]], None] | None = None
         #: Plans handed over by a test harness (another thread): (plan, done).
         self._posted: queue.SimpleQueue[tuple[Plan, Callable[[dict[str, Any]], None], str]] = queue.SimpleQueue()
 
@@ -166,18 +171,32 @@ class Applier:
         self.sup.wake()  # type: ignore[attr-defined]
 
     def request(self, request: dict[str, Any], done: Callable[[dict[str, Any]], None]) -> None:
-        """A ``topo apply`` request: its files read, checked and applied."""
-        asked = time.monotonic()
+        """A ``topo apply`` request: its files read, checked and planned by a thread
+        (:mod:`topo.supervisor.applyread`), then applied by the loop."""
         try:
             self._refuse_busy()
-            plan = read(request, self.sup.plan)
         except TopoError as err:
             done({"ok": False, "usage": True, "error": err.format_message()})
             return
-        except Exception as err:  # noqa: BLE001 - a request must never end the run it edits
-            done({"ok": False, "usage": True, "error": f"cannot read the file: {type(err).__name__}: {err}"})
+        call_soon = getattr(self.sup, "call_soon")  # the Supervisor's (Transitions is its rules)
+        reading = Reading(call_soon, request, self.sup.plan, read, self._read)
+        self.reading, self._reading_done = reading, done
+        reading.start()
+
+    def _read(self, reading: Reading, outcome: Outcome) -> None:
+        """In the loop's thread: the request's plan (or its refusal) handed over."""
+        done = self._reading_done
+        self.reading = self._reading_done = None
+        assert done is not None
+        plan, refusal = outcome
+        if plan is None:
+            done(refusal or {"ok": False, "usage": True, "error": "cannot read the file"})
             return
-        self.apply(plan, done, asked)
+        self.apply(plan, done, reading.asked)
+
+    def next_deadline(self) -> float:
+        """When the loop must look again even if nothing happens: a reading's deadline."""
+        return self.reading.deadline if self.reading is not None else float("inf")
 
     def apply(self, plan: Plan, done: Callable[[dict[str, Any]], None], asked: float | None = None,
               by: str = "topo apply") -> None:
@@ -206,7 +225,7 @@ class Applier:
     def _refuse_busy(self) -> None:
         if self.sup.code is not None:
             raise Refused("the run is stopping")
-        if self.pending is not None:
+        if self.pending is not None or self.reading is not None:
             raise Refused("another topo apply is still being carried out; try again once it is over")
 
     def _refuse_remote(self, d: PlanDiff, plan: Plan) -> None:
@@ -296,7 +315,15 @@ class Applier:
     def settle(self) -> None:
         """Once per turn of the loop: posted plans applied; the reply sent once the apply
         is over (every started node ready or failed, every removed process ended)."""
-        while self.pending is None:
+        if self.reading is not None:
+            late = self.reading.late(time.monotonic())
+            if late is None and self.sup.code is not None:
+                self.reading.over = True
+                late = {"ok": False, "error": "the run began its stop; nothing was changed"}
+            if late is not None and self._reading_done is not None:
+                done, self.reading, self._reading_done = self._reading_done, None, None
+                done(late)
+        while self.pending is None and self.reading is None:
             try:
                 plan, done, by = self._posted.get_nowait()
             except queue.Empty:

@@ -207,7 +207,8 @@ class Supervisor(Transitions):
             self._do_soon()
             self._notify_changes()
             self.edits.settle()
-            timeout = min(self._next_deadline(), self.pipes.hold_for(self.reporter)) - time.monotonic()
+            timeout = min(self._next_deadline(), self.pipes.hold_for(self.reporter),
+                          self.edits.applier.next_deadline()) - time.monotonic()
             for sock, _ in self._poller.poll(max(0, int(timeout * 1000)) + 1):
                 if sock is events:
                     self._drain(events, limit=READ_BATCH)
