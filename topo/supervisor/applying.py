@@ -56,6 +56,7 @@ from topo.plan.facts import facts_of, kept_binds
 from topo.plan.planner import MAX_IPC_NAME, Plan, make_plan
 from topo.plan.execenv import refuse_exec_nodes
 from topo.plan.share import RUN_DIR
+from topo.supervisor import relinking
 from topo.supervisor.applyread import Outcome, Reading
 from topo.supervisor.restarts import History
 from topo.supervisor.runstate import NodeState, ProcState
@@ -89,6 +90,10 @@ class Pending:
     homes: dict[str, str] = field(default_factory=dict)
     #: Who asked, as the run's log says it (``topo apply``, ``topo up --watch``).
     by: str = "topo apply"
+    #: The running sockets changed in place (topo.supervisor.relinking), and the addresses
+    #: of the endpoints the apply removed (what a disconnect names).
+    relinks: list[relinking.Request] = field(default_factory=list)
+    removed_keys: dict[str, str] = field(default_factory=dict)
 
 
 def read(request: dict[str, Any], running: Plan) -> Plan:
@@ -214,12 +219,20 @@ class Applier:
             done({"ok": False, "usage": True, "error": f"cannot apply: {err}"})
             return
         plan = unique_ipc(plan, sup.plan, sup.bound)
+        relinks = relinking.requests(d, sup.plan, plan, f"{time.monotonic():.6f}")
+        hosts = {p.name: p.host for p in plan.processes}
+        far = [r.process for r in relinks if hosts.get(r.process) != plan.local_host]
+        if far:
+            done({"ok": False, "usage": True, "error": f"not yet: topo apply to a process on another host "
+                  f"(process {far[0]}); nothing was changed"})
+            return
+        removed_keys = {k: sup.bound[k] for k in d.endpoints_removed if k in sup.bound}
         homes = {name: plan.instances[name].process for name in d.added}
         asked = time.monotonic() if asked is None else asked
         sup.reporter.system(f"applying {plan.file} ({by}): " + (", ".join(
             f"{p.kind} {p.name}" for p in d.processes) or "no process touched"))
         started, removed = self._carry_out(d, plan)
-        self.pending = Pending(d, plan, asked, started, removed, done, homes, by)
+        self.pending = Pending(d, plan, asked, started, removed, done, homes, by, relinks, removed_keys)
         self.settle()
 
     def _refuse_busy(self) -> None:
@@ -342,10 +355,38 @@ class Applier:
             why = f"{', '.join(failed)} failed" if failed else "the run began its stop"
             self._finish(wait, {"ok": False, "error": f"{why} during topo apply", "failed": failed})
             return
+        relinking.send_due(sup, wait.relinks, wait.removed_keys)
+        for req in [r for r in wait.relinks if r.done is False and r.process not in wait.started]:
+            self._fall_back(wait, req)
         ready = all(n.started is not None and n.started >= wait.asked and n.state in ("running", "exited")
                     for n in nodes)
-        if ready and not any(name in sup.procs for name in wait.removed):
+        if ready and all(r.done is not None for r in wait.relinks) \
+                and not any(name in sup.procs for name in wait.removed):
             self._finish(wait, {"ok": True})
+
+    def linked(self, m: Any) -> None:
+        """A process's answer to a link in place (:mod:`topo.supervisor.relinking`)."""
+        wait = self.pending
+        req = relinking.answered(wait.relinks, m) if wait is not None else None
+        if wait is None or req is None:
+            return
+        if req.done:
+            self.sup.reporter.system(f"{req.instance}.{req.socket} linked in place: {', '.join(req.links)}")
+        else:
+            self._fall_back(wait, req)
+
+    def _fall_back(self, wait: Pending, req: relinking.Request) -> None:
+        """``req``'s socket not changed in place: its process restarted with the new share."""
+        sup = self.sup
+        proc = sup.procs.get(req.process)
+        if proc is None:
+            return
+        host = proc.remote or sup.plan.local_host
+        wait.diff = relinking.fell_back(wait.diff, req, host)
+        if req.process not in wait.started:
+            wait.started = (*wait.started, req.process)
+            why = "; ".join(f"link {link}: not in place, {req.why}" for link in req.links)
+            self._restart(proc, proc.instances, why, time.monotonic())
 
     def _finish(self, wait: Pending, reply: dict[str, Any]) -> None:
         sup = self.sup
