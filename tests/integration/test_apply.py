@@ -28,7 +28,7 @@ def edited(ctl: str, old: str, new: str) -> str:
 def applied(topo: Topo, *args: str) -> str:
     result = topo.run("apply", *args)
     assert result.code == 0, result.out + result.err
-    assert re.search(r"^edpipe/\S+: applied in \d+\.\d\ds$", result.out, re.M), result.out
+    assert "--json" in args or re.search(r"^edpipe/\S+: applied in \d+\.\d\ds$", result.out, re.M), result.out
     return result.out
 
 

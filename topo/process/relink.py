@@ -58,6 +58,8 @@ _SNDMORE, _RCVMORE = int(zmq.SNDMORE), int(zmq.RCVMORE)
 #: The socket's methods a change waits in: every send and receive goes through the first
 #: two; ``poll`` is what a node waiting for input in a loop calls (``if sock.poll(100)``).
 _HOOKED = ("send", "recv", "poll")
+#: Held while hooks are put on or taken off (by the runtime's thread and the nodes').
+_HOOKS_LOCK = threading.Lock()
 
 
 class Change:
@@ -66,7 +68,8 @@ class Change:
 
     def __init__(self, ident: str, instance: str, socket: str, ops: list[tuple[str, str, str]],
                  deadline: float) -> None:
-        self.ident = ident
+        #: The requests it answers (a second one for the same socket joins a waiting change).
+        self.idents = [ident]
         self.instance = instance
         self.socket = socket
         #: (verb, endpoint key, address).
@@ -74,8 +77,8 @@ class Change:
         self.deadline = deadline
         self._lock = threading.Lock()
         self._state = "waiting"
-        #: The socket objects the hooks were put on (the node's, an asyncio socket's shadow).
-        self.hooked: list[zmq.Socket[Any]] = []
+        #: The hooks put on, each with its socket object (the node's, an asyncio socket's shadow).
+        self.hooked: list[tuple[zmq.Socket[Any], str, Callable[..., Any]]] = []
 
     def take(self) -> bool:
         with self._lock:
@@ -83,6 +86,22 @@ class Change:
                 return False
             self._state = "taken"
             return True
+
+    def join(self, ident: str, ops: list[tuple[str, str, str]], deadline: float) -> bool:
+        """More changes for the same socket, made with these (False: too late, taken)."""
+        with self._lock:
+            if self._state != "waiting":
+                return False
+            self.idents.append(ident)
+            self.ops.extend(ops)
+            self.deadline = min(self.deadline, deadline)
+            return True
+
+    @property
+    def connects_only(self) -> bool:
+        """Only connects: made before any call, even between two frames of a message (a pipe
+        added to a socket mid-message is what libzmq does itself for every new peer)."""
+        return all(verb == "connect" for verb, _, _ in self.ops)
 
     def withdraw(self) -> bool:
         with self._lock:
@@ -92,9 +111,12 @@ class Change:
             return True
 
     def unhook(self) -> None:
-        for sock in self.hooked:
-            for name in _HOOKED:
-                sock.__dict__.pop(name, None)
+        """Its own hooks removed (under :data:`_HOOKS_LOCK`: another change's, put on the same
+        socket meanwhile by the runtime's thread, stay)."""
+        with _HOOKS_LOCK:
+            for sock, name, fn in self.hooked:
+                if sock.__dict__.get(name) is fn:
+                    del sock.__dict__[name]
 
 
 class Relinks:
@@ -127,17 +149,22 @@ class Relinks:
         if runner.ident is None or runner.finished:  # (its thread starts at its hand-over)
             self._answer(ident, instance, socket, False, "its node is not running")
             return
-        within = data.get("within", 2.0)
-        change = Change(ident, instance, socket, ops, time.monotonic() + float(within))
+        within = data.get("within")  # only when a gate waits for it: else until its next use
+        deadline = time.monotonic() + float(within) if within else float("inf")
+        for waiting in self.waiting:
+            if waiting.instance == instance and waiting.socket == socket and waiting.join(ident, ops, deadline):
+                return
+        change = Change(ident, instance, socket, ops, deadline)
         targets = [runner.sockets[socket]]
         shadow = getattr((runner.node_sockets or {}).get(socket), "_shadow_sock", None)
         if shadow is not None:
             targets.append(shadow)
-        for sock in targets:
-            sock.__dict__["send"] = _hook_send(self, change, sock)
-            sock.__dict__["recv"] = _hook_recv(self, change, sock, "recv")
-            sock.__dict__["poll"] = _hook_recv(self, change, sock, "poll")
-            change.hooked.append(sock)
+        with _HOOKS_LOCK:
+            for sock in targets:
+                for name in _HOOKED:
+                    fn = _hook_send(self, change, sock) if name == "send" else _hook_recv(self, change, sock, name)
+                    sock.__dict__[name] = fn
+                    change.hooked.append((sock, name, fn))
         self.waiting.append(change)
 
     def next_deadline(self) -> float:
@@ -149,8 +176,9 @@ class Relinks:
             self.waiting.remove(change)
             if change.withdraw():
                 change.unhook()
-                self._answer(change.ident, change.instance, change.socket, False,
-                             "its node did not use the socket in time")
+                for ident in change.idents:
+                    self._answer(ident, change.instance, change.socket, False,
+                                 "its node did not use the socket in time")
 
     def drop_all(self) -> None:
         """The process stops: nothing more is changed."""
@@ -179,9 +207,11 @@ class Relinks:
                         if err.errno != errno.ENOENT:  # (a connection already gone is no error)
                             raise
         except zmq.ZMQError as err:
-            self._answer(change.ident, change.instance, change.socket, False, f"{verb} {address}: {err}")
+            for ident in change.idents:
+                self._answer(ident, change.instance, change.socket, False, f"{verb} {address}: {err}")
             return
-        self._answer(change.ident, change.instance, change.socket, True, "")
+        for ident in change.idents:
+            self._answer(ident, change.instance, change.socket, True, "")
 
     def _answer(self, ident: str, instance: str, socket: str, done: bool, why: str) -> None:
         self._report(Message(Kind.LINKED, {"id": ident, "instance": instance, "socket": socket,
@@ -190,6 +220,8 @@ class Relinks:
 
 def _hook_send(relinks: Relinks, change: Change, sock: zmq.Socket[Any]) -> Callable[..., Any]:
     def send(data: Any, flags: int = 0, *args: Any, **kwargs: Any) -> Any:
+        if change.connects_only and change.take():  # before: this message may go to the new peer
+            relinks.make(change, sock)
         result = type(sock).send(sock, data, flags, *args, **kwargs)
         if not int(flags) & _SNDMORE and change.take():  # a message's end: the boundary
             relinks.make(change, sock)

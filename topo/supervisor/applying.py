@@ -165,6 +165,9 @@ class Applier:
         self.pending: Pending | None = None
         #: A request's files being read by a thread (topo.supervisor.applyread), and its reply.
         self.reading: Reading | None = None
+        #: Links in place the reply did not wait for, until their answer (the run's log says it).
+        self.unawaited: list[relinking.Request] = []
+        self._relinks: list[relinking.Request] = []
         self._reading_done: Callable[[dict[str, Any]], None] | None = None
         #: Plans handed over by a test harness (another thread): (plan, done).
         self._posted: queue.SimpleQueue[tuple[Plan, Callable[[dict[str, Any]], None], str]] = queue.SimpleQueue()
@@ -231,8 +234,10 @@ class Applier:
         asked = time.monotonic() if asked is None else asked
         sup.reporter.system(f"applying {plan.file} ({by}): " + (", ".join(
             f"{p.kind} {p.name}" for p in d.processes) or "no process touched"))
+        self._relinks = relinks  # (what the gates of the processes started now leave out)
         started, removed = self._carry_out(d, plan)
         self.pending = Pending(d, plan, asked, started, removed, done, homes, by, relinks, removed_keys)
+        self.unawaited = [r for r in self.unawaited if r.done is None][-1000:] + [r for r in relinks if not r.awaited]
         self.settle()
 
     def _refuse_busy(self) -> None:
@@ -360,20 +365,30 @@ class Applier:
             self._fall_back(wait, req)
         ready = all(n.started is not None and n.started >= wait.asked and n.state in ("running", "exited")
                     for n in nodes)
-        if ready and all(r.done is not None for r in wait.relinks) \
+        if ready and all(r.done is not None for r in wait.relinks if r.awaited) \
                 and not any(name in sup.procs for name in wait.removed):
             self._finish(wait, {"ok": True})
 
     def linked(self, m: Any) -> None:
-        """A process's answer to a link in place (:mod:`topo.supervisor.relinking`)."""
+        """A process's answer to a link in place (:mod:`topo.supervisor.relinking`), made at
+        its socket's next use: maybe after the apply that asked for it is over."""
         wait = self.pending
-        req = relinking.answered(wait.relinks, m) if wait is not None else None
-        if wait is None or req is None:
+        req = relinking.answered(wait.relinks if wait is not None else [], m) \
+            or relinking.answered(self.unawaited, m)
+        if req is None:
             return
         if req.done:
             self.sup.reporter.system(f"{req.instance}.{req.socket} linked in place: {', '.join(req.links)}")
-        else:
+        elif wait is not None and req in wait.relinks and req.awaited:
             self._fall_back(wait, req)
+        else:
+            self.sup.reporter.system(f"{req.instance}.{req.socket} not linked in place: {req.why}")
+        if req in self.unawaited:
+            self.unawaited.remove(req)
+
+    def gate_skips(self, process: str) -> set[str]:
+        """The running instances a starting ``process``'s gates are not to wait for."""
+        return relinking.gate_skips(self.pending.relinks if self.pending is not None else self._relinks, process)
 
     def _fall_back(self, wait: Pending, req: relinking.Request) -> None:
         """``req``'s socket not changed in place: its process restarted with the new share."""

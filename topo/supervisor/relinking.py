@@ -6,9 +6,18 @@ disconnects in place. Each such socket is sent one ``link`` command with all its
 (:mod:`topo.process.relink` makes them in the thread that owns the socket), and only
 once every endpoint it connects to is bound: a peer the apply starts binds first, as at
 ``topo up``, so the connect finds it (and what a PUSH deals to it waits in the pipe until
-the connection is up). A socket whose node does not use it within :data:`WITHIN`
-seconds is answered ``done: false``, and its process is restarted with the new plan's
-share instead (which has the link from its start); the output says so.
+the connection is up).
+
+The change is made at the socket's next use by its node. Nothing waits for that, except
+where a gate would: a SUB connecting in place to a publisher the apply starts (or
+restarts), whose gate waits for the SUB's subscriptions so that its first message
+reaches it. Such a request is *awaited*: the apply's reply waits for it, and a SUB whose
+node does not use it within :data:`WITHIN` seconds is answered ``done: false`` and its
+process restarted with the new plan's share instead (which has the link from its
+start); the output says so. Any other connector is left out of its new peer's gate
+(:func:`gate_skips`: it is one of the gate's absent peers): a sender connecting in place
+deals to the new peer from its next message on, queued in the pipe until the
+connection is up; a receiver connecting in place takes messages from its handshake on.
 """
 
 from __future__ import annotations
@@ -39,6 +48,11 @@ class Request:
     ops: list[tuple[str, str]]
     #: The links it makes or drops (``A -> B``).
     links: list[str] = field(default_factory=list)
+    #: The processes at the other end of the links it connects, which the apply starts or
+    #: restarts (their gates would wait for this socket).
+    peers: list[str] = field(default_factory=list)
+    #: A gate waits for it (a SUB connecting to a publisher that starts): the reply too.
+    awaited: bool = False
     sent: bool = False
     done: bool | None = None
     why: str = ""
@@ -46,6 +60,7 @@ class Request:
 
 def requests(d: PlanDiff, old: Plan, new: Plan, tag: str) -> list[Request]:
     """One request per running socket the difference changes in place."""
+    moving = {p.name for p in d.processes if p.kind in ("+", "↻")}
     out: dict[str, Request] = {}
     for ln in d.links:
         for act in ln.actions:
@@ -59,7 +74,18 @@ def requests(d: PlanDiff, old: Plan, new: Plan, tag: str) -> list[Request]:
                 req = out[act.socket] = Request(f"{tag}:{len(out)}", plan.instances[inst].process, inst, sock, [])
             req.ops.append((act.verb, key))
             req.links.append(f"{ln.src} -> {ln.dst}")
+            peer = (ln.dst if act.socket == ln.src else ln.src).rpartition(".")[0]
+            if act.verb == "connect" and peer in new.instances and new.instances[peer].process in moving:
+                req.peers.append(new.instances[peer].process)
+                kind = next(s.type for s in new.instances[inst].sockets if s.name == sock)
+                req.awaited = req.awaited or kind in ("SUB", "XSUB")
     return list(out.values())
+
+
+def gate_skips(reqs: list[Request], process: str) -> set[str]:
+    """The running instances whose in-place connects ``process``'s gates must not wait for
+    (they connect at their socket's next use, however late that is)."""
+    return {r.instance for r in reqs if not r.awaited and process in r.peers}
 
 
 def _key(plan: Plan, ln: LinkChange) -> str:
@@ -82,8 +108,10 @@ def send_due(sup: Transitions, reqs: list[Request], removed_keys: dict[str, str]
         if not all(verb == "disconnect" or key in sup.bound for verb, key in req.ops):
             continue
         ops = [[verb, key, sup.bound.get(key) or removed_keys.get(key, "")] for verb, key in req.ops]
-        sup.processes.send(proc, Message(Kind.LINK, {"id": req.ident, "instance": req.instance,
-                                                     "socket": req.socket, "ops": ops, "within": WITHIN}))
+        data: dict[str, Any] = {"id": req.ident, "instance": req.instance, "socket": req.socket, "ops": ops}
+        if req.awaited:
+            data["within"] = WITHIN
+        sup.processes.send(proc, Message(Kind.LINK, data))
         req.sent = True
 
 

@@ -192,7 +192,8 @@ class Supervisor(Transitions):
         self.stopping.started(proc)
         self.processes.start(proc, {
             "gen": proc.generation, "fixed": dict(self.bound), "ready_in": self.ready_deadline - time.monotonic(),
-            "absent": sorted(n.name for n in self.nodes.values() if n.state in TERMINAL and n.process != proc.name),
+            "absent": sorted({n.name for n in self.nodes.values() if n.state in TERMINAL and n.process != proc.name}
+                             | self.edits.applier.gate_skips(proc.name)),  # (links made in place, later)
             "restarts": {n: self.nodes[n].restarts for n in proc.instances},
         })
         if proc.remote is None:
