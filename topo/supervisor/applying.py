@@ -26,10 +26,12 @@ Carried out, in one turn of the supervisor's loop (nothing waits in it):
   running deals to a new worker from the handshake on (the worker's gate waits for it);
 - everything else is left as it is: the same processes, the same connections.
 
-Links are not touched in place yet: libzmq allows connect and disconnect on a live socket,
-but a zmq socket belongs to its node's thread, and no thread of topo may touch it while
-the node runs. A link change that needs a running socket to act restarts that socket's
-process instead, and the output says so (``↻ process P (link A -> B)``).
+Links are made or dropped in place where libzmq allows it: a running socket that has to
+connect or disconnect does so in the thread that owns it, at its next use
+(:mod:`topo.supervisor.relinking`, :mod:`topo.process.relink`); a bind or unbind, an
+inproc or CURVE link, a PUB that would connect, or a SUB a new publisher's gate waits for
+and whose node does not use it in time restarts that socket's process instead, and the
+output says so (``↻ process P (link A -> B: why)``).
 
 New ipc endpoints are given file names no endpoint of the run uses: the planner numbers
 ipc files in the order it meets them, so an edited file's numbers can name a file a
@@ -43,9 +45,8 @@ removed process has ended, as ``topo restart``'s does.
 from __future__ import annotations
 
 import queue
-import re
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -53,11 +54,11 @@ from topo.errors import TopoError
 from topo.plan.diff import PlanDiff, diff
 from topo.plan.diffview import diff_json, diff_text
 from topo.plan.facts import facts_of, kept_binds
-from topo.plan.planner import MAX_IPC_NAME, Plan, make_plan
+from topo.plan.planner import Plan, make_plan
 from topo.plan.execenv import refuse_exec_nodes
-from topo.plan.share import RUN_DIR
 from topo.supervisor import relinking
 from topo.supervisor.applyread import Outcome, Reading
+from topo.supervisor.applypaths import import_path, unique_ipc
 from topo.supervisor.restarts import History
 from topo.supervisor.runstate import NodeState, ProcState
 
@@ -117,44 +118,6 @@ def read(request: dict[str, Any], running: Plan) -> Plan:
     plan = make_plan(topology, keep_binds=kept_binds(facts_of(running)))
     refuse_exec_nodes(plan)  # not started yet: refused before anything changes
     return plan
-
-
-def unique_ipc(new: Plan, old: Plan, bound: dict[str, str]) -> Plan:
-    """``new`` with each ipc endpoint it adds named by a file no endpoint of the run uses
-    (bound now, or planned by ``old``)."""
-    used = {_file(a) for a in bound.values()} | {_file(e.address) for e in old.endpoints.values()}
-    changed: dict[str, str] = {}
-    number = len(used)
-    for key, ep in new.endpoints.items():
-        if key in old.endpoints or not ep.address.startswith(f"ipc://{RUN_DIR}/"):
-            continue
-        name = _file(ep.address)
-        slug = re.sub(r"^\d+-", "", name).removesuffix(".sock")
-        while name in used:  # the planner's way of naming, with a number no file has
-            name = f"{number}-{slug}"[:MAX_IPC_NAME - 5] + ".sock"
-            number += 1
-        used.add(name)
-        if name != _file(ep.address):
-            changed[key] = f"ipc://{RUN_DIR}/{name}"
-    if not changed:
-        return new
-    endpoints = {k: replace(e, address=changed.get(k, e.address)) for k, e in new.endpoints.items()}
-    by_address = {new.endpoints[k].address: a for k, a in changed.items()}
-    links = tuple(replace(ln, endpoint=by_address.get(ln.endpoint, ln.endpoint)) for ln in new.links)
-    return replace(new, endpoints=endpoints, links=links)
-
-
-def import_path(sys_path: tuple[str, ...], old: Plan, new: Plan) -> tuple[str, ...]:
-    """The node processes' ``sys.path`` head for the processes started from now on: the
-    new ``python_path:`` instead of the old, then what ``topo up`` put there (its current
-    directory, its file's), then the new file's directory if it is another."""
-    kept = [p for p in sys_path if p not in old.python_path]
-    extra = [str(Path(new.file).resolve().parent)] if Path(new.file).is_file() else []
-    return tuple(dict.fromkeys([*new.python_path, *kept, *extra]))
-
-
-def _file(address: str) -> str:
-    return address.rpartition("/")[2]
 
 
 class Applier:
