@@ -341,7 +341,8 @@ class Applier:
         if req is None:
             return
         if req.done:
-            self.sup.reporter.system(f"{req.instance}.{req.socket} linked in place: {', '.join(req.links)}")
+            word = "unlinked" if all(verb == "disconnect" for verb, _ in req.ops) else "linked"
+            self.sup.reporter.system(f"{req.instance}.{req.socket} {word} in place: {', '.join(req.links)}")
         elif wait is not None and req in wait.relinks and req.awaited:
             self._fall_back(wait, req)
         else:
