@@ -126,7 +126,9 @@ class Relinks:
         self._report = report
         #: The runtime's endpoint table: each key's address as connected (disconnect names it).
         self.addresses = addresses
+        #: Written by the runtime's thread and (once taken) by a node's: under ``_lock``.
         self.waiting: list[Change] = []
+        self._lock = threading.Lock()
 
     def request(self, data: dict[str, Any], runners: dict[str, Runner]) -> None:
         """A ``link`` command (checked by :mod:`topo.process.control`): hooks put on, or
@@ -151,9 +153,10 @@ class Relinks:
             return
         within = data.get("within")  # only when a gate waits for it: else until its next use
         deadline = time.monotonic() + float(within) if within else float("inf")
-        for waiting in self.waiting:
-            if waiting.instance == instance and waiting.socket == socket and waiting.join(ident, ops, deadline):
-                return
+        with self._lock:
+            for waiting in self.waiting:
+                if waiting.instance == instance and waiting.socket == socket and waiting.join(ident, ops, deadline):
+                    return
         change = Change(ident, instance, socket, ops, deadline)
         targets = [runner.sockets[socket]]
         shadow = getattr((runner.node_sockets or {}).get(socket), "_shadow_sock", None)
@@ -165,15 +168,19 @@ class Relinks:
                     fn = _hook_send(self, change, sock) if name == "send" else _hook_recv(self, change, sock, name)
                     sock.__dict__[name] = fn
                     change.hooked.append((sock, name, fn))
-        self.waiting.append(change)
+        with self._lock:
+            self.waiting.append(change)
 
     def next_deadline(self) -> float:
-        return min((c.deadline for c in self.waiting), default=float("inf"))
+        with self._lock:
+            return min((c.deadline for c in self.waiting), default=float("inf"))
 
     def expire(self, now: float) -> None:
         """In the runtime's thread: changes whose socket was not used in time withdrawn."""
-        for change in [c for c in self.waiting if now >= c.deadline]:
-            self.waiting.remove(change)
+        with self._lock:
+            late = [c for c in self.waiting if now >= c.deadline]
+            self.waiting = [c for c in self.waiting if c not in late]
+        for change in late:
             if change.withdraw():
                 change.unhook()
                 for ident in change.idents:
@@ -182,19 +189,18 @@ class Relinks:
 
     def drop_all(self) -> None:
         """The process stops: nothing more is changed."""
-        for change in self.waiting:
+        with self._lock:
+            changes, self.waiting = self.waiting, []
+        for change in changes:
             if change.withdraw():
                 change.unhook()
-        self.waiting.clear()
 
     def make(self, change: Change, sock: zmq.Socket[Any]) -> None:
         """In the thread using the socket, at a message's boundary: the change made."""
         change.unhook()
-        if change in self.waiting:
-            try:
+        with self._lock:
+            if change in self.waiting:
                 self.waiting.remove(change)
-            except ValueError:  # (removed by the runtime's expire meanwhile: taken first, so ours)
-                pass
         try:
             for verb, key, address in change.ops:
                 if verb == "connect":
