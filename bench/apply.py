@@ -121,7 +121,9 @@ def main() -> int:
     (work / "linked.yaml").write_text(topology(1, tail=True))
     info = machine()  # the load before the trials: 200 processes starting raise it themselves
     started = time.monotonic()
+    info["topo measured"] = topo_revision()
     trials = [trial(work) for _ in range(2 if opts.quick else 5)]
+    info["load average (1 min) at end"] = f"{os.getloadavg()[0]:.2f}"
     med = {k: median([t[k] for t in trials]) for k in trials[0]}
     apply_time = median([x for t in trials for x in (t["apply"], t["apply_back"])])
     rows = [
