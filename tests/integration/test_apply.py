@@ -239,18 +239,24 @@ def test_a_change_of_a_node_on_another_host_is_refused_and_changes_nothing(topo:
         wait_until(lambda: namespace_pids(net) == [], 10, "every process on the hosts to be gone")
 
 
-def test_a_link_whose_transport_changed_is_made_again_by_its_processes(topo: Topo) -> None:
+def test_a_link_whose_transport_changed_is_made_again_binder_restarted_dialers_in_place(topo: Topo) -> None:
     ctl = str(topo.home / "ctl")
     proc = topo.start("up", topo.file(pipeline(ctl)))
     topo.wait_for_line(proc, r"all 4 node\(s\) ready")
     before = pids(topo, "edpipe")
     tcp = edited(ctl, "worker.out -> tally.in]", "{from: worker.out, to: tally.in, transport: tcp, curve: false}]")
     out = applied(topo, topo.file(tcp, "tcp.yaml"))
-    assert "~ link worker.0.out -> tally.in (tcp; transport ipc → tcp)" in out, out
-    assert {"↻ process worker.0", "↻ process worker.1", "↻ process tally"} <= {
-        line.split(" (")[0] for line in out.splitlines()}, out
+    # tally binds the new endpoint (a bind: its process restarts); each worker's PUSH
+    # disconnects from the old one and connects to the new one in place, before its next send
+    assert "~ link worker.0.out -> tally.in (tcp; transport ipc → tcp): linked in place (worker.0.out " \
+           "disconnects, worker.0.out connects)" in out, out
+    assert "↻ process tally (link worker.0.out -> tally.in: tally.in would unbind; link worker.0.out -> " \
+           "tally.in: tally.in would bind" in out, out
+    assert not {"↻ process worker.0", "↻ process worker.1"} & {line.split(" (")[0] for line in out.splitlines()}, out
     after = pids(topo, "edpipe")
-    assert after["feed"] == before["feed"] and after["tally"][0] != before["tally"][0]
+    assert {n: after[n] for n in ("feed", "worker.0", "worker.1")} == \
+           {n: before[n] for n in ("feed", "worker.0", "worker.1")}
+    assert after["tally"][0] != before["tally"][0]
     tell(ctl, "1 300")
     topo.wait_for_line(proc, r"tally +\| batch 1 complete 300")
     sockets = topo.run("sockets", "edpipe")

@@ -17,11 +17,16 @@ class, and remove themselves. Every way pyzmq sends or receives goes through ``s
 ``recv`` (``send_multipart``, ``recv_json``, an asyncio socket's shadow), and a node
 that waits for input in a loop calls ``poll``: the code making the change runs in the
 thread that is using the socket, between two of its calls, exactly as the node's own next
-call would. It is made at a message's boundary, never between two frames of one: a
-``recv`` or ``poll`` looks at ``RCVMORE`` first; a ``send`` makes the change after the
-call that ends a message (one without ``SNDMORE``). A node blocked in a ``recv`` (or in a
-``zmq.Poller`` of its own) that began before takes the change when it next calls one of
-the three: at its next message.
+call would. A ``recv`` or ``poll`` makes it only at a message's boundary (``RCVMORE``
+unset), never between two frames of a message being read. A ``send`` makes it before
+it sends: the message goes to the new peers and to none the change drops (a peer that
+went away would otherwise get it, lost). libzmq tells no one whether a send is in the
+middle of a multipart message; a pipe added then is what libzmq does itself whenever a
+peer connects, and the one case that costs a message is a disconnect made between two
+frames of a message going to that very peer: libzmq drops that message (it would
+otherwise arrive cut). A node blocked in a ``recv`` (or in a ``zmq.Poller`` of its own)
+that began before takes the change when it next calls one of the three: at its next
+message.
 
 A socket its node does not use within the bound the supervisor gives (its node computes,
 sleeps, waits on another socket, or returned) is not changed at all: the change is
@@ -54,7 +59,6 @@ if TYPE_CHECKING:
 
 #: The verbs a running socket is changed by here.
 VERBS = ("connect", "disconnect")
-_SNDMORE, _RCVMORE = int(zmq.SNDMORE), int(zmq.RCVMORE)
 #: The socket's methods a change waits in: every send and receive goes through the first
 #: two; ``poll`` is what a node waiting for input in a loop calls (``if sock.poll(100)``).
 _HOOKED = ("send", "recv", "poll")
@@ -96,12 +100,6 @@ class Change:
             self.ops.extend(ops)
             self.deadline = min(self.deadline, deadline)
             return True
-
-    @property
-    def connects_only(self) -> bool:
-        """Only connects: made before any call, even between two frames of a message (a pipe
-        added to a socket mid-message is what libzmq does itself for every new peer)."""
-        return all(verb == "connect" for verb, _, _ in self.ops)
 
     def withdraw(self) -> bool:
         with self._lock:
@@ -226,12 +224,9 @@ class Relinks:
 
 def _hook_send(relinks: Relinks, change: Change, sock: zmq.Socket[Any]) -> Callable[..., Any]:
     def send(data: Any, flags: int = 0, *args: Any, **kwargs: Any) -> Any:
-        if change.connects_only and change.take():  # before: this message may go to the new peer
+        if change.take():  # before: this message goes to the new peers, and to no dropped one
             relinks.make(change, sock)
-        result = type(sock).send(sock, data, flags, *args, **kwargs)
-        if not int(flags) & _SNDMORE and change.take():  # a message's end: the boundary
-            relinks.make(change, sock)
-        return result
+        return type(sock).send(sock, data, flags, *args, **kwargs)
     return send
 
 
