@@ -27,7 +27,7 @@ from bench.common import ROOT, read_json, results_dir, sanitize, table, write_re
 PAGE = ROOT / "docs" / "benchmarks.md"
 BEGIN = "<!-- summary:begin (written by bench/summary.py from docs/img/*.json; edits between these markers are lost) -->"
 END = "<!-- summary:end -->"
-NAMES = ("check_plan", "launch", "datapath", "stop")
+NAMES = ("check_plan", "launch", "datapath", "stop", "apply")
 #: The machine's description, in the page's words: what the numbers depend on.
 MACHINE = (("nproc", "cores (`nproc`)"), ("CPU", "CPU (model name, /proc/cpuinfo)"), ("kernel", "kernel"),
            ("Python", "Python"), ("pyzmq", "pyzmq"), ("libzmq", "libzmq"))
@@ -110,6 +110,20 @@ def stop_rows(d: dict[str, Any]) -> list[Row]:
     return rows
 
 
+def apply_rows(d: dict[str, Any]) -> list[Row]:
+    """``bench/apply.py``: a one-node change to the 200-node topology against a relaunch."""
+    med, relaunch = d.get("medians", {}), _n(d.get("medians", {}).get("relaunch"))
+    apply_time, target = _n(d.get("apply")), _n(d.get("target"))
+    rows = [["apply", "200 nodes: `topo apply`, args of one node, against a full relaunch",
+             f"{_ms(apply_time)} against {_ms(relaunch)} = {_x(apply_time / relaunch)}; 1 process restarted, "
+             "199 untouched", f"<= {target:g}x", _verdict(apply_time <= target * relaunch)]]
+    if "link" in med:
+        rows.append(["apply", "200 nodes: `topo apply`, a node added and linked in place",
+                     f"{_ms(med['link'])} = {_x(_n(med['link']) / relaunch)}; 1 process started, 0 restarted",
+                     "—", ""])
+    return rows
+
+
 def check_plan_rows(d: dict[str, Any]) -> list[Row]:
     rows: list[Row] = []
     for r in d.get("rows", []):
@@ -155,7 +169,7 @@ def build(results: dict[str, dict[str, Any]], images: Path, page: Path, plots_no
     """The page's section and the table of every ratio printed to the terminal."""
     every: list[Row] = []
     for name, rows_of in (("check_plan", check_plan_rows), ("launch", launch_rows),
-                          ("datapath", datapath_rows), ("stop", stop_rows)):
+                          ("datapath", datapath_rows), ("stop", stop_rows), ("apply", apply_rows)):
         if name in results:
             every += rows_of(results[name])
     header = ["benchmark", "measure", "result", "target", ""]

@@ -58,3 +58,23 @@ def once(node: Any) -> None:
     node.sockets["out"].send_string(f"{node.args['batch']} 0 1 once")
     while node.sleep(1.0):
         pass
+
+
+def count(node: Any) -> None:
+    """Counts each batch's messages (``BATCH I COUNT ...``) and, whenever none has come for
+    0.1 s after some did, prints ``batch B has N dup D``: N distinct messages, D received twice."""
+    inp = node.sockets["in"]
+    seen: dict[str, set[int]] = {}
+    dups: dict[str, int] = {}
+    changed = False
+    while node.running:
+        if inp.poll(100):
+            batch, i, *_ = inp.recv_string().split()
+            if int(i) in seen.setdefault(batch, set()):
+                dups[batch] = dups.get(batch, 0) + 1
+            seen[batch].add(int(i))
+            changed = True
+        elif changed:
+            changed = False
+            for batch in seen:
+                print(f"batch {batch} has {len(seen[batch])} dup {dups.get(batch, 0)}", flush=True)

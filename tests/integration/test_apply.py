@@ -28,7 +28,7 @@ def edited(ctl: str, old: str, new: str) -> str:
 def applied(topo: Topo, *args: str) -> str:
     result = topo.run("apply", *args)
     assert result.code == 0, result.out + result.err
-    assert re.search(r"^edpipe/\S+: applied in \d+\.\d\ds$", result.out, re.M), result.out
+    assert "--json" in args or re.search(r"^edpipe/\S+: applied in \d+\.\d\ds$", result.out, re.M), result.out
     return result.out
 
 
@@ -94,30 +94,38 @@ def test_args_changed_restart_that_process_alone_and_an_added_node_s_first_messa
     assert {n: pids(topo, "edpipe")[n] for n in after} == after
 
 
-def test_a_link_added_restarts_the_socket_that_would_connect_in_place_and_removed_again(topo: Topo) -> None:
+def test_a_link_added_in_place_carries_messages_restarts_nothing_and_is_removed_in_place(topo: Topo) -> None:
     ctl = str(topo.home / "ctl")
     proc = topo.start("up", topo.file(pipeline(ctl)))
     topo.wait_for_line(proc, r"all 4 node\(s\) ready")
     before = pids(topo, "edpipe")
 
-    # feed.out -> tally.in: the feed's PUSH already binds; tally's PULL would connect in place
+    # feed.out -> tally.in: the feed's PUSH already binds; tally's PULL connects in place,
+    # in tally's own thread (at its next poll), while a batch flows: nothing of it lost
+    tell(ctl, "1 5000")
     linked = edited(ctl, "links: [", "links: [feed.out -> tally.in, ")
     out = applied(topo, topo.file(linked, "linked.yaml"))
-    assert "+ link feed.out -> tally.in (ipc): with the processes that start or restart" in out, out
-    assert "↻ process tally (link feed.out -> tally.in)" in out, out
-    after = pids(topo, "edpipe")
-    assert after["tally"][0] != before["tally"][0]
-    assert {n: after[n] for n in ("feed", "worker.0", "worker.1")} == \
-           {n: before[n] for n in ("feed", "worker.0", "worker.1")}
-    tell(ctl, "1 3")  # one task to each of the feed's three peers: tally straight
-    (line,) = [ln for ln in topo.wait_for_line(proc, r"tally +\| batch 1 complete 3") if "batch 1" in ln]
-    assert "direct" in line.split(), line
+    assert "+ link feed.out -> tally.in (ipc): linked in place (tally.in connects)" in out, out
+    assert "↻" not in out and "= 4 unchanged (4 processes untouched)" in out, out
+    topo.wait_for_line(proc, r"tally +\| batch 1 complete 5000")
+    assert pids(topo, "edpipe") == before  # the same processes, none restarted
+    # the feed deals to tally straight from the connection's handshake on
+    direct = False
+    for batch in range(2, 40):
+        tell(ctl, f"{batch} 30")
+        (line,) = [ln for ln in topo.wait_for_line(proc, rf"tally +\| batch {batch} complete 30")
+                   if f"batch {batch}" in ln]
+        if "direct" in line.split():
+            direct = True
+            break
+    assert direct, "no message of 38 batches came over the new link"
 
     out = applied(topo, topo.file(pipeline(ctl), "unlinked.yaml"))
-    assert "- link feed.out -> tally.in (ipc): with the processes that stop or restart" in out, out
-    assert "↻ process tally (link feed.out -> tally.in)" in out, out
-    tell(ctl, "2 30")
-    (line,) = [ln for ln in topo.wait_for_line(proc, r"tally +\| batch 2 complete 30") if "batch 2" in ln]
+    assert "- link feed.out -> tally.in (ipc): unlinked in place (tally.in disconnects)" in out, out
+    assert "↻" not in out, out
+    assert pids(topo, "edpipe") == before
+    tell(ctl, "50 30")
+    (line,) = [ln for ln in topo.wait_for_line(proc, r"tally +\| batch 50 complete 30") if "batch 50" in ln]
     assert "direct" not in line.split(), line
 
 
@@ -231,18 +239,24 @@ def test_a_change_of_a_node_on_another_host_is_refused_and_changes_nothing(topo:
         wait_until(lambda: namespace_pids(net) == [], 10, "every process on the hosts to be gone")
 
 
-def test_a_link_whose_transport_changed_is_made_again_by_its_processes(topo: Topo) -> None:
+def test_a_link_whose_transport_changed_is_made_again_binder_restarted_dialers_in_place(topo: Topo) -> None:
     ctl = str(topo.home / "ctl")
     proc = topo.start("up", topo.file(pipeline(ctl)))
     topo.wait_for_line(proc, r"all 4 node\(s\) ready")
     before = pids(topo, "edpipe")
     tcp = edited(ctl, "worker.out -> tally.in]", "{from: worker.out, to: tally.in, transport: tcp, curve: false}]")
     out = applied(topo, topo.file(tcp, "tcp.yaml"))
-    assert "~ link worker.0.out -> tally.in (tcp; transport ipc → tcp)" in out, out
-    assert {"↻ process worker.0", "↻ process worker.1", "↻ process tally"} <= {
-        line.split(" (")[0] for line in out.splitlines()}, out
+    # tally binds the new endpoint (a bind: its process restarts); each worker's PUSH
+    # disconnects from the old one and connects to the new one in place, before its next send
+    assert "~ link worker.0.out -> tally.in (tcp; transport ipc → tcp): linked in place (worker.0.out " \
+           "disconnects, worker.0.out connects)" in out, out
+    assert "↻ process tally (link worker.0.out -> tally.in: tally.in would unbind; link worker.0.out -> " \
+           "tally.in: tally.in would bind" in out, out
+    assert not {"↻ process worker.0", "↻ process worker.1"} & {line.split(" (")[0] for line in out.splitlines()}, out
     after = pids(topo, "edpipe")
-    assert after["feed"] == before["feed"] and after["tally"][0] != before["tally"][0]
+    assert {n: after[n] for n in ("feed", "worker.0", "worker.1")} == \
+           {n: before[n] for n in ("feed", "worker.0", "worker.1")}
+    assert after["tally"][0] != before["tally"][0]
     tell(ctl, "1 300")
     topo.wait_for_line(proc, r"tally +\| batch 1 complete 300")
     sockets = topo.run("sockets", "edpipe")

@@ -128,10 +128,11 @@ def diff_plans(old: Plan, new: Plan) -> PlanDiff:
 def diff(old: Mapping[str, Any], new: Mapping[str, Any], *, link_restarts: bool = False) -> PlanDiff:
     """What changes from the running ``old`` facts to ``new`` (both :func:`facts_of`'s).
 
-    ``link_restarts``: what ``topo apply`` does today for a link that a live socket would
-    connect, disconnect, bind or unbind in place: it restarts that socket's process
-    instead (``↻ process P (link A -> B)``), so no running socket is touched from outside
-    the thread that owns it."""
+    ``link_restarts``: what ``topo apply`` does for a link that a live socket would have
+    to bind or unbind, or connect or disconnect where that cannot be done in place
+    (:func:`not_in_place`): it restarts that socket's process instead (``↻ process P
+    (link A -> B: why)``). The other actions stay in place: the socket's own thread
+    connects or disconnects it (:mod:`topo.process.relink`)."""
     if old["topology"] != new["topology"]:
         raise UsageError(f"the file is topology {new['topology']!r}, the run is {old['topology']!r}: "
                          "apply edits a run's own topology")
@@ -287,18 +288,43 @@ def _links(old: Mapping[str, Any], new: Mapping[str, Any], moving: set[str]) -> 
     return tuple(out)
 
 
+def not_in_place(facts: Mapping[str, Any], link: Mapping[str, Any], act: Action) -> str:
+    """Why ``act`` cannot be done on the running socket (:mod:`topo.process.relink`), or
+    "" when it can: a connect or disconnect of an ipc or tcp link without CURVE, by a
+    socket other than a PUB (whose gate would wait for the new subscriber's subscriptions:
+    a PUB connected in place would send before they arrive)."""
+    if act.verb not in ("connect", "disconnect"):
+        return f"{act.socket} would {act.verb}"
+    if link["transport"] not in ("ipc", "tcp"):
+        return f"{link['transport']} link"
+    if link["secure"]:
+        return "CURVE link"
+    inst, _, sock = act.socket.rpartition(".")
+    kind = facts["instances"][inst]["sockets"][sock]["type"]
+    if act.verb == "connect" and kind in ("PUB", "XPUB"):
+        return f"{act.socket} is a {kind}"
+    return ""
+
+
 def _link_restarts(old: Mapping[str, Any], new: Mapping[str, Any],
                    links: tuple[LinkChange, ...]) -> tuple[ProcessChange, ...]:
-    """The processes whose live socket a link change would touch in place, each restarted
-    with the links that make it (its new process simply has them)."""
+    """The processes whose live socket a link change would touch in a way that cannot be
+    done in place (:func:`not_in_place`), each restarted with the links that make it (its
+    new process simply has them)."""
     why: dict[str, list[str]] = {}
     for ln in links:
+        key = f"{ln.src} -> {ln.dst}"
         for act in ln.actions:
             if not act.in_place:
                 continue
             inst = act.socket.rpartition(".")[0]
+            made = act.verb in ("connect", "bind")
+            facts = new if made else old
+            problem = not_in_place(facts, facts["links"][key], act)
+            if not problem:
+                continue
             facts = new if inst in new["instances"] else old
-            reason = f"link {ln.src} -> {ln.dst}"
+            reason = f"link {ln.src} -> {ln.dst}: {problem}"
             reasons = why.setdefault(facts["instances"][inst]["process"], [])
             if reason not in reasons:
                 reasons.append(reason)

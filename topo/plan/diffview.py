@@ -8,7 +8,7 @@ import json
 from dataclasses import asdict
 from typing import Any
 
-from topo.plan.diff import Action, Change, LinkChange, PlanDiff, grouped, who
+from topo.plan.diff import Change, LinkChange, PlanDiff, grouped, who
 
 
 def diff_text(d: PlanDiff, processes: dict[str, str] | None = None) -> str:
@@ -18,7 +18,7 @@ def diff_text(d: PlanDiff, processes: dict[str, str] | None = None) -> str:
              for name in d.added]
     lines += [f"- {name}" for name in d.removed]
     lines += [f"~ {who(group)} ({words})" for group, words in grouped(d.changed, _words)]
-    lines += [_link(ln) for ln in d.links]
+    lines += [_link(ln, d) for ln in d.links]
     for p in d.processes:
         why = f" ({'; '.join(p.why)})" if p.why else ""
         lines.append(f"{p.kind} process {p.name}{why}")
@@ -44,17 +44,31 @@ def _short(value: Any) -> str:
     return text if len(text) <= 30 else text[:27] + "..."
 
 
-def _link(ln: LinkChange) -> str:
+def _link(ln: LinkChange, d: PlanDiff) -> str:
     head = f"{ln.kind} link {ln.src} -> {ln.dst} ({ln.transport}"
     head += f"; {', '.join(ln.why)})" if ln.why else ")"
-    live = [_act(a) for a in ln.actions if a.in_place]
-    if live:
-        return f"{head}: {', '.join(live)}"
+    how = link_how(ln, d)
+    if how == "in place":
+        live = ", ".join(f"{a.socket} {a.verb}s" for a in ln.actions if a.in_place)
+        return f"{head}: {'unlinked' if ln.kind == '-' else 'linked'} in place ({live})"
+    if how == "restart":
+        return f"{head}: ↻ restarted (process {', '.join(_restarted_for(ln, d))})"
     return f"{head}: with the processes that {'stop or restart' if ln.kind == '-' else 'start or restart'}"
 
 
-def _act(a: Action) -> str:
-    return f"{a.socket} {a.verb}s in place"
+def link_how(ln: LinkChange, d: PlanDiff) -> str:
+    """``in place`` (a running socket connects or disconnects), ``restart`` (a process
+    restarted because of this link), or ``with processes`` (those that start, stop or
+    restart anyway have it or drop it)."""
+    if any(a.in_place for a in ln.actions):
+        return "in place"
+    return "restart" if _restarted_for(ln, d) else "with processes"
+
+
+def _restarted_for(ln: LinkChange, d: PlanDiff) -> list[str]:
+    label = f"link {ln.src} -> {ln.dst}"
+    return [p.name for p in d.processes if p.kind == "↻" and any(w.startswith(label + ":") or w == label
+                                                                  for w in p.why)]
 
 
 def diff_json(d: PlanDiff) -> dict[str, Any]:
@@ -64,7 +78,8 @@ def diff_json(d: PlanDiff) -> dict[str, Any]:
         "changed": [{"name": c.name, "node": c.node, "restart": c.restarts,
                      "changes": [asdict(x) for x in c.changes]} for c in d.changed],
         "unchanged": list(d.unchanged),
-        "links": [{**asdict(ln), "actions": [asdict(a) for a in ln.actions]} for ln in d.links],
+        "links": [{**asdict(ln), "actions": [asdict(a) for a in ln.actions], "how": link_how(ln, d)}
+                  for ln in d.links],
         "processes": {
             "started": [p.name for p in d.processes if p.kind == "+"],
             "stopped": [p.name for p in d.processes if p.kind == "-"],

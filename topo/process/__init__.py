@@ -50,6 +50,8 @@ Modules, in the order a run meets them:
   within a bound, and stops waiting for a recorder that takes nothing.
 - ``recordack``: A process on another host asks its agent whether its recorded copies'
   ``end`` is read before it closes their way (a full PULL loses what its peer left).
+- ``relink``: A link made or dropped on a running node's socket (``topo apply``): connect
+  or disconnect in the thread that owns the socket, at its next send, recv or poll.
 - ``inject``: One message put into a node's receiving socket from outside, as a peer
   would (``topo send``, here or through an agent).
 - ``tapwire``: The tap sender's messages as far as a relay needs them: markers, and the

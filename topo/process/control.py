@@ -49,6 +49,10 @@ class Kind(str, Enum):
     TAP = "tap"              # tap, instance, socket, endpoint, directions: copies of a socket's
                              # messages to endpoint (topo.process.tapping); again: the lease renewed
     UNTAP = "untap"          # tap: no more copies
+    LINK = "link"            # id, instance, socket, ops [[verb, key, address]], within: a running
+                             # socket connects or disconnects in place (topo.process.relink)
+    # process → supervisor, the answer to a link
+    LINKED = "linked"        # id, instance, socket, done, why
     # agent → supervisor (the agent also relays its processes' events as they are)
     AGENT = "agent"          # host, pid, version: the agent is up and takes commands
     SPAWNED = "spawned"      # process, gen, pid
@@ -81,6 +85,8 @@ _FIELDS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "stop": ({}, {"reason": _STR}),
     "tap": ({"tap": _STR, "instance": _STR, "socket": _STR, "endpoint": _STR, "directions": _LIST}, {}),
     "untap": ({"tap": _STR}, {}),
+    "link": ({"id": _STR, "instance": _STR, "socket": _STR, "ops": _LIST}, {"within": (int, float)}),
+    "linked": ({"id": _STR, "instance": _STR, "socket": _STR, "done": _BOOL}, {"why": _STR}),
     "agent": ({"host": _STR}, {"pid": _INT, "version": _STR}),
     "spawned": ({"process": _STR, "gen": _INT, "pid": _INT}, {}),
     "ended": ({"process": _STR, "gen": _INT}, {"exitcode": (_INT, type(None))}),

@@ -26,6 +26,7 @@ from topo.process.boot import Boot
 from topo.process.control import COMMANDS, CONTROL, EVENTS, Kind, Message
 from topo.process.delivery import Deliveries
 from topo.process.gate import InprocBoard
+from topo.process.relink import Relinks
 from topo.process.tapping import Tapping
 from topo.plan.share import RUN_DIR
 
@@ -143,6 +144,9 @@ class ProcessRuntime:
         self._ctx_done = threading.Event()
         self._term_lock = threading.Lock()
         self._term_called = False
+        #: Links made or dropped on running sockets, by the threads that own them.
+        self.relinks = Relinks(self.send, self.addresses)
+        self.runners_by_name: dict[str, Any] = {}
 
     def local_address(self, key: str) -> str:
         return self.run_path(self.plan.endpoints[key].address)
@@ -203,6 +207,7 @@ class ProcessRuntime:
         dealer.send_multipart(Message(Kind.HELLO, hello).encode())
         runners = [Runner(self, self.plan.instances[name]) for name in self.process.instances]
         by_name = {r.inst.name: r for r in runners}
+        self.runners_by_name = by_name
         self.tapping = Tapping({n: r.inst for n, r in by_name.items()}, lambda n: by_name[n].node_sockets,
                                self.boot.record, lambda name, line: self.capture.write_line(name, line, True))
         Wiring(self, runners).start()  # starts each node's thread when its gate opens
@@ -218,11 +223,13 @@ class ProcessRuntime:
                 give_up = time.monotonic() + (min(self.boot.grace, 0.5) if self.orphaned else self.boot.grace)
                 self._stop_nodes(runners)
             wait = self.deliveries.next_look() if self.deliveries.settle() else 1.0
+            wait = min(wait, self.relinks.next_deadline() - time.monotonic())
             for sock, _ in poller.poll(max(1, int(wait * 1000))):
                 if sock is dealer:
                     self._command(dealer)
                 else:
                     os.read(self._wakeup_r, 64)
+            self.relinks.expire(time.monotonic())
         stuck = [r.inst.name for r in runners if not r.finished]
         terminated = not stuck and self._terminate_context(poller, dealer)
         if os.getppid() == self.boot.parent_pid:  # what the recording's taps hold, before the last words
@@ -328,11 +335,14 @@ class ProcessRuntime:
             self.tapping.request(message.data)
         elif message.kind is Kind.UNTAP:
             self.tapping.end(message["tap"])
+        elif message.kind is Kind.LINK and not self.stopping.is_set():
+            self.relinks.request(message.data, self.runners_by_name)
 
     def _stop_nodes(self, runners: list[Any]) -> None:
         """node.running turns false, async nodes are cancelled, blocking calls get ETERM;
         what returned nodes left undelivered is dropped."""
         self.board.notify()
+        self.relinks.drop_all()
         self.tapping.release()
         self.deliveries.drop()
         cancelled = [r for r in runners if r.interrupt()]

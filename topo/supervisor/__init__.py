@@ -45,6 +45,12 @@ Modules, in the order a run meets them:
   copies relayed from the agents to their readers, injections passed to the agents.
 - ``applying``: ``topo apply`` carried out: the edited file read again and planned, the
   processes it names restarted, stopped or started, the reply held until they are ready.
+- ``applyread``: ``topo apply``'s file read, checked and planned by a thread, handed to
+  the loop within a deadline.
+- ``applypaths``: Where an applied plan's new parts live: ipc files no running socket
+  has bound, the import path of the processes started from now on.
+- ``relinking``: The links ``topo apply`` makes or drops on running sockets: asked of
+  their processes, answered, the process restarted where its node did not take the change.
 - ``watching``: ``topo up --watch``: each saved version of the file applied, the nodes
   whose code is saved restarted, from a thread that hands its work to the loop.
 - ``recordways``: ``topo up --record``'s copies from other hosts: on to the recorder,

@@ -4,11 +4,12 @@ run, touching only the processes the difference names.
 What the supervisor is sent is hostile until checked. It is not sent a plan: it is sent
 the names of the files (and the ``--set``, ``--profile`` and strictness options) and
 reads them itself, through the same loader and validation as ``topo up`` (:func:`read`),
-then plans them keeping the running links' binding ends. A serialized plan would need a
+then plans them keeping the running links' binding ends, in a thread of its own
+(:mod:`topo.supervisor.applyread`) that hands the plan to the loop. A serialized plan would need a
 second validator as thorough as the file's to be trusted (endpoints, process names and
 addresses all arrive from outside); a file read again needs none. The price is a second
 reading of the file (the command reads it first to show its problems); for the
-200-node benchmark topology that is about 0.1 s of the supervisor's loop. A test harness,
+200-node benchmark topology about 0.1 s, which the loop does not wait for. A test harness,
 in the same process, hands its plan over directly (:meth:`Applier.post`).
 
 Carried out, in one turn of the supervisor's loop (nothing waits in it):
@@ -25,10 +26,12 @@ Carried out, in one turn of the supervisor's loop (nothing waits in it):
   running deals to a new worker from the handshake on (the worker's gate waits for it);
 - everything else is left as it is: the same processes, the same connections.
 
-Links are not touched in place yet: libzmq allows connect and disconnect on a live socket,
-but a zmq socket belongs to its node's thread, and no thread of topo may touch it while
-the node runs. A link change that needs a running socket to act restarts that socket's
-process instead, and the output says so (``↻ process P (link A -> B)``).
+Links are made or dropped in place where libzmq allows it: a running socket that has to
+connect or disconnect does so in the thread that owns it, at its next use
+(:mod:`topo.supervisor.relinking`, :mod:`topo.process.relink`); a bind or unbind, an
+inproc or CURVE link, a PUB that would connect, or a SUB a new publisher's gate waits for
+and whose node does not use it in time restarts that socket's process instead, and the
+output says so (``↻ process P (link A -> B: why)``).
 
 New ipc endpoints are given file names no endpoint of the run uses: the planner numbers
 ipc files in the order it meets them, so an edited file's numbers can name a file a
@@ -42,9 +45,8 @@ removed process has ended, as ``topo restart``'s does.
 from __future__ import annotations
 
 import queue
-import re
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -52,9 +54,11 @@ from topo.errors import TopoError
 from topo.plan.diff import PlanDiff, diff
 from topo.plan.diffview import diff_json, diff_text
 from topo.plan.facts import facts_of, kept_binds
-from topo.plan.planner import MAX_IPC_NAME, Plan, make_plan
+from topo.plan.planner import Plan, make_plan
+from topo.supervisor import relinking
+from topo.supervisor.applyread import Outcome, Reading
+from topo.supervisor.applypaths import import_path, unique_ipc
 from topo.supervisor.execstarts import ExecStarts
-from topo.plan.share import RUN_DIR
 from topo.supervisor.restarts import History
 from topo.supervisor.runstate import NodeState, ProcState
 
@@ -87,6 +91,10 @@ class Pending:
     homes: dict[str, str] = field(default_factory=dict)
     #: Who asked, as the run's log says it (``topo apply``, ``topo up --watch``).
     by: str = "topo apply"
+    #: The running sockets changed in place (topo.supervisor.relinking), and the addresses
+    #: of the endpoints the apply removed (what a disconnect names).
+    relinks: list[relinking.Request] = field(default_factory=list)
+    removed_keys: dict[str, str] = field(default_factory=dict)
 
 
 def read(request: dict[str, Any], running: Plan) -> Plan:
@@ -111,50 +119,18 @@ def read(request: dict[str, Any], running: Plan) -> Plan:
     return plan
 
 
-def unique_ipc(new: Plan, old: Plan, bound: dict[str, str]) -> Plan:
-    """``new`` with each ipc endpoint it adds named by a file no endpoint of the run uses
-    (bound now, or planned by ``old``)."""
-    used = {_file(a) for a in bound.values()} | {_file(e.address) for e in old.endpoints.values()}
-    changed: dict[str, str] = {}
-    number = len(used)
-    for key, ep in new.endpoints.items():
-        if key in old.endpoints or not ep.address.startswith(f"ipc://{RUN_DIR}/"):
-            continue
-        name = _file(ep.address)
-        slug = re.sub(r"^\d+-", "", name).removesuffix(".sock")
-        while name in used:  # the planner's way of naming, with a number no file has
-            name = f"{number}-{slug}"[:MAX_IPC_NAME - 5] + ".sock"
-            number += 1
-        used.add(name)
-        if name != _file(ep.address):
-            changed[key] = f"ipc://{RUN_DIR}/{name}"
-    if not changed:
-        return new
-    endpoints = {k: replace(e, address=changed.get(k, e.address)) for k, e in new.endpoints.items()}
-    by_address = {new.endpoints[k].address: a for k, a in changed.items()}
-    links = tuple(replace(ln, endpoint=by_address.get(ln.endpoint, ln.endpoint)) for ln in new.links)
-    return replace(new, endpoints=endpoints, links=links)
-
-
-def import_path(sys_path: tuple[str, ...], old: Plan, new: Plan) -> tuple[str, ...]:
-    """The node processes' ``sys.path`` head for the processes started from now on: the
-    new ``python_path:`` instead of the old, then what ``topo up`` put there (its current
-    directory, its file's), then the new file's directory if it is another."""
-    kept = [p for p in sys_path if p not in old.python_path]
-    extra = [str(Path(new.file).resolve().parent)] if Path(new.file).is_file() else []
-    return tuple(dict.fromkeys([*new.python_path, *kept, *extra]))
-
-
-def _file(address: str) -> str:
-    return address.rpartition("/")[2]
-
-
 class Applier:
     """The applies of one supervisor: at most one at a time."""
 
     def __init__(self, supervisor: Transitions) -> None:
         self.sup = supervisor
         self.pending: Pending | None = None
+        #: A request's files being read by a thread (topo.supervisor.applyread), and its reply.
+        self.reading: Reading | None = None
+        #: Links in place the reply did not wait for, until their answer (the run's log says it).
+        self.unawaited: list[relinking.Request] = []
+        self._relinks: list[relinking.Request] = []
+        self._reading_done: Callable[[dict[str, Any]], None] | None = None
         #: Plans handed over by a test harness (another thread): (plan, done).
         self._posted: queue.SimpleQueue[tuple[Plan, Callable[[dict[str, Any]], None], str]] = queue.SimpleQueue()
 
@@ -165,18 +141,32 @@ class Applier:
         self.sup.wake()  # type: ignore[attr-defined]
 
     def request(self, request: dict[str, Any], done: Callable[[dict[str, Any]], None]) -> None:
-        """A ``topo apply`` request: its files read, checked and applied."""
-        asked = time.monotonic()
+        """A ``topo apply`` request: its files read, checked and planned by a thread
+        (:mod:`topo.supervisor.applyread`), then applied by the loop."""
         try:
             self._refuse_busy()
-            plan = read(request, self.sup.plan)
         except TopoError as err:
             done({"ok": False, "usage": True, "error": err.format_message()})
             return
-        except Exception as err:  # noqa: BLE001 - a request must never end the run it edits
-            done({"ok": False, "usage": True, "error": f"cannot read the file: {type(err).__name__}: {err}"})
+        call_soon = getattr(self.sup, "call_soon")  # the Supervisor's (Transitions is its rules)
+        reading = Reading(call_soon, request, self.sup.plan, read, self._read)
+        self.reading, self._reading_done = reading, done
+        reading.start()
+
+    def _read(self, reading: Reading, outcome: Outcome) -> None:
+        """In the loop's thread: the request's plan (or its refusal) handed over."""
+        done = self._reading_done
+        self.reading = self._reading_done = None
+        assert done is not None
+        plan, refusal = outcome
+        if plan is None:
+            done(refusal or {"ok": False, "usage": True, "error": "cannot read the file"})
             return
-        self.apply(plan, done, asked)
+        self.apply(plan, done, reading.asked)
+
+    def next_deadline(self) -> float:
+        """When the loop must look again even if nothing happens: a reading's deadline."""
+        return self.reading.deadline if self.reading is not None else float("inf")
 
     def apply(self, plan: Plan, done: Callable[[dict[str, Any]], None], asked: float | None = None,
               by: str = "topo apply") -> None:
@@ -194,18 +184,28 @@ class Applier:
             done({"ok": False, "usage": True, "error": f"cannot apply: {err}"})
             return
         plan = unique_ipc(plan, sup.plan, sup.bound)
+        relinks = relinking.requests(d, sup.plan, plan, f"{time.monotonic():.6f}")
+        hosts = {p.name: p.host for p in plan.processes}
+        far = [r.process for r in relinks if hosts.get(r.process) != plan.local_host]
+        if far:
+            done({"ok": False, "usage": True, "error": f"not yet: topo apply to a process on another host "
+                  f"(process {far[0]}); nothing was changed"})
+            return
+        removed_keys = {k: sup.bound[k] for k in d.endpoints_removed if k in sup.bound}
         homes = {name: plan.instances[name].process for name in d.added}
         asked = time.monotonic() if asked is None else asked
         sup.reporter.system(f"applying {plan.file} ({by}): " + (", ".join(
             f"{p.kind} {p.name}" for p in d.processes) or "no process touched"))
+        self._relinks = relinks  # (what the gates of the processes started now leave out)
         started, removed = self._carry_out(d, plan)
-        self.pending = Pending(d, plan, asked, started, removed, done, homes, by)
+        self.pending = Pending(d, plan, asked, started, removed, done, homes, by, relinks, removed_keys)
+        self.unawaited = [r for r in self.unawaited if r.done is None][-1000:] + [r for r in relinks if not r.awaited]
         self.settle()
 
     def _refuse_busy(self) -> None:
         if self.sup.code is not None:
             raise Refused("the run is stopping")
-        if self.pending is not None:
+        if self.pending is not None or self.reading is not None:
             raise Refused("another topo apply is still being carried out; try again once it is over")
 
     def _refuse_remote(self, d: PlanDiff, plan: Plan) -> None:
@@ -296,7 +296,15 @@ class Applier:
     def settle(self) -> None:
         """Once per turn of the loop: posted plans applied; the reply sent once the apply
         is over (every started node ready or failed, every removed process ended)."""
-        while self.pending is None:
+        if self.reading is not None:
+            late = self.reading.late(time.monotonic())
+            if late is None and self.sup.code is not None:
+                self.reading.over = True
+                late = {"ok": False, "error": "the run began its stop; nothing was changed"}
+            if late is not None and self._reading_done is not None:
+                done, self.reading, self._reading_done = self._reading_done, None, None
+                done(late)
+        while self.pending is None and self.reading is None:
             try:
                 plan, done, by = self._posted.get_nowait()
             except queue.Empty:
@@ -315,10 +323,49 @@ class Applier:
             why = f"{', '.join(failed)} failed" if failed else "the run began its stop"
             self._finish(wait, {"ok": False, "error": f"{why} during topo apply", "failed": failed})
             return
+        relinking.send_due(sup, wait.relinks, wait.removed_keys)
+        for req in [r for r in wait.relinks if r.done is False and r.process not in wait.started]:
+            self._fall_back(wait, req)
         ready = all(n.started is not None and n.started >= wait.asked and n.state in ("running", "exited")
                     for n in nodes)
-        if ready and not any(name in sup.procs for name in wait.removed):
+        if ready and all(r.done is not None for r in wait.relinks if r.awaited) \
+                and not any(name in sup.procs for name in wait.removed):
             self._finish(wait, {"ok": True})
+
+    def linked(self, m: Any) -> None:
+        """A process's answer to a link in place (:mod:`topo.supervisor.relinking`), made at
+        its socket's next use: maybe after the apply that asked for it is over."""
+        wait = self.pending
+        req = relinking.answered(wait.relinks if wait is not None else [], m) \
+            or relinking.answered(self.unawaited, m)
+        if req is None:
+            return
+        if req.done:
+            word = "unlinked" if all(verb == "disconnect" for verb, _ in req.ops) else "linked"
+            self.sup.reporter.system(f"{req.instance}.{req.socket} {word} in place: {', '.join(req.links)}")
+        elif wait is not None and req in wait.relinks and req.awaited:
+            self._fall_back(wait, req)
+        else:
+            self.sup.reporter.system(f"{req.instance}.{req.socket} not linked in place: {req.why}")
+        if req in self.unawaited:
+            self.unawaited.remove(req)
+
+    def gate_skips(self, process: str) -> set[str]:
+        """The running instances a starting ``process``'s gates are not to wait for."""
+        return relinking.gate_skips(self.pending.relinks if self.pending is not None else self._relinks, process)
+
+    def _fall_back(self, wait: Pending, req: relinking.Request) -> None:
+        """``req``'s socket not changed in place: its process restarted with the new share."""
+        sup = self.sup
+        proc = sup.procs.get(req.process)
+        if proc is None:
+            return
+        host = proc.remote or sup.plan.local_host
+        wait.diff = relinking.fell_back(wait.diff, req, host)
+        if req.process not in wait.started:
+            wait.started = (*wait.started, req.process)
+            why = "; ".join(f"link {link}: not in place, {req.why}" for link in req.links)
+            self._restart(proc, proc.instances, why, time.monotonic())
 
     def _finish(self, wait: Pending, reply: dict[str, Any]) -> None:
         sup = self.sup

@@ -204,7 +204,8 @@ class Supervisor(Transitions):
     def _start_data(self, proc: ProcState) -> dict[str, Any]:
         return {
             "gen": proc.generation, "fixed": dict(self.bound), "ready_in": self.ready_deadline - time.monotonic(),
-            "absent": sorted(n.name for n in self.nodes.values() if n.state in TERMINAL and n.process != proc.name),
+            "absent": sorted({n.name for n in self.nodes.values() if n.state in TERMINAL and n.process != proc.name}
+                             | self.edits.applier.gate_skips(proc.name)),  # (links made in place, later)
             "restarts": {n: self.nodes[n].restarts for n in proc.instances},
         }
 
@@ -233,7 +234,8 @@ class Supervisor(Transitions):
             self._do_soon()
             self._notify_changes()
             self.edits.settle()
-            timeout = min(self._next_deadline(), self.pipes.hold_for(self.reporter)) - time.monotonic()
+            timeout = min(self._next_deadline(), self.pipes.hold_for(self.reporter),
+                          self.edits.applier.next_deadline()) - time.monotonic()
             for sock, _ in self._poller.poll(max(0, int(timeout * 1000)) + 1):
                 if sock is events:
                     self._drain(events, limit=READ_BATCH)

@@ -57,6 +57,9 @@ class Transitions:
         raise NotImplementedError
 
     def _handle(self, m: Message) -> None:
+        if m.kind is Kind.LINKED:  # a link in place answered (topo.supervisor.applying)
+            getattr(self, "edits").applier.linked(m)
+            return
         if m.kind in (Kind.EXITED, Kind.FAILED, Kind.STOPPED, Kind.BYE):  # its lines first
             node = self.nodes.get(m.data.get("instance", ""))
             self.pipes.drain(node.process if node else m.data.get("process", ""))

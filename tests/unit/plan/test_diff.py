@@ -159,7 +159,7 @@ def test_a_live_socket_connects_in_place_to_a_new_binding_node(differ: Differ) -
     acts = {(ln.src, ln.dst): [(a.socket, a.verb, a.in_place) for a in ln.actions] for ln in d.links}
     assert acts == {("source.news", "hub.in"): [("hub.in", "bind", False), ("source.news", "connect", True)]}
     assert "source" in d.untouched
-    assert "+ link source.news -> hub.in (ipc): source.news connects in place" in diff_text(d)
+    assert "+ link source.news -> hub.in (ipc): linked in place (source.news connects)" in diff_text(d)
 
 
 def test_a_new_link_would_flip_which_end_of_a_kept_one_binds_but_apply_keeps_it(

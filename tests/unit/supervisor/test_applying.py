@@ -12,21 +12,52 @@ import pytest
 
 from tests.unit.plan.test_diff import BASE, edited
 from topo.plan.diff import diff
-from topo.plan.diffview import diff_text
-from topo.plan.facts import facts_of
-from topo.plan.planner import Plan
+from topo.plan.diffview import diff_json, diff_text
+from topo.plan.facts import facts_of, kept_binds
+from topo.plan.planner import Plan, make_plan
 from topo.supervisor.applying import Refused, import_path, read, unique_ipc
 
 
-def test_a_link_a_live_socket_would_connect_restarts_that_socket_s_process(plan: Callable[[str], Plan]) -> None:
+def test_a_link_a_live_pub_would_connect_restarts_that_socket_s_process(plan: Callable[[str], Plan]) -> None:
     new = edited(("nodes:\n", "nodes:\n  hub: {run: m:hub, sockets: {in: {type: SUB, bind: true}}}\n"),
                  ("links: [", "links: [source.news -> hub.in, "))
     old_facts, new_facts = facts_of(plan(BASE)), facts_of(plan(new))
-    assert "source" not in diff(old_facts, new_facts).restarted()  # the dry run: in place
-    d = diff(old_facts, new_facts, link_restarts=True)
+    assert "source" not in diff(old_facts, new_facts).restarted()  # as the sockets go: in place
+    d = diff(old_facts, new_facts, link_restarts=True)  # as topo apply does it: a PUB restarts
     assert d.restarted() == ("source",) and "source" not in d.untouched
-    assert "↻ process source (link source.news -> hub.in)" in diff_text(d)
-    assert "+ link source.news -> hub.in (ipc): with the processes that start or restart" in diff_text(d)
+    assert "↻ process source (link source.news -> hub.in: source.news is a PUB)" in diff_text(d)
+    assert "+ link source.news -> hub.in (ipc): ↻ restarted (process source)" in diff_text(d)
+    assert diff_json(d)["links"][0]["how"] == "restart"
+
+
+def test_a_link_a_live_push_connects_is_linked_in_place(topology: Callable[[str], Any]) -> None:
+    def applied(old: str, new: str) -> Any:  # planned as topo apply plans: binding ends kept
+        running = facts_of(make_plan(topology(old)))
+        return diff(running, facts_of(make_plan(topology(new), keep_binds=kept_binds(running))), link_restarts=True)
+
+    new = edited(("nodes:\n", "nodes:\n  audit: {run: m:a, sockets: {in: {type: PULL, bind: true}}}\n"),
+                 ("links: [", "links: [worker.out -> audit.in, "))
+    d = applied(BASE, new)
+    assert d.restarted() == () and {"worker.0", "worker.1", "sink"} <= set(d.untouched)
+    text = diff_text(d)
+    assert "+ link worker.0.out -> audit.in (ipc): linked in place (worker.0.out connects)" in text
+    assert "+ link worker.1.out -> audit.in (ipc): linked in place (worker.1.out connects)" in text
+    assert {ln["how"] for ln in diff_json(d)["links"]} == {"in place"}
+    # removed again: each worker disconnects in place, audit's process stops
+    back = applied(new, BASE)
+    assert back.restarted() == ()
+    assert "- link worker.0.out -> audit.in (ipc): unlinked in place (worker.0.out disconnects)" in diff_text(back)
+
+
+def test_a_link_over_inproc_or_one_a_socket_must_bind_restarts() -> None:
+    from topo.plan.diff import Action, not_in_place
+
+    facts = {"instances": {"a": {"sockets": {"out": {"type": "PUSH"}}}}}
+    link = {"transport": "ipc", "secure": False}
+    assert not_in_place(facts, link, Action("a.out", "connect", True)) == ""
+    assert not_in_place(facts, link, Action("a.out", "bind", True)) == "a.out would bind"
+    assert not_in_place(facts, {**link, "transport": "inproc"}, Action("a.out", "connect", True)) == "inproc link"
+    assert not_in_place(facts, {**link, "secure": True}, Action("a.out", "disconnect", True)) == "CURVE link"
 
 
 def test_a_new_worker_dialling_a_bound_push_restarts_nothing(plan: Callable[[str], Plan]) -> None:
