@@ -37,7 +37,7 @@ SEND_HWM = batch_hwm(SEND_COPIES)
 #: process starts, and what is queued meanwhile waits for it.
 RECORD_RECONNECT_MS = 10
 #: Copies the sender takes off a tap's queue at once (a few batches).
-TAKE = 8 * BATCH_COPIES
+TAKE = 4 * BATCH_COPIES
 
 #: pyzmq's own send, under the Python layer of ``zmq.Socket.send`` (which only handles
 #: ``routing_id`` and ``group``): the sender calls it per frame.

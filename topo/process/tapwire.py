@@ -43,7 +43,7 @@ COPIES = "copies"
 #: node's thread take the interpreter lock, and the sender wait to get it back) are few
 #: per copy, few enough that a reader's socket, bounded in messages, holds a bounded
 #: number of copies (and never more bytes than :data:`BATCH_BYTES` a message).
-BATCH_COPIES = 32
+BATCH_COPIES = 256
 #: A batch takes no more copies once its frames reach this many bytes (a single larger
 #: copy goes alone).
 BATCH_BYTES = 64 * 1024
@@ -153,28 +153,46 @@ def unpack_columns(count: int, packed: bytes) -> tuple[list[str], list[int], lis
     if len(packed) < heads:
         raise ValueError("a batch shorter than its copies' heads")
     codes = packed[:count]
-    if codes.translate(None, b"oi"):
+    if codes.count(b"o") == count:
+        directions = ["out"] * count
+    elif codes.count(b"i") == count:
+        directions = ["in"] * count
+    elif codes.translate(None, b"oi"):
         raise ValueError("a copy with no such direction")
-    directions = list(map(_DIRECTIONS.__getitem__, codes))
+    else:
+        directions = list(map(_DIRECTIONS.__getitem__, codes))
     times = list(_TIMES[count].unpack_from(packed, count))
-    single = packed[9 * count:heads] == _ONES[:4 * count]
+    if packed[9 * count:heads] == _ONES[:4 * count]:  # every copy a single frame: the common case
+        start = heads + 4 * count
+        if start > len(packed):
+            raise ValueError("a batch shorter than its frames' lengths")
+        sizes = _U32S[count].unpack_from(packed, heads)
+        size = sizes[0]
+        if sizes.count(size) == count and start + size * count == len(packed):  # all of one size
+            return directions, times, [[packed[at:at + size]] for at in range(start, len(packed), size or 1)] \
+                if size else [[b""] for _ in range(count)]
+        return directions, times, [[frame] for frame in _frames(packed, start, sizes)]
     counts = _U32S[count].unpack_from(packed, 9 * count)
-    frames_in_all = count if single else sum(counts)
+    frames_in_all = sum(counts)
     start = heads + 4 * frames_in_all
     if start > len(packed):
         raise ValueError("a batch shorter than its frames' lengths")
-    ends = list(accumulate(struct.unpack_from(f"<{frames_in_all}I", packed, heads), initial=start))
-    if ends[-1] != len(packed):
-        raise ValueError("a batch whose frames do not end where it does")
-    flat = list(map(packed.__getitem__, map(slice, ends, islice(ends, 1, None))))
-    if single:
-        return directions, times, list(map(list, zip(flat)))
+    flat = _frames(packed, start, struct.unpack_from(f"<{frames_in_all}I", packed, heads))
     grouped: list[list[bytes]] = []
     at = 0
     for n in counts:
         grouped.append(flat[at:at + n])
         at += n
     return directions, times, grouped
+
+
+def _frames(packed: bytes, start: int, sizes: Sequence[int]) -> list[bytes]:
+    """The frames of ``sizes`` bytes each, one after another from ``start`` to the end of
+    ``packed``; ValueError unless they end exactly where it does."""
+    ends = list(accumulate(sizes, initial=start))
+    if ends[-1] != len(packed):
+        raise ValueError("a batch whose frames do not end where it does")
+    return list(map(packed.__getitem__, map(slice, ends, islice(ends, 1, None))))
 
 
 def owed_marker(frames: Sequence[Any]) -> list[bytes] | None:
