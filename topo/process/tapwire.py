@@ -15,11 +15,15 @@ Columns, not a head per copy, because then :func:`pack` and :func:`unpack` do th
 in C (``array``, ``bytes.join``, ``map``) rather than in a Python loop per copy: the
 sender runs in the node's process, under its interpreter lock, and every nanosecond it
 spends per copy is one the node waits. A high-water mark counts messages, not copies:
-whoever queues batches divides the copies it may hold by :data:`BATCH_COPIES`
+whoever queues batches divides the copies it may hold by :data:`HWM_BATCH`
 (:func:`batch_hwm`). Batches are as small as the copies queued when the sender takes them
-(one copy, at a slow rate): a socket sized in batches for ``N`` copies holds from ``N``
-up to :data:`BATCH_COPIES` times ``N`` copies, and never more than its messages times
-:data:`BATCH_BYTES` bytes (one copy a message had no byte bound).
+(one copy, at a slow rate): a socket sized in batches for ``N`` copies holds from
+``N / HWM_BATCH`` copies (at a slow rate, where that is plenty) up to
+``N * BATCH_COPIES / HWM_BATCH``, and never more than its messages times
+:data:`BATCH_BYTES` bytes (one copy a message had no byte bound). Larger batches would
+cost the sender less (each is seven zmq sends, each a hand-over of the interpreter lock),
+but a reader's socket, bounded in messages, would then hold that many times more copies
+of a flood: a ``topo echo`` further behind, an unread tap that never drops.
 
 A single copy may also come as ``[tap, instance, direction, time_ns, missed, *frames]``
 with direction ``in`` or ``out`` (readers accept both). A marker has no frames and the
@@ -43,7 +47,10 @@ COPIES = "copies"
 #: node's thread take the interpreter lock, and the sender wait to get it back) are few
 #: per copy, few enough that a reader's socket, bounded in messages, holds a bounded
 #: number of copies (and never more bytes than :data:`BATCH_BYTES` a message).
-BATCH_COPIES = 256
+BATCH_COPIES = 32
+#: The copies a high-water mark counts per batch message (:func:`batch_hwm`): a full
+#: batch's, so a socket sized for ``N`` copies of a flood holds about ``N``.
+HWM_BATCH = BATCH_COPIES
 #: A batch takes no more copies once its frames reach this many bytes (a single larger
 #: copy goes alone).
 BATCH_BYTES = 64 * 1024
@@ -101,8 +108,9 @@ def cut(sizes: list[int], start: int) -> int:
 
 
 def batch_hwm(copies: int) -> int:
-    """The high-water mark, in batch messages, of a socket that may hold ``copies`` copies."""
-    return max(1, copies // BATCH_COPIES)
+    """The high-water mark, in batch messages, of a socket that may hold ``copies`` copies
+    (of a flood, in batches of :data:`HWM_BATCH` or more)."""
+    return max(1, copies // HWM_BATCH)
 
 
 def _bytes(frame: Any) -> bytes:

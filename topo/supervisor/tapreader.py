@@ -30,8 +30,7 @@ RENEW = 1.0
 #: The reader's socket's high-water mark, in messages (batches of up to
 #: :data:`~topo.process.tapwire.BATCH_COPIES` copies): what waits for a reader behind,
 #: beyond what the node's process holds for it. A tapped process that ends loses what its
-#: own socket still holds, so the reader's takes a burst of small batches. In bytes, never
-#: more than this many times :data:`~topo.process.tapwire.BATCH_BYTES`.
+#: own socket still holds, so the reader's takes a burst of small batches.
 RCVHWM = 500
 #: Renewals in a row without an answer before the run is taken for gone.
 GONE_AFTER = 3

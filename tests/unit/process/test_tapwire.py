@@ -6,7 +6,7 @@ import pytest
 import zmq
 
 from topo.process.tapwire import (
-    BATCH_BYTES, BATCH_COPIES, batch_count, batch_hwm, copies_in, cut, pack, unpack)
+    BATCH_BYTES, BATCH_COPIES, HWM_BATCH, batch_count, batch_hwm, copies_in, cut, pack, unpack)
 
 
 def _packed(copies: list[tuple[bytes, int, list[bytes]]]) -> bytes:
@@ -56,7 +56,7 @@ def test_a_batch_count_out_of_range_is_refused(text: bytes) -> None:
 
 
 def test_a_high_water_mark_in_full_batches_holds_about_the_copies_asked() -> None:
-    assert batch_hwm(1000) * BATCH_COPIES <= 1000 < (batch_hwm(1000) + 1) * BATCH_COPIES
+    assert batch_hwm(1000) * HWM_BATCH <= 1000 < (batch_hwm(1000) + 1) * HWM_BATCH
     assert batch_hwm(1) == 1
 
 
