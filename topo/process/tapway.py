@@ -25,7 +25,7 @@ import zmq
 
 from topo.process import tap as taps
 from topo.process.taprecord import RecordTap
-from topo.process.tapwire import BATCH_COPIES, COPIES, MISSED, ON, STRIDE, batch_hwm, cut, pack
+from topo.process.tapwire import COPIES, MISSED, ON, STRIDE, batch_hwm, cut, pack
 
 #: Seconds a tap lives without being renewed.
 LEASE = 4.0
@@ -36,8 +36,6 @@ SEND_HWM = batch_hwm(SEND_COPIES)
 #: Reconnect interval (ms) of a recording tap's PUSH: the recorder may bind after the
 #: process starts, and what is queued meanwhile waits for it.
 RECORD_RECONNECT_MS = 10
-#: Copies the sender takes off a tap's queue at once (a few batches).
-TAKE = 4 * BATCH_COPIES
 
 #: pyzmq's own send, under the Python layer of ``zmq.Socket.send`` (which only handles
 #: ``routing_id`` and ``group``): the sender calls it per frame.
@@ -95,14 +93,14 @@ class TapWay:
         PUSH refuses goes back to the tap's queue (see the module's docstring)."""
         tap = self.tap
         missed_frame = b"%d" % self.missed
-        left = tap.queued  # what is queued now; what comes meanwhile waits for the next turn
-        sent = 0
-        while left > 0 and not self.full:
-            # a few batches at a time: while they are out of the queue, the node may queue
-            # as many again, so what is taken at once is what the bound may be exceeded by
-            taken = tap.take_items(min(left, TAKE))
-            left -= len(taken) // STRIDE
-            sent += self._send_batches(taken, missed_frame)
+        # all at once (what is queued now; what comes meanwhile waits for the next turn):
+        # taking a part would move the rest of the list down, each time
+        taken = tap.take_items()
+        tap.room -= len(taken)  # out of the queue, not out of its bound, until sent
+        try:
+            sent = self._send_batches(taken, missed_frame) if taken else 0
+        finally:
+            tap.room += len(taken)  # (what the PUSH refused is back in the queue)
         if sent:
             if self.record is not None:
                 self.record.taken()
