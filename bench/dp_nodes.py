@@ -82,6 +82,7 @@ def _send(node: Any, cmd: dict[str, Any]) -> dict[str, Any]:
     payload = b"x" * int(cmd["size"])
     n = int(cmd["n"])
     cpu = time.thread_time()
+    process_cpu = time.process_time()  # every thread of its process: a tap's sender too
     started = time.perf_counter()
     try:
         for _ in range(n):
@@ -90,7 +91,8 @@ def _send(node: Any, cmd: dict[str, Any]) -> dict[str, Any]:
         return {"error": "send timed out"}
     elapsed = time.perf_counter() - started
     cpu = time.thread_time() - cpu
-    return {"op": "sent", "elapsed": elapsed, "cpu": cpu}
+    process_cpu = time.process_time() - process_cpu
+    return {"op": "sent", "elapsed": elapsed, "cpu": cpu, "process_cpu": process_cpu}
 
 
 def _ping(node: Any, cmd: dict[str, Any]) -> dict[str, Any]:

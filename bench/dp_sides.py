@@ -109,7 +109,7 @@ class Side:
         got = self.reply("receiver", "counted")
         sent = self.reply("sender", "sent")
         return {"rate": (test.n - 1) / got["elapsed"], "send_loop": sent["elapsed"], "send_cpu": sent["cpu"],
-                "recv_cpu": got["cpu"]}
+                "recv_cpu": got["cpu"], "send_process_cpu": sent.get("process_cpu", 0.0)}
 
     def latency(self, test: Test) -> dict[str, Any]:
         self.cmd("receiver", op="pong", n=test.n)

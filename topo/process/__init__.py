@@ -44,8 +44,10 @@ Modules, in the order a run meets them:
 - ``tap``: Copies of what a node's socket sends and receives, taken without touching
   delivery (its class swapped while tapped).
 - ``tapping``: Taps put on and taken off at the supervisor's word, on a lease; one thread
-  sends their copies to the requester, dropping (and counting) what it cannot send; the
-  taps of ``topo up --record`` from each node's first instruction.
+  sends their copies to the requester; the taps of ``topo up --record`` from each node's
+  first instruction.
+- ``tapway``: One tap's way to its reader: its copies taken off the tap's queue and sent in
+  batches, what a full reader refuses kept in that bounded queue, what is lost counted.
 - ``taprecord``: A recording's tap: the node waits for room rather than lose a copy,
   within a bound, and stops waiting for a recorder that takes nothing.
 - ``recordack``: A process on another host asks its agent whether its recorded copies'
@@ -54,6 +56,6 @@ Modules, in the order a run meets them:
   or disconnect in the thread that owns the socket, at its next send, recv or poll.
 - ``inject``: One message put into a node's receiving socket from outside, as a peer
   would (``topo send``, here or through an agent).
-- ``tapwire``: The tap sender's messages as far as a relay needs them: markers, and the
-  copies a dropped message held.
+- ``tapwire``: The tap sender's messages: a batch's copies packed in columns and unpacked,
+  markers, and the copies a dropped message held (as far as a relay needs them).
 """

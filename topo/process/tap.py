@@ -22,12 +22,13 @@ in :attr:`Tap.dropped`, never the node's messages and never the node's time.
 
 from __future__ import annotations
 
-import collections
 import threading
 import time
 from typing import Any, Callable
 
 import zmq
+
+from topo.process.tapwire import IN_MANY, IN_ONE, OUT_MANY, OUT_ONE, STRIDE
 
 #: Copies a tap holds for its reader before it drops new ones.
 DEFAULT_CAPACITY = 10_000
@@ -57,31 +58,26 @@ class Copy:
         return f"Copy({self.direction!r}, {self.frames!r}, {self.time_ns})"
 
 
-#: A copy as queued by the node's thread: a plain tuple (a class's ``__init__`` would cost
-#: the node a Python call per message) of direction, frames (a single-frame message's
-#: frame alone, as ``bytes``: no list to build) and time.
-Queued = tuple[str, bytes | list[bytes], int]
-
-
 class Tap:
     """The copies of one socket's messages, in one or both directions, until closed.
 
     :meth:`sent` and :meth:`received` run in the node's thread, on every message while the
-    tap is on: what they do is the price of a tap, so they do as little as possible."""
+    tap is on: what they do is the price of a tap, so they do as little as possible. The
+    copies are queued in :attr:`items`, a flat list (:data:`~topo.process.tapwire.STRIDE`
+    items a copy) that the node's thread only extends, atomically (one ``+=`` of a tuple,
+    under the interpreter lock), and the taker only shortens from its front: neither needs
+    a lock."""
 
     def __init__(self, directions: frozenset[str] = frozenset({IN, OUT}), capacity: int = DEFAULT_CAPACITY,
                  notify: Callable[[], None] | None = None) -> None:
         self.directions = directions
         self.capacity = capacity
-        #: The copies queued before new ones are dropped: ``capacity``, or 0 while the
-        #: reader's way is full (set by the one who takes, :mod:`topo.process.tapping`): the
-        #: node then only counts what it would have copied.
         self.limit = capacity
         #: Called when a copy is queued into an empty queue (from the node's thread: must
         #: not block); the reader takes until the queue is empty before it waits again. The
         #: reader may set it to None while it will look at the queue soon anyway.
         self.notify = notify
-        self.copies: collections.deque[Queued] = collections.deque()
+        self.items: list[Any] = []
         #: Copies not queued because the reader was behind.
         self.dropped = 0
         #: Bytes queued (written by the node's thread only) and taken (by the reader's
@@ -92,6 +88,21 @@ class Tap:
         self._parts_out: list[bytes] = []
         self._parts_in: list[bytes] = []
 
+    @property
+    def limit(self) -> int:
+        """The copies queued before new ones are dropped (``capacity`` unless changed)."""
+        return self.room // STRIDE
+
+    @limit.setter
+    def limit(self, copies: int) -> None:
+        #: The same bound in items of :attr:`items`, as the node's thread compares it.
+        self.room = copies * STRIDE
+
+    @property
+    def queued(self) -> int:
+        """Copies queued, not yet taken."""
+        return len(self.items) // STRIDE
+
     def sent(self, data: bytes, more: int) -> None:
         """One frame the socket sent (``more``: not the last of its message)."""
         if more or self._parts_out:
@@ -100,18 +111,9 @@ class Tap:
             if more:
                 return
             self._parts_out = []
-            self._queue(OUT, parts)
+            self._queue(OUT_MANY, parts)
             return
-        copies = self.copies  # the common case, a single-frame message, inline
-        if len(copies) >= self.limit or self.bytes_in - self.bytes_out >= self.max_bytes:
-            self.dropped += 1
-            return
-        self.bytes_in += len(data)
-        copies.append((OUT, data, _now()))  # deque.append: atomic
-        if len(copies) == 1:
-            notify = self.notify
-            if notify is not None:
-                notify()  # only when the reader may be asleep: it takes until the queue is empty
+        self._queue(OUT_ONE, data)
 
     def received(self, data: bytes, more: int) -> None:
         """One frame the socket received (``more``: not the last of its message)."""
@@ -121,39 +123,47 @@ class Tap:
             if more:
                 return
             self._parts_in = []
-            self._queue(IN, parts)
+            self._queue(IN_MANY, parts)
             return
-        self._queue(IN, data)
+        self._queue(IN_ONE, data)
 
     def frame(self, direction: str, data: bytes, more: bool) -> None:
         """One frame seen by the socket; a message is queued at its last frame."""
         if direction in self.directions:
             (self.sent if direction == OUT else self.received)(data, more)
 
-    def _queue(self, direction: str, frames: bytes | list[bytes]) -> None:
-        copies = self.copies
-        if len(copies) >= self.limit or self.bytes_in - self.bytes_out >= self.max_bytes:
+    def _queue(self, code: bytes, frames: bytes | list[bytes]) -> None:
+        items = self.items
+        if len(items) >= self.room or self.bytes_in - self.bytes_out >= self.max_bytes:
             self.dropped += 1
             return
-        self.bytes_in += len(frames) if isinstance(frames, bytes) else sum(map(len, frames))
-        copies.append((direction, frames, _now()))
-        if len(copies) == 1:
+        size = len(frames) if isinstance(frames, bytes) else sum(map(len, frames))
+        self.bytes_in += size
+        items += (code, frames, size, _now())  # one extend: atomic
+        if len(items) == STRIDE:
             notify = self.notify
             if notify is not None:
-                notify()
+                notify()  # only when the reader may be asleep: it takes until the queue is empty
+
+    def take_items(self, most: int | None = None) -> list[Any]:
+        """Up to ``most`` queued copies (all, if None), as :attr:`items` holds them, oldest
+        first; taken off the queue (the taker's side)."""
+        items = self.items
+        n = len(items) if most is None else min(len(items), most * STRIDE)
+        taken = items[:n]
+        del items[:n]  # only what was copied: what the node added meanwhile stays
+        return taken
+
+    def give_back(self, taken: list[Any]) -> None:
+        """Copies taken and not sent, back at the front of the queue, in their order."""
+        self.items[:0] = taken
 
     def take(self, most: int = 1000) -> list[Copy]:
         """Up to ``most`` queued copies, oldest first (the reader's side)."""
-        out: list[Copy] = []
-        copies = self.copies
-        taken = 0
-        while copies and len(out) < most:
-            direction, frames, time_ns = copies.popleft()
-            listed = [frames] if isinstance(frames, bytes) else frames
-            taken += sum(map(len, listed))
-            out.append(Copy(direction, listed, time_ns))
-        self.bytes_out += taken
-        return out
+        taken = self.take_items(most)
+        self.bytes_out += sum(taken[2::STRIDE])
+        return [Copy(OUT if code.lower() == OUT_ONE else IN, [frames] if type(frames) is bytes else frames, t)
+                for code, frames, t in zip(taken[0::STRIDE], taken[1::STRIDE], taken[3::STRIDE])]
 
 
 def _bytes(data: Any) -> bytes:
@@ -221,13 +231,14 @@ def _make_tapped(plain: type) -> type:
                     tap.sent(frame, more)
                     continue
                 # Tap.sent's common case, inline: a call costs the node a fifth of the tap's price
-                copies = tap.copies
-                if len(copies) >= tap.limit or tap.bytes_in - tap.bytes_out >= tap.max_bytes:
+                items = tap.items
+                if len(items) >= tap.room or tap.bytes_in - tap.bytes_out >= tap.max_bytes:
                     tap.dropped += 1
                     continue
-                tap.bytes_in += len(frame)
-                copies.append((OUT, frame, _now()))
-                if len(copies) == 1:
+                size = len(frame)
+                tap.bytes_in += size
+                items += (OUT_ONE, frame, size, _now())  # one extend: atomic
+                if len(items) == STRIDE:
                     notify = tap.notify
                     if notify is not None:
                         notify()

@@ -38,17 +38,12 @@ class RecordTap(Tap):
         self._waiting = False
 
     def _over(self) -> bool:
-        return len(self.copies) >= self.limit or self.bytes_in - self.bytes_out >= self.max_bytes
+        return len(self.items) >= self.room or self.bytes_in - self.bytes_out >= self.max_bytes
 
-    def sent(self, data: bytes, more: int) -> None:
-        if self.blocking and not more and not self._parts_out and self._over():
-            self._wait_room()
-        Tap.sent(self, data, more)  # a multipart message is queued through _queue, below
-
-    def _queue(self, direction: str, frames: bytes | list[bytes]) -> None:
+    def _queue(self, code: bytes, frames: bytes | list[bytes]) -> None:
         if self.blocking and self._over():
             self._wait_room()
-        Tap._queue(self, direction, frames)
+        Tap._queue(self, code, frames)
 
     def _wait_room(self) -> None:
         """In the node's thread, until the taker has made room: each copy taken restarts

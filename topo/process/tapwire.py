@@ -8,13 +8,22 @@ Copies travel in batches, ``[tap, instance, b"copies", time_ns, missed, count, p
 up to :data:`BATCH_COPIES` copies and about :data:`BATCH_BYTES` bytes of frames in one
 message, because a zmq message per copy (six frames, each a send in a thread that shares
 the node's interpreter lock) cost the tapped node more than the copy itself. ``packed``
-holds, per copy, a :data:`COPY_HEAD` (direction ``o``/``i``, time in ns since the epoch,
-frame count) then each frame as a :data:`FRAME_LEN` length and its bytes. A high-water
-mark counts messages, not copies: whoever queues batches divides the copies it may hold
-by :data:`BATCH_COPIES` (:func:`batch_hwm`). Batches are as small as the copies queued
-when the sender takes them (one copy, at a slow rate): a socket sized in batches for
-``N`` copies holds from ``N`` up to :data:`BATCH_COPIES` times ``N`` copies, and never more
-than its messages times :data:`BATCH_BYTES` bytes (one copy a message had no byte bound).
+is laid out in columns, ``count`` entries each: the directions (a byte each, ``o``/``i``),
+the times (ns since the epoch, unsigned 64-bit little-endian), the frame counts (unsigned
+32-bit), then every frame's length (unsigned 32-bit), then every frame's bytes, in order.
+Columns, not a head per copy, because then :func:`pack` and :func:`unpack` do their work
+in C (``array``, ``bytes.join``, ``map``) rather than in a Python loop per copy: the
+sender runs in the node's process, under its interpreter lock, and every nanosecond it
+spends per copy is one the node waits. A high-water mark counts messages, not copies:
+whoever queues batches divides the copies it may hold by :data:`HWM_BATCH`
+(:func:`batch_hwm`). Batches are as small as the copies queued when the sender takes them
+(one copy, at a slow rate): a socket sized in batches for ``N`` copies holds from
+``N / HWM_BATCH`` copies (at a slow rate, where that is plenty) up to
+``N * BATCH_COPIES / HWM_BATCH``, and never more than its messages times
+:data:`BATCH_BYTES` bytes (one copy a message had no byte bound). Larger batches would
+cost the sender less (each is seven zmq sends, each a hand-over of the interpreter lock),
+but a reader's socket, bounded in messages, would then hold that many times more copies
+of a flood: a ``topo echo`` further behind, an unread tap that never drops.
 
 A single copy may also come as ``[tap, instance, direction, time_ns, missed, *frames]``
 with direction ``in`` or ``out`` (readers accept both). A marker has no frames and the
@@ -27,6 +36,7 @@ from __future__ import annotations
 
 import struct
 import time
+from itertools import accumulate, islice
 from typing import Any, Sequence
 
 #: Directions of the markers (frames-less messages) a reader gets.
@@ -38,24 +48,69 @@ COPIES = "copies"
 #: per copy, few enough that a reader's socket, bounded in messages, holds a bounded
 #: number of copies (and never more bytes than :data:`BATCH_BYTES` a message).
 BATCH_COPIES = 32
+#: The copies a high-water mark counts per batch message (:func:`batch_hwm`): a full
+#: batch's, so a socket sized for ``N`` copies of a flood holds about ``N``.
+HWM_BATCH = BATCH_COPIES
 #: A batch takes no more copies once its frames reach this many bytes (a single larger
 #: copy goes alone).
 BATCH_BYTES = 64 * 1024
-#: Per copy in a batch: direction (``o``/``i``), time_ns, number of frames.
-COPY_HEAD = struct.Struct("<cQI")
-#: Per frame in a batch: its length.
-FRAME_LEN = struct.Struct("<I")
-#: A one-frame copy's head and its frame's length at once (the sender's common case).
-ONE_FRAME_HEAD = struct.Struct("<cQII")
+#: What a tap queues per copy (:class:`topo.process.tap.Tap`): this many items of one
+#: flat list, ``code, frames, size, time_ns``. ``code`` is the direction's byte, ``o``/``i``
+#: for a single-frame copy (``frames``: the frame itself, as ``bytes``), ``O``/``I`` for any
+#: other (``frames``: a list); ``size``: its frames' bytes. Flat, because the sender then
+#: takes each column of a batch with one slice (``items[3::4]``: the times), in C.
+STRIDE = 4
+#: The codes of a single-frame copy, and of any other, in each direction.
+OUT_ONE, IN_ONE, OUT_MANY, IN_MANY = b"o", b"i", b"O", b"I"
 
 _ON, _MISSED, _COPIES = ON.encode(), MISSED.encode(), COPIES.encode()
 _MARKERS = frozenset({_ON, _MISSED, END.encode()})
-_DIRECTIONS = {b"o": "out", b"i": "in"}
+_DIRECTIONS = {ord("o"): "out", ord("i"): "in"}
+#: ``struct`` formats of a column of n numbers, made once per n.
+_TIMES = [struct.Struct(f"<{n}Q") for n in range(BATCH_COPIES + 1)]
+_U32S = [struct.Struct(f"<{n}I") for n in range(BATCH_COPIES + 1)]
+#: The frame counts of a batch of single-frame copies, ready made.
+_ONES = _U32S[BATCH_COPIES].pack(*[1] * BATCH_COPIES)
+
+
+def pack(codes: list[bytes], frames: list[Any], sizes: list[int], times: list[int]) -> bytes:
+    """One batch's ``packed`` frame from its columns as the tap queued them (see
+    :data:`STRIDE`; at most :data:`BATCH_COPIES` copies). Every copy a single frame (the
+    common case), all of it is done in C."""
+    n = len(codes)
+    if codes.count(OUT_ONE) == n:
+        code_column = OUT_ONE * n
+    elif codes.count(IN_ONE) == n:
+        code_column = IN_ONE * n
+    else:
+        code_column = b"".join(codes)
+    time_column = _TIMES[n].pack(*times)
+    if code_column.islower():  # no O or I: every copy a single frame, its size its frame's length
+        return b"".join([code_column, time_column, _ONES[:4 * n], _U32S[n].pack(*sizes), *frames])
+    listed = [f if type(f) is list else [f] for f in frames]
+    flat = [frame for each in listed for frame in each]
+    return b"".join([code_column.lower(), time_column, _U32S[n].pack(*map(len, listed)),
+                     struct.pack(f"<{len(flat)}I", *map(len, flat)), *flat])
+
+
+def cut(sizes: list[int], start: int) -> int:
+    """Where the batch that begins at ``start`` ends: after :data:`BATCH_COPIES` copies, or
+    after the copy whose frames bring it to :data:`BATCH_BYTES` bytes."""
+    end = min(len(sizes), start + BATCH_COPIES)
+    if sum(sizes[start:end]) < BATCH_BYTES:
+        return end
+    total = 0
+    for i in range(start, end):
+        total += sizes[i]
+        if total >= BATCH_BYTES:
+            return i + 1
+    return end
 
 
 def batch_hwm(copies: int) -> int:
-    """The high-water mark, in batch messages, of a socket that may hold ``copies`` copies."""
-    return max(1, copies // BATCH_COPIES)
+    """The high-water mark, in batch messages, of a socket that may hold ``copies`` copies
+    (of a flood, in batches of :data:`HWM_BATCH` or more)."""
+    return max(1, copies // HWM_BATCH)
 
 
 def _bytes(frame: Any) -> bytes:
@@ -93,29 +148,59 @@ def copies_in(frames: Sequence[Any]) -> int:
 def unpack(count: int, packed: bytes) -> list[tuple[str, int, list[bytes]]]:
     """A batch's copies as (direction, time_ns, frames), oldest first; ValueError if
     ``packed`` does not hold exactly ``count`` well-formed copies."""
-    out: list[tuple[str, int, list[bytes]]] = []
-    pos, end = 0, len(packed)
-    head, frame_len = COPY_HEAD, FRAME_LEN
-    try:
-        for _ in range(count):
-            code, time_ns, n = head.unpack_from(packed, pos)
-            pos += head.size
-            if n > end - pos:  # each frame takes at least its length's 4 bytes
-                raise ValueError("a copy with more frames than bytes")
-            frames = []
-            for _ in range(n):
-                (size,) = frame_len.unpack_from(packed, pos)
-                pos += frame_len.size
-                if size > end - pos:
-                    raise ValueError("a frame beyond the batch's end")
-                frames.append(packed[pos:pos + size])
-                pos += size
-            out.append((_DIRECTIONS[code], time_ns, frames))
-    except (struct.error, KeyError) as e:
-        raise ValueError(f"a malformed batch: {e}") from None
-    if pos != end:
-        raise ValueError("bytes after a batch's last copy")
-    return out
+    directions, times, frames = unpack_columns(count, packed)
+    return list(zip(directions, times, frames))
+
+
+def unpack_columns(count: int, packed: bytes) -> tuple[list[str], list[int], list[list[bytes]]]:
+    """A batch's copies as three lists (directions, times, frames), the way a reader that
+    makes its own objects of them wants them; ValueError as :func:`unpack`."""
+    if not 1 <= count <= BATCH_COPIES:
+        raise ValueError(f"a batch of {count} copies")
+    heads = 13 * count
+    if len(packed) < heads:
+        raise ValueError("a batch shorter than its copies' heads")
+    codes = packed[:count]
+    if codes.count(b"o") == count:
+        directions = ["out"] * count
+    elif codes.count(b"i") == count:
+        directions = ["in"] * count
+    elif codes.translate(None, b"oi"):
+        raise ValueError("a copy with no such direction")
+    else:
+        directions = list(map(_DIRECTIONS.__getitem__, codes))
+    times = list(_TIMES[count].unpack_from(packed, count))
+    if packed[9 * count:heads] == _ONES[:4 * count]:  # every copy a single frame: the common case
+        start = heads + 4 * count
+        if start > len(packed):
+            raise ValueError("a batch shorter than its frames' lengths")
+        sizes = _U32S[count].unpack_from(packed, heads)
+        size = sizes[0]
+        if sizes.count(size) == count and start + size * count == len(packed):  # all of one size
+            return directions, times, [[packed[at:at + size]] for at in range(start, len(packed), size or 1)] \
+                if size else [[b""] for _ in range(count)]
+        return directions, times, [[frame] for frame in _frames(packed, start, sizes)]
+    counts = _U32S[count].unpack_from(packed, 9 * count)
+    frames_in_all = sum(counts)
+    start = heads + 4 * frames_in_all
+    if start > len(packed):
+        raise ValueError("a batch shorter than its frames' lengths")
+    flat = _frames(packed, start, struct.unpack_from(f"<{frames_in_all}I", packed, heads))
+    grouped: list[list[bytes]] = []
+    at = 0
+    for n in counts:
+        grouped.append(flat[at:at + n])
+        at += n
+    return directions, times, grouped
+
+
+def _frames(packed: bytes, start: int, sizes: Sequence[int]) -> list[bytes]:
+    """The frames of ``sizes`` bytes each, one after another from ``start`` to the end of
+    ``packed``; ValueError unless they end exactly where it does."""
+    ends = list(accumulate(sizes, initial=start))
+    if ends[-1] != len(packed):
+        raise ValueError("a batch whose frames do not end where it does")
+    return list(map(packed.__getitem__, map(slice, ends, islice(ends, 1, None))))
 
 
 def owed_marker(frames: Sequence[Any]) -> list[bytes] | None:

@@ -16,12 +16,14 @@ import os
 import secrets
 import threading
 import time
+from functools import partial
+from itertools import repeat
 from typing import Any, Callable, NamedTuple, Sequence
 
 import zmq
 
 from topo.errors import TopoError, UsageError
-from topo.process.tapwire import COPIES, MISSED, ON, batch_count, unpack
+from topo.process.tapwire import COPIES, MISSED, ON, batch_count, unpack_columns
 
 #: Seconds between two renewals of a tap's lease (its lease is several times that).
 RENEW = 1.0
@@ -46,6 +48,10 @@ class TapMessage(NamedTuple):
     @property
     def label(self) -> str:
         return f"{self.instance}.{self.socket}"
+
+
+#: A :class:`TapMessage` from a tuple of its fields, with no Python call.
+_message: Callable[[tuple[str, str, str, int, list[bytes]]], TapMessage] = partial(tuple.__new__, TapMessage)
 
 
 class TapReader:
@@ -183,7 +189,8 @@ class TapReader:
         key = (tap_id, instance)
         try:
             time_ns, missed = int(frames[3]), int(frames[4])
-            batch = unpack(batch_count(frames[5]), frames[6]) if direction == COPIES and len(frames) == 7 else None
+            batch = unpack_columns(batch_count(frames[5]), frames[6]) if direction == COPIES and len(frames) == 7 \
+                else None
         except ValueError:
             return  # never trusted: a message not of the sender's format is no copy
         if missed > self._missed.get(key, 0):
@@ -198,7 +205,8 @@ class TapReader:
         if batch is None:
             self._early.append(TapMessage(instance, socket, direction, time_ns, frames[5:]))
             return
-        self._early.extend(TapMessage(instance, socket, d, t, f) for d, t, f in batch)
+        directions, times, copies = batch  # made into messages in C: a reader keeps up with more
+        self._early.extend(map(_message, zip(repeat(instance), repeat(socket), directions, times, copies)))
 
     # -- the end ----------------------------------------------------------------------------------
 

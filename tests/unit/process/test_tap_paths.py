@@ -124,7 +124,7 @@ def test_a_tap_queue_is_bounded_in_bytes_too() -> None:
     tap.max_bytes = 100_000
     for _ in range(5):
         tap.sent(b"x" * 30_000, 0)
-    assert len(tap.copies) == 4 and tap.dropped == 1  # the 4th crossed the bound; the 5th was dropped
+    assert tap.queued == 4 and tap.dropped == 1  # the 4th crossed the bound; the 5th was dropped
     tap.received(b"y" * 10, 0)
     assert tap.dropped == 2
     assert len(tap.take()) == 4 and tap.bytes_in - tap.bytes_out == 0

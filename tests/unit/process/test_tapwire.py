@@ -6,19 +6,15 @@ import pytest
 import zmq
 
 from topo.process.tapwire import (
-    BATCH_COPIES, COPY_HEAD, FRAME_LEN, ONE_FRAME_HEAD, batch_count, batch_hwm, copies_in, unpack)
+    BATCH_BYTES, BATCH_COPIES, HWM_BATCH, batch_count, batch_hwm, copies_in, cut, pack, unpack)
 
 
 def _packed(copies: list[tuple[bytes, int, list[bytes]]]) -> bytes:
-    parts: list[bytes] = []
-    for code, time_ns, frames in copies:
-        if len(frames) == 1:
-            parts += [ONE_FRAME_HEAD.pack(code, time_ns, 1, len(frames[0])), frames[0]]
-        else:
-            parts.append(COPY_HEAD.pack(code, time_ns, len(frames)))
-            for frame in frames:
-                parts += [FRAME_LEN.pack(len(frame)), frame]
-    return b"".join(parts)
+    """Copies as a tap queues them (a single frame alone, with a lower-case code), packed."""
+    codes = [code if len(frames) == 1 else code.upper() for code, _, frames in copies]
+    frames = [fs[0] if len(fs) == 1 else fs for _, _, fs in copies]
+    sizes = [sum(map(len, fs)) for _, _, fs in copies]
+    return pack(codes, frames, sizes, [t for _, t, _ in copies])
 
 
 def test_a_batch_gives_back_each_copy_in_order() -> None:
@@ -32,7 +28,10 @@ def test_a_batch_gives_back_each_copy_in_order() -> None:
     (1, _packed([(b"o", 1, [b"x"]), (b"o", 2, [b"y"])])),       # bytes after the last
     (1, _packed([(b"o", 1, [b"abc"])])[:-1]),                   # a frame cut short
     (1, _packed([(b"x", 1, [b"abc"])])),                        # no such direction
-    (1, COPY_HEAD.pack(b"o", 1, 2**31)),                        # frames it cannot hold
+    (1, b"o" + bytes(8) + (2**31).to_bytes(4, "little")),        # frames it cannot hold
+    (1, _packed([(b"o", 1, [b"ab", b"c"])])[:-1]),              # a multi-frame copy cut short
+    (0, b""),
+    (BATCH_COPIES + 1, b"o" * 14 * (BATCH_COPIES + 1)),            # more copies than a batch holds
     (1, b""),
 ])
 def test_a_malformed_batch_is_refused(count: int, packed: bytes) -> None:
@@ -57,5 +56,21 @@ def test_a_batch_count_out_of_range_is_refused(text: bytes) -> None:
 
 
 def test_a_high_water_mark_in_full_batches_holds_about_the_copies_asked() -> None:
-    assert batch_hwm(1000) * BATCH_COPIES <= 1000 < (batch_hwm(1000) + 1) * BATCH_COPIES
+    assert batch_hwm(1000) * HWM_BATCH <= 1000 < (batch_hwm(1000) + 1) * HWM_BATCH
     assert batch_hwm(1) == 1
+
+
+def test_a_batch_of_single_frames_and_one_of_mixed_copies_round_trip() -> None:
+    singles = [(b"o", 10**18 + i, [b"%d" % i]) for i in range(BATCH_COPIES)]
+    assert unpack(BATCH_COPIES, _packed(singles)) == [("out", t, f) for _, t, f in singles]
+    ins = [(b"i", 5, [b"a"]), (b"i", 6, [b"b"])]
+    assert unpack(2, _packed(ins)) == [("in", 5, [b"a"]), ("in", 6, [b"b"])]
+    mixed = [(b"i", 1, [b"a"]), (b"o", 2, [b"b", b"c"]), (b"o", 3, [b"d"])]
+    assert unpack(3, _packed(mixed)) == [("in", 1, [b"a"]), ("out", 2, [b"b", b"c"]), ("out", 3, [b"d"])]
+
+
+def test_a_batch_ends_at_its_copy_bound_or_its_byte_bound() -> None:
+    assert cut([1] * 3 * BATCH_COPIES, 0) == BATCH_COPIES
+    assert cut([1] * 3 * BATCH_COPIES, 2 * BATCH_COPIES + 10) == 3 * BATCH_COPIES
+    assert cut([BATCH_BYTES // 2] * 4, 0) == 2  # the copy reaching the bound is the batch's last
+    assert cut([BATCH_BYTES * 3, 1], 0) == 1  # a larger copy goes alone

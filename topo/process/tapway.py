@@ -1,0 +1,180 @@
+"""One tap's way from a node's socket to its reader: the tap, the PUSH its copies leave
+by, and what was lost on the way.
+
+The sender thread (:mod:`topo.process.tapping`) owns every way of its process and calls
+:meth:`TapWay.forward` at each turn: the copies the tap queued since are sent in batches
+(:mod:`topo.process.tapwire` has the format) with NOBLOCK behind a small high-water mark
+(:data:`SEND_COPIES` copies). A batch the PUSH refuses (its reader behind) goes back to
+the front of the tap's bounded queue and waits there, with what comes meanwhile, until
+:meth:`TapWay.writable`; once that queue is full the node drops and counts new copies in
+its own thread (counting costs it less than copying). ``missed`` is the running total of
+what was lost, so a reader that lost some of the copies themselves still knows how many
+it lost.
+
+This thread shares the node's interpreter lock: what it spends per copy, the node waits.
+So a batch is made from the tap's queue with a slice per column and packed in C
+(:func:`topo.process.tapwire.pack`), never with a Python loop per copy.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Callable
+
+import zmq
+
+from topo.process import tap as taps
+from topo.process.taprecord import RecordTap
+from topo.process.tapwire import COPIES, MISSED, ON, STRIDE, batch_hwm, cut, pack
+
+#: Seconds a tap lives without being renewed.
+LEASE = 4.0
+#: Copies a requester's PUSH holds before the sender drops them, and its high-water mark
+#: in batch messages (:mod:`topo.process.tapwire`).
+SEND_COPIES = 1000
+SEND_HWM = batch_hwm(SEND_COPIES)
+#: Reconnect interval (ms) of a recording tap's PUSH: the recorder may bind after the
+#: process starts, and what is queued meanwhile waits for it.
+RECORD_RECONNECT_MS = 10
+
+#: pyzmq's own send, under the Python layer of ``zmq.Socket.send`` (which only handles
+#: ``routing_id`` and ``group``): the sender calls it per frame.
+_push_frame = zmq.backend.Socket.send
+_NOBLOCK = int(zmq.NOBLOCK)
+_MORE_NOBLOCK = int(zmq.SNDMORE | zmq.NOBLOCK)
+_COPIES = COPIES.encode()
+
+
+class TapWay:
+    """One tap on one instance's socket, as the sender thread holds it."""
+
+    def __init__(self, tap_id: str, instance: str, socket: str, endpoint: str, directions: frozenset[str],
+                 notify: Callable[[], None], stall: float | None = None) -> None:
+        self.tap_id, self.instance, self.socket, self.endpoint = tap_id, instance, socket, endpoint
+        #: A recording's tap (``stall`` given): put on by the node's thread, never dropping
+        #: while the recorder keeps up, no lease.
+        self.record: RecordTap | None = None
+        self.tap: taps.Tap
+        if stall is not None:
+            self.tap = self.record = RecordTap(directions, stall, notify=notify)
+            self.lease_until = float("inf")
+        else:
+            self.tap = taps.Tap(directions, notify=notify)
+            self.lease_until = time.monotonic() + LEASE
+        self.told_stall = False
+        self.sock: Any = None       # the node's socket once attached
+        self.push: Any = None       # the sender thread's own, once connected
+        self.unsent = 0             # copies the PUSH could not take
+        self.told_missed = 0        # the total last sent to the reader
+        self.full = False           # the PUSH refused a copy: its reader is behind
+        self.head = (tap_id.encode(), instance.encode())
+        self.ended = False
+        self.end_ns = 0             # the time of the ``end`` marker sent (a recording's)
+
+    @property
+    def missed(self) -> int:
+        return self.tap.dropped + self.unsent
+
+    def connect(self, ctx: zmq.Context[Any]) -> None:
+        """The PUSH to the tap's reader, and the ``on`` marker first on it."""
+        push = ctx.socket(zmq.PUSH)
+        push.setsockopt(zmq.LINGER, 0)
+        push.setsockopt(zmq.SNDHWM, SEND_HWM)
+        if self.record is not None:
+            push.setsockopt(zmq.RECONNECT_IVL, RECORD_RECONNECT_MS)
+        push.connect(self.endpoint)
+        self.push = push
+        self.send_marker(ON)
+
+    def forward(self) -> bool:
+        """Sends what the tap holds, in batches of up to
+        :data:`~topo.process.tapwire.BATCH_COPIES` copies: one zmq message per copy cost
+        this thread more than the node's own send. True if it sent any. A batch a full
+        PUSH refuses goes back to the tap's queue (see the module's docstring)."""
+        tap = self.tap
+        missed_frame = b"%d" % self.missed
+        # all at once (what is queued now; what comes meanwhile waits for the next turn):
+        # taking a part would move the rest of the list down, each time
+        taken = tap.take_items()
+        tap.room -= len(taken)  # out of the queue, not out of its bound, until sent
+        try:
+            sent = self._send_batches(taken, missed_frame) if taken else 0
+        finally:
+            tap.room += len(taken)  # (what the PUSH refused is back in the queue)
+        if sent:
+            if self.record is not None:
+                self.record.taken()
+            self.told_missed = int(missed_frame)
+        self._tell_missed()
+        return sent > 0
+
+    def _send_batches(self, taken: list[Any], missed_frame: bytes) -> int:
+        """``taken`` (items of the tap's queue) in batches; those a full PUSH refuses go
+        back to the queue. How many copies were sent."""
+        tap, push = self.tap, self.push
+        codes, frames, sizes, times = (taken[i::STRIDE] for i in range(STRIDE))
+        head_tap, head_instance = self.head
+        start = sent = 0
+        while start < len(codes):
+            end = cut(sizes, start)
+            try:
+                _push_frame(push, head_tap, _MORE_NOBLOCK)  # the first frame: the only one a full PUSH refuses
+            except zmq.Again:  # kept for the next turn, in the tap's bounded queue
+                tap.give_back(taken[start * STRIDE:])
+                self.full = True
+                break
+            except zmq.ZMQError:
+                tap.bytes_out += sum(sizes[start:end])
+                self.unsent += end - start
+                start = end
+                continue
+            packed = pack(codes[start:end], frames[start:end], sizes[start:end], times[start:end])
+            _push_frame(push, head_instance, _MORE_NOBLOCK)
+            _push_frame(push, _COPIES, _MORE_NOBLOCK)
+            _push_frame(push, b"%d" % time.time_ns(), _MORE_NOBLOCK)
+            _push_frame(push, missed_frame, _MORE_NOBLOCK)
+            _push_frame(push, b"%d" % (end - start), _MORE_NOBLOCK)
+            _push_frame(push, packed, _NOBLOCK)
+            tap.bytes_out += sum(sizes[start:end])  # (this thread is the counter's one writer)
+            sent += end - start
+            start = end
+        return sent
+
+    def _tell_missed(self) -> None:
+        if self.missed != self.told_missed and not self.full:
+            self.send_marker(MISSED)
+
+    def writable(self) -> bool:
+        """Whether a full PUSH has room again."""
+        if not int(self.push.getsockopt(zmq.EVENTS)) & zmq.POLLOUT:
+            return False
+        self.full = False
+        return True
+
+    def send_marker(self, direction: str, time_ns: int | None = None) -> bool:
+        """A marker (a message with no frames); True unless the PUSH was full."""
+        missed = self.missed
+        head = [self.tap_id.encode(), self.instance.encode(), direction.encode(),
+                str(time_ns or time.time_ns()).encode(), str(missed).encode()]
+        try:
+            self.push.send_multipart(head, zmq.NOBLOCK)
+            self.told_missed = missed
+            return True
+        except zmq.Again:
+            pass
+        except zmq.ZMQError:
+            return True  # not worth trying again
+        return False
+
+    def drop_queued(self) -> None:
+        """What the tap still holds is counted as not sent (the end's time is up)."""
+        taken = self.tap.take_items()
+        self.unsent += len(taken) // STRIDE
+        self.tap.bytes_out += sum(taken[2::STRIDE])
+
+    def close(self) -> None:
+        self.ended = True
+        if self.sock is not None:
+            taps.detach(self.sock, self.tap)
+        if self.push is not None:
+            self.push.close(linger=0)
