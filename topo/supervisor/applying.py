@@ -32,8 +32,13 @@ process instead, and the output says so (``↻ process P (link A -> B)``).
 
 New ipc endpoints are given file names no endpoint of the run uses: the planner numbers
 ipc files in the order it meets them, so an edited file's numbers can name a file a
-running socket has bound. Nodes on other hosts are not edited yet: a difference that
-starts, stops or restarts a process of another host is refused, nothing changed.
+running socket has bound.
+
+On other hosts the same is done through their agents (:mod:`topo.hosts.hostedits`): they
+get the new plan's share of their host before any start, a host new to the run gets its
+keys and its agent, a host no process is left on has its agent stopped (the reply waits
+for it to leave), a host whose definition changed runs its restarted processes under a
+new agent. A process moved to another host ends where it ran and starts where it runs now.
 
 The reply waits until every started or restarted node is ready (or failed) and every
 removed process has ended, as ``topo restart``'s does.
@@ -187,7 +192,7 @@ class Applier:
         try:
             self._refuse_busy()
             d = diff(facts_of(sup.plan), facts_of(plan), link_restarts=True)
-            self._refuse_remote(d, plan)
+            self._refuse_hosts(plan)
         except TopoError as err:
             done({"ok": False, "usage": True, "error": err.format_message()})
             return
@@ -209,14 +214,14 @@ class Applier:
         if self.pending is not None:
             raise Refused("another topo apply is still being carried out; try again once it is over")
 
-    def _refuse_remote(self, d: PlanDiff, plan: Plan) -> None:
+    def _refuse_hosts(self, plan: Plan) -> None:
         old = self.sup.plan
-        for p in d.processes:
-            hosts = {proc.host for proc in (*old.processes, *plan.processes) if proc.name == p.name}
-            far = sorted(h for h in hosts if h not in (old.local_host, plan.local_host))
-            if far:
-                raise Refused(f"not yet: topo apply to a process on another host (process {p.name} on "
-                              f"{far[0]}); nothing was changed")
+        if plan.local_host != old.local_host:
+            raise Refused(f"the file's local host is {plan.local_host!r}, the run's {old.local_host!r}: "
+                          "the supervisor cannot move; nothing was changed")
+        if plan.remote_hosts and plan.local_host not in {h.name for h in plan.hosts}:
+            raise Refused(f"{plan.file}: nodes run on other hosts, so the file needs a host named 'local' "
+                          "(this machine) whose address the other hosts can reach; nothing was changed")
 
     def _carry_out(self, d: PlanDiff, plan: Plan) -> tuple[tuple[str, ...], tuple[str, ...]]:
         """The new plan made the run's, each process started, stopped or restarted."""
@@ -224,8 +229,8 @@ class Applier:
         now = time.monotonic()
         old = sup.plan
         sup.plan = plan
-        sup.processes.plan = plan
         sup.sys_path = sup.processes.sys_path = import_path(sup.sys_path, old, plan)
+        sup.processes.replan(plan)  # (agents of other hosts: their share, new keys, launched or left)
         self._record(plan)
         for key in d.endpoints_removed:
             sup.bound.pop(key, None)
@@ -317,7 +322,8 @@ class Applier:
             return
         ready = all(n.started is not None and n.started >= wait.asked and n.state in ("running", "exited")
                     for n in nodes)
-        if ready and not any(name in sup.procs for name in wait.removed):
+        far = sup.processes.retire_hosts()  # hosts left without processes: their agents leave
+        if ready and not far and not any(name in sup.procs for name in wait.removed):
             self._finish(wait, {"ok": True})
 
     def _finish(self, wait: Pending, reply: dict[str, Any]) -> None:

@@ -46,6 +46,11 @@ class RemoteHosts(Protocol):
     def next_deadline(self) -> float: ...
     def abandon(self, name: str, why: str) -> None: ...
     def close(self, timeout: float) -> None: ...
+    # topo apply (topo.hosts.hostedits)
+    def replan(self, plan: Plan, keys: Mapping[str, HostKeys], sys_path: tuple[str, ...]) -> None: ...
+    def names(self) -> tuple[str, ...]: ...
+    def retire(self, name: str) -> None: ...
+    def gone(self, name: str) -> bool: ...
 
 
 class MakeRemoteHosts(Protocol):
@@ -96,6 +101,8 @@ class Processes:
         self._sentinels: dict[int, ProcState] = {}
         self._events = self._commands_address = self._run_dir = ""
         self._commands: zmq.Socket[Any] | None = None
+        self._ctx: zmq.Context[Any] | None = None
+        self._run_id = ""
         #: Processes started before the supervisor (topo.supervisor.prestart): their first start is
         #: to adopt them.
         self._prestarted = dict(prestarted or {})
@@ -111,20 +118,60 @@ class Processes:
         """The supervisor's sockets are bound: processes can be started from now on."""
         self._events, self._commands_address, self._run_dir = events, commands, run_dir
         self._commands = commands_sock
+        self._ctx, self._run_id = ctx, run_id  # (for the agents of hosts topo apply adds)
         if self.keys is None and self.plan.key_hosts:
             from topo.process.curve import make_keys
 
             self.keys = make_keys(self.plan.key_hosts)
         if self.plan.remote_hosts:
-            if self._make_hosts is None:
-                raise RuntimeError("this run has other hosts: the supervisor needs hosts=topo.hosts.remotes.Hosts")
+            self._open_hosts()
+
+    def _open_hosts(self) -> None:
+        if self._make_hosts is None:
+            raise RuntimeError("this run has other hosts: the supervisor needs hosts=topo.hosts.remotes.Hosts")
+        assert self.keys is not None and self._ctx is not None
+        self.hosts = self._make_hosts(self.plan, self._ctx, self.poller, self.reporter, run_id=self._run_id,
+                                      grace=self.grace, sys_path=self.sys_path, keys=self.keys,
+                                      sockets_dir=self._run_dir, record=self.record)
+
+    def replan(self, plan: Plan) -> None:
+        """``topo apply``: ``plan`` is the run's from now on (and ``sys_path`` set before).
+        A host new to the run gets its key pair, every host's peers name it; the agents
+        follow (:mod:`topo.hosts.hostedits`). Processes already running keep the keys they
+        have; the ones started from now on get the new ones."""
+        self.plan = plan
+        if plan.key_hosts and (self.keys is None or not set(plan.key_hosts) <= set(self.keys)):
+            from topo.process.curve import with_hosts
+
+            self.keys = with_hosts(self.keys, plan.key_hosts)
+        if self.hosts is not None:
             assert self.keys is not None
-            self.hosts = self._make_hosts(self.plan, ctx, self.poller, self.reporter, run_id=run_id,
-                                          grace=self.grace, sys_path=self.sys_path, keys=self.keys,
-                                          sockets_dir=run_dir, record=self.record)
+            self.hosts.replan(plan, self.keys, self.sys_path)
+        elif plan.remote_hosts:
+            self._open_hosts()
+
+    def retire_hosts(self) -> list[str]:
+        """Hosts the plan no longer uses: each whose processes have all ended is told to
+        leave; returns those whose agent has not left yet."""
+        if self.hosts is None:
+            return []
+        wanted = {h.name for h in self.plan.remote_hosts}
+        busy = {p.remote for p in self.procs.values() if p.remote and not (p.ended and p.restart_at is None)}
+        waiting = []
+        for name in self.hosts.names():
+            if name in wanted:
+                continue
+            if name not in busy:
+                self.hosts.retire(name)
+            if not self.hosts.gone(name):
+                waiting.append(name)
+        return waiting
 
     def start(self, proc: ProcState, start: dict[str, Any]) -> None:
         """``start``: gen, fixed, absent, restarts, ready_in (as in a START command)."""
+        host = next((p.host for p in self.plan.processes if p.name == proc.name), None)
+        if host is not None:  # (topo apply may have moved it to another host since it last ran)
+            proc.remote = None if host == self.plan.local_host else host
         if proc.remote is not None:
             assert self.hosts is not None
             proc.pending = not self.hosts.is_up(proc.remote)
@@ -206,7 +253,7 @@ class Processes:
                     code = m.data.get("exitcode")
                     yield Ended(proc, code if isinstance(code, int) else None)
             elif m.kind in (Kind.START, Kind.SIGNAL, Kind.PING, Kind.SHUTDOWN, Kind.CONNECT, Kind.STOP,
-                            Kind.TAP, Kind.UNTAP):
+                            Kind.TAP, Kind.UNTAP, Kind.PLAN):
                 continue
             elif self._on(host, m):
                 yield m  # one of its processes' events
