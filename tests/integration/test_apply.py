@@ -8,13 +8,12 @@ from __future__ import annotations
 import copy
 import json
 import re
-import signal
 from pathlib import Path
 
 import pytest
 import yaml
 
-from conftest import Topo, wait_until
+from conftest import Topo
 from test_edit import pids, pipeline, tell
 
 
