@@ -79,12 +79,19 @@ def batch(topo: Topo, proc: "subprocess.Popen[str]", ctl: str, number: int, coun
     """Sends a batch and waits for all of it at the tally: the pids it came through."""
     tell(ctl, f"{number} {count}")
     lines = topo.wait_for_line(proc, rf"tally\S* +\| batch {number} complete {count}")
+    assert not [ln for ln in lines if DISTRUST in ln], "".join(lines)
     return {int(p) for p in lines[-1].split(" from ")[1].split()}
+
+
+#: What the supervisor says of an agent that speaks for another host: never of a node that
+#: an apply moved or removed, whose old process has its last words.
+DISTRUST = "sent an event about a node or process of another host"
 
 
 def stop(proc: "subprocess.Popen[str]", net: Network) -> None:
     proc.send_signal(signal.SIGINT)
-    assert proc.wait(timeout=30) == 130
+    out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 130 and DISTRUST not in out, out
     wait_until(lambda: namespace_pids(net) == [], 10, "every process on the hosts to be gone")
 
 

@@ -257,6 +257,8 @@ class Processes:
                 continue
             elif self._on(host, m):
                 yield m  # one of its processes' events
+            elif self._removed(m):
+                continue
             elif host not in self._disowned:
                 self._disowned.add(host)  # a compromised host speaking for others: said once
                 self.reporter.system(f"host {host} sent an event about a node or process of another host: "
@@ -270,7 +272,20 @@ class Processes:
             if proc is None or proc.remote != host:
                 return False
         names = m.data.get("instances", [m.data["instance"]] if "instance" in m.data else [])
-        return all(name in self.plan.instances and self.plan.instances[name].host == host for name in names)
+        return all(name in self.plan.instances and host in (self.plan.instances[name].host, self._ran_on(name))
+                   for name in names)
+
+    def _ran_on(self, instance: str) -> str | None:
+        """The host an instance's process runs on until it restarts: topo apply may have
+        moved it, and what the old process says until its end is still its host's."""
+        proc = self.procs.get(self.plan.instances[instance].process)
+        return proc.remote if proc is not None else None
+
+    def _removed(self, m: Message) -> bool:
+        """About nodes topo apply removed (their process's end is what counts; it comes
+        as ENDED): dropped without a word."""
+        names = m.data.get("instances", [m.data["instance"]] if "instance" in m.data else [])
+        return any(name not in self.plan.instances for name in names)
 
     def _local_end(self, sock: Any) -> Ended:
         """A local process has exited: what is left of its group is killed, it is reaped
