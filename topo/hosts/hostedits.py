@@ -91,8 +91,10 @@ class HostEdits:
             if remote is None or (remote.retiring and remote.popen is None):
                 self.remotes[host.name] = Remote(host, keys[host.name])
                 continue
+            # told to leave by an apply before, and used again: launched again once it has left
+            back = remote.retiring and remote.popen is not None
             remote.keys, remote.retiring = keys[host.name], False
-            if remote.host != host:
+            if remote.host != host or back:
                 remote.relaunch = True
             elif remote.up:
                 self._send_share(host.name, remote)

@@ -91,7 +91,7 @@ class Hosts(HostEdits):
             if remote.relaunch:
                 self._dismiss(name, remote)  # launched again once it has left
             return
-        remote.host, remote.plan = self.plan.host(name), self.plan
+        remote.host, remote.plan, remote.relaunch = self.plan.host(name), self.plan, False
         self.reporter.system(f"host {name}: starting its agent: {' '.join(remote.command)}")
         remote.up, remote.lost, remote.pid, remote.partial = False, None, None, b""
         remote.heard = time.monotonic()
