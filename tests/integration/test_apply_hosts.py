@@ -172,6 +172,13 @@ def test_nodes_on_a_host_in_use_restart_start_and_stop_through_its_agent_and_top
     assert not psutil.pid_exists(now["worker.2"][0])
     assert agent_of(net2, 0) == agent and "worker.2" not in pids(topo, "xedit")
     assert batch(topo, proc, ctl, 4, 300) == {now["worker.0"][0], now["worker.1"][0]}
+
+    # the supervisor's own address cannot change under its agents: refused, nothing changed
+    kept = pids(topo, "xedit")
+    moved = args.replace(f"local: {{address: {net2.local_address}}}", "local: {address: 10.213.255.254}")
+    result = topo.run("apply", topo.file(moved, "local.yaml"))
+    assert result.code == 2 and "the local host's address changed" in result.err, result.out + result.err
+    assert pids(topo, "xedit") == kept
     stop(proc, net2)
 
 

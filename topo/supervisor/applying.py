@@ -193,11 +193,15 @@ class Applier:
             self._refuse_busy()
             d = diff(facts_of(sup.plan), facts_of(plan), link_restarts=True)
             self._refuse_hosts(plan)
+            sup.processes.prepare(plan)  # (keys and agents' channel for new hosts)
         except TopoError as err:
             done({"ok": False, "usage": True, "error": err.format_message()})
             return
         except ValueError as err:  # (diff's UsageError is a TopoError; facts that do not compare)
             done({"ok": False, "usage": True, "error": f"cannot apply: {err}"})
+            return
+        except Exception as err:  # noqa: BLE001 - the other hosts' channel could not be made
+            done({"ok": False, "usage": True, "error": f"cannot apply: {type(err).__name__}: {err}"})
             return
         plan = unique_ipc(plan, sup.plan, sup.bound)
         homes = {name: plan.instances[name].process for name in d.added}
@@ -215,6 +219,7 @@ class Applier:
             raise Refused("another topo apply is still being carried out; try again once it is over")
 
     def _refuse_hosts(self, plan: Plan) -> None:
+        """What the hosts of a run cannot become: the supervisor stays where it runs."""
         old = self.sup.plan
         if plan.local_host != old.local_host:
             raise Refused(f"the file's local host is {plan.local_host!r}, the run's {old.local_host!r}: "
@@ -222,6 +227,11 @@ class Applier:
         if plan.remote_hosts and plan.local_host not in {h.name for h in plan.hosts}:
             raise Refused(f"{plan.file}: nodes run on other hosts, so the file needs a host named 'local' "
                           "(this machine) whose address the other hosts can reach; nothing was changed")
+        if old.remote_hosts and plan.remote_hosts and old.host(old.local_host).address != \
+                plan.host(plan.local_host).address:
+            raise Refused(f"the local host's address changed ({old.host(old.local_host).address} → "
+                          f"{plan.host(plan.local_host).address}): the agents reach the supervisor at the one "
+                          "it started with; nothing was changed")
 
     def _carry_out(self, d: PlanDiff, plan: Plan) -> tuple[tuple[str, ...], tuple[str, ...]]:
         """The new plan made the run's, each process started, stopped or restarted."""

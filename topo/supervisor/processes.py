@@ -124,31 +124,35 @@ class Processes:
 
             self.keys = make_keys(self.plan.key_hosts)
         if self.plan.remote_hosts:
-            self._open_hosts()
+            self._open_hosts(self.plan)
 
-    def _open_hosts(self) -> None:
+    def _open_hosts(self, plan: Plan) -> None:
         if self._make_hosts is None:
             raise RuntimeError("this run has other hosts: the supervisor needs hosts=topo.hosts.remotes.Hosts")
         assert self.keys is not None and self._ctx is not None
-        self.hosts = self._make_hosts(self.plan, self._ctx, self.poller, self.reporter, run_id=self._run_id,
+        self.hosts = self._make_hosts(plan, self._ctx, self.poller, self.reporter, run_id=self._run_id,
                                       grace=self.grace, sys_path=self.sys_path, keys=self.keys,
                                       sockets_dir=self._run_dir, record=self.record)
 
-    def replan(self, plan: Plan) -> None:
-        """``topo apply``: ``plan`` is the run's from now on (and ``sys_path`` set before).
-        A host new to the run gets its key pair, every host's peers name it; the agents
-        follow (:mod:`topo.hosts.hostedits`). Processes already running keep the keys they
-        have; the ones started from now on get the new ones."""
-        self.plan = plan
+    def prepare(self, plan: Plan) -> None:
+        """``topo apply``, before anything changes: what :meth:`replan` needs and may fail
+        to make (an error here refuses the edit). A host new to the run gets its key pair,
+        every host's peers name it; a run that had no other host gets the channel to
+        their agents. Only adds: processes running keep the keys they have."""
         if plan.key_hosts and (self.keys is None or not set(plan.key_hosts) <= set(self.keys)):
             from topo.process.curve import with_hosts
 
             self.keys = with_hosts(self.keys, plan.key_hosts)
+        if self.hosts is None and plan.remote_hosts:
+            self._open_hosts(plan)
+
+    def replan(self, plan: Plan) -> None:
+        """``topo apply``: ``plan`` is the run's from now on (:meth:`prepare`d, and
+        ``sys_path`` set before); the agents follow (:mod:`topo.hosts.hostedits`)."""
+        self.plan = plan
         if self.hosts is not None:
             assert self.keys is not None
             self.hosts.replan(plan, self.keys, self.sys_path)
-        elif plan.remote_hosts:
-            self._open_hosts()
 
     def retire_hosts(self) -> list[str]:
         """Hosts the plan no longer uses: each whose processes have all ended is told to
