@@ -22,6 +22,11 @@ Modules, in the order a run meets them:
   the supervisor, and messages injected into a socket of its host.
 - ``recordfeed``: An agent's end of ``topo up --record``: its processes' recorded copies
   sent up on credit, never dropped, and their ``end`` confirmed to them.
+- ``hostedits``: What ``topo apply`` does to the agents: a new host known and launched, the
+  agents up sent their new share, an unused host's agent told to leave, a changed host's
+  agent launched again.
+- ``replan``: An agent's new share of the plan and keys, as the supervisor sends it and the
+  agent takes it.
 - ``agent``: topo's agent: runs one host's share of a run, for a supervisor on another
   host.
 """
