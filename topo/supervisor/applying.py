@@ -161,6 +161,8 @@ class Applier:
     def __init__(self, supervisor: Transitions) -> None:
         self.sup = supervisor
         self.pending: Pending | None = None
+        #: Hosts whose agents an apply is waiting to see leave (None: none to look for).
+        self._far: list[str] | None = None
         #: Plans handed over by a test harness (another thread): (plan, done).
         self._posted: queue.SimpleQueue[tuple[Plan, Callable[[dict[str, Any]], None], str]] = queue.SimpleQueue()
 
@@ -241,6 +243,7 @@ class Applier:
         sup.plan = plan
         sup.sys_path = sup.processes.sys_path = import_path(sup.sys_path, old, plan)
         sup.processes.replan(plan)  # (agents of other hosts: their share, new keys, launched or left)
+        self._far = []  # (settle finds out which hosts, if any, are left without processes)
         self._record(plan)
         for key in d.endpoints_removed:
             sup.bound.pop(key, None)
@@ -318,6 +321,8 @@ class Applier:
                 break
             self.apply(plan, done, by=by)
         sup = self.sup
+        if self._far is not None:  # hosts an apply left without processes: their agents leave
+            self._far = sup.processes.retire_hosts() or None  # (even once the apply has failed)
         wait = self.pending
         if wait is None:
             return
@@ -332,8 +337,7 @@ class Applier:
             return
         ready = all(n.started is not None and n.started >= wait.asked and n.state in ("running", "exited")
                     for n in nodes)
-        far = sup.processes.retire_hosts()  # hosts left without processes: their agents leave
-        if ready and not far and not any(name in sup.procs for name in wait.removed):
+        if ready and not self._far and not any(name in sup.procs for name in wait.removed):
             self._finish(wait, {"ok": True})
 
     def _finish(self, wait: Pending, reply: dict[str, Any]) -> None:
