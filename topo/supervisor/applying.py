@@ -40,8 +40,9 @@ keys and its agent, a host no process is left on has its agent stopped (the repl
 for it to leave), a host whose definition changed runs its restarted processes under a
 new agent. A process moved to another host ends where it ran and starts where it runs now.
 
-The reply waits until every started or restarted node is ready (or failed) and every
-removed process has ended, as ``topo restart``'s does.
+The reply waits until every started or restarted node is ready (or failed), every
+removed process has ended, as ``topo restart``'s does, and every host left without
+processes has seen its agent leave.
 """
 
 from __future__ import annotations
