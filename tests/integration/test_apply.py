@@ -8,14 +8,12 @@ from __future__ import annotations
 import copy
 import json
 import re
-import signal
 from pathlib import Path
 
 import pytest
 import yaml
 
-from conftest import Topo, wait_until
-from hostnet import host_network, hosts_block, namespace_pids, requires_netns
+from conftest import Topo
 from test_edit import pids, pipeline, tell
 
 
@@ -210,33 +208,6 @@ def test_a_node_that_fails_to_come_up_is_named_and_exits_1(topo: Topo) -> None:
     # a failure as at topo up: with no restart policy, it stops the run
     out, _ = proc.communicate(timeout=30)
     assert "brokenmod cannot be imported" in out and proc.returncode == 1, out
-
-
-@requires_netns
-@pytest.mark.slow
-def test_a_change_of_a_node_on_another_host_is_refused_and_changes_nothing(topo: Topo) -> None:
-    """Not yet: an agent starts its processes from the plan it was given at launch."""
-    with host_network(2) as net:
-        text = f"""
-            topology: apfar
-            {hosts_block(net)}
-            nodes:
-              pub: {{run: itnodes:publish_forever, host: h1, sockets: {{out: PUB}}}}
-              show: {{run: itnodes:print_received, host: h2, args: {{v: 1}}, sockets: {{in: {{type: SUB, subscribe: [""]}}}}}}
-            links: [pub.out -> show.in]
-            """.replace("\n            ", "\n")
-        proc = topo.start("up", topo.file(text))
-        topo.wait_for_line(proc, r"show@h2 +\| received tick")
-        before = pids(topo, "apfar")
-        result = topo.run("apply", topo.file(text.replace("v: 1", "v: 2"), "far.yaml"))
-        assert result.code == 2, result.out + result.err
-        assert "not yet: topo apply to a process on another host (process show on h2)" in result.err, result.err
-        assert pids(topo, "apfar") == before
-        dry = topo.run("apply", topo.file(text.replace("v: 1", "v: 2"), "far.yaml"), "--dry-run")
-        assert dry.code == 0 and "↻ process show (show: args)" in dry.out, dry.out + dry.err
-        proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=30) == 130
-        wait_until(lambda: namespace_pids(net) == [], 10, "every process on the hosts to be gone")
 
 
 def test_a_link_whose_transport_changed_is_made_again_binder_restarted_dialers_in_place(topo: Topo) -> None:

@@ -24,6 +24,11 @@ Modules, in the order a run meets them:
   sent up on credit, never dropped, and their ``end`` confirmed to them.
 - ``slurm``: The Slurm allocation topo runs in, asked of Slurm (scontrol): the hosts of
   ``hosts: {from: slurm}``, handed to :mod:`topo.file.allocation` by the command line.
+- ``hostedits``: What ``topo apply`` does to the agents: a new host known and launched, the
+  agents up sent their new share, an unused host's agent told to leave, a changed host's
+  agent launched again.
+- ``replan``: An agent's new share of the plan and keys, as the supervisor sends it and the
+  agent takes it.
 - ``agent``: topo's agent: runs one host's share of a run, for a supervisor on another
   host.
 """

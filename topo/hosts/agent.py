@@ -39,7 +39,7 @@ from topo.process.control import BEAT, COMMANDS, EVENTS, SILENCE, Kind, Message
 from topo.supervisor import execspawn, rundir, spawn
 from topo.supervisor.keeper import Keeper
 from topo.supervisor.watch import POLL_EXITS
-from topo.hosts import agent_config, agent_dir
+from topo.hosts import agent_config, agent_dir, replan
 from topo.hosts.agent_config import AgentConfig, encode_config, read_config
 from topo.hosts.recordfeed import recording_here
 from topo.hosts.taprelay import TapRelay, tap_for_process
@@ -181,6 +181,7 @@ class Agent:
         self.keeper.close()
         self.ctx.term()
         shutil.rmtree(self.dir, ignore_errors=True)
+        _stop_tracker()
         return 0
 
     def _exited(self, poller: zmq.Poller, sentinels: dict[int, Child], sock: int) -> None:
@@ -261,6 +262,11 @@ class Agent:
                 spawn.signal_tree(child.proc.pid, signal.Signals(int(m["signal"])))
         elif m.kind is Kind.SHUTDOWN:
             self._leave("")
+        elif m.kind is Kind.PLAN:  # topo apply: the processes started from now on get it
+            self.config = replan.take(self.config, m)
+            for p in self.config.plan.processes:
+                self.children.setdefault(p.name, Child(p.name))
+                self.process_of.update(dict.fromkeys(p.instances, p.name))
 
     def _start(self, m: Message) -> None:
         child = self.children.get(m["process"])
@@ -367,6 +373,20 @@ class Agent:
             elif now >= child.term_sent + 1.0:
                 spawn.signal_tree(child.proc.pid, signal.SIGKILL)
         self.stop_by = now + 0.5
+
+
+def _stop_tracker() -> None:
+    """multiprocessing's resource tracker (a child of the agent, started with the first
+    process) ended and reaped before the agent exits, not a moment after it: a host the
+    run leaves (topo apply) has nothing of it left once its agent is gone."""
+    from multiprocessing import resource_tracker
+
+    stop = getattr(resource_tracker._resource_tracker, "_stop", None)  # (Python 3.11.5 on)
+    if stop is not None:
+        try:
+            stop()
+        except Exception:  # noqa: BLE001 - an agent's exit must not fail for its tracker
+            pass
 
 
 def _say(text: str) -> None:

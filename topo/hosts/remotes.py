@@ -14,7 +14,6 @@ import os
 import subprocess
 import threading
 import time
-from dataclasses import dataclass
 from typing import Any, Iterator, Mapping
 
 import zmq
@@ -28,34 +27,13 @@ from topo.errors import UsageError
 from topo.plan.planner import Host, Plan
 from topo.supervisor.remotetaps import INJECT, TapRelay
 from topo.supervisor.runstate import READ_BATCH, Reporter
+from topo.hosts.hostedits import HostEdits, Remote
 
 #: An agent has this long from its launch to say it is up (ssh may take a while to log in).
 HELLO_WITHIN = 3 * SILENCE
 
 
-@dataclass
-class Remote:
-    host: Host
-    keys: HostKeys
-    popen: subprocess.Popen[bytes] | None = None
-    pidfd: int | None = None
-    out: int | None = None
-    partial: bytes = b""
-    up: bool = False
-    pid: int | None = None
-    heard: float = 0.0
-    #: Why it was lost, until the supervisor has been told.
-    lost: str | None = None
-
-    @property
-    def command(self) -> list[str]:
-        # `--`: whatever the address, ssh reads it as the host, never as an option
-        prefix = list(self.host.launch) if self.host.launch else ["ssh", "--", self.host.address]
-        return [*prefix, self.host.python or "python3", "-m", "topo.hosts.agent"]
-
-
-
-class Hosts:
+class Hosts(HostEdits):
     def __init__(self, plan: Plan, ctx: zmq.Context[Any], poller: zmq.Poller, reporter: Reporter, *,
                  run_id: str, grace: float, sys_path: tuple[str, ...], keys: Mapping[str, HostKeys],
                  sockets_dir: str = "", record: Recording | None = None) -> None:
@@ -78,7 +56,8 @@ class Hosts:
         self.router = ctx.socket(zmq.ROUTER)
         self.router.router_mandatory = 1
         self.router.linger = 0
-        curve.ZapHandler(ctx, local).start()
+        self.zap = curve.ZapHandler(ctx, local)  # (its keys grow when topo apply adds a host)
+        self.zap.start()
         curve.serve(self.router, local)
         # what an agent relays stays far below this (output lines are cut at 64 KiB); a
         # stranger's handshake frame is refused at its header, not held for 30 s
@@ -91,8 +70,8 @@ class Hosts:
         self.endpoint = self.router.last_endpoint.decode()
         #: Taps of remote nodes and topo send to them: a channel and a thread of their own.
         self.taps = TapRelay(ctx, local, address, f"ipc://{sockets_dir}/{INJECT}" if sockets_dir else "",
-                             lambda i: plan.instances[i].host if i in plan.instances and
-                             plan.instances[i].host in self.remotes else None, record=record)
+                             lambda i: self.plan.instances[i].host if i in self.plan.instances and
+                             self.plan.instances[i].host in self.remotes else None, record=record)
         self.record = record
         self.remotes = {h.name: Remote(h, self.keys[h.name]) for h in plan.remote_hosts}
         poller.register(self.router, zmq.POLLIN)
@@ -109,7 +88,10 @@ class Hosts:
         """Starts the host's agent unless one is running or starting."""
         remote = self.remotes[name]
         if remote.popen is not None:
+            if remote.relaunch:
+                self._dismiss(name, remote)  # launched again once it has left
             return
+        remote.host, remote.plan, remote.relaunch = self.plan.host(name), self.plan, False
         self.reporter.system(f"host {name}: starting its agent: {' '.join(remote.command)}")
         remote.up, remote.lost, remote.pid, remote.partial = False, None, None, b""
         remote.heard = time.monotonic()
@@ -183,6 +165,8 @@ class Hosts:
             remote.heard = time.monotonic()
             if message.kind is Kind.AGENT:
                 remote.up, remote.pid = True, message.data.get("pid")
+                if remote.plan is not self.plan:  # edited since its launch: before any START
+                    self._send_share(name, remote)
             yield name, message
 
     def _read_output(self, name: str, remote: Remote) -> None:
@@ -217,6 +201,9 @@ class Hosts:
     def _ended(self, name: str, remote: Remote) -> None:
         assert remote.popen is not None
         code = remote.popen.wait()
+        if remote.retiring or remote.relaunch:
+            self._left(name, remote, code)
+            return
         how = f"its agent ({' '.join(remote.command[:2])} ...) exited with status {code}"
         if code == 255 and remote.command[0] == "ssh":
             how += " (ssh could not connect or log in)"
@@ -245,8 +232,12 @@ class Hosts:
 
     def beat(self, now: float) -> None:
         """Pings the agents that are up, and gives up on those that went silent."""
-        for remote in self.remotes.values():
+        for name, remote in list(self.remotes.items()):
+            if remote.leave_by is not None and now >= remote.leave_by and remote.popen is not None:
+                self._left(name, remote, None)  # told to leave and still there: ended
             if remote.popen is None:
+                if remote.retiring:
+                    del self.remotes[name]
                 continue
             limit = SILENCE if remote.up else HELLO_WITHIN
             if now - remote.heard > limit:
@@ -285,7 +276,8 @@ class Hosts:
         return self.record._replace(sockets=mine) if mine else None
 
     def is_up(self, name: str) -> bool:
-        return self.remotes[name].up
+        remote = self.remotes[name]
+        return remote.up and not remote.relaunch
 
     def send(self, host: str, target: str, message: Message) -> bool:
         if message.kind is Kind.TAP:  # its copies will come back on the taps' channel

@@ -26,5 +26,7 @@ Modules, in the order a run meets them:
   their ends, never by address), sent by a run's supervisor as JSON and checked.
 - ``diff``: The difference between a running plan and an edited file's: what is added,
   removed, changed in place or restarted, and which live socket acts on each link.
+- ``hostdiff``: What an edit does to the hosts: agents launched, stopped or launched
+  again, and the CURVE servers that restart to admit a new host.
 - ``diffview``: That difference as ``topo apply`` prints it, or as JSON.
 """

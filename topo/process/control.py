@@ -63,6 +63,7 @@ class Kind(str, Enum):
     SIGNAL = "signal"        # process, signal (number)
     PING = "ping"            # nothing: the supervisor is alive
     SHUTDOWN = "shutdown"    # every process has ended: clean up and exit
+    PLAN = "plan"            # share: the host's share of the plan from now on (topo apply)
 
 
 _STR, _INT, _BOOL, _LIST, _DICT = str, int, bool, list, dict
@@ -95,6 +96,7 @@ _FIELDS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "signal": ({"process": _STR, "signal": _INT}, {}),
     "ping": ({}, {}),
     "shutdown": ({}, {}),
+    "plan": ({"share": _STR}, {}),
 }
 #: Kinds about one node or several: ``instance`` or ``instances``, names either way.
 _ABOUT_NODES = frozenset({"bound", "importing", "ready"})

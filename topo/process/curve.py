@@ -64,6 +64,20 @@ def make_keys(hosts: Iterable[str]) -> dict[str, HostKeys]:
     return {name: HostKeys(name, pub, sec, peers) for name, (pub, sec) in pairs.items()}
 
 
+def with_hosts(keys: Mapping[str, HostKeys] | None, hosts: Iterable[str]) -> dict[str, HostKeys]:
+    """``keys`` with a new pair for each of ``hosts`` that has none (``topo apply`` brought a
+    host into the run), every host's peers then naming them all. The pairs already made
+    stay: the processes running with them go on as they are."""
+    if not zmq.has("curve"):
+        raise UsageError("this libzmq was built without CURVE: a host cannot be added")
+    pairs = {name: (k.public, k.secret) for name, k in (keys or {}).items()}
+    for name in hosts:
+        if name not in pairs:
+            pairs[name] = tuple(k.decode() for k in zmq.curve_keypair())  # type: ignore[assignment]
+    peers = {name: pair[0] for name, pair in pairs.items()}
+    return {name: HostKeys(name, pub, sec, peers) for name, (pub, sec) in pairs.items()}
+
+
 def serve(sock: zmq.Socket[Any], keys: HostKeys) -> None:
     """The next binds are CURVE servers with this host's key. Their clients are checked by
     the process's :class:`ZapHandler`, which must be bound before (no ZAP domain: see

@@ -35,11 +35,17 @@ output says so (``↻ process P (link A -> B: why)``).
 
 New ipc endpoints are given file names no endpoint of the run uses: the planner numbers
 ipc files in the order it meets them, so an edited file's numbers can name a file a
-running socket has bound. Nodes on other hosts are not edited yet: a difference that
-starts, stops or restarts a process of another host is refused, nothing changed.
+running socket has bound.
 
-The reply waits until every started or restarted node is ready (or failed) and every
-removed process has ended, as ``topo restart``'s does.
+On other hosts the same is done through their agents (:mod:`topo.hosts.hostedits`): they
+get the new plan's share of their host before any start, a host new to the run gets its
+keys and its agent, a host no process is left on has its agent stopped (the reply waits
+for it to leave), a host whose definition changed runs its restarted processes under a
+new agent. A process moved to another host ends where it ran and starts where it runs now.
+
+The reply waits until every started or restarted node is ready (or failed), every
+removed process has ended, as ``topo restart``'s does, and every host left without
+processes has seen its agent leave.
 """
 
 from __future__ import annotations
@@ -131,6 +137,8 @@ class Applier:
         self.unawaited: list[relinking.Request] = []
         self._relinks: list[relinking.Request] = []
         self._reading_done: Callable[[dict[str, Any]], None] | None = None
+        #: Hosts whose agents an apply is waiting to see leave (None: none to look for).
+        self._far: list[str] | None = None
         #: Plans handed over by a test harness (another thread): (plan, done).
         self._posted: queue.SimpleQueue[tuple[Plan, Callable[[dict[str, Any]], None], str]] = queue.SimpleQueue()
 
@@ -176,12 +184,16 @@ class Applier:
         try:
             self._refuse_busy()
             d = diff(facts_of(sup.plan), facts_of(plan), link_restarts=True)
-            self._refuse_remote(d, plan)
+            self._refuse_hosts(plan)
+            sup.processes.prepare(plan)  # (keys and agents' channel for new hosts)
         except TopoError as err:
             done({"ok": False, "usage": True, "error": err.format_message()})
             return
         except ValueError as err:  # (diff's UsageError is a TopoError; facts that do not compare)
             done({"ok": False, "usage": True, "error": f"cannot apply: {err}"})
+            return
+        except Exception as err:  # noqa: BLE001 - the other hosts' channel could not be made
+            done({"ok": False, "usage": True, "error": f"cannot apply: {type(err).__name__}: {err}"})
             return
         plan = unique_ipc(plan, sup.plan, sup.bound)
         relinks = relinking.requests(d, sup.plan, plan, f"{time.monotonic():.6f}")
@@ -208,14 +220,20 @@ class Applier:
         if self.pending is not None or self.reading is not None:
             raise Refused("another topo apply is still being carried out; try again once it is over")
 
-    def _refuse_remote(self, d: PlanDiff, plan: Plan) -> None:
+    def _refuse_hosts(self, plan: Plan) -> None:
+        """What the hosts of a run cannot become: the supervisor stays where it runs."""
         old = self.sup.plan
-        for p in d.processes:
-            hosts = {proc.host for proc in (*old.processes, *plan.processes) if proc.name == p.name}
-            far = sorted(h for h in hosts if h not in (old.local_host, plan.local_host))
-            if far:
-                raise Refused(f"not yet: topo apply to a process on another host (process {p.name} on "
-                              f"{far[0]}); nothing was changed")
+        if plan.local_host != old.local_host:
+            raise Refused(f"the file's local host is {plan.local_host!r}, the run's {old.local_host!r}: "
+                          "the supervisor cannot move; nothing was changed")
+        if plan.remote_hosts and plan.local_host not in {h.name for h in plan.hosts}:
+            raise Refused(f"{plan.file}: nodes run on other hosts, so the file needs a host named 'local' "
+                          "(this machine) whose address the other hosts can reach; nothing was changed")
+        if old.remote_hosts and plan.remote_hosts and old.host(old.local_host).address != \
+                plan.host(plan.local_host).address:
+            raise Refused(f"the local host's address changed ({old.host(old.local_host).address} → "
+                          f"{plan.host(plan.local_host).address}): the agents reach the supervisor at the one "
+                          "it started with; nothing was changed")
 
     def _carry_out(self, d: PlanDiff, plan: Plan) -> tuple[tuple[str, ...], tuple[str, ...]]:
         """The new plan made the run's, each process started, stopped or restarted."""
@@ -226,6 +244,8 @@ class Applier:
         sup.processes.plan = plan
         sup.execs = ExecStarts(plan)
         sup.sys_path = sup.processes.sys_path = import_path(sup.sys_path, old, plan)
+        sup.processes.replan(plan)  # (agents of other hosts: their share, new keys, launched or left)
+        self._far = []  # (settle finds out which hosts, if any, are left without processes)
         self._record(plan)
         for key in d.endpoints_removed:
             sup.bound.pop(key, None)
@@ -311,6 +331,8 @@ class Applier:
                 break
             self.apply(plan, done, by=by)
         sup = self.sup
+        if self._far is not None:  # hosts an apply left without processes: their agents leave
+            self._far = sup.processes.retire_hosts() or None  # (even once the apply has failed)
         wait = self.pending
         if wait is None:
             return
@@ -328,7 +350,7 @@ class Applier:
             self._fall_back(wait, req)
         ready = all(n.started is not None and n.started >= wait.asked and n.state in ("running", "exited")
                     for n in nodes)
-        if ready and all(r.done is not None for r in wait.relinks if r.awaited) \
+        if ready and not self._far and all(r.done is not None for r in wait.relinks if r.awaited) \
                 and not any(name in sup.procs for name in wait.removed):
             self._finish(wait, {"ok": True})
 

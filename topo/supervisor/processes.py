@@ -47,6 +47,11 @@ class RemoteHosts(Protocol):
     def next_deadline(self) -> float: ...
     def abandon(self, name: str, why: str) -> None: ...
     def close(self, timeout: float) -> None: ...
+    # topo apply (topo.hosts.hostedits)
+    def replan(self, plan: Plan, keys: Mapping[str, HostKeys], sys_path: tuple[str, ...]) -> None: ...
+    def names(self) -> tuple[str, ...]: ...
+    def retire(self, name: str) -> None: ...
+    def gone(self, name: str) -> bool: ...
 
 
 class MakeRemoteHosts(Protocol):
@@ -105,6 +110,8 @@ class Processes:
         self._sentinels: dict[int, ProcState] = {}
         self._events = self._commands_address = self._run_dir = ""
         self._commands: zmq.Socket[Any] | None = None
+        self._ctx: zmq.Context[Any] | None = None
+        self._run_id = ""
         #: Processes started before the supervisor (topo.supervisor.prestart): their first start is
         #: to adopt them.
         self._prestarted = dict(prestarted or {})
@@ -125,23 +132,67 @@ class Processes:
         """The supervisor's sockets are bound: processes can be started from now on."""
         self._events, self._commands_address, self._run_dir = events, commands, run_dir
         self._commands = commands_sock
+        self._ctx, self._run_id = ctx, run_id  # (for the agents of hosts topo apply adds)
         if self.keys is None and self.plan.key_hosts:
             from topo.process.curve import make_keys
 
             self.keys = make_keys(self.plan.key_hosts)
         if self.plan.remote_hosts:
-            if self._make_hosts is None:
-                raise RuntimeError("this run has other hosts: the supervisor needs hosts=topo.hosts.remotes.Hosts")
+            self._open_hosts(self.plan)
+
+    def _open_hosts(self, plan: Plan) -> None:
+        if self._make_hosts is None:
+            raise RuntimeError("this run has other hosts: the supervisor needs hosts=topo.hosts.remotes.Hosts")
+        assert self.keys is not None and self._ctx is not None
+        self.hosts = self._make_hosts(plan, self._ctx, self.poller, self.reporter, run_id=self._run_id,
+                                      grace=self.grace, sys_path=self.sys_path, keys=self.keys,
+                                      sockets_dir=self._run_dir, record=self.record)
+
+    def prepare(self, plan: Plan) -> None:
+        """``topo apply``, before anything changes: what :meth:`replan` needs and may fail
+        to make (an error here refuses the edit). A host new to the run gets its key pair,
+        every host's peers name it; a run that had no other host gets the channel to
+        their agents. Only adds: processes running keep the keys they have."""
+        if plan.key_hosts and (self.keys is None or not set(plan.key_hosts) <= set(self.keys)):
+            from topo.process.curve import with_hosts
+
+            self.keys = with_hosts(self.keys, plan.key_hosts)
+        if self.hosts is None and plan.remote_hosts:
+            self._open_hosts(plan)
+
+    def replan(self, plan: Plan) -> None:
+        """``topo apply``: ``plan`` is the run's from now on (:meth:`prepare`d, and
+        ``sys_path`` set before); the agents follow (:mod:`topo.hosts.hostedits`)."""
+        self.plan = plan
+        if self.hosts is not None:
             assert self.keys is not None
-            self.hosts = self._make_hosts(self.plan, ctx, self.poller, self.reporter, run_id=run_id,
-                                          grace=self.grace, sys_path=self.sys_path, keys=self.keys,
-                                          sockets_dir=run_dir, record=self.record)
+            self.hosts.replan(plan, self.keys, self.sys_path)
+
+    def retire_hosts(self) -> list[str]:
+        """Hosts the plan no longer uses: each whose processes have all ended is told to
+        leave; returns those whose agent has not left yet."""
+        if self.hosts is None:
+            return []
+        wanted = {h.name for h in self.plan.remote_hosts}
+        busy = {p.remote for p in self.procs.values() if p.remote and not (p.ended and p.restart_at is None)}
+        waiting = []
+        for name in self.hosts.names():
+            if name in wanted:
+                continue
+            if name not in busy:
+                self.hosts.retire(name)
+            if not self.hosts.gone(name):
+                waiting.append(name)
+        return waiting
 
     def start(self, proc: ProcState, start: dict[str, Any]) -> dict[str, str]:
         """``start``: gen, fixed, absent, restarts, ready_in (as in a START command).
         Returns the endpoints a local program binds (key → address; empty for a Python
         process, which reports its own); raises :class:`topo.supervisor.execspawn.ProgramError`
         when a program cannot be started."""
+        host = next((p.host for p in self.plan.processes if p.name == proc.name), None)
+        if host is not None:  # (topo apply may have moved it to another host since it last ran)
+            proc.remote = None if host == self.plan.local_host else host
         if proc.remote is not None:
             assert self.hosts is not None
             if any(self.plan.instances[i].exec for i in proc.instances):
@@ -245,10 +296,12 @@ class Processes:
                     yield Ended(proc, code if isinstance(code, int) else None,
                                 error if isinstance(error, str) and proc.name in self.programs else None)
             elif m.kind in (Kind.START, Kind.SIGNAL, Kind.PING, Kind.SHUTDOWN, Kind.CONNECT, Kind.STOP,
-                            Kind.TAP, Kind.UNTAP):
+                            Kind.TAP, Kind.UNTAP, Kind.PLAN):
                 continue
             elif self._on(host, m):
                 yield m  # one of its processes' events
+            elif self._removed(m):
+                continue
             elif host not in self._disowned:
                 self._disowned.add(host)  # a compromised host speaking for others: said once
                 self.reporter.system(f"host {host} sent an event about a node or process of another host: "
@@ -262,7 +315,20 @@ class Processes:
             if proc is None or proc.remote != host:
                 return False
         names = m.data.get("instances", [m.data["instance"]] if "instance" in m.data else [])
-        return all(name in self.plan.instances and self.plan.instances[name].host == host for name in names)
+        return all(name in self.plan.instances and host in (self.plan.instances[name].host, self._ran_on(name))
+                   for name in names)
+
+    def _ran_on(self, instance: str) -> str | None:
+        """The host an instance's process runs on until it restarts: topo apply may have
+        moved it, and what the old process says until its end is still its host's."""
+        proc = self.procs.get(self.plan.instances[instance].process)
+        return proc.remote if proc is not None else None
+
+    def _removed(self, m: Message) -> bool:
+        """About nodes topo apply removed (their process's end is what counts; it comes
+        as ENDED): dropped without a word."""
+        names = m.data.get("instances", [m.data["instance"]] if "instance" in m.data else [])
+        return any(name not in self.plan.instances for name in names)
 
     def _local_end(self, sock: Any) -> Ended:
         """A local process has exited: what is left of its group is killed, it is reaped
