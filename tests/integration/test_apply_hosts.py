@@ -228,3 +228,25 @@ def test_a_changed_host_definition_restarts_its_nodes_under_a_new_agent(topo: To
     assert now["feed"] == before["feed"] and now["tally"] == before["tally"]
     assert batch(topo, proc, ctl, 1, 300) == {now["worker.0"][0], now["worker.1"][0]}
     stop(proc, net2)
+
+
+def test_a_link_in_place_for_a_process_on_another_host_restarts_it_instead_and_the_link_carries(
+        topo: Topo, net2: Network) -> None:
+    """Links are made in place by processes of this host only: a remote worker whose PUSH
+    gains a peer is restarted with its new share (said so), not refused."""
+    ctl = str(topo.home / "ctl")
+    proc = topo.start("up", topo.file(pipeline(net2, ctl)), "--ready-timeout", "30")
+    topo.wait_for_line(proc, r"all 4 node\(s\) ready")
+    before = pids(topo, "xedit")
+    audit = "  audit: {run: editnodes:count, host: h1, sockets: {in: {type: PULL, bind: true}}}"
+    edited = pipeline(net2, ctl, extra=audit).replace("links: [", "links: [worker.out -> audit.in, ")
+    out = applied(topo, topo.file(edited, "audit.yaml"))
+    assert "+ process audit" in out, out
+    assert re.search(r"↻ process worker\.0 \(link worker\.0\.out -> audit\.in: not in place, process worker\.0 "
+                     r"runs on host h1\)", out), out
+    after = pids(topo, "xedit")
+    assert after["worker.0"] != before["worker.0"] and after["feed"] == before["feed"]
+    assert after["audit"][0] in in_namespace(net2, 0)
+    tell(ctl, "1 40")
+    topo.wait_for_line(proc, r"audit\S* +\| batch 1 has [1-9]\d* dup 0")  # the new link carries
+    stop(proc, net2)

@@ -198,11 +198,11 @@ class Applier:
         plan = unique_ipc(plan, sup.plan, sup.bound)
         relinks = relinking.requests(d, sup.plan, plan, f"{time.monotonic():.6f}")
         hosts = {p.name: p.host for p in plan.processes}
-        far = [r.process for r in relinks if hosts.get(r.process) != plan.local_host]
-        if far:
-            done({"ok": False, "usage": True, "error": f"not yet: topo apply to a process on another host "
-                  f"(process {far[0]}); nothing was changed"})
-            return
+        # a link in place is made by a process of this host only (not tried through an
+        # agent yet): one on another host restarts with its new share instead, and no gate
+        # leaves it out
+        far = [r for r in relinks if hosts.get(r.process) != plan.local_host]
+        relinks = [r for r in relinks if r not in far]
         removed_keys = {k: sup.bound[k] for k in d.endpoints_removed if k in sup.bound}
         homes = {name: plan.instances[name].process for name in d.added}
         asked = time.monotonic() if asked is None else asked
@@ -212,6 +212,9 @@ class Applier:
         started, removed = self._carry_out(d, plan)
         self.pending = Pending(d, plan, asked, started, removed, done, homes, by, relinks, removed_keys)
         self.unawaited = [r for r in self.unawaited if r.done is None][-1000:] + [r for r in relinks if not r.awaited]
+        for req in far:
+            req.done, req.why = False, f"process {req.process} runs on host {hosts.get(req.process)}"
+            self._fall_back(self.pending, req)
         self.settle()
 
     def _refuse_busy(self) -> None:
