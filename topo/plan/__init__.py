@@ -10,6 +10,8 @@ Modules, in the order a run meets them:
 
 - ``planner``: The plan: a validated topology turned into plain data the supervisor and
   runtimes follow.
+- ``binding``: Which end of a link binds: ``bind:``, an exec node, what a running plan
+  kept, the number of links, servers, upstream.
 - ``inject``: Injection endpoints: where ``topo send`` reaches a receiving socket that no
   peer's dial would reach.
 - ``share``: One process's share of the plan, as the process itself sees it: plain tuples

@@ -3,14 +3,7 @@
 Pure: no zmq, no processes, no clock. Everything a run needs to know before it starts is
 decided here and can be printed (``topo plan``) and tested without launching anything.
 
-Which end of a link binds (first rule that decides wins):
-
-1. ``bind:`` on either end (``true`` binds, ``false`` makes the other end bind);
-   then, on a link of an exec node, :func:`topo.plan.execplan.exec_binds`;
-2. the end with more links binds (counted per instance: a PUSH feeding three worker
-   replicas has three links, each worker's PULL one), so the many dial the one;
-3. a server (REP, ROUTER) binds;
-4. the upstream end (the link's ``from``: sender, or client) binds.
+Which end of a link binds: :mod:`topo.plan.binding`.
 
 Endpoints: inproc names come from topology/instance/socket; ipc files are numbered inside
 the run's private directory (``{run_dir}`` below; the supervisor keeps it short) so any
@@ -25,9 +18,10 @@ from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from typing import Any, Mapping
 
-from topo.file.model import SERVERS, LinkSpec, OnExit, Ready, Restart, SocketType, Topology, Transport
+from topo.file.model import OnExit, Ready, Restart, SocketType, Topology, Transport
 from topo.file.placement import Placed, natural_transport, place
-from topo.plan.execplan import exec_binds, exec_waits, waits_for
+from topo.plan.binding import link_counts, src_binds
+from topo.plan.execplan import exec_waits, waits_for
 from topo.plan.inject import needs_endpoint
 from topo.plan.share import (RUN_DIR, EndpointShare, InstanceShare, PeerShare, ProcessShare,
                              SocketShare)
@@ -253,7 +247,7 @@ def make_plan(t: Topology, keep_binds: Mapping[str, bool] | None = None) -> Plan
     ``bind:`` decides, so that a link added elsewhere does not flip, by rule 2's counts,
     the binding end of links that are already connected."""
     placed = place(t)
-    counts = _link_counts(t, placed)
+    counts = link_counts(t, placed)
     endpoints: dict[str, Endpoint] = {}
     ipc_files: list[str] = []  # ipc endpoint keys in order: numbers them without a rescan
     links: list[PlannedLink] = []
@@ -263,13 +257,13 @@ def make_plan(t: Topology, keep_binds: Mapping[str, bool] | None = None) -> Plan
     connects: dict[tuple[str, str], list[str]] = defaultdict(list)
     peers: dict[tuple[str, str], list[Peer]] = defaultdict(list)
     for link in t.links:
-        src_binds = _src_binds(t, link, counts, keep_binds or {})
+        up_binds = src_binds(t, link, counts, keep_binds or {})
         for a in placed[link.src.node]:
             for b in placed[link.dst.node]:
                 transport = max(natural_transport(a, b), link.transport or Transport.INPROC, key=lambda x: x.rank)
-                binder, dialer = (a, b) if src_binds else (b, a)
-                bsock = link.src.socket if src_binds else link.dst.socket
-                dsock = link.dst.socket if src_binds else link.src.socket
+                binder, dialer = (a, b) if up_binds else (b, a)
+                bsock = link.src.socket if up_binds else link.dst.socket
+                dsock = link.dst.socket if up_binds else link.src.socket
                 ep = _endpoint(t, endpoints, binder, bsock, transport, ipc_files)
                 if ep.key not in binds[(binder.name, bsock)]:
                     binds[(binder.name, bsock)].append(ep.key)
@@ -280,12 +274,12 @@ def make_plan(t: Topology, keep_binds: Mapping[str, bool] | None = None) -> Plan
                     connects[(dialer.name, dsock)].append(ep.key)
                 sa = t.nodes[a.node].sockets[link.src.socket]
                 sb = t.nodes[b.node].sockets[link.dst.socket]
-                peers[(a.name, sa.name)].append(Peer(b.name, sb.name, sb.type, sb.subscribe, ep.key, not src_binds))
-                peers[(b.name, sb.name)].append(Peer(a.name, sa.name, sa.type, sa.subscribe, ep.key, src_binds))
+                peers[(a.name, sa.name)].append(Peer(b.name, sb.name, sb.type, sb.subscribe, ep.key, not up_binds))
+                peers[(b.name, sb.name)].append(Peer(a.name, sa.name, sa.type, sa.subscribe, ep.key, up_binds))
                 links.append(PlannedLink(
                     src=str(link.src), dst=str(link.dst), src_instance=f"{a.name}.{link.src.socket}",
                     dst_instance=f"{b.name}.{link.dst.socket}", transport=transport,
-                    endpoint=ep.address, bind=str(link.src if src_binds else link.dst),
+                    endpoint=ep.address, bind=str(link.src if up_binds else link.dst),
                     bind_instance=f"{binder.name}.{bsock}",
                 ))
     for key in secure:
@@ -324,36 +318,6 @@ def make_plan(t: Topology, keep_binds: Mapping[str, bool] | None = None) -> Plan
         processes=_processes(t, placed, instances), instances=instances,
         links=tuple(links), endpoints=endpoints, python_path=t.python_path, overlays=t.overlays,
     )
-
-
-def _link_counts(t: Topology, placed: Mapping[str, list[Placed]]) -> dict[str, int]:
-    """Links per instance of each declared socket (every instance has the same count)."""
-    counts: dict[str, int] = defaultdict(int)
-    for link in t.links:
-        counts[str(link.src)] += len(placed[link.dst.node])
-        counts[str(link.dst)] += len(placed[link.src.node])
-    return counts
-
-
-def _src_binds(t: Topology, link: LinkSpec, counts: Mapping[str, int], keep: Mapping[str, bool]) -> bool:
-    a = t.nodes[link.src.node].sockets[link.src.socket]
-    b = t.nodes[link.dst.node].sockets[link.dst.socket]
-    if a.bind is not None:
-        return a.bind
-    if b.bind is not None:
-        return not b.bind
-    by_exec = exec_binds(t, link)
-    if by_exec is not None:
-        return by_exec
-    kept = keep.get(f"{link.src} -> {link.dst}")
-    if kept is not None:
-        return kept
-    ca, cb = counts[str(link.src)], counts[str(link.dst)]
-    if ca != cb:
-        return ca > cb
-    if (a.type in SERVERS) != (b.type in SERVERS):
-        return a.type in SERVERS
-    return True
 
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
