@@ -116,8 +116,9 @@ class SocketGate:
                  absent: frozenset[str] = frozenset()) -> None:
         self.sock = sock
         self.planned = planned
-        #: The links to wait for: not those to nodes that have ended for good.
-        self.peers = [p for p in planned.peers if p.instance not in absent]
+        #: The links to wait for: not those to nodes that have ended for good, nor to
+        #: exec nodes that start only once this one is ready (topo.plan.execplan).
+        self.peers = [p for p in planned.peers if p.instance not in absent and p.wait]
         self.transports = transports
         self.addresses = addresses
         net = [p for p in self.peers if transports[p.endpoint] != INPROC]
