@@ -122,6 +122,10 @@ class SocketGate:
         self.transports = transports
         self.addresses = addresses
         net = [p for p in self.peers if transports[p.endpoint] != INPROC]
+        #: Exec senders that connect only after this gate (their handshakes are reported
+        #: past it, :mod:`topo.process.execlinks`).
+        self.exec_senders = [p for p in planned.peers if not p.wait and p.instance not in absent
+                             and transports[p.endpoint] != INPROC]
         self.expected_handshakes = len(net)
         self.handshakes = 0
         self.counts_subscriptions = planned.type == PUB
@@ -132,7 +136,7 @@ class SocketGate:
                     self.expected_topics.update(t.encode() for t in peer.subscribe)
         self.seen_topics: Counter[bytes] = Counter()
         self.monitor: zmq.Socket[Any] | None = None
-        if net:
+        if net or self.exec_senders:
             with _monitor_lock:
                 address = f"inproc://#topo-monitor/{next(_monitor_ids)}"
             sock.monitor(address, zmq.EVENT_HANDSHAKE_SUCCEEDED)

@@ -158,6 +158,10 @@ class NotifySockets:
     def owns(self, fd: object) -> bool:
         return isinstance(fd, int) and fd in self._by_fd
 
+    def fileno(self, name: str) -> int | None:
+        speaker = self._by_name.get(name)
+        return speaker.sock.fileno() if speaker else None
+
     def path(self, name: str) -> str | None:
         speaker = self._by_name.get(name)
         return speaker.path if speaker else None
