@@ -49,7 +49,7 @@ SUN_PATH_MAX = 107
 #: Datagrams read per socket per wake of the loop (a flood must not hold the loop).
 READ_BATCH = 64
 #: Refusals said per socket; later ones are counted (and said once, when it closes).
-SAY_REFUSALS = 3
+SAY_REFUSALS = 5
 #: Descriptors one datagram may carry and be closed (more are closed by the kernel).
 _MAX_FDS = 16
 _CRED = struct.Struct("iII")  # struct ucred: pid, uid, gid

@@ -147,14 +147,14 @@ def test_hostile_datagrams_are_dropped_said_a_few_times_then_counted(sockets):
     socks, said = sockets
     path = socks.open("worker")
     socks.started("worker", os.getpid())
-    for data in (b"\xff" * 10, b"x" * 70000, b"garbage", b"\x00\x01", b"READY"):
+    for data in (b"\xff" * 10, b"x" * 70000, b"garbage", b"\x00\x01", b"READY", b"=", b"ready=1"):
         _send(path, data)
     _send(path, b"READY=1")
     got = _read(socks, "worker")
     assert [n.ready for _, n in got] == [True]
-    assert len(said) == 3 and "not UTF-8" in said[0] and "over 4096" in said[1] and "only counted" in said[2]
+    assert len(said) == 5 and "not UTF-8" in said[0] and "over 4096" in said[1] and "only counted" in said[4]
     socks.close("worker")
-    assert said[-1] == "worker: 5 sd_notify datagrams refused in all" and not os.path.exists(path)
+    assert said[-1] == "worker: 7 sd_notify datagrams refused in all" and not os.path.exists(path)
 
 
 def test_descriptors_sent_are_closed_once_read(sockets):
