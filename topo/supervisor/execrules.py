@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 
 from topo.process.control import Kind, Message
 from topo.supervisor.notifymsg import Notice, printable
+from topo.supervisor.runstate import STARTING
 from topo.supervisor.transitions import Transitions
 
 if TYPE_CHECKING:
@@ -44,10 +45,23 @@ class ExecRules(Transitions):
             return  # a late word from a process that has been replaced
         self.signals.go.linked(node.name, m["socket"], m["count"])
 
+    def _program_starting(self, name: str) -> None:
+        """Its program is about to start (again): what the last one said is forgotten."""
+        node = self.nodes[name]
+        node.status = None
+        node.notice = "waiting for READY=1" if self.plan.instances[name].ready == "notify" else None
+
+    def _program_gone(self, name: str) -> None:
+        """Its program ended: what it said before it ended counts (a ``STATUS=`` last
+        words, a ``READY=1`` just before a clean exit), then its socket and go pipe close."""
+        for speaker, notice in self.signals.drain(name):
+            self._notice(speaker, notice)
+        self.signals.ended(name)
+
     def _notice(self, name: str, notice: Notice) -> None:
         """One accepted sd_notify datagram of the program of instance ``name``."""
         node = self.nodes.get(name)
-        if node is None or node.state not in ("starting", "running"):
+        if node is None or (node.state not in STARTING and node.state != "running"):
             return  # ended, or restarting: what it says now is history
         now = time.monotonic()
         if notice.status is not None:
@@ -56,14 +70,14 @@ class ExecRules(Transitions):
             node.notice = "stopping"
         elif notice.reloading:
             node.notice = "reloading"
-        elif notice.ready and node.notice == "reloading":
+        elif notice.ready and node.notice in ("reloading", "waiting for READY=1"):
             node.notice = None
         if notice.watchdog:
             self.signals.pet(name, now)
         if notice.watchdog_trigger:
             self._watchdog_missed(name, "the program said WATCHDOG=trigger")
             return
-        if notice.ready and node.state == "starting" and self.procs[node.process].pid is not None:
+        if notice.ready and node.state in STARTING and self.procs[node.process].pid is not None:
             node.state, node.started, node.error, node.traceback = "running", now, None, None
             if node.restarts:
                 self.reporter.system(f"{node.name} ready again (restart {node.restarts})")

@@ -94,6 +94,17 @@ class ExecSignals:
     def read(self, fd: int) -> Iterator[tuple[str, Notice]]:
         return self.notify.read(fd)
 
+    def drain(self, instance: str) -> list[tuple[str, Notice]]:
+        """Everything still queued on the instance's socket (its program has ended)."""
+        fd = self.notify.fileno(instance)
+        out: list[tuple[str, Notice]] = []
+        while fd is not None:
+            got = list(self.notify.read(fd))
+            if not got:
+                break
+            out.extend(got)
+        return out
+
     # -- the watchdog -------------------------------------------------------------------
 
     def running(self, instance: str, now: float) -> None:
