@@ -56,6 +56,8 @@ def check(t: Topology, problems: list[Problem]) -> None:
             continue
         if "ready" in node.at and not node.exec:
             problems.append(Problem(node.where("ready"), f"node {node.name!r}: `ready:` is for exec nodes; a Python node is ready once its sockets are"))
+        if "watchdog" in node.at and not node.exec:
+            problems.append(Problem(node.where("watchdog"), f"node {node.name!r}: `watchdog:` is for exec nodes (a program that sends WATCHDOG=1 on NOTIFY_SOCKET)"))
         if not node.exec:
             continue
         if node.run:

@@ -131,6 +131,8 @@ class NodeSpec:
     exec: tuple[str, ...] = ()
     #: ``ready:`` of an exec node (:class:`Ready`); None when not written.
     ready: "Ready | None" = None
+    #: ``watchdog:`` of an exec node: seconds between the program's ``WATCHDOG=1``; None: none.
+    watchdog: float | None = None
 
     def where(self, key: str) -> Pos:
         return self.at.get(key, self.pos)

@@ -19,7 +19,8 @@ import re
 from typing import Mapping, NamedTuple
 
 from topo.errors import UsageError
-from topo.file.execnodes import PLACEHOLDER, socket_var, start_order
+from topo.file.execnodes import PLACEHOLDER, socket_var
+from topo.plan.execplan import exec_waits
 from topo.plan.planner import Plan
 from topo.plan.share import InstanceShare
 
@@ -113,24 +114,11 @@ def expand_args(args: tuple[str, ...] | list[str], sockets: Mapping[str, Wiring]
 
 def instance_waits(plan: Plan) -> dict[str, frozenset[str]]:
     """Each exec instance → the instances it starts after: the receiving (or serving) end
-    of each of its links, Python or exec (not its own node's instances). Waits between exec nodes in a cycle are broken
-    where :func:`topo.file.execnodes.start_order` breaks them (``topo check`` warns)."""
-    def owner(end: str) -> str:  # a link's end is INSTANCE.SOCKET (socket names have no dot)
-        return end.rpartition(".")[0]
-    node_waits: dict[str, list[str]] = {i.node: [] for i in plan.instances.values() if i.exec}
-    for ln in plan.links:
-        src, dst = plan.instances[owner(ln.src_instance)].node, plan.instances[owner(ln.dst_instance)].node
-        if src in node_waits and dst != src and dst not in node_waits[src]:
-            node_waits[src].append(dst)
-    _, _, dropped = start_order(node_waits)
-    waits: dict[str, set[str]] = {name: set() for name, i in plan.instances.items() if i.exec}
-    for ln in plan.links:
-        i, j = owner(ln.src_instance), owner(ln.dst_instance)
-        a, b = plan.instances[i].node, plan.instances[j].node
-        if i in waits and a != b and (a, b) not in dropped:
-            waits[i].add(j)
-    return {name: frozenset(w) for name, w in waits.items()}
-
+    of each of its links, Python or exec (not its own node's instances); see
+    :func:`topo.plan.execplan.exec_waits`."""
+    exec_nodes = list(dict.fromkeys(i.node for i in plan.instances.values() if i.exec))
+    return exec_waits(exec_nodes, {name: i.node for name, i in plan.instances.items()},
+                      [(ln.src_instance.rpartition(".")[0], ln.dst_instance.rpartition(".")[0]) for ln in plan.links])
 
 
 def refuse_exec_nodes(plan: Plan) -> None:

@@ -6,6 +6,7 @@ decided here and can be printed (``topo plan``) and tested without launching any
 Which end of a link binds (first rule that decides wins):
 
 1. ``bind:`` on either end (``true`` binds, ``false`` makes the other end bind);
+   then, on a link of an exec node, :func:`topo.plan.execplan.exec_binds`;
 2. the end with more links binds (counted per instance: a PUSH feeding three worker
    replicas has three links, each worker's PULL one), so the many dial the one;
 3. a server (REP, ROUTER) binds;
@@ -26,6 +27,7 @@ from typing import Any, Mapping
 
 from topo.file.model import SERVERS, LinkSpec, OnExit, Ready, Restart, SocketType, Topology, Transport
 from topo.file.placement import Placed, natural_transport, place
+from topo.plan.execplan import exec_binds, exec_waits, waits_for
 from topo.plan.inject import needs_endpoint
 from topo.plan.share import (RUN_DIR, EndpointShare, InstanceShare, PeerShare, ProcessShare,
                              SocketShare)
@@ -69,6 +71,9 @@ class Peer:
     subscribe: tuple[str, ...]
     endpoint: str
     binds: bool
+    #: Whether the socket's gate waits for this link: not when the peer is an exec node
+    #: that starts only once this instance is ready (:mod:`topo.plan.execplan`).
+    wait: bool = True
 
 
 @dataclass(frozen=True)
@@ -116,6 +121,8 @@ class Instance:
     exec: tuple[str, ...] = ()
     #: An exec node's ``ready:`` (``started`` or ``notify``); "" for a Python node.
     ready: str = ""
+    #: An exec node's ``watchdog:`` in seconds; 0: none.
+    watchdog: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -212,6 +219,7 @@ class Plan:
                 {
                     "name": i.name, "node": i.node, "replica": i.replica, "run": i.run,
                     **({"exec": list(i.exec), "ready": i.ready} if i.exec else {}),
+                    **({"watchdog": i.watchdog} if i.watchdog else {}),
                     "process": i.process, "host": i.host, "restart": i.restart.value,
                     "on_exit": i.on_exit.value,
                     "sockets": [
@@ -286,6 +294,8 @@ def make_plan(t: Topology, keep_binds: Mapping[str, bool] | None = None) -> Plan
     for key in secure:
         endpoints[key] = replace(endpoints[key], secure=True, max_message=t.max_message)
     links = [replace(ln, secure=key in secure) for ln, key in zip(links, link_keys)]
+    waits = exec_waits([n.name for n in t.nodes.values() if n.exec], {p.name: p.node for ps in placed.values() for p in ps},
+                       [(ln.src_instance.rpartition(".")[0], ln.dst_instance.rpartition(".")[0]) for ln in links])
     instances: dict[str, Instance] = {}
     for node in t.nodes.values():
         for p in placed[node.name]:
@@ -293,7 +303,8 @@ def make_plan(t: Topology, keep_binds: Mapping[str, bool] | None = None) -> Plan
                 PlannedSocket(
                     name=s.name, type=s.type, subscribe=s.subscribe, options=dict(s.options),
                     binds=tuple(binds[(p.name, s.name)]), connects=tuple(connects[(p.name, s.name)]),
-                    peers=tuple(peers[(p.name, s.name)]),
+                    peers=tuple(replace(q, wait=False) if waits_for(waits, q.instance, p.name) else q
+                                for q in peers[(p.name, s.name)]),
                     external_binds=tuple(e.address for e in s.external if e.binds),
                     external_connects=tuple(e.address for e in s.external if not e.binds),
                     inject=_ipc_address(f"inject-{p.name}.{s.name}", ipc_files) if needs_endpoint(
@@ -309,6 +320,7 @@ def make_plan(t: Topology, keep_binds: Mapping[str, bool] | None = None) -> Plan
                 replicas=node.replicas,
                 sockets=sockets, run_at=str(node.where("run")), env=dict(node.env),
                 exec=node.exec, ready=(node.ready or Ready.STARTED).value if node.exec else "",
+                watchdog=node.watchdog or 0.0 if node.exec else 0.0,
             )
     return Plan(
         topology=t.name, file=t.file,
@@ -334,6 +346,9 @@ def _src_binds(t: Topology, link: LinkSpec, counts: Mapping[str, int], keep: Map
         return a.bind
     if b.bind is not None:
         return not b.bind
+    by_exec = exec_binds(t, link)
+    if by_exec is not None:
+        return by_exec
     kept = keep.get(f"{link.src} -> {link.dst}")
     if kept is not None:
         return kept
@@ -401,7 +416,8 @@ def share_of(plan: Plan, process: str) -> ProcessShare:
         sockets = tuple(
             SocketShare(s.name, s.type.value, tuple(s.subscribe), dict(s.options), tuple(s.binds),
                         tuple(s.connects),
-                        tuple(PeerShare(p.instance, p.socket, p.type.value, tuple(p.subscribe), p.endpoint, p.binds)
+                        tuple(PeerShare(p.instance, p.socket, p.type.value, tuple(p.subscribe), p.endpoint, p.binds,
+                                        p.wait)
                               for p in s.peers),
                         s.external_binds, s.external_connects, s.inject)
             for s in inst.sockets

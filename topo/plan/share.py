@@ -47,6 +47,8 @@ class PeerShare(NamedTuple):
     subscribe: tuple[str, ...]
     endpoint: str
     binds: bool
+    #: Whether the gate waits for this link (not for an exec peer that waits for us).
+    wait: bool = True
 
 
 class SocketShare(NamedTuple):

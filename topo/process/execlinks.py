@@ -1,0 +1,97 @@
+"""A receiver's connections from exec senders, seen after its gate and told to the supervisor.
+
+An exec node that sends is started only once its receivers are ready (their gates do not
+wait for it: :mod:`topo.plan.execplan`), so its connections arrive after their gates have
+opened and their sockets belong to their nodes' threads. The program may wait for topo's
+*go* (``TOPO_GO_FD``, :mod:`topo.supervisor.gosignal`) before its first send; the go is
+given once every receiver has seen the program's connection, and only a receiver can see
+it. So a socket with an exec sender keeps its monitor past the gate, and one thread per
+process (started only if such a socket exists) reads those monitors and reports each
+``EVENT_HANDSHAKE_SUCCEEDED`` as a ``linked`` event (instance, socket, how many).
+
+The monitor is a PAIR socket of its own: reading it from this thread does not touch the
+node's socket. libzmq hands the new pipe to the socket before it emits the event; a SUB
+that binds sends its subscriptions once its node's thread next touches the socket (a
+receive or a poll does at once), so the subscription leaves the receiver about when the
+report does, and both race to the program: docs/exec-nodes.md says what this leaves.
+
+The thread ends when the nodes' context is terminated (the process's stop or end): its
+poll fails with ETERM and it closes the monitors, which would otherwise hold the
+termination up.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+from typing import Any, Callable
+
+import zmq
+
+from topo.process.control import Kind, Message
+from topo.process.gate import handshakes_in
+
+
+class ExecLinks(threading.Thread):
+    """One per process that has a socket with an exec sender; started at its first socket."""
+
+    def __init__(self, send: Callable[[Message], None]) -> None:
+        super().__init__(name="topo:execlinks", daemon=True)
+        self.send = send
+        self._new: queue.SimpleQueue[tuple[str, str, zmq.Socket[Any]]] = queue.SimpleQueue()
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_w, False)
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def watch(self, instance: str, socket: str, monitor: zmq.Socket[Any]) -> None:
+        """Hands over a monitor (its PAIR leaves the caller's thread: the queue's lock is
+        the memory barrier pyzmq asks for); starts the thread the first time."""
+        with self._lock:
+            if self._closed:  # the context is being terminated: nothing more to report
+                monitor.close(linger=0)
+                return
+            self._new.put((instance, socket, monitor))
+            if self.ident is None:
+                self.start()
+            try:
+                os.write(self._wake_w, b"!")
+            except OSError:
+                pass  # full: the thread wakes anyway
+
+    def run(self) -> None:
+        poller = zmq.Poller()
+        poller.register(self._wake_r, zmq.POLLIN)
+        watched: dict[zmq.Socket[Any], tuple[str, str]] = {}
+        try:
+            while True:
+                for sock, _ in poller.poll():
+                    if sock == self._wake_r:
+                        os.read(self._wake_r, 256)
+                        while True:
+                            try:
+                                instance, name, monitor = self._new.get_nowait()
+                            except queue.Empty:
+                                break
+                            watched[monitor] = (instance, name)
+                            poller.register(monitor, zmq.POLLIN)
+                    elif sock in watched:
+                        count = handshakes_in(sock)
+                        if count:
+                            instance, name = watched[sock]
+                            self.send(Message(Kind.LINKED, {"instance": instance, "socket": name, "count": count}))
+        except zmq.ZMQError:
+            pass  # ETERM: the nodes' context is being terminated
+        finally:
+            with self._lock:
+                self._closed = True
+                for monitor in watched:
+                    monitor.close(linger=0)
+                while True:  # handed over after the last poll
+                    try:
+                        self._new.get_nowait()[2].close(linger=0)
+                    except queue.Empty:
+                        break
+                os.close(self._wake_r)
+                os.close(self._wake_w)
