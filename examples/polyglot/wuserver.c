@@ -70,6 +70,11 @@ int main(int argc, char *argv[])
         return go < 0 ? 1 : 0;
     }
 
+    /* libzmq takes in what arrived for a socket (the subscriptions) only now and then
+     * during sends: make it look now, so the first update meets every subscription. */
+    int events;
+    size_t events_size = sizeof events;
+    zmq_getsockopt(publisher, ZMQ_EVENTS, &events, &events_size);
     topo_notify("STATUS=publishing");
     srandom((unsigned)time(NULL));
     for (long sent = 0; count < 0 || sent < count; sent++) {
