@@ -122,8 +122,9 @@ def instance_waits(plan: Plan) -> dict[str, frozenset[str]]:
 
 
 def refuse_exec_nodes(plan: Plan) -> None:
-    """Exec nodes are checked and planned, but the runtime does not start programs yet:
-    a run with one is refused whole, before anything starts, rather than half run."""
-    names = list(dict.fromkeys(i.node for i in plan.instances.values() if i.exec))
+    """Exec nodes on this host are started; on another host, not yet (its agent starts
+    Python processes only): a run with one is refused whole, before anything starts,
+    rather than half run."""
+    names = list(dict.fromkeys(i.node for i in plan.instances.values() if i.exec and i.host != plan.local_host))
     if names:
-        raise UsageError(f"not yet: exec nodes are checked and planned, not started yet ({', '.join(names)})")
+        raise UsageError(f"not yet: exec nodes on another host than topo up's are not started yet ({', '.join(names)})")

@@ -30,6 +30,8 @@ from topo.plan.planner import Plan
 from topo.process.boot import Recording, control_addresses
 from topo.process.control import CONTROL, Message
 from topo.supervisor import editing, observing, rundir, spawn
+from topo.supervisor.execspawn import ProgramError
+from topo.supervisor.execstarts import ExecStarts
 from topo.supervisor.pipes import Pipes
 from topo.supervisor.processes import Ended, HostUp, MakeRemoteHosts, Processes
 from topo.supervisor.restarts import History
@@ -76,6 +78,8 @@ class Supervisor(Transitions):
         #: The endpoints each process connects to: its CONNECT is sent once they are bound.
         self._needs = {p.name: {k for n in p.instances for s in plan.instances[n].sockets for k in s.connects}
                        for p in plan.processes}
+        #: Exec nodes' programs: started once what they send to is ready (topo.supervisor.execstarts).
+        self.execs = ExecStarts(plan)
         self.code: int | None = None
         self.reason = ""
         self.started = prestarted.started if prestarted else time.monotonic()  # the ready timeout's start
@@ -190,13 +194,34 @@ class Supervisor(Transitions):
         proc.pid, proc.ended, proc.hello, proc.connected, proc.bye = None, False, False, False, False
         proc.term_sent = proc.kill_sent = proc.restart_at = proc.stats = None
         self.stopping.started(proc)
-        self.processes.start(proc, {
+        if proc.remote is None and self.execs.is_program(proc):
+            proc.held = True  # started by _act once what it sends to is ready
+            return
+        self.processes.start(proc, self._start_data(proc))
+        if proc.remote is None:
+            self.pipes.add(proc.name, getattr(proc.proc, "topo_output", None))
+
+    def _start_data(self, proc: ProcState) -> dict[str, Any]:
+        return {
             "gen": proc.generation, "fixed": dict(self.bound), "ready_in": self.ready_deadline - time.monotonic(),
             "absent": sorted(n.name for n in self.nodes.values() if n.state in TERMINAL and n.process != proc.name),
             "restarts": {n: self.nodes[n].restarts for n in proc.instances},
-        })
-        if proc.remote is None:
+        }
+
+    def _start_programs(self) -> None:
+        """Each held program whose receivers are ready (and whose peers' endpoints are
+        bound) is started now; one that cannot be ends as a failure of its node."""
+        for proc in self.procs.values():
+            if not proc.held or not self.execs.due(proc, self.nodes, self.bound, self._needs[proc.name]):
+                continue
+            proc.held = False
+            try:
+                binds = self.processes.start(proc, self._start_data(proc))
+            except ProgramError as err:
+                self._process_ended(proc, None, str(err))
+                continue
             self.pipes.add(proc.name, getattr(proc.proc, "topo_output", None))
+            self._program_started(proc, binds)
 
     def _loop(self, events: zmq.Socket[Any], commands: zmq.Socket[Any], control: zmq.Socket[Any]) -> None:
         for sock in (events, commands, control, self._wake_r):
@@ -262,9 +287,15 @@ class Supervisor(Transitions):
                 for name in proc.instances:
                     self.nodes[name].state = "starting"
                 self._start(proc)
+        if self.code is None:
+            self._start_programs()  # (a program restarted just now too: nothing else wakes the loop for it)
         if self.code is not None and not self.stopping.begun and now >= self._hold_stop_until:
             for never_started in self.stopping.begin(now, self.reason):
                 self._process_ended(never_started, 0, None)
+            for proc in self.procs.values():
+                if proc.held:  # a program that never started: its receivers were not ready yet
+                    proc.held = False
+                    self.stopping.not_started(proc)
         if self._hurry:
             self.stopping.hurry(now)
         self.stopping.escalate(now)
@@ -330,6 +361,10 @@ class Supervisor(Transitions):
             return
         if all(self.nodes[n].state in TERMINAL or self.nodes[n].state == "restarting" for n in proc.instances):
             return  # nothing left to learn from it (a restart, or every node reported)
+        if proc.remote is None and proc.name in self.processes.programs:  # its exit status is its only report
+            program = self.plan.instances[proc.instances[0]].exec[0]
+            self._program_ended(proc, exitcode, how or f"{program} {spawn.describe_exit(exitcode)}")
+            return
         if exitcode == 0 and proc.remote is None:
             # a clean exit: its last events may still be on their way; they say how it ended
             deadline = time.monotonic() + 1.0
