@@ -19,7 +19,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from conftest import ROOT, Topo, wait_until
+from conftest import ROOT, Topo, processes_with_home, wait_until
 
 EXAMPLES = ROOT / "examples" / "polyglot"
 #: Runs of the C publisher to slow subscribers: each must deliver its first update.
@@ -161,28 +161,33 @@ FORKING = """
     topology: forks
     nodes:
       forker:
-        exec: [sh, -c, 'sleep 300 & a=$!; sleep 300 & b=$!; echo "pids $$ $a $b"; wait']
+        exec: [sh, -c, 'sleep 300 & sleep 300 & echo forked; wait']
       other: {run: "childnodes:idle"}
 """
 
 
-def _pids(lines: list[str]) -> list[int]:
-    for line in lines:
-        found = re.search(r"^forker\s+\| pids ([\d ]+)$", line)
-        if found:
-            return [int(p) for p in found.group(1).split()]
-    raise AssertionError("no pids line:\n" + "".join(lines))
+def _forker_family(topo: Topo) -> list[int]:
+    """The shell and the two sleeps it forked: the processes of this test's run whose
+    environment says they are the forker's (a program's children inherit it)."""
+    return [p.pid for p in processes_with_home(topo.home) if p.environ().get("TOPO_INSTANCE") == "forker"]
 
 
 def _gone(pids: list[int]) -> bool:
-    return not any(psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE for p in pids)
+    def alive(pid: int) -> bool:
+        try:
+            return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+        except psutil.NoSuchProcess:
+            return False
+
+    return not any(alive(p) for p in pids)
 
 
 @pytest.mark.parametrize("how", ["ctrl-c", "sigkill"])
 def test_an_exec_node_that_forks_leaves_nothing_behind(topo: Topo, how: str) -> None:
     up = topo.start("up", topo.file(FORKING), "--no-color")
-    pids = _pids(topo.wait_for_lines(up, [r"^forker\s+\| pids ", r"all \d+ node\(s\) ready"]))
-    assert not _gone(pids)
+    topo.wait_for_lines(up, [r"^forker\s+\| forked$", r"all \d+ node\(s\) ready"])
+    family = _forker_family(topo)
+    assert len(family) == 3 and not _gone(family), family
     if how == "ctrl-c":
         os.killpg(up.pid, signal.SIGINT)  # as a terminal's Ctrl-C: the whole group
         up.communicate(timeout=30)
@@ -190,7 +195,7 @@ def test_an_exec_node_that_forks_leaves_nothing_behind(topo: Topo, how: str) -> 
     else:
         up.kill()  # topo up itself, nothing else: its keeper ends the program's group
         up.communicate(timeout=30)
-    wait_until(lambda: _gone(pids), GONE_WITHIN, f"the shell {pids[0]} and its children {pids[1:]} to end")
+    wait_until(lambda: _gone(family), GONE_WITHIN, f"the shell and the sleeps it forked ({family}) to end")
 
 
 def test_up_refuses_a_missing_program_before_anything_starts(topo: Topo) -> None:
