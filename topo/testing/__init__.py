@@ -83,6 +83,9 @@ class Result:
     state: str
     error: str | None
     traceback: str | None
+    #: An exec node's program's exit status once it has ended (negative: the signal that
+    #: ended it); None for a Python node.
+    exitcode: int | None = None
 
     @property
     def returned(self) -> bool:
@@ -166,7 +169,7 @@ class Run:
         node = self.recorder.states.get(name)
         if node is None:
             return Result(name, "starting", None, None)
-        return Result(name, node.state, node.error, node.traceback)
+        return Result(name, node.state, node.error, node.traceback, node.exitcode)
 
     def wait_for(self, node: str, timeout: float = 30.0) -> Result:
         """Until the node (every instance, for a replicated node's name) has ended."""
