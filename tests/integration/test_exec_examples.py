@@ -1,6 +1,7 @@
 """The exec-node examples of examples/polyglot, run as a user runs them: the C weather
 server and client (compiled here with gcc against libzmq), the plain pyzmq worker script
-and a shell one-liner, with Python nodes on the other end of their links.
+and a shell one-liner, with Python nodes on the other end of their links. (What a
+forking program leaves after Ctrl-C or a SIGKILL of ``topo up`` is test_exec_run.py's.)
 
 The C tests are skipped, saying why, on a machine without a C compiler or libzmq's
 headers (Debian: ``apt-get install gcc libzmq3-dev``; .ci/run installs them).
@@ -11,20 +12,17 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 from pathlib import Path
 
-import psutil
 import pytest
 
-from conftest import ROOT, Topo, processes_with_home, wait_until
+from conftest import ROOT, Topo
 
 EXAMPLES = ROOT / "examples" / "polyglot"
 #: Runs of the C publisher to slow subscribers: each must deliver its first update.
 RUNS = 8
-GONE_WITHIN = 15.0  # the stop's grace (5 s) and the keeper's, with room for a loaded machine
 
 
 def _compile(out: Path) -> None:
@@ -155,47 +153,6 @@ def test_the_pyzmq_worker_script_does_every_task_of_the_pipeline(topo: Topo) -> 
         assert f"sink: worker.{w} did {tasks // 3} task(s)" in _node_lines(out, "sink"), out
         # the stop is a SIGTERM the script handles: it says what it did and exits 0
         assert f"worker.{w}: {tasks // 3} task(s) done" in _node_lines(out, f"worker.{w}"), out
-
-
-FORKING = """
-    topology: forks
-    nodes:
-      forker:
-        exec: [sh, -c, 'sleep 300 & sleep 300 & echo forked; wait']
-      other: {run: "childnodes:idle"}
-"""
-
-
-def _forker_family(topo: Topo) -> list[int]:
-    """The shell and the two sleeps it forked: the processes of this test's run whose
-    environment says they are the forker's (a program's children inherit it)."""
-    return [p.pid for p in processes_with_home(topo.home) if p.environ().get("TOPO_INSTANCE") == "forker"]
-
-
-def _gone(pids: list[int]) -> bool:
-    def alive(pid: int) -> bool:
-        try:
-            return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-        except psutil.NoSuchProcess:
-            return False
-
-    return not any(alive(p) for p in pids)
-
-
-@pytest.mark.parametrize("how", ["ctrl-c", "sigkill"])
-def test_an_exec_node_that_forks_leaves_nothing_behind(topo: Topo, how: str) -> None:
-    up = topo.start("up", topo.file(FORKING), "--no-color")
-    topo.wait_for_lines(up, [r"^forker\s+\| forked$", r"all \d+ node\(s\) ready"])
-    family = _forker_family(topo)
-    assert len(family) == 3 and not _gone(family), family
-    if how == "ctrl-c":
-        os.killpg(up.pid, signal.SIGINT)  # as a terminal's Ctrl-C: the whole group
-        up.communicate(timeout=30)
-        assert up.returncode == 130
-    else:
-        up.kill()  # topo up itself, nothing else: its keeper ends the program's group
-        up.communicate(timeout=30)
-    wait_until(lambda: _gone(family), GONE_WITHIN, f"the shell and the sleeps it forked ({family}) to end")
 
 
 def test_up_refuses_a_missing_program_before_anything_starts(topo: Topo) -> None:
