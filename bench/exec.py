@@ -70,7 +70,7 @@ PROGRAM = "true"
 
 def exec_yaml(n: int) -> str:
     lines = [f"topology: bench-exec-{n}", "nodes:"]
-    lines += [f"  prog{i}: {{exec: [{PROGRAM}]}}" for i in range(n)]
+    lines += [f"  prog{i}: {{exec: [\"{PROGRAM}\"]}}" for i in range(n)]  # quoted: YAML reads true as a boolean
     return "\n".join(lines) + "\n"
 
 
