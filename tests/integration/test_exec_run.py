@@ -223,3 +223,30 @@ def test_apply_restarts_an_exec_node_whose_command_changed(topo: Topo) -> None:
     topo.wait_for_line(up_proc, r"prog \| version 2")
     assert topo.run("down", "execapply").code == 0
     up_proc.communicate(timeout=30)
+
+
+def test_harness_probes_toward_exec_nodes(topo: Topo) -> None:
+    """A probe receives a program's first message (the program starts once the probe is
+    ready: its PULL binds), and a probe sends to a program once it is connected."""
+    from topo.testing import Probe
+
+    echo = ("import os, zmq\n"
+            "ctx = zmq.Context()\n"
+            "def sock(name, kind):\n"
+            "    s = ctx.socket(kind)\n"
+            "    [s.bind(e) for e in os.environ[f'TOPO_SOCKET_{name}_BIND'].split()]\n"
+            "    [s.connect(e) for e in os.environ[f'TOPO_SOCKET_{name}_CONNECT'].split()]\n"
+            "    return s\n"
+            "i, o = sock('IN', zmq.PULL), sock('OUT', zmq.PUSH)\n"
+            "o.send_string('first')\n"
+            "o.send_string(i.recv_string().upper())\n")
+    path = topo.file(f"""\
+        topology: execprobes
+        nodes:
+          echo: {{exec: [{sys.executable}, -c, {echo!r}], sockets: {{in: PULL, out: PUSH}}}}
+        """)
+    with up(path, probes={"feed": Probe("PUSH", "echo.in"), "got": Probe("PULL", "echo.out")}) as run:
+        assert run.probes["got"].recv_string() == "first"
+        run.probes["feed"].send_string("hello")
+        assert run.probes["got"].recv_string() == "HELLO"
+        assert run.wait_for("echo").returned

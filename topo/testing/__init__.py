@@ -41,7 +41,7 @@ import tempfile
 import threading
 import time
 import warnings as py_warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -298,7 +298,9 @@ def up(source: str | Path | Mapping[str, Any], *, probes: Mapping[str, Probe] | 
     """
     topology, path = read_source(source, probes=probes or {}, overrides=overrides or {}, overlays=overlays,
                                  sets=sets, profiles=profiles, strict=strict, lenient=lenient)
-    plan = make_plan(topology)
+    # the file as written, not the copy a test's probes or overrides made (gone by now):
+    # an exec node's program and working directory are relative to it
+    plan = replace(make_plan(topology), file=path)
     refuse_exec_nodes(plan)
     for problem in topology.warnings:
         py_warnings.warn(problem.render(), TopologyWarning, stacklevel=2)
