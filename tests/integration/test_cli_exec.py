@@ -1,5 +1,4 @@
-"""The real ``topo`` with exec nodes: checked, planned and drawn; added by ``topo apply``;
-on another host, not started yet, and refused before anything starts (no half-run)."""
+"""The real ``topo`` with exec nodes: checked, planned and drawn; added by ``topo apply``."""
 
 from __future__ import annotations
 
@@ -7,11 +6,8 @@ import json
 import os
 from pathlib import Path
 
-import pytest
 
 from conftest import Topo
-from topo.errors import UsageError
-from topo.testing import up
 
 FILE = """\
 topology: polyglot
@@ -54,27 +50,6 @@ def test_check_finds_programs_missing_or_not_executable(topo: Topo) -> None:
     assert result.code == 2
     assert f"{path}:4:12: node 'producer': program './producer.sh' not found" in result.err
     assert f"{path}:8:12: node 'worker': program './worker.sh' is not executable" in result.err
-
-
-def test_up_refuses_exec_nodes_on_another_host_before_anything_starts(topo: Topo) -> None:
-    path = topo.file(FILE.replace("    exec: [./worker.sh]\n", "    exec: [./worker.sh]\n    host: far\n")
-                     .replace("topology: polyglot\n", "topology: polyglot\nhosts: {local: {address: 127.0.0.1}, far: {address: 10.0.0.2}}\n")
-                     .replace("  - producer.out -> worker.in", "  - {from: producer.out, to: worker.in, curve: false}"))
-    _programs(Path(path).parent)
-    result = topo.run("up", path)
-    assert result.code == 2, result.out + result.err
-    assert "not yet: exec nodes on another host than topo up's are not started yet (worker)" in result.err
-    assert "Traceback" not in result.err
-
-
-def test_the_harness_refuses_them_too(topo: Topo) -> None:
-    path = topo.file(FILE.replace("    exec: [./worker.sh]\n", "    exec: [./worker.sh]\n    host: far\n")
-                     .replace("topology: polyglot\n", "topology: polyglot\nhosts: {local: {address: 127.0.0.1}, far: {address: 10.0.0.2}}\n")
-                     .replace("  - producer.out -> worker.in", "  - {from: producer.out, to: worker.in, curve: false}"))
-    _programs(Path(path).parent)
-    with pytest.raises(UsageError, match="not yet: exec nodes on another host"):
-        with up(path):
-            pass
 
 
 def test_apply_adds_an_exec_node_and_the_run_goes_on(topo: Topo) -> None:

@@ -65,6 +65,14 @@ class Ended:
 
 
 @dataclass(frozen=True)
+class ProgramSpawned:
+    """An exec node's program started on another host, binding these endpoints."""
+
+    proc: ProcState
+    binds: dict[str, str]
+
+
+@dataclass(frozen=True)
 class HostUp:
     """An agent is up: the processes waiting for it can be started."""
 
@@ -136,6 +144,10 @@ class Processes:
         when a program cannot be started."""
         if proc.remote is not None:
             assert self.hosts is not None
+            if any(self.plan.instances[i].exec for i in proc.instances):
+                self.programs.add(proc.name)
+            else:
+                self.programs.discard(proc.name)
             proc.pending = not self.hosts.is_up(proc.remote)
             if proc.pending:
                 self.hosts.launch(proc.remote)
@@ -186,9 +198,9 @@ class Processes:
     def send(self, proc: ProcState, message: Message) -> None:
         """A command to a process's runtime; to a program, which has none, STOP is SIGTERM
         to its tree (what it started included) and nothing else is sent."""
-        if proc.remote is None and proc.name in self.programs:
+        if proc.name in self.programs:
             if message.kind is Kind.STOP and proc.pid is not None and not proc.ended:
-                spawn.signal_tree(proc.pid, signal.SIGTERM)
+                self.signal(proc, signal.SIGTERM)
             return
         if proc.remote is not None:
             if self.hosts is not None:
@@ -205,7 +217,7 @@ class Processes:
     def owns(self, sock: Any) -> bool:
         return sock in self._sentinels or (self.hosts is not None and self.hosts.owns(sock))
 
-    def read(self, sock: Any) -> Iterator[Message | Ended | HostUp]:
+    def read(self, sock: Any) -> Iterator[Message | Ended | HostUp | ProgramSpawned]:
         if sock in self._sentinels:
             yield self._local_end(sock)
             return
@@ -224,9 +236,14 @@ class Processes:
                     continue  # about a process replaced since
                 if m.kind is Kind.SPAWNED:
                     proc.pid = m.data.get("pid")
+                    binds = m.data.get("binds")
+                    if proc.name in self.programs and isinstance(binds, dict):
+                        yield ProgramSpawned(proc, {k: v for k, v in binds.items()
+                                                    if isinstance(k, str) and isinstance(v, str)})
                 elif not proc.ended:
-                    code = m.data.get("exitcode")
-                    yield Ended(proc, code if isinstance(code, int) else None)
+                    code, error = m.data.get("exitcode"), m.data.get("error")
+                    yield Ended(proc, code if isinstance(code, int) else None,
+                                error if isinstance(error, str) and proc.name in self.programs else None)
             elif m.kind in (Kind.START, Kind.SIGNAL, Kind.PING, Kind.SHUTDOWN, Kind.CONNECT, Kind.STOP,
                             Kind.TAP, Kind.UNTAP):
                 continue

@@ -33,7 +33,7 @@ from topo.supervisor import editing, observing, rundir, spawn
 from topo.supervisor.execspawn import ProgramError
 from topo.supervisor.execstarts import ExecStarts
 from topo.supervisor.pipes import Pipes
-from topo.supervisor.processes import Ended, HostUp, MakeRemoteHosts, Processes
+from topo.supervisor.processes import Ended, HostUp, MakeRemoteHosts, Processes, ProgramSpawned
 from topo.supervisor.restarts import History
 from topo.supervisor.runstate import (
     EXIT_FAILED, EXIT_INTERNAL, READ_BATCH, EXIT_OK, EXIT_SIGINT, EXIT_SIGTERM, STARTING, TERMINAL, NodeState,
@@ -194,7 +194,7 @@ class Supervisor(Transitions):
         proc.pid, proc.ended, proc.hello, proc.connected, proc.bye = None, False, False, False, False
         proc.term_sent = proc.kill_sent = proc.restart_at = proc.stats = None
         self.stopping.started(proc)
-        if proc.remote is None and self.execs.is_program(proc):
+        if self.execs.is_program(proc):
             proc.held = True  # started by _act once what it sends to is ready
             return
         self.processes.start(proc, self._start_data(proc))
@@ -220,8 +220,9 @@ class Supervisor(Transitions):
             except ProgramError as err:
                 self._process_ended(proc, None, str(err))
                 continue
-            self.pipes.add(proc.name, getattr(proc.proc, "topo_output", None))
-            self._program_started(proc, binds)
+            if proc.remote is None:
+                self.pipes.add(proc.name, getattr(proc.proc, "topo_output", None))
+                self._program_started(proc, binds)  # (on another host: once its agent says so)
 
     def _loop(self, events: zmq.Socket[Any], commands: zmq.Socket[Any], control: zmq.Socket[Any]) -> None:
         for sock in (events, commands, control, self._wake_r):
@@ -340,16 +341,24 @@ class Supervisor(Transitions):
             if reply is not None:
                 control.send_multipart([*frames[:-1], json.dumps(reply).encode()])
 
-    def _seen(self, seen: Message | Ended | HostUp) -> None:
-        """What :class:`Processes` saw: an event, a process's end, an agent up."""
+    def _seen(self, seen: Message | Ended | HostUp | ProgramSpawned) -> None:
+        """What :class:`Processes` saw: an event, a process's end, an agent up, a program
+        started on another host."""
         if isinstance(seen, Message):
             self._handle(seen)
+        elif isinstance(seen, ProgramSpawned):
+            if not seen.proc.ended and self.code is None:
+                self._program_started(seen.proc, seen.binds)
+            elif not seen.proc.ended:  # started as the stop began: its stop is SIGTERM
+                self.processes.signal(seen.proc, signal.SIGTERM)
         elif isinstance(seen, Ended):
             self._process_ended(seen.proc, seen.exitcode, seen.how)
         else:
             for proc in self.procs.values():
                 if proc.remote == seen.host and proc.pending and self.stopping.may_start():
                     self._start(proc)
+                    if proc.held:  # a program, due already: no need to wait for the next turn
+                        self._start_programs()
 
     def _process_ended(self, proc: ProcState, exitcode: int | None, how: str | None) -> None:
         proc.ended = True
@@ -361,7 +370,7 @@ class Supervisor(Transitions):
             return
         if all(self.nodes[n].state in TERMINAL or self.nodes[n].state == "restarting" for n in proc.instances):
             return  # nothing left to learn from it (a restart, or every node reported)
-        if proc.remote is None and proc.name in self.processes.programs:  # its exit status is its only report
+        if proc.name in self.processes.programs:  # its exit status is its only report
             program = self.plan.instances[proc.instances[0]].exec[0]
             self._program_ended(proc, exitcode, how or f"{program} {spawn.describe_exit(exitcode)}")
             return

@@ -59,7 +59,6 @@ from topo.testing.overrides import PROBE_NODE, PROBE_PROCESS, OverrideError, Pro
 from topo.testing.source import read_source
 from topo.plan.diff import PlanDiff
 from topo.plan.planner import Plan, make_plan
-from topo.plan.execenv import refuse_exec_nodes
 from topo.supervisor.runstate import STARTING, TERMINAL
 from topo.supervisor.recorder import RunRecorder
 from topo.supervisor.supervise import Supervisor, default_sys_path
@@ -301,7 +300,6 @@ def up(source: str | Path | Mapping[str, Any], *, probes: Mapping[str, Probe] | 
     # the file as written, not the copy a test's probes or overrides made (gone by now):
     # an exec node's program and working directory are relative to it
     plan = replace(make_plan(topology), file=path)
-    refuse_exec_nodes(plan)
     for problem in topology.warnings:
         py_warnings.warn(problem.render(), TopologyWarning, stacklevel=2)
     if record is True:
