@@ -1,5 +1,4 @@
-"""The real ``topo`` with exec nodes: checked, planned and drawn; not started yet, and
-refused before anything starts (no half-run)."""
+"""The real ``topo`` with exec nodes: checked, planned and drawn; added by ``topo apply``."""
 
 from __future__ import annotations
 
@@ -7,11 +6,8 @@ import json
 import os
 from pathlib import Path
 
-import pytest
 
 from conftest import Topo
-from topo.errors import UsageError
-from topo.testing import up
 
 FILE = """\
 topology: polyglot
@@ -56,35 +52,17 @@ def test_check_finds_programs_missing_or_not_executable(topo: Topo) -> None:
     assert f"{path}:8:12: node 'worker': program './worker.sh' is not executable" in result.err
 
 
-def test_up_refuses_exec_nodes_before_anything_starts(topo: Topo) -> None:
-    path = topo.file(FILE)
-    _programs(Path(path).parent)
-    result = topo.run("up", path)
-    assert result.code == 2
-    assert "not yet: exec nodes are checked and planned, not started yet (producer, worker)" in result.err
-    assert "Traceback" not in result.err
-
-
-def test_the_harness_refuses_them_too(topo: Topo) -> None:
-    path = topo.file(FILE)
-    _programs(Path(path).parent)
-    with pytest.raises(UsageError, match="not yet: exec nodes"):
-        with up(path):
-            pass
-
-
-def test_apply_refuses_to_add_an_exec_node_and_the_run_goes_on(topo: Topo) -> None:
+def test_apply_adds_an_exec_node_and_the_run_goes_on(topo: Topo) -> None:
     sock = f"ipc://{topo.tmp}/idle.sock"
     running = ('topology: applyexec\nnodes:\n'
                f'  idle: {{run: "itnodes:block_forever", sockets: {{in: {{type: PULL, external: {{bind: "{sock}"}}}}}}}}\n')
     proc = topo.start("up", topo.file(running))
     topo.wait_for_line(proc, "blocking")
-    edited = running + "  prog: {exec: [./worker.sh]}\n"
+    edited = running + '  prog: {exec: [sh, -c, "echo started; exec sleep 1000"]}\n'
     path = topo.file(edited, "edited.yaml")
-    _programs(Path(path).parent)
     result = topo.run("apply", "applyexec", path)
-    assert result.code != 0, result.out
-    assert "not yet: exec nodes are checked and planned, not started yet (prog)" in result.out + result.err
-    assert proc.poll() is None  # the run is untouched
+    assert result.code == 0, result.out + result.err
+    topo.wait_for_line(proc, r"prog +\| started")
+    assert proc.poll() is None  # the run goes on
     assert topo.run("down", "applyexec").code == 0
     proc.communicate(timeout=30)

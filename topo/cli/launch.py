@@ -22,7 +22,6 @@ from topo.errors import UsageError
 from topo.supervisor import rundir
 from topo.supervisor.output import LogFiles, Printer, format_duration, summary_table
 from topo.plan.planner import make_plan
-from topo.plan.execenv import refuse_exec_nodes
 from topo.supervisor.prestart import prestart
 from topo.supervisor.spawn import default_sys_path
 from topo.supervisor.runstate import EXIT_OK, EXIT_SIGHUP, EXIT_SIGINT, EXIT_SIGTERM
@@ -179,7 +178,6 @@ def _up(file: str | Sources, signals: StopSignals, *, ready_timeout: float, grac
     else:
         topology = load(file, strict=checking.strict, lenient=checking.lenient)
     plan = make_plan(topology)
-    refuse_exec_nodes(plan)
     if record_only and record is None:
         raise UsageError("--record-only names what --record OUT.mcap records: give --record too")
     recorder: RunRecorder | None = None

@@ -36,7 +36,8 @@ from topo.plan.planner import share_of
 from topo.process import curve
 from topo.process.boot import Boot
 from topo.process.control import BEAT, COMMANDS, EVENTS, SILENCE, Kind, Message
-from topo.supervisor import rundir, spawn
+from topo.supervisor import execspawn, rundir, spawn
+from topo.supervisor.keeper import Keeper
 from topo.supervisor.watch import POLL_EXITS
 from topo.hosts import agent_config, agent_dir
 from topo.hosts.agent_config import AgentConfig, encode_config, read_config
@@ -78,6 +79,10 @@ class Agent:
         self._info = {"topology": config.topology, "run_id": config.run_id, "host": config.host,
                       "pid": os.getpid(), "started": rundir.create_time()}
         self.children = {p.name: Child(p.name) for p in config.plan.processes}
+        #: Its exec nodes' programs (topo.supervisor.execspawn), and who ends their groups
+        #: if this agent dies (topo.supervisor.keeper).
+        self.programs = {p.name for p in config.plan.processes if any(config.plan.instances[i].exec for i in p.instances)}
+        self.keeper = Keeper(config.grace)
         #: Which process each node instance runs in (its events name the instance).
         self.process_of = {i: p.name for p in config.plan.processes for i in p.instances}
         self._record_children()
@@ -173,6 +178,7 @@ class Agent:
         if self.taps is not None:
             self.taps.close()
         self.up.close(linger=0 if self.orphaned else 2000)
+        self.keeper.close()
         self.ctx.term()
         shutil.rmtree(self.dir, ignore_errors=True)
         return 0
@@ -184,6 +190,10 @@ class Agent:
         child = sentinels.pop(sock)
         child.proc.join(5.0)
         child.proc.close()
+        if child.name in self.programs:  # its group was killed at the reap; no BYE will come
+            self.keeper.remove(child.proc.pid)
+            child.report_by = time.monotonic()
+            return
         child.report_by = time.monotonic() + (1.0 if child.proc.exitcode == 0 and not child.bye else 0)
 
     # -- talking ---------------------------------------------------------------------------
@@ -257,6 +267,9 @@ class Agent:
         if child is None or (child.proc is not None and child.proc.is_alive()):
             return
         cfg = self.config
+        if child.name in self.programs:
+            self._start_program(child, m)
+            return
         boot = Boot(share_of(cfg.plan, child.name), f"ipc://{self.dir}/{EVENTS}",
                     f"ipc://{self.dir}/{COMMANDS}", str(self.dir), time.time() + float(m["ready_in"]),
                     cfg.grace, os.getpid(), cfg.sys_path, generation=int(m["gen"]),
@@ -267,6 +280,22 @@ class Agent:
         self.uplink.pipes.add(child.name, child.proc.topo_output)
         self.uplink.report(Message(Kind.SPAWNED, {"process": child.name, "gen": child.generation,
                                                   "pid": child.proc.pid}))
+        self._record_children()
+
+    def _start_program(self, child: Child, m: Message) -> None:
+        """An exec node's program, started as the supervisor starts one here
+        (:mod:`topo.supervisor.execspawn`); SPAWNED carries the endpoints it binds (a port
+        picked here, on its host), ENDED why it could not start."""
+        child.generation, child.bye, child.report_by, child.term_sent, child.stats = int(m["gen"]), False, None, None, None
+        try:
+            child.proc, binds = execspawn.start(self.config.plan, child.name, str(self.dir), dict(m["fixed"]), self.keeper)
+        except execspawn.ProgramError as err:
+            self.uplink.report(Message(Kind.ENDED, {"process": child.name, "gen": child.generation, "exitcode": None,
+                                                    "error": str(err)}))
+            return
+        self.uplink.pipes.add(child.name, child.proc.topo_output)
+        self.uplink.report(Message(Kind.SPAWNED, {"process": child.name, "gen": child.generation,
+                                                  "pid": child.proc.pid, "binds": binds}))
         self._record_children()
 
     def _record_children(self) -> None:
@@ -316,7 +345,9 @@ class Agent:
         if why and running:
             _say(f"{why}: stopping {', '.join(running)}")
         for child in self.children.values():
-            if child.proc is not None:
+            if child.proc is not None and child.name in self.programs:
+                spawn.signal_tree(child.proc.pid, signal.SIGTERM)  # a program's STOP
+            elif child.proc is not None:
                 try:
                     self.commands.send_multipart([child.name.encode(), *Message(Kind.STOP, {"reason": why}).encode()],
                                                  zmq.NOBLOCK)

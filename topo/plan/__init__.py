@@ -14,6 +14,8 @@ Modules, in the order a run meets them:
   peer's dial would reach.
 - ``share``: One process's share of the plan, as the process itself sees it: plain tuples
   and strings.
+- ``execplan``: The plan's rules for exec nodes: the receiver binds when the sender is
+  one, who starts after whom, which links a Python gate does not wait for.
 - ``execenv``: What an exec node's program is given: its environment, its arguments
   (placeholders expanded), the instances it starts after.
 - ``planview``: Plain-text views of a topology and its plan, for ``topo check`` and ``topo

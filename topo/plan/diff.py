@@ -34,7 +34,7 @@ from topo.plan.facts import endpoint_of, facts_of
 from topo.plan.planner import Plan
 
 #: Instance fields that the running code cannot take in: their change restarts its process.
-RESTARTS = ("run", "args", "env", "process", "host")
+RESTARTS = ("run", "exec", "ready", "args", "env", "process", "host")
 #: Instance fields the supervisor applies in place.
 IN_PLACE = ("restart", "on_exit", "max_restarts", "restart_window", "replicas")
 #: Socket fields whose change restarts the socket's process.

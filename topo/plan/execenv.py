@@ -18,7 +18,6 @@ import json
 import re
 from typing import Mapping, NamedTuple
 
-from topo.errors import UsageError
 from topo.file.execnodes import PLACEHOLDER, socket_var
 from topo.plan.execplan import exec_waits
 from topo.plan.planner import Plan
@@ -119,11 +118,3 @@ def instance_waits(plan: Plan) -> dict[str, frozenset[str]]:
     exec_nodes = list(dict.fromkeys(i.node for i in plan.instances.values() if i.exec))
     return exec_waits(exec_nodes, {name: i.node for name, i in plan.instances.items()},
                       [(ln.src_instance.rpartition(".")[0], ln.dst_instance.rpartition(".")[0]) for ln in plan.links])
-
-
-def refuse_exec_nodes(plan: Plan) -> None:
-    """Exec nodes are checked and planned, but the runtime does not start programs yet:
-    a run with one is refused whole, before anything starts, rather than half run."""
-    names = list(dict.fromkeys(i.node for i in plan.instances.values() if i.exec))
-    if names:
-        raise UsageError(f"not yet: exec nodes are checked and planned, not started yet ({', '.join(names)})")

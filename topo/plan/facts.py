@@ -45,7 +45,7 @@ def facts_of(plan: Plan) -> dict[str, Any]:
                 "node": i.node, "replica": i.replica, "replicas": i.replicas, "run": i.run,
                 "process": i.process, "host": i.host, "args": canonical(dict(i.args)), "env": dict(i.env),
                 "restart": i.restart.value, "on_exit": i.on_exit.value, "max_restarts": i.max_restarts,
-                "restart_window": i.restart_window,
+                "restart_window": i.restart_window, "exec": list(i.exec), "ready": i.ready,
                 "sockets": {
                     s.name: {"type": s.type.value, "subscribe": list(s.subscribe),
                              "options": canonical(dict(s.options)),
@@ -101,7 +101,7 @@ _SHAPE: dict[str, type] = {"topology": str, "python_path": list, "hosts": dict, 
 _INSTANCE: dict[str, type | tuple[type, ...]] = {
     "node": str, "replica": int, "replicas": int, "run": str, "process": str, "host": str, "args": str,
     "env": dict, "restart": str, "on_exit": str, "max_restarts": int, "restart_window": (int, float),
-    "sockets": dict}
+    "exec": list, "ready": str, "sockets": dict}
 _SOCKET: dict[str, type] = {"type": str, "subscribe": list, "options": str, "external": list}
 _LINK: dict[str, type] = {"from": str, "to": str, "transport": str, "binds": str, "secure": bool,
                           "max_message": int}

@@ -23,6 +23,12 @@ Modules, in the order a run meets them:
 - ``processes``: How a run's processes are started, signalled and seen to end, here or on
   another host.
 - ``spawn``: Starting and killing the OS processes of a run.
+- ``execstarts``: When an exec node's program may start: once every instance it sends to
+  is ready.
+- ``execspawn``: Starting an exec node's program: its wiring, its environment, the program
+  itself (spawned directly, in a process group of its own).
+- ``keeper``: What an exec node leaves behind is ended, even when ``topo up`` is
+  SIGKILLed: one small process per run holds the programs' groups.
 - ``rundir``: Where a run keeps its files, how it is named, and cleaning up after dead
   runs.
 - ``output``: What the supervisor shows and keeps of the nodes' output: prefixes, colours,

@@ -53,7 +53,7 @@ from topo.plan.diff import PlanDiff, diff
 from topo.plan.diffview import diff_json, diff_text
 from topo.plan.facts import facts_of, kept_binds
 from topo.plan.planner import MAX_IPC_NAME, Plan, make_plan
-from topo.plan.execenv import refuse_exec_nodes
+from topo.supervisor.execstarts import ExecStarts
 from topo.plan.share import RUN_DIR
 from topo.supervisor.restarts import History
 from topo.supervisor.runstate import NodeState, ProcState
@@ -108,7 +108,6 @@ def read(request: dict[str, Any], running: Plan) -> Plan:
     reader = load_resolved if run_check else load
     topology = reader(sources, strict=strict, lenient=lenient)
     plan = make_plan(topology, keep_binds=kept_binds(facts_of(running)))
-    refuse_exec_nodes(plan)  # not started yet: refused before anything changes
     return plan
 
 
@@ -225,6 +224,7 @@ class Applier:
         old = sup.plan
         sup.plan = plan
         sup.processes.plan = plan
+        sup.execs = ExecStarts(plan)
         sup.sys_path = sup.processes.sys_path = import_path(sup.sys_path, old, plan)
         self._record(plan)
         for key in d.endpoints_removed:

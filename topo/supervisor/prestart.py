@@ -78,6 +78,8 @@ def prestart(plan: Plan, rd: RunDir, *, ready_timeout: float, grace: float,
         for proc in plan.processes:
             if stop():
                 break
+            if any(plan.instances[i].exec for i in proc.instances):
+                continue  # a program starts once the nodes it sends to are ready: the supervisor's
             boot = Boot(share_of(plan, proc.name), events, commands, str(rd.sockets), ready_by, grace,
                         os.getpid(), sys_path, keys=keys[plan.local_host] if keys else None, record=record)
             procs[proc.name] = spawn.start(boot)

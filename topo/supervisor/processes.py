@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any, Iterator, Mapping, Protocol
 
 import zmq
 
-from topo.supervisor import spawn
+from topo.supervisor import execspawn, spawn
+from topo.supervisor.keeper import Keeper
 from topo.process.control import Kind, Message
 from topo.plan.planner import Plan
 from topo.supervisor.runstate import ProcState, Reporter
@@ -64,6 +65,14 @@ class Ended:
 
 
 @dataclass(frozen=True)
+class ProgramSpawned:
+    """An exec node's program started on another host, binding these endpoints."""
+
+    proc: ProcState
+    binds: dict[str, str]
+
+
+@dataclass(frozen=True)
 class HostUp:
     """An agent is up: the processes waiting for it can be started."""
 
@@ -100,6 +109,11 @@ class Processes:
         #: to adopt them.
         self._prestarted = dict(prestarted or {})
         self.keys = keys
+        #: Processes whose latest start is an exec node's program (:mod:`topo.supervisor.execspawn`):
+        #: what they are told is a signal, how they end is their exit status.
+        self.programs: set[str] = set()
+        #: Ends the programs' groups if this process dies (started with the first program).
+        self.keeper = Keeper(grace)
 
     @property
     def local_keys(self) -> HostKeys | None:
@@ -123,25 +137,40 @@ class Processes:
                                           grace=self.grace, sys_path=self.sys_path, keys=self.keys,
                                           sockets_dir=run_dir, record=self.record)
 
-    def start(self, proc: ProcState, start: dict[str, Any]) -> None:
-        """``start``: gen, fixed, absent, restarts, ready_in (as in a START command)."""
+    def start(self, proc: ProcState, start: dict[str, Any]) -> dict[str, str]:
+        """``start``: gen, fixed, absent, restarts, ready_in (as in a START command).
+        Returns the endpoints a local program binds (key → address; empty for a Python
+        process, which reports its own); raises :class:`topo.supervisor.execspawn.ProgramError`
+        when a program cannot be started."""
         if proc.remote is not None:
             assert self.hosts is not None
+            if any(self.plan.instances[i].exec for i in proc.instances):
+                self.programs.add(proc.name)
+            else:
+                self.programs.discard(proc.name)
             proc.pending = not self.hosts.is_up(proc.remote)
             if proc.pending:
                 self.hosts.launch(proc.remote)
             else:
                 self._remote_gen[proc.name] = proc.generation
                 self.hosts.send(proc.remote, "", Message(Kind.START, {"process": proc.name, **start}))
-            return
+            return {}
+        if any(self.plan.instances[i].exec for i in proc.instances):
+            self.programs.add(proc.name)
+            started, binds = execspawn.start(self.plan, proc.name, self._run_dir, start["fixed"], self.keeper,
+                                             start.get("exec_env"), start.get("pass_fds", ()))
+            self.adopt(proc, started)
+            return binds
+        self.programs.discard(proc.name)
         if proc.generation == 0 and proc.name in self._prestarted:
             self.adopt(proc, self._prestarted.pop(proc.name))
-            return
+            return {}
         boot = Boot(share_of(self.plan, proc.name), self._events, self._commands_address,
                     self._run_dir, time.time() + start["ready_in"], self.grace, os.getpid(), self.sys_path,
                     generation=proc.generation, fixed=start["fixed"], absent=frozenset(start["absent"]),
                     restarts=start["restarts"], keys=self.local_keys, record=self.record)
         self.adopt(proc, spawn.start(boot))
+        return {}
 
     def prestarted(self, proc: ProcState) -> bool:
         """``proc`` runs already, started before the supervisor, and waits to be adopted."""
@@ -168,6 +197,12 @@ class Processes:
             self.hosts.abandon(proc.remote, why)
 
     def send(self, proc: ProcState, message: Message) -> None:
+        """A command to a process's runtime; to a program, which has none, STOP is SIGTERM
+        to its tree (what it started included) and nothing else is sent."""
+        if proc.name in self.programs:
+            if message.kind is Kind.STOP and proc.pid is not None and not proc.ended:
+                self.signal(proc, signal.SIGTERM)
+            return
         if proc.remote is not None:
             if self.hosts is not None:
                 self.hosts.send(proc.remote, proc.name, message)
@@ -183,7 +218,7 @@ class Processes:
     def owns(self, sock: Any) -> bool:
         return sock in self._sentinels or (self.hosts is not None and self.hosts.owns(sock))
 
-    def read(self, sock: Any) -> Iterator[Message | Ended | HostUp]:
+    def read(self, sock: Any) -> Iterator[Message | Ended | HostUp | ProgramSpawned]:
         if sock in self._sentinels:
             yield self._local_end(sock)
             return
@@ -202,9 +237,14 @@ class Processes:
                     continue  # about a process replaced since
                 if m.kind is Kind.SPAWNED:
                     proc.pid = m.data.get("pid")
+                    binds = m.data.get("binds")
+                    if proc.name in self.programs and isinstance(binds, dict):
+                        yield ProgramSpawned(proc, {k: v for k, v in binds.items()
+                                                    if isinstance(k, str) and isinstance(v, str)})
                 elif not proc.ended:
-                    code = m.data.get("exitcode")
-                    yield Ended(proc, code if isinstance(code, int) else None)
+                    code, error = m.data.get("exitcode"), m.data.get("error")
+                    yield Ended(proc, code if isinstance(code, int) else None,
+                                error if isinstance(error, str) and proc.name in self.programs else None)
             elif m.kind in (Kind.START, Kind.SIGNAL, Kind.PING, Kind.SHUTDOWN, Kind.CONNECT, Kind.STOP,
                             Kind.TAP, Kind.UNTAP):
                 continue
@@ -232,6 +272,8 @@ class Processes:
         local = self._sentinels.pop(sock)
         local.proc.join(5.0)  # a pidfd is readable once it can be reaped: no wait
         local.proc.close()
+        if local.name in self.programs:
+            self.keeper.remove(local.proc.pid)  # its group was killed at the reap
         return Ended(local, local.proc.exitcode)
 
     def tick(self, now: float) -> Iterator[Ended]:
@@ -267,7 +309,10 @@ class Processes:
             if proc.proc is not None and proc.proc.is_alive():
                 spawn.signal_tree(proc.proc.pid, signal.SIGKILL)
                 proc.proc.join(5)
+                if proc.name in self.programs:
+                    self.keeper.remove(proc.proc.pid)
             if proc.proc is not None:
                 proc.proc.close()
+        self.keeper.close()
         if self.hosts is not None:
             self.hosts.close(timeout=self.grace + 2.0)

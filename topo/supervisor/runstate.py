@@ -63,6 +63,9 @@ class NodeState:
     status: str | None = None
     #: An exec node said ``STOPPING=1`` (or ``RELOADING=1``, until its next ``READY=1``).
     notice: str | None = None
+    #: An exec node's program's exit status (negative: the signal that ended it), once it
+    #: has ended: ``topo ps`` shows it.
+    exitcode: int | None = None
 
 
 @dataclass
@@ -79,6 +82,9 @@ class ProcState:
     pid: int | None = None
     generation: int = 0
     hello: bool = False
+    #: An exec process not started yet: its program waits for the instances it sends to
+    #: (:mod:`topo.supervisor.execstarts`).
+    held: bool = False
     #: The stop began before it said hello (no node of it had run): it was sent SIGTERM
     #: at once, and its nodes end stopped however it ends.
     stopped_unborn: bool = False
@@ -124,6 +130,12 @@ def why_late(node: NodeState, plan: Any, nodes: dict[str, NodeState], procs: dic
     proc = procs[node.process]
     if node.notice == "waiting for READY=1" and proc.pid is not None:  # an exec node, ready: notify
         return f"its program (pid {proc.pid}) never sent READY=1 to NOTIFY_SOCKET (ready: notify)"
+    if node.state == "starting" and proc.held:
+        from topo.plan.execenv import instance_waits
+
+        waits = sorted(w for w in instance_waits(plan).get(node.name, ()) if nodes[w].state != "running")
+        return ("its program starts once the nodes it sends to are ready, and these are not: " + ", ".join(waits)
+                if waits else "its program waits for endpoints it connects to that were never bound")
     if node.state == "starting" and proc.pending:
         return f"the agent of its host {proc.remote} never said it was up"
     if node.state == "starting":
@@ -155,7 +167,8 @@ def snapshot(nodes: dict[str, NodeState], procs: dict[str, ProcState], local_hos
             "since": now_wall - (now - n.started) if n.started and n.state == "running" else None,
             "error": n.error,
             # a node that has ended while the run goes on: how, and when (wall clock)
-            "exit": EXIT_STATUS.get(n.state),
+            "exit": (n.exitcode if n.exitcode is not None and n.exitcode >= 0 and n.state in EXIT_STATUS
+                     else EXIT_STATUS.get(n.state)),
             "ended": now_wall - (now - n.ended) if n.ended and n.state in TERMINAL else None,
         }
         for n in nodes.values()

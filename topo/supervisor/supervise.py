@@ -30,8 +30,12 @@ from topo.plan.planner import Plan
 from topo.process.boot import Recording, control_addresses
 from topo.process.control import CONTROL, Message
 from topo.supervisor import editing, observing, rundir, spawn
+from topo.supervisor.execspawn import ProgramError
+from topo.supervisor.execstarts import ExecStarts
+from topo.supervisor.execrules import ExecRules
+from topo.supervisor.execsignals import ExecSignals
 from topo.supervisor.pipes import Pipes
-from topo.supervisor.processes import Ended, HostUp, MakeRemoteHosts, Processes
+from topo.supervisor.processes import Ended, HostUp, MakeRemoteHosts, Processes, ProgramSpawned
 from topo.supervisor.restarts import History
 from topo.supervisor.runstate import (
     EXIT_FAILED, EXIT_INTERNAL, READ_BATCH, EXIT_OK, EXIT_SIGINT, EXIT_SIGTERM, STARTING, TERMINAL, NodeState,
@@ -39,7 +43,6 @@ from topo.supervisor.runstate import (
 )
 from topo.supervisor.spawn import default_sys_path
 from topo.supervisor.stopping import Stopping
-from topo.supervisor.transitions import Transitions
 
 if TYPE_CHECKING:
     from topo.supervisor.prestart import Prestarted
@@ -48,7 +51,7 @@ __all__ = ["Supervisor", "Outcome", "Reporter", "default_sys_path", "EXIT_OK", "
            "EXIT_SIGINT", "EXIT_SIGTERM"]
 
 
-class Supervisor(Transitions):
+class Supervisor(ExecRules):
     def __init__(self, plan: Plan, reporter: Reporter, *, ready_timeout: float = 30.0,
                  grace: float = 5.0, sys_path: tuple[str, ...] = (),
                  run_dir: rundir.RunDir | None = None, external: frozenset[str] = frozenset(),
@@ -76,6 +79,8 @@ class Supervisor(Transitions):
         #: The endpoints each process connects to: its CONNECT is sent once they are bound.
         self._needs = {p.name: {k for n in p.instances for s in plan.instances[n].sockets for k in s.connects}
                        for p in plan.processes}
+        #: Exec nodes' programs: started once what they send to is ready (topo.supervisor.execstarts).
+        self.execs = ExecStarts(plan)
         self.code: int | None = None
         self.reason = ""
         self.started = prestarted.started if prestarted else time.monotonic()  # the ready timeout's start
@@ -151,6 +156,9 @@ class Supervisor(Transitions):
                           file=str(Path(self.plan.file).resolve()), **rundir.overlays_info(self.plan.overlays),
                           control=ctl)
             self._endpoints = (ev, cmd)
+            self.signals = ExecSignals(self.plan, self._poller, str(rd.sockets), self.reporter.system,
+                                       lambda n: self.nodes[n].state == "running",
+                                       lambda n: self.nodes[n].state in TERMINAL)
             self.processes.open(ctx, rd.run_id, str(rd.sockets), ev, cmd, commands)
             self.listening.set()
             for proc in self.procs.values():  # a stop asked already (early Ctrl-C): only adopt
@@ -168,6 +176,8 @@ class Supervisor(Transitions):
             self.code, self.reason = EXIT_INTERNAL, f"internal error: {type(err).__name__}: {err}"
             raise
         finally:
+            if hasattr(self, "signals"):
+                self.signals.close_all()
             self.pipes.discard()
             self.processes.close()
             outcome = Outcome(self.code if self.code is not None else EXIT_OK, self.reason, self.nodes)
@@ -190,13 +200,40 @@ class Supervisor(Transitions):
         proc.pid, proc.ended, proc.hello, proc.connected, proc.bye = None, False, False, False, False
         proc.term_sent = proc.kill_sent = proc.restart_at = proc.stats = None
         self.stopping.started(proc)
-        self.processes.start(proc, {
+        if self.execs.is_program(proc):
+            proc.held = True  # started by _act once what it sends to is ready
+            return
+        self.processes.start(proc, self._start_data(proc))
+        if proc.remote is None:
+            self.pipes.add(proc.name, getattr(proc.proc, "topo_output", None))
+
+    def _start_data(self, proc: ProcState) -> dict[str, Any]:
+        return {
             "gen": proc.generation, "fixed": dict(self.bound), "ready_in": self.ready_deadline - time.monotonic(),
             "absent": sorted(n.name for n in self.nodes.values() if n.state in TERMINAL and n.process != proc.name),
             "restarts": {n: self.nodes[n].restarts for n in proc.instances},
-        })
-        if proc.remote is None:
-            self.pipes.add(proc.name, getattr(proc.proc, "topo_output", None))
+        }
+
+    def _start_programs(self) -> None:
+        """Each held program whose receivers are ready (and whose peers' endpoints are
+        bound) is started now; one that cannot be ends as a failure of its node."""
+        for proc in self.procs.values():
+            if not proc.held or not self.execs.due(proc, self.nodes, self.bound, self._needs[proc.name]):
+                continue
+            proc.held = False
+            (name,) = proc.instances
+            extra, passed = self.signals.prepare(name) if proc.remote is None else ({}, ())
+            self._program_starting(name)
+            try:
+                binds = self.processes.start(proc, {**self._start_data(proc), "exec_env": extra, "pass_fds": passed})
+            except ProgramError as err:
+                self.signals.spawned(name, None, passed)
+                self._process_ended(proc, None, str(err))
+                continue
+            self.signals.spawned(name, proc.pid, passed)
+            if proc.remote is None:
+                self.pipes.add(proc.name, getattr(proc.proc, "topo_output", None))
+                self._program_started(proc, binds)  # (on another host: once its agent says so)
 
     def _loop(self, events: zmq.Socket[Any], commands: zmq.Socket[Any], control: zmq.Socket[Any]) -> None:
         for sock in (events, commands, control, self._wake_r):
@@ -217,6 +254,9 @@ class Supervisor(Transitions):
                     self._control(control)
                 elif sock == self._wake_r:
                     os.read(self._wake_r, 256)
+                elif self.signals.owns(sock):
+                    for name, notice in self.signals.read(sock):
+                        self._notice(name, notice)
                 elif self.pipes.owns(sock):
                     self.pipes.read(sock)
                 elif self.processes.owns(sock):
@@ -242,7 +282,8 @@ class Supervisor(Transitions):
 
     def _next_deadline(self) -> float:
         return next_deadline(self.procs, self.ready_deadline + 0.5, self._hold_stop_until,
-                             self.processes.next_deadline(), self.stopping.next_deadline(), acted=self._acted)
+                             self.processes.next_deadline(), self.stopping.next_deadline(),
+                             self.signals.next_deadline(), acted=self._acted)
 
     def _act(self) -> None:
         """Everything that follows from the time and the state: stop, escalate, restart."""
@@ -262,9 +303,17 @@ class Supervisor(Transitions):
                 for name in proc.instances:
                     self.nodes[name].state = "starting"
                 self._start(proc)
+        if self.code is None:
+            self._start_programs()  # (a program restarted just now too: nothing else wakes the loop for it)
+            self._watchdogs(now)
         if self.code is not None and not self.stopping.begun and now >= self._hold_stop_until:
+            self.signals.go.close_all()  # end of file: a program waiting for its go learns of the stop
             for never_started in self.stopping.begin(now, self.reason):
                 self._process_ended(never_started, 0, None)
+            for proc in self.procs.values():
+                if proc.held:  # a program that never started: its receivers were not ready yet
+                    proc.held = False
+                    self.stopping.not_started(proc)
         if self._hurry:
             self.stopping.hurry(now)
         self.stopping.escalate(now)
@@ -309,20 +358,30 @@ class Supervisor(Transitions):
             if reply is not None:
                 control.send_multipart([*frames[:-1], json.dumps(reply).encode()])
 
-    def _seen(self, seen: Message | Ended | HostUp) -> None:
-        """What :class:`Processes` saw: an event, a process's end, an agent up."""
+    def _seen(self, seen: Message | Ended | HostUp | ProgramSpawned) -> None:
+        """What :class:`Processes` saw: an event, a process's end, an agent up, a program
+        started on another host."""
         if isinstance(seen, Message):
             self._handle(seen)
+        elif isinstance(seen, ProgramSpawned):
+            if not seen.proc.ended and self.code is None:
+                self._program_started(seen.proc, seen.binds)
+            elif not seen.proc.ended:  # started as the stop began: its stop is SIGTERM
+                self.processes.signal(seen.proc, signal.SIGTERM)
         elif isinstance(seen, Ended):
             self._process_ended(seen.proc, seen.exitcode, seen.how)
         else:
             for proc in self.procs.values():
                 if proc.remote == seen.host and proc.pending and self.stopping.may_start():
                     self._start(proc)
+                    if proc.held:  # a program, due already: no need to wait for the next turn
+                        self._start_programs()
 
     def _process_ended(self, proc: ProcState, exitcode: int | None, how: str | None) -> None:
         proc.ended = True
         self.pipes.close(proc.name)  # its last words, before what is said of its end
+        if proc.remote is None and self.execs.is_program(proc):
+            self._program_gone(proc.instances[0])  # what it said before its end; its socket and pipe closed
         if self.code is not None and proc.restart_at is None:
             self.stopping.restart_cancelled(proc)
         if proc.stopped_unborn and not proc.hello:
@@ -330,6 +389,10 @@ class Supervisor(Transitions):
             return
         if all(self.nodes[n].state in TERMINAL or self.nodes[n].state == "restarting" for n in proc.instances):
             return  # nothing left to learn from it (a restart, or every node reported)
+        if proc.name in self.processes.programs:  # its exit status is its only report
+            program = self.plan.instances[proc.instances[0]].exec[0]
+            self._program_ended(proc, exitcode, how or f"{program} {spawn.describe_exit(exitcode)}")
+            return
         if exitcode == 0 and proc.remote is None:
             # a clean exit: its last events may still be on their way; they say how it ended
             deadline = time.monotonic() + 1.0

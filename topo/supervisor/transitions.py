@@ -19,6 +19,7 @@ from topo.supervisor.runstate import EXIT_FAILED, EXIT_OK, TERMINAL, NodeState, 
 
 if TYPE_CHECKING:
     from topo.plan.planner import Plan
+    from topo.supervisor.execstarts import ExecStarts
     from topo.supervisor.pipes import Pipes
     from topo.supervisor.processes import Processes
     from topo.supervisor.restarts import History
@@ -44,6 +45,7 @@ class Transitions:
     code: int | None
     pipes: Pipes
     processes: Processes
+    execs: ExecStarts
     stopping: Stopping
     sys_path: tuple[str, ...]
     _needs: dict[str, set[str]]
@@ -111,6 +113,37 @@ class Transitions:
             waiting = "\n".join(f"  waiting: {w}" for w in m["waiting"])
             self._fail(node, f"not ready within {self.ready_timeout:g}s\n{waiting}", None)
 
+    def _program_started(self, proc: ProcState, binds: dict[str, str]) -> None:
+        """An exec node's program has started: what a runtime would report, told here (it
+        is known to the supervisor alone). Its hello and wiring are done (it was handed its
+        endpoints), what it binds is bound (ipc paths, ports picked before it started:
+        peers waiting for them are sent their table), and with ``ready: started`` it is
+        ready."""
+        proc.hello = proc.connected = True
+        for name in proc.instances:
+            self._handle(Message(Kind.BOUND, {"instance": name, "gen": proc.generation, "endpoints": binds}))
+            if self.plan.instances[name].ready == "started":
+                self._handle(Message(Kind.READY, {"instance": name, "gen": proc.generation}))
+
+    def _program_ended(self, proc: ProcState, exitcode: int | None, how: str) -> None:
+        """An exec node's program ended (``how``: its exit status in words): status 0 is a
+        node that returned, any other a failure with that status, both as the restart
+        policy says; during the run's stop (the program was sent SIGTERM), it stopped."""
+        for name in proc.instances:
+            node = self.nodes[name]
+            if node.state in TERMINAL or node.state == "restarting":
+                continue
+            node.exitcode = exitcode
+            if self.code is not None:
+                node.state, node.ended = "stopped", time.monotonic()
+                if proc.kill_sent is not None:
+                    node.error = f"ignored the stop: killed after the {self.grace:g}s grace period"
+                    self.reporter.system(f"{name} {node.error}")
+            elif exitcode == 0:
+                self._ended(node, None, None)
+            else:
+                self._ended(node, how, None)
+
     def _code_failed(self, node: NodeState, error: str, missing: str | None) -> bool:
         """A node's code cannot be imported: said once per node and error, with where its
         ``run:`` is written and, for a module not found, where it was looked for; every
@@ -152,7 +185,7 @@ class Transitions:
             self._fail(node, error, tb, quiet)
             return
         node.state, node.ended = "exited", time.monotonic()
-        self.reporter.system(f"{node.name} returned")
+        self.reporter.system(f"{node.name} {'exited with status 0' if inst.exec else 'returned'}")
         if inst.on_exit is OnExit.STOP and all(
                 n.state in TERMINAL for n in self.nodes.values() if self.plan.instances[n.name].node == inst.node):
             self.request_stop(EXIT_OK, f"{inst.node} returned (on_exit: stop)")

@@ -41,7 +41,7 @@ import tempfile
 import threading
 import time
 import warnings as py_warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -59,7 +59,6 @@ from topo.testing.overrides import PROBE_NODE, PROBE_PROCESS, OverrideError, Pro
 from topo.testing.source import read_source
 from topo.plan.diff import PlanDiff
 from topo.plan.planner import Plan, make_plan
-from topo.plan.execenv import refuse_exec_nodes
 from topo.supervisor.runstate import STARTING, TERMINAL
 from topo.supervisor.recorder import RunRecorder
 from topo.supervisor.supervise import Supervisor, default_sys_path
@@ -83,6 +82,9 @@ class Result:
     state: str
     error: str | None
     traceback: str | None
+    #: An exec node's program's exit status once it has ended (negative: the signal that
+    #: ended it); None for a Python node.
+    exitcode: int | None = None
 
     @property
     def returned(self) -> bool:
@@ -166,7 +168,7 @@ class Run:
         node = self.recorder.states.get(name)
         if node is None:
             return Result(name, "starting", None, None)
-        return Result(name, node.state, node.error, node.traceback)
+        return Result(name, node.state, node.error, node.traceback, node.exitcode)
 
     def wait_for(self, node: str, timeout: float = 30.0) -> Result:
         """Until the node (every instance, for a replicated node's name) has ended."""
@@ -295,8 +297,9 @@ def up(source: str | Path | Mapping[str, Any], *, probes: Mapping[str, Probe] | 
     """
     topology, path = read_source(source, probes=probes or {}, overrides=overrides or {}, overlays=overlays,
                                  sets=sets, profiles=profiles, strict=strict, lenient=lenient)
-    plan = make_plan(topology)
-    refuse_exec_nodes(plan)
+    # the file as written, not the copy a test's probes or overrides made (gone by now):
+    # an exec node's program and working directory are relative to it
+    plan = replace(make_plan(topology), file=path)
     for problem in topology.warnings:
         py_warnings.warn(problem.render(), TopologyWarning, stacklevel=2)
     if record is True:

@@ -90,3 +90,22 @@ def test_a_python_sender_keeps_its_gate_toward_an_exec_receiver(plan):
         """)
     (sock,) = share_of(p, "pub").instances["pub"].sockets
     assert [q.wait for q in sock.peers] == [True]
+
+
+def test_a_changed_exec_command_or_ready_restarts_the_program(plan):
+    from topo.plan.diff import diff
+    from topo.plan.facts import checked, facts_of
+
+    text = """\
+        topology: t
+        nodes:
+          prog: {exec: [./a, "1"], sockets: {out: PUSH}}
+          sink: {run: m:f, sockets: {in: PULL}}
+        links: [prog.out -> sink.in]
+        """
+    old = checked(facts_of(plan(text)))
+    d = diff(old, facts_of(plan(text.replace('"1"', '"2"'))), link_restarts=True)
+    assert [(p.kind, p.name) for p in d.processes] == [("↻", "prog")]
+    assert [c.what for c in d.changed[0].changes] == ["exec"]
+    d = diff(old, facts_of(plan(text.replace("./a, \"1\"]", "./a, \"1\"], ready: notify"))), link_restarts=True)
+    assert [c.what for c in d.changed[0].changes] == ["ready"]
