@@ -90,6 +90,9 @@ class Supervisor(ExecRules):
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_w, False)
         self._poller = zmq.Poller()
+        #: Exec programs' sd_notify sockets, watchdogs and go pipes (topo.supervisor.execsignals).
+        self.signals = ExecSignals(plan, self._poller, reporter.system, lambda n: self.nodes[n].state == "running",
+                                   lambda n: self.nodes[n].state in TERMINAL)
         self.processes = Processes(plan, self.procs, self._poller, reporter, grace=grace, sys_path=sys_path,
                                    prestarted=prestarted.procs if prestarted else None, hosts=hosts,
                                    keys=prestarted.keys if prestarted else None, record=record)
@@ -156,9 +159,7 @@ class Supervisor(ExecRules):
                           file=str(Path(self.plan.file).resolve()), **rundir.overlays_info(self.plan.overlays),
                           control=ctl)
             self._endpoints = (ev, cmd)
-            self.signals = ExecSignals(self.plan, self._poller, str(rd.sockets), self.reporter.system,
-                                       lambda n: self.nodes[n].state == "running",
-                                       lambda n: self.nodes[n].state in TERMINAL)
+            self.signals.open(str(rd.sockets))
             self.processes.open(ctx, rd.run_id, str(rd.sockets), ev, cmd, commands)
             self.listening.set()
             for proc in self.procs.values():  # a stop asked already (early Ctrl-C): only adopt
@@ -176,8 +177,7 @@ class Supervisor(ExecRules):
             self.code, self.reason = EXIT_INTERNAL, f"internal error: {type(err).__name__}: {err}"
             raise
         finally:
-            if hasattr(self, "signals"):
-                self.signals.close_all()
+            self.signals.close_all()
             self.pipes.discard()
             self.processes.close()
             outcome = Outcome(self.code if self.code is not None else EXIT_OK, self.reason, self.nodes)
