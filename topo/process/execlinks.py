@@ -24,7 +24,9 @@ from __future__ import annotations
 
 import os
 import queue
+import select
 import threading
+import time
 from typing import Any, Callable
 
 import zmq
@@ -33,26 +35,53 @@ from topo.process.control import Kind, Message
 from topo.process.gate import handshakes_in
 
 
+#: How often a handshake whose pipe the node's thread has not taken yet is looked at
+#: again (seconds), and for how long at most before it is reported anyway.
+RECHECK, TAKE_WITHIN = 0.001, 1.0
+
+
+class _Watched:
+    """One socket's monitor, and handshakes seen whose pipe its node has not yet taken."""
+
+    __slots__ = ("instance", "socket", "mailbox", "pending", "since")
+
+    def __init__(self, instance: str, socket: str, mailbox: int) -> None:
+        self.instance, self.socket, self.mailbox = instance, socket, mailbox
+        self.pending = 0
+        self.since = 0.0
+
+
+def taken(mailbox: int) -> bool:
+    """Whether the socket's command mailbox (its ``ZMQ_FD``, an eventfd) has no command
+    waiting for its owning thread: the pipe a handshake handed over is then attached (a
+    bound SUB has sent its subscriptions). Looked at with a poll, never read: the node's
+    thread stays its only reader."""
+    p = select.poll()
+    p.register(mailbox, select.POLLIN)
+    return not p.poll(0)
+
+
 class ExecLinks(threading.Thread):
     """One per process that has a socket with an exec sender; started at its first socket."""
 
     def __init__(self, send: Callable[[Message], None]) -> None:
         super().__init__(name="topo:execlinks", daemon=True)
         self.send = send
-        self._new: queue.SimpleQueue[tuple[str, str, zmq.Socket[Any]]] = queue.SimpleQueue()
+        self._new: queue.SimpleQueue[tuple[zmq.Socket[Any], _Watched]] = queue.SimpleQueue()
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_w, False)
         self._lock = threading.Lock()
         self._closed = False
 
-    def watch(self, instance: str, socket: str, monitor: zmq.Socket[Any]) -> None:
+    def watch(self, instance: str, socket: str, monitor: zmq.Socket[Any], mailbox: int) -> None:
         """Hands over a monitor (its PAIR leaves the caller's thread: the queue's lock is
-        the memory barrier pyzmq asks for); starts the thread the first time."""
+        the memory barrier pyzmq asks for) and the socket's ``ZMQ_FD``, read by the caller
+        (the socket's owner until now); starts the thread the first time."""
         with self._lock:
             if self._closed:  # the context is being terminated: nothing more to report
                 monitor.close(linger=0)
                 return
-            self._new.put((instance, socket, monitor))
+            self._new.put((monitor, _Watched(instance, socket, mailbox)))
             if self.ident is None:
                 self.start()
             try:
@@ -63,24 +92,26 @@ class ExecLinks(threading.Thread):
     def run(self) -> None:
         poller = zmq.Poller()
         poller.register(self._wake_r, zmq.POLLIN)
-        watched: dict[zmq.Socket[Any], tuple[str, str]] = {}
+        watched: dict[zmq.Socket[Any], _Watched] = {}
         try:
             while True:
-                for sock, _ in poller.poll():
+                waiting = [w for w in watched.values() if w.pending]
+                for sock, _ in poller.poll(int(RECHECK * 1000) if waiting else None):
                     if sock == self._wake_r:
                         os.read(self._wake_r, 256)
                         while True:
                             try:
-                                instance, name, monitor = self._new.get_nowait()
+                                monitor, w = self._new.get_nowait()
                             except queue.Empty:
                                 break
-                            watched[monitor] = (instance, name)
+                            watched[monitor] = w
                             poller.register(monitor, zmq.POLLIN)
                     elif sock in watched:
                         count = handshakes_in(sock)
                         if count:
-                            instance, name = watched[sock]
-                            self.send(Message(Kind.LINKED, {"instance": instance, "socket": name, "count": count}))
+                            w = watched[sock]
+                            w.pending, w.since = w.pending + count, w.since or time.monotonic()
+                self._report([w for w in watched.values() if w.pending])
         except zmq.ZMQError:
             pass  # ETERM: the nodes' context is being terminated
         finally:
@@ -90,8 +121,17 @@ class ExecLinks(threading.Thread):
                     monitor.close(linger=0)
                 while True:  # handed over after the last poll
                     try:
-                        self._new.get_nowait()[2].close(linger=0)
+                        self._new.get_nowait()[0].close(linger=0)
                     except queue.Empty:
                         break
                 os.close(self._wake_r)
                 os.close(self._wake_w)
+
+    def _report(self, waiting: list[_Watched]) -> None:
+        """Each socket whose new pipes its node's thread has taken (or that has waited
+        :data:`TAKE_WITHIN` for it: a node busy elsewhere) is reported."""
+        now = time.monotonic()
+        for w in waiting:
+            if taken(w.mailbox) or now - w.since >= TAKE_WITHIN:
+                self.send(Message(Kind.LINKED, {"instance": w.instance, "socket": w.socket, "count": w.pending}))
+                w.pending, w.since = 0, 0.0

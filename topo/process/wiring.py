@@ -190,7 +190,8 @@ class Wiring(threading.Thread):
                         self.watch.remove(gate)
                         kept = gate.finish(keep_monitor=bool(gate.exec_senders))
                         if kept is not None:
-                            self._exec_links().watch(runner.inst.name, gate.planned.name, kept)
+                            self._exec_links().watch(runner.inst.name, gate.planned.name, kept,
+                                                     int(gate.sock.getsockopt(zmq.FD)))
                     gated.add(runner)
                     if not runner.code.done.is_set():
                         importing.append(runner)  # no longer waiting for peers: `topo ps` says so

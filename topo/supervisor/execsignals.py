@@ -29,19 +29,24 @@ from topo.supervisor.notifymsg import Notice
 
 
 class ExecSignals:
-    def __init__(self, plan: Plan, poller: Any, sockets_dir: str, say: Callable[[str], None],
+    def __init__(self, plan: Plan, poller: Any, say: Callable[[str], None],
                  is_ready: Callable[[str], bool], has_ended: Callable[[str], bool]) -> None:
         """``poller``: the supervisor's loop's (a ``zmq.Poller``): each notify socket is in
         it while open, taken out before it is closed (its number may be reused at once)."""
         self.plan = plan
         self.poller = poller
         self.exec = {name for name, i in plan.instances.items() if i.exec}
-        self.notify = NotifySockets(sockets_dir, say)
+        self.notify = NotifySockets("", say)  # (its directory: :meth:`open`)
         self.watchdogs = Watchdogs()
-        self.go = GoSignals(receivers_of([(ln.src_instance, ln.dst_instance) for ln in plan.links], self.exec,
-                                         instance_waits(plan)), is_ready, has_ended)
+        receivers = receivers_of([(ln.src_instance, ln.dst_instance) for ln in plan.links], self.exec,
+                                 instance_waits(plan)) if self.exec else {}
+        self.go = GoSignals(receivers, is_ready, has_ended)
         #: Instances whose watchdog is armed for their current run (armed once ready).
         self._armed: set[str] = set()
+
+    def open(self, sockets_dir: str) -> None:
+        """The run's directory exists: notify sockets are made in it from now on."""
+        self.notify.directory = sockets_dir
 
     def prepare(self, instance: str) -> tuple[dict[str, str], tuple[int, ...]]:
         """What the program of ``instance`` is started with besides its wiring: variables,
