@@ -225,6 +225,7 @@ class Applier:
         sup.plan = plan
         sup.processes.plan = plan
         sup.execs = ExecStarts(plan)
+        sup.signals.replan(plan)  # type: ignore[attr-defined]
         sup.sys_path = sup.processes.sys_path = import_path(sup.sys_path, old, plan)
         self._record(plan)
         for key in d.endpoints_removed:

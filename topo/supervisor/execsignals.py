@@ -33,16 +33,21 @@ class ExecSignals:
                  is_ready: Callable[[str], bool], has_ended: Callable[[str], bool]) -> None:
         """``poller``: the supervisor's loop's (a ``zmq.Poller``): each notify socket is in
         it while open, taken out before it is closed (its number may be reused at once)."""
-        self.plan = plan
         self.poller = poller
-        self.exec = {name for name, i in plan.instances.items() if i.exec}
         self.notify = NotifySockets("", say)  # (its directory: :meth:`open`)
         self.watchdogs = Watchdogs()
-        receivers = receivers_of([(ln.src_instance, ln.dst_instance) for ln in plan.links], self.exec,
-                                 instance_waits(plan)) if self.exec else {}
-        self.go = GoSignals(receivers, is_ready, has_ended)
+        self.go = GoSignals({}, is_ready, has_ended)
+        self.replan(plan)
         #: Instances whose watchdog is armed for their current run (armed once ready).
         self._armed: set[str] = set()
+
+    def replan(self, plan: Plan) -> None:
+        """The run's plan (``topo apply`` gives it a new one): its exec instances and the
+        receivers of each, for the programs started from now on."""
+        self.plan = plan
+        self.exec = {name for name, i in plan.instances.items() if i.exec}
+        self.go.receivers = receivers_of([(ln.src_instance, ln.dst_instance) for ln in plan.links], self.exec,
+                                         instance_waits(plan)) if self.exec else {}
 
     def open(self, sockets_dir: str) -> None:
         """The run's directory exists: notify sockets are made in it from now on."""
