@@ -22,9 +22,12 @@ termination up.
 
 from __future__ import annotations
 
+import array
+import fcntl
 import os
 import queue
 import select
+import termios
 import threading
 import time
 from typing import Any, Callable
@@ -43,12 +46,28 @@ RECHECK, TAKE_WITHIN = 0.001, 1.0
 class _Watched:
     """One socket's monitor, and handshakes seen whose pipe its node has not yet taken."""
 
-    __slots__ = ("instance", "socket", "mailbox", "pending", "since")
+    __slots__ = ("instance", "socket", "mailbox", "pending", "since", "fds", "taken_at")
 
     def __init__(self, instance: str, socket: str, mailbox: int) -> None:
         self.instance, self.socket, self.mailbox = instance, socket, mailbox
         self.pending = 0
         self.since = 0.0
+        #: The connections' descriptors (their accept or connect events).
+        self.fds: list[int] = []
+        #: When its node's thread was first seen to have taken the new pipes (0: not yet).
+        self.taken_at = 0.0
+
+
+def unread(fd: int) -> int:
+    """Bytes this end of a connection has sent that the other end has not read yet (a unix
+    socket's; for tcp, not yet acknowledged): 0 once a bound SUB's subscription has been
+    read by the program's I/O thread. 0 for a descriptor that is no socket (closed since)."""
+    buf = array.array("i", [0])
+    try:
+        fcntl.ioctl(fd, termios.TIOCOUTQ, buf, True)
+    except OSError:
+        return 0
+    return buf[0]
 
 
 def taken(mailbox: int) -> bool:
@@ -107,9 +126,9 @@ class ExecLinks(threading.Thread):
                             watched[monitor] = w
                             poller.register(monitor, zmq.POLLIN)
                     elif sock in watched:
-                        count = handshakes_in(sock)
+                        w = watched[sock]
+                        count = handshakes_in(sock, w.fds)
                         if count:
-                            w = watched[sock]
                             w.pending, w.since = w.pending + count, w.since or time.monotonic()
                 self._report([w for w in watched.values() if w.pending])
         except zmq.ZMQError:
@@ -132,6 +151,11 @@ class ExecLinks(threading.Thread):
         :data:`TAKE_WITHIN` for it: a node busy elsewhere) is reported."""
         now = time.monotonic()
         for w in waiting:
-            if taken(w.mailbox) or now - w.since >= TAKE_WITHIN:
+            if not w.taken_at and taken(w.mailbox):
+                w.taken_at = now
+            # the pipes taken a look ago (its subscription handed to the receiver's I/O
+            # thread), and what its connections sent read by the program's I/O thread
+            settled = w.taken_at and now > w.taken_at and not any(unread(fd) for fd in w.fds)
+            if settled or now - w.since >= TAKE_WITHIN:
                 self.send(Message(Kind.LINKED, {"instance": w.instance, "socket": w.socket, "count": w.pending}))
-                w.pending, w.since = 0, 0.0
+                w.pending, w.since, w.taken_at, w.fds = 0, 0.0, 0.0, []

@@ -139,7 +139,9 @@ class SocketGate:
         if net or self.exec_senders:
             with _monitor_lock:
                 address = f"inproc://#topo-monitor/{next(_monitor_ids)}"
-            sock.monitor(address, zmq.EVENT_HANDSHAKE_SUCCEEDED)
+            # a socket with exec senders: the connection's descriptor too (topo.process.execlinks)
+            sock.monitor(address, zmq.EVENT_HANDSHAKE_SUCCEEDED | (
+                zmq.EVENT_ACCEPTED | zmq.EVENT_CONNECTED if self.exec_senders else 0))
             self.monitor = ctx.socket(zmq.PAIR)
             self.monitor.connect(address)
 
@@ -232,17 +234,20 @@ class SocketGate:
         return kept
 
 
-def handshakes_in(monitor: zmq.Socket[Any]) -> int:
-    """How many ``EVENT_HANDSHAKE_SUCCEEDED`` wait on a monitor's PAIR (read, not waited for)."""
+def handshakes_in(monitor: zmq.Socket[Any], fds: list[int] | None = None) -> int:
+    """How many ``EVENT_HANDSHAKE_SUCCEEDED`` wait on a monitor's PAIR (read, not waited
+    for); ``fds``: gets the descriptor of each connection accepted or made."""
     count = 0
     while True:
         try:
             frames = monitor.recv_multipart(zmq.NOBLOCK)
         except zmq.Again:
             return count
-        event, _ = _EVENT.unpack(frames[0][:6])
+        event, value = _EVENT.unpack(frames[0][:6])
         if event == zmq.EVENT_HANDSHAKE_SUCCEEDED:
             count += 1
+        elif fds is not None and event in (zmq.EVENT_ACCEPTED, zmq.EVENT_CONNECTED):
+            fds.append(value)
 
 
 class GateWatch:
