@@ -12,6 +12,7 @@ Runs, one after the other (they would disturb each other's timings side by side)
 - ``record.py``: what ``topo up --record`` costs a whole run, and a recording's bytes per message;
 - ``apply.py``: ``topo apply`` of a one-node change of the 200-node topology against its
   full relaunch (docs/editing.md);
+- ``exec.py``: 16 exec nodes that exit at once against 16 bare ``subprocess`` starts;
 
 then ``plots.py`` (if matplotlib is installed: ``pip install -e '.[bench]'``), which draws
 docs/img/*.png from the JSON results the benchmarks left in docs/img/, and ``summary.py``,
@@ -53,6 +54,7 @@ def main() -> int:
         ["tap.py", *quick, *common],
         ["record.py", *quick, *common],
         ["apply.py", *quick, *common],
+        ["exec.py", *quick, *common],
     ]
     begun = time.monotonic()
     failed = []

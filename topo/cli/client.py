@@ -236,7 +236,9 @@ def format_ps(entries: list[dict[str, Any]]) -> str:
             blocks.append(f"{head}\n  {entry['error']}")
             continue
         hosts = len({n.get("host") for n in entry["nodes"]}) > 1
-        rows = [("NODE", "PROCESS", *(("HOST",) if hosts else ()), "PID", "STATE", "RESTARTS", "UPTIME", "CPU%", "MEM")]
+        status = any(n.get("status") for n in entry["nodes"])  # exec nodes' sd_notify STATUS=
+        rows = [("NODE", "PROCESS", *(("HOST",) if hosts else ()), "PID", "STATE", "RESTARTS", "UPTIME", "CPU%", "MEM",
+                 *(("STATUS",) if status else ()))]
         for n in entry["nodes"]:
             rows.append((
                 n["name"], n["process"], *((str(n.get("host")),) if hosts else ()), str(n.get("pid") or "-"),
@@ -244,6 +246,7 @@ def format_ps(entries: list[dict[str, Any]]) -> str:
                 format_duration(n["uptime"]) if n.get("uptime") is not None else "-",
                 f"{n['cpu']:.0f}" if n.get("cpu") is not None else "-",
                 f"{n['rss'] / 2**20:.0f}M" if n.get("rss") is not None else "-",
+                *((str(n.get("status") or ""),) if status else ()),
             ))
         widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
         lines = ["  " + "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]

@@ -270,6 +270,8 @@ class _Builder:
             at={**at, **self.entries_of(path, "exec", value.get("exec"))},
             exec=tuple(value["exec"]) if isinstance(value.get("exec"), list) and INVALID not in value["exec"] else (),
             ready=Ready(value["ready"]) if isinstance(value.get("ready"), str) else None,
+            watchdog=float(value["watchdog"]) if isinstance(value.get("watchdog"), (int, float))
+            and not isinstance(value.get("watchdog"), bool) else None,
         )
 
     def entries_of(self, path: Path, key: str, raw: Any) -> dict[str, Pos]:

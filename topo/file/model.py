@@ -134,6 +134,8 @@ class NodeSpec:
     #: ``hosts: all`` as written (``("all",)``); once an allocation is resolved
     #: (:mod:`topo.file.allocation`), the hosts its instances take in turn.
     hosts: tuple[str, ...] = ()
+    #: ``watchdog:`` of an exec node: seconds between the program's ``WATCHDOG=1``; None: none.
+    watchdog: float | None = None
 
     def where(self, key: str) -> Pos:
         return self.at.get(key, self.pos)

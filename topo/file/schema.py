@@ -174,6 +174,11 @@ _EXEC: dict[str, Any] = {
         "enum": [r.value for r in Ready],
         "description": "Exec nodes: started (default) or notify (waits for READY=1 on NOTIFY_SOCKET).",
     },
+    "watchdog": {
+        "type": "number", "minimum": 0.01, "maximum": 31_536_000,
+        "description": "Exec nodes: seconds within which the program sends WATCHDOG=1 on NOTIFY_SOCKET, "
+                       "again and again once ready (WATCHDOG_USEC tells it); a miss fails the node.",
+    },
 }
 
 #: A node's profiles (a node, not ``defaults``: a profile says which nodes a run has).

@@ -115,6 +115,8 @@ class Instance:
     exec: tuple[str, ...] = ()
     #: An exec node's ``ready:`` (``started`` or ``notify``); "" for a Python node.
     ready: str = ""
+    #: An exec node's ``watchdog:`` in seconds; 0: none.
+    watchdog: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -211,6 +213,7 @@ class Plan:
                 {
                     "name": i.name, "node": i.node, "replica": i.replica, "run": i.run,
                     **({"exec": list(i.exec), "ready": i.ready} if i.exec else {}),
+                    **({"watchdog": i.watchdog} if i.watchdog else {}),
                     "process": i.process, "host": i.host, "restart": i.restart.value,
                     "on_exit": i.on_exit.value,
                     "sockets": [
@@ -311,6 +314,7 @@ def make_plan(t: Topology, keep_binds: Mapping[str, bool] | None = None) -> Plan
                 replicas=node.replicas,
                 sockets=sockets, run_at=str(node.where("run")), env=dict(node.env),
                 exec=node.exec, ready=(node.ready or Ready.STARTED).value if node.exec else "",
+                watchdog=node.watchdog or 0.0 if node.exec else 0.0,
             )
     return Plan(
         topology=t.name, file=t.file,

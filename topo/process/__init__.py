@@ -29,6 +29,8 @@ Modules, in the order a run meets them:
   hand over.
 - ``sockets``: Creating one node's sockets from the plan: types, options, subscriptions.
 - ``gate``: The readiness gate: when may a node's function be called?
+- ``execlinks``: A receiver's connections from exec senders, seen after its gate and told
+  to the supervisor (for the senders' go).
 - ``external``: Endpoints outside the topology: bound and connected after the gate,
   lingering bounded.
 - ``curve``: CURVE for everything that crosses hosts: keys per run, options per endpoint,

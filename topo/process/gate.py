@@ -122,6 +122,10 @@ class SocketGate:
         self.transports = transports
         self.addresses = addresses
         net = [p for p in self.peers if transports[p.endpoint] != INPROC]
+        #: Exec senders that connect only after this gate (their handshakes are reported
+        #: past it, :mod:`topo.process.execlinks`).
+        self.exec_senders = [p for p in planned.peers if not p.wait and p.instance not in absent
+                             and transports[p.endpoint] != INPROC]
         self.expected_handshakes = len(net)
         self.handshakes = 0
         self.counts_subscriptions = planned.type == PUB
@@ -132,10 +136,12 @@ class SocketGate:
                     self.expected_topics.update(t.encode() for t in peer.subscribe)
         self.seen_topics: Counter[bytes] = Counter()
         self.monitor: zmq.Socket[Any] | None = None
-        if net:
+        if net or self.exec_senders:
             with _monitor_lock:
                 address = f"inproc://#topo-monitor/{next(_monitor_ids)}"
-            sock.monitor(address, zmq.EVENT_HANDSHAKE_SUCCEEDED)
+            # a socket with exec senders: the connection's descriptor too (topo.process.execlinks)
+            sock.monitor(address, zmq.EVENT_HANDSHAKE_SUCCEEDED | (
+                zmq.EVENT_ACCEPTED | zmq.EVENT_CONNECTED if self.exec_senders else 0))
             self.monitor = ctx.socket(zmq.PAIR)
             self.monitor.connect(address)
 
@@ -143,14 +149,7 @@ class SocketGate:
 
     def on_monitor(self) -> None:
         assert self.monitor is not None
-        while True:
-            try:
-                frames = self.monitor.recv_multipart(zmq.NOBLOCK)
-            except zmq.Again:
-                return
-            event, _ = _EVENT.unpack(frames[0][:6])
-            if event == zmq.EVENT_HANDSHAKE_SUCCEEDED:
-                self.handshakes += 1
+        self.handshakes += handshakes_in(self.monitor)
 
     def on_subscription(self) -> None:
         while True:
@@ -213,8 +212,14 @@ class SocketGate:
             out.append(f"socket {name!r}: subscriptions {topics} not seen yet (from {', '.join(waiting)})")
         return out
 
-    def finish(self) -> None:
-        """Stops monitoring and attaches pipes the socket has been handed but not taken."""
+    def finish(self, keep_monitor: bool = False) -> zmq.Socket[Any] | None:
+        """Stops monitoring and attaches pipes the socket has been handed but not taken.
+        ``keep_monitor``: the monitor stays on and its PAIR is returned, for the caller to
+        read and close (a socket whose exec senders connect after the gate:
+        :mod:`topo.process.execlinks`); None if it has none."""
+        kept = None
+        if keep_monitor and self.monitor is not None:
+            kept, self.monitor = self.monitor, None
         if self.monitor is not None:
             try:
                 self.sock.disable_monitor()
@@ -226,6 +231,23 @@ class SocketGate:
             self.sock.getsockopt(zmq.EVENTS)
         except zmq.ZMQError:
             pass
+        return kept
+
+
+def handshakes_in(monitor: zmq.Socket[Any], fds: list[int] | None = None) -> int:
+    """How many ``EVENT_HANDSHAKE_SUCCEEDED`` wait on a monitor's PAIR (read, not waited
+    for); ``fds``: gets the descriptor of each connection accepted or made."""
+    count = 0
+    while True:
+        try:
+            frames = monitor.recv_multipart(zmq.NOBLOCK)
+        except zmq.Again:
+            return count
+        event, value = _EVENT.unpack(frames[0][:6])
+        if event == zmq.EVENT_HANDSHAKE_SUCCEEDED:
+            count += 1
+        elif fds is not None and event in (zmq.EVENT_ACCEPTED, zmq.EVENT_CONNECTED):
+            fds.append(value)
 
 
 class GateWatch:

@@ -32,6 +32,7 @@ import zmq
 from topo.process import external
 from topo.process import sockets as socket_factory
 from topo.process.control import Kind, Message
+from topo.process.execlinks import ExecLinks
 from topo.process.gate import GateWatch, SocketGate
 from topo.process.runner import NodeStopped, Runner, is_stop, user_traceback
 from topo.plan.share import INPROC, inject_key
@@ -52,6 +53,9 @@ class Wiring(threading.Thread):
         self.pending: list[Runner] = list(runners)
         #: The one poll of the wiring (made in the thread, with the board's wake-up pipe).
         self.watch: GateWatch
+        #: Reports the connections of exec senders that come after the gates (made when
+        #: a socket has one).
+        self.exec_links: ExecLinks | None = None
 
     def run(self) -> None:
         self.watch = GateWatch([self.rt.board.listen()])
@@ -184,7 +188,10 @@ class Wiring(threading.Thread):
                         continue
                     for gate in runner.gates:
                         self.watch.remove(gate)
-                        gate.finish()
+                        kept = gate.finish(keep_monitor=bool(gate.exec_senders))
+                        if kept is not None:
+                            self._exec_links().watch(runner.inst.name, gate.planned.name, kept,
+                                                     int(gate.sock.getsockopt(zmq.FD)))
                     gated.add(runner)
                     if not runner.code.done.is_set():
                         importing.append(runner)  # no longer waiting for peers: `topo ps` says so
@@ -212,6 +219,11 @@ class Wiring(threading.Thread):
                 look_at = set(self.pending)
             else:
                 look_at = {r for r in self.pending if any(g in heard for g in r.gates)}
+
+    def _exec_links(self) -> ExecLinks:
+        if self.exec_links is None:
+            self.exec_links = ExecLinks(self.rt.send)
+        return self.exec_links
 
     def _missing(self, runner: Runner, gated: bool) -> list[str]:
         name = runner.inst.name

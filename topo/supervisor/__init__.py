@@ -29,6 +29,14 @@ Modules, in the order a run meets them:
   itself (spawned directly, in a process group of its own).
 - ``keeper``: What an exec node leaves behind is ended, even when ``topo up`` is
   SIGKILLed: one small process per run holds the programs' groups.
+- ``execsignals``: What an exec node's program and topo say to each other while it runs:
+  ``NOTIFY_SOCKET``, ``WATCHDOG_USEC`` and ``TOPO_GO_FD`` prepared per start, watchdog timers.
+- ``execrules``: What a program's sd_notify datagrams, its watchdog and its receivers'
+  ``linked`` reports mean for its node (the base class of the supervisor).
+- ``notify``: The server side of sd_notify: a socket per program, its sender checked.
+- ``notifymsg``: One sd_notify datagram read, or refused whole. Pure.
+- ``gosignal``: The go pipe of an exec sender: one byte once every receiver has its
+  connection.
 - ``rundir``: Where a run keeps its files, how it is named, and cleaning up after dead
   runs.
 - ``output``: What the supervisor shows and keeps of the nodes' output: prefixes, colours,

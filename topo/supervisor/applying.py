@@ -246,6 +246,7 @@ class Applier:
         sup.plan = plan
         sup.processes.plan = plan
         sup.execs = ExecStarts(plan)
+        sup.signals.replan(plan)  # type: ignore[attr-defined]
         sup.sys_path = sup.processes.sys_path = import_path(sup.sys_path, old, plan)
         sup.processes.replan(plan)  # (agents of other hosts: their share, new keys, launched or left)
         self._far = []  # (settle finds out which hosts, if any, are left without processes)

@@ -111,7 +111,8 @@ def addresses(plan: Plan, instance: str, run_dir: str, bound: Mapping[str, str])
 
 
 def start(plan: Plan, process: str, run_dir: str, bound: Mapping[str, str],
-          keeper: Keeper) -> tuple[Started, dict[str, str]]:
+          keeper: Keeper, extra_env: Mapping[str, str] | None = None,
+          pass_fds: tuple[int, ...] = ()) -> tuple[Started, dict[str, str]]:
     """The program of exec process ``process`` started; returns it, watched, with the
     endpoints it binds (key → address). Raises :class:`ProgramError` when it cannot be."""
     share = share_of(plan, process)
@@ -121,6 +122,7 @@ def start(plan: Plan, process: str, run_dir: str, bound: Mapping[str, str],
     env = dict(os.environ)
     env.update(share.env)
     env.update(exec_env(plan.topology, share.instances[name], where))
+    env.update(extra_env or {})  # NOTIFY_SOCKET, WATCHDOG_USEC, TOPO_GO_FD (topo.supervisor.execsignals)
     program = inst.exec[0]
     found = resolve_program(program, plan.file, env.get("PATH", os.defpath))
     if found is None:
@@ -132,7 +134,8 @@ def start(plan: Plan, process: str, run_dir: str, bound: Mapping[str, str],
     group: dict[str, Any] = {"process_group": 0} if sys.version_info >= (3, 11) else {"start_new_session": True}
     try:
         popen = subprocess.Popen(argv, executable=found, env=env, cwd=os.path.dirname(os.path.abspath(plan.file)),
-                                 stdin=subprocess.DEVNULL, stdout=out_w, stderr=err_w, close_fds=True, **group)
+                                 stdin=subprocess.DEVNULL, stdout=out_w, stderr=err_w, close_fds=True,
+                                 pass_fds=pass_fds, **group)
     except OSError as err:
         for fd in output.fds:
             os.close(fd)

@@ -73,7 +73,12 @@ class Keeper:
             pass  # gone (killed by someone): nothing more it can do for us
 
     def close(self, timeout: float = 5.0) -> None:
-        """The run is over, every group ended: the keeper exits (and is reaped)."""
+        """The run is over, every group ended: the keeper exits (and is reaped).
+
+        Its end is not awaited here: it reads the end of file and exits with nothing to
+        do, but a short run would wait for it to finish its own start (an interpreter's,
+        tens of milliseconds, most of the end of a run of programs that exit at once).
+        A thread reaps it, and kills it if it hangs."""
         proc, self._proc = self._proc, None
         if proc is None:
             return
@@ -82,11 +87,18 @@ class Keeper:
             proc.stdin.close()
         except OSError:
             pass
-        try:
-            proc.wait(timeout)
-        except Exception:  # noqa: BLE001 - a keeper that hangs must not hang the run's end
-            proc.kill()
-            proc.wait()
+        if proc.poll() is None:
+            import threading  # (not in the keeper itself: it starts on little)
+
+            threading.Thread(target=_reap, args=(proc, timeout), name="topo-keeper-reaper", daemon=True).start()
+
+
+def _reap(proc: subprocess.Popen[bytes], timeout: float) -> None:
+    try:
+        proc.wait(timeout)
+    except Exception:  # noqa: BLE001 - a keeper that hangs is killed, whatever went wrong
+        proc.kill()
+        proc.wait()
 
 
 # -- the keeper itself ------------------------------------------------------------------

@@ -208,7 +208,8 @@ class Processes:
             return {}
         if any(self.plan.instances[i].exec for i in proc.instances):
             self.programs.add(proc.name)
-            started, binds = execspawn.start(self.plan, proc.name, self._run_dir, start["fixed"], self.keeper)
+            started, binds = execspawn.start(self.plan, proc.name, self._run_dir, start["fixed"], self.keeper,
+                                             start.get("exec_env"), start.get("pass_fds", ()))
             self.adopt(proc, started)
             return binds
         self.programs.discard(proc.name)

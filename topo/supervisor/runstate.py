@@ -59,6 +59,10 @@ class NodeState:
     error: str | None = None
     traceback: str | None = None
     restarts: int = 0
+    #: An exec node's last ``STATUS=`` (sd_notify), as ``topo ps`` shows it.
+    status: str | None = None
+    #: An exec node said ``STOPPING=1`` (or ``RELOADING=1``, until its next ``READY=1``).
+    notice: str | None = None
     #: An exec node's program's exit status (negative: the signal that ended it), once it
     #: has ended: ``topo ps`` shows it.
     exitcode: int | None = None
@@ -124,6 +128,8 @@ def why_late(node: NodeState, plan: Any, nodes: dict[str, NodeState], procs: dic
     """The supervisor's view of a node not ready by the deadline whose own gate could not
     say why (it never got that far)."""
     proc = procs[node.process]
+    if node.notice == "waiting for READY=1" and proc.pid is not None:  # an exec node, ready: notify
+        return f"its program (pid {proc.pid}) never sent READY=1 to NOTIFY_SOCKET (ready: notify)"
     if node.state == "starting" and proc.held:
         from topo.plan.execenv import instance_waits
 
@@ -155,7 +161,9 @@ def snapshot(nodes: dict[str, NodeState], procs: dict[str, ProcState], local_hos
             "name": n.name, "process": n.process, "pid": procs[n.process].pid,
             "host": procs[n.process].remote or local_host,
             **{k: (procs[n.process].stats or {}).get(k) for k in ("cpu", "rss") if procs[n.process].stats},
-            "state": STATE_WORDS.get(n.state, n.state), "restarts": n.restarts,
+            "state": (n.notice if n.notice and n.state not in TERMINAL and n.state != "restarting"
+                      else STATE_WORDS.get(n.state, n.state)),
+            "restarts": n.restarts, "status": n.status,
             "since": now_wall - (now - n.started) if n.started and n.state == "running" else None,
             "error": n.error,
             # a node that has ended while the run goes on: how, and when (wall clock)

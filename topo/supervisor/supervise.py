@@ -32,6 +32,8 @@ from topo.process.control import CONTROL, Message
 from topo.supervisor import editing, observing, rundir, spawn
 from topo.supervisor.execspawn import ProgramError
 from topo.supervisor.execstarts import ExecStarts
+from topo.supervisor.execrules import ExecRules
+from topo.supervisor.execsignals import ExecSignals
 from topo.supervisor.pipes import Pipes
 from topo.supervisor.processes import Ended, HostUp, MakeRemoteHosts, Processes, ProgramSpawned
 from topo.supervisor.restarts import History
@@ -41,7 +43,6 @@ from topo.supervisor.runstate import (
 )
 from topo.supervisor.spawn import default_sys_path
 from topo.supervisor.stopping import Stopping
-from topo.supervisor.transitions import Transitions
 
 if TYPE_CHECKING:
     from topo.supervisor.prestart import Prestarted
@@ -50,7 +51,7 @@ __all__ = ["Supervisor", "Outcome", "Reporter", "default_sys_path", "EXIT_OK", "
            "EXIT_SIGINT", "EXIT_SIGTERM"]
 
 
-class Supervisor(Transitions):
+class Supervisor(ExecRules):
     def __init__(self, plan: Plan, reporter: Reporter, *, ready_timeout: float = 30.0,
                  grace: float = 5.0, sys_path: tuple[str, ...] = (),
                  run_dir: rundir.RunDir | None = None, external: frozenset[str] = frozenset(),
@@ -89,6 +90,9 @@ class Supervisor(Transitions):
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_w, False)
         self._poller = zmq.Poller()
+        #: Exec programs' sd_notify sockets, watchdogs and go pipes (topo.supervisor.execsignals).
+        self.signals = ExecSignals(plan, self._poller, reporter.system, lambda n: self.nodes[n].state == "running",
+                                   lambda n: self.nodes[n].state in TERMINAL)
         self.processes = Processes(plan, self.procs, self._poller, reporter, grace=grace, sys_path=sys_path,
                                    prestarted=prestarted.procs if prestarted else None, hosts=hosts,
                                    keys=prestarted.keys if prestarted else None, record=record)
@@ -155,6 +159,7 @@ class Supervisor(Transitions):
                           file=str(Path(self.plan.file).resolve()), **rundir.overlays_info(self.plan.overlays),
                           control=ctl)
             self._endpoints = (ev, cmd)
+            self.signals.open(str(rd.sockets))
             self.processes.open(ctx, rd.run_id, str(rd.sockets), ev, cmd, commands)
             self.listening.set()
             for proc in self.procs.values():  # a stop asked already (early Ctrl-C): only adopt
@@ -172,6 +177,7 @@ class Supervisor(Transitions):
             self.code, self.reason = EXIT_INTERNAL, f"internal error: {type(err).__name__}: {err}"
             raise
         finally:
+            self.signals.close_all()
             self.pipes.discard()
             self.processes.close()
             outcome = Outcome(self.code if self.code is not None else EXIT_OK, self.reason, self.nodes)
@@ -216,11 +222,16 @@ class Supervisor(Transitions):
             if not proc.held or not self.execs.due(proc, self.nodes, self.bound, self._needs[proc.name]):
                 continue
             proc.held = False
+            (name,) = proc.instances
+            extra, passed = self.signals.prepare(name) if proc.remote is None else ({}, ())
+            self._program_starting(name)
             try:
-                binds = self.processes.start(proc, self._start_data(proc))
+                binds = self.processes.start(proc, {**self._start_data(proc), "exec_env": extra, "pass_fds": passed})
             except ProgramError as err:
+                self.signals.spawned(name, None, passed)
                 self._process_ended(proc, None, str(err))
                 continue
+            self.signals.spawned(name, proc.pid, passed)
             if proc.remote is None:
                 self.pipes.add(proc.name, getattr(proc.proc, "topo_output", None))
                 self._program_started(proc, binds)  # (on another host: once its agent says so)
@@ -245,6 +256,9 @@ class Supervisor(Transitions):
                     self._control(control)
                 elif sock == self._wake_r:
                     os.read(self._wake_r, 256)
+                elif self.signals.owns(sock):
+                    for name, notice in self.signals.read(sock):
+                        self._notice(name, notice)
                 elif self.pipes.owns(sock):
                     self.pipes.read(sock)
                 elif self.processes.owns(sock):
@@ -270,7 +284,8 @@ class Supervisor(Transitions):
 
     def _next_deadline(self) -> float:
         return next_deadline(self.procs, self.ready_deadline + 0.5, self._hold_stop_until,
-                             self.processes.next_deadline(), self.stopping.next_deadline(), acted=self._acted)
+                             self.processes.next_deadline(), self.stopping.next_deadline(),
+                             self.signals.next_deadline(), acted=self._acted)
 
     def _act(self) -> None:
         """Everything that follows from the time and the state: stop, escalate, restart."""
@@ -292,7 +307,9 @@ class Supervisor(Transitions):
                 self._start(proc)
         if self.code is None:
             self._start_programs()  # (a program restarted just now too: nothing else wakes the loop for it)
+            self._watchdogs(now)
         if self.code is not None and not self.stopping.begun and now >= self._hold_stop_until:
+            self.signals.go.close_all()  # end of file: a program waiting for its go learns of the stop
             for never_started in self.stopping.begin(now, self.reason):
                 self._process_ended(never_started, 0, None)
             for proc in self.procs.values():
@@ -365,6 +382,8 @@ class Supervisor(Transitions):
     def _process_ended(self, proc: ProcState, exitcode: int | None, how: str | None) -> None:
         proc.ended = True
         self.pipes.close(proc.name)  # its last words, before what is said of its end
+        if proc.remote is None and self.execs.is_program(proc):
+            self._program_gone(proc.instances[0])  # what it said before its end; its socket and pipe closed
         if self.code is not None and proc.restart_at is None:
             self.stopping.restart_cancelled(proc)
         if proc.stopped_unborn and not proc.hello:

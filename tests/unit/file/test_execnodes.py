@@ -227,3 +227,53 @@ def test_a_curve_link_to_an_exec_node_is_refused(problem, topology):
     assert at(p) == (6, 9)
     assert "is tcp with CURVE, and a is an exec node" in p.message
     assert topology(text % "{from: a.out, to: b.in, curve: false}").links[0].curve is False
+
+
+def test_watchdog_is_read_and_planned_for_an_exec_node(topology):
+    from topo.plan.planner import make_plan
+
+    t = topology("""\
+        topology: t
+        nodes:
+          a: {exec: [prog], ready: notify, watchdog: 2.5, sockets: {out: PUSH}}
+          b: {run: m:f, sockets: {in: PULL}}
+        links: [a.out -> b.in]
+        """)
+    assert t.nodes["a"].watchdog == 2.5 and t.nodes["b"].watchdog is None
+    plan = make_plan(t)
+    assert plan.instances["a"].watchdog == 2.5 and plan.instances["b"].watchdog == 0.0
+
+
+def test_watchdog_on_a_python_node_is_an_error(problem):
+    p = problem("""\
+        topology: t
+        nodes:
+          a: {run: m:f, watchdog: 3, sockets: {out: PUSH}}
+          b: {run: m:f, sockets: {in: PULL}}
+        links: [a.out -> b.in]
+        """)
+    assert "node 'a': `watchdog:` is for exec nodes" in p.message and p.pos.line == 3
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "soon", "true"])
+def test_watchdog_must_be_a_positive_number(problems, value):
+    found = problems(f"""\
+        topology: t
+        nodes:
+          a: {{exec: [prog], watchdog: {value}, sockets: {{out: PUSH}}}}
+          b: {{run: m:f, sockets: {{in: PULL}}}}
+        links: [a.out -> b.in]
+        """)
+    assert any("nodes.a.watchdog" in p.message for p in found)
+
+
+def test_notify_and_watchdog_are_not_yet_for_another_host(problems):
+    found = problems("""\
+        topology: t
+        hosts: {local: {address: 127.0.0.1}, h2: {address: 10.0.0.2}}
+        nodes:
+          a: {exec: [prog], host: h2, ready: notify, watchdog: 1}
+        """)
+    assert [p.message for p in found] == [
+        "node 'a': `ready: notify` is not yet for exec nodes on another host than topo up's (h2)",
+        "node 'a': `watchdog:` is not yet for exec nodes on another host than topo up's (h2)"]

@@ -1,0 +1,248 @@
+"""Benchmark: what starting exec nodes costs against spawning the same programs bare.
+
+    python bench/exec.py            # 15 rounds (about half a minute on 2 cores)
+    python bench/exec.py --quick    # 5 rounds
+
+N exec nodes (16 by default) whose program exits at once (``exec: [true]``, the
+coreutils ``true`` found on PATH, as topo finds it), against N bare ``subprocess.Popen``
+starts of the same program, side by side in one run, one trial of each side per round,
+the order alternating every round so a drift of the machine's load hits both.
+
+What is timed, on each side (target on the first):
+
+- **in-process** (no interpreter start on either side): topo's side is
+  ``topo.supervisor.supervise.Supervisor(plan).run()`` in this process, from the
+  supervisor's construction to ``run()`` returning: the run's directory, every program
+  spawned in its start order with its environment and output pipes, each seen to exit,
+  the run ended and cleaned up. The plan is made once beforehand (loading and planning
+  are not starting). The baseline is N ``subprocess.Popen([true])`` in this process, then
+  a ``wait()`` for each. Target: topo ≤ 1.2x the baseline (median of per-round ratios).
+- **per further node**: the same two with 1 node instead of N; (time with N - time with
+  1) / (N - 1) on each side is what one more exec node costs, the run's fixed costs
+  (run directory, control socket, the keeper) taken out. Reported, no target.
+- **whole command** (an interpreter start on both sides): ``python -m topo up FILE``
+  from the command to its exit, against ``python -c SCRIPT`` where SCRIPT Popens N
+  programs and waits for them. Most of topo's side is its own start (imports, reading
+  the file, planning): reported for scale, no target.
+
+Results go to stdout, to docs/benchmarks.md (between its exec markers) and to
+docs/img/exec.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import (
+    ROOT,
+    interleave,
+    machine,
+    median,
+    p90,
+    progress_printer,
+    results_dir,
+    sanitize,
+    table,
+    topo_revision,
+    write_json,
+    write_results,
+)
+
+PAGE = ROOT / "docs" / "benchmarks.md"
+MARKERS = ("<!-- exec:begin (written by bench/exec.py; edits between these markers are lost) -->",
+           "<!-- exec:end -->")
+TARGET = 1.2
+TRIAL_TIMEOUT = 60.0
+PROGRAM = "true"
+
+
+def exec_yaml(n: int) -> str:
+    lines = [f"topology: bench-exec-{n}", "nodes:"]
+    lines += [f"  prog{i}: {{exec: [\"{PROGRAM}\"]}}" for i in range(n)]  # quoted: YAML reads true as a boolean
+    return "\n".join(lines) + "\n"
+
+
+class Quiet:
+    """A Supervisor reporter that keeps what it is told (shown if a run fails), nothing else."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def output(self, name: str, line: str, err: bool) -> None:
+        self.lines.append(f"{name} | {line}")
+
+    def system(self, text: str) -> None:
+        self.lines.append(f"topo | {text}")
+
+    def __getattr__(self, name: str) -> Callable[..., None]:
+        """Any other reporter call (state changes, STATUS lines...): ignored."""
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return lambda *args, **kwargs: None
+
+
+def topo_run(plan: Any) -> float:
+    """One in-process run of ``plan``: construction to ``run()`` returning, in seconds."""
+    from topo.supervisor.supervise import Supervisor
+
+    reporter = Quiet()
+    start = time.perf_counter()
+    sup = Supervisor(plan, reporter, ready_timeout=TRIAL_TIMEOUT, grace=5.0, sys_path=(str(ROOT),))  # type: ignore[arg-type]
+    watchdog = threading.Timer(TRIAL_TIMEOUT, lambda: sup.request_stop(1, "benchmark timeout"))
+    watchdog.start()
+    try:
+        outcome = sup.run()
+    finally:
+        watchdog.cancel()
+    took = time.perf_counter() - start
+    if outcome.code != 0:
+        raise SystemExit(f"topo's run failed ({outcome.code}: {outcome.reason}):\n" + "\n".join(reporter.lines))
+    return took
+
+
+def bare_run(program: str, n: int) -> float:
+    """``n`` bare starts of ``program`` and a wait for each, in seconds."""
+    start = time.perf_counter()
+    procs = [subprocess.Popen([program]) for _ in range(n)]
+    for proc in procs:
+        if proc.wait(TRIAL_TIMEOUT) != 0:
+            raise SystemExit(f"{program} exited {proc.returncode}")
+    return time.perf_counter() - start
+
+
+BARE_SCRIPT = """\
+import subprocess, sys
+procs = [subprocess.Popen([sys.argv[1]]) for _ in range(int(sys.argv[2]))]
+sys.exit(max(p.wait() for p in procs))
+"""
+
+
+def command_run(args: list[str], env: dict[str, str]) -> float:
+    start = time.perf_counter()
+    done = subprocess.run(args, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                          timeout=TRIAL_TIMEOUT)
+    took = time.perf_counter() - start
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(args)} failed ({done.returncode}):\n{done.stdout}")
+    return took
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="5 rounds instead of 15")
+    parser.add_argument("--rounds", type=int, help="trials of each side per measure")
+    parser.add_argument("--nodes", type=int, default=16, help="exec nodes (and bare starts) per trial")
+    parser.add_argument("--no-write", action="store_true", help="do not update docs/benchmarks.md nor the JSON results")
+    parser.add_argument("--results", metavar="DIR", help="write exec.json here instead of docs/img/")
+    args = parser.parse_args()
+    rounds = args.rounds or (5 if args.quick else 15)
+    n = args.nodes
+    if n < 2:
+        parser.error("--nodes: at least 2 (the per-node cost compares N with 1)")
+    program = shutil.which(PROGRAM)
+    if program is None:
+        raise SystemExit(f"no {PROGRAM!r} on PATH")
+    from topo.file.validate import load
+    from topo.plan.planner import make_plan
+
+    begun = time.perf_counter()
+    progress = progress_printer()
+    info = machine()
+    info["topo measured"] = topo_revision()
+    tmp = Path(tempfile.mkdtemp(prefix="topo-bench-exec-"))
+    home = tmp / "home"
+    saved_home = os.environ.get("TOPO_HOME")
+    os.environ["TOPO_HOME"] = str(home)  # the in-process supervisor's runs and logs
+    env = {**os.environ, "TOPO_HOME": str(home)}
+    files = {k: tmp / f"exec-{k}.yaml" for k in (1, n)}
+    plans = {}
+    for k, path in files.items():
+        path.write_text(exec_yaml(k))
+        plans[k] = make_plan(load(str(path)))
+    times: dict[str, list[float]] = {key: [] for key in ("topo", "bare", "topo1", "bare1", "topo_cmd", "bare_cmd")}
+    try:
+        topo_run(plans[n]), bare_run(program, n)  # untimed warm-up of both sides
+        for r in range(rounds):
+            interleave(r, lambda: times["topo"].append(topo_run(plans[n])),
+                       lambda: times["bare"].append(bare_run(program, n)))
+            interleave(r, lambda: times["topo1"].append(topo_run(plans[1])),
+                       lambda: times["bare1"].append(bare_run(program, 1)))
+            interleave(r, lambda: times["topo_cmd"].append(
+                           command_run([sys.executable, "-m", "topo", "up", str(files[n])], env)),
+                       lambda: times["bare_cmd"].append(
+                           command_run([sys.executable, "-c", BARE_SCRIPT, program, str(n)], env)))
+            progress(f"round {r + 1}/{rounds} done")
+    finally:
+        if saved_home is None:
+            os.environ.pop("TOPO_HOME", None)
+        else:
+            os.environ["TOPO_HOME"] = saved_home
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    def paired(a: str, b: str) -> float:
+        return median([x / y for x, y in zip(times[a], times[b])])
+
+    per_node = {side: [(many - one) / (n - 1) for many, one in zip(times[side], times[side + "1"])]
+                for side in ("topo", "bare")}
+    in_process = paired("topo", "bare")
+    command = paired("topo_cmd", "bare_cmd")
+    per_node_ratio = median(per_node["topo"]) / median(per_node["bare"]) if median(per_node["bare"]) else float("nan")
+
+    def ms_(x: float) -> str:
+        return f"{x * 1000:,.1f} ms"
+
+    rows = [
+        [f"in-process: {n} exec nodes, construction to run() returning / {n} Popen + wait",
+         ms_(median(times["topo"])), ms_(p90(times["topo"])), ms_(median(times["bare"])), ms_(p90(times["bare"])),
+         f"**{in_process:.2f}x**", f"≤ {TARGET}x: " + ("met" if in_process <= TARGET else "**missed**")],
+        ["in-process: 1 exec node / 1 Popen + wait", ms_(median(times["topo1"])), ms_(p90(times["topo1"])),
+         ms_(median(times["bare1"])), ms_(p90(times["bare1"])), f"{paired('topo1', 'bare1'):.2f}x", ""],
+        [f"per further node: (time with {n} - time with 1) / {n - 1}", ms_(median(per_node["topo"])),
+         ms_(p90(per_node["topo"])), ms_(median(per_node["bare"])), ms_(p90(per_node["bare"])),
+         f"{per_node_ratio:.2f}x (of medians)", ""],
+        [f"whole command: `python -m topo up` / `python -c` Popen-ing {n}", ms_(median(times["topo_cmd"])),
+         ms_(p90(times["topo_cmd"])), ms_(median(times["bare_cmd"])), ms_(p90(times["bare_cmd"])),
+         f"{command:.2f}x", ""],
+    ]
+    verdicts = {f"{n} exec nodes in-process: ≤ {TARGET}x {n} bare starts (paired {in_process:.2f}x)":
+                in_process <= TARGET}
+    info["load average (1 min) at end"] = f"{os.getloadavg()[0]:.2f}"
+    cmd = " ".join(["python bench/exec.py", *sys.argv[1:]])
+    elapsed = time.perf_counter() - begun
+    body = "\n\n".join([
+        f"Run of {time.strftime('%Y-%m-%d %H:%M')} (`{cmd}`, {elapsed:.0f} s): {rounds} trials of each side per "
+        f"measure, program `{PROGRAM}` ({sanitize(program)}).",
+        table(["machine", ""], [[k, v] for k, v in info.items()]),
+        table(["measure", "topo (median)", "topo (p90)", "bare (median)", "bare (p90)", "topo/bare (paired)",
+               "target"], rows),
+        "Targets:\n\n" + "\n".join(f"- {'met' if ok else '**MISSED**'}: {k}" for k, ok in verdicts.items()),
+    ])
+    body = sanitize(body)
+    print(body)
+    if not args.no_write or args.results:
+        saved = write_json("exec", sanitize(cmd), elapsed, info,
+                           {"target": TARGET, "rounds": rounds, "nodes": n, "program": PROGRAM, "times": times,
+                            "per_node": per_node, "paired_in_process": in_process, "paired_command": command,
+                            "per_node_ratio": per_node_ratio, "verdicts": verdicts},
+                           results_dir(args.results))
+        print(f"\nresults: {sanitize(str(saved))}", file=sys.stderr)
+    if not args.no_write:
+        write_results(PAGE, "Benchmarks", "### Results: exec nodes\n\n" + body, MARKERS)
+        print(f"written to {PAGE.relative_to(ROOT)}", file=sys.stderr)
+    return 0 if all(verdicts.values()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,100 @@
+"""What an exec node's sd_notify datagrams, its watchdog and its receivers' reports mean.
+
+The rules, beside those of every node (:mod:`topo.supervisor.transitions`), for what
+:mod:`topo.supervisor.execsignals` hears:
+
+- ``READY=1`` from a ``ready: notify`` program makes its node ready (running); before
+  it, the node is starting, and at the ready deadline it fails saying it never sent it.
+  ``READY=1`` from a ``ready: started`` program (ready already) changes nothing.
+- ``STATUS=text`` is kept for ``topo ps`` (one line, control characters as ``?``).
+- ``STOPPING=1`` shows the node as ``stopping`` in ``topo ps`` until it ends;
+  ``RELOADING=1`` as ``reloading`` until its next ``READY=1``. Neither changes what topo
+  does: the program's exit still says how it ended.
+- ``WATCHDOG=1`` renews the watchdog; a watchdog that runs out (or ``WATCHDOG=trigger``)
+  ends the node as failed, ``watchdog: no WATCHDOG=1 for Ns``, and its ``restart:``
+  applies, as for any failure.
+- ``MAINPID=``, ``WATCHDOG_USEC=`` and keys topo does not know are accepted and ignored.
+- A ``linked`` report of a receiver counts toward its exec senders' go.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+from topo.process.control import Kind, Message
+from topo.supervisor.notifymsg import Notice, printable
+from topo.supervisor.runstate import STARTING
+from topo.supervisor.transitions import Transitions
+
+if TYPE_CHECKING:
+    from topo.supervisor.execsignals import ExecSignals
+
+
+class ExecRules(Transitions):
+    """The exec rules of :class:`topo.supervisor.supervise.Supervisor` (a base class)."""
+
+    signals: ExecSignals
+
+    def _handle(self, m: Message) -> None:
+        if m.kind is not Kind.LINKED:
+            super()._handle(m)
+            return
+        node = self.nodes.get(m["instance"])
+        if node is None or m.data.get("gen") != self.procs[node.process].generation or m["count"] < 1:
+            return  # a late word from a process that has been replaced
+        self.signals.go.linked(node.name, m["socket"], m["count"])
+
+    def _program_starting(self, name: str) -> None:
+        """Its program is about to start (again): what the last one said is forgotten."""
+        node = self.nodes[name]
+        node.status = None
+        node.notice = "waiting for READY=1" if self.plan.instances[name].ready == "notify" else None
+
+    def _program_gone(self, name: str) -> None:
+        """Its program ended: what it said before it ended counts (a ``STATUS=`` last
+        words, a ``READY=1`` just before a clean exit), then its socket and go pipe close."""
+        for speaker, notice in self.signals.drain(name):
+            self._notice(speaker, notice)
+        self.signals.ended(name)
+
+    def _notice(self, name: str, notice: Notice) -> None:
+        """One accepted sd_notify datagram of the program of instance ``name``."""
+        node = self.nodes.get(name)
+        if node is None or (node.state not in STARTING and node.state != "running"):
+            return  # ended, or restarting: what it says now is history
+        now = time.monotonic()
+        if notice.status is not None:
+            node.status = printable(notice.status)
+        if notice.stopping:
+            node.notice = "stopping"
+        elif notice.reloading:
+            node.notice = "reloading"
+        elif notice.ready and node.notice in ("reloading", "waiting for READY=1"):
+            node.notice = None
+        if notice.watchdog:
+            self.signals.pet(name, now)
+        if notice.watchdog_trigger:
+            self._watchdog_missed(name, "the program said WATCHDOG=trigger")
+            return
+        if notice.ready and node.state in STARTING and self.procs[node.process].pid is not None:
+            node.state, node.started, node.error, node.traceback = "running", now, None, None
+            if node.restarts:
+                self.reporter.system(f"{node.name} ready again (restart {node.restarts})")
+            self._maybe_all_ready()
+
+    def _watchdogs(self, now: float) -> None:
+        """Arms the watchdog of each exec node that became ready, fails those that ran out,
+        and gives the go to senders whose receivers are now all there."""
+        for name in self.signals.exec:
+            if self.nodes[name].state == "running":
+                self.signals.running(name, now)
+        for name, seconds in self.signals.missed(now):
+            if self.nodes[name].state == "running":
+                self._watchdog_missed(name, f"no WATCHDOG=1 for {seconds:g}s")
+        self.signals.go.look()
+
+    def _watchdog_missed(self, name: str, why: str) -> None:
+        node = self.nodes[name]
+        self.signals.watchdogs.disarm(name)
+        self._ended(node, f"watchdog: {why}", None)

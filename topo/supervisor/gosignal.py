@@ -1,0 +1,148 @@
+"""topo's *go* to an exec sender: ``TOPO_GO_FD``, a pipe that becomes readable once every
+receiver linked to the program has its connection.
+
+topo cannot hold an exec node's sends at a gate, so a program that must not lose its
+first message waits for the go: it inherits the read end of a pipe, named by
+``TOPO_GO_FD``, and topo writes one byte to it once, for every link from one of the
+program's sockets,
+
+- a Python receiver that the program waits for (it started before the program, and its
+  gate did not wait for it, :mod:`topo.plan.execplan`) has reported the handshake of the
+  program's connection (the ``linked`` event, :mod:`topo.process.execlinks`);
+- any other receiver (an exec node, or a Python node whose own gate waited for the
+  program's connection) is ready, as its ``ready:`` or its gate says;
+- a receiver that has ended for good is no longer waited for (as a gate does not wait
+  for a peer that has ended).
+
+A program with no sending link gets its byte at once. The write end stays open while the
+program runs: end of file on the read end, with or without the byte before it, means the
+run is stopping (or the program's instance is being restarted). Pure bookkeeping
+besides the pipes: the supervisor's loop tells it what happens and writes nothing else.
+
+A receiver's ``linked`` report says how many handshakes a socket saw, not from whom (a
+bound socket's connections are anonymous): each is credited to the exec senders of that
+socket still waiting for it, in the order they were started. A Python sender of the
+same socket that reconnects after the receiver's gate (its process restarted) could be
+taken for an exec sender's connection: a go given early during such a restart is the
+known limit.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Callable, Iterable
+
+#: The environment variable that names the read end of the go pipe.
+GO_FD = "TOPO_GO_FD"
+
+
+@dataclass(frozen=True)
+class Receiver:
+    """One receiving end of an exec sender's link: an instance and its socket; whether
+    the go waits for its ``linked`` report (True) or for its readiness (False)."""
+
+    instance: str
+    socket: str
+    linked: bool
+
+
+@dataclass
+class _Waiting:
+    write: int
+    #: What is still missing: receivers whose report or readiness has not come.
+    missing: list[Receiver] = field(default_factory=list)
+    given: bool = False
+
+
+def receivers_of(links: Iterable[tuple[str, str]], exec_instances: set[str],
+                 waits: dict[str, frozenset[str]]) -> dict[str, list[Receiver]]:
+    """Each exec instance → the receiving ends of its links (``links``: (from
+    ``INSTANCE.SOCKET``, to ``INSTANCE.SOCKET``)); ``waits``: which instances each exec
+    instance starts after (:func:`topo.plan.execenv.instance_waits`)."""
+    out: dict[str, list[Receiver]] = {x: [] for x in exec_instances}
+    for src, dst in links:
+        sender, _ = _split(src)
+        receiver, sock = _split(dst)
+        if sender not in out or receiver == sender:
+            continue
+        linked = receiver not in exec_instances and receiver in waits.get(sender, frozenset())
+        entry = Receiver(receiver, sock, linked)
+        if entry not in out[sender]:
+            out[sender].append(entry)
+    return out
+
+
+def _split(end: str) -> tuple[str, str]:
+    instance, _, sock = end.rpartition(".")  # socket names have no dot; instance names may
+    return instance, sock
+
+
+class GoSignals:
+    """The go pipes of a run's exec instances, by instance name."""
+
+    def __init__(self, receivers: dict[str, list[Receiver]], is_ready: Callable[[str], bool],
+                 has_ended: Callable[[str], bool]) -> None:
+        self.receivers = receivers
+        self.is_ready = is_ready
+        self.has_ended = has_ended
+        self._waiting: dict[str, _Waiting] = {}
+
+    def open(self, instance: str) -> int:
+        """A new pipe for an instance about to start: the read end, to hand the program
+        (inheritable; the caller closes it once the program is spawned). A previous pipe
+        of the instance (a restart) is closed first."""
+        self.close(instance)
+        read, write = os.pipe2(os.O_CLOEXEC)
+        os.set_blocking(write, False)
+        os.set_inheritable(read, True)
+        self._waiting[instance] = _Waiting(write, list(self.receivers.get(instance, ())))
+        return read
+
+    def linked(self, receiver: str, sock: str, count: int) -> list[str]:
+        """A receiver saw ``count`` connections on ``sock``: each credited to the waiting
+        senders of that socket, oldest first. The instances given their go now."""
+        for instance, waiting in self._waiting.items():
+            if count <= 0:
+                break
+            if waiting.given:
+                continue
+            for r in waiting.missing:
+                if r.linked and r.instance == receiver and r.socket == sock:
+                    waiting.missing.remove(r)
+                    count -= 1
+                    break
+        return self.look()
+
+    def look(self) -> list[str]:
+        """Gives the go to every instance whose receivers are all there (or gone for good):
+        called after a state change. The instances given their go now."""
+        given: list[str] = []
+        for instance, waiting in self._waiting.items():
+            if waiting.given:
+                continue
+            waiting.missing = [r for r in waiting.missing
+                               if not self.has_ended(r.instance) and (r.linked or not self.is_ready(r.instance))]
+            if not waiting.missing:
+                waiting.given = True
+                try:
+                    os.write(waiting.write, b"1")
+                except OSError:
+                    pass  # the program has closed its read end: it does not want the go
+                given.append(instance)
+        return given
+
+    def missing(self, instance: str) -> list[Receiver]:
+        waiting = self._waiting.get(instance)
+        return list(waiting.missing) if waiting and not waiting.given else []
+
+    def close(self, instance: str) -> None:
+        """The instance ended (or restarts): its write end closed, its read end sees EOF."""
+        waiting = self._waiting.pop(instance, None)
+        if waiting is not None:
+            os.close(waiting.write)
+
+    def close_all(self) -> None:
+        """The run stops: every program still waiting (or reading on) sees end of file."""
+        for instance in list(self._waiting):
+            self.close(instance)
