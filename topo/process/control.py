@@ -43,7 +43,7 @@ class Kind(str, Enum):
     STOPPED = "stopped"      # instance: ended because the topology stopped
     FAILED = "failed"        # instance, error, traceback; code, missing: its code cannot be imported
     BYE = "bye"              # process: every node ended and the process is about to exit
-    LINKED = "linked"        # instance, socket, count: connections from exec senders made (after the gate)
+    EXEC_LINKED = "exec_linked"  # instance, socket, count: connections from exec senders made (after the gate)
     # supervisor → process
     CONNECT = "connect"      # endpoints {key: address}: every bind of the run
     STOP = "stop"            # reason
@@ -83,7 +83,7 @@ _FIELDS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "failed": ({"instance": _STR, "error": _STR},
                {"traceback": (_STR, type(None)), "started": _BOOL, "code": _BOOL, "missing": _STR}),
     "bye": ({"process": _STR}, {"clean": _BOOL, "stuck": _LIST}),
-    "linked": ({"instance": _STR, "socket": _STR, "count": _INT}, {}),
+    "exec_linked": ({"instance": _STR, "socket": _STR, "count": _INT}, {}),
     "connect": ({"endpoints": _DICT}, {}),
     "stop": ({}, {"reason": _STR}),
     "tap": ({"tap": _STR, "instance": _STR, "socket": _STR, "endpoint": _STR, "directions": _LIST}, {}),

@@ -157,5 +157,5 @@ class ExecLinks(threading.Thread):
             # thread), and what its connections sent read by the program's I/O thread
             settled = w.taken_at and now > w.taken_at and not any(unread(fd) for fd in w.fds)
             if settled or now - w.since >= TAKE_WITHIN:
-                self.send(Message(Kind.LINKED, {"instance": w.instance, "socket": w.socket, "count": w.pending}))
+                self.send(Message(Kind.EXEC_LINKED, {"instance": w.instance, "socket": w.socket, "count": w.pending}))
                 w.pending, w.since, w.taken_at, w.fds = 0, 0.0, 0.0, []

@@ -37,7 +37,7 @@ class ExecRules(Transitions):
     signals: ExecSignals
 
     def _handle(self, m: Message) -> None:
-        if m.kind is not Kind.LINKED:
+        if m.kind is not Kind.EXEC_LINKED:
             super()._handle(m)
             return
         node = self.nodes.get(m["instance"])
