@@ -250,3 +250,15 @@ def test_harness_probes_toward_exec_nodes(topo: Topo) -> None:
         run.probes["feed"].send_string("hello")
         assert run.probes["got"].recv_string() == "HELLO"
         assert run.wait_for("echo").returned
+
+
+def test_on_exit_stop_of_an_exec_node_stops_the_run(topo: Topo) -> None:
+    result = topo.run("up", topo.file("""\
+        topology: execonexit
+        nodes:
+          job: {exec: [sh, -c, "echo done"], on_exit: stop}
+          idle: {run: "itnodes:block_forever", sockets: {in: {type: PULL, external: {bind: "ipc://@execonexit-idle"}}}}
+        """))
+    assert result.code == 0, result.out + result.err
+    assert "stopped: job returned (on_exit: stop)" in result.out, result.out
+    assert re.search(r"idle +stopped", result.out), result.out
