@@ -23,10 +23,11 @@ def test_a_mailbox_with_a_command_waiting_is_not_taken():
 
 def test_unread_counts_what_the_peer_has_not_read():
     a, b = socket.socketpair()
+    fd = a.fileno()
     with a, b:
         assert unread(a.fileno()) == 0
         a.send(b"\x01topic")
         assert unread(a.fileno()) > 0  # (a unix socket counts its buffers, not the bytes)
         b.recv(16)
         assert unread(a.fileno()) == 0
-    assert unread(a.fileno()) == 0  # closed: nothing to wait for
+    assert unread(fd) == 0  # closed: nothing to wait for
