@@ -8,6 +8,7 @@ import json
 import os
 import re
 import socket
+import subprocess
 import sys
 import threading
 from pathlib import Path
@@ -150,6 +151,12 @@ def test_the_go_reaches_slow_subscribers(topo: Topo, run: int) -> None:
             sockets: {{in: {{type: SUB, subscribe: t}}}}
         links: [pub.out -> sub.in]
         """)
-    result = topo.run("up", path)
-    assert result.code == 0, result.out + result.err
-    assert sorted(re.findall(r"(sub\.\d+) +\| got first", result.out)) == ["sub.0", "sub.1", "sub.2"], result.out
+    proc = topo.start("up", path)
+    try:
+        out, err = proc.communicate(timeout=90)
+    except subprocess.TimeoutExpired:  # a subscriber that lost the message waits on: say what was seen
+        topo.kill_all(proc.pid)
+        out, err = proc.communicate(timeout=30)
+        raise AssertionError(f"topo up did not end:\n{out}{err}") from None
+    assert proc.returncode == 0, out + err
+    assert sorted(re.findall(r"(sub\.\d+) +\| got first", out)) == ["sub.0", "sub.1", "sub.2"], out

@@ -1,0 +1,33 @@
+"""The looks a receiver takes before it reports an exec sender's connection."""
+
+from __future__ import annotations
+
+import os
+import socket
+
+from topo.process.execlinks import taken, unread
+
+
+def test_a_mailbox_with_a_command_waiting_is_not_taken():
+    r, w = os.pipe()  # stands for the socket's eventfd: readable while commands wait
+    try:
+        assert taken(r)
+        os.write(w, b"!")
+        assert not taken(r)
+        os.read(r, 1)
+        assert taken(r)
+    finally:
+        os.close(r)
+        os.close(w)
+
+
+def test_unread_counts_what_the_peer_has_not_read():
+    a, b = socket.socketpair()
+    fd = a.fileno()
+    with a, b:
+        assert unread(a.fileno()) == 0
+        a.send(b"\x01topic")
+        assert unread(a.fileno()) > 0  # (a unix socket counts its buffers, not the bytes)
+        b.recv(16)
+        assert unread(a.fileno()) == 0
+    assert unread(fd) == 0  # closed: nothing to wait for
