@@ -29,6 +29,7 @@ Modules, in the order a run meets them:
   agent launched again.
 - ``replan``: An agent's new share of the plan and keys, as the supervisor sends it and the
   agent takes it.
+- ``childstats``: CPU and memory of an agent's processes, for ``topo ps`` of its host.
 - ``agent``: topo's agent: runs one host's share of a run, for a supervisor on another
   host.
 """

@@ -39,7 +39,7 @@ from topo.process.control import BEAT, COMMANDS, EVENTS, SILENCE, Kind, Message
 from topo.supervisor import execspawn, rundir, spawn
 from topo.supervisor.keeper import Keeper
 from topo.supervisor.watch import POLL_EXITS
-from topo.hosts import agent_config, agent_dir, replan
+from topo.hosts import agent_config, agent_dir, childstats, replan
 from topo.hosts.agent_config import AgentConfig, encode_config, read_config
 from topo.hosts.recordfeed import recording_here
 from topo.hosts.taprelay import TapRelay, tap_for_process
@@ -181,7 +181,7 @@ class Agent:
         self.keeper.close()
         self.ctx.term()
         shutil.rmtree(self.dir, ignore_errors=True)
-        _stop_tracker()
+        spawn.stop_tracker()
         return 0
 
     def _exited(self, poller: zmq.Poller, sentinels: dict[int, Child], sock: int) -> None:
@@ -318,21 +318,7 @@ class Agent:
                 child.proc, child.report_by = None, None
 
     def _stats(self) -> dict[str, Any]:
-        import psutil
-
-        out: dict[str, Any] = {}
-        for child in self.children.values():
-            if child.proc is None or not child.proc.pid:
-                continue
-            try:
-                if child.stats is None or child.stats.pid != child.proc.pid:
-                    child.stats = psutil.Process(child.proc.pid)
-                    child.stats.cpu_percent(None)
-                out[child.name] = {"pid": child.proc.pid, "cpu": child.stats.cpu_percent(None),
-                                   "rss": child.stats.memory_info().rss}
-            except psutil.Error:
-                pass
-        return out
+        return childstats.measure(self.children.values())
 
     # -- leaving ---------------------------------------------------------------------------
 
@@ -373,20 +359,6 @@ class Agent:
             elif now >= child.term_sent + 1.0:
                 spawn.signal_tree(child.proc.pid, signal.SIGKILL)
         self.stop_by = now + 0.5
-
-
-def _stop_tracker() -> None:
-    """multiprocessing's resource tracker (a child of the agent, started with the first
-    process) ended and reaped before the agent exits, not a moment after it: a host the
-    run leaves (topo apply) has nothing of it left once its agent is gone."""
-    from multiprocessing import resource_tracker
-
-    stop = getattr(resource_tracker._resource_tracker, "_stop", None)  # (Python 3.11.5 on)
-    if stop is not None:
-        try:
-            stop()
-        except Exception:  # noqa: BLE001 - an agent's exit must not fail for its tracker
-            pass
 
 
 def _say(text: str) -> None:

@@ -20,7 +20,10 @@ Pure (no zmq, no process), on :func:`topo.plan.facts.facts_of`'s facts, as
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
+
+if TYPE_CHECKING:
+    from topo.plan.planner import Plan
 
 #: Host fields whose change means a new agent (the facts of a host).
 AGENT_FIELDS = ("address", "launch", "python")
@@ -69,3 +72,19 @@ def curve_restarts(old: Mapping[str, Any], new: Mapping[str, Any], moving: set[s
         if reason not in why.setdefault(process, []):
             why[process].append(reason)
     return why
+
+
+def host_refusal(old: Plan, new: Plan) -> str | None:
+    """Why the hosts of a run cannot become ``new``'s (None: they can): the supervisor
+    stays where it runs, and its agents reach it at the address they started with."""
+    if new.local_host != old.local_host:
+        return (f"the file's local host is {new.local_host!r}, the run's {old.local_host!r}: "
+                "the supervisor cannot move; nothing was changed")
+    if new.remote_hosts and new.local_host not in {h.name for h in new.hosts}:
+        return (f"{new.file}: nodes run on other hosts, so the file needs a host named 'local' "
+                "(this machine) whose address the other hosts can reach; nothing was changed")
+    if old.remote_hosts and new.remote_hosts and old.host(old.local_host).address != new.host(new.local_host).address:
+        return (f"the local host's address changed ({old.host(old.local_host).address} → "
+                f"{new.host(new.local_host).address}): the agents reach the supervisor at the one "
+                "it started with; nothing was changed")
+    return None

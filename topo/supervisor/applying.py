@@ -60,6 +60,7 @@ from topo.errors import TopoError
 from topo.plan.diff import PlanDiff, diff
 from topo.plan.diffview import diff_json, diff_text
 from topo.plan.facts import facts_of, kept_binds
+from topo.plan.hostdiff import host_refusal
 from topo.plan.planner import Plan, make_plan
 from topo.supervisor import relinking
 from topo.supervisor.applyread import Outcome, Reading
@@ -224,19 +225,9 @@ class Applier:
             raise Refused("another topo apply is still being carried out; try again once it is over")
 
     def _refuse_hosts(self, plan: Plan) -> None:
-        """What the hosts of a run cannot become: the supervisor stays where it runs."""
-        old = self.sup.plan
-        if plan.local_host != old.local_host:
-            raise Refused(f"the file's local host is {plan.local_host!r}, the run's {old.local_host!r}: "
-                          "the supervisor cannot move; nothing was changed")
-        if plan.remote_hosts and plan.local_host not in {h.name for h in plan.hosts}:
-            raise Refused(f"{plan.file}: nodes run on other hosts, so the file needs a host named 'local' "
-                          "(this machine) whose address the other hosts can reach; nothing was changed")
-        if old.remote_hosts and plan.remote_hosts and old.host(old.local_host).address != \
-                plan.host(plan.local_host).address:
-            raise Refused(f"the local host's address changed ({old.host(old.local_host).address} → "
-                          f"{plan.host(plan.local_host).address}): the agents reach the supervisor at the one "
-                          "it started with; nothing was changed")
+        why = host_refusal(self.sup.plan, plan)
+        if why is not None:
+            raise Refused(why)
 
     def _carry_out(self, d: PlanDiff, plan: Plan) -> tuple[tuple[str, ...], tuple[str, ...]]:
         """The new plan made the run's, each process started, stopped or restarted."""

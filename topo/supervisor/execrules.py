@@ -20,11 +20,12 @@ The rules, beside those of every node (:mod:`topo.supervisor.transitions`), for 
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from topo.process.control import Kind, Message
 from topo.supervisor.notifymsg import Notice, printable
-from topo.supervisor.runstate import STARTING
+from topo.supervisor.execspawn import ProgramError
+from topo.supervisor.runstate import STARTING, ProcState
 from topo.supervisor.transitions import Transitions
 
 if TYPE_CHECKING:
@@ -35,6 +36,33 @@ class ExecRules(Transitions):
     """The exec rules of :class:`topo.supervisor.supervise.Supervisor` (a base class)."""
 
     signals: ExecSignals
+
+    def _start_data(self, proc: ProcState) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def _process_ended(self, proc: ProcState, exitcode: int | None, how: str | None) -> None:
+        raise NotImplementedError
+
+    def _start_programs(self) -> None:
+        """Each held program whose receivers are ready (and whose peers' endpoints are
+        bound) is started now; one that cannot be ends as a failure of its node."""
+        for proc in self.procs.values():
+            if not proc.held or not self.execs.due(proc, self.nodes, self.bound, self._needs[proc.name]):
+                continue
+            proc.held = False
+            (name,) = proc.instances
+            extra, passed = self.signals.prepare(name) if proc.remote is None else ({}, ())
+            self._program_starting(name)
+            try:
+                binds = self.processes.start(proc, {**self._start_data(proc), "exec_env": extra, "pass_fds": passed})
+            except ProgramError as err:
+                self.signals.spawned(name, None, passed)
+                self._process_ended(proc, None, str(err))
+                continue
+            self.signals.spawned(name, proc.pid, passed)
+            if proc.remote is None:
+                self.pipes.add(proc.name, getattr(proc.proc, "topo_output", None))
+                self._program_started(proc, binds)  # (on another host: once its agent says so)
 
     def _handle(self, m: Message) -> None:
         if m.kind is not Kind.EXEC_LINKED:

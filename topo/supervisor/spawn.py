@@ -126,3 +126,15 @@ def describe_exit(exitcode: int | None) -> str:
         except ValueError:
             return f"killed by signal {-exitcode}"
     return f"exited with status {exitcode}"
+
+
+def stop_tracker() -> None:
+    """multiprocessing's resource tracker (a child of whoever spawned the first process)
+    ended and reaped before its parent exits, not a moment after it: a host a run leaves
+    (topo apply) has nothing of it left once its agent is gone."""
+    stop = getattr(resource_tracker._resource_tracker, "_stop", None)  # (Python 3.11.5 on)
+    if stop is not None:
+        try:
+            stop()
+        except Exception:  # noqa: BLE001 - an exit must not fail for its tracker
+            pass

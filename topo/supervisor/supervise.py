@@ -30,7 +30,6 @@ from topo.plan.planner import Plan
 from topo.process.boot import Recording, control_addresses
 from topo.process.control import CONTROL, Message
 from topo.supervisor import editing, observing, rundir, spawn
-from topo.supervisor.execspawn import ProgramError
 from topo.supervisor.execstarts import ExecStarts
 from topo.supervisor.execrules import ExecRules
 from topo.supervisor.execsignals import ExecSignals
@@ -214,27 +213,6 @@ class Supervisor(ExecRules):
                              | self.edits.applier.gate_skips(proc.name)),  # (links made in place, later)
             "restarts": {n: self.nodes[n].restarts for n in proc.instances},
         }
-
-    def _start_programs(self) -> None:
-        """Each held program whose receivers are ready (and whose peers' endpoints are
-        bound) is started now; one that cannot be ends as a failure of its node."""
-        for proc in self.procs.values():
-            if not proc.held or not self.execs.due(proc, self.nodes, self.bound, self._needs[proc.name]):
-                continue
-            proc.held = False
-            (name,) = proc.instances
-            extra, passed = self.signals.prepare(name) if proc.remote is None else ({}, ())
-            self._program_starting(name)
-            try:
-                binds = self.processes.start(proc, {**self._start_data(proc), "exec_env": extra, "pass_fds": passed})
-            except ProgramError as err:
-                self.signals.spawned(name, None, passed)
-                self._process_ended(proc, None, str(err))
-                continue
-            self.signals.spawned(name, proc.pid, passed)
-            if proc.remote is None:
-                self.pipes.add(proc.name, getattr(proc.proc, "topo_output", None))
-                self._program_started(proc, binds)  # (on another host: once its agent says so)
 
     def _loop(self, events: zmq.Socket[Any], commands: zmq.Socket[Any], control: zmq.Socket[Any]) -> None:
         for sock in (events, commands, control, self._wake_r):
