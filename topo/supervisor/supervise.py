@@ -219,8 +219,8 @@ class Supervisor(ExecRules):
             self._poller.register(sock, zmq.POLLIN)
         while not all(p.ended and p.restart_at is None for p in self.procs.values()) \
                 or (self.code is None and any(p.restart_at for p in self.procs.values())):
+            self._do_soon()  # (before acting on the state: a topo apply read by its thread holds a program to start)
             self._act()
-            self._do_soon()
             self._notify_changes()
             self.edits.settle()
             timeout = min(self._next_deadline(), self.pipes.hold_for(self.reporter),
