@@ -284,6 +284,28 @@ def hosts_block(net: Network, launch: dict[str, list[str]] | None = None) -> str
     return "\n".join(lines)
 
 
+def hosts_emptied(net: Network, timeout: float) -> None:
+    """Waits (within ``timeout``) until no process is left inside the fake hosts; on
+    timeout, says which are left, with their command lines."""
+    deadline = time.monotonic() + timeout
+    while True:
+        left = namespace_pids(net)
+        if not left:
+            return
+        if time.monotonic() >= deadline:
+            break
+        time.sleep(0.02)  # polling a condition with a deadline, not waiting blindly
+    described = []
+    for pid in left:
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                line = f.read().replace(b"\0", b" ").decode(errors="replace").strip()
+            described.append(f"{pid}: {line}")
+        except OSError:
+            described.append(f"{pid}: (gone)")
+    raise AssertionError(f"after {timeout}s, processes left on the hosts: " + "; ".join(described))
+
+
 def namespace_pids(net: Network) -> list[int]:
     """Every process inside the fake hosts: none may outlive a run."""
     pids: list[int] = []

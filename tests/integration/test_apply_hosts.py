@@ -20,8 +20,8 @@ from typing import Iterator
 import psutil
 import pytest
 
-from conftest import Topo, wait_until
-from hostnet import Network, host_network, hosts_block, namespace_pids, requires_netns
+from conftest import Topo
+from hostnet import Network, host_network, hosts_block, hosts_emptied, requires_netns
 from test_edit import pids, tell
 
 pytestmark = [requires_netns, pytest.mark.slow]
@@ -92,7 +92,7 @@ def stop(proc: "subprocess.Popen[str]", net: Network) -> None:
     proc.send_signal(signal.SIGINT)
     out, _ = proc.communicate(timeout=30)
     assert proc.returncode == 130 and DISTRUST not in out, out
-    wait_until(lambda: namespace_pids(net) == [], 10, "every process on the hosts to be gone")
+    hosts_emptied(net, 10)
 
 
 def test_a_host_added_gets_its_agent_and_nodes_and_a_host_removed_is_left_empty_the_pipeline_untouched(

@@ -11,8 +11,8 @@ import signal
 import pytest
 import zmq
 
-from conftest import Topo, wait_until
-from hostnet import host_network, hosts_block, namespace_pids, requires_netns
+from conftest import Topo
+from hostnet import host_network, hosts_block, hosts_emptied, requires_netns
 
 
 def pipeline(ctl: str) -> str:
@@ -196,7 +196,7 @@ def test_restart_of_a_node_on_another_host(topo: Topo) -> None:
         topo.wait_for_line(proc, r"show@h2 +\| received tick")
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=30) == 130
-        wait_until(lambda: namespace_pids(net) == [], 10, "every process on the hosts to be gone")
+        hosts_emptied(net, 10)
 
 
 @requires_netns
@@ -217,4 +217,4 @@ def test_a_failed_node_on_another_host_is_restarted_by_its_policy(topo: Topo) ->
         out, err = proc.communicate(timeout=60)
         assert proc.returncode == 0, out + err
         assert re.findall(r"^flaky@h2 +\| run (\d)$", out, re.M) == ["0", "1", "2"], out
-        wait_until(lambda: namespace_pids(net) == [], 10, "every process on the hosts to be gone")
+        hosts_emptied(net, 10)

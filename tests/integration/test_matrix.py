@@ -21,9 +21,8 @@ from typing import Any, Iterator
 import pytest
 import yaml
 
-from conftest import Topo, wait_until
-from hostnet import Network, host_network, requires_netns
-from test_hosts import namespace_pids
+from conftest import Topo
+from hostnet import Network, host_network, hosts_emptied, requires_netns
 
 pytestmark = [requires_netns, pytest.mark.slow]
 
@@ -123,4 +122,4 @@ def test_every_placement_and_pattern_wires_up_in_one_run(topo: Topo, net2: Netwo
     for placement in PLACEMENTS:
         assert re.search(rf"^pair_{placement}_ping@\S+ +\| pong to pair_{placement}_ping$", out, re.M), out
     assert topo.socket_files() == [] and topo.run_dirs() == []
-    wait_until(lambda: namespace_pids(net2) == [], 10, "every process on the hosts to be gone")
+    hosts_emptied(net2, 10)

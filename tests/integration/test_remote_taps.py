@@ -19,7 +19,7 @@ import psutil
 import pytest
 
 from conftest import HERE, ROOT, Topo, processes_with_home, wait_until
-from hostnet import Network, host_network, hosts_block, namespace_pids, requires_netns
+from hostnet import Network, host_network, hosts_block, hosts_emptied, requires_netns
 from topo.testing import up
 from topo.testing.tapping import TapTimeout
 
@@ -71,7 +71,7 @@ links:
 """, "--ready-timeout", "30")
             yield Shared(topo, net, identity)
             assert topo.run("down", identity).code == 0
-            wait_until(lambda: namespace_pids(net) == [], 15, "every process on the hosts to be gone")
+            hosts_emptied(net, 15)
     finally:
         topo.cleanup()
         for proc in processes_with_home(topo.home):
@@ -192,7 +192,7 @@ def net2(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Network]:
     monkeypatch.setenv("TOPO_HOME", str(tmp_path / "home"))
     with host_network(2) as net:
         yield net
-        wait_until(lambda: namespace_pids(net) == [], 15, "every process on the hosts to be gone")
+        hosts_emptied(net, 15)
 
 
 def _hosts(net: Network) -> dict[str, Any]:

@@ -16,7 +16,7 @@ import pytest
 
 from conftest import Topo, wait_until
 from test_up_record import chunked
-from hostnet import Network, host_network, hosts_block, namespace_pids, requires_netns
+from hostnet import Network, host_network, hosts_block, hosts_emptied, namespace_pids, requires_netns
 from topo.observe.recorded import messages, summarize
 
 pytestmark = [requires_netns, pytest.mark.slow]
@@ -124,7 +124,7 @@ def test_a_remote_flood_is_recorded_whole(topo: Topo, net: Network, tmp_path: Pa
     assert [seq for _, seq in recorded] == list(range(1, count + 2))  # no gap: no copy dropped
     assert recorded[0][0] == [b"0"] and recorded[-2][0] == [b"%d" % (count - 1)] and recorded[-1][0] == [b"end"]
     print(f"remote flood: {count} messages recorded in {took:.1f}s (whole run)")
-    wait_until(lambda: namespace_pids(net) == [], 15, "every process on the hosts to be gone")
+    hosts_emptied(net, 15)
 
 
 def test_a_host_lost_while_recorded_leaves_a_finished_file_within_a_bound(topo: Topo, net: Network,
@@ -149,7 +149,7 @@ def test_a_host_lost_while_recorded_leaves_a_finished_file_within_a_bound(topo: 
     summary = summarize(str(out))
     assert summary.complete and summary.messages > 0
     assert took < 20, f"the run's end took {took:.1f}s after the host was lost"
-    wait_until(lambda: namespace_pids(net) == [], 15, "every process on the hosts to be gone")
+    hosts_emptied(net, 15)
 
 
 def _pids_in(net: Network, index: int) -> set[int]:
