@@ -13,14 +13,14 @@ import os
 import re
 from collections import defaultdict
 from dataclasses import replace
-from typing import Iterable
+from typing import Iterable, Mapping
 
 from topo.errors import Pos, Problem
 from topo.file import allocation, execnodes, external
 from topo.file.diagnostics import settle, strict_default, warning
 from topo.file.sources import Resolved, Sources, read
 from topo.file.model import LINKS_UNREAD, VALID_PAIRS, LinkSpec, SocketRef, SocketSpec, SocketType, Topology, Transport
-from topo.file.placement import natural_transport, place
+from topo.file.placement import Placed, natural_transport, place
 from topo.file.structure import did_you_mean
 
 
@@ -292,9 +292,9 @@ def _binding(t: Topology, links: Iterable[LinkSpec], problems: list[Problem]) ->
 def _transports(t: Topology, links: Iterable[LinkSpec], problems: list[Problem]) -> None:
     placed = place(t)
     for link in links:
-        if link.curve and link.transport is not Transport.TCP and link.src.node in t.nodes \
-                and link.dst.node in t.nodes and _host(t, link.src.node) == _host(t, link.dst.node):
-            problems.append(Problem(link.where("curve"), f"link {link.src} -> {link.dst}: `curve: true` on a link that is not tcp (both ends run on host {_host(t, link.src.node)!r}); CURVE protects tcp links only: add `transport: tcp`, or remove `curve`"))
+        hosts = _hosts_of(t, placed, (link.src.node, link.dst.node))
+        if link.curve and link.transport is not Transport.TCP and len(hosts) == 1:
+            problems.append(Problem(link.where("curve"), f"link {link.src} -> {link.dst}: `curve: true` on a link that is not tcp (both ends run on host {hosts.pop()!r}); CURVE protects tcp links only: add `transport: tcp`, or remove `curve`"))
         if link.transport is None or link.src.node not in placed or link.dst.node not in placed:
             continue
         pairs = ((a, b) for a in placed[link.src.node] for b in placed[link.dst.node])
@@ -303,6 +303,17 @@ def _transports(t: Topology, links: Iterable[LinkSpec], problems: list[Problem])
             if link.transport.rank < needed.rank:
                 problems.append(Problem(link.where("transport"), f"link {link.src} -> {link.dst}: transport {link.transport.value} is too narrow: {a.name} runs in process {a.process!r} on host {a.host!r} and {b.name} in process {b.process!r} on host {b.host!r}, which needs {needed.value} or wider"))
                 break
+
+
+def _hosts_of(t: Topology, placed: Mapping[str, list[Placed]], nodes: Iterable[str]) -> set[str]:
+    """Every host the instances of ``nodes`` run on (a node spread over an allocation's
+    hosts, ``hosts: all``, runs on several); empty if a node is unknown."""
+    hosts: set[str] = set()
+    for node in nodes:
+        if node not in t.nodes:
+            return set()
+        hosts |= {p.host for p in placed[node]} if placed.get(node) else {_host(t, node)}
+    return hosts
 
 
 def _host(t: Topology, node: str) -> str:

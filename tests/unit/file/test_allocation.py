@@ -130,3 +130,15 @@ def test_a_misspelt_allocation_is_told_as_one(problems):
     assert [p.message.split(" (")[0] for p in found if p.pos.line == 2] == [
         "hosts.h: missing required key 'address'", "unknown key 'adress' in hosts.h",
         "unknown key 'lanch' in hosts.h", "unknown key 'pyton' in hosts.h"]
+
+
+def test_curve_on_a_link_to_nodes_spread_over_the_allocation_is_a_tcp_link(problems, discovered):
+    """A node spread with ``hosts: all`` runs on several hosts: its links cross hosts, so
+    ``curve: true`` is right there (it was refused as if all ran on 'local')."""
+    spread = ("topology: t\nhosts: {from: slurm}\nnodes:\n  feed: {run: m:f, sockets: {out: PUSH}}\n"
+              "  worker: {run: m:f, %s sockets: {in: PULL}}\n"
+              "links:\n  - {from: feed.out, to: worker.in, curve: true}\n")
+    assert problems(spread % "replicas: 4, hosts: all,") == []
+    found = problems(spread % "")  # both on local: not tcp, refused as before
+    assert len(found) == 1 and "`curve: true` on a link that is not tcp (both ends run on host 'local')" in \
+        found[0].message
