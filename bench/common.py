@@ -60,6 +60,19 @@ def cpu_now() -> float:
     return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
+def run_bounded(sup: Any, timeout: float) -> Any:
+    """``sup.run()`` of an in-process supervisor, stopped if it runs past ``timeout``
+    seconds (a benchmark trial that hangs ends as a failed run, not a hung benchmark)."""
+    import threading
+
+    watchdog = threading.Timer(timeout, lambda: sup.request_stop(1, "benchmark timeout"))
+    watchdog.start()
+    try:
+        return sup.run()
+    finally:
+        watchdog.cancel()
+
+
 def interleave(i: int, topo_trial: Callable[[], object], baseline_trial: Callable[[], object]) -> None:
     """One trial of each, topo first in even rounds and the baseline first in odd ones, so
     a drift of the machine's load hits both sides alike."""

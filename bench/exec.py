@@ -37,7 +37,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -53,6 +52,7 @@ from bench.common import (
     p90,
     progress_printer,
     results_dir,
+    run_bounded,
     sanitize,
     table,
     topo_revision,
@@ -100,12 +100,7 @@ def topo_run(plan: Any) -> float:
     reporter = Quiet()
     start = time.perf_counter()
     sup = Supervisor(plan, reporter, ready_timeout=TRIAL_TIMEOUT, grace=5.0, sys_path=(str(ROOT),))  # type: ignore[arg-type]
-    watchdog = threading.Timer(TRIAL_TIMEOUT, lambda: sup.request_stop(1, "benchmark timeout"))
-    watchdog.start()
-    try:
-        outcome = sup.run()
-    finally:
-        watchdog.cancel()
+    outcome = run_bounded(sup, TRIAL_TIMEOUT)
     took = time.perf_counter() - start
     if outcome.code != 0:
         raise SystemExit(f"topo's run failed ({outcome.code}: {outcome.reason}):\n" + "\n".join(reporter.lines))

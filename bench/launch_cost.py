@@ -17,7 +17,6 @@ from __future__ import annotations
 import math
 import multiprocessing
 import re
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import nodes
-from bench.common import ROOT, cpu_now, interleave, median, ms, p90, quartiles, ratio
+from bench.common import ROOT, cpu_now, interleave, median, ms, p90, quartiles, ratio, run_bounded
 from bench.launch_pubsub import TRIAL_TIMEOUT
 
 TARGET_LAUNCH_RATIO = 1.3
@@ -213,12 +212,7 @@ def topo_launch(plan: Any) -> Launch:
     cpu = cpu_now()
     start = time.perf_counter()
     sup = make_supervisor(plan, reporter)
-    watchdog = threading.Timer(TRIAL_TIMEOUT, lambda: sup.request_stop(1, "benchmark timeout"))
-    watchdog.start()
-    try:
-        outcome = sup.run()
-    finally:
-        watchdog.cancel()
+    outcome = run_bounded(sup, TRIAL_TIMEOUT)
     whole = time.perf_counter() - start
     cpu = cpu_now() - cpu
     failure = "" if outcome.code == 0 else next(
