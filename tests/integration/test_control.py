@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import re
 import signal
+import subprocess
+import sys
 
 import psutil
 
@@ -90,3 +92,44 @@ def test_a_run_whose_supervisor_died_is_shown_dead_and_cleaned(topo: Topo) -> No
     assert re.search(r"longrun/\S+: dead", ps.out), ps.out
     assert topo.run_dirs() == []
     assert topo.run("ps").out.strip() == "no running topology"
+
+
+#: A stand-in supervisor: its run.json says it is the run 'mute', it reads one request on
+#: its control socket and ends without answering, as a supervisor does that receives a
+#: request in its last moments (its control socket is closed with what it had not read).
+MUTE_SUPERVISOR = """
+import json, os, sys, psutil, zmq
+run_dir = sys.argv[1]
+ctx = zmq.Context()
+control = ctx.socket(zmq.ROUTER)
+control.bind(f"ipc://{run_dir}/control")
+info = {"topology": "mute", "run_id": "20261203-000000-aaaaaa", "pid": os.getpid(),
+        "started": psutil.Process().create_time(), "control": f"ipc://{run_dir}/control",
+        "log_dir": run_dir, "sockets": run_dir}
+with open(f"{run_dir}/run.json.tmp", "w") as f:
+    json.dump(info, f)
+os.replace(f"{run_dir}/run.json.tmp", f"{run_dir}/run.json")
+print("listening", flush=True)
+if control.poll(30_000):
+    control.recv_multipart()
+    print("read a request", flush=True)
+os._exit(0)
+"""
+
+
+def test_a_supervisor_that_ends_without_answering_is_said_at_once(topo: Topo) -> None:
+    """A command asking a run that ends before it answers says so when it ends, instead
+    of waiting its whole timeout (topo restart waits up to 120 s: it hung in CI on a run
+    stopping at that moment)."""
+    run_dir = topo.home / "runs" / "mute-aaaaaa@local"
+    run_dir.mkdir(parents=True, mode=0o700)
+    topo.home.joinpath("runs").chmod(0o700)
+    fake = subprocess.Popen([sys.executable, "-c", MUTE_SUPERVISOR, str(run_dir)], env=topo.env,
+                            stdout=subprocess.PIPE, text=True, start_new_session=True)
+    topo.procs.append(fake)
+    topo.wait_for_line(fake, "listening")
+    result = topo.run("restart", "c", "--timeout", "100", timeout=30)
+    assert result.code == 1, result.out + result.err
+    assert "run mute/20261203-000000-aaaaaa ended before it answered" in result.err, result.err
+    assert fake.wait(timeout=10) == 0
+    assert topo.run("down", "mute").code == 0  # nothing left to stop is not an error

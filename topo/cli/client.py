@@ -72,20 +72,65 @@ def one_run(selector: str | None) -> Run:
     return runs[0]
 
 
+class RunEnded(TopoError):
+    """The run's supervisor ended before it answered a request (it was stopping): for
+    ``topo down`` the wish come true, for any other command an error (exit 1)."""
+
+    def __init__(self, run: Run) -> None:
+        super().__init__(f"run {run.identity} ended before it answered")
+
+
+#: Without a pidfd, how often a request in flight asks whether the supervisor still lives.
+_ASK_ALIVE = 0.5
+
+
+def _end_watch(run: Run) -> int | None:
+    """A descriptor readable once the run's supervisor has ended (its pidfd), so a
+    request can wait on the answer and on the end at once; None where pidfds are
+    missing (the caller then asks now and then). Opened, then checked to be the same
+    process that wrote run.json: a pid reused since would be a stranger's."""
+    try:
+        fd: int = os.pidfd_open(int(run.info["pid"]))  # type: ignore[attr-defined,unused-ignore]
+    except (AttributeError, OSError, KeyError, ValueError, TypeError):
+        return None
+    if not rundir.supervisor_alive(run.info):
+        os.close(fd)
+        raise RunEnded(run)
+    return fd
+
+
 def request(run: Run, payload: dict[str, Any], timeout: float = 3.0) -> dict[str, Any]:
+    """One request to a run's supervisor, answered within ``timeout`` seconds; a
+    supervisor that ends without answering (it was stopping) is said at once."""
     import zmq
 
     ctx: zmq.Context[Any] = zmq.Context.instance()
     sock = ctx.socket(zmq.REQ)
     sock.setsockopt(zmq.LINGER, 0)
+    ended = _end_watch(run)
     try:
         sock.connect(str(run.info["control"]))
         sock.send(json.dumps(payload).encode())
-        if not sock.poll(int(timeout * 1000)):
-            raise TopoError(f"run {run.identity} did not answer within {timeout:g}s")
+        poller = zmq.Poller()
+        poller.register(sock, zmq.POLLIN)
+        if ended is not None:
+            poller.register(ended, zmq.POLLIN)
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TopoError(f"run {run.identity} did not answer within {timeout:g}s")
+            ready = dict(poller.poll(int(min(left, _ASK_ALIVE if ended is None else left) * 1000) + 1))
+            if sock in ready:
+                break
+            # a supervisor that ends drops what it had not read: waiting on would be a hang
+            if ended in ready or (ended is None and not rundir.supervisor_alive(run.info)):
+                raise RunEnded(run)
         reply = json.loads(sock.recv())
     finally:
         sock.close()
+        if ended is not None:
+            os.close(ended)
     if not isinstance(reply, dict) or not reply.get("ok"):
         error = str(reply.get("error") if isinstance(reply, dict) else reply)
         if isinstance(reply, dict) and reply.get("usage"):  # it named what the run does not have
@@ -171,7 +216,10 @@ def down(selector: str | None, timeout: float = 60.0) -> dict[str, Any]:
     if _starting(run):
         _signal_down(run)
     else:
-        request(run, {"cmd": "down"})
+        try:
+            request(run, {"cmd": "down"})
+        except RunEnded:
+            pass  # it was stopping already, and has: its outcome is read below
     if not _wait_gone(int(run.info["pid"]), timeout):
         raise TopoError(f"run {run.identity} did not end within {timeout:g}s")
     outcome = Path(str(run.info["log_dir"])) / rundir.OUTCOME_FILE
