@@ -44,7 +44,7 @@ from topo.process.curve import HostKeys
 from topo.process.inject import INJECTORS, deliver
 from topo.process.tapwire import MISSED, batch_hwm, copies_in
 from topo.hosts.recordfeed import RecordFeed
-from topo.supervisor.recordways import CREDIT
+from topo.supervisor.recordways import CREDIT, FLUSHED
 from topo.supervisor.remotetaps import ANSWER, COPY, MAX_FRAME, SEND, Owed
 
 #: The agent's ipc file its processes' taps send their copies to.
@@ -269,6 +269,9 @@ class TapRelay:
                 return
             if frames and frames[0] == CREDIT and self.record is not None:
                 self.record.granted(frames)
+                continue
+            if frames and frames[0] == FLUSHED and self.record is not None:
+                self.record.confirm(frames)
                 continue
             if len(frames) < 3 or frames[0] != SEND or len(frames[1]) > 64:
                 continue

@@ -220,6 +220,10 @@ class TapRelay:
             kind = parts[1].bytes
             if kind == FLUSHED and self.records is not None:
                 self.records.flushed.add(host)
+                try:  # read, so every copy before it: the agent may close its way now
+                    self.router.send_multipart([host.encode(), FLUSHED], zmq.NOBLOCK)
+                except zmq.ZMQError:
+                    pass  # gone already: it waited for nothing
             elif kind == COPY and len(parts) >= 3:
                 self._copy(host, parts[2:])
             elif kind == ANSWER and len(parts) >= 4:

@@ -1,0 +1,98 @@
+"""An agent's last recorded copies reach a supervisor that is behind: the agent keeps its
+way up open until the supervisor has read its FLUSHED (:mod:`topo.hosts.recordfeed`)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import zmq
+
+from topo.supervisor import recordways
+from topo.supervisor.recordways import CREDIT
+
+
+#: The agent's side at its end, in a process of its own (its exit is what loses the
+#: copies): its processes' recorded copies relayed up, flushed, then its way closed with
+#: a linger and its context ended, as the agent does, then the exit.
+AGENT_END = """
+import os, sys, time, zmq
+from pathlib import Path
+from topo.hosts.recordfeed import RecordFeed
+from topo.supervisor.recordways import CREDIT, FLUSHED
+ctx = zmq.Context()
+feed = RecordFeed(ctx, Path(sys.argv[2]))
+up = ctx.socket(zmq.DEALER)
+up.identity = b"h1"
+up.sndhwm = 100_000
+up.connect(sys.argv[1])
+push = ctx.socket(zmq.PUSH)
+push.sndhwm = 100_000
+push.connect(feed.endpoint)
+push.send_multipart([b"record:out", b"src", b"on", b"1", b"0"])
+for n in range(int(sys.argv[3])):
+    push.send_multipart([b"record:out", b"src", b"out", b"2", b"0", b"%d" % n, b"x" * 200])
+push.send_multipart([b"record:out", b"src", b"end", b"77", b"0"])
+push.close(linger=-1)
+
+def read():  # what the agent's relay does with what the supervisor sends
+    while up.poll(0):
+        frames = up.recv_multipart()
+        if frames[0] == CREDIT:
+            feed.granted(frames)
+        elif frames[0] == FLUSHED:
+            feed.confirm(frames)
+
+feed.flush(up, read, time.monotonic() + 10)
+print("confirmed" if feed.confirmed else "not confirmed", flush=True)
+feed.close()
+up.close(linger=3000)
+ctx.term()
+os._exit(0)
+"""
+
+
+def test_the_agent_keeps_its_way_up_open_until_the_supervisor_read_its_flushed(tmp_path: Path) -> None:
+    """The agent's end: once ZeroMQ has handed its last copies on, its context ends at once
+    and the agent exits; a supervisor whose ROUTER was behind (its pipe full, so not
+    reading the connection) then lost them, FLUSHED too (a remote flood's tail, 1 run in
+    5 under load). So the flush waits for the supervisor's word that it read FLUSHED; the
+    stand-in here reads nothing until the agent has exited (or a bound)."""
+    ctx: zmq.Context[Any] = zmq.Context()
+    router = ctx.socket(zmq.ROUTER)
+    router.rcvhwm = 4
+    port = router.bind_to_random_port("tcp://127.0.0.1")
+    count = 3000
+    agent = subprocess.Popen([sys.executable, "-c", AGENT_END, f"tcp://127.0.0.1:{port}", str(tmp_path), str(count)],
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        assert router.poll(10_000)
+        got: list[list[bytes]] = [router.recv_multipart()]
+        # the supervisor behind: nothing read until the agent exited (or 2 s), while it
+        # still grants credits for what it passes on; bytes left unread on the agent's
+        # side at its exit make its kernel reset the connection, dropping what it still had
+        bound = time.monotonic() + 2.0
+        while agent.poll() is None and time.monotonic() < bound:
+            router.send_multipart([got[0][0], CREDIT, b"1"])
+            try:
+                agent.wait(0.005)
+            except subprocess.TimeoutExpired:
+                pass
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not (got and got[-1][1] == recordways.FLUSHED):
+            if router.poll(100):
+                frames = router.recv_multipart()
+                got.append(frames)
+                if frames[1] == recordways.FLUSHED:
+                    router.send_multipart([frames[0], recordways.FLUSHED])
+        out, _ = agent.communicate(timeout=15)
+    finally:
+        agent.kill()
+        agent.wait()
+        ctx.destroy(linger=0)
+    copies = [f for f in got if f[1] == b"c"]
+    assert len(copies) == count + 2 and copies[-1][4] == b"end", f"{count + 2 - len(copies)} of {count + 2} lost"
+    assert out.strip() == "confirmed"
