@@ -204,7 +204,7 @@ def test_a_node_that_fails_to_come_up_is_named_and_exits_1(topo: Topo) -> None:
     bad = edited(ctl, "links: [", "  bad: {run: \"brokenmod:run\"}\n        links: [")
     result = topo.run("apply", topo.file(bad, "bad.yaml"))
     assert result.code == 1, result.out + result.err
-    assert "bad failed during topo apply" in result.err, result.err
+    assert re.search(r"bad failed during topo apply \(bad: \w+Error: ", result.err), result.err  # and why
     # a failure as at topo up: with no restart policy, it stops the run
     out, _ = proc.communicate(timeout=30)
     assert "brokenmod cannot be imported" in out and proc.returncode == 1, out

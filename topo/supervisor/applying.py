@@ -338,7 +338,8 @@ class Applier:
         failed = [n.name for n in nodes if n.state == "failed"]
         if failed or sup.code is not None:
             why = f"{', '.join(failed)} failed" if failed else "the run began its stop"
-            self._finish(wait, {"ok": False, "error": f"{why} during topo apply", "failed": failed})
+            error = next((f" ({n.name}: {n.error})" for n in nodes if n.state == "failed" and n.error), "")
+            self._finish(wait, {"ok": False, "error": f"{why} during topo apply{error}", "failed": failed})
             return
         relinking.send_due(sup, wait.relinks, wait.removed_keys)
         for req in [r for r in wait.relinks if r.done is False and r.process not in wait.started]:
