@@ -250,3 +250,25 @@ def test_a_link_in_place_for_a_process_on_another_host_restarts_it_instead_and_t
     tell(ctl, "1 40")
     topo.wait_for_line(proc, r"audit\S* +\| batch 1 has [1-9]\d* dup 0")  # the new link carries
     stop(proc, net2)
+
+
+def test_a_curve_server_admits_a_new_host_in_place_its_process_untouched(topo: Topo, net2: Network) -> None:
+    """The workers move from h1 to h2, a host new to the run: feed and tally, which bind the
+    CURVE endpoints h2's workers dial, are given h2's key in place (they were restarted
+    for it, their state and connections lost); what flows reaches them through h2."""
+    ctl = str(topo.home / "ctl")
+    proc = topo.start("up", topo.file(pipeline(net2, ctl)), "--ready-timeout", "30")
+    topo.wait_for_line(proc, r"all 4 node\(s\) ready")
+    before = pids(topo, "xedit")
+    assert batch(topo, proc, ctl, 1, 300)
+
+    out = applied(topo, topo.file(pipeline(net2, ctl, workers="h2"), "h2.yaml"))
+    assert "! process feed admits new host h2 in place (its CURVE server is given the key)" in out, out
+    assert "! process tally admits new host h2 in place (its CURVE server is given the key)" in out, out
+    assert "↻ process feed" not in out and "↻ process tally" not in out, out
+    now = pids(topo, "xedit")
+    assert now["feed"] == before["feed"] and now["tally"] == before["tally"]
+    workers = {now["worker.0"][0], now["worker.1"][0]}
+    assert workers <= in_namespace(net2, 1)
+    assert batch(topo, proc, ctl, 2, 300) == workers
+    stop(proc, net2)

@@ -31,7 +31,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from topo.errors import UsageError
 from topo.plan.facts import endpoint_of, facts_of
-from topo.plan.hostdiff import curve_restarts, host_notes
+from topo.plan.hostdiff import curve_admits, host_notes
 from topo.plan.planner import Plan
 
 #: Instance fields that the running code cannot take in: their change restarts its process.
@@ -154,15 +154,9 @@ def diff(old: Mapping[str, Any], new: Mapping[str, Any], *, link_restarts: bool 
         processes = (*processes, *_link_restarts(old, new, links))
         moving = {p.name for p in processes}
         links = _links(old, new, moving)
-    serving = curve_restarts(old, new, moving)  # (their ZAP handlers know no key of a new host)
-    if serving:
-        processes = (*processes, *(ProcessChange("↻", n, new["processes"][n]["host"], tuple(w))
-                                   for n, w in serving.items()))
-        moving = {p.name for p in processes}
-        links = _links(old, new, moving)
     old_eps = {endpoint_of(ln) for ln in old["links"].values()}
     new_eps = {endpoint_of(ln) for ln in new["links"].values()}
-    notes = host_notes(old, new)
+    notes = host_notes(old, new) + curve_admits(old, new, moving)
     if list(old["python_path"]) != list(new["python_path"]):
         notes.append("python_path changed: processes started from now on get the new one")
     return PlanDiff(

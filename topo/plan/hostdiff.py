@@ -11,11 +11,12 @@ Pure (no zmq, no process), on :func:`topo.plan.facts.facts_of`'s facts, as
 - A host in use whose ``address``, ``launch`` or ``python`` changed runs its processes
   under a new agent: :mod:`topo.plan.diff` restarts every process there already
   (``host H changed``); this only says that the agent goes with them.
-- A running process that serves CURVE (binds a secure tcp endpoint) knows the public keys
-  of the hosts it admits from its start (its ZAP handler, :mod:`topo.process.curve`). A
-  process of a host new to the run that dials it would be refused; so that process is
-  restarted, with keys that include the new host's. One dialling a new host's endpoint
-  needs that host's key too, but it dials a new link: the diff restarts it anyway.
+- A running process that serves CURVE (binds a secure tcp endpoint) admits the hosts its
+  ZAP handler knows (:mod:`topo.process.curve`). One that a process of a host new to the
+  run will dial is given that host's key in place (the supervisor tells every running
+  process, :meth:`topo.supervisor.processes.Processes.admit_keys`): it goes on, and the
+  diff only says so. One dialling a new host's endpoint needs that host's key too, but
+  it dials a new link: the diff restarts it anyway.
 """
 
 from __future__ import annotations
@@ -53,9 +54,10 @@ def host_notes(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
     return notes
 
 
-def curve_restarts(old: Mapping[str, Any], new: Mapping[str, Any], moving: set[str]) -> dict[str, list[str]]:
-    """Process → why, for each running process left alone so far (not in ``moving``) that
-    binds a CURVE endpoint a process of a host new to the run will dial."""
+def curve_admits(old: Mapping[str, Any], new: Mapping[str, Any], moving: set[str]) -> list[str]:
+    """The notes ``topo apply`` prints for each running process left alone (not in
+    ``moving``) that binds a CURVE endpoint a process of a host new to the run will dial:
+    it admits that host in place."""
     known = {p["host"] for p in old["processes"].values()} | {local_host(old)}
     instances = new["instances"]
     why: dict[str, list[str]] = {}
@@ -68,10 +70,10 @@ def curve_restarts(old: Mapping[str, Any], new: Mapping[str, Any], moving: set[s
         process = instances[binder]["process"]
         if far in known or process in moving or process not in old["processes"]:
             continue
-        reason = f"serves CURVE to new host {far}"
-        if reason not in why.setdefault(process, []):
-            why[process].append(reason)
-    return why
+        if far not in why.setdefault(process, []):
+            why[process].append(far)
+    return [f"process {p} admits new host{'s' if len(h) > 1 else ''} {', '.join(h)} in place "
+            "(its CURVE server is given the key)" for p, h in sorted(why.items())]
 
 
 def host_refusal(old: Plan, new: Plan) -> str | None:

@@ -52,6 +52,8 @@ class Kind(str, Enum):
     UNTAP = "untap"          # tap: no more copies
     LINK = "link"            # id, instance, socket, ops [[verb, key, address]], within: a running
                              # socket connects or disconnects in place (topo.process.relink)
+    KEYS = "keys"            # peers {host: public key}: the hosts a CURVE server admits from now
+                             # on (topo apply brought a host in; topo.process.curve.ZapHandler.admit)
     # process → supervisor, the answer to a link
     LINKED = "linked"        # id, instance, socket, done, why
     # agent → supervisor (the agent also relays its processes' events as they are)
@@ -89,6 +91,7 @@ _FIELDS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "tap": ({"tap": _STR, "instance": _STR, "socket": _STR, "endpoint": _STR, "directions": _LIST}, {}),
     "untap": ({"tap": _STR}, {}),
     "link": ({"id": _STR, "instance": _STR, "socket": _STR, "ops": _LIST}, {"within": (int, float)}),
+    "keys": ({"peers": _DICT}, {}),
     "linked": ({"id": _STR, "instance": _STR, "socket": _STR, "done": _BOOL}, {"why": _STR}),
     "agent": ({"host": _STR}, {"pid": _INT, "version": _STR}),
     "spawned": ({"process": _STR, "gen": _INT, "pid": _INT}, {}),

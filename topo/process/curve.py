@@ -26,6 +26,7 @@ refuses them: a sink with workers here and elsewhere never got ready.
 
 from __future__ import annotations
 
+import struct
 import threading
 from contextlib import contextmanager
 from typing import Any, Iterable, Iterator, Mapping, NamedTuple
@@ -140,6 +141,20 @@ def secured(sock: zmq.Socket[Any], keys: HostKeys, server_host: str | None = Non
         sock.setsockopt(zmq.HANDSHAKE_IVL, saved[1])
 
 
+#: Hosts a run may have, at most, as a command adding keys says them.
+MAX_PEERS = 4096
+
+
+def _is_key(name: Any, key: Any) -> bool:
+    """A host's name and a CURVE public key in Z85 text (40 characters, 32 bytes)."""
+    if not isinstance(name, str) or not 0 < len(name) <= 128 or not isinstance(key, str) or len(key) != 40:
+        return False
+    try:
+        return len(zmq.utils.z85.decode(key.encode("ascii"))) == 32
+    except (ValueError, KeyError, IndexError, struct.error):  # (out of its alphabet, or of range)
+        return False
+
+
 class ZapHandler(threading.Thread):
     """Answers libzmq's authentication requests for one Context: the run's hosts only.
 
@@ -168,6 +183,22 @@ class ZapHandler(threading.Thread):
             pass
         finally:
             sock.close(linger=0)
+
+    def admit(self, peers: Any) -> list[str]:
+        """``topo apply`` brought hosts into the run: their public keys are admitted from
+        now on, in place; restarting a process for that would cost its state and its
+        connections. Only hosts not known yet are added: a known host's key never changes
+        within a run (:func:`with_hosts` keeps every pair). What is malformed is dropped
+        (the command came over a channel a node's own code could write to). Returns the
+        hosts added."""
+        if not isinstance(peers, dict) or len(peers) > MAX_PEERS:
+            return []
+        known = dict(self.keys.peers)
+        added = [name for name, key in peers.items() if name not in known and _is_key(name, key)]
+        if added:
+            known.update((name, peers[name]) for name in added)
+            self.keys = self.keys._replace(peers=known)  # one assignment: the ZAP thread reads either
+        return added
 
     def _answer(self, request: list[bytes]) -> list[bytes]:
         if len(request) < 6:

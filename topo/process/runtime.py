@@ -147,6 +147,7 @@ class ProcessRuntime:
         #: Links made or dropped on running sockets, by the threads that own them.
         self.relinks = Relinks(self.send, self.addresses)
         self.runners_by_name: dict[str, Any] = {}
+        self.zap: Any = None  # the ZAP handler, for a process that serves CURVE
 
     def local_address(self, key: str) -> str:
         return self.run_path(self.plan.endpoints[key].address)
@@ -198,7 +199,8 @@ class ProcessRuntime:
                 for sock in self.plan.instances[name].sockets for k in sock.binds):
             from topo.process.curve import ZapHandler
 
-            ZapHandler(self.ctx, self.boot.keys).start()
+            self.zap = ZapHandler(self.ctx, self.boot.keys)
+            self.zap.start()
         dealer = self._control.socket(zmq.DEALER)
         dealer.setsockopt(zmq.IDENTITY, self.process.name.encode())
         dealer.setsockopt(zmq.LINGER, 0)
@@ -337,6 +339,8 @@ class ProcessRuntime:
             self.tapping.end(message["tap"])
         elif message.kind is Kind.LINK and not self.stopping.is_set():
             self.relinks.request(message.data, self.runners_by_name)
+        elif message.kind is Kind.KEYS and self.zap is not None:
+            self.zap.admit(message["peers"])
 
     def _stop_nodes(self, runners: list[Any]) -> None:
         """node.running turns false, async nodes are cancelled, blocking calls get ETERM;

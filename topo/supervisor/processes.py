@@ -116,6 +116,8 @@ class Processes:
         #: to adopt them.
         self._prestarted = dict(prestarted or {})
         self.keys = keys
+        #: ``topo apply`` brought hosts into the run: processes are told their keys (:meth:`admit_keys`).
+        self.keys_grown = False
         #: Processes whose latest start is an exec node's program (:mod:`topo.supervisor.execspawn`):
         #: what they are told is a signal, how they end is their exit status.
         self.programs: set[str] = set()
@@ -156,9 +158,21 @@ class Processes:
         if plan.key_hosts and (self.keys is None or not set(plan.key_hosts) <= set(self.keys)):
             from topo.process.curve import with_hosts
 
+            self.keys_grown = self.keys is not None
             self.keys = with_hosts(self.keys, plan.key_hosts)
+            for proc in self.procs.values():
+                self.admit_keys(proc)
         if self.hosts is None and plan.remote_hosts:
             self._open_hosts(plan)
+
+    def admit_keys(self, proc: ProcState) -> None:
+        """A running process admits the hosts ``topo apply`` brought in, in place (its CURVE
+        servers' ZAP handler, :meth:`topo.process.curve.ZapHandler.admit`): told at the
+        apply, and again at each process's HELLO, for one that was starting meanwhile
+        with the keys of before. Programs serve no CURVE (refused at check)."""
+        if self.keys_grown and self.keys and (proc.pid is not None or proc.hello) and not proc.ended:
+            peers = dict(next(iter(self.keys.values())).peers)
+            self.send(proc, Message(Kind.KEYS, {"peers": peers}))
 
     def replan(self, plan: Plan) -> None:
         """``topo apply``: ``plan`` is the run's from now on (:meth:`prepare`d, and

@@ -70,6 +70,7 @@ class Transitions:
         if m.kind is Kind.HELLO:
             proc = self.procs.get(m["process"])
             if proc is not None and self.stopping.hello(proc, m.data.get("gen")):
+                self.processes.admit_keys(proc)
                 self._maybe_connect()
             return
         if m.kind is Kind.BYE:

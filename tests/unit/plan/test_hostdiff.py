@@ -1,5 +1,5 @@
 """What an edit does to the run's hosts (topo apply): the agents it launches, stops or
-launches again, and the running CURVE servers that restart to admit a new host."""
+launches again, and the running CURVE servers that admit a new host in place."""
 
 from __future__ import annotations
 
@@ -40,27 +40,28 @@ def applied(topology: Callable[[str], Topology]) -> Applied:
     return compare
 
 
-def test_a_host_new_to_the_run_is_said_and_its_dialer_s_curve_server_restarts(applied: Applied) -> None:
+def test_a_host_new_to_the_run_is_said_and_its_dialer_s_curve_server_admits_it_in_place(applied: Applied) -> None:
     new = BASE.replace("links: [", "  more: {run: m:work, host: h2, sockets: {in: PULL}}\nlinks: [feed.out -> more.in, ")
     d = applied(BASE, new)
     assert "host h2 added: its agent is launched" in d.notes
-    # feed binds the CURVE endpoint h2 dials: its ZAP handler knows no key of h2 (restarted
-    # anyway here, its live PUSH would connect the new link in place)
-    assert {p.name for p in d.processes} == {"more", "feed"}
+    # feed binds the CURVE endpoint h2 dials: given h2's key in place, it goes on
+    assert {p.name for p in d.processes} == {"more"} and "feed" in d.untouched
+    assert "process feed admits new host h2 in place (its CURVE server is given the key)" in d.notes
     assert "+ process more" in diff_text(d)
 
 
-def test_a_curve_server_a_new_host_dials_on_an_existing_endpoint_restarts_for_its_key(applied: Applied) -> None:
+def test_a_curve_server_a_new_host_dials_on_an_existing_endpoint_admits_its_key_in_place(applied: Applied) -> None:
     base = BASE.replace("worker: {run: m:work, host: h1,", "worker: {run: m:work, host: h1, replicas: 2,")
     new = base.replace("worker: {run: m:work, host: h1, replicas: 2,", "worker: {run: m:work, host: h2, replicas: 2,")
     d = applied(base, new)
-    why = {p.name: p.why for p in d.processes}
-    assert why["worker.0"] and why["worker.1"]  # moved: restarted on h2
-    # the links are the same (tcp, feed and tally bind): their binders restart for h2's key
-    assert why["feed"] == ("serves CURVE to new host h2",) and why["tally"] == ("serves CURVE to new host h2",)
-    assert d.links == ()
-    assert "! host h2 added: its agent is launched" in diff_text(d)
-    assert "! host h1 no longer used: its agent is stopped once its processes have ended" in diff_text(d)
+    assert {p.name for p in d.processes} == {"worker.0", "worker.1"}  # moved: restarted on h2
+    # the links are the same (tcp, feed and tally bind): their binders admit h2 in place
+    assert d.links == () and {"feed", "tally"} <= set(d.untouched)
+    text = diff_text(d)
+    assert "! process feed admits new host h2 in place (its CURVE server is given the key)" in text, text
+    assert "! process tally admits new host h2 in place (its CURVE server is given the key)" in text, text
+    assert "! host h2 added: its agent is launched" in text
+    assert "! host h1 no longer used: its agent is stopped once its processes have ended" in text
 
 
 def test_a_node_that_only_binds_for_known_hosts_is_not_restarted(applied: Applied) -> None:
