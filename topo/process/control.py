@@ -52,7 +52,12 @@ class Kind(str, Enum):
     UNTAP = "untap"          # tap: no more copies
     LINK = "link"            # id, instance, socket, ops [[verb, key, address]], within: a running
                              # socket connects or disconnects in place (topo.process.relink)
-    # process → supervisor, the answer to a link
+    RELEASE = "release"      # id, instance, socket, address, to: a dealing socket moves from
+                             # address to a new endpoint, its old queue delivered (topo.process.handover)
+    WITHDRAW = "withdraw"    # id: a release its node has not taken yet is not made
+    RETIRE = "retire"        # id, instance, socket, address: a removed node drains what address
+                             # dealt it, disconnects, and returns
+    # process → supervisor, the answer to a link (and to a release or a retire)
     LINKED = "linked"        # id, instance, socket, done, why
     # agent → supervisor (the agent also relays its processes' events as they are)
     AGENT = "agent"          # host, pid, version: the agent is up and takes commands
@@ -89,6 +94,9 @@ _FIELDS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "tap": ({"tap": _STR, "instance": _STR, "socket": _STR, "endpoint": _STR, "directions": _LIST}, {}),
     "untap": ({"tap": _STR}, {}),
     "link": ({"id": _STR, "instance": _STR, "socket": _STR, "ops": _LIST}, {"within": (int, float)}),
+    "release": ({"id": _STR, "instance": _STR, "socket": _STR, "address": _STR, "to": _STR}, {}),
+    "withdraw": ({"id": _STR}, {}),
+    "retire": ({"id": _STR, "instance": _STR, "socket": _STR, "address": _STR}, {}),
     "linked": ({"id": _STR, "instance": _STR, "socket": _STR, "done": _BOOL}, {"why": _STR}),
     "agent": ({"host": _STR}, {"pid": _INT, "version": _STR}),
     "spawned": ({"process": _STR, "gen": _INT, "pid": _INT}, {}),

@@ -46,6 +46,8 @@ class Runner(threading.Thread):
         self.node_sockets: dict[str, Any] | None = None
         self.loop: Any = None
         self.task: Any = None
+        #: Set when topo apply removed it and its input is drained (topo.process.handover).
+        self.retired = threading.Event()
         #: Set as the node's last act, whether it ran or not; the runtime waits on this.
         self.finished = False
         #: Its function, once its module is imported (started by the process's prelude).
@@ -148,7 +150,7 @@ class Runner(threading.Thread):
 
     def _node(self, node_sockets: dict[str, Any]) -> Node:
         node = Node(self.inst.name, self.inst.replica, self.inst.replicas, self.inst.args, node_sockets,
-                    self.rt.stopping)
+                    self.rt.stopping, self.retired)
         node.restarts = self.rt.boot.restarts.get(self.inst.name, 0)
         return node
 

@@ -1,0 +1,279 @@
+"""A scale-down without loss (``topo apply``, ``replicas`` lowered): a dealing socket that
+binds lets its removed peers go once they have everything it dealt them.
+
+libzmq gives a bound PUSH (or DEALER) no way to stop dealing to one of its peers but the
+end of that peer's connection, and either way of ending it loses what is in flight: the
+peer's ``zmq_disconnect`` drops what it has received and not read yet; the peer's end
+(a stop) drops that and what the binder still queues for it. What does not lose is the
+binder ending *all* the connections of the endpoint itself, by unbinding it: libzmq then
+writes out what it queues for each peer (within the socket's linger, as at a close), and
+each connecting peer keeps what it has received (its side of a connection ended by the
+other keeps its pipe, to reconnect).
+
+So, the feeder's side (:class:`Release`, asked by ``release``): at its node's next use of
+any of its sockets (the node's own thread, between two of its calls, as
+:mod:`topo.process.relink` makes links), the node is held there while
+
+1. what the socket queues goes out: the kernel holds nothing unread on the endpoint's
+   connections (the node sends nothing meanwhile);
+2. its connections are kept open by the process (:mod:`topo.process.delivery`: the peers
+   read every byte before they see the connection end, on ipc too), and the endpoint is
+   unbound: libzmq delivers the rest to every peer and closes;
+3. ``linked`` (done) is reported, and the node waits for ``rebind``: the supervisor sends
+   it once every removed peer has let the endpoint go (below), then the endpoint is bound
+   again at the same address; the peers kept reconnect by themselves (their reconnect
+   interval) and the node's call goes on. Nothing was dealt meanwhile, so nothing is
+   dealt to a peer that goes.
+
+The removed peer's side (:class:`Retire`, asked by ``retire``): at each ``recv`` or
+``poll`` of its socket, once nothing is readable and no connection of the process to the
+endpoint is left (the feeder unbound and the peer read all it had), it disconnects (its
+pipe from the endpoint is empty: nothing is dropped, and it cannot reconnect when the
+endpoint comes back), reports ``linked``, and its ``node.running`` turns false: the node
+returns, and what it sent is delivered as at any return.
+
+A node that does not use its socket in time (``within``), an async node, or a socket
+this process does not own, is answered ``done: false`` and the supervisor falls back to
+stopping the removed peer (what was in flight to it is lost, as before).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import threading
+import time
+from typing import TYPE_CHECKING, Any, Callable
+
+import zmq
+
+from topo.process.control import Kind, Message
+from topo.process.delivery import Deliveries, connections
+from topo.process.relink import _HOOKS_LOCK
+from topo.process.sockets import build
+
+#: pyzmq's own socket class, whose ``__init__`` points a socket object at a libzmq socket.
+_Raw: Any = zmq.backend.Socket
+
+if TYPE_CHECKING:
+    from topo.process.runner import Runner
+
+#: The shortest interval between two looks at the process's connections by a retiring
+#: node that polls in a tight loop (a look reads /proc/self/fd).
+LOOK_EVERY = 0.002
+
+
+class _Hooked:
+    """A change taken by the node's thread or withdrawn by the runtime's, once."""
+
+    def __init__(self, ident: str, instance: str, socket: str) -> None:
+        self.ident, self.instance, self.socket = ident, instance, socket
+        self._lock = threading.Lock()
+        self._state = "waiting"
+        self.hooked: list[tuple[zmq.Socket[Any], str, Callable[..., Any]]] = []
+
+    def take(self) -> bool:
+        with self._lock:
+            if self._state != "waiting":
+                return False
+            self._state = "taken"
+            return True
+
+    def withdraw(self) -> bool:
+        with self._lock:
+            if self._state != "waiting":
+                return False
+            self._state = "withdrawn"
+            return True
+
+    def hook(self, sock: zmq.Socket[Any], name: str, fn: Callable[..., Any]) -> None:
+        with _HOOKS_LOCK:
+            sock.__dict__[name] = fn
+            self.hooked.append((sock, name, fn))
+
+    def unhook(self) -> None:
+        with _HOOKS_LOCK:
+            for sock, name, fn in self.hooked:
+                if sock.__dict__.get(name) is fn:
+                    del sock.__dict__[name]
+
+
+class Release(_Hooked):
+    """A feeder's socket moved to a new endpoint, its old one closed once delivered."""
+
+    def __init__(self, ident: str, runner: Runner, socket: str, address: str, to: str, owner: Handovers) -> None:
+        super().__init__(ident, runner.inst.name, socket)
+        self.runner = runner
+        self.address = address
+        self.to = to
+        self.owner = owner
+
+    def make(self, sock: zmq.Socket[Any]) -> None:
+        """In the node's thread, between two of its calls: a new socket bound at ``to``
+        takes the place of the old one under the node's socket object; the old one, with
+        every connection and what it queues, is closed by a thread of its own once its
+        peers have read all it holds."""
+        self.unhook()
+        owner, runner = self.owner, self.runner
+        owner.forget(self)
+        planned = next(p for p in runner.inst.sockets if p.name == self.socket)
+        try:
+            fresh = build(owner.ctx, planned, owner.linger_ms)
+            try:
+                fresh.bind(self.to)
+            except zmq.ZMQError:
+                fresh.close(linger=0)
+                raise
+        except zmq.ZMQError as err:
+            owner.answer(self, False, f"bind {self.to}: {err}")
+            return
+        old, new = sock.underlying, fresh.underlying
+        # the node's socket object now holds the new socket; ``fresh`` the old one (as a
+        # shadow: it is closed below, never by the garbage collector)
+        _Raw.__init__(sock, sock.context, shadow=new)
+        _Raw.__init__(fresh, sock.context, shadow=old)
+        runner.bound[self.socket] = [self.to if a == self.address else a for a in runner.bound.get(self.socket, [])]
+        runner.exposed.append(self.to[len("ipc://"):])  # (removed at the process's end)
+        threading.Thread(target=self._close, args=(fresh,), name="topo:handover", daemon=True).start()
+        owner.answer(self, True, "")
+
+    def _close(self, old: zmq.Socket[Any]) -> None:
+        """Once the kernel holds nothing unread on its connections (libzmq's last batch
+        then fits: :mod:`topo.process.delivery`), the old socket is closed with its linger;
+        the process keeps the connections open until the peers have read every byte."""
+        owner = self.owner
+        held = owner.deliveries.hold([self.address], [])
+        owner.deliveries.wait_drained(held, owner.stopping, time.monotonic() + owner.linger_ms / 1000)
+        old.close(linger=0 if owner.stopping.is_set() else owner.linger_ms)
+        owner.wake()  # the runtime lets go of the connections once read
+
+
+class Retire(_Hooked):
+    """A removed node's receiving socket: drained, then disconnected, then the node returns."""
+
+    def __init__(self, ident: str, instance: str, socket: str, address: str, runner: Runner,
+                 owner: Handovers) -> None:
+        super().__init__(ident, instance, socket)
+        self.address = address
+        self.runner = runner
+        self.owner = owner
+        self._next_look = 0.0
+
+    def due(self, sock: zmq.Socket[Any]) -> bool:
+        """Nothing readable, and no connection to the endpoint left in the process."""
+        if sock.getsockopt(zmq.RCVMORE) or type(sock).poll(sock, 0, zmq.POLLIN):
+            return False
+        now = time.monotonic()
+        if now < self._next_look:
+            return False
+        self._next_look = now + LOOK_EVERY
+        found = connections(set(), {self.address}, set())
+        for each in found:
+            os.close(each.dup)
+        return not found
+
+    def make(self, sock: zmq.Socket[Any]) -> None:
+        self.unhook()
+        self.owner.forget(self)
+        try:
+            sock.disconnect(self.address)
+        except zmq.ZMQError as err:
+            if err.errno != errno.ENOENT:
+                self.owner.answer(self, False, f"disconnect {self.address}: {err}")
+                return
+        self.runner.retired.set()
+        self.owner.answer(self, True, "")
+
+
+class Handovers:
+    """The releases and retirements of one process's sockets (the runtime's commands)."""
+
+    def __init__(self, report: Callable[[Message], None], deliveries: Deliveries, stopping: threading.Event,
+                 wake: Callable[[], None], ctx: zmq.Context[Any], linger_ms: int) -> None:
+        self.report = report
+        self.deliveries = deliveries
+        self.stopping = stopping
+        self.wake = wake
+        self.ctx = ctx
+        self.linger_ms = linger_ms
+        self._lock = threading.Lock()
+        self.active: list[_Hooked] = []
+
+    def command(self, message: Message, runners: dict[str, Runner]) -> None:
+        data = message.data
+        if message.kind is Kind.WITHDRAW:
+            with self._lock:
+                found = [h for h in self.active if h.ident == data["id"]]
+            for each in found:
+                if each.withdraw():  # never taken: nothing was changed
+                    each.unhook()
+                    self.forget(each)
+                    self.answer(each, False, "its node did not use its sockets in time")
+            return
+        ident, instance, socket, address = data["id"], data["instance"], data["socket"], data["address"]
+        runner = runners.get(instance)
+        probe = _Hooked(ident, instance, socket)
+        if runner is None or socket not in runner.sockets:
+            self.answer(probe, False, f"no socket {instance}.{socket} here")
+            return
+        if runner.ident is None or runner.finished or runner.node_sockets is None:
+            self.answer(probe, False, "its node is not running")
+            return
+        if runner.loop is not None:
+            self.answer(probe, False, "an async node (its sockets are asyncio's)")
+            return
+        sock = runner.sockets[socket]
+        if message.kind is Kind.RELEASE:
+            to = str(data.get("to", ""))
+            if address not in runner.bound.get(socket, []) or not to.startswith("ipc://"):
+                self.answer(probe, False, f"{instance}.{socket} does not bind {address}")
+                return
+            if not isinstance(sock, _Raw) or not hasattr(sock, "underlying"):
+                self.answer(probe, False, "this pyzmq cannot move a socket")
+                return
+            release = Release(ident, runner, socket, address, to, self)
+            with self._lock:
+                self.active.append(release)
+            for other in runner.sockets.values():  # any of them: the node's thread is in none
+                for name in ("send", "recv", "poll"):
+                    release.hook(other, name, _release_hook(release, other, sock, name))
+        else:
+            retire = Retire(ident, instance, socket, address, runner, self)
+            with self._lock:
+                self.active.append(retire)
+            for name in ("recv", "poll"):
+                retire.hook(sock, name, _retire_hook(retire, sock, name))
+
+    def forget(self, change: _Hooked) -> None:
+        with self._lock:
+            if change in self.active:
+                self.active.remove(change)
+
+    def drop_all(self) -> None:
+        """The process stops: nothing more is changed, and a held node goes on (to its stop)."""
+        with self._lock:
+            changes, self.active = self.active, []
+        for change in changes:
+            if change.withdraw():
+                change.unhook()
+
+    def answer(self, change: _Hooked, done: bool, why: str) -> None:
+        self.report(Message(Kind.LINKED, {"id": change.ident, "instance": change.instance,
+                                          "socket": change.socket, "done": done, "why": why}))
+
+
+def _release_hook(release: Release, sock: zmq.Socket[Any], target: zmq.Socket[Any],
+                  method: str) -> Callable[..., Any]:
+    def call(*args: Any, **kwargs: Any) -> Any:
+        if release.take():
+            release.make(target)
+        return getattr(type(sock), method)(sock, *args, **kwargs)
+    return call
+
+
+def _retire_hook(retire: Retire, sock: zmq.Socket[Any], method: str) -> Callable[..., Any]:
+    def call(*args: Any, **kwargs: Any) -> Any:
+        if retire.due(sock) and retire.take():
+            retire.make(sock)
+        return getattr(type(sock), method)(sock, *args, **kwargs)
+    return call
