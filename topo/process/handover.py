@@ -1,40 +1,41 @@
-"""A scale-down without loss (``topo apply``, ``replicas`` lowered): a dealing socket that
-binds lets its removed peers go once they have everything it dealt them.
+"""A scale-down without loss (``topo apply``, ``replicas`` lowered): a PUSH that binds
+stops dealing to its removed peers without dropping anything dealt to them.
 
-libzmq gives a bound PUSH (or DEALER) no way to stop dealing to one of its peers but the
-end of that peer's connection, and either way of ending it loses what is in flight: the
-peer's ``zmq_disconnect`` drops what it has received and not read yet; the peer's end
-(a stop) drops that and what the binder still queues for it. What does not lose is the
-binder ending *all* the connections of the endpoint itself, by unbinding it: libzmq then
-writes out what it queues for each peer (within the socket's linger, as at a close), and
-each connecting peer keeps what it has received (its side of a connection ended by the
-other keeps its pipe, to reconnect).
+libzmq gives a bound PUSH no way to stop dealing to one of its peers but the end of that
+peer's connection, and each way of ending it loses what is in flight: the peer's
+``zmq_disconnect`` drops what it has received and not read yet; the peer's end (a stop)
+drops that and what the binder still queues for it; ``zmq_unbind`` closes the listener
+only, not the connections it accepted (libzmq 4.3: the peers stay, and are dealt to). What
+loses nothing is a *close*: libzmq then writes out what the socket queues for each peer,
+within its linger, and each peer keeps what it has received (the connecting side of a
+connection keeps its pipe when the other side ends it, to reconnect).
 
-So, the feeder's side (:class:`Release`, asked by ``release``): at its node's next use of
-any of its sockets (the node's own thread, between two of its calls, as
-:mod:`topo.process.relink` makes links), the node is held there while
+So the feeder's socket is replaced (:class:`Release`, asked by ``release``): at its
+node's next use of any of its sockets (its own thread, between two of its calls, as
+:mod:`topo.process.relink` makes links), a new socket of the same type and options,
+bound at a new ipc file, takes the old one's place *under the node's socket object*
+(pyzmq's ``Socket.__init__(shadow=...)`` points an object at a libzmq socket), so the
+node, its taps and its poller go on with the same object and deal to the new socket from
+that call on. The old libzmq socket, with every connection and what it queues, is closed
+by a thread of its own once the kernel holds nothing unread on its connections, and the
+process keeps those connections open until each peer has read every byte
+(:mod:`topo.process.delivery`, as at a node's return). The peers kept are told by the
+supervisor to connect to the new file in place; until they do, what the node sends waits
+(a PUSH with no peer blocks, as at its start).
 
-1. what the socket queues goes out: the kernel holds nothing unread on the endpoint's
-   connections (the node sends nothing meanwhile);
-2. its connections are kept open by the process (:mod:`topo.process.delivery`: the peers
-   read every byte before they see the connection end, on ipc too), and the endpoint is
-   unbound: libzmq delivers the rest to every peer and closes;
-3. ``linked`` (done) is reported, and the node waits for ``rebind``: the supervisor sends
-   it once every removed peer has let the endpoint go (below), then the endpoint is bound
-   again at the same address; the peers kept reconnect by themselves (their reconnect
-   interval) and the node's call goes on. Nothing was dealt meanwhile, so nothing is
-   dealt to a peer that goes.
+The removed peer (:class:`Retire`, asked by ``retire``) goes on as it was: at each
+``recv`` or ``poll`` of its socket it looks whether nothing is readable and no connection
+of its process to the old file is left (the old socket closed, everything read); then
+it disconnects (its pipe is empty: nothing is dropped, and it never reconnects), reports
+``linked``, and its ``node.running`` turns false: the node returns, and what it sent is
+delivered as at any return.
 
-The removed peer's side (:class:`Retire`, asked by ``retire``): at each ``recv`` or
-``poll`` of its socket, once nothing is readable and no connection of the process to the
-endpoint is left (the feeder unbound and the peer read all it had), it disconnects (its
-pipe from the endpoint is empty: nothing is dropped, and it cannot reconnect when the
-endpoint comes back), reports ``linked``, and its ``node.running`` turns false: the node
-returns, and what it sent is delivered as at any return.
-
-A node that does not use its socket in time (``within``), an async node, or a socket
-this process does not own, is answered ``done: false`` and the supervisor falls back to
-stopping the removed peer (what was in flight to it is lost, as before).
+A node that does not use a socket in time (the supervisor withdraws the change), an async
+node, or a pyzmq whose sockets cannot be pointed elsewhere is answered ``done: false``,
+and the supervisor stops the removed peer as before. Options the node set on its socket
+itself are not carried over (the new socket has the file's); a node that is between two
+frames of a multipart message on the PUSH while it uses another socket would have the
+message's rest go out as a message of its own.
 """
 
 from __future__ import annotations

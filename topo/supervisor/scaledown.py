@@ -1,9 +1,8 @@
 """A scale-down without loss: the removed instances a running feeder deals to are drained
 before they go (``topo apply``, ``replicas`` lowered).
 
-Where the difference removes a link from a running, untouched dealing socket (PUSH,
-DEALER) that binds it over ipc to an instance whose process the apply removes, that
-process is not stopped. Instead (the process side is :mod:`topo.process.handover`, which
+Where the difference removes a link from a running, untouched PUSH that binds it over
+ipc to an instance whose process the apply removes, that process is not stopped. Instead (the process side is :mod:`topo.process.handover`, which
 says why this is the order libzmq loses nothing in):
 
 1. the feeder is sent ``release``: at its node's next use of one of its sockets, a new
@@ -43,8 +42,9 @@ if TYPE_CHECKING:
 #: How long a feeder's node has to use one of its sockets before the scale-down falls back
 #: to stopping the removed peers.
 TAKE_WITHIN = 2.0
-#: The sockets that deal (round robin) to the peers of an endpoint they bind.
-DEALING = ("PUSH", "DEALER")
+#: The sockets that deal (round robin) to the peers of an endpoint they bind, and receive
+#: nothing (a DEALER would lose the replies on their way to its old socket).
+DEALING = ("PUSH",)
 
 
 @dataclass
@@ -56,6 +56,7 @@ class Worker:
     retired: bool | None = None
     why: str = ""
     stopped: bool = False
+    told: bool = False
 
 
 @dataclass
@@ -117,7 +118,8 @@ def handovers(d: PlanDiff, old: Plan, new: Plan, bound: dict[str, str], tag: str
     for h in out.values():
         h.workers = [w for w in h.workers if w.process in whole]
         h.kept = [(new.instances[k.dst_instance.rpartition(".")[0]].process, *k.dst_instance.rpartition(".")[::2],
-                   f"{k.src} -> {k.dst}") for k in new.links if f"{k.bind_instance}/{k.transport.value}" == h.key]
+                   f"{k.src_instance} -> {k.dst_instance}") for k in new.links
+                  if f"{k.bind_instance}/{k.transport.value}" == h.key]
         if not h.workers or any(p in moving or new.instances[i].host != old.local_host for p, i, _, _ in h.kept):
             continue  # (a connector started or restarted now would be handed the old address)
         name = _file(bound[h.key])
@@ -161,6 +163,10 @@ def step(sup: Transitions, hs: list[Handover], relinks: list[relinking.Request],
             _move(sup, h, relinks)
         gone = {w.process for w in h.workers if w.process not in sup.procs or sup.procs[w.process].ended}
         for w in h.workers:
+            if w.retired and not w.told:
+                w.told = True
+                sup.reporter.system(f"{w.instance}.{w.socket} drained: it read all {h.instance}.{h.socket} "
+                                    "dealt it, and returns")
             if w.process not in gone and not w.stopped and not w.retired and (
                     not h.released or w.retired is False or now >= h.deadline):
                 _stop(sup, h, w)
@@ -196,8 +202,8 @@ def _move(sup: Transitions, h: Handover, relinks: list[relinking.Request]) -> No
     sup.bound[h.key] = h.to
     for i, (process, instance, socket, link) in enumerate(h.kept):
         relinks.append(relinking.Request(f"{h.ident}:k{i}", process, instance, socket, [("connect", h.key)], [link]))
-    sup.reporter.system(f"{h.instance}.{h.socket} moved to {_file(h.to)}: "
-                        f"{', '.join(w.instance for w in h.workers)} drain what the old one dealt them")
+    sup.reporter.system(f"{h.instance}.{h.socket} moved to {_file(h.to)}; the old socket delivers what it "
+                        f"queues, then closes")
 
 
 def _stop(sup: Transitions, h: Handover, w: Worker) -> None:
