@@ -2,8 +2,9 @@
 before they go (``topo apply``, ``replicas`` lowered).
 
 Where the difference removes a link from a running, untouched PUSH that binds it over
-ipc to an instance whose process the apply removes, that process is not stopped. Instead (the process side is :mod:`topo.process.handover`, which
-says why this is the order libzmq loses nothing in):
+ipc to an instance whose process the apply removes, that process is not stopped.
+Instead (the process side is :mod:`topo.process.handover`, which says why this is the
+order libzmq loses nothing in):
 
 1. the feeder is sent ``release``: at its node's next use of one of its sockets, a new
    socket bound at a new ipc file takes the old one's place under the node's socket
@@ -26,6 +27,8 @@ grace period is stopped.
 
 from __future__ import annotations
 
+import itertools
+import re
 import time
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
@@ -45,6 +48,8 @@ TAKE_WITHIN = 2.0
 #: The sockets that deal (round robin) to the peers of an endpoint they bind, and receive
 #: nothing (a DEALER would lose the replies on their way to its old socket).
 DEALING = ("PUSH",)
+#: Numbers the files endpoints move to, never one twice in a supervisor.
+_MOVES = itertools.count(1)
 
 
 @dataclass
@@ -122,11 +127,10 @@ def handovers(d: PlanDiff, old: Plan, new: Plan, bound: dict[str, str], tag: str
                   if f"{k.bind_instance}/{k.transport.value}" == h.key]
         if not h.workers or any(p in moving or new.instances[i].host != old.local_host for p, i, _, _ in h.kept):
             continue  # (a connector started or restarted now would be handed the old address)
-        name = _file(bound[h.key])
-        n = 1
-        while f"m{n}-{name}" in used:
-            n += 1
-        moved = f"m{n}-{name[:-len('.sock')]}"[:MAX_IPC_NAME - 5] + ".sock"
+        base = re.sub(r"^m\d+-", "", _file(bound[h.key])).removesuffix(".sock")
+        moved = ""
+        while not moved or moved in used:  # never a file used before: a kept connector
+            moved = f"m{next(_MOVES)}-{base}"[:MAX_IPC_NAME - 5] + ".sock"  # retries its old ones
         used.add(moved)
         h.to = bound[h.key].rpartition("/")[0] + "/" + moved
         h.planned = new.endpoints[h.key].address.rpartition("/")[0] + "/" + moved
