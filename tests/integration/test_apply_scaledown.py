@@ -51,3 +51,20 @@ def test_scale_down_while_50000_tasks_flow_delivers_each_exactly_once(topo: Topo
     result = topo.run("down", "edpipe")
     assert result.code == 0, result.err
     proc.communicate(timeout=30)
+
+
+def test_a_feeder_whose_node_uses_no_socket_leaves_the_removed_worker_stopped_as_before(topo: Topo) -> None:
+    ctl = str(topo.home / "ctl")
+    held = counted(ctl, 3).replace("run: editnodes:feed", "run: editnodes:hold")  # waits in a zmq.Poller
+    proc = topo.start("up", topo.file(held))
+    topo.wait_for_line(proc, r"all 5 node\(s\) ready")
+    result = topo.run("apply", topo.file(held.replace("replicas: 3", "replicas: 2"), "two.yaml"))
+    assert result.code == 0, result.out + result.err
+    assert "- process worker.2" in result.out and "↻" not in result.out, result.out
+    seen = topo.wait_for_line(proc, r"topo apply done in")
+    assert any("stopping process worker.2 (worker.2): removed, not drained (feed.out: its node used none of "
+               "its sockets in time); what was in flight to it is lost" in ln for ln in seen), "".join(seen)
+    assert set(pids(topo, "edpipe")) == {"feed", "worker.0", "worker.1", "tally"}
+    result = topo.run("down", "edpipe")
+    assert result.code == 0, result.err
+    proc.communicate(timeout=30)

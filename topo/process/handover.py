@@ -161,9 +161,12 @@ class Retire(_Hooked):
         self._next_look = 0.0
 
     def due(self, sock: zmq.Socket[Any]) -> bool:
-        """Nothing readable, and no connection to the endpoint left in the process."""
+        """No connection to the endpoint left in the process, then nothing readable. In
+        that order: libzmq's engine hands on every message it has read (its pipe flushed)
+        before it closes its connection's descriptor, so once that is closed, a look at
+        the socket (which takes in libzmq's pending commands) sees all there is."""
         if sock.getsockopt(zmq.RCVMORE) or type(sock).poll(sock, 0, zmq.POLLIN):
-            return False
+            return False  # (the node reads on: no look at /proc while it has work)
         now = time.monotonic()
         if now < self._next_look:
             return False
@@ -171,7 +174,7 @@ class Retire(_Hooked):
         found = connections(set(), {self.address}, set())
         for each in found:
             os.close(each.dup)
-        return not found
+        return not found and not type(sock).poll(sock, 0, zmq.POLLIN)
 
     def make(self, sock: zmq.Socket[Any]) -> None:
         self.unhook()
