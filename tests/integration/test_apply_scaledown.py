@@ -13,8 +13,9 @@ from test_edit import pids, pipeline, tell
 def counted(ctl: str, replicas: int) -> str:
     """test_edit's pipeline, ``replicas`` workers, the tally counting each batch by worker."""
     text = pipeline(ctl).replace("replicas: 2", f"replicas: {replicas}")
-    # each worker paced (0.1 ms of work a task), so the batch still flows when the apply lands
-    text = text.replace("run: editnodes:relay,", "run: editnodes:relay, args: {pause: 0.0001},")
+    # each worker paced (0.3 ms of work a task: some 6 s for the batch), so that it still flows
+    # when the apply lands
+    text = text.replace("run: editnodes:relay,", "run: editnodes:relay, args: {pause: 0.0003},")
     return text.replace("run: editnodes:tally,", "run: editnodes:census,")
 
 
@@ -45,7 +46,8 @@ def test_scale_down_while_50000_tasks_flow_delivers_each_exactly_once(topo: Topo
     batch2 = [ln for ln in seen if "batch 2 has" in ln][-1]
     assert str(before["worker.2"][0]) not in batch2, batch2  # after the apply: the two kept only
     assert any("retiring process worker.2 (worker.2): removed" in ln for ln in seen), "".join(seen)
-    assert any("feed.out moved to " in ln for ln in seen), "".join(seen)
+    assert any("worker.2.in drained: it read all feed.out dealt it" in ln for ln in seen), "".join(seen)
+    assert any("feed.out bound again, by a new socket" in ln for ln in seen), "".join(seen)
     assert not any("what was in flight to it is lost" in ln for ln in seen), "".join(seen)
     print(f"scale-down 3 -> 2 under 50,000 tasks: applied in {took:.2f}s; {last}")
     result = topo.run("down", "edpipe")

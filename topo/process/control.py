@@ -52,9 +52,10 @@ class Kind(str, Enum):
     UNTAP = "untap"          # tap: no more copies
     LINK = "link"            # id, instance, socket, ops [[verb, key, address]], within: a running
                              # socket connects or disconnects in place (topo.process.relink)
-    RELEASE = "release"      # id, instance, socket, address, to: a dealing socket moves from
-                             # address to a new endpoint, its old queue delivered (topo.process.handover)
-    WITHDRAW = "withdraw"    # id: a release its node has not taken yet is not made
+    RELEASE = "release"      # id, instance, socket, address, within: a bound PUSH replaced by a
+                             # new socket, the old one closed once delivered (topo.process.handover)
+    REBIND = "rebind"        # id: the new socket binds address (the removed peers have gone); a
+                             # release not taken yet is withdrawn
     RETIRE = "retire"        # id, instance, socket, address: a removed node drains what address
                              # dealt it, disconnects, and returns
     # process → supervisor, the answer to a link (and to a release or a retire)
@@ -94,8 +95,8 @@ _FIELDS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "tap": ({"tap": _STR, "instance": _STR, "socket": _STR, "endpoint": _STR, "directions": _LIST}, {}),
     "untap": ({"tap": _STR}, {}),
     "link": ({"id": _STR, "instance": _STR, "socket": _STR, "ops": _LIST}, {"within": (int, float)}),
-    "release": ({"id": _STR, "instance": _STR, "socket": _STR, "address": _STR, "to": _STR}, {}),
-    "withdraw": ({"id": _STR}, {}),
+    "release": ({"id": _STR, "instance": _STR, "socket": _STR, "address": _STR}, {"within": (int, float)}),
+    "rebind": ({"id": _STR}, {}),
     "retire": ({"id": _STR, "instance": _STR, "socket": _STR, "address": _STR}, {}),
     "linked": ({"id": _STR, "instance": _STR, "socket": _STR, "done": _BOOL}, {"why": _STR}),
     "agent": ({"host": _STR}, {"pid": _INT, "version": _STR}),

@@ -12,23 +12,27 @@ connection keeps its pipe when the other side ends it, to reconnect).
 
 So the feeder's socket is replaced (:class:`Release`, asked by ``release``): at its
 node's next use of any of its sockets (its own thread, between two of its calls, as
-:mod:`topo.process.relink` makes links), a new socket of the same type and options,
-bound at a new ipc file, takes the old one's place *under the node's socket object*
-(pyzmq's ``Socket.__init__(shadow=...)`` points an object at a libzmq socket), so the
-node, its taps and its poller go on with the same object and deal to the new socket from
-that call on. The old libzmq socket, with every connection and what it queues, is closed
-by a thread of its own once the kernel holds nothing unread on its connections, and the
-process keeps those connections open until each peer has read every byte
-(:mod:`topo.process.delivery`, as at a node's return). The peers kept are told by the
-supervisor to connect to the new file in place; until they do, what the node sends waits
-(a PUSH with no peer blocks, as at its start).
+:mod:`topo.process.relink` makes links), a new socket of the same type and options takes
+the old one's place *under the node's socket object* (pyzmq's ``Socket.__init__(shadow=
+...)`` points an object at a libzmq socket), so the node, its taps and its pollers go on
+with the same object. The old libzmq socket, with every connection and what it queues,
+is closed by a thread of its own once the kernel holds nothing unread on its connections,
+and the process keeps those connections open until each peer has read every byte
+(:mod:`topo.process.delivery`, as at a node's return). The node waits meanwhile, in that
+call, for ``rebind``: the supervisor sends it once every removed peer has retired
+(below), and the new socket binds the same address (over ipc libzmq replaces the file;
+the old listener, closed, no longer owns it). The peers kept, whose connections the old
+socket's close ended, keep what they received and reconnect by themselves, to the new
+socket; the node's call goes on, and its next message waits until one has.
 
 The removed peer (:class:`Retire`, asked by ``retire``) goes on as it was: at each
-``recv`` or ``poll`` of its socket it looks whether nothing is readable and no connection
-of its process to the old file is left (the old socket closed, everything read); then
-it disconnects (its pipe is empty: nothing is dropped, and it never reconnects), reports
-``linked``, and its ``node.running`` turns false: the node returns, and what it sent is
-delivered as at any return.
+``recv`` or ``poll`` of its socket, and each time its node asks ``node.running`` (in its
+own thread: a place between its calls, which a node waiting in a ``zmq.Poller`` of its
+own reaches too), it looks whether no connection of its process to the old file is left
+(the old socket closed, everything read) and nothing is readable; then it disconnects
+(its pipe is empty: nothing is dropped, and it never reconnects, to the new socket),
+reports ``linked``, and its ``node.running`` turns false: the node returns, and what it
+sent is delivered as at any return.
 
 A node that does not use a socket in time (the supervisor withdraws the change), an async
 node, or a pyzmq whose sockets cannot be pointed elsewhere is answered ``done: false``,
@@ -41,6 +45,7 @@ message's rest go out as a message of its own.
 from __future__ import annotations
 
 import errno
+import functools
 import os
 import threading
 import time
@@ -100,43 +105,47 @@ class _Hooked:
 
 
 class Release(_Hooked):
-    """A feeder's socket moved to a new endpoint, its old one closed once delivered."""
+    """A feeder's socket replaced by a new one, bound at the same address once the removed
+    peers have let it go; the old one closed once delivered."""
 
-    def __init__(self, ident: str, runner: Runner, socket: str, address: str, to: str, owner: Handovers) -> None:
+    def __init__(self, ident: str, runner: Runner, socket: str, address: str, within: float,
+                 owner: Handovers) -> None:
         super().__init__(ident, runner.inst.name, socket)
         self.runner = runner
         self.address = address
-        self.to = to
+        self.within = within
         self.owner = owner
+        self.rebind = threading.Event()
 
     def make(self, sock: zmq.Socket[Any]) -> None:
-        """In the node's thread, between two of its calls: a new socket bound at ``to``
-        takes the place of the old one under the node's socket object; the old one, with
-        every connection and what it queues, is closed by a thread of its own once its
-        peers have read all it holds."""
+        """In the node's thread, between two of its calls: a new socket takes the old one's
+        place under the node's socket object; the old one, with every connection and what
+        it queues, is closed by a thread of its own once its peers have read all it holds;
+        the node waits here for ``rebind``, then the new socket binds the address."""
         self.unhook()
         owner, runner = self.owner, self.runner
-        owner.forget(self)
         planned = next(p for p in runner.inst.sockets if p.name == self.socket)
         try:
             fresh = build(owner.ctx, planned, owner.linger_ms)
-            try:
-                fresh.bind(self.to)
-            except zmq.ZMQError:
-                fresh.close(linger=0)
-                raise
         except zmq.ZMQError as err:
-            owner.answer(self, False, f"bind {self.to}: {err}")
+            owner.forget(self)
+            owner.answer(self, False, f"a new socket: {err}")
             return
         old, new = sock.underlying, fresh.underlying
         # the node's socket object now holds the new socket; ``fresh`` the old one (as a
         # shadow: it is closed below, never by the garbage collector)
         _Raw.__init__(sock, sock.context, shadow=new)
         _Raw.__init__(fresh, sock.context, shadow=old)
-        runner.bound[self.socket] = [self.to if a == self.address else a for a in runner.bound.get(self.socket, [])]
-        runner.exposed.append(self.to[len("ipc://"):])  # (removed at the process's end)
         threading.Thread(target=self._close, args=(fresh,), name="topo:handover", daemon=True).start()
         owner.answer(self, True, "")
+        self.rebind.wait(self.within)  # (set by rebind, by a stop, or the deadline: bound anyway)
+        owner.forget(self)
+        if owner.stopping.is_set():
+            return
+        try:
+            sock.bind(self.address)  # (over ipc, a file the old socket's listener no longer owns)
+        except zmq.ZMQError as err:
+            owner.answer(self, False, f"bind {self.address} again: {err}")
 
     def _close(self, old: zmq.Socket[Any]) -> None:
         """Once the kernel holds nothing unread on its connections (libzmq's last batch
@@ -176,8 +185,14 @@ class Retire(_Hooked):
             os.close(each.dup)
         return not found and not type(sock).poll(sock, 0, zmq.POLLIN)
 
+    def poke(self, sock: zmq.Socket[Any]) -> None:
+        """From the node's thread (a hooked call, or its ``node.running``): retired if due."""
+        if self._state == "waiting" and self.due(sock) and self.take():
+            self.make(sock)
+
     def make(self, sock: zmq.Socket[Any]) -> None:
         self.unhook()
+        self.runner.retire_check = None
         self.owner.forget(self)
         try:
             sock.disconnect(self.address)
@@ -205,14 +220,15 @@ class Handovers:
 
     def command(self, message: Message, runners: dict[str, Runner]) -> None:
         data = message.data
-        if message.kind is Kind.WITHDRAW:
+        if message.kind is Kind.REBIND:
             with self._lock:
-                found = [h for h in self.active if h.ident == data["id"]]
+                found = [h for h in self.active if isinstance(h, Release) and h.ident == data["id"]]
             for each in found:
                 if each.withdraw():  # never taken: nothing was changed
                     each.unhook()
                     self.forget(each)
-                    self.answer(each, False, "its node did not use its sockets in time")
+                    self.answer(each, False, "its node used none of its sockets in time")
+                each.rebind.set()
             return
         ident, instance, socket, address = data["id"], data["instance"], data["socket"], data["address"]
         runner = runners.get(instance)
@@ -228,14 +244,13 @@ class Handovers:
             return
         sock = runner.sockets[socket]
         if message.kind is Kind.RELEASE:
-            to = str(data.get("to", ""))
-            if address not in runner.bound.get(socket, []) or not to.startswith("ipc://"):
+            if address not in runner.bound.get(socket, []) or not address.startswith("ipc://"):
                 self.answer(probe, False, f"{instance}.{socket} does not bind {address}")
                 return
             if not isinstance(sock, _Raw) or not hasattr(sock, "underlying"):
                 self.answer(probe, False, "this pyzmq cannot move a socket")
                 return
-            release = Release(ident, runner, socket, address, to, self)
+            release = Release(ident, runner, socket, address, float(data.get("within", 10.0)), self)
             with self._lock:
                 self.active.append(release)
             for other in runner.sockets.values():  # any of them: the node's thread is in none
@@ -247,6 +262,7 @@ class Handovers:
                 self.active.append(retire)
             for name in ("recv", "poll"):
                 retire.hook(sock, name, _retire_hook(retire, sock, name))
+            runner.retire_check = functools.partial(retire.poke, sock)  # (node.running asks it)
 
     def forget(self, change: _Hooked) -> None:
         with self._lock:
@@ -260,6 +276,8 @@ class Handovers:
         for change in changes:
             if change.withdraw():
                 change.unhook()
+            if isinstance(change, Release):
+                change.rebind.set()
 
     def answer(self, change: _Hooked, done: bool, why: str) -> None:
         self.report(Message(Kind.LINKED, {"id": change.ident, "instance": change.instance,
@@ -277,7 +295,6 @@ def _release_hook(release: Release, sock: zmq.Socket[Any], target: zmq.Socket[An
 
 def _retire_hook(retire: Retire, sock: zmq.Socket[Any], method: str) -> Callable[..., Any]:
     def call(*args: Any, **kwargs: Any) -> Any:
-        if retire.due(sock) and retire.take():
-            retire.make(sock)
+        retire.poke(sock)
         return getattr(type(sock), method)(sock, *args, **kwargs)
     return call

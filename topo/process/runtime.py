@@ -341,7 +341,7 @@ class ProcessRuntime:
             self.tapping.end(message["tap"])
         elif message.kind is Kind.LINK and not self.stopping.is_set():
             self.relinks.request(message.data, self.runners_by_name)
-        elif message.kind in (Kind.RELEASE, Kind.WITHDRAW, Kind.RETIRE) and not self.stopping.is_set():
+        elif message.kind in (Kind.RELEASE, Kind.REBIND, Kind.RETIRE) and not self.stopping.is_set():
             self.handovers.command(message, self.runners_by_name)
 
     def _stop_nodes(self, runners: list[Any]) -> None:

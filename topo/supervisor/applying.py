@@ -335,7 +335,7 @@ class Applier:
             why = f"{', '.join(failed)} failed" if failed else "the run began its stop"
             self._finish(wait, {"ok": False, "error": f"{why} during topo apply", "failed": failed})
             return
-        handed = scaledown.step(sup, wait.handovers, wait.relinks, time.monotonic())
+        handed = scaledown.step(sup, wait.handovers, time.monotonic())
         relinking.send_due(sup, wait.relinks, wait.removed_keys)
         for req in [r for r in wait.relinks if r.done is False and r.process not in wait.started]:
             self._fall_back(wait, req)

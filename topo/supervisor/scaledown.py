@@ -7,36 +7,32 @@ Instead (the process side is :mod:`topo.process.handover`, which says why this i
 order libzmq loses nothing in):
 
 1. the feeder is sent ``release``: at its node's next use of one of its sockets, a new
-   socket bound at a new ipc file takes the old one's place under the node's socket
-   object, and the old one, with its connections and its queue, is closed once its peers
-   have read all of it (answered ``linked``);
-2. the endpoint's address becomes the new one (the plan the run follows, and the table a
-   process started or restarted later gets), and each instance kept that connects to it
-   is sent ``link`` (:mod:`topo.supervisor.relinking`): it connects to the new address in
-   place, at its next use of the socket, keeping what the old one had sent it;
-3. each removed instance is sent ``retire``: once nothing is readable and the old socket's
-   connection is gone, it disconnects and its node returns (``node.running`` false), what
-   it sent delivered; its process ends by itself.
+   socket takes the old one's place under the node's socket object, the old one (with
+   its connections and what it queues) is closed once its peers have read all of it, and
+   the node waits (answered ``linked``);
+2. each removed instance is sent ``retire``: once its connection to the old socket is
+   gone and nothing is readable, it disconnects and its node returns (``node.running``
+   false), what it sent delivered; its process ends by itself;
+3. once every removed instance has retired (or ended), the feeder is sent ``rebind``: the
+   new socket binds the same address, and the instances kept, which kept what the old
+   socket sent them, reconnect by themselves (their reconnect interval).
 
 Each step has a deadline: a feeder whose node uses none of its sockets within
-:data:`TAKE_WITHIN` seconds, an async node, a tcp or remote link, a connector the apply
-starts or restarts, leaves the removed instances stopped as before (what was in flight
-to them is lost: the output says so); a removed instance that has not retired within the
-grace period is stopped.
+:data:`TAKE_WITHIN` seconds, an async node, a tcp or remote link, leaves the removed
+instances stopped as before (what was in flight to them is lost: the output says so); a
+removed instance that has not retired within the grace period is stopped, and the feeder
+binds again once it has ended.
 """
 
 from __future__ import annotations
 
-import itertools
-import re
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from topo.plan.diff import PlanDiff
-from topo.plan.planner import MAX_IPC_NAME, Plan
+from topo.plan.planner import Plan
 from topo.process.control import Kind, Message
-from topo.supervisor import relinking
 
 if TYPE_CHECKING:
     from topo.supervisor.runstate import ProcState
@@ -48,8 +44,6 @@ TAKE_WITHIN = 2.0
 #: The sockets that deal (round robin) to the peers of an endpoint they bind, and receive
 #: nothing (a DEALER would lose the replies on their way to its old socket).
 DEALING = ("PUSH",)
-#: Numbers the files endpoints move to, never one twice in a supervisor.
-_MOVES = itertools.count(1)
 
 
 @dataclass
@@ -66,22 +60,16 @@ class Worker:
 
 @dataclass
 class Handover:
-    """One feeder's endpoint moved: its removed peers drained, its kept ones following."""
+    """One feeder's endpoint handed over: its removed peers drained, then bound again."""
 
     ident: str
     feeder: str
     instance: str
     socket: str
     key: str
-    #: The new address (as bound) and its planned form (``{run_dir}``).
-    to: str = ""
-    planned: str = ""
     workers: list[Worker] = field(default_factory=list)
-    #: The kept instances connecting to the endpoint: (process, instance, socket, link).
-    kept: list[tuple[str, str, str, str]] = field(default_factory=list)
     sent: bool = False
     released: bool | None = None
-    moved: bool = False
     why: str = ""
     deadline: float = float("inf")
     over: bool = False
@@ -117,29 +105,9 @@ def handovers(d: PlanDiff, old: Plan, new: Plan, bound: dict[str, str], tag: str
     # a removed process retires only if each of its nodes does (else it is stopped)
     whole = {p for p, names in retiring.items()
              if set(next(q.instances for q in old.processes if q.name == p)) <= names}
-    used = {_file(a) for a in bound.values()} | {_file(e.address) for e in (*old.endpoints.values(),
-                                                                            *new.endpoints.values())}
-    kept = []
     for h in out.values():
         h.workers = [w for w in h.workers if w.process in whole]
-        h.kept = [(new.instances[k.dst_instance.rpartition(".")[0]].process, *k.dst_instance.rpartition(".")[::2],
-                   f"{k.src_instance} -> {k.dst_instance}") for k in new.links
-                  if f"{k.bind_instance}/{k.transport.value}" == h.key]
-        if not h.workers or any(p in moving or new.instances[i].host != old.local_host for p, i, _, _ in h.kept):
-            continue  # (a connector started or restarted now would be handed the old address)
-        base = re.sub(r"^m\d+-", "", _file(bound[h.key])).removesuffix(".sock")
-        moved = ""
-        while not moved or moved in used:  # never a file used before: a kept connector
-            moved = f"m{next(_MOVES)}-{base}"[:MAX_IPC_NAME - 5] + ".sock"  # retries its old ones
-        used.add(moved)
-        h.to = bound[h.key].rpartition("/")[0] + "/" + moved
-        h.planned = new.endpoints[h.key].address.rpartition("/")[0] + "/" + moved
-        kept.append(h)
-    return kept
-
-
-def _file(address: str) -> str:
-    return address.rpartition("/")[2]
+    return [h for h in out.values() if h.workers]
 
 
 def retiring(hs: list[Handover]) -> set[str]:
@@ -147,9 +115,8 @@ def retiring(hs: list[Handover]) -> set[str]:
     return {w.process for h in hs for w in h.workers}
 
 
-def step(sup: Transitions, hs: list[Handover], relinks: list[relinking.Request], now: float) -> bool:
-    """Once per turn of the loop: commands sent, deadlines kept, a moved endpoint's kept
-    connectors asked to follow it (``relinks``); True once all are over."""
+def step(sup: Transitions, hs: list[Handover], now: float) -> bool:
+    """Once per turn of the loop: commands sent, deadlines kept; True once all are over."""
     for h in hs:
         if h.over:
             continue
@@ -159,12 +126,9 @@ def step(sup: Transitions, hs: list[Handover], relinks: list[relinking.Request],
         if h.released is None and now >= h.deadline:
             h.released, h.why = False, "its node used none of its sockets in time"
             if feeder is not None and not feeder.ended:
-                sup.processes.send(feeder, Message(Kind.WITHDRAW, {"id": h.ident}))
+                sup.processes.send(feeder, Message(Kind.REBIND, {"id": h.ident}))  # (withdraws it)
         if h.released is None:
             continue
-        if h.released and not h.moved:
-            h.moved = True
-            _move(sup, h, relinks)
         gone = {w.process for w in h.workers if w.process not in sup.procs or sup.procs[w.process].ended}
         for w in h.workers:
             if w.retired and not w.told:
@@ -175,6 +139,10 @@ def step(sup: Transitions, hs: list[Handover], relinks: list[relinking.Request],
                     not h.released or w.retired is False or now >= h.deadline):
                 _stop(sup, h, w)
         if all(w.retired or w.process in gone for w in h.workers):
+            if h.released and feeder is not None and not feeder.ended:
+                sup.processes.send(feeder, Message(Kind.REBIND, {"id": h.ident}))
+                sup.reporter.system(f"{h.instance}.{h.socket} bound again, by a new socket: "
+                                    "the instances kept reconnect to it")
             h.over = True
     return all(h.over for h in hs)
 
@@ -189,25 +157,14 @@ def _send(sup: Transitions, h: Handover, feeder: ProcState | None, now: float) -
     if feeder is None or feeder.ended or not address:
         h.released, h.why = False, "the feeder is not running"
         return
+    within = TAKE_WITHIN + 2 * sup.grace + 5.0  # (the feeder's own bound on its wait, past ours)
     sup.processes.send(feeder, Message(Kind.RELEASE, {
-        "id": h.ident, "instance": h.instance, "socket": h.socket, "address": address, "to": h.to}))
+        "id": h.ident, "instance": h.instance, "socket": h.socket, "address": address, "within": within}))
     for w in h.workers:
         proc = sup.procs.get(w.process)
         if proc is not None and not proc.ended:
             sup.processes.send(proc, Message(Kind.RETIRE, {
                 "id": w.ident, "instance": w.instance, "socket": w.socket, "address": address}))
-
-
-def _move(sup: Transitions, h: Handover, relinks: list[relinking.Request]) -> None:
-    """The endpoint's address is the new one from now on; the kept connectors follow."""
-    ep = sup.plan.endpoints[h.key]
-    plan = replace(sup.plan, endpoints={**sup.plan.endpoints, h.key: replace(ep, address=h.planned)})
-    sup.plan = sup.processes.plan = plan
-    sup.bound[h.key] = h.to
-    for i, (process, instance, socket, link) in enumerate(h.kept):
-        relinks.append(relinking.Request(f"{h.ident}:k{i}", process, instance, socket, [("connect", h.key)], [link]))
-    sup.reporter.system(f"{h.instance}.{h.socket} moved to {_file(h.to)}; the old socket delivers what it "
-                        f"queues, then closes")
 
 
 def _stop(sup: Transitions, h: Handover, w: Worker) -> None:
@@ -238,7 +195,7 @@ def answered(hs: list[Handover], m: Message, grace: float) -> bool:
 
 def abandon(sup: Transitions, hs: list[Handover]) -> None:
     """The apply is over without them (a failure, the run's stop): what still drains is
-    stopped, a release not taken withdrawn."""
+    stopped, the feeder bound again (or its release withdrawn)."""
     for h in hs:
         if h.over:
             continue
@@ -248,5 +205,5 @@ def abandon(sup: Transitions, hs: list[Handover]) -> None:
             if proc is not None and not proc.ended and not w.retired and not w.stopped:
                 _stop(sup, h, w)
         feeder = sup.procs.get(h.feeder)
-        if h.sent and h.released is None and feeder is not None and not feeder.ended:
-            sup.processes.send(feeder, Message(Kind.WITHDRAW, {"id": h.ident}))
+        if h.sent and feeder is not None and not feeder.ended:
+            sup.processes.send(feeder, Message(Kind.REBIND, {"id": h.ident}))
