@@ -144,8 +144,9 @@ class Release(_Hooked):
             return
         try:
             sock.bind(self.address)  # (over ipc, a file the old socket's listener no longer owns)
-        except zmq.ZMQError as err:
-            owner.answer(self, False, f"bind {self.address} again: {err}")
+        except zmq.ZMQError as err:  # (its answer is given: said in the run's log, as the node's)
+            owner.say(self.instance, f"topo: {self.instance}.{self.socket} could not bind {self.address} "
+                                     f"again after a scale-down, its peers cannot reach it: {err}")
 
     def _close(self, old: zmq.Socket[Any]) -> None:
         """Once the kernel holds nothing unread on its connections (libzmq's last batch
@@ -208,8 +209,10 @@ class Handovers:
     """The releases and retirements of one process's sockets (the runtime's commands)."""
 
     def __init__(self, report: Callable[[Message], None], deliveries: Deliveries, stopping: threading.Event,
-                 wake: Callable[[], None], ctx: zmq.Context[Any], linger_ms: int) -> None:
+                 wake: Callable[[], None], ctx: zmq.Context[Any], linger_ms: int,
+                 say: Callable[[str, str], None]) -> None:
         self.report = report
+        self.say = say
         self.deliveries = deliveries
         self.stopping = stopping
         self.wake = wake

@@ -149,8 +149,8 @@ class ProcessRuntime:
         self.relinks = Relinks(self.send, self.addresses)
         self.runners_by_name: dict[str, Any] = {}
         #: A scale-down's feeders and removed nodes (topo.process.handover), by their threads.
-        self.handovers = Handovers(self.send, self.deliveries, self.stopping, self.runner_done,
-                                   self.ctx, self.linger_ms)
+        self.handovers = Handovers(self.send, self.deliveries, self.stopping, self.runner_done, self.ctx,
+                                   self.linger_ms, lambda name, line: self.capture.write_line(name, line, True))
 
     def local_address(self, key: str) -> str:
         return self.run_path(self.plan.endpoints[key].address)
