@@ -4,7 +4,7 @@ processes hold nothing else."""
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable
 
 from tests.unit.plan.test_diff import BASE, edited
 from topo.plan.diff import diff
@@ -39,3 +39,68 @@ def test_no_drain_where_the_feeder_restarts_or_the_link_is_tcp(
     assert _handed(plan, tcp, tcp.replace("replicas: 3", "replicas: 2"))[1] == []
     # a worker added is no scale-down
     assert _handed(plan, BASE, three)[1] == []
+
+
+class _Sup:
+    """What scaledown.step uses of the supervisor: its processes, their commands, its log."""
+
+    def __init__(self, procs: list[str]) -> None:
+        from topo.supervisor.runstate import ProcState
+
+        self.procs = {name: ProcState(name, (name,), hello=True) for name in procs}
+        self.bound = {"source.out/ipc": "ipc:///run/0-source.out.sock"}
+        self.grace = 1.0
+        self.sent: list[tuple[str, str]] = []
+        self.said: list[str] = []
+        self.stopped: list[str] = []
+        self.processes = self
+        self.reporter = self
+        self.stopping = self
+
+    def send(self, proc: Any, message: Any) -> None:
+        self.sent.append((proc.name, message.kind.value))
+
+    def system(self, line: str) -> None:
+        self.said.append(line)
+
+    def replace(self, proc: Any, reason: str) -> None:
+        self.stopped.append(proc.name)
+
+
+def _linked(ident: str, done: bool, why: str = "") -> Any:
+    from topo.process.control import Kind, Message
+
+    return Message(Kind.LINKED, {"id": ident, "instance": "x", "socket": "y", "done": done, "why": why})
+
+
+def test_the_feeder_binds_again_only_once_the_removed_worker_has_retired(plan: Callable[[str], Plan]) -> None:
+    from topo.supervisor.scaledown import answered, step
+
+    (h,) = _handed(plan, edited(("replicas: 2", "replicas: 3")), BASE)[1]
+    sup = _Sup(["source", "worker.2"])
+    assert not step(sup, [h], 0.0)  # type: ignore[arg-type]
+    assert sup.sent == [("source", "release"), ("worker.2", "retire")]
+    assert answered([h], _linked(h.ident, True), sup.grace)
+    assert not step(sup, [h], 0.5)  # type: ignore[arg-type]
+    assert ("source", "rebind") not in sup.sent and sup.stopped == []  # the worker still drains
+    assert answered([h], _linked(h.workers[0].ident, True), sup.grace)
+    assert step(sup, [h], 0.6)  # type: ignore[arg-type]
+    assert sup.sent[-1] == ("source", "rebind") and sup.stopped == []
+    assert any("worker.2.in drained" in line for line in sup.said)
+
+
+def test_a_release_not_taken_in_time_is_withdrawn_and_the_worker_stopped_as_before(
+        plan: Callable[[str], Plan]) -> None:
+    from topo.supervisor.scaledown import TAKE_WITHIN, answered, step
+
+    (h,) = _handed(plan, edited(("replicas: 2", "replicas: 3")), BASE)[1]
+    sup = _Sup(["source", "worker.2"])
+    step(sup, [h], 0.0)  # type: ignore[arg-type]
+    assert not step(sup, [h], TAKE_WITHIN - 0.1)  # type: ignore[arg-type]
+    assert not step(sup, [h], TAKE_WITHIN + 0.1)  # type: ignore[arg-type]
+    assert sup.sent[-1] == ("source", "rebind") and sup.stopped == ["worker.2"]  # (rebind: withdrawn)
+    assert any("what was in flight to it is lost" in line for line in sup.said)
+    assert answered([h], _linked(h.ident, False, "withdrawn"), sup.grace)  # a late answer changes nothing
+    sup.procs["worker.2"].ended = True
+    assert step(sup, [h], TAKE_WITHIN + 0.2)  # type: ignore[arg-type]
+    assert sup.stopped == ["worker.2"]
