@@ -18,11 +18,17 @@ def feed(node: Any) -> None:
 
 
 def relay(node: Any) -> None:
-    """``in`` to ``out``, each message with this process's pid after it."""
+    """``in`` to ``out``, each message with this process's pid after it (``args.pause``:
+    seconds of work per message, a worker's pace)."""
+    import time
+
     inp, out = node.sockets["in"], node.sockets["out"]
+    pause = float(node.args.get("pause", 0))
     while node.running:
         if inp.poll(100):
             out.send_string(f"{inp.recv_string()} {os.getpid()}")
+            if pause:
+                time.sleep(pause)
 
 
 def tally(node: Any) -> None:
@@ -78,3 +84,27 @@ def count(node: Any) -> None:
             changed = False
             for batch in seen:
                 print(f"batch {batch} has {len(seen[batch])} dup {dups.get(batch, 0)}", flush=True)
+
+
+def census(node: Any) -> None:
+    """As :func:`count`, and by whom: ``batch B has N dup D by PID:K PID:K``, each relaying
+    process's pid and how many of the batch's messages came through it."""
+    inp = node.sockets["in"]
+    seen: dict[str, set[int]] = {}
+    dups: dict[str, int] = {}
+    by: dict[str, dict[str, int]] = {}
+    changed = False
+    while node.running:
+        if inp.poll(100):
+            batch, i, _, pid = inp.recv_string().split()
+            if int(i) in seen.setdefault(batch, set()):
+                dups[batch] = dups.get(batch, 0) + 1
+            seen[batch].add(int(i))
+            counts = by.setdefault(batch, {})
+            counts[pid] = counts.get(pid, 0) + 1
+            changed = True
+        elif changed:
+            changed = False
+            for batch in seen:
+                who = " ".join(f"{p}:{n}" for p, n in sorted(by[batch].items()))
+                print(f"batch {batch} has {len(seen[batch])} dup {dups.get(batch, 0)} by {who}", flush=True)

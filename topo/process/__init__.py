@@ -56,6 +56,8 @@ Modules, in the order a run meets them:
   ``end`` is read before it closes their way (a full PULL loses what its peer left).
 - ``relink``: A link made or dropped on a running node's socket (``topo apply``): connect
   or disconnect in the thread that owns the socket, at its next send, recv or poll.
+- ``handover``: A scale-down without loss: a feeding PUSH moved to a new socket under its
+  node's object, the old one closed once delivered; a removed worker drained, then ended.
 - ``inject``: One message put into a node's receiving socket from outside, as a peer
   would (``topo send``, here or through an agent).
 - ``tapwire``: The tap sender's messages: a batch's copies packed in columns and unpacked,

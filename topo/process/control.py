@@ -54,7 +54,13 @@ class Kind(str, Enum):
                              # socket connects or disconnects in place (topo.process.relink)
     KEYS = "keys"            # peers {host: public key}: the hosts a CURVE server admits from now
                              # on (topo apply brought a host in; topo.process.curve.ZapHandler.admit)
-    # process → supervisor, the answer to a link
+    RELEASE = "release"      # id, instance, socket, address, within: a bound PUSH replaced by a
+                             # new socket, the old one closed once delivered (topo.process.handover)
+    REBIND = "rebind"        # id: the new socket binds address (the removed peers have gone); a
+                             # release not taken yet is withdrawn
+    RETIRE = "retire"        # id, instance, socket, address: a removed node drains what address
+                             # dealt it, disconnects, and returns
+    # process → supervisor, the answer to a link (and to a release or a retire)
     LINKED = "linked"        # id, instance, socket, done, why
     # agent → supervisor (the agent also relays its processes' events as they are)
     AGENT = "agent"          # host, pid, version: the agent is up and takes commands
@@ -92,6 +98,9 @@ _FIELDS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "untap": ({"tap": _STR}, {}),
     "link": ({"id": _STR, "instance": _STR, "socket": _STR, "ops": _LIST}, {"within": (int, float)}),
     "keys": ({"peers": _DICT}, {}),
+    "release": ({"id": _STR, "instance": _STR, "socket": _STR, "address": _STR}, {"within": (int, float)}),
+    "rebind": ({"id": _STR}, {}),
+    "retire": ({"id": _STR, "instance": _STR, "socket": _STR, "address": _STR}, {}),
     "linked": ({"id": _STR, "instance": _STR, "socket": _STR, "done": _BOOL}, {"why": _STR}),
     "agent": ({"host": _STR}, {"pid": _INT, "version": _STR}),
     "spawned": ({"process": _STR, "gen": _INT, "pid": _INT}, {}),

@@ -207,13 +207,13 @@ class Deliveries:
                 self._look = FIRST_LOOK
         return found
 
-    def wait_drained(self, held: list[Held], stopping: threading.Event) -> bool:
+    def wait_drained(self, held: list[Held], stopping: threading.Event, until: float = float("inf")) -> bool:
         """Until the peers of ``held`` have read everything the kernel holds for them (or
         have gone, or the connection was let go), or a stop: True when drained. A peer
         alive that never reads keeps this waiting until the run stops, as it keeps the
-        process (the stop is this wait's deadline)."""
+        process (the stop is this wait's deadline, or ``until``, a ``time.monotonic()``)."""
         look = FIRST_LOOK
-        while not stopping.is_set():
+        while not stopping.is_set() and time.monotonic() < until:
             with self._lock:  # a duplicate let go meanwhile (settle, drop) is not looked at
                 if not any(h in self.held and _unsent(h.dup) > 0 for h in held):
                     return True

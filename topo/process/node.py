@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 if TYPE_CHECKING:
     import logging
@@ -14,7 +14,8 @@ class Node:
     """The one argument of a node function (SPEC section 2)."""
 
     def __init__(self, name: str, replica: int, replicas: int, args: Mapping[str, Any],
-                 sockets: Mapping[str, Any], stopping: threading.Event) -> None:
+                 sockets: Mapping[str, Any], stopping: threading.Event,
+                 retired: Callable[[], bool] | None = None) -> None:
         self.name = name
         self.replica = replica
         #: How many instances of this node run (an extension of the SPEC's names).
@@ -23,6 +24,9 @@ class Node:
         self.sockets: Mapping[str, Any] = MappingProxyType(dict(sockets))
         self._log: logging.Logger | None = None
         self._stopping = stopping
+        #: True once ``topo apply`` has removed this instance and it has read all its feed
+        #: dealt it (:mod:`topo.process.handover`): the node ends as if its work were done.
+        self._retired = retired
         #: How many times this instance has been restarted (an extension of the SPEC).
         self.restarts = 0
 
@@ -37,8 +41,9 @@ class Node:
 
     @property
     def running(self) -> bool:
-        """False once the topology is stopping: loops should end and the function return."""
-        return not self._stopping.is_set()
+        """False once the topology is stopping (or this instance was removed and has
+        drained its input): loops should end and the function return."""
+        return not self._stopping.is_set() and not (self._retired is not None and self._retired())
 
     def sleep(self, seconds: float) -> bool:
         """Paces a node (a sender at a chosen rate): waits ``seconds``, less when the

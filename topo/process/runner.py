@@ -46,6 +46,10 @@ class Runner(threading.Thread):
         self.node_sockets: dict[str, Any] | None = None
         self.loop: Any = None
         self.task: Any = None
+        #: Set when topo apply removed it and its input is drained (topo.process.handover),
+        #: and what looks whether it is, from the node's thread (its ``node.running``).
+        self.retired = threading.Event()
+        self.retire_check: Callable[[], None] | None = None
         #: Set as the node's last act, whether it ran or not; the runtime waits on this.
         self.finished = False
         #: Its function, once its module is imported (started by the process's prelude).
@@ -148,9 +152,17 @@ class Runner(threading.Thread):
 
     def _node(self, node_sockets: dict[str, Any]) -> Node:
         node = Node(self.inst.name, self.inst.replica, self.inst.replicas, self.inst.args, node_sockets,
-                    self.rt.stopping)
+                    self.rt.stopping, self._retired)
         node.restarts = self.rt.boot.restarts.get(self.inst.name, 0)
         return node
+
+    def _retired(self) -> bool:
+        """``node.running``'s question: a place between the node's own calls, where its
+        thread may look at its sockets (:mod:`topo.process.handover`)."""
+        check = self.retire_check
+        if check is not None and not self.retired.is_set() and threading.get_ident() == self.ident:
+            check()
+        return self.retired.is_set()
 
     def interrupt(self) -> bool:
         """From the runtime's thread: cancels an async node blocked in an await (True)."""

@@ -26,6 +26,7 @@ from topo.process.boot import Boot
 from topo.process.control import COMMANDS, CONTROL, EVENTS, Kind, Message
 from topo.process.delivery import Deliveries
 from topo.process.gate import InprocBoard
+from topo.process.handover import Handovers
 from topo.process.relink import Relinks
 from topo.process.tapping import Tapping
 from topo.plan.share import RUN_DIR
@@ -148,6 +149,9 @@ class ProcessRuntime:
         self.relinks = Relinks(self.send, self.addresses)
         self.runners_by_name: dict[str, Any] = {}
         self.zap: Any = None  # the ZAP handler, for a process that serves CURVE
+        #: A scale-down's feeders and removed nodes (topo.process.handover), by their threads.
+        self.handovers = Handovers(self.send, self.deliveries, self.stopping, self.runner_done, self.ctx,
+                                   self.linger_ms, lambda name, line: self.capture.write_line(name, line, True))
 
     def local_address(self, key: str) -> str:
         return self.run_path(self.plan.endpoints[key].address)
@@ -341,12 +345,15 @@ class ProcessRuntime:
             self.relinks.request(message.data, self.runners_by_name)
         elif message.kind is Kind.KEYS and self.zap is not None:
             self.zap.admit(message["peers"])
+        elif message.kind in (Kind.RELEASE, Kind.REBIND, Kind.RETIRE) and not self.stopping.is_set():
+            self.handovers.command(message, self.runners_by_name)
 
     def _stop_nodes(self, runners: list[Any]) -> None:
         """node.running turns false, async nodes are cancelled, blocking calls get ETERM;
         what returned nodes left undelivered is dropped."""
         self.board.notify()
         self.relinks.drop_all()
+        self.handovers.drop_all()
         self.tapping.release()
         self.deliveries.drop()
         cancelled = [r for r in runners if r.interrupt()]

@@ -59,6 +59,8 @@ Modules, in the order a run meets them:
   has bound, the import path of the processes started from now on.
 - ``relinking``: The links ``topo apply`` makes or drops on running sockets: asked of
   their processes, answered, the process restarted where its node did not take the change.
+- ``scaledown``: A scale-down without loss: the workers a running PUSH deals to drain
+  before they go, its endpoint moved to a new file, the workers kept following in place.
 - ``watching``: ``topo up --watch``: each saved version of the file applied, the nodes
   whose code is saved restarted, from a thread that hands its work to the loop.
 - ``recordways``: ``topo up --record``'s copies from other hosts: on to the recorder,

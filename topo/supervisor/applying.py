@@ -53,7 +53,6 @@ from __future__ import annotations
 import queue
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from topo.errors import TopoError
@@ -62,9 +61,9 @@ from topo.plan.diffview import diff_json, diff_text
 from topo.plan.facts import facts_of, kept_binds
 from topo.plan.hostdiff import host_refusal
 from topo.plan.planner import Plan, make_plan
-from topo.supervisor import relinking
+from topo.supervisor import relinking, scaledown
 from topo.supervisor.applyread import Outcome, Reading
-from topo.supervisor.applypaths import import_path, unique_ipc
+from topo.supervisor.applypaths import import_path, record_file, unique_ipc
 from topo.supervisor.execstarts import ExecStarts
 from topo.supervisor.restarts import History
 from topo.supervisor.runstate import NodeState, ProcState
@@ -102,6 +101,8 @@ class Pending:
     #: of the endpoints the apply removed (what a disconnect names).
     relinks: list[relinking.Request] = field(default_factory=list)
     removed_keys: dict[str, str] = field(default_factory=dict)
+    #: Feeders whose removed peers drain before they go (topo.supervisor.scaledown).
+    handovers: list[scaledown.Handover] = field(default_factory=list)
 
 
 def read(request: dict[str, Any], running: Plan) -> Plan:
@@ -175,7 +176,8 @@ class Applier:
 
     def next_deadline(self) -> float:
         """When the loop must look again even if nothing happens: a reading's deadline."""
-        return self.reading.deadline if self.reading is not None else float("inf")
+        handing = scaledown.next_deadline(self.pending.handovers) if self.pending is not None else float("inf")
+        return min(handing, self.reading.deadline if self.reading is not None else float("inf"))
 
     def apply(self, plan: Plan, done: Callable[[dict[str, Any]], None], asked: float | None = None,
               by: str = "topo apply") -> None:
@@ -205,13 +207,14 @@ class Applier:
         far = [r for r in relinks if hosts.get(r.process) != plan.local_host]
         relinks = [r for r in relinks if r not in far]
         removed_keys = {k: sup.bound[k] for k in d.endpoints_removed if k in sup.bound}
+        handovers = scaledown.handovers(d, sup.plan, plan, sup.bound, f"{time.monotonic():.6f}")
         homes = {name: plan.instances[name].process for name in d.added}
         asked = time.monotonic() if asked is None else asked
         sup.reporter.system(f"applying {plan.file} ({by}): " + (", ".join(
             f"{p.kind} {p.name}" for p in d.processes) or "no process touched"))
         self._relinks = relinks  # (what the gates of the processes started now leave out)
-        started, removed = self._carry_out(d, plan)
-        self.pending = Pending(d, plan, asked, started, removed, done, homes, by, relinks, removed_keys)
+        started, removed = self._carry_out(d, plan, scaledown.retiring(handovers))
+        self.pending = Pending(d, plan, asked, started, removed, done, homes, by, relinks, removed_keys, handovers)
         self.unawaited = [r for r in self.unawaited if r.done is None][-1000:] + [r for r in relinks if not r.awaited]
         for req in far:
             req.done, req.why = False, f"process {req.process} runs on host {hosts.get(req.process)}"
@@ -229,8 +232,9 @@ class Applier:
         if why is not None:
             raise Refused(why)
 
-    def _carry_out(self, d: PlanDiff, plan: Plan) -> tuple[tuple[str, ...], tuple[str, ...]]:
-        """The new plan made the run's, each process started, stopped or restarted."""
+    def _carry_out(self, d: PlanDiff, plan: Plan, retiring: set[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """The new plan made the run's, each process started, stopped or restarted (those
+        ``retiring`` are not stopped: they drain and end by themselves)."""
         sup = self.sup
         now = time.monotonic()
         old = sup.plan
@@ -241,7 +245,7 @@ class Applier:
         sup.sys_path = sup.processes.sys_path = import_path(sup.sys_path, old, plan)
         sup.processes.replan(plan)  # (agents of other hosts: their share, new keys, launched or left)
         self._far = []  # (settle finds out which hosts, if any, are left without processes)
-        self._record(plan)
+        record_file(getattr(sup, "run_dir", None), plan)
         for key in d.endpoints_removed:
             sup.bound.pop(key, None)
         restarted = {p.name: "; ".join(p.why) for p in d.processes if p.kind == "↻"}
@@ -252,10 +256,13 @@ class Applier:
             sup.history.pop(name, None)
         for name in removed:
             proc = sup.procs[name]
-            sup.reporter.system(f"stopping process {name} ({', '.join(proc.instances)}): removed")
+            verb = "retiring" if name in retiring else "stopping"
+            sup.reporter.system(f"{verb} process {name} ({', '.join(proc.instances)}): removed"
+                                + (" (it drains what its feed dealt it first)" if name in retiring else ""))
             proc.instances = ()
             proc.restart_at = proc.stop_late_at = None
-            sup.stopping.replace(proc, "removed by topo apply")
+            if name not in retiring:
+                sup.stopping.replace(proc, "removed by topo apply")
             proc.generation += 1
         for name, inst in plan.instances.items():
             if name in sup.history:
@@ -279,18 +286,6 @@ class Applier:
                     sup.nodes[name] = NodeState(name, proc.name)
                 sup._start(proc)  # type: ignore[attr-defined]
         return tuple(p.name for p in d.processes if p.kind in ("+", "↻")), removed
-
-    def _record(self, plan: Plan) -> None:
-        """``run.json`` names the file the run now follows (``topo ps`` shows it)."""
-        from topo.supervisor.rundir import overlays_info, read_info
-
-        rd = getattr(self.sup, "run_dir", None)
-        info = read_info(rd.path) if rd is not None else None
-        if rd is None or info is None:
-            return
-        for key in ("topology", "run_id", "log_dir", "sockets", "cwd", "overlays"):
-            info.pop(key, None)
-        rd.write_info(**{**info, "file": str(Path(plan.file).resolve()), **overlays_info(plan.overlays)})
 
     def _restart(self, proc: ProcState, instances: tuple[str, ...], why: str, now: float) -> None:
         sup = self.sup
@@ -341,12 +336,13 @@ class Applier:
             error = next((f" ({n.name}: {n.error})" for n in nodes if n.state == "failed" and n.error), "")
             self._finish(wait, {"ok": False, "error": f"{why} during topo apply{error}", "failed": failed})
             return
+        handed = scaledown.step(sup, wait.handovers, time.monotonic())
         relinking.send_due(sup, wait.relinks, wait.removed_keys)
         for req in [r for r in wait.relinks if r.done is False and r.process not in wait.started]:
             self._fall_back(wait, req)
         ready = all(n.started is not None and n.started >= wait.asked and n.state in ("running", "exited")
                     for n in nodes)
-        if ready and not self._far and all(r.done is not None for r in wait.relinks if r.awaited) \
+        if ready and handed and not self._far and all(r.done is not None for r in wait.relinks if r.awaited) \
                 and not any(name in sup.procs for name in wait.removed):
             self._finish(wait, {"ok": True})
 
@@ -354,6 +350,8 @@ class Applier:
         """A process's answer to a link in place (:mod:`topo.supervisor.relinking`), made at
         its socket's next use: maybe after the apply that asked for it is over."""
         wait = self.pending
+        if wait is not None and scaledown.answered(wait.handovers, m, self.sup.grace):
+            return
         req = relinking.answered(wait.relinks if wait is not None else [], m) \
             or relinking.answered(self.unawaited, m)
         if req is None:
@@ -388,6 +386,7 @@ class Applier:
     def _finish(self, wait: Pending, reply: dict[str, Any]) -> None:
         sup = self.sup
         self.pending = None
+        scaledown.abandon(sup, wait.handovers)
         took = time.monotonic() - wait.asked
         pids = {p: sup.procs[p].pid for p in wait.started if p in sup.procs}
         reply.update({"diff": diff_json(wait.diff), "text": diff_text(wait.diff, wait.homes),

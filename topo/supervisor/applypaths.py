@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from topo.plan.planner import MAX_IPC_NAME, Plan
 from topo.plan.share import RUN_DIR
@@ -47,3 +48,16 @@ def import_path(sys_path: tuple[str, ...], old: Plan, new: Plan) -> tuple[str, .
 
 def _file(address: str) -> str:
     return address.rpartition("/")[2]
+
+
+def record_file(rd: Any, plan: Plan) -> None:
+    """``run.json`` names the file the run now follows (``topo ps`` shows it); ``rd``: the
+    run's :class:`topo.supervisor.rundir.RunDir`, if it has one."""
+    from topo.supervisor.rundir import overlays_info, read_info
+
+    info = read_info(rd.path) if rd is not None else None
+    if rd is None or info is None:
+        return
+    for key in ("topology", "run_id", "log_dir", "sockets", "cwd", "overlays"):
+        info.pop(key, None)
+    rd.write_info(**{**info, "file": str(Path(plan.file).resolve()), **overlays_info(plan.overlays)})

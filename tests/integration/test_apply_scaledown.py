@@ -1,0 +1,72 @@
+"""``topo apply`` lowering ``replicas`` while work flows: the feeder's PUSH binds, the
+workers connect, and every task dealt to the removed worker is still relayed by it before
+it goes (topo.process.handover): each task arrives exactly once."""
+
+from __future__ import annotations
+
+import re
+
+from conftest import Topo
+from test_edit import pids, pipeline, tell
+
+
+def counted(ctl: str, replicas: int) -> str:
+    """test_edit's pipeline, ``replicas`` workers, the tally counting each batch by worker."""
+    text = pipeline(ctl).replace("replicas: 2", f"replicas: {replicas}")
+    # each worker paced (0.3 ms of work a task: some 6 s for the batch), so that it still flows
+    # when the apply lands
+    text = text.replace("run: editnodes:relay,", "run: editnodes:relay, args: {pause: 0.0003},")
+    return text.replace("run: editnodes:tally,", "run: editnodes:census,")
+
+
+def test_scale_down_while_50000_tasks_flow_delivers_each_exactly_once(topo: Topo) -> None:
+    ctl = str(topo.home / "ctl")
+    proc = topo.start("up", topo.file(counted(ctl, 3)))
+    topo.wait_for_line(proc, r"all 5 node\(s\) ready")
+    before = pids(topo, "edpipe")
+    tell(ctl, "1 50000")
+    result = topo.run("apply", topo.file(counted(ctl, 2), "two.yaml"))
+    assert result.code == 0, result.out + result.err
+    assert "- worker.2" in result.out and "- process worker.2" in result.out and "↻" not in result.out, result.out
+    took = float(re.search(r"applied in (\d+\.\d\d)s", result.out).group(1))  # type: ignore[union-attr]
+    after = pids(topo, "edpipe")
+    assert after == {n: before[n] for n in ("feed", "worker.0", "worker.1", "tally")}
+
+    # the feed sends batch 2 once all of batch 1 is sent, and the tally prints every
+    # batch's count whenever it falls idle: the print that has all of batch 2 has batch 1's last
+    tell(ctl, "2 3000")
+    seen = topo.wait_for_line(proc, r"tally +\| batch 2 has 3000 dup 0 ")
+    last = [ln for ln in seen if "batch 1 has" in ln][-1]
+    assert "batch 1 has 50000 dup 0 " in last, last
+    by = dict(pair.split(":") for pair in last.split(" by ")[1].split())
+    share = int(by.get(str(before["worker.2"][0]), "0"))
+    kept = [int(by[str(before[w][0])]) for w in ("worker.0", "worker.1")]
+    assert 0 < share < 0.9 * min(kept), last  # it had a share, and left while the batch flowed
+    assert sum(int(n) for n in by.values()) == 50000, last
+    batch2 = [ln for ln in seen if "batch 2 has" in ln][-1]
+    assert str(before["worker.2"][0]) not in batch2, batch2  # after the apply: the two kept only
+    assert any("retiring process worker.2 (worker.2): removed" in ln for ln in seen), "".join(seen)
+    assert any("worker.2.in drained: it read all feed.out dealt it" in ln for ln in seen), "".join(seen)
+    assert any("feed.out bound again, by a new socket" in ln for ln in seen), "".join(seen)
+    assert not any("what was in flight to it is lost" in ln for ln in seen), "".join(seen)
+    print(f"scale-down 3 -> 2 under 50,000 tasks: applied in {took:.2f}s; {last}")
+    result = topo.run("down", "edpipe")
+    assert result.code == 0, result.err
+    proc.communicate(timeout=30)
+
+
+def test_a_feeder_whose_node_uses_no_socket_leaves_the_removed_worker_stopped_as_before(topo: Topo) -> None:
+    ctl = str(topo.home / "ctl")
+    held = counted(ctl, 3).replace("run: editnodes:feed", "run: editnodes:hold")  # waits in a zmq.Poller
+    proc = topo.start("up", topo.file(held))
+    topo.wait_for_line(proc, r"all 5 node\(s\) ready")
+    result = topo.run("apply", topo.file(held.replace("replicas: 3", "replicas: 2"), "two.yaml"))
+    assert result.code == 0, result.out + result.err
+    assert "- process worker.2" in result.out and "↻" not in result.out, result.out
+    seen = topo.wait_for_line(proc, r"topo apply done in")
+    assert any("stopping process worker.2 (worker.2): removed, not drained (feed.out: its node used none of "
+               "its sockets in time); what was in flight to it is lost" in ln for ln in seen), "".join(seen)
+    assert set(pids(topo, "edpipe")) == {"feed", "worker.0", "worker.1", "tally"}
+    result = topo.run("down", "edpipe")
+    assert result.code == 0, result.err
+    proc.communicate(timeout=30)

@@ -1,0 +1,303 @@
+"""A scale-down without loss (``topo apply``, ``replicas`` lowered): a PUSH that binds
+stops dealing to its removed peers without dropping anything dealt to them.
+
+libzmq gives a bound PUSH no way to stop dealing to one of its peers but the end of that
+peer's connection, and each way of ending it loses what is in flight: the peer's
+``zmq_disconnect`` drops what it has received and not read yet; the peer's end (a stop)
+drops that and what the binder still queues for it; ``zmq_unbind`` closes the listener
+only, not the connections it accepted (libzmq 4.3: the peers stay, and are dealt to). What
+loses nothing is a *close*: libzmq then writes out what the socket queues for each peer,
+within its linger, and each peer keeps what it has received (the connecting side of a
+connection keeps its pipe when the other side ends it, to reconnect).
+
+So the feeder's socket is replaced (:class:`Release`, asked by ``release``): at its
+node's next use of any of its sockets (its own thread, between two of its calls, as
+:mod:`topo.process.relink` makes links), a new socket of the same type and options takes
+the old one's place *under the node's socket object* (pyzmq's ``Socket.__init__(shadow=
+...)`` points an object at a libzmq socket), so the node, its taps and its pollers go on
+with the same object. The old libzmq socket, with every connection and what it queues,
+is closed by a thread of its own once the kernel holds nothing unread on its connections,
+and the process keeps those connections open until each peer has read every byte
+(:mod:`topo.process.delivery`, as at a node's return). The node waits meanwhile, in that
+call, for ``rebind``: the supervisor sends it once every removed peer has retired
+(below), and the new socket binds the same address (over ipc libzmq replaces the file;
+the old listener, closed, no longer owns it). The peers kept, whose connections the old
+socket's close ended, keep what they received and reconnect by themselves, to the new
+socket; the node's call goes on, and its next message waits until one has.
+
+The removed peer (:class:`Retire`, asked by ``retire``) goes on as it was: at each
+``recv`` or ``poll`` of its socket, and each time its node asks ``node.running`` (in its
+own thread: a place between its calls, which a node waiting in a ``zmq.Poller`` of its
+own reaches too), it looks whether no connection of its process to the old file is left
+(the old socket closed, everything read) and nothing is readable; then it disconnects
+(its pipe is empty: nothing is dropped, and it never reconnects, to the new socket),
+reports ``linked``, and its ``node.running`` turns false: the node returns, and what it
+sent is delivered as at any return.
+
+A node that does not use a socket in time (the supervisor withdraws the change), an async
+node, or a pyzmq whose sockets cannot be pointed elsewhere is answered ``done: false``,
+and the supervisor stops the removed peer as before. Options the node set on its socket
+itself are not carried over (the new socket has the file's); a node that is between two
+frames of a multipart message on the PUSH while it uses another socket would have the
+message's rest go out as a message of its own.
+"""
+
+from __future__ import annotations
+
+import errno
+import functools
+import os
+import threading
+import time
+from typing import TYPE_CHECKING, Any, Callable
+
+import zmq
+
+from topo.process.control import Kind, Message
+from topo.process.delivery import Deliveries, connections
+from topo.process.relink import _HOOKS_LOCK
+from topo.process.sockets import build
+
+#: pyzmq's own socket class, whose ``__init__`` points a socket object at a libzmq socket.
+_Raw: Any = zmq.backend.Socket
+
+if TYPE_CHECKING:
+    from topo.process.runner import Runner
+
+#: The shortest interval between two looks at the process's connections by a retiring
+#: node that polls in a tight loop (a look reads /proc/self/fd).
+LOOK_EVERY = 0.002
+
+
+class _Hooked:
+    """A change taken by the node's thread or withdrawn by the runtime's, once."""
+
+    def __init__(self, ident: str, instance: str, socket: str) -> None:
+        self.ident, self.instance, self.socket = ident, instance, socket
+        self._lock = threading.Lock()
+        self._state = "waiting"
+        self.hooked: list[tuple[zmq.Socket[Any], str, Callable[..., Any]]] = []
+
+    def take(self) -> bool:
+        with self._lock:
+            if self._state != "waiting":
+                return False
+            self._state = "taken"
+            return True
+
+    def withdraw(self) -> bool:
+        with self._lock:
+            if self._state != "waiting":
+                return False
+            self._state = "withdrawn"
+            return True
+
+    def hook(self, sock: zmq.Socket[Any], name: str, fn: Callable[..., Any]) -> None:
+        with _HOOKS_LOCK:
+            sock.__dict__[name] = fn
+            self.hooked.append((sock, name, fn))
+
+    def unhook(self) -> None:
+        with _HOOKS_LOCK:
+            for sock, name, fn in self.hooked:
+                if sock.__dict__.get(name) is fn:
+                    del sock.__dict__[name]
+
+
+class Release(_Hooked):
+    """A feeder's socket replaced by a new one, bound at the same address once the removed
+    peers have let it go; the old one closed once delivered."""
+
+    def __init__(self, ident: str, runner: Runner, socket: str, address: str, within: float,
+                 owner: Handovers) -> None:
+        super().__init__(ident, runner.inst.name, socket)
+        self.runner = runner
+        self.address = address
+        self.within = within
+        self.owner = owner
+        self.rebind = threading.Event()
+
+    def make(self, sock: zmq.Socket[Any]) -> None:
+        """In the node's thread, between two of its calls: a new socket takes the old one's
+        place under the node's socket object; the old one, with every connection and what
+        it queues, is closed by a thread of its own once its peers have read all it holds;
+        the node waits here for ``rebind``, then the new socket binds the address."""
+        self.unhook()
+        owner, runner = self.owner, self.runner
+        planned = next(p for p in runner.inst.sockets if p.name == self.socket)
+        try:
+            fresh = build(owner.ctx, planned, owner.linger_ms)
+        except zmq.ZMQError as err:
+            owner.forget(self)
+            owner.answer(self, False, f"a new socket: {err}")
+            return
+        old, new = sock.underlying, fresh.underlying
+        # the node's socket object now holds the new socket; ``fresh`` the old one (as a
+        # shadow: it is closed below, never by the garbage collector)
+        _Raw.__init__(sock, sock.context, shadow=new)
+        _Raw.__init__(fresh, sock.context, shadow=old)
+        threading.Thread(target=self._close, args=(fresh,), name="topo:handover", daemon=True).start()
+        owner.answer(self, True, "")
+        self.rebind.wait(self.within)  # (set by rebind, by a stop, or the deadline: bound anyway)
+        owner.forget(self)
+        if owner.stopping.is_set():
+            return
+        try:
+            sock.bind(self.address)  # (over ipc, a file the old socket's listener no longer owns)
+        except zmq.ZMQError as err:  # (its answer is given: said in the run's log, as the node's)
+            owner.say(self.instance, f"topo: {self.instance}.{self.socket} could not bind {self.address} "
+                                     f"again after a scale-down, its peers cannot reach it: {err}")
+
+    def _close(self, old: zmq.Socket[Any]) -> None:
+        """Once the kernel holds nothing unread on its connections (libzmq's last batch
+        then fits: :mod:`topo.process.delivery`), the old socket is closed with its linger;
+        the process keeps the connections open until the peers have read every byte."""
+        owner = self.owner
+        held = owner.deliveries.hold([self.address], [])
+        owner.deliveries.wait_drained(held, owner.stopping, time.monotonic() + owner.linger_ms / 1000)
+        old.close(linger=0 if owner.stopping.is_set() else owner.linger_ms)
+        owner.wake()  # the runtime lets go of the connections once read
+
+
+class Retire(_Hooked):
+    """A removed node's receiving socket: drained, then disconnected, then the node returns."""
+
+    def __init__(self, ident: str, instance: str, socket: str, address: str, runner: Runner,
+                 owner: Handovers) -> None:
+        super().__init__(ident, instance, socket)
+        self.address = address
+        self.runner = runner
+        self.owner = owner
+        self._next_look = 0.0
+
+    def due(self, sock: zmq.Socket[Any]) -> bool:
+        """No connection to the endpoint left in the process, then nothing readable. In
+        that order: libzmq's engine hands on every message it has read (its pipe flushed)
+        before it closes its connection's descriptor, so once that is closed, a look at
+        the socket (which takes in libzmq's pending commands) sees all there is."""
+        if sock.getsockopt(zmq.RCVMORE) or type(sock).poll(sock, 0, zmq.POLLIN):
+            return False  # (the node reads on: no look at /proc while it has work)
+        now = time.monotonic()
+        if now < self._next_look:
+            return False
+        self._next_look = now + LOOK_EVERY
+        found = connections(set(), {self.address}, set())
+        for each in found:
+            os.close(each.dup)
+        return not found and not type(sock).poll(sock, 0, zmq.POLLIN)
+
+    def poke(self, sock: zmq.Socket[Any]) -> None:
+        """From the node's thread (a hooked call, or its ``node.running``): retired if due."""
+        if self._state == "waiting" and self.due(sock) and self.take():
+            self.make(sock)
+
+    def make(self, sock: zmq.Socket[Any]) -> None:
+        self.unhook()
+        self.runner.retire_check = None
+        self.owner.forget(self)
+        try:
+            sock.disconnect(self.address)
+        except zmq.ZMQError as err:
+            if err.errno != errno.ENOENT:
+                self.owner.answer(self, False, f"disconnect {self.address}: {err}")
+                return
+        self.runner.retired.set()
+        self.owner.answer(self, True, "")
+
+
+class Handovers:
+    """The releases and retirements of one process's sockets (the runtime's commands)."""
+
+    def __init__(self, report: Callable[[Message], None], deliveries: Deliveries, stopping: threading.Event,
+                 wake: Callable[[], None], ctx: zmq.Context[Any], linger_ms: int,
+                 say: Callable[[str, str], None]) -> None:
+        self.report = report
+        self.say = say
+        self.deliveries = deliveries
+        self.stopping = stopping
+        self.wake = wake
+        self.ctx = ctx
+        self.linger_ms = linger_ms
+        self._lock = threading.Lock()
+        self.active: list[_Hooked] = []
+
+    def command(self, message: Message, runners: dict[str, Runner]) -> None:
+        data = message.data
+        if message.kind is Kind.REBIND:
+            with self._lock:
+                found = [h for h in self.active if isinstance(h, Release) and h.ident == data["id"]]
+            for each in found:
+                if each.withdraw():  # never taken: nothing was changed
+                    each.unhook()
+                    self.forget(each)
+                    self.answer(each, False, "its node used none of its sockets in time")
+                each.rebind.set()
+            return
+        ident, instance, socket, address = data["id"], data["instance"], data["socket"], data["address"]
+        runner = runners.get(instance)
+        probe = _Hooked(ident, instance, socket)
+        if runner is None or socket not in runner.sockets:
+            self.answer(probe, False, f"no socket {instance}.{socket} here")
+            return
+        if runner.ident is None or runner.finished or runner.node_sockets is None:
+            self.answer(probe, False, "its node is not running")
+            return
+        if runner.loop is not None:
+            self.answer(probe, False, "an async node (its sockets are asyncio's)")
+            return
+        sock = runner.sockets[socket]
+        if message.kind is Kind.RELEASE:
+            if address not in runner.bound.get(socket, []) or not address.startswith("ipc://"):
+                self.answer(probe, False, f"{instance}.{socket} does not bind {address}")
+                return
+            if not isinstance(sock, _Raw) or not hasattr(sock, "underlying"):
+                self.answer(probe, False, "this pyzmq cannot move a socket")
+                return
+            release = Release(ident, runner, socket, address, float(data.get("within", 10.0)), self)
+            with self._lock:
+                self.active.append(release)
+            for other in runner.sockets.values():  # any of them: the node's thread is in none
+                for name in ("send", "recv", "poll"):
+                    release.hook(other, name, _release_hook(release, other, sock, name))
+        else:
+            retire = Retire(ident, instance, socket, address, runner, self)
+            with self._lock:
+                self.active.append(retire)
+            for name in ("recv", "poll"):
+                retire.hook(sock, name, _retire_hook(retire, sock, name))
+            runner.retire_check = functools.partial(retire.poke, sock)  # (node.running asks it)
+
+    def forget(self, change: _Hooked) -> None:
+        with self._lock:
+            if change in self.active:
+                self.active.remove(change)
+
+    def drop_all(self) -> None:
+        """The process stops: nothing more is changed, and a held node goes on (to its stop)."""
+        with self._lock:
+            changes, self.active = self.active, []
+        for change in changes:
+            if change.withdraw():
+                change.unhook()
+            if isinstance(change, Release):
+                change.rebind.set()
+
+    def answer(self, change: _Hooked, done: bool, why: str) -> None:
+        self.report(Message(Kind.LINKED, {"id": change.ident, "instance": change.instance,
+                                          "socket": change.socket, "done": done, "why": why}))
+
+
+def _release_hook(release: Release, sock: zmq.Socket[Any], target: zmq.Socket[Any],
+                  method: str) -> Callable[..., Any]:
+    def call(*args: Any, **kwargs: Any) -> Any:
+        if release.take():
+            release.make(target)
+        return getattr(type(sock), method)(sock, *args, **kwargs)
+    return call
+
+
+def _retire_hook(retire: Retire, sock: zmq.Socket[Any], method: str) -> Callable[..., Any]:
+    def call(*args: Any, **kwargs: Any) -> Any:
+        retire.poke(sock)
+        return getattr(type(sock), method)(sock, *args, **kwargs)
+    return call
