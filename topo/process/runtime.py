@@ -47,69 +47,6 @@ def main(boot: Boot, prelude: Prelude) -> None:
     os._exit(code)
 
 
-def _no_children() -> bool:
-    """From /proc/self/task/*/children (Linux); False when that cannot be read."""
-    try:
-        tasks = os.listdir("/proc/self/task")
-        return all(not open(f"/proc/self/task/{t}/children").read().strip() for t in tasks)
-    except OSError:
-        return False
-
-
-def _reaped_no_child() -> bool:
-    """No child of this process has ended and been reaped: the CPU time of reaped children
-    (``RUSAGE_CHILDREN``, in microseconds, the kernel's exact run time) is still zero, as
-    a process that ran at all, even a ``fork`` that exits at once, adds some."""
-    import resource
-
-    used = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return used.ru_utime == 0.0 and used.ru_stime == 0.0
-
-
-def _end_descendants() -> None:
-    """Programs a node started and left running end with its process, not after it: its
-    descendants, and the rest of its process group, where a shell's background job or a
-    child whose parent exited has gone (no longer a descendant: :mod:`topo.process.family`).
-    SIGTERM, and SIGKILL half a second later. The supervisor kills what is still in the
-    group once this process is gone.
-
-    The group is read from /proc, every process of the machine (some 10 ms; 64 processes
-    ending at once spent a second of CPU on it during a launch), so only when something
-    can be in it: a member that is not a descendant lost its parent, and that parent, or
-    the first of its ancestors, was a child of this process, now reaped (or a zombie,
-    still a child). A process that has no child and never reaped one has nothing in its
-    group. (A node that sets SIGCHLD to SIG_IGN has its children reaped unaccounted: what
-    they left in the group then gets the supervisor's SIGKILL at this process's end.)"""
-    me = os.getpid()
-    if _no_children() and _reaped_no_child():
-        return  # the usual case: no /proc walk, no psutil
-    group = family.group_members(me, exclude=[me]) if os.getpgrp() == me else []
-    if not group and _no_children():
-        return  # the usual case, told without importing psutil (~30 ms in every process)
-    import psutil
-
-    try:
-        procs = {p.pid: p for p in psutil.Process().children(recursive=True)}
-    except psutil.Error:
-        procs = {}
-    for pid in group:
-        try:
-            procs.setdefault(pid, psutil.Process(pid))
-        except psutil.Error:
-            pass
-    for proc in procs.values():
-        try:
-            proc.terminate()
-        except psutil.Error:
-            pass
-    _, alive = psutil.wait_procs(list(procs.values()), timeout=0.5)
-    for proc in alive:
-        try:
-            proc.kill()
-        except psutil.Error:
-            pass
-
-
 class ProcessRuntime:
     def __init__(self, boot: Boot, prelude: Prelude) -> None:
         self.boot = boot
@@ -243,7 +180,7 @@ class ProcessRuntime:
         self.capture.close()  # every partial line, and what fds 1/2 hold, before the bye
         self.send(Message(Kind.BYE, {"process": self.process.name, "clean": terminated, "stuck": stuck}))
         self._remove_ipc_files([path for r in runners for path in r.exposed])
-        _end_descendants()
+        family.end_descendants()
         self._outbox.put(None)
         if not self._outbox_sent(poller, dealer, give_up):
             return 0  # nobody to tell, or the outbox is stuck: exit without waiting

@@ -41,12 +41,12 @@ def test_a_process_that_reaped_a_child_is_told_from_one_that_never_had_one() -> 
     before it leaves a background job behind, is enough. In a child interpreter: the
     test process has reaped children of its own."""
     code = (
-        "import os, subprocess; from topo.process import runtime\n"
-        "print(runtime._reaped_no_child())\n"
+        "import os, subprocess; from topo.process import family\n"
+        "print(family._reaped_no_child())\n"
         "pid = os.fork()\n"
         "if pid == 0: os._exit(0)\n"
         "os.waitpid(pid, 0)\n"
-        "print(runtime._reaped_no_child())\n"
+        "print(family._reaped_no_child())\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert out.stdout.split() == ["True", "False"]
