@@ -82,7 +82,7 @@ class Agent:
         #: Its exec nodes' programs (topo.supervisor.execspawn), and who ends their groups
         #: if this agent dies (topo.supervisor.keeper).
         self.programs = {p.name for p in config.plan.processes if any(config.plan.instances[i].exec for i in p.instances)}
-        self.keeper = Keeper(config.grace)
+        self.keeper, self.starts = Keeper(config.grace), execspawn.Starts()
         #: Which process each node instance runs in (its events name the instance).
         self.process_of = {i: p.name for p in config.plan.processes for i in p.instances}
         self._record_children()
@@ -294,7 +294,8 @@ class Agent:
         picked here, on its host), ENDED why it could not start."""
         child.generation, child.bye, child.report_by, child.term_sent, child.stats = int(m["gen"]), False, None, None, None
         try:
-            child.proc, binds = execspawn.start(self.config.plan, child.name, str(self.dir), dict(m["fixed"]), self.keeper)
+            child.proc, binds = execspawn.start(self.config.plan, child.name, str(self.dir), dict(m["fixed"]),
+                                                self.keeper, starts=self.starts)
         except execspawn.ProgramError as err:
             self.uplink.report(Message(Kind.ENDED, {"process": child.name, "gen": child.generation, "exitcode": None,
                                                     "error": str(err)}))
