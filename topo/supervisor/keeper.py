@@ -90,6 +90,7 @@ class Keeper:
                 raise
             finally:
                 os.close(read)
+            _batch(self._proc.pid)
         return self._pipe
 
     def add(self, pgid: int) -> None:
@@ -125,7 +126,29 @@ class Keeper:
             threading.Thread(target=_reap, args=(proc, timeout), name="topo-keeper-reaper", daemon=True).start()
 
 
+def _batch(pid: int) -> None:
+    """The keeper scheduled as a batch job (``SCHED_BATCH``): its share of the CPU is any
+    process's, but its waking up (at each line it is told) does not preempt the supervisor
+    or the programs starting; it is never in a hurry until its supervisor has died."""
+    try:
+        os.sched_setscheduler(pid, os.SCHED_BATCH, os.sched_param(0))  # type: ignore[attr-defined,unused-ignore]
+    except (AttributeError, OSError):
+        pass  # not Linux: scheduled as any process
+
+
 def _reap(proc: subprocess.Popen[bytes], timeout: float) -> None:
+    """Waits (in one system call: this thread does not take the interpreter's lock again
+    until the end, as ``Popen.wait(timeout)``'s polling would) for the keeper's exit,
+    then reaps it; kills it if it has not exited within ``timeout``."""
+    fd = _pidfd(proc.pid)
+    if fd is not None:
+        try:
+            if not select.select([fd], [], [], timeout)[0]:
+                proc.kill()
+        finally:
+            os.close(fd)
+        proc.wait()
+        return
     try:
         proc.wait(timeout)
     except Exception:  # noqa: BLE001 - a keeper that hangs is killed, whatever went wrong
