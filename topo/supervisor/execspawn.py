@@ -40,7 +40,7 @@ from topo.plan.execenv import exec_env, expand_args, wiring
 from topo.plan.planner import Plan, share_of
 from topo.plan.share import RUN_DIR
 from topo.supervisor.keeper import Keeper
-from topo.supervisor.pipes import open_pipes
+from topo.supervisor.pipes import open_program_pipes
 from topo.supervisor.watch import Started
 
 
@@ -159,8 +159,7 @@ def start(plan: Plan, process: str, run_dir: str, bound: Mapping[str, str],
         where_looked = "relative to the topology file's directory" if "/" in program else "on PATH"
         raise ProgramError(f"program {program!r} not found ({where_looked})")
     argv = [program, *expand_args(inst.exec[1:], wiring(share.instances[name], where))]
-    output, (records_w, out_w, err_w) = open_pipes(name)
-    os.close(records_w)  # a program writes no records: its lines are its fds 1 and 2
+    output, (out_w, err_w) = open_program_pipes(name)  # (no records pipe: its lines are its fds 1 and 2)
     group: dict[str, Any] = {"process_group": 0} if sys.version_info >= (3, 11) else {"start_new_session": True}
     try:
         popen = subprocess.Popen(argv, executable=found, env=env, cwd=os.path.dirname(os.path.abspath(plan.file)),
