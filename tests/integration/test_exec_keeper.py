@@ -28,6 +28,9 @@ def test_the_keeper_waits_as_a_shell_holding_only_its_pipe_and_exits_at_close() 
         keeper.add(999_999)  # (a group that does not exist: the keeper only notes it)
         pid = keeper.pid
         assert pid is not None
+        # (Popen returns as the exec replaces the child's memory, before the kernel has set
+        # its arguments: /proc shows none for a moment)
+        wait_until(lambda: psutil.Process(pid).cmdline() != [], 10, "the keeper's exec to complete")
         assert psutil.Process(pid).cmdline()[:2] == ["/bin/sh", "-c"]  # no interpreter started for it
         assert sorted(int(fd) for fd in os.listdir(f"/proc/{pid}/fd")) in ([0, 1, 2], [0, 1, 2, 10])  # (dash: 10 its script)
         assert os.readlink(f"/proc/{pid}/fd/0").startswith("pipe:")
