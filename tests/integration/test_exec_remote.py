@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import sys
+from pathlib import Path
 from typing import Iterator
 
 import pytest
@@ -44,4 +45,54 @@ def test_a_pyzmq_worker_pool_on_another_host(topo: Topo, net3: Network) -> None:
     counts = re.search(r"counts worker\.0=(\d+) worker\.1=(\d+)", result.out)
     assert counts and int(counts[1]) + int(counts[2]) == 30, result.out
     assert int(counts[1]) > 0 and int(counts[2]) > 0, result.out  # the vent waited for both
+    wait_until(lambda: namespace_pids(net3) == [], 10, "every process on the hosts to be gone")
+
+
+PROGS = Path(__file__).parent / "execprogs"
+
+
+def test_a_program_on_another_host_is_ready_by_notify_and_fails_by_its_watchdog(topo: Topo, net3: Network) -> None:
+    """Its agent makes its NOTIFY_SOCKET on h2 and relays what it says: READY=1 makes it
+    ready, a missing WATCHDOG=1 fails it and its restart policy applies."""
+    path = topo.file(f"""
+        topology: xdog
+        {hosts_block(net3)}
+        nodes:
+          hung:
+            exec: [{sys.executable}, {PROGS / 'watchdog_prog.py'}]
+            host: h2
+            ready: notify
+            watchdog: 0.5
+            restart: on-failure
+            max_restarts: 1
+            sockets: {{out: PUSH}}
+          sink: {{run: "itnodes:block_forever", host: h1, sockets: {{in: PULL}}}}
+        links:
+          - {{from: hung.out, to: sink.in, curve: false}}
+        """.replace("\n        ", "\n"))
+    assert topo.run("check", path).code == 0  # no longer 'not yet' for another host
+    result = topo.run("up", path, "--ready-timeout", "30", timeout=90)
+    assert result.code == 1, result.out + result.err
+    assert re.search(r"hung@h2 +\| watchdog usec 500000", result.out), result.out
+    assert "all 2 node(s) ready" in result.out  # its READY=1, relayed
+    assert "hung failed (watchdog: no WATCHDOG=1 for 0.5s); restarting in" in result.out
+    assert "hung ready again (restart 1)" in result.out
+    wait_until(lambda: namespace_pids(net3) == [], 10, "every process on the hosts to be gone")
+
+
+def test_a_program_on_another_host_waits_for_its_go(topo: Topo, net3: Network) -> None:
+    """An exec PUB on h2 that sends once, after its go (given by the supervisor, written to
+    its pipe by its agent): each of three slow Python SUBs on h3 gets it."""
+    path = topo.file(f"""
+        topology: xgo
+        {hosts_block(net3)}
+        nodes:
+          pub: {{exec: [{sys.executable}, {PROGS / 'go_pub.py'}], host: h2, sockets: {{out: PUB}}}}
+          sub: {{run: "goslow:receive_one", host: h3, replicas: 3, sockets: {{in: {{type: SUB, subscribe: t}}}}}}
+        links:
+          - {{from: pub.out, to: sub.in, curve: false}}
+        """.replace("\n        ", "\n"))
+    result = topo.run("up", path, "--ready-timeout", "30", timeout=90)
+    assert result.code == 0, result.out + result.err
+    assert sorted(re.findall(r"(sub\.\d)@h3 +\| got first", result.out)) == ["sub.0", "sub.1", "sub.2"], result.out
     wait_until(lambda: namespace_pids(net3) == [], 10, "every process on the hosts to be gone")

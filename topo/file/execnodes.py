@@ -19,7 +19,7 @@ from typing import Iterable, Mapping
 
 from topo.errors import Problem
 from topo.file.diagnostics import warning
-from topo.file.model import LinkSpec, NodeSpec, Ready, Topology, Transport
+from topo.file.model import LinkSpec, NodeSpec, Topology, Transport
 
 #: ``{sockets.NAME}``, ``{sockets.NAME.bind}``, ``{sockets.NAME.connect}``, ``{sockets.NAME.type}``.
 PLACEHOLDER = re.compile(r"\{sockets\.([A-Za-z_][A-Za-z0-9_-]*)(?:\.(bind|connect|type))?\}")
@@ -69,11 +69,6 @@ def check(t: Topology, problems: list[Problem]) -> None:
             problems.append(Problem(node.where("process"), f"node {node.name!r} is an exec node with {node.replicas} replicas, each a program in a process of its own: remove `process:`"))
         _placeholders(node, problems)
         _variables(node, problems)
-        if (node.host or t.default_host) != local_host(t):
-            said = [k for k in ("ready", "watchdog") if k in node.at and (k == "watchdog" or node.ready is Ready.NOTIFY)]
-            for key in said:  # the sd_notify socket and the go pipe are the local supervisor's
-                problems.append(Problem(node.where(key), f"node {node.name!r}: `{'ready: notify' if key == 'ready' else 'watchdog:'}` "
-                                                         f"is not yet for exec nodes on another host than topo up's ({node.host})"))
 
 
 def _placeholders(node: NodeSpec, problems: list[Problem]) -> None:

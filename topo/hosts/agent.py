@@ -11,10 +11,9 @@ restarts, deadlines and exit codes stay the supervisor's alone.
 
 It keeps no orphans: when its standard input closes (the supervisor or the ssh session
 died), when it hears nothing from the supervisor for :data:`topo.process.control.SILENCE`
-seconds, or on SIGTERM/SIGHUP, it stops its processes as a stop would and exits; its
-processes die with it (PR_SET_PDEATHSIG) if it is killed outright, and an agent launched
-again for the same run and host ends whatever its predecessor left
-(:mod:`topo.hosts.agent_dir`).
+seconds, or on SIGTERM/SIGHUP, it stops its processes as a stop would and exits; they die
+with it (PR_SET_PDEATHSIG; a program, by its keeper) if it is killed outright, and an
+agent launched again for the run and host ends what its predecessor left (agent_dir).
 """
 
 from __future__ import annotations
@@ -37,10 +36,10 @@ from topo.process import curve
 from topo.process.boot import Boot
 from topo.process.control import BEAT, COMMANDS, EVENTS, SILENCE, Kind, Message
 from topo.supervisor import execspawn, rundir, spawn
-from topo.supervisor.keeper import Keeper
 from topo.supervisor.watch import POLL_EXITS
 from topo.hosts import agent_config, agent_dir, childstats, replan
 from topo.hosts.agent_config import AgentConfig, encode_config, read_config
+from topo.hosts.programs import Programs
 from topo.hosts.recordfeed import recording_here
 from topo.hosts.taprelay import TapRelay, tap_for_process
 from topo.hosts.uplink import Uplink
@@ -79,10 +78,8 @@ class Agent:
         self._info = {"topology": config.topology, "run_id": config.run_id, "host": config.host,
                       "pid": os.getpid(), "started": rundir.create_time()}
         self.children = {p.name: Child(p.name) for p in config.plan.processes}
-        #: Its exec nodes' programs (topo.supervisor.execspawn), and who ends their groups
-        #: if this agent dies (topo.supervisor.keeper).
+        #: Its exec nodes' programs (topo.hosts.programs: their keeper, notify sockets, go pipes).
         self.programs = {p.name for p in config.plan.processes if any(config.plan.instances[i].exec for i in p.instances)}
-        self.keeper = Keeper(config.grace)
         #: Which process each node instance runs in (its events name the instance).
         self.process_of = {i: p.name for p in config.plan.processes for i in p.instances}
         self._record_children()
@@ -100,6 +97,8 @@ class Agent:
         self.commands.bind(f"ipc://{self.dir}/{COMMANDS}")
         self.up.connect(config.control)
         self.poller = zmq.Poller()
+        self.progs = Programs(str(self.dir), config.grace, self.poller,
+                              lambda text: print(f"topo agent on {config.host}: {text}", file=sys.stderr))
         #: Everything for the supervisor goes through it, output lines included.
         self.uplink = Uplink(self.up, self.poller, (self.events, self.commands))
         #: Taps' copies and topo send, on a channel and a thread of their own.
@@ -170,6 +169,8 @@ class Agent:
                         self.uplink.pipes.read(sock)
                 elif sock in sentinels:
                     self._exited(poller, sentinels, sock)
+                elif self.progs.owns(sock):
+                    self.uplink.report_all(self.progs.read(sock))
         self._relay(self.events, routed=False, everything=True)
         # the last reports are worth a moment; an orphan's have nobody to go to (cut off)
         self.uplink.finish(time.monotonic() + 2.0)
@@ -178,7 +179,7 @@ class Agent:
         if self.taps is not None:
             self.taps.close()
         self.up.close(linger=0 if self.orphaned else 2000)
-        self.keeper.close()
+        self.progs.close()
         self.ctx.term()
         shutil.rmtree(self.dir, ignore_errors=True)
         spawn.stop_tracker()
@@ -192,7 +193,8 @@ class Agent:
         child.proc.join(5.0)
         child.proc.close()
         if child.name in self.programs:  # its group was killed at the reap; no BYE will come
-            self.keeper.remove(child.proc.pid)
+            self.progs.keeper.remove(child.proc.pid)
+            self.uplink.report_all(self.progs.gone(child.name))  # what it said, before its end
             child.report_by = time.monotonic()
             return
         child.report_by = time.monotonic() + (1.0 if child.proc.exitcode == 0 and not child.bye else 0)
@@ -260,6 +262,8 @@ class Agent:
             child = self.children.get(m.data.get("process", ""))
             if child is not None and child.proc is not None and child.proc.pid:
                 spawn.signal_tree(child.proc.pid, signal.Signals(int(m["signal"])))
+        elif m.kind is Kind.EXEC_GO:
+            self.progs.go(m)
         elif m.kind is Kind.SHUTDOWN:
             self._leave("")
         elif m.kind is Kind.PLAN:  # topo apply: the processes started from now on get it
@@ -289,12 +293,10 @@ class Agent:
         self._record_children()
 
     def _start_program(self, child: Child, m: Message) -> None:
-        """An exec node's program, started as the supervisor starts one here
-        (:mod:`topo.supervisor.execspawn`); SPAWNED carries the endpoints it binds (a port
-        picked here, on its host), ENDED why it could not start."""
+        """An exec node's program (topo.hosts.programs): SPAWNED with what it binds, or ENDED with why not."""
         child.generation, child.bye, child.report_by, child.term_sent, child.stats = int(m["gen"]), False, None, None, None
         try:
-            child.proc, binds = execspawn.start(self.config.plan, child.name, str(self.dir), dict(m["fixed"]), self.keeper)
+            child.proc, binds = self.progs.start(self.config.plan, child.name, child.generation, dict(m["fixed"]))
         except execspawn.ProgramError as err:
             self.uplink.report(Message(Kind.ENDED, {"process": child.name, "gen": child.generation, "exitcode": None,
                                                     "error": str(err)}))

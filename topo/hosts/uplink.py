@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from typing import Any
+from typing import Any, Iterable
 
 import zmq
 
@@ -68,6 +68,10 @@ class Uplink:
 
     def report(self, message: Message) -> None:
         self.send(message.encode())
+
+    def report_all(self, messages: Iterable[Message]) -> None:
+        for message in messages:
+            self.report(message)
 
     def beat(self, message: Message) -> None:
         """A heartbeat, only if nothing waits: a beat queued behind other messages would

@@ -44,8 +44,10 @@ class Kind(str, Enum):
     FAILED = "failed"        # instance, error, traceback; code, missing: its code cannot be imported
     BYE = "bye"              # process: every node ended and the process is about to exit
     EXEC_LINKED = "exec_linked"  # instance, socket, count: connections from exec senders made (after the gate)
+    EXEC_NOTICE = "exec_notice"  # process, instance, gen, notice {...}: an sd_notify datagram of a program (agent →)
     # supervisor → process
     CONNECT = "connect"      # endpoints {key: address}: every bind of the run
+    EXEC_GO = "exec_go"      # process, instance, gen, go: a program's go given (true) or its pipe ended (→ agent)
     STOP = "stop"            # reason
     TAP = "tap"              # tap, instance, socket, endpoint, directions: copies of a socket's
                              # messages to endpoint (topo.process.tapping); again: the lease renewed
@@ -92,6 +94,8 @@ _FIELDS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
                {"traceback": (_STR, type(None)), "started": _BOOL, "code": _BOOL, "missing": _STR}),
     "bye": ({"process": _STR}, {"clean": _BOOL, "stuck": _LIST}),
     "exec_linked": ({"instance": _STR, "socket": _STR, "count": _INT}, {}),
+    "exec_notice": ({"process": _STR, "instance": _STR, "gen": _INT, "notice": _DICT}, {}),
+    "exec_go": ({"process": _STR, "instance": _STR, "gen": _INT, "go": _BOOL}, {}),
     "connect": ({"endpoints": _DICT}, {}),
     "stop": ({}, {"reason": _STR}),
     "tap": ({"tap": _STR, "instance": _STR, "socket": _STR, "endpoint": _STR, "directions": _LIST}, {}),

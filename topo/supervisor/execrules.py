@@ -20,10 +20,10 @@ The rules, beside those of every node (:mod:`topo.supervisor.transitions`), for 
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from topo.process.control import Kind, Message
-from topo.supervisor.notifymsg import Notice, printable
+from topo.supervisor.notifymsg import Notice, Refused, from_wire, printable
 from topo.supervisor.execspawn import ProgramError
 from topo.supervisor.runstate import STARTING, ProcState
 from topo.supervisor.transitions import Transitions
@@ -52,6 +52,8 @@ class ExecRules(Transitions):
             proc.held = False
             (name,) = proc.instances
             extra, passed = self.signals.prepare(name) if proc.remote is None else ({}, ())
+            if proc.remote is not None:  # its agent makes its socket and pipe (topo.hosts.programs)
+                self.signals.prepare_remote(name, self._go_sender(proc, name))
             self._program_starting(name)
             try:
                 binds = self.processes.start(proc, {**self._start_data(proc), "exec_env": extra, "pass_fds": passed})
@@ -64,7 +66,19 @@ class ExecRules(Transitions):
                 self.pipes.add(proc.name, getattr(proc.proc, "topo_output", None))
                 self._program_started(proc, binds)  # (on another host: once its agent says so)
 
+    def _go_sender(self, proc: ProcState, name: str) -> Callable[[bool], None]:
+        """How a program on another host is given its go (True) or its pipe is ended."""
+        host, data = proc.remote, {"process": proc.name, "instance": name, "gen": proc.generation}
+
+        def send(go: bool) -> None:
+            if self.processes.hosts is not None and host is not None:  # (to the agent itself: target "")
+                self.processes.hosts.send(host, "", Message(Kind.EXEC_GO, {**data, "go": go}))
+        return send
+
     def _handle(self, m: Message) -> None:
+        if m.kind is Kind.EXEC_NOTICE:
+            self._relayed_notice(m)
+            return
         if m.kind is not Kind.EXEC_LINKED:
             super()._handle(m)
             return
@@ -72,6 +86,19 @@ class ExecRules(Transitions):
         if node is None or m.data.get("gen") != self.procs[node.process].generation or m["count"] < 1:
             return  # a late word from a process that has been replaced
         self.signals.go.linked(node.name, m["socket"], m["count"])
+
+    def _relayed_notice(self, m: Message) -> None:
+        """What a program on another host said, relayed by its agent (who checked the
+        sender; :meth:`topo.supervisor.processes.Processes.read` checked the agent speaks
+        for its own host's processes)."""
+        node = self.nodes.get(m["instance"])
+        if node is None or m["gen"] != self.procs[node.process].generation or self.procs[node.process].remote is None:
+            return  # from a program replaced since
+        try:
+            notice = from_wire(m["notice"])
+        except Refused:
+            return
+        self._notice(node.name, notice)
 
     def _program_starting(self, name: str) -> None:
         """Its program is about to start (again): what the last one said is forgotten."""

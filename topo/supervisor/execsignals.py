@@ -68,6 +68,13 @@ class ExecSignals:
         env[GO_FD] = str(read)
         return env, (read,)
 
+    def prepare_remote(self, instance: str, send: Callable[[bool], None]) -> None:
+        """:meth:`prepare`, for a program its host's agent starts: the agent makes its
+        socket and go pipe (:mod:`topo.hosts.programs`) and relays what it says; ``send``
+        tells the agent to give the go (True) or end the go pipe (False)."""
+        self.ended(instance)
+        self.go.open_remote(instance, send)
+
     def spawned(self, instance: str, pid: int | None, passed: tuple[int, ...]) -> None:
         """The program runs as ``pid`` (None: it could not be started): the descriptors
         passed to it are closed here, its notify socket listens to its process tree."""

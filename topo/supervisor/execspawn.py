@@ -13,8 +13,10 @@ steps is done around it:
 - its output: fds 1 and 2 are the write ends of the pipes the supervisor reads
   (:mod:`topo.supervisor.pipes`), prefixed and logged as a Python node's; stdin is
   ``/dev/null``; it inherits no other descriptor;
-- its environment: the supervisor's, the node's ``env:``, then topo's variables
-  (:func:`topo.plan.execenv.exec_env`); its arguments with their placeholders expanded;
+- its environment: the supervisor's (as it was when the run began: :class:`Starts`
+  keeps it, encoded once, with where each program was found), the node's ``env:``, then
+  topo's variables (:func:`topo.plan.execenv.exec_env`); its arguments with their
+  placeholders expanded;
 - its working directory: the topology file's, where its relative program path, and
   every relative path its arguments name, are written from;
 - watched by its pidfd (:class:`topo.supervisor.watch.Started`).
@@ -38,8 +40,36 @@ from topo.plan.execenv import exec_env, expand_args, wiring
 from topo.plan.planner import Plan, share_of
 from topo.plan.share import RUN_DIR
 from topo.supervisor.keeper import Keeper
-from topo.supervisor.pipes import open_pipes
+from topo.supervisor.pipes import open_program_pipes
 from topo.supervisor.watch import Started
+
+
+class Starts:
+    """What every program start of a run shares, made once rather than at each start:
+    the supervisor's environment, encoded (copying and encoding ``os.environ`` was most of
+    what a start cost beside ``fork``/``exec``), and where each program was found on each
+    ``PATH`` (a program found once is not looked for again; one that is gone since fails
+    at its ``exec``, saying so)."""
+
+    def __init__(self) -> None:
+        self.environ: dict[bytes, bytes] = dict(os.environb)
+        self._found: dict[tuple[str, str, str], str] = {}
+
+    def env(self, *layers: Mapping[str, str]) -> dict[bytes, bytes]:
+        """The supervisor's environment with ``layers`` over it, in order."""
+        env = dict(self.environ)
+        for layer in layers:
+            env.update((os.fsencode(k), os.fsencode(v)) for k, v in layer.items())
+        return env
+
+    def resolve(self, program: str, topology_file: str, path: str) -> str | None:
+        key = (program, topology_file, path)
+        found = self._found.get(key)
+        if found is None:
+            found = resolve_program(program, topology_file, path)
+            if found is not None:
+                self._found[key] = found
+        return found
 
 
 class ProgramError(Exception):
@@ -112,25 +142,24 @@ def addresses(plan: Plan, instance: str, run_dir: str, bound: Mapping[str, str])
 
 def start(plan: Plan, process: str, run_dir: str, bound: Mapping[str, str],
           keeper: Keeper, extra_env: Mapping[str, str] | None = None,
-          pass_fds: tuple[int, ...] = ()) -> tuple[Started, dict[str, str]]:
+          pass_fds: tuple[int, ...] = (), starts: Starts | None = None) -> tuple[Started, dict[str, str]]:
     """The program of exec process ``process`` started; returns it, watched, with the
-    endpoints it binds (key → address). Raises :class:`ProgramError` when it cannot be."""
+    endpoints it binds (key → address). Raises :class:`ProgramError` when it cannot be.
+    ``starts``: the run's (a new one, with the environment as it is now, if not given)."""
     share = share_of(plan, process)
     (name,) = share.instances
     inst = plan.instances[name]
     where = addresses(plan, name, run_dir, bound)
-    env = dict(os.environ)
-    env.update(share.env)
-    env.update(exec_env(plan.topology, share.instances[name], where))
-    env.update(extra_env or {})  # NOTIFY_SOCKET, WATCHDOG_USEC, TOPO_GO_FD (topo.supervisor.execsignals)
+    starts = starts or Starts()
+    # NOTIFY_SOCKET, WATCHDOG_USEC, TOPO_GO_FD in extra_env (topo.supervisor.execsignals)
+    env = starts.env(share.env, exec_env(plan.topology, share.instances[name], where), extra_env or {})
     program = inst.exec[0]
-    found = resolve_program(program, plan.file, env.get("PATH", os.defpath))
+    found = starts.resolve(program, plan.file, os.fsdecode(env.get(b"PATH", os.defpath.encode())))
     if found is None:
         where_looked = "relative to the topology file's directory" if "/" in program else "on PATH"
         raise ProgramError(f"program {program!r} not found ({where_looked})")
     argv = [program, *expand_args(inst.exec[1:], wiring(share.instances[name], where))]
-    output, (records_w, out_w, err_w) = open_pipes(name)
-    os.close(records_w)  # a program writes no records: its lines are its fds 1 and 2
+    output, (out_w, err_w) = open_program_pipes(name)  # (no records pipe: its lines are its fds 1 and 2)
     group: dict[str, Any] = {"process_group": 0} if sys.version_info >= (3, 11) else {"start_new_session": True}
     try:
         popen = subprocess.Popen(argv, executable=found, env=env, cwd=os.path.dirname(os.path.abspath(plan.file)),

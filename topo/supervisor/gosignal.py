@@ -49,10 +49,13 @@ class Receiver:
 
 @dataclass
 class _Waiting:
+    #: The write end here; -1 for a program on another host, whose agent holds the pipe:
+    #: ``send(True)`` then gives its go, ``send(False)`` ends its pipe.
     write: int
     #: What is still missing: receivers whose report or readiness has not come.
     missing: list[Receiver] = field(default_factory=list)
     given: bool = False
+    send: Callable[[bool], None] | None = None
 
 
 def receivers_of(links: Iterable[tuple[str, str]], exec_instances: set[str],
@@ -99,6 +102,12 @@ class GoSignals:
         self._waiting[instance] = _Waiting(write, list(self.receivers.get(instance, ())))
         return read
 
+    def open_remote(self, instance: str, send: Callable[[bool], None]) -> None:
+        """:meth:`open`, for an instance whose program starts on another host: its agent
+        makes the pipe, and ``send`` tells it to give the go (True) or end the pipe (False)."""
+        self.close(instance)
+        self._waiting[instance] = _Waiting(-1, list(self.receivers.get(instance, ())), send=send)
+
     def linked(self, receiver: str, sock: str, count: int) -> list[str]:
         """A receiver saw ``count`` connections on ``sock``: each credited to the waiting
         senders of that socket, oldest first. The instances given their go now."""
@@ -126,7 +135,7 @@ class GoSignals:
             if not waiting.missing:
                 waiting.given = True
                 try:
-                    os.write(waiting.write, b"1")
+                    waiting.send(True) if waiting.send else os.write(waiting.write, b"1")
                 except OSError:
                     pass  # the program has closed its read end: it does not want the go
                 given.append(instance)
@@ -140,7 +149,7 @@ class GoSignals:
         """The instance ended (or restarts): its write end closed, its read end sees EOF."""
         waiting = self._waiting.pop(instance, None)
         if waiting is not None:
-            os.close(waiting.write)
+            waiting.send(False) if waiting.send else os.close(waiting.write)
 
     def close_all(self) -> None:
         """The run stops: every program still waiting (or reading on) sees end of file."""

@@ -109,3 +109,22 @@ def printable(text: str, limit: int = 200) -> str:
     at most ``limit`` characters."""
     clean = "".join(c if c.isprintable() else "?" for c in text)
     return clean if len(clean) <= limit else clean[:limit - 1] + "…"
+
+
+def to_wire(notice: Notice) -> dict[str, object]:
+    """A notice as JSON, for an agent to relay what its host's program said."""
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in vars(notice).items() if v not in (None, False, ())}
+
+
+def from_wire(data: dict[str, object]) -> Notice:
+    """The notice an agent relayed; raises :class:`Refused` for anything but a notice's
+    fields with their types (an agent on a compromised host may send anything)."""
+    kinds = {"ready": bool, "stopping": bool, "reloading": bool, "watchdog": bool, "watchdog_trigger": bool,
+             "barrier": bool, "status": str, "mainpid": int, "watchdog_usec": int, "ignored": list}
+    fields: dict[str, object] = {}
+    for key, value in data.items():
+        kind = kinds.get(key)
+        if kind is None or not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise Refused(f"relayed notice field {shown(key)!r}")
+        fields[key] = tuple(str(v) for v in value) if isinstance(value, list) else value
+    return Notice(**fields)  # type: ignore[arg-type]

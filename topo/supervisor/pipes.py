@@ -32,11 +32,13 @@ _CHUNK = 1 << 16
 
 
 class ChildOutput:
-    """The read ends of one process's pipes: records, fd 1, fd 2."""
+    """The read ends of one process's pipes: records (none for a program: it writes
+    lines, no records), fd 1, fd 2."""
 
-    def __init__(self, records: int, out: int, err: int, default: str) -> None:
+    def __init__(self, records: int | None, out: int, err: int, default: str) -> None:
         self.default = default
-        self.fds = (records, out, err)
+        self.records, self.err = records, err
+        self.fds = (out, err) if records is None else (records, out, err)
         for fd in self.fds:
             os.set_blocking(fd, False)
         self._pending = {fd: b"" for fd in self.fds}
@@ -82,8 +84,8 @@ class ChildOutput:
         self._joined.clear()
 
     def _line(self, fd: int, line: bytes, show: Show) -> None:
-        if fd != self.fds[0]:
-            show(self.default, line.removesuffix(b"\r").decode("utf-8", "replace"), fd == self.fds[2])
+        if fd != self.records:
+            show(self.default, line.removesuffix(b"\r").decode("utf-8", "replace"), fd == self.err)
             return
         record = parse(line)
         if record is None:
@@ -112,6 +114,12 @@ def open_pipes(default: str) -> tuple[ChildOutput, tuple[int, int, int]]:
     to hand to the child (the caller closes them once the child has them)."""
     (records, records_w), (out, out_w), (err, err_w) = os.pipe(), os.pipe(), os.pipe()
     return ChildOutput(records, out, err, default=default), (records_w, out_w, err_w)
+
+
+def open_program_pipes(default: str) -> tuple[ChildOutput, tuple[int, int]]:
+    """:func:`open_pipes` for a program (an exec node): fds 1 and 2 only."""
+    (out, out_w), (err, err_w) = os.pipe(), os.pipe()
+    return ChildOutput(None, out, err, default=default), (out_w, err_w)
 
 
 class Pipes:

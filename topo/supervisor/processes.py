@@ -123,6 +123,8 @@ class Processes:
         self.programs: set[str] = set()
         #: Ends the programs' groups if this process dies (started with the first program).
         self.keeper = Keeper(grace)
+        #: The run's shared start work for programs (its environment, programs found).
+        self.starts = execspawn.Starts()
 
     @property
     def local_keys(self) -> HostKeys | None:
@@ -223,7 +225,7 @@ class Processes:
         if any(self.plan.instances[i].exec for i in proc.instances):
             self.programs.add(proc.name)
             started, binds = execspawn.start(self.plan, proc.name, self._run_dir, start["fixed"], self.keeper,
-                                             start.get("exec_env"), start.get("pass_fds", ()))
+                                             start.get("exec_env"), start.get("pass_fds", ()), self.starts)
             self.adopt(proc, started)
             return binds
         self.programs.discard(proc.name)

@@ -360,7 +360,7 @@ class Supervisor(ExecRules):
     def _process_ended(self, proc: ProcState, exitcode: int | None, how: str | None) -> None:
         proc.ended = True
         self.pipes.close(proc.name)  # its last words, before what is said of its end
-        if proc.remote is None and self.execs.is_program(proc):
+        if self.execs.is_program(proc):
             self._program_gone(proc.instances[0])  # what it said before its end; its socket and pipe closed
         if self.code is not None and proc.restart_at is None:
             self.stopping.restart_cancelled(proc)

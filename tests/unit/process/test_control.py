@@ -34,6 +34,8 @@ def frames(kind: str, data: object) -> list[bytes]:
     Message(Kind.BEAT, {"stats": {}}),
     Message(Kind.SIGNAL, {"process": "p", "signal": 15}),
     Message(Kind.PING),
+    Message(Kind.EXEC_NOTICE, {"process": "p", "instance": "a", "gen": 2, "notice": {"ready": True}}),
+    Message(Kind.EXEC_GO, {"process": "p", "instance": "a", "gen": 2, "go": False}),
 ])
 def test_what_topo_sends_is_read_back(message: Message) -> None:
     assert Message.decode(message.encode()) == message
@@ -49,6 +51,9 @@ def test_what_topo_sends_is_read_back(message: Message) -> None:
     frames("hello", {"process": "p", "pid": True}),                  # a bool is not a pid
     frames("not_ready", {"instance": "a", "waiting": [{"x": 1}]}),
     frames("bye", {"process": "p", "stuck": [None]}),
+    frames("exec_notice", {"process": "p", "instance": "a", "gen": 0, "notice": "READY=1"}),
+    frames("exec_go", {"process": "p", "instance": "a", "gen": 0, "go": 1}),
+    frames("exec_go", {"process": "p", "instance": "a", "go": True}),          # of no generation
     frames("nonsense", {}),
     frames("exited", []),
     [b"exited", b"{"],

@@ -102,3 +102,16 @@ def test_the_read_end_is_inherited_and_the_write_end_not(state):
     assert os.get_inheritable(r) and not os.get_inheritable(go._waiting["x"].write)
     go.close_all()
     os.close(r)
+
+
+def test_a_program_on_another_host_is_given_its_go_and_its_end_through_its_agent(state):
+    ready, ended = state
+    go = GoSignals({"pub": [Receiver("a", "in", False)]}, ready.__contains__, ended.__contains__)
+    sent: list[bool] = []
+    go.open_remote("pub", sent.append)
+    assert go.look() == [] and sent == []
+    ready.add("a")
+    assert go.look() == ["pub"] and sent == [True]
+    assert go.look() == [] and sent == [True]  # given once
+    go.close_all()
+    assert sent == [True, False]  # the stop: its agent ends the pipe (end of file)

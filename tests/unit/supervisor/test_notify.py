@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import array
+import json
 import os
 import socket
 import subprocess
@@ -214,3 +215,21 @@ def test_watchdogs_fire_once_when_not_petted():
     assert w.missed(104.0) == [("a", 2.0)] and w.missed(104.0) == []
     w.disarm("b")
     assert w.next_deadline() is None
+
+
+def test_a_notice_relayed_by_an_agent_is_the_notice_heard():
+    from topo.supervisor.notifymsg import from_wire, parse, to_wire
+
+    heard = parse(b"READY=1\nSTATUS=warming up\nWATCHDOG=1\nMAINPID=42\nFDSTORE=1")
+    wire = json.loads(json.dumps(to_wire(heard)))
+    assert from_wire(wire) == heard
+    assert from_wire({}) == Notice()
+
+
+@pytest.mark.parametrize("wire", [{"ready": "yes"}, {"mainpid": True}, {"status": 3}, {"__class__": "x"},
+                                  {"ignored": "FOO"}])
+def test_a_relayed_notice_with_anything_but_its_fields_is_refused(wire):
+    from topo.supervisor.notifymsg import Refused, from_wire
+
+    with pytest.raises(Refused):
+        from_wire(wire)

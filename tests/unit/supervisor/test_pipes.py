@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 
 from topo.process.records import PIPE_BUF, encode_line, write_line
-from topo.supervisor.pipes import ChildOutput, open_pipes
+from topo.supervisor.pipes import ChildOutput, open_pipes, open_program_pipes
 
 
 class Shown(list[tuple[str, str, bool]]):
@@ -39,6 +39,19 @@ def test_lines_written_before_the_writer_is_gone_are_all_read() -> None:
         ("first", "\ufffd", True),
         ("first", "no newline at the end", False),
     ]
+
+
+def test_a_programs_output_is_two_pipes_of_lines_even_record_like_ones() -> None:
+    output, (out, err) = open_program_pipes("prog")  # (no records pipe: a program writes none)
+    assert len(output.fds) == 2
+    os.write(out, encode_line("other", "not a record here", False)[0])
+    os.write(err, b"on stderr\n")
+    for fd in (out, err):
+        os.close(fd)
+    shown = Shown()
+    output.close(shown)
+    assert shown[1] == ("prog", "on stderr", True)
+    assert shown[0][0] == "prog" and shown[0][2] is False and "not a record here" in shown[0][1]
 
 
 def test_a_malformed_record_is_shown_as_it_is() -> None:
