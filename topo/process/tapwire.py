@@ -32,7 +32,7 @@ A single copy may also come as ``[tap, instance, direction, time_ns, missed, *fr
 with direction ``in`` or ``out`` (readers accept both). A marker has no frames and the
 direction :data:`ON` (the tap is on the socket), :data:`MISSED` (copies were lost with
 nothing left to carry the count) or :data:`END` (the process sent all it had: the last
-word of a recording's tap). ``missed`` is the running total of copies the tap lost.
+word of its tap, with the final count of what it lost). ``missed`` is the running total of copies the tap lost.
 """
 
 from __future__ import annotations
