@@ -20,13 +20,12 @@ under its interpreter lock, and every nanosecond it spends per copy is one the n
 A relay reads a message's tap id and instance with :func:`head`, whatever its kind.
 
 A high-water mark counts messages, not copies: whoever queues batches divides the copies
-it may hold by :data:`HWM_BATCH` (:func:`batch_hwm`). Batches are as small as the copies
+it may hold by :data:`HWM_BATCH` (:func:`batch_hwm`), so that a socket holds about as many
+copies of a flood (full batches) whatever a batch's size: a reader that reads nothing must
+not hold a flood, but make the node drop and count. Batches are as small as the copies
 queued when the sender takes them (one copy, at a slow rate): a socket sized in batches for
 ``N`` copies holds from ``N / HWM_BATCH`` copies (at a slow rate, where that is plenty) up
-to ``N * BATCH_COPIES / HWM_BATCH``, and never more than its messages times
-:data:`BATCH_BYTES` bytes. Larger batches would cost the sender less, but a reader's
-socket, bounded in messages, would then hold that many times more copies of a flood: a
-``topo echo`` further behind, an unread tap that never drops.
+to ``N``, and never more than its messages times :data:`BATCH_BYTES` bytes.
 
 A single copy may also come as ``[tap, instance, direction, time_ns, missed, *frames]``
 with direction ``in`` or ``out`` (readers accept both). A marker has no frames and the
@@ -44,10 +43,11 @@ from typing import Any, NamedTuple, Sequence
 
 #: Directions of the markers (frames-less messages) a reader gets.
 ON, MISSED, END = "on", "missed", "end"
-#: Most copies in one batch message: enough that the sender's zmq sends (each lets the
-#: node's thread take the interpreter lock, and the sender wait to get it back) are few
-#: per copy, few enough that a reader's socket, bounded in messages, holds a bounded
-#: number of copies (and never more bytes than :data:`BATCH_BYTES` a message).
+#: Most copies in one batch message: enough that the sender's sends (each lets the node's
+#: thread take the interpreter lock, and the sender wait to get it back) are few per copy,
+#: few enough that a reader's socket, bounded in messages, holds a bounded number of
+#: copies of a flood (:data:`HWM_BATCH`) and still many small batches of a slow rate (a
+#: reader that starts reading late, after the tapped process ended, finds them all).
 BATCH_COPIES = 32
 #: The copies a high-water mark counts per batch message (:func:`batch_hwm`): a full
 #: batch's, so a socket sized for ``N`` copies of a flood holds about ``N``.
