@@ -54,7 +54,7 @@ BATCH = 0.002
 FULL_RETRY = 0.001
 #: Seconds a plain tap's reader may take no copy at its process's end before the copies
 #: left are counted as missed and the process goes on ending without it.
-END_STALL = 1.0
+END_STALL = 2.0
 #: Seconds between two turns with nothing to send (leases and nodes starting are looked at).
 IDLE = 0.25
 
@@ -254,8 +254,9 @@ class Tapping:
                     entry.end_ns = 0  # not sent: nothing for the reader to confirm
                     break
                 self._wake.wait(FULL_RETRY)
-        for entry in entries:
-            if entry.record is None and entry.push is not None and not entry.ended:
+        for entry in entries:  # (a tap whose lease is over has no reader left to tell)
+            if entry.record is None and entry.push is not None and not entry.ended \
+                    and time.monotonic() < entry.lease_until:
                 self._last_copies(entry)
         if self._ack:  # the reader's word that it read them all, before their way closes
             ask(ctx, self._ack, [(*e.head, e.end_ns) for e in entries if e.end_ns and e.record is not None
