@@ -270,3 +270,21 @@ links: [src.out -> sub.in]
         with run.tap("sub.in", timeout=0.5) as quiet:
             with pytest.raises(TapTimeout, match=r"sub\.in \(0 seen so far\): none came within 0.5s"):
                 next(quiet)
+
+
+def test_copies_queued_when_the_tapped_process_ends_are_read_or_counted_missed(tmp_path: Path) -> None:
+    count = 60_000
+    with up(_write(tmp_path, f"""
+topology: ending
+nodes:
+  src: {{run: "tapnodes:ticker", args: {{count: {count}, interval: 0, wait_tapped: true}}, sockets: {{out: PUSH}}}}
+  sink: {{run: "tapnodes:counting_sink", args: {{count: {count}}}, sockets: {{in: PULL}}}}
+links: [src.out -> sink.in]
+""")) as run, run.tap("src.out", timeout=3) as tap:
+        run.wait_for_output("src", f"src sent {count}", timeout=30)  # its process ends with copies queued
+        with pytest.raises(TapTimeout):
+            while True:
+                next(tap)
+        assert len(tap.messages) + tap.missed == count, (len(tap.messages), tap.missed)
+        ticks = _ticks([m.frames[0].decode() for m in tap.messages])
+        assert ticks == sorted(ticks) and ticks[0] == 0, "in order, from the first"

@@ -42,7 +42,7 @@ from topo.process import curve
 from topo.process.control import Kind, Message
 from topo.process.curve import HostKeys
 from topo.process.inject import INJECTORS, deliver
-from topo.process.tapwire import MISSED, batch_hwm, copies_in
+from topo.process.tapwire import MISSED, batch_hwm, copies_in, head
 from topo.hosts.recordfeed import RecordFeed
 from topo.supervisor.recordways import CREDIT, FLUSHED
 from topo.supervisor.remotetaps import ANSWER, COPY, MAX_FRAME, SEND, Owed
@@ -238,7 +238,8 @@ class TapRelay:
             try:
                 self.up.send_multipart([COPY, *frames], zmq.NOBLOCK, copy=False)
             except zmq.ZMQError:
-                tap_id = frames[0].bytes[:64]
+                ids = head(frames)
+                tap_id = ids[0][:64] if ids is not None else b""
                 if tap_id in self.dropped or len(self.dropped) < Owed.MAX_OWED:  # made-up ids: bounded
                     self.dropped[tap_id] = self.dropped.get(tap_id, 0) + copies_in(frames)
                 self._owed.add(frames)

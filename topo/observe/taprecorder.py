@@ -39,7 +39,7 @@ import sys
 import time
 from typing import Any
 
-from topo.process.tapwire import COPIES, END, ON, batch_count, unpack
+from topo.process.tapwire import END, ON, read_batch, unpack
 
 #: Seconds without a copy after which the end stops waiting for the ``end`` of taps whose
 #: process may have been killed.
@@ -54,8 +54,6 @@ BATCH = 100
 #: PULL's high-water mark in batch messages.
 QUEUED_COPIES = 10_000
 RCVHWM = 1000
-
-_COPIES = COPIES.encode()
 
 _ON, _END = ON.encode(), END.encode()
 
@@ -170,14 +168,14 @@ def run(fd: int) -> int:
             except zmq.Again:
                 return False
             try:
-                tap_id, instance, direction, time_ns, missed = frames[:5]
-                key = (tap_id, instance)
-                if not tap_id.startswith(prefix):
-                    raise ValueError("not a recording's tap")
-                if direction == _COPIES and len(frames) == 7:
-                    batch = unpack(batch_count(frames[5]), frames[6])
-                    lost = taps.lost(key, int(missed))
-                    name, socket = instance.decode(), tap_id[len(prefix):].decode()
+                if len(frames) == 1:
+                    head = read_batch(frames[0])
+                    key = (head.tap_id, head.instance)
+                    if not head.tap_id.startswith(prefix):
+                        raise ValueError("not a recording's tap")
+                    batch = unpack(frames[0])
+                    lost = taps.lost(key, head.missed)
+                    name, socket = head.instance.decode(), head.tap_id[len(prefix):].decode()
                     for i, (way, copy_ns, body) in enumerate(batch):
                         try:
                             recorder.add(name, socket, way, copy_ns, body, missed=lost)
@@ -186,7 +184,12 @@ def run(fd: int) -> int:
                             bad += len(batch) - i - 1
                             raise
                         lost = 0
-                elif direction in (b"in", b"out"):
+                    continue
+                tap_id, instance, direction, time_ns, missed = frames[:5]
+                key = (tap_id, instance)
+                if not tap_id.startswith(prefix):
+                    raise ValueError("not a recording's tap")
+                if direction in (b"in", b"out"):
                     lost = taps.lost(key, int(missed))
                     try:
                         recorder.add(instance.decode(), tap_id[len(prefix):].decode(), direction.decode(),

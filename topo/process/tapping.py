@@ -16,7 +16,9 @@ ends anyway and the socket is its plain class again.
 Besides copies, the sender sends markers with no frames: direction ``on`` once the tap
 is on the socket (a node not yet running gets its tap when it starts), ``missed``
 when copies were lost with nothing left to carry the count, and ``end`` after a
-recorded socket's last copy, at the process's end.
+tap's last copy, at the process's end. There, what a plain tap still holds is sent while
+its reader takes it, the rest counted as missed, and ``end`` carries the final count: a
+reader's copies plus its misses are every copy, even of a process that ends mid-flood.
 
 ``topo up --record`` (:class:`topo.process.boot.Recording`): its taps come with the
 process, put on by the node's own thread before its function is called
@@ -50,6 +52,9 @@ RECORD_PREFIX = "record:"
 BATCH = 0.002
 #: Seconds between two looks at a PUSH found full (its reader behind).
 FULL_RETRY = 0.001
+#: Seconds a plain tap's reader may take no copy at its process's end before the copies
+#: left are counted as missed and the process goes on ending without it.
+END_STALL = 2.0
 #: Seconds between two turns with nothing to send (leases and nodes starting are looked at).
 IDLE = 0.25
 
@@ -249,16 +254,40 @@ class Tapping:
                     entry.end_ns = 0  # not sent: nothing for the reader to confirm
                     break
                 self._wake.wait(FULL_RETRY)
+        for entry in entries:  # (a tap whose lease is over has no reader left to tell)
+            if entry.record is None and entry.push is not None and not entry.ended \
+                    and time.monotonic() < entry.lease_until:
+                self._last_copies(entry)
         if self._ack:  # the reader's word that it read them all, before their way closes
             ask(ctx, self._ack, [(*e.head, e.end_ns) for e in entries if e.end_ns and e.record is not None
                                  and not e.record.stalled], self._finish_by)
         for entry in entries:
             if entry.push is not None:
-                live = entry.record is not None and not entry.record.stalled
+                live = not entry.record.stalled if entry.record is not None else entry.end_ns > 0
                 linger = max(0, int((self._finish_by - time.monotonic()) * 1000)) if live else 0
                 entry.push.close(linger=linger)
         ctx.term()
         self._finished.set()
+
+    def _last_copies(self, entry: TapWay) -> None:
+        """A plain tap's copies still queued at the process's end: sent while its reader
+        takes them, the rest counted as missed, then ``end`` with the final count, so that
+        what the reader read plus what it was told it missed is every copy. A reader that
+        takes nothing for :data:`END_STALL` seconds is not waited for further."""
+        assert self._finish_by is not None
+        stall_until = time.monotonic() + END_STALL
+        while entry.tap.items and time.monotonic() < min(self._finish_by, stall_until):
+            if entry.full and not entry.writable():
+                self._wake.wait(FULL_RETRY)
+            elif entry.forward():
+                stall_until = time.monotonic() + END_STALL
+        entry.drop_queued()
+        end_ns = time.time_ns()
+        while not entry.send_marker(END, end_ns):  # behind the last copies, which may fill the PUSH
+            if time.monotonic() >= min(self._finish_by, stall_until):
+                return
+            self._wake.wait(FULL_RETRY)
+        entry.end_ns = end_ns
 
 
 def _recorded(record: Recording | None, instances: Mapping[str, Any]) -> list[tuple[str, str]]:

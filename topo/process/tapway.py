@@ -25,7 +25,7 @@ import zmq
 
 from topo.process import tap as taps
 from topo.process.taprecord import RecordTap
-from topo.process.tapwire import COPIES, MISSED, ON, STRIDE, batch_hwm, cut, pack
+from topo.process.tapwire import MISSED, ON, STRIDE, batch_hwm, cut, pack
 
 #: Seconds a tap lives without being renewed.
 LEASE = 4.0
@@ -38,11 +38,10 @@ SEND_HWM = batch_hwm(SEND_COPIES)
 RECORD_RECONNECT_MS = 10
 
 #: pyzmq's own send, under the Python layer of ``zmq.Socket.send`` (which only handles
-#: ``routing_id`` and ``group``): the sender calls it per frame.
+#: ``routing_id`` and ``group``): the sender calls it per batch.
 _push_frame = zmq.backend.Socket.send
 _NOBLOCK = int(zmq.NOBLOCK)
-_MORE_NOBLOCK = int(zmq.SNDMORE | zmq.NOBLOCK)
-_COPIES = COPIES.encode()
+_now = time.time_ns
 
 
 class TapWay:
@@ -92,51 +91,44 @@ class TapWay:
         this thread more than the node's own send. True if it sent any. A batch a full
         PUSH refuses goes back to the tap's queue (see the module's docstring)."""
         tap = self.tap
-        missed_frame = b"%d" % self.missed
+        missed = self.missed
         # all at once (what is queued now; what comes meanwhile waits for the next turn):
         # taking a part would move the rest of the list down, each time
         taken = tap.take_items()
         tap.room -= len(taken)  # out of the queue, not out of its bound, until sent
         try:
-            sent = self._send_batches(taken, missed_frame) if taken else 0
+            sent = self._send_batches(taken, missed) if taken else 0
         finally:
             tap.room += len(taken)  # (what the PUSH refused is back in the queue)
         if sent:
             if self.record is not None:
                 self.record.taken()
-            self.told_missed = int(missed_frame)
+            self.told_missed = missed
         self._tell_missed()
         return sent > 0
 
-    def _send_batches(self, taken: list[Any], missed_frame: bytes) -> int:
-        """``taken`` (items of the tap's queue) in batches; those a full PUSH refuses go
-        back to the queue. How many copies were sent."""
+    def _send_batches(self, taken: list[Any], missed: int) -> int:
+        """``taken`` (items of the tap's queue) in batches, a zmq message of one frame each;
+        those a full PUSH refuses go back to the queue. How many copies were sent."""
         tap, push = self.tap, self.push
         codes, frames, sizes, times = (taken[i::STRIDE] for i in range(STRIDE))
-        head_tap, head_instance = self.head
+        tap_id, instance = self.head
         start = sent = 0
         while start < len(codes):
             end = cut(sizes, start)
+            batch = pack(tap_id, instance, _now(), missed, codes[start:end], frames[start:end], sizes[start:end],
+                         times[start:end])
             try:
-                _push_frame(push, head_tap, _MORE_NOBLOCK)  # the first frame: the only one a full PUSH refuses
+                _push_frame(push, batch, _NOBLOCK)
             except zmq.Again:  # kept for the next turn, in the tap's bounded queue
                 tap.give_back(taken[start * STRIDE:])
                 self.full = True
                 break
             except zmq.ZMQError:
-                tap.bytes_out += sum(sizes[start:end])
                 self.unsent += end - start
-                start = end
-                continue
-            packed = pack(codes[start:end], frames[start:end], sizes[start:end], times[start:end])
-            _push_frame(push, head_instance, _MORE_NOBLOCK)
-            _push_frame(push, _COPIES, _MORE_NOBLOCK)
-            _push_frame(push, b"%d" % time.time_ns(), _MORE_NOBLOCK)
-            _push_frame(push, missed_frame, _MORE_NOBLOCK)
-            _push_frame(push, b"%d" % (end - start), _MORE_NOBLOCK)
-            _push_frame(push, packed, _NOBLOCK)
-            tap.bytes_out += sum(sizes[start:end])  # (this thread is the counter's one writer)
-            sent += end - start
+            else:
+                sent += end - start
+            tap.bytes_out += taps.counted(sizes[start:end])  # (this thread is the counter's one writer)
             start = end
         return sent
 
@@ -170,7 +162,7 @@ class TapWay:
         """What the tap still holds is counted as not sent (the end's time is up)."""
         taken = self.tap.take_items()
         self.unsent += len(taken) // STRIDE
-        self.tap.bytes_out += sum(taken[2::STRIDE])
+        self.tap.bytes_out += taps.counted(taken[2::STRIDE])
 
     def close(self) -> None:
         self.ended = True

@@ -28,7 +28,7 @@ import zmq
 
 from topo.process.recordack import ask
 from topo.process.tapping import RECORD_PREFIX, RECORD_RECONNECT_MS
-from topo.process.tapwire import END, MISSED, copies_in
+from topo.process.tapwire import END, MISSED, copies_in, head
 
 #: Bytes of recorded copies a host's agent may send before the supervisor has passed them
 #: on. Counted in bytes, not messages: a message is a batch of up to 32 copies and 64 KiB
@@ -59,6 +59,9 @@ def _raw(frame: Any) -> bytes:
 
 def is_record(frames: list[Any]) -> bool:
     """Whether a copy (frames of the tap sender's format) is a recording's."""
+    if len(frames) == 1:
+        ids = head(frames)
+        return ids is not None and ids[0].startswith(_PREFIX)
     return _raw(frames[0] if frames else b"").startswith(_PREFIX)
 
 
@@ -97,12 +100,12 @@ class RecordWays:
     def accepts(self, host: str, frames: list[Any]) -> bool:
         """A recorded copy of a socket recorded, of an instance on ``host`` (the host its
         key proved): anything else is a stray."""
-        if len(frames) < 5:
+        ids = head(frames)
+        if ids is None:
             return False
         try:
-            tap_id = frames[0].bytes.decode()
-            instance = frames[1].bytes.decode()
-        except (UnicodeDecodeError, AttributeError):
+            tap_id, instance = ids[0].decode(), ids[1].decode()
+        except UnicodeDecodeError:
             return False
         return tap_id[len(RECORD_PREFIX):] in self._sockets.get(instance, ()) and self._host_of(instance) == host
 

@@ -37,7 +37,7 @@ import zmq
 from topo.process import curve
 from topo.process.curve import HostKeys
 from topo.process.tapping import LEASE
-from topo.process.tapwire import MISSED, batch_hwm, copies_in, owed_marker
+from topo.process.tapwire import MISSED, batch_hwm, copies_in, head, owed_marker
 from topo.supervisor.recordways import CREDIT, FLUSHED, RecordWays, is_record
 
 if TYPE_CHECKING:
@@ -239,7 +239,11 @@ class TapRelay:
             else:
                 self.strays += 1
             return
-        tap_id = frames[0].bytes.decode(errors="replace")
+        ids = head(frames)
+        if ids is None:
+            self.strays += 1
+            return
+        tap_id = ids[0].decode(errors="replace")
         with self._lock:
             way = self._ways.get(tap_id)
             if way is None or host not in way.hosts or way.until <= 0:

@@ -23,7 +23,7 @@ from typing import Any, Callable, NamedTuple, Sequence
 import zmq
 
 from topo.errors import TopoError, UsageError
-from topo.process.tapwire import COPIES, MISSED, ON, batch_count, unpack_columns
+from topo.process.tapwire import END, MISSED, ON, read_batch, unpack_columns
 
 #: Seconds between two renewals of a tap's lease (its lease is several times that).
 RENEW = 1.0
@@ -181,6 +181,9 @@ class TapReader:
         if not self._pull.poll(max(1, int(timeout * 1000))):
             return
         frames = self._pull.recv_multipart()
+        if len(frames) == 1:
+            self._read_batch(frames[0])
+            return
         if len(frames) < 5:
             return
         tap_id, instance, direction = (f.decode(errors="replace") for f in frames[:3])
@@ -189,24 +192,34 @@ class TapReader:
         key = (tap_id, instance)
         try:
             time_ns, missed = int(frames[3]), int(frames[4])
-            batch = unpack_columns(batch_count(frames[5]), frames[6]) if direction == COPIES and len(frames) == 7 \
-                else None
         except ValueError:
             return  # never trusted: a message not of the sender's format is no copy
-        if missed > self._missed.get(key, 0):
-            self._missed_new += missed - self._missed.get(key, 0)
-            self._missed[key] = missed
+        self._count_missed(key, missed)
         if direction == ON:
             self.on.add(key)
             return
-        if direction == MISSED or direction == COPIES and batch is None:
+        if direction in (MISSED, END) or direction not in ("in", "out"):
             return
+        self._early.append(TapMessage(instance, self._ids[tap_id].rsplit(".", 1)[1], direction, time_ns, frames[5:]))
+
+    def _read_batch(self, frame: bytes) -> None:
+        """A batch's copies, made into messages in C: a reader keeps up with more."""
+        try:
+            batch = read_batch(frame)
+            tap_id, instance = batch.tap_id.decode(), batch.instance.decode()
+            if tap_id not in self._ids:
+                return
+            directions, times, copies = unpack_columns(batch.copies, frame, batch.start)
+        except ValueError:  # (UnicodeDecodeError too) never trusted: no copy
+            return
+        self._count_missed((tap_id, instance), batch.missed)
         socket = self._ids[tap_id].rsplit(".", 1)[1]
-        if batch is None:
-            self._early.append(TapMessage(instance, socket, direction, time_ns, frames[5:]))
-            return
-        directions, times, copies = batch  # made into messages in C: a reader keeps up with more
         self._early.extend(map(_message, zip(repeat(instance), repeat(socket), directions, times, copies)))
+
+    def _count_missed(self, key: tuple[str, str], missed: int) -> None:
+        if missed > self._missed.get(key, 0):
+            self._missed_new += missed - self._missed.get(key, 0)
+            self._missed[key] = missed
 
     # -- the end ----------------------------------------------------------------------------------
 

@@ -94,6 +94,24 @@ def test_limit_zero_counts_without_copying_and_delivery_is_whole(pair: tuple[zmq
     tap.detach(a, t)
 
 
+def test_a_tapped_send_counts_a_large_frame_in_bytes_and_a_small_one_by_count(
+        pair: tuple[zmq.Socket[Any], zmq.Socket[Any]]) -> None:
+    a, b = pair
+    t = tap.Tap(capacity=3)
+    t.max_bytes = 5000
+    tap.attach(a, t)
+    for _ in range(4):
+        a.send(b"L" * 2000)  # the third crosses the byte bound; the fourth is dropped
+    assert t.queued == 3 and t.dropped == 1 and t.bytes_in == 6000
+    assert len(t.take()) == 3 and t.bytes_in == t.bytes_out
+    for _ in range(4):
+        a.send(b"s" * tap.SMALL)  # not counted in bytes: the count (3) bounds them
+    assert t.queued == 3 and t.dropped == 2 and t.bytes_in == t.bytes_out
+    assert [c.frames for c in t.take()] == [[b"s" * tap.SMALL]] * 3 and t.bytes_in == t.bytes_out
+    assert [len(b.recv()) for _ in range(8)] == [2000] * 4 + [tap.SMALL] * 4  # every message delivered
+    tap.detach(a, t)
+
+
 def test_asyncio_sockets_are_tapped_both_ways() -> None:
     async def main() -> list[tuple[str, list[bytes]]]:
         ctx = zmq.asyncio.Context()
@@ -128,6 +146,9 @@ def test_a_tap_queue_is_bounded_in_bytes_too() -> None:
     tap.received(b"y" * 10, 0)
     assert tap.dropped == 2
     assert len(tap.take()) == 4 and tap.bytes_in - tap.bytes_out == 0
-    tap.received(b"a", 1)
-    tap.received(b"b", 0)  # a multipart message counts all its frames
-    assert tap.bytes_in - tap.bytes_out == 2 and [c.frames for c in tap.take()] == [[b"a", b"b"]]
+    tap.received(b"a" * 600, 1)
+    tap.received(b"b" * 600, 0)  # a multipart message counts all its frames
+    assert tap.bytes_in - tap.bytes_out == 1200 and [c.frames for c in tap.take()] == [[b"a" * 600, b"b" * 600]]
+    tap.received(b"small", 0)  # a small copy is bounded by the count alone (10,000 of at most 1 KiB)
+    assert tap.bytes_in - tap.bytes_out == 0 and tap.queued == 1
+    assert len(tap.take()) == 1 and tap.bytes_in - tap.bytes_out == 0
