@@ -55,7 +55,7 @@ import zmq
 
 from topo.process.control import Kind, Message
 from topo.process.delivery import Deliveries, connections
-from topo.process.relink import _HOOKS_LOCK
+from topo.process.relink import Hooked
 from topo.process.sockets import build
 
 #: pyzmq's own socket class, whose ``__init__`` points a socket object at a libzmq socket.
@@ -69,39 +69,12 @@ if TYPE_CHECKING:
 LOOK_EVERY = 0.002
 
 
-class _Hooked:
-    """A change taken by the node's thread or withdrawn by the runtime's, once."""
+class _Hooked(Hooked):
+    """A hand-over's change, with the id of the request it answers."""
 
     def __init__(self, ident: str, instance: str, socket: str) -> None:
-        self.ident, self.instance, self.socket = ident, instance, socket
-        self._lock = threading.Lock()
-        self._state = "waiting"
-        self.hooked: list[tuple[zmq.Socket[Any], str, Callable[..., Any]]] = []
-
-    def take(self) -> bool:
-        with self._lock:
-            if self._state != "waiting":
-                return False
-            self._state = "taken"
-            return True
-
-    def withdraw(self) -> bool:
-        with self._lock:
-            if self._state != "waiting":
-                return False
-            self._state = "withdrawn"
-            return True
-
-    def hook(self, sock: zmq.Socket[Any], name: str, fn: Callable[..., Any]) -> None:
-        with _HOOKS_LOCK:
-            sock.__dict__[name] = fn
-            self.hooked.append((sock, name, fn))
-
-    def unhook(self) -> None:
-        with _HOOKS_LOCK:
-            for sock, name, fn in self.hooked:
-                if sock.__dict__.get(name) is fn:
-                    del sock.__dict__[name]
+        super().__init__(instance, socket)
+        self.ident = ident
 
 
 class Release(_Hooked):

@@ -66,19 +66,14 @@ _HOOKED = ("send", "recv", "poll")
 _HOOKS_LOCK = threading.Lock()
 
 
-class Change:
-    """The connects and disconnects one socket is to make; taken by the node's thread or
-    withdrawn by the runtime's, exactly once, whichever comes first."""
+class Hooked:
+    """A change to one socket's methods, taken by the node's thread or withdrawn by the
+    runtime's, exactly once, whichever comes first; the hooks it put on, taken off again
+    (a link in place here, a scale-down's hand-over: :mod:`topo.process.handover`)."""
 
-    def __init__(self, ident: str, instance: str, socket: str, ops: list[tuple[str, str, str]],
-                 deadline: float) -> None:
-        #: The requests it answers (a second one for the same socket joins a waiting change).
-        self.idents = [ident]
+    def __init__(self, instance: str, socket: str) -> None:
         self.instance = instance
         self.socket = socket
-        #: (verb, endpoint key, address).
-        self.ops = ops
-        self.deadline = deadline
         self._lock = threading.Lock()
         self._state = "waiting"
         #: The hooks put on, each with its socket object (the node's, an asyncio socket's shadow).
@@ -91,6 +86,40 @@ class Change:
             self._state = "taken"
             return True
 
+    def withdraw(self) -> bool:
+        with self._lock:
+            if self._state != "waiting":
+                return False
+            self._state = "withdrawn"
+            return True
+
+    def hook(self, sock: zmq.Socket[Any], name: str, fn: Callable[..., Any]) -> None:
+        """``fn`` in place of the socket object's method ``name``, until :meth:`unhook`."""
+        with _HOOKS_LOCK:
+            sock.__dict__[name] = fn
+            self.hooked.append((sock, name, fn))
+
+    def unhook(self) -> None:
+        """Its own hooks removed (under :data:`_HOOKS_LOCK`: another change's, put on the same
+        socket meanwhile by the runtime's thread, stay)."""
+        with _HOOKS_LOCK:
+            for sock, name, fn in self.hooked:
+                if sock.__dict__.get(name) is fn:
+                    del sock.__dict__[name]
+
+
+class Change(Hooked):
+    """The connects and disconnects one socket is to make."""
+
+    def __init__(self, ident: str, instance: str, socket: str, ops: list[tuple[str, str, str]],
+                 deadline: float) -> None:
+        super().__init__(instance, socket)
+        #: The requests it answers (a second one for the same socket joins a waiting change).
+        self.idents = [ident]
+        #: (verb, endpoint key, address).
+        self.ops = ops
+        self.deadline = deadline
+
     def join(self, ident: str, ops: list[tuple[str, str, str]], deadline: float) -> bool:
         """More changes for the same socket, made with these (False: too late, taken)."""
         with self._lock:
@@ -100,21 +129,6 @@ class Change:
             self.ops.extend(ops)
             self.deadline = min(self.deadline, deadline)
             return True
-
-    def withdraw(self) -> bool:
-        with self._lock:
-            if self._state != "waiting":
-                return False
-            self._state = "withdrawn"
-            return True
-
-    def unhook(self) -> None:
-        """Its own hooks removed (under :data:`_HOOKS_LOCK`: another change's, put on the same
-        socket meanwhile by the runtime's thread, stay)."""
-        with _HOOKS_LOCK:
-            for sock, name, fn in self.hooked:
-                if sock.__dict__.get(name) is fn:
-                    del sock.__dict__[name]
 
 
 class Relinks:
