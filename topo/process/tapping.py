@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping
 import zmq
 
 from topo.process import tap as taps
+from topo.process.delivery import Deliveries
 from topo.process.recordack import ask
 from topo.process.tapway import LEASE, RECORD_RECONNECT_MS, TapWay
 from topo.process.tapwire import END
@@ -261,12 +262,23 @@ class Tapping:
         if self._ack:  # the reader's word that it read them all, before their way closes
             ask(ctx, self._ack, [(*e.head, e.end_ns) for e in entries if e.end_ns and e.record is not None
                                  and not e.record.stalled], self._finish_by)
+        held, idle = Deliveries(), threading.Event()  # (idle: never set, its waits are the bound)
+        read_by = min(self._finish_by, time.monotonic() + END_STALL)  # a reader that reads nothing
         for entry in entries:
             if entry.push is not None:
                 live = not entry.record.stalled if entry.record is not None else entry.end_ns > 0
+                if live and entry.record is None:  # a plain tap's last copies: kept until read
+                    held.wait_drained(held.hold([], [entry.endpoint]), idle, read_by)
                 linger = max(0, int((self._finish_by - time.monotonic()) * 1000)) if live else 0
                 entry.push.close(linger=linger)
         ctx.term()
+        # a reader behind (its pipe full) stops reading the connection, and at this
+        # process's exit would drop what the kernel still holds for it, ``end`` included
+        # (libzmq issue 4660: 304 of 60,000 copies lost uncounted in CI); a recording's
+        # reader says it read its ``end`` instead (:mod:`topo.process.recordack`)
+        while held.settle() and time.monotonic() < read_by:
+            idle.wait(held.next_look())
+        held.drop()
         self._finished.set()
 
     def _last_copies(self, entry: TapWay) -> None:

@@ -386,7 +386,7 @@ class Supervisor(ExecRules):
                 continue
             if self.code is not None and proc.term_sent is None and exitcode == 0:
                 node.state = "stopped"
-            else:
+            elif not self._stopped_by_kill(proc, node):
                 self._ended(node, how, None)
 
 

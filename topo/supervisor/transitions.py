@@ -139,14 +139,24 @@ class Transitions:
                 continue
             node.exitcode = exitcode
             if self.code is not None:
-                node.state, node.ended = "stopped", time.monotonic()
-                if proc.kill_sent is not None:
-                    node.error = f"ignored the stop: killed after the {self.grace:g}s grace period"
-                    self.reporter.system(f"{name} {node.error}")
+                if not self._stopped_by_kill(proc, node):
+                    node.state, node.ended = "stopped", time.monotonic()
             elif exitcode == 0:
                 self._ended(node, None, None)
             else:
                 self._ended(node, how, None)
+
+    def _stopped_by_kill(self, proc: ProcState, node: NodeState) -> bool:
+        """During the run's stop, a node whose process the supervisor had to SIGKILL (it had
+        not ended a second after SIGTERM, the grace period over) stopped, and is said to
+        have ignored the stop, as one whose process abandoned it is: a Python node's and a
+        program's alike. True when so."""
+        if self.code is None or proc.kill_sent is None:
+            return False
+        node.state, node.ended = "stopped", time.monotonic()
+        node.error = f"ignored the stop: killed after the {self.grace:g}s grace period"
+        self.reporter.system(f"{node.name} {node.error}")
+        return True
 
     def _code_failed(self, node: NodeState, error: str, missing: str | None) -> bool:
         """A node's code cannot be imported: said once per node and error, with where its
