@@ -238,7 +238,7 @@ class Handovers:
                 self.active.append(retire)
             for name in ("recv", "poll"):
                 retire.hook(sock, name, _retire_hook(retire, sock, name))
-            runner.retire_check = functools.partial(retire.poke, sock)  # (node.running asks it)
+            runner.retiring(functools.partial(retire.poke, sock))  # (node.running asks it)
 
     def forget(self, change: _Hooked) -> None:
         with self._lock:

@@ -14,8 +14,7 @@ class Node:
     """The one argument of a node function (SPEC section 2)."""
 
     def __init__(self, name: str, replica: int, replicas: int, args: Mapping[str, Any],
-                 sockets: Mapping[str, Any], stopping: threading.Event,
-                 retired: Callable[[], bool] | None = None) -> None:
+                 sockets: Mapping[str, Any], stopping: threading.Event) -> None:
         self.name = name
         self.replica = replica
         #: How many instances of this node run (an extension of the SPEC's names).
@@ -24,9 +23,9 @@ class Node:
         self.sockets: Mapping[str, Any] = MappingProxyType(dict(sockets))
         self._log: logging.Logger | None = None
         self._stopping = stopping
-        #: True once ``topo apply`` has removed this instance and it has read all its feed
+        #: Set once ``topo apply`` removes this instance; True once it has read all its feed
         #: dealt it (:mod:`topo.process.handover`): the node ends as if its work were done.
-        self._retired = retired
+        self._retired: Callable[[], bool] | None = None
         #: How many times this instance has been restarted (an extension of the SPEC).
         self.restarts = 0
 
@@ -43,7 +42,8 @@ class Node:
     def running(self) -> bool:
         """False once the topology is stopping (or this instance was removed and has
         drained its input): loops should end and the function return."""
-        return not self._stopping.is_set() and not (self._retired is not None and self._retired())
+        retired = self._retired
+        return not self._stopping.is_set() and (retired is None or not retired())
 
     def sleep(self, seconds: float) -> bool:
         """Paces a node (a sender at a chosen rate): waits ``seconds``, less when the

@@ -50,6 +50,8 @@ class Runner(threading.Thread):
         #: and what looks whether it is, from the node's thread (its ``node.running``).
         self.retired = threading.Event()
         self.retire_check: Callable[[], None] | None = None
+        #: Its node's ``Node``, once made (given the retire question only when asked: :meth:`retiring`).
+        self.node: Node | None = None
         #: Set as the node's last act, whether it ran or not; the runtime waits on this.
         self.finished = False
         #: Its function, once its module is imported (started by the process's prelude).
@@ -152,9 +154,22 @@ class Runner(threading.Thread):
 
     def _node(self, node_sockets: dict[str, Any]) -> Node:
         node = Node(self.inst.name, self.inst.replica, self.inst.replicas, self.inst.args, node_sockets,
-                    self.rt.stopping, self._retired)
+                    self.rt.stopping)
         node.restarts = self.rt.boot.restarts.get(self.inst.name, 0)
+        self.node = node
+        if self.retire_check is not None:  # asked while the node was being made
+            node._retired = self._retired
         return node
+
+    def retiring(self, check: Callable[[], None]) -> None:
+        """``topo apply`` removed this instance: from now on its ``node.running`` asks
+        ``check`` too (every other node's ``running`` stays one flag's look: it is in
+        every loop of every node). Published before the node is looked at, as :meth:`_node`
+        looks after making it, so neither side misses the other."""
+        self.retire_check = check
+        node = self.node
+        if node is not None:
+            node._retired = self._retired
 
     def _retired(self) -> bool:
         """``node.running``'s question: a place between the node's own calls, where its
