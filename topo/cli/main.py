@@ -74,6 +74,9 @@ class _TopoGroup(click.Group):
             except Exception as err:  # the last line of defence against tracebacks
                 if epipe.reader_gone(err):
                     raise
+                if _interrupted(err):
+                    click.echo("interrupted", err=True)
+                    ctx.exit(EXIT_INTERRUPTED)
                 if os.environ.get("TOPO_DEBUG"):
                     raise
                 click.echo(
@@ -82,6 +85,20 @@ class _TopoGroup(click.Group):
                     err=True,
                 )
                 ctx.exit(EXIT_INTERNAL)
+
+
+def _interrupted(err: BaseException) -> bool:
+    """A Ctrl-C that Python wrapped in another exception on its way up: one landing while
+    a class is made (during an import) comes out as ``RuntimeError: Error calling
+    __set_name__`` with the KeyboardInterrupt as its cause (Python 3.11; seen in CI for a
+    Ctrl-C in topo up's first second, reported as an internal error, exit 70)."""
+    seen = 0
+    cause: BaseException | None = err
+    while cause is not None and seen < 16:
+        if isinstance(cause, KeyboardInterrupt):
+            return True
+        cause, seen = cause.__cause__ or cause.__context__, seen + 1
+    return False
 
 
 @contextmanager
