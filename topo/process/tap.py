@@ -159,10 +159,6 @@ class Tap:
         del items[:n]  # only what was copied: what the node added meanwhile stays
         return taken
 
-    def give_back(self, taken: list[Any]) -> None:
-        """Copies taken and not sent, back at the front of the queue, in their order."""
-        self.items[:0] = taken
-
     def take(self, most: int = 1000) -> list[Copy]:
         """Up to ``most`` queued copies, oldest first (the reader's side)."""
         taken = self.take_items(most)

@@ -203,7 +203,7 @@ class Tapping:
             entry.tap.notify = self._wake.set
         if full:
             return FULL_RETRY  # copies wait in their tap for the PUSH to have room
-        if any(entry.tap.items for entry in entries):
+        if any(entry.holding for entry in entries):
             return 0.0  # queued before its tap's notify was back: not waited for
         return IDLE
 
@@ -236,7 +236,7 @@ class Tapping:
                 entry.connect(ctx)
             record.release()
             progress = time.monotonic()
-            while entry.tap.items and time.monotonic() < self._finish_by:
+            while entry.holding and time.monotonic() < self._finish_by:
                 if entry.full and not entry.writable():
                     if record.stalled or time.monotonic() - progress > record.stall:  # as long as the node waited
                         record.stalled = True  # a recorder that stalls is not waited for
@@ -288,7 +288,7 @@ class Tapping:
         takes nothing for :data:`END_STALL` seconds is not waited for further."""
         assert self._finish_by is not None
         stall_until = time.monotonic() + END_STALL
-        while entry.tap.items and time.monotonic() < min(self._finish_by, stall_until):
+        while entry.holding and time.monotonic() < min(self._finish_by, stall_until):
             if entry.full and not entry.writable():
                 self._wake.wait(FULL_RETRY)
             elif entry.forward():

@@ -4,10 +4,10 @@ by, and what was lost on the way.
 The sender thread (:mod:`topo.process.tapping`) owns every way of its process and calls
 :meth:`TapWay.forward` at each turn: the copies the tap queued since are sent in batches
 (:mod:`topo.process.tapwire` has the format) with NOBLOCK behind a small high-water mark
-(:data:`SEND_COPIES` copies). A batch the PUSH refuses (its reader behind) goes back to
-the front of the tap's bounded queue and waits there, with what comes meanwhile, until
-:meth:`TapWay.writable`; once that queue is full the node drops and counts new copies in
-its own thread (counting costs it less than copying). ``missed`` is the running total of
+(:data:`SEND_COPIES` copies). A batch the PUSH refuses (its reader behind) waits with the
+way, counted in the tap's bound with what the tap queues meanwhile, until
+:meth:`TapWay.writable`; once that bound is reached the node drops and counts new copies
+in its own thread (counting costs it less than copying). ``missed`` is the running total of
 what was lost, so a reader that lost some of the copies themselves still knows how many
 it lost.
 
@@ -69,6 +69,13 @@ class TapWay:
         self.head = (tap_id.encode(), instance.encode())
         self.ended = False
         self.end_ns = 0             # the time of the ``end`` marker sent (a recording's)
+        #: Copies taken from the tap and not yet sent (the PUSH refused them), as columns
+        #: of the tap's items (codes, frames, sizes, times), from index ``_at`` on.
+        self._codes: list[Any] = []
+        self._frames: list[Any] = []
+        self._sizes: list[int] = []
+        self._times: list[int] = []
+        self._at = 0
 
     @property
     def missed(self) -> int:
@@ -88,40 +95,53 @@ class TapWay:
     def forward(self) -> bool:
         """Sends what the tap holds, in batches of up to
         :data:`~topo.process.tapwire.BATCH_COPIES` copies: one zmq message per copy cost
-        this thread more than the node's own send. True if it sent any. A batch a full
-        PUSH refuses goes back to the tap's queue (see the module's docstring)."""
+        this thread more than the node's own send. True if it sent any. What a full PUSH
+        refuses stays with this way (see the module's docstring)."""
         tap = self.tap
         missed = self.missed
-        # all at once (what is queued now; what comes meanwhile waits for the next turn):
-        # taking a part would move the rest of the list down, each time
-        taken = tap.take_items()
-        tap.room -= len(taken)  # out of the queue, not out of its bound, until sent
-        try:
-            sent = self._send_batches(taken, missed) if taken else 0
-        finally:
-            tap.room += len(taken)  # (what the PUSH refused is back in the queue)
+        if self._at == len(self._codes):
+            # all at once (what is queued now; what comes meanwhile waits for the next
+            # turn): taking a part would move the rest of the list down, each time
+            taken = tap.take_items()
+            if taken:
+                self._codes, self._frames, self._sizes, self._times = (taken[i::STRIDE] for i in range(STRIDE))
+                self._at = 0
+                tap.room -= len(taken)  # out of the queue, not out of its bound, until sent
+        sent = self._send_pending(missed) if self._at < len(self._codes) else 0
         if sent:
+            tap.room += sent * STRIDE
             if self.record is not None:
                 self.record.taken()
             self.told_missed = missed
         self._tell_missed()
         return sent > 0
 
-    def _send_batches(self, taken: list[Any], missed: int) -> int:
-        """``taken`` (items of the tap's queue) in batches, a zmq message of one frame each;
-        those a full PUSH refuses go back to the queue. How many copies were sent."""
+    @property
+    def holding(self) -> bool:
+        """Whether copies wait to be sent: in the tap's queue, or taken and refused."""
+        return bool(self.tap.items) or self._at < len(self._codes)
+
+    def _send_pending(self, missed: int) -> int:
+        """The copies taken and not yet sent, in batches, a zmq message of one frame each,
+        until the PUSH refuses one (kept, from that copy on, for a turn when it has room).
+        How many copies left (sent, or lost to an error the PUSH will not get over).
+
+        Kept here, in the columns they were taken in, rather than put back at the front of
+        the tap's queue: putting back moved the whole queue (10,000 copies' items, each
+        referenced again) at every turn of a reader that is behind, to send the few
+        hundred it had room for; the node waited for all of it."""
         tap, push = self.tap, self.push
-        codes, frames, sizes, times = (taken[i::STRIDE] for i in range(STRIDE))
+        codes, frames, sizes, times = self._codes, self._frames, self._sizes, self._times
         tap_id, instance = self.head
-        start = sent = 0
+        start = first = self._at
+        sent = 0
         while start < len(codes):
             end = cut(sizes, start)
             batch = pack(tap_id, instance, _now(), missed, codes[start:end], frames[start:end], sizes[start:end],
                          times[start:end])
             try:
                 _push_frame(push, batch, _NOBLOCK)
-            except zmq.Again:  # kept for the next turn, in the tap's bounded queue
-                tap.give_back(taken[start * STRIDE:])
+            except zmq.Again:  # kept for a later turn, counted in the tap's bound
                 self.full = True
                 break
             except zmq.ZMQError:
@@ -130,7 +150,11 @@ class TapWay:
                 sent += end - start
             tap.bytes_out += taps.counted(sizes[start:end])  # (this thread is the counter's one writer)
             start = end
-        return sent
+        self._at = start
+        if start == len(codes):
+            self._codes = self._frames = self._sizes = self._times = []
+            self._at = 0
+        return start - first
 
     def _tell_missed(self) -> None:
         if self.missed != self.told_missed and not self.full:
@@ -160,9 +184,14 @@ class TapWay:
 
     def drop_queued(self) -> None:
         """What the tap still holds is counted as not sent (the end's time is up)."""
-        taken = self.tap.take_items()
-        self.unsent += len(taken) // STRIDE
-        self.tap.bytes_out += taps.counted(taken[2::STRIDE])
+        tap = self.tap
+        taken = tap.take_items()
+        left = self._sizes[self._at:]
+        self.unsent += len(taken) // STRIDE + len(left)
+        tap.bytes_out += taps.counted(taken[2::STRIDE]) + taps.counted(left)
+        tap.room += len(left) * STRIDE
+        self._codes = self._frames = self._sizes = self._times = []
+        self._at = 0
 
     def close(self) -> None:
         self.ended = True
