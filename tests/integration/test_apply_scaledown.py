@@ -6,26 +6,42 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from conftest import Topo
 from test_edit import pids, pipeline, tell
 
 
-def counted(ctl: str, replicas: int) -> str:
-    """test_edit's pipeline, ``replicas`` workers, the tally counting each batch by worker."""
+def counted(ctl: str, replicas: int, transport: str = "ipc") -> str:
+    """test_edit's pipeline, ``replicas`` workers, the tally counting each batch by worker;
+    the feed's link to the workers over ``transport``."""
     text = pipeline(ctl).replace("replicas: 2", f"replicas: {replicas}")
+    if transport != "ipc":
+        text = text.replace("links: [feed.out -> worker.in,",
+                            f"links: [{{from: feed.out, to: worker.in, transport: {transport}}},")
+        # small queues and kernel buffers: tcp's would take the whole batch at once, and the
+        # feed would be done dealing before the apply lands
+        text = text.replace("out: PUSH\n", "out: {type: PUSH, options: {sndhwm: 100, sndbuf: 16384}}\n", 1)
+        text = text.replace("sockets: {in: PULL, out: PUSH}",
+                            "sockets: {in: {type: PULL, options: {rcvhwm: 100, rcvbuf: 16384}}, out: PUSH}")
+        assert text.count("16384") == 2 and transport in text, text
     # each worker paced (0.3 ms of work a task: some 6 s for the batch), so that it still flows
     # when the apply lands
     text = text.replace("run: editnodes:relay,", "run: editnodes:relay, args: {pause: 0.0003},")
     return text.replace("run: editnodes:tally,", "run: editnodes:census,")
 
 
-def test_scale_down_while_50000_tasks_flow_delivers_each_exactly_once(topo: Topo) -> None:
+@pytest.mark.parametrize("transport, tasks", [("ipc", 50_000), ("tcp", 20_000)])
+def test_scale_down_while_tasks_flow_delivers_each_exactly_once(topo: Topo, transport: str, tasks: int) -> None:
     ctl = str(topo.home / "ctl")
-    proc = topo.start("up", topo.file(counted(ctl, 3)))
+    proc = topo.start("up", topo.file(counted(ctl, 3, transport)))
     topo.wait_for_line(proc, r"all 5 node\(s\) ready")
+    if transport == "tcp":
+        plan = topo.run("plan", topo.file(counted(ctl, 3, transport)))
+        assert re.search(r"feed\.out +worker\.2\.in +PUSH→PULL +tcp\+curve ", plan.out), plan.out
     before = pids(topo, "edpipe")
-    tell(ctl, "1 50000")
-    result = topo.run("apply", topo.file(counted(ctl, 2), "two.yaml"))
+    tell(ctl, f"1 {tasks}")
+    result = topo.run("apply", topo.file(counted(ctl, 2, transport), "two.yaml"))
     assert result.code == 0, result.out + result.err
     assert "- worker.2" in result.out and "- process worker.2" in result.out and "↻" not in result.out, result.out
     took = float(re.search(r"applied in (\d+\.\d\d)s", result.out).group(1))  # type: ignore[union-attr]
@@ -37,19 +53,19 @@ def test_scale_down_while_50000_tasks_flow_delivers_each_exactly_once(topo: Topo
     tell(ctl, "2 3000")
     seen = topo.wait_for_line(proc, r"tally +\| batch 2 has 3000 dup 0 ")
     last = [ln for ln in seen if "batch 1 has" in ln][-1]
-    assert "batch 1 has 50000 dup 0 " in last, last
+    assert f"batch 1 has {tasks} dup 0 " in last, "".join(seen)
     by = dict(pair.split(":") for pair in last.split(" by ")[1].split())
     share = int(by.get(str(before["worker.2"][0]), "0"))
     kept = [int(by[str(before[w][0])]) for w in ("worker.0", "worker.1")]
     assert 0 < share < 0.9 * min(kept), last  # it had a share, and left while the batch flowed
-    assert sum(int(n) for n in by.values()) == 50000, last
+    assert sum(int(n) for n in by.values()) == tasks, last
     batch2 = [ln for ln in seen if "batch 2 has" in ln][-1]
     assert str(before["worker.2"][0]) not in batch2, batch2  # after the apply: the two kept only
     assert any("retiring process worker.2 (worker.2): removed" in ln for ln in seen), "".join(seen)
     assert any("worker.2.in drained: it read all feed.out dealt it" in ln for ln in seen), "".join(seen)
     assert any("feed.out bound again, by a new socket" in ln for ln in seen), "".join(seen)
     assert not any("what was in flight to it is lost" in ln for ln in seen), "".join(seen)
-    print(f"scale-down 3 -> 2 under 50,000 tasks: applied in {took:.2f}s; {last}")
+    print(f"scale-down 3 -> 2 over {transport} under {tasks:,} tasks: applied in {took:.2f}s; {last}")
     result = topo.run("down", "edpipe")
     assert result.code == 0, result.err
     proc.communicate(timeout=30)

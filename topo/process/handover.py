@@ -20,22 +20,27 @@ is closed by a thread of its own once the kernel holds nothing unread on its con
 and the process keeps those connections open until each peer has read every byte
 (:mod:`topo.process.delivery`, as at a node's return). The node waits meanwhile, in that
 call, for ``rebind``: the supervisor sends it once every removed peer has retired
-(below), and the new socket binds the same address (over ipc libzmq replaces the file;
-the old listener, closed, no longer owns it). The peers kept, whose connections the old
+(below), and the new socket binds every address the old one bound, as it bound them
+(:func:`topo.process.wiring.bind_again`: over ipc libzmq replaces the file, which the old
+listener, closed, no longer owns; over tcp the old listener was unbound at once, which
+frees its port and leaves the connections it accepted as they were, and the new socket
+binds the same port, a CURVE server again where the endpoint is secure). The peers kept, whose connections the old
 socket's close ended, keep what they received and reconnect by themselves, to the new
 socket; the node's call goes on, and its next message waits until one has.
 
 The removed peer (:class:`Retire`, asked by ``retire``) goes on as it was: at each
 ``recv`` or ``poll`` of its socket, and each time its node asks ``node.running`` (in its
 own thread: a place between its calls, which a node waiting in a ``zmq.Poller`` of its
-own reaches too), it looks whether no connection of its process to the old file is left
-(the old socket closed, everything read) and nothing is readable; then it disconnects
+own reaches too), it looks whether no connection of its process to the old address is
+left (the old socket closed, everything read; over tcp the engine closes its connection
+once it has read the close, after all the rest) and nothing is readable; then it disconnects
 (its pipe is empty: nothing is dropped, and it never reconnects, to the new socket),
 reports ``linked``, and its ``node.running`` turns false: the node returns, and what it
 sent is delivered as at any return.
 
 A node that does not use a socket in time (the supervisor withdraws the change), an async
-node, or a pyzmq whose sockets cannot be pointed elsewhere is answered ``done: false``,
+node, a socket that also binds inproc (libzmq's inproc peers never reconnect), or a pyzmq
+whose sockets cannot be pointed elsewhere is answered ``done: false``,
 and the supervisor stops the removed peer as before. Options the node set on its socket
 itself are not carried over (the new socket has the file's); a node that is between two
 frames of a multipart message on the PUSH while it uses another socket would have the
@@ -57,6 +62,8 @@ from topo.process.control import Kind, Message
 from topo.process.delivery import Deliveries, connections
 from topo.process.relink import Hooked
 from topo.process.sockets import build
+from topo.process.wiring import bind_again
+from topo.plan.share import INPROC
 
 #: pyzmq's own socket class, whose ``__init__`` points a socket object at a libzmq socket.
 _Raw: Any = zmq.backend.Socket
@@ -64,6 +71,10 @@ _Raw: Any = zmq.backend.Socket
 if TYPE_CHECKING:
     from topo.process.runner import Runner
 
+#: How long a tcp port the old socket's listener still holds is tried again, at most, and
+#: how often (seconds): libzmq closes the listener in its own thread, after the close.
+REBIND_WITHIN = 2.0
+REBIND_RETRY = 0.01
 #: The shortest interval between two looks at the process's connections by a retiring
 #: node that polls in a tight loop (a look reads /proc/self/fd).
 LOOK_EVERY = 0.002
@@ -89,6 +100,7 @@ class Release(_Hooked):
         self.within = within
         self.owner = owner
         self.rebind = threading.Event()
+        self._closed = threading.Event()
 
     def make(self, sock: zmq.Socket[Any]) -> None:
         """In the node's thread, between two of its calls: a new socket takes the old one's
@@ -115,20 +127,36 @@ class Release(_Hooked):
         owner.forget(self)
         if owner.stopping.is_set():
             return
-        try:
-            sock.bind(self.address)  # (over ipc, a file the old socket's listener no longer owns)
-        except zmq.ZMQError as err:  # (its answer is given: said in the run's log, as the node's)
-            owner.say(self.instance, f"topo: {self.instance}.{self.socket} could not bind {self.address} "
-                                     f"again after a scale-down, its peers cannot reach it: {err}")
+        # every endpoint the old one bound, as it bound them: over ipc, a file the old
+        # listener no longer owns; over tcp, a port, once the old socket's listener has let
+        # it go: its close (the removed peers saw it when they retired, so it is over unless
+        # they were stopped instead) closes the listener in libzmq's I/O thread, and no event
+        # says when that is done, so a bind refused meanwhile is tried again, for a while
+        tcp = any(a.startswith("tcp://") for a in runner.bound.get(self.socket, []))
+        if tcp:
+            self._closed.wait(owner.linger_ms / 1000 + 1.0)
+        done: set[str] = set()
+        give_up = time.monotonic() + REBIND_WITHIN
+        while not owner.stopping.is_set():
+            try:
+                bind_again(runner.rt, runner, planned, sock, done)
+                return
+            except zmq.ZMQError as err:  # (its answer is given: said in the run's log, as the node's)
+                if not (tcp and err.errno == errno.EADDRINUSE and time.monotonic() < give_up):
+                    owner.say(self.instance, f"topo: {self.instance}.{self.socket} could not bind again after "
+                                             f"a scale-down, its peers cannot reach it: {err}")
+                    return
+            owner.stopping.wait(REBIND_RETRY)
 
     def _close(self, old: zmq.Socket[Any]) -> None:
         """Once the kernel holds nothing unread on its connections (libzmq's last batch
         then fits: :mod:`topo.process.delivery`), the old socket is closed with its linger;
         the process keeps the connections open until the peers have read every byte."""
         owner = self.owner
-        held = owner.deliveries.hold([self.address], [])
+        held = owner.deliveries.hold(list(self.runner.bound.get(self.socket, [])), [])
         owner.deliveries.wait_drained(held, owner.stopping, time.monotonic() + owner.linger_ms / 1000)
         old.close(linger=0 if owner.stopping.is_set() else owner.linger_ms)
+        self._closed.set()
         owner.wake()  # the runtime lets go of the connections once read
 
 
@@ -220,8 +248,12 @@ class Handovers:
             return
         sock = runner.sockets[socket]
         if message.kind is Kind.RELEASE:
-            if address not in runner.bound.get(socket, []) or not address.startswith("ipc://"):
+            if address not in runner.bound.get(socket, []) or not address.startswith(("ipc://", "tcp://")):
                 self.answer(probe, False, f"{instance}.{socket} does not bind {address}")
+                return
+            planned = next(p for p in runner.inst.sockets if p.name == socket)
+            if any(runner.rt.plan.endpoints[k].transport == INPROC for k in planned.binds):
+                self.answer(probe, False, f"{instance}.{socket} binds inproc too (its inproc peers cannot reconnect)")
                 return
             if not isinstance(sock, _Raw) or not hasattr(sock, "underlying"):
                 self.answer(probe, False, "this pyzmq cannot move a socket")

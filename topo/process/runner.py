@@ -38,6 +38,9 @@ class Runner(threading.Thread):
         self.sockets: dict[str, zmq.Socket[Any]] = {}
         #: What each socket bound, as libzmq reports it (tcp ports are picked at bind time).
         self.bound: dict[str, list[str]] = {}
+        #: The same per endpoint key (ipc and tcp ones): what a socket replaced in a
+        #: scale-down binds again (:func:`topo.process.wiring.bind_again`).
+        self.bound_at: dict[str, str] = {}
         self.gates: list[SocketGate] = []
         #: Socket files it bound for external endpoints, removed when the process ends.
         self.exposed: list[str] = []

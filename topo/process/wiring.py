@@ -35,7 +35,7 @@ from topo.process.control import Kind, Message
 from topo.process.execlinks import ExecLinks
 from topo.process.gate import GateWatch, SocketGate
 from topo.process.runner import NodeStopped, Runner, is_stop, user_traceback
-from topo.plan.share import INPROC, inject_key
+from topo.plan.share import INPROC, ProcessShare, SocketShare, inject_key
 
 if TYPE_CHECKING:
     from topo.process.context import ProcessContext
@@ -95,16 +95,10 @@ class Wiring(threading.Thread):
         for planned in runner.inst.sockets:
             sock = socket_factory.build(self.rt.ctx, planned, self.rt.linger_ms)
             runner.sockets[planned.name] = sock
-            if any(plan.endpoints[k].address.startswith("tcp://[") for k in (*planned.binds, *planned.connects)):
-                sock.setsockopt(zmq.IPV6, 1)  # a host address written as IPv6
+            prepare(plan, planned, sock)
             runner.gates.append(SocketGate(
                 self.rt.ctx, sock, planned, {p.endpoint: plan.endpoints[p.endpoint].transport for p in planned.peers},
                 self.rt.addresses, self.rt.boot.absent))
-            dialers = sum(1 for p in planned.peers if p.endpoint in planned.binds and not p.binds)
-            if dialers > _BACKLOG and "backlog" not in planned.options:
-                # libzmq listens with a backlog of 100: a hub dialled by more peers at once
-                # turns the rest away, and they retry only after the 100 ms reconnect interval
-                sock.setsockopt(zmq.BACKLOG, dialers + 16)
             if planned.inject:  # first: no CURVE option is set on the socket yet (topo.plan.inject)
                 mine[inject_key(runner.inst.name, planned.name)] = self._bind_one(
                     sock, planned.name, self.rt.run_path(planned.inject))
@@ -117,6 +111,7 @@ class Wiring(threading.Thread):
                     self.rt.board.post_bound(actual)
                 else:
                     runner.bound.setdefault(planned.name, []).append(actual)
+                    runner.bound_at[key] = actual
         bound.update(mine)
 
     @staticmethod
@@ -130,16 +125,7 @@ class Wiring(threading.Thread):
         return sock.getsockopt_string(zmq.LAST_ENDPOINT)
 
     def _security(self, sock: zmq.Socket[Any], key: str, binds: bool) -> ContextManager[None]:
-        """CURVE around the bind or connect of a secure (tcp) endpoint; nothing for the
-        others (:mod:`topo.process.curve` is imported only by processes that need it)."""
-        endpoint = self.rt.plan.endpoints[key]
-        if not endpoint.secure:
-            return contextlib.nullcontext()
-        if self.rt.boot.keys is None:
-            raise RuntimeError(f"endpoint {key} is CURVE but this process has no CURVE keys")
-        from topo.process import curve
-
-        return curve.secured(sock, self.rt.boot.keys, None if binds else endpoint.host, endpoint.max_message)
+        return endpoint_security(self.rt, sock, key, binds)
 
     def _wait_for_table(self) -> None:
         """The supervisor's endpoint table: every bind of the run is known (tcp ports are
@@ -294,3 +280,46 @@ def _failed(runner: Runner, err: BaseException, code: bool = False) -> Message:
     return Message(Kind.FAILED, data)
 
 
+def endpoint_security(rt: ProcessContext, sock: zmq.Socket[Any], key: str, binds: bool) -> ContextManager[None]:
+    """CURVE around the bind or connect of a secure (tcp) endpoint; nothing for the
+    others (:mod:`topo.process.curve` is imported only by processes that need it). Also
+    what a socket bound again after a scale-down binds with (:mod:`topo.process.handover`)."""
+    endpoint = rt.plan.endpoints[key]
+    if not endpoint.secure:
+        return contextlib.nullcontext()
+    if rt.boot.keys is None:
+        raise RuntimeError(f"endpoint {key} is CURVE but this process has no CURVE keys")
+    from topo.process import curve
+
+    return curve.secured(sock, rt.boot.keys, None if binds else endpoint.host, endpoint.max_message)
+
+
+def prepare(plan: ProcessShare, planned: SocketShare, sock: zmq.Socket[Any]) -> None:
+    """What a node's socket needs before it binds or connects, besides the file's options."""
+    if any(plan.endpoints[k].address.startswith("tcp://[") for k in (*planned.binds, *planned.connects)):
+        sock.setsockopt(zmq.IPV6, 1)  # a host address written as IPv6
+    dialers = sum(1 for p in planned.peers if p.endpoint in planned.binds and not p.binds)
+    if dialers > _BACKLOG and "backlog" not in planned.options:
+        # libzmq listens with a backlog of 100: a hub dialled by more peers at once
+        # turns the rest away, and they retry only after the 100 ms reconnect interval
+        sock.setsockopt(zmq.BACKLOG, dialers + 16)
+
+
+def bind_again(rt: ProcessContext, runner: Runner, planned: SocketShare, sock: zmq.Socket[Any],
+               done: set[str]) -> None:
+    """A socket that replaces the node's socket (a scale-down: :mod:`topo.process.handover`)
+    binds what the old one bound, as it did: its injection file first (plain), then each
+    ipc and tcp endpoint at the address bound then, a secure one with CURVE. Raises
+    zmq.ZMQError naming the address that could not be bound; ``done``: the keys bound, so
+    that a call again after an error binds only the rest."""
+    if not done:
+        prepare(rt.plan, planned, sock)
+    if planned.inject and "" not in done:
+        Wiring._bind_one(sock, planned.name, rt.run_path(planned.inject))
+        done.add("")
+    for key in planned.binds:
+        address = runner.bound_at.get(key)
+        if address is not None and key not in done:
+            with endpoint_security(rt, sock, key, binds=True):
+                Wiring._bind_one(sock, planned.name, address)
+            done.add(key)

@@ -22,6 +22,8 @@ Modules, in the order a run meets them:
   the clock.
 - ``processes``: How a run's processes are started, signalled and seen to end, here or on
   another host.
+- ``remotehosts``: The agents of a run's other hosts as the supervisor side sees them (an
+  interface: :mod:`topo.hosts` implements it).
 - ``spawn``: Starting and killing the OS processes of a run.
 - ``execstarts``: When an exec node's program may start: once every instance it sends to
   is ready.
@@ -60,7 +62,8 @@ Modules, in the order a run meets them:
 - ``relinking``: The links ``topo apply`` makes or drops on running sockets: asked of
   their processes, answered, the process restarted where its node did not take the change.
 - ``scaledown``: A scale-down without loss: the workers a running PUSH deals to drain
-  before they go, its endpoint moved to a new file, the workers kept following in place.
+  before they go (over ipc or tcp, on any host), its socket replaced and bound again, the
+  workers kept following in place.
 - ``watching``: ``topo up --watch``: each saved version of the file applied, the nodes
   whose code is saved restarted, from a thread that hands its work to the loop.
 - ``recordways``: ``topo up --record``'s copies from other hosts: on to the recorder,

@@ -239,11 +239,10 @@ class Applier:
         now = time.monotonic()
         old = sup.plan
         sup.plan = plan
-        sup.processes.plan = plan
         sup.execs = ExecStarts(plan)
         sup.signals.replan(plan)  # type: ignore[attr-defined]
         sup.sys_path = sup.processes.sys_path = import_path(sup.sys_path, old, plan)
-        sup.processes.replan(plan)  # (agents of other hosts: their share, new keys, launched or left)
+        sup.processes.replan(plan)  # (its plan; agents of other hosts: their share, new keys, launched or left)
         self._far = []  # (settle finds out which hosts, if any, are left without processes)
         record_file(getattr(sup, "run_dir", None), plan)
         for key in d.endpoints_removed:

@@ -13,12 +13,13 @@ import os
 import signal
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Iterator, Mapping, Protocol
+from typing import TYPE_CHECKING, Any, Iterator, Mapping
 
 import zmq
 
 from topo.supervisor import execspawn, spawn
 from topo.supervisor.keeper import Keeper
+from topo.supervisor.remotehosts import MakeRemoteHosts, RemoteHosts
 from topo.process.control import Kind, Message
 from topo.plan.planner import Plan
 from topo.supervisor.runstate import ProcState, Reporter
@@ -28,37 +29,6 @@ from topo.plan.planner import share_of
 
 if TYPE_CHECKING:
     from topo.process.curve import HostKeys
-
-
-class RemoteHosts(Protocol):
-    """The agents of the other hosts, as :class:`topo.hosts.remotes.Hosts` runs them. The
-    supervisor side is handed a maker of it (``Supervisor(hosts=...)``) rather than
-    importing it: the hosts are built on top of the supervisor side, not under it."""
-
-    @property
-    def local_keys(self) -> HostKeys: ...
-    def launch(self, name: str) -> None: ...
-    def is_up(self, name: str) -> bool: ...
-    def send(self, host: str, target: str, message: Message) -> bool: ...
-    def owns(self, sock: Any) -> bool: ...
-    def read(self, sock: Any) -> Iterator[tuple[str, Message]]: ...
-    def beat(self, now: float) -> None: ...
-    def lost(self) -> Iterator[tuple[str, str]]: ...
-    def next_deadline(self) -> float: ...
-    def abandon(self, name: str, why: str) -> None: ...
-    def close(self, timeout: float) -> None: ...
-    # topo apply (topo.hosts.hostedits)
-    def replan(self, plan: Plan, keys: Mapping[str, HostKeys], sys_path: tuple[str, ...]) -> None: ...
-    def names(self) -> tuple[str, ...]: ...
-    def retire(self, name: str) -> None: ...
-    def gone(self, name: str) -> bool: ...
-
-
-class MakeRemoteHosts(Protocol):
-    def __call__(self, plan: Plan, ctx: zmq.Context[Any], poller: zmq.Poller, reporter: Reporter, *,
-                 run_id: str, grace: float, sys_path: tuple[str, ...],
-                 keys: Mapping[str, HostKeys], sockets_dir: str = "",
-                 record: Recording | None = None) -> RemoteHosts: ...
 
 
 @dataclass(frozen=True)
@@ -108,6 +78,8 @@ class Processes:
         #: decided before the old process has ended, and only that end starts the new one).
         self._remote_gen: dict[str, int] = {}
         self._sentinels: dict[int, ProcState] = {}
+        #: The process of each instance topo apply removed (while it may still retire).
+        self._unplanned: dict[str, str] = {}
         self._events = self._commands_address = self._run_dir = ""
         self._commands: zmq.Socket[Any] | None = None
         self._ctx: zmq.Context[Any] | None = None
@@ -179,6 +151,8 @@ class Processes:
     def replan(self, plan: Plan) -> None:
         """``topo apply``: ``plan`` is the run's from now on (:meth:`prepare`d, and
         ``sys_path`` set before); the agents follow (:mod:`topo.hosts.hostedits`)."""
+        self._unplanned = {i: p for i, p in self._unplanned.items() if i not in plan.instances}
+        self._unplanned.update((i, inst.process) for i, inst in self.plan.instances.items() if i not in plan.instances)
         self.plan = plan
         if self.hosts is not None:
             assert self.keys is not None
@@ -332,8 +306,15 @@ class Processes:
             if proc is None or proc.remote != host:
                 return False
         names = m.data.get("instances", [m.data["instance"]] if "instance" in m.data else [])
-        return all(name in self.plan.instances and host in (self.plan.instances[name].host, self._ran_on(name))
-                   for name in names)
+        return all(self._hosted(name, host) for name in names)
+
+    def _hosted(self, name: str, host: str) -> bool:
+        if name in self.plan.instances:
+            return host in (self.plan.instances[name].host, self._ran_on(name))
+        # a node topo apply removed whose process still runs there: it retires, and what it
+        # says until its end (that it drained) is its host's
+        proc = self.procs.get(self._unplanned.get(name, ""))
+        return proc is not None and proc.remote == host and not proc.ended
 
     def _ran_on(self, instance: str) -> str | None:
         """The host an instance's process runs on until it restarts: topo apply may have

@@ -2,7 +2,8 @@
 before they go (``topo apply``, ``replicas`` lowered).
 
 Where the difference removes a link from a running, untouched PUSH that binds it over
-ipc to an instance whose process the apply removes, that process is not stopped.
+ipc or tcp (on this host or another, CURVE included) to an instance whose process the
+apply removes, that process is not stopped.
 Instead (the process side is :mod:`topo.process.handover`, which says why this is the
 order libzmq loses nothing in):
 
@@ -18,8 +19,8 @@ order libzmq loses nothing in):
    socket sent them, reconnect by themselves (their reconnect interval).
 
 Each step has a deadline: a feeder whose node uses none of its sockets within
-:data:`TAKE_WITHIN` seconds, an async node, a tcp or remote link, leaves the removed
-instances stopped as before (what was in flight to them is lost: the output says so); a
+:data:`TAKE_WITHIN` seconds, an async node, a socket that also binds inproc (its inproc
+peers would not reconnect), leaves the removed instances stopped as before (what was in flight to them is lost: the output says so); a
 removed instance that has not retired within the grace period is stopped, and the feeder
 binds again once it has ended.
 """
@@ -83,7 +84,7 @@ def handovers(d: PlanDiff, old: Plan, new: Plan, bound: dict[str, str], tag: str
     for ln in d.links:
         link = next((k for k in old.links if ln.kind == "-" and k.src_instance == ln.src
                      and k.dst_instance == ln.dst), None)
-        if link is None or link.bind_instance != link.src_instance or link.transport.value != "ipc":
+        if link is None or link.bind_instance != link.src_instance or link.transport.value not in ("ipc", "tcp"):
             continue
         feeder, _, fsock = ln.src.rpartition(".")
         worker, _, wsock = ln.dst.rpartition(".")
@@ -93,8 +94,7 @@ def handovers(d: PlanDiff, old: Plan, new: Plan, bound: dict[str, str], tag: str
             continue
         fproc, wproc = new.instances[feeder].process, old.instances[worker].process
         kind = next(s.type for s in old.instances[feeder].sockets if s.name == fsock)
-        if fproc in moving or wproc not in removed or kind not in DEALING \
-                or {new.instances[feeder].host, old.instances[worker].host} != {old.local_host}:
+        if fproc in moving or wproc not in removed or kind not in DEALING:
             continue
         h = out.setdefault((ln.src, key), Handover(f"{tag}:h{len(out)}", fproc, feeder, fsock, key))
         h.workers.append(Worker(wproc, worker, wsock, f"{h.ident}:{len(h.workers)}"))

@@ -34,7 +34,8 @@ from topo.supervisor.execstarts import ExecStarts
 from topo.supervisor.execrules import ExecRules
 from topo.supervisor.execsignals import ExecSignals
 from topo.supervisor.pipes import Pipes
-from topo.supervisor.processes import Ended, HostUp, MakeRemoteHosts, Processes, ProgramSpawned
+from topo.supervisor.processes import Ended, HostUp, Processes, ProgramSpawned
+from topo.supervisor.remotehosts import MakeRemoteHosts
 from topo.supervisor.restarts import History
 from topo.supervisor.runstate import (
     EXIT_FAILED, EXIT_INTERNAL, READ_BATCH, EXIT_OK, EXIT_SIGINT, EXIT_SIGTERM, STARTING, TERMINAL, NodeState,

@@ -1,6 +1,6 @@
 """Which removed instances a scale-down drains instead of stopping (topo.supervisor.scaledown):
-those a running, untouched PUSH binding an ipc endpoint deals to, on this host, whose
-processes hold nothing else."""
+those a running, untouched PUSH binding an ipc or tcp endpoint deals to, on any host,
+whose processes hold nothing else."""
 
 from __future__ import annotations
 
@@ -30,15 +30,22 @@ def test_a_worker_removed_from_a_bound_push_drains(plan: Callable[[str], Plan]) 
     assert retiring(_handed(plan, three, BASE.replace("run: m:work", "run: m:work2"))[1]) == {"worker.2"}
 
 
-def test_no_drain_where_the_feeder_restarts_or_the_link_is_tcp(
-        plan: Callable[[str], Plan]) -> None:
+def test_no_drain_where_the_feeder_restarts_or_a_worker_is_added(plan: Callable[[str], Plan]) -> None:
     three = edited(("replicas: 2", "replicas: 3"))
     # the feeder's args changed: its process restarts anyway, with its queue
     assert _handed(plan, three, BASE.replace("rate: 10", "rate: 20"))[1] == []
-    tcp = three.replace("source.out -> worker.in", "{from: source.out, to: worker.in, transport: tcp, curve: false}")
-    assert _handed(plan, tcp, tcp.replace("replicas: 3", "replicas: 2"))[1] == []
     # a worker added is no scale-down
     assert _handed(plan, BASE, three)[1] == []
+
+
+def test_a_worker_removed_from_a_push_bound_over_tcp_drains_too(plan: Callable[[str], Plan]) -> None:
+    three = edited(("replicas: 2", "replicas: 3"))
+    for curve in ("false", "true"):
+        tcp = three.replace("source.out -> worker.in",
+                            f"{{from: source.out, to: worker.in, transport: tcp, curve: {curve}}}")
+        assert tcp != three
+        (h,) = _handed(plan, tcp, tcp.replace("replicas: 3", "replicas: 2"))[1]
+        assert h.key == "source.out/tcp" and [w.instance for w in h.workers] == ["worker.2"]
 
 
 class _Sup:
