@@ -86,3 +86,35 @@ def test_a_feeder_whose_node_uses_no_socket_leaves_the_removed_worker_stopped_as
     result = topo.run("down", "edpipe")
     assert result.code == 0, result.err
     proc.communicate(timeout=30)
+
+
+def test_a_feeder_that_also_binds_inproc_keeps_its_inproc_worker_and_stops_the_removed_one(topo: Topo) -> None:
+    """A new socket would cut the feed's inproc peer off for good (libzmq's inproc peers
+    never reconnect): the hand-over is refused, the removed worker stopped as before."""
+    ctl = str(topo.home / "ctl")
+
+    def text(replicas: int) -> str:
+        body = counted(ctl, replicas).replace("run: editnodes:feed", "run: editnodes:feed\n            process: front")
+        body = body.replace("          tally:", "          near: {run: editnodes:relay, process: front, "
+                                                "sockets: {in: PULL, out: PUSH}}\n          tally:")
+        out = body.replace("links: [", "links: [feed.out -> near.in, near.out -> tally.in, ")
+        assert out.count("process: front") == 2 and "near.in" in out, out
+        return out
+
+    proc = topo.start("up", topo.file(text(3)))
+    topo.wait_for_line(proc, r"all 6 node\(s\) ready")
+    plan = topo.run("plan", topo.file(text(3)))
+    assert re.search(r"feed\.out +near\.in +PUSH→PULL +inproc ", plan.out), plan.out
+    before = pids(topo, "edpipe")
+    result = topo.run("apply", topo.file(text(2), "two.yaml"))
+    assert result.code == 0, result.out + result.err
+    seen = topo.wait_for_line(proc, r"topo apply done in")
+    assert any("stopping process worker.2 (worker.2): removed, not drained (feed.out: feed.out binds inproc too"
+               in ln for ln in seen), "".join(seen)
+    tell(ctl, "2 3000")
+    seen = topo.wait_for_line(proc, r"tally +\| batch 2 has 3000 dup 0 ")
+    by = dict(pair.split(":") for pair in seen[-1].split(" by ")[1].split())
+    assert int(by.get(str(before["near"][0]), "0")) > 0, seen[-1]  # the inproc worker is still dealt to
+    result = topo.run("down", "edpipe")
+    assert result.code == 0, result.err
+    proc.communicate(timeout=30)
