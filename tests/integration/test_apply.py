@@ -232,3 +232,31 @@ def test_a_link_whose_transport_changed_is_made_again_binder_restarted_dialers_i
     topo.wait_for_line(proc, r"tally +\| batch 1 complete 300")
     sockets = topo.run("sockets", "edpipe")
     assert re.search(r"tally\.in +PULL +running +tcp", sockets.out), sockets.out
+
+
+def test_a_binder_restarted_after_an_apply_that_renumbered_the_ipc_files_binds_the_file_its_peers_use(
+        topo: Topo) -> None:
+    """A node added before the others takes the first ipc file numbers in the new plan;
+    the running endpoints keep their files, and a process restarted later binds the file
+    its peers are connected to, not the new plan's name for it."""
+    ctl = str(topo.home / "ctl")
+    text = pipeline(ctl)
+    proc = topo.start("up", topo.file(text))
+    topo.wait_for_line(proc, r"all 4 node\(s\) ready")
+    first = pipeline(ctl).replace("        nodes:\n", "        nodes:\n"
+                                  "          ping: {run: editnodes:once, args: {batch: 9}, sockets: {out: PUSH}}\n"
+                                  "          pong: {run: editnodes:hold, sockets: {in: PULL}}\n", 1)
+    first = first.replace("links: [", "links: [ping.out -> pong.in, ")
+    assert "pong" in first and "ping.out -> pong.in" in first
+    old_plan, new_plan = (topo.run("plan", topo.file(t, n)).out for t, n in ((text, "a.yaml"), (first, "b.yaml")))
+    tally_file = re.compile(r"tally\.in +ipc://\{run_dir\}/(\S+)")
+    assert tally_file.search(old_plan).group(1) != tally_file.search(new_plan).group(1), new_plan  # type: ignore[union-attr]
+    out = applied(topo, topo.file(first, "first.yaml"))
+    assert "+ process pong" in out and "↻" not in out, out
+    result = topo.run("restart", "edpipe", "tally")
+    assert result.code == 0, result.out + result.err
+    tell(ctl, "1 300")
+    topo.wait_for_line(proc, r"tally +\| batch 1 complete 300")
+    result = topo.run("down", "edpipe")
+    assert result.code == 0, result.err
+    proc.communicate(timeout=30)
