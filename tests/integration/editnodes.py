@@ -58,6 +58,13 @@ def hold(node: Any) -> None:
             sock.recv_multipart()
 
 
+def doze(node: Any) -> None:
+    """Holds its sockets and looks at nothing, 5 s at a time, until stopped (a node that
+    computes: no socket call, no ``node.running`` in between)."""
+    while node.sleep(5):
+        pass
+
+
 def once(node: Any) -> None:
     """Sends one message on ``out`` as soon as it runs (batch ``args.batch``, one message,
     from ``once``), then holds until stopped: its gate must make that first one arrive."""

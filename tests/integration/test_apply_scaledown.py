@@ -71,12 +71,33 @@ def test_scale_down_while_tasks_flow_delivers_each_exactly_once(topo: Topo, tran
     proc.communicate(timeout=30)
 
 
-def test_a_feeder_whose_node_uses_no_socket_leaves_the_removed_worker_stopped_as_before(topo: Topo) -> None:
+def test_a_feeder_waiting_in_a_poller_of_its_own_is_handed_over_at_its_node_running(topo: Topo) -> None:
+    """Its node never calls a socket's own send, recv or poll (a ``zmq.Poller`` of its own,
+    ``while node.running``): the hand-over is made at its ``node.running``."""
     ctl = str(topo.home / "ctl")
-    held = counted(ctl, 3).replace("run: editnodes:feed", "run: editnodes:hold")  # waits in a zmq.Poller
+    held = counted(ctl, 3).replace("run: editnodes:feed", "run: editnodes:hold")
     proc = topo.start("up", topo.file(held))
     topo.wait_for_line(proc, r"all 5 node\(s\) ready")
     result = topo.run("apply", topo.file(held.replace("replicas: 3", "replicas: 2"), "two.yaml"))
+    assert result.code == 0, result.out + result.err
+    assert "- process worker.2" in result.out and "↻" not in result.out, result.out
+    seen = topo.wait_for_line(proc, r"feed.out bound again, by a new socket")
+    assert any("worker.2.in drained: it read all feed.out dealt it" in ln for ln in seen), "".join(seen)
+    assert not any("what was in flight to it is lost" in ln for ln in seen), "".join(seen)
+    assert set(pids(topo, "edpipe")) == {"feed", "worker.0", "worker.1", "tally"}
+    result = topo.run("down", "edpipe")
+    assert result.code == 0, result.err
+    proc.communicate(timeout=30)
+
+
+def test_a_feeder_whose_node_looks_at_nothing_leaves_the_removed_worker_stopped_as_before(topo: Topo) -> None:
+    """Its node sleeps 5 s at a time (``node.sleep``): no socket call and no ``node.running``
+    within the 2 s the supervisor gives."""
+    ctl = str(topo.home / "ctl")
+    dozing = counted(ctl, 3).replace("run: editnodes:feed", "run: editnodes:doze")
+    proc = topo.start("up", topo.file(dozing))
+    topo.wait_for_line(proc, r"all 5 node\(s\) ready")
+    result = topo.run("apply", topo.file(dozing.replace("replicas: 3", "replicas: 2"), "two.yaml"))
     assert result.code == 0, result.out + result.err
     assert "- process worker.2" in result.out and "↻" not in result.out, result.out
     seen = topo.wait_for_line(proc, r"topo apply done in")

@@ -52,7 +52,9 @@ class Runner(threading.Thread):
         #: Set when topo apply removed it and its input is drained (topo.process.handover),
         #: and what looks whether it is, from the node's thread (its ``node.running``).
         self.retired = threading.Event()
-        self.retire_check: Callable[[], None] | None = None
+        #: What its ``node.running`` asks besides the flag, in the node's thread: a removed
+        #: node whether it has drained, a feeder's socket to be replaced (both topo apply's).
+        self.asks: tuple[Callable[[], None], ...] = ()
         #: Its node's ``Node``, once made (given the retire question only when asked: :meth:`retiring`).
         self.node: Node | None = None
         #: Set as the node's last act, whether it ran or not; the runtime waits on this.
@@ -160,26 +162,29 @@ class Runner(threading.Thread):
                     self.rt.stopping)
         node.restarts = self.rt.boot.restarts.get(self.inst.name, 0)
         self.node = node
-        if self.retire_check is not None:  # asked while the node was being made
+        if self.asks:  # asked while the node was being made
             node._retired = self._retired
         return node
 
-    def retiring(self, check: Callable[[], None]) -> None:
-        """``topo apply`` removed this instance: from now on its ``node.running`` asks
-        ``check`` too (every other node's ``running`` stays one flag's look: it is in
-        every loop of every node). Published before the node is looked at, as :meth:`_node`
-        looks after making it, so neither side misses the other."""
-        self.retire_check = check
+    def ask(self, check: Callable[[], None]) -> None:
+        """From now on its ``node.running`` calls ``check`` too (topo apply: every other
+        node's ``running`` stays one flag's look: it is in every loop of every node).
+        Published before the node is looked at, as :meth:`_node` looks after making it, so
+        neither side misses the other."""
+        self.asks = (*self.asks, check)
         node = self.node
         if node is not None:
             node._retired = self._retired
 
+    def unask(self, check: Callable[[], None]) -> None:
+        self.asks = tuple(c for c in self.asks if c is not check)
+
     def _retired(self) -> bool:
         """``node.running``'s question: a place between the node's own calls, where its
         thread may look at its sockets (:mod:`topo.process.handover`)."""
-        check = self.retire_check
-        if check is not None and not self.retired.is_set() and threading.get_ident() == self.ident:
-            check()
+        if not self.retired.is_set() and threading.get_ident() == self.ident:
+            for check in self.asks:
+                check()
         return self.retired.is_set()
 
     def interrupt(self) -> bool:

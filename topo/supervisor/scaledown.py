@@ -18,8 +18,8 @@ order libzmq loses nothing in):
    new socket binds the same address, and the instances kept, which kept what the old
    socket sent them, reconnect by themselves (their reconnect interval).
 
-Each step has a deadline: a feeder whose node uses none of its sockets within
-:data:`TAKE_WITHIN` seconds, an async node, a socket that also binds inproc (its inproc
+Each step has a deadline: a feeder whose node neither uses one of its sockets nor asks
+``node.running`` within :data:`TAKE_WITHIN` seconds, an async node, a socket that also binds inproc (its inproc
 peers would not reconnect), leaves the removed instances stopped as before (what was in flight to them is lost: the output says so); a
 removed instance that has not retired within the grace period is stopped, and the feeder
 binds again once it has ended.
