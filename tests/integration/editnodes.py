@@ -31,6 +31,19 @@ def relay(node: Any) -> None:
                 time.sleep(pause)
 
 
+def blocking_relay(node: Any) -> None:
+    """As :func:`relay`, waiting in ``recv`` without a timeout and never asking
+    ``node.running`` (its input gone, it waits for ever: only a stop ends it)."""
+    import time
+
+    inp, out = node.sockets["in"], node.sockets["out"]
+    pause = float(node.args.get("pause", 0))
+    while True:
+        out.send_string(f"{inp.recv_string()} {os.getpid()}")
+        if pause:
+            time.sleep(pause)
+
+
 def tally(node: Any) -> None:
     """Counts each batch's messages; prints ``batch B complete N from PIDS`` once all N came."""
     inp = node.sockets["in"]
@@ -115,3 +128,27 @@ def census(node: Any) -> None:
             for batch in seen:
                 who = " ".join(f"{p}:{n}" for p, n in sorted(by[batch].items()))
                 print(f"batch {batch} has {len(seen[batch])} dup {dups.get(batch, 0)} by {who}", flush=True)
+
+
+async def afeed(node: Any) -> None:
+    """:func:`feed`, as an ``async def`` node (its sockets are asyncio's)."""
+    ctl, out = node.sockets["ctl"], node.sockets["out"]
+    while node.running:
+        if await ctl.poll(100):
+            batch, count = (await ctl.recv_string()).split()
+            for i in range(int(count)):
+                await out.send_string(f"{batch} {i} {count}")
+
+
+async def arelay(node: Any) -> None:
+    """:func:`relay`, as an ``async def`` node."""
+    import asyncio
+
+    inp, out = node.sockets["in"], node.sockets["out"]
+    pause = float(node.args.get("pause", 0))
+    while node.running:
+        if await inp.poll(100):
+            await out.send_string(f"{await inp.recv_string()} {os.getpid()}")
+            if pause:
+                await asyncio.sleep(pause)
+

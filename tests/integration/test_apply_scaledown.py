@@ -12,19 +12,22 @@ from conftest import Topo
 from test_edit import pids, pipeline, tell
 
 
-def counted(ctl: str, replicas: int, transport: str = "ipc") -> str:
+def counted(ctl: str, replicas: int, transport: str = "ipc", small: bool = False) -> str:
     """test_edit's pipeline, ``replicas`` workers, the tally counting each batch by worker;
-    the feed's link to the workers over ``transport``."""
+    the feed's link to the workers over ``transport`` (tcp: with ``small`` queues)."""
     text = pipeline(ctl).replace("replicas: 2", f"replicas: {replicas}")
     if transport != "ipc":
         text = text.replace("links: [feed.out -> worker.in,",
                             f"links: [{{from: feed.out, to: worker.in, transport: {transport}}},")
+        assert transport in text
+    if small or transport == "tcp":
         # small queues and kernel buffers: tcp's would take the whole batch at once, and the
-        # feed would be done dealing before the apply lands
+        # feed would be done dealing before the apply lands; a removed worker holds a few
+        # hundred tasks, done in a tenth of a second
         text = text.replace("out: PUSH\n", "out: {type: PUSH, options: {sndhwm: 100, sndbuf: 16384}}\n", 1)
         text = text.replace("sockets: {in: PULL, out: PUSH}",
                             "sockets: {in: {type: PULL, options: {rcvhwm: 100, rcvbuf: 16384}}, out: PUSH}")
-        assert text.count("16384") == 2 and transport in text, text
+        assert text.count("16384") == 2, text
     # each worker paced (0.3 ms of work a task: some 6 s for the batch), so that it still flows
     # when the apply lands
     text = text.replace("run: editnodes:relay,", "run: editnodes:relay, args: {pause: 0.0003},")
@@ -136,6 +139,64 @@ def test_a_feeder_that_also_binds_inproc_keeps_its_inproc_worker_and_stops_the_r
     seen = topo.wait_for_line(proc, r"tally +\| batch 2 has 3000 dup 0 ")
     by = dict(pair.split(":") for pair in seen[-1].split(" by ")[1].split())
     assert int(by.get(str(before["near"][0]), "0")) > 0, seen[-1]  # the inproc worker is still dealt to
+    result = topo.run("down", "edpipe")
+    assert result.code == 0, result.err
+    proc.communicate(timeout=30)
+
+
+def test_a_removed_worker_that_drained_and_waits_in_a_recv_for_ever_is_stopped_and_the_apply_ends(
+        topo: Topo) -> None:
+    """Its node calls ``recv`` without a timeout: the hand-over is made at that call (all it
+    was dealt is read), then the call waits for ever. It is stopped after the grace period
+    (nothing in flight to it), and the apply, which waits for its end, returns."""
+    ctl = str(topo.home / "ctl")
+    text = counted(ctl, 3, small=True).replace("run: editnodes:relay,", "run: editnodes:blocking_relay,")
+    assert "blocking_relay" in text
+    proc = topo.start("up", topo.file(text), "--grace", "1")
+    topo.wait_for_line(proc, r"all 5 node\(s\) ready")
+    before = pids(topo, "edpipe")
+    tell(ctl, "1 20000")  # (some 2 s of work: it flows when the apply lands)
+    result = topo.run("apply", topo.file(text.replace("replicas: 3", "replicas: 2"), "two.yaml"), timeout=60)
+    assert result.code == 0, result.out + result.err
+    tell(ctl, "2 300")
+    seen = topo.wait_for_line(proc, r"tally +\| batch 2 has 300 dup 0 ")
+    assert any("batch 1 has 20000 dup 0 " in ln for ln in seen), "".join(seen)
+    assert any("worker.2.in drained: it read all feed.out dealt it" in ln for ln in seen), "".join(seen)
+    assert any("stopping process worker.2 (worker.2): it drained, and its node has not returned within 1s"
+               in ln for ln in seen), "".join(seen)
+    assert set(pids(topo, "edpipe")) == {"feed", "worker.0", "worker.1", "tally"}
+    assert before["worker.0"] == pids(topo, "edpipe")["worker.0"]
+    result = topo.run("down", "edpipe")
+    assert result.code == 0, result.err
+    proc.communicate(timeout=30)
+
+
+@pytest.mark.parametrize("feed, worker, tasks", [("afeed", "relay", 20_000), ("feed", "arelay", 5_000)])
+def test_async_feeders_and_workers_are_handed_over_too(topo: Topo, feed: str, worker: str, tasks: int) -> None:
+    """An ``async def`` feed: its asyncio socket follows the new socket (its event loop
+    watches the new one's descriptor); an ``async def`` worker retires as a plain one."""
+    ctl = str(topo.home / "ctl")
+
+    def text(replicas: int) -> str:
+        out = counted(ctl, replicas, small=True).replace("run: editnodes:feed", f"run: editnodes:{feed}")
+        return out.replace("run: editnodes:relay,", f"run: editnodes:{worker},")
+
+    assert f"editnodes:{feed}\n" in text(3) and f"editnodes:{worker}," in text(3)
+    proc = topo.start("up", topo.file(text(3)))
+    topo.wait_for_line(proc, r"all 5 node\(s\) ready")
+    before = pids(topo, "edpipe")
+    tell(ctl, f"1 {tasks}")  # (some 2 s of work: an async worker's sleep is coarser)
+    result = topo.run("apply", topo.file(text(2), "two.yaml"))
+    assert result.code == 0, result.out + result.err
+    tell(ctl, "2 3000")
+    seen = topo.wait_for_line(proc, r"tally +\| batch 2 has 3000 dup 0 ")
+    last = [ln for ln in seen if "batch 1 has" in ln][-1]
+    assert f"batch 1 has {tasks} dup 0 " in last, "".join(seen)
+    by = dict(pair.split(":") for pair in last.split(" by ")[1].split())
+    assert int(by.get(str(before["worker.2"][0]), "0")) > 0, last
+    assert any("worker.2.in drained: it read all feed.out dealt it" in ln for ln in seen), "".join(seen)
+    assert not any("what was in flight to it is lost" in ln for ln in seen), "".join(seen)
+    assert pids(topo, "edpipe") == {n: before[n] for n in ("feed", "worker.0", "worker.1", "tally")}
     result = topo.run("down", "edpipe")
     assert result.code == 0, result.err
     proc.communicate(timeout=30)

@@ -39,8 +39,13 @@ once it has read the close, after all the rest) and nothing is readable; then it
 reports ``linked``, and its ``node.running`` turns false: the node returns, and what it
 sent is delivered as at any return.
 
-A node that does not use a socket in time (the supervisor withdraws the change), an async
-node, a socket that also binds inproc (libzmq's inproc peers never reconnect), or a pyzmq
+An async node's feeder is taken at a turn of its event loop (never inside pyzmq's asyncio
+machinery, which calls the socket's methods in the middle of its own work) when no send of
+the socket waits, and its asyncio socket follows the new socket (:func:`_follow`: its loop
+watches the new descriptor); an async removed peer retires as a plain one.
+
+A node that does not use a socket in time (the supervisor withdraws the change), a socket
+that also binds inproc (libzmq's inproc peers never reconnect), or a pyzmq
 whose sockets cannot be pointed elsewhere is answered ``done: false``,
 and the supervisor stops the removed peer as before. Options the node set on its socket
 itself are not carried over (the new socket has the file's); a node that is between two
@@ -50,6 +55,7 @@ message's rest go out as a message of its own.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import functools
 import os
@@ -117,6 +123,13 @@ class Release(_Hooked):
         self.owner = owner
         self.rebind = threading.Event()
         self._closed = threading.Event()
+        #: An async node's asyncio socket over the socket replaced (it follows it).
+        self.aio: Any = None
+
+    def ready(self) -> bool:
+        """Whether now is a time to take it: never while an async node's send waits on
+        the socket (its future would be left on the old one)."""
+        return self.aio is None or not self.aio._send_futures
 
     def make(self, sock: zmq.Socket[Any]) -> None:
         """In the node's thread, between two of its calls: a new socket takes the old one's
@@ -137,6 +150,8 @@ class Release(_Hooked):
         # shadow: it is closed below, never by the garbage collector)
         _Raw.__init__(sock, sock.context, shadow=new)
         _Raw.__init__(fresh, sock.context, shadow=old)
+        if self.aio is not None:
+            _follow(self.aio, sock)
         threading.Thread(target=self._close, args=(fresh,), name="topo:handover", daemon=True).start()
         owner.answer(self, True, "")
         self.rebind.wait(self.within)  # (set by rebind, by a stop, or the deadline: bound anyway)
@@ -258,10 +273,11 @@ class Handovers:
         if runner.ident is None or runner.finished or runner.node_sockets is None:
             self.answer(probe, False, "its node is not running")
             return
-        if runner.loop is not None:
-            self.answer(probe, False, "an async node (its sockets are asyncio's)")
-            return
         sock = runner.sockets[socket]
+        aio = runner.node_sockets.get(socket) if runner.loop is not None else None
+        if aio is not None and not all(hasattr(aio, a) for a in _AIO):
+            self.answer(probe, False, "an async node, and this pyzmq's asyncio sockets cannot follow a socket")
+            return
         if message.kind is Kind.RELEASE:
             if address not in runner.bound.get(socket, []) or not address.startswith(("ipc://", "tcp://")):
                 self.answer(probe, False, f"{instance}.{socket} does not bind {address}")
@@ -274,12 +290,18 @@ class Handovers:
                 self.answer(probe, False, "this pyzmq cannot move a socket")
                 return
             release = Release(ident, runner, socket, address, float(data.get("within", 10.0)), self)
+            release.aio = aio
             with self._lock:
                 self.active.append(release)
-            for other in runner.sockets.values():  # any of them: the node's thread is in none
-                for name in ("send", "recv", "poll"):
-                    release.hook(other, name, _release_hook(release, other, sock, name))
             release.at_running(functools.partial(_take, release, sock))  # (a node waiting in a Poller of its own)
+            if runner.loop is None:
+                for other in runner.sockets.values():  # any of them: the node's thread is in none
+                    for name in ("send", "recv", "poll"):
+                        release.hook(other, name, _release_hook(release, other, sock, name))
+            else:  # an async node: at a turn of its loop (its node awaits), never inside pyzmq's
+                # asyncio machinery, which calls these methods in the middle of its own work
+                with contextlib.suppress(RuntimeError):  # (a loop closed meanwhile: its node has ended)
+                    runner.loop.call_soon_threadsafe(_take_in_loop, release, sock, runner.loop)
         else:
             retire = Retire(ident, instance, socket, address, runner, self)
             with self._lock:
@@ -309,15 +331,38 @@ class Handovers:
 
 
 def _take(release: Release, target: zmq.Socket[Any]) -> None:
-    if release.take():
+    if release.ready() and release.take():
         release.make(target)
+
+
+def _take_in_loop(release: Release, target: zmq.Socket[Any], loop: Any) -> None:
+    """At a turn of an async node's loop: taken, or looked at again shortly while a send
+    of the socket waits (until the supervisor withdraws it: then it cannot be taken)."""
+    if release.ready():
+        _take(release, target)
+    elif release.waiting():
+        loop.call_later(LOOK_EVERY, _take_in_loop, release, target, loop)
+
+
+#: What an asyncio socket of pyzmq (25 to 27 at least) has that :func:`_follow` uses.
+_AIO = ("_shadow_sock", "_fd", "_send_futures", "_clear_io_state", "_init_io_state", "_current_loop")
+
+
+def _follow(aio: Any, shadow: zmq.Socket[Any]) -> None:
+    """An async node's asyncio socket points where its shadow (the socket replaced) now
+    does, and its event loop watches the new socket's descriptor instead of the old one's.
+    In the loop's own thread, no send of it waiting (:meth:`Release.ready`)."""
+    aio._clear_io_state()
+    _Raw.__init__(aio, shadow.context, shadow=shadow.underlying)
+    aio._fd = shadow.FD
+    if aio._current_loop is not None:
+        aio._init_io_state(aio._current_loop)
 
 
 def _release_hook(release: Release, sock: zmq.Socket[Any], target: zmq.Socket[Any],
                   method: str) -> Callable[..., Any]:
     def call(*args: Any, **kwargs: Any) -> Any:
-        if release.take():
-            release.make(target)
+        _take(release, target)
         return getattr(type(sock), method)(sock, *args, **kwargs)
     return call
 

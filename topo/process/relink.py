@@ -86,6 +86,10 @@ class Hooked:
             self._state = "taken"
             return True
 
+    def waiting(self) -> bool:
+        """Neither taken nor withdrawn yet."""
+        return self._state == "waiting"
+
     def withdraw(self) -> bool:
         with self._lock:
             if self._state != "waiting":

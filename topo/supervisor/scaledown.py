@@ -19,10 +19,12 @@ order libzmq loses nothing in):
    socket sent them, reconnect by themselves (their reconnect interval).
 
 Each step has a deadline: a feeder whose node neither uses one of its sockets nor asks
-``node.running`` within :data:`TAKE_WITHIN` seconds, an async node, a socket that also binds inproc (its inproc
-peers would not reconnect), leaves the removed instances stopped as before (what was in flight to them is lost: the output says so); a
-removed instance that has not retired within the grace period is stopped, and the feeder
-binds again once it has ended.
+``node.running`` within :data:`TAKE_WITHIN` seconds, or a socket that also binds inproc
+(its inproc peers would not reconnect), leaves the removed instances stopped as before
+(what was in flight to them is lost: the output says so); a removed instance that has not
+retired within the grace period is stopped, and the feeder binds again once it has ended;
+one that retired and whose process has not ended within the grace period since is
+stopped too (its node waits in a call nothing will end; nothing is lost by it).
 """
 
 from __future__ import annotations
@@ -57,6 +59,10 @@ class Worker:
     why: str = ""
     stopped: bool = False
     told: bool = False
+    #: When it was seen retired: its node then returns by itself, unless it waits in a
+    #: call that nothing will end (a ``recv`` without a timeout, its input gone).
+    retired_at: float | None = None
+    grace: float = 0.0
 
 
 @dataclass
@@ -118,6 +124,7 @@ def retiring(hs: list[Handover]) -> set[str]:
 def step(sup: Transitions, hs: list[Handover], now: float) -> bool:
     """Once per turn of the loop: commands sent, deadlines kept; True once all are over."""
     for h in hs:
+        _stop_stuck(sup, h, now)
         if h.over:
             continue
         feeder = sup.procs.get(h.feeder)
@@ -148,7 +155,26 @@ def step(sup: Transitions, hs: list[Handover], now: float) -> bool:
 
 
 def next_deadline(hs: list[Handover]) -> float:
-    return min((h.deadline for h in hs if not h.over), default=float("inf"))
+    return min([h.deadline for h in hs if not h.over]
+               + [w.retired_at + w.grace for h in hs for w in h.workers if w.retired_at is not None and not w.stopped],
+               default=float("inf"))
+
+
+def _stop_stuck(sup: Transitions, h: Handover, now: float) -> None:
+    """A removed worker that retired (it read all it was dealt) and whose process has not
+    ended within the grace period since is stopped: its node waits in a call nothing will
+    end. Nothing is lost by it; the apply would otherwise wait for its end for ever."""
+    for w in h.workers:
+        proc = sup.procs.get(w.process)
+        if not w.retired or w.stopped or proc is None or proc.ended:
+            continue
+        if w.retired_at is None:
+            w.retired_at, w.grace = now, sup.grace
+        elif now >= w.retired_at + w.grace:
+            w.stopped = True
+            sup.reporter.system(f"stopping process {w.process} ({w.instance}): it drained, and its node has not "
+                                f"returned within {w.grace:g}s (nothing was in flight to it)")
+            sup.stopping.replace(proc, "removed by topo apply")
 
 
 def _send(sup: Transitions, h: Handover, feeder: ProcState | None, now: float) -> None:
