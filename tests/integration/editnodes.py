@@ -17,6 +17,39 @@ def feed(node: Any) -> None:
                 out.send_string(f"{batch} {i} {count}")
 
 
+def feed_pairs(node: Any) -> None:
+    """:func:`feed`, each message in two frames (``BATCH I COUNT``, ``end``), with a look at
+    ``ctl`` between the two: a node that uses another socket in the middle of a message."""
+    import zmq
+
+    ctl, out = node.sockets["ctl"], node.sockets["out"]
+    while node.running:
+        if ctl.poll(100):
+            batch, count = ctl.recv_string().split()
+            for i in range(int(count)):
+                out.send_string(f"{batch} {i} {count}", zmq.SNDMORE)
+                ctl.poll(0)
+                out.send_string("end")
+
+
+def relay_pairs(node: Any) -> None:
+    """:func:`relay` of :func:`feed_pairs`' messages; one not of two frames ending ``end``
+    is said (``split message``) and not relayed."""
+    import time
+
+    inp, out = node.sockets["in"], node.sockets["out"]
+    pause = float(node.args.get("pause", 0))
+    while node.running:
+        if inp.poll(100):
+            frames = inp.recv_multipart()
+            if len(frames) != 2 or frames[1] != b"end":
+                print(f"split message {frames!r}", flush=True)
+                continue
+            out.send_string(f"{frames[0].decode()} {os.getpid()}")
+            if pause:
+                time.sleep(pause)
+
+
 def relay(node: Any) -> None:
     """``in`` to ``out``, each message with this process's pid after it (``args.pause``:
     seconds of work per message, a worker's pace)."""

@@ -200,3 +200,28 @@ def test_async_feeders_and_workers_are_handed_over_too(topo: Topo, feed: str, wo
     result = topo.run("down", "edpipe")
     assert result.code == 0, result.err
     proc.communicate(timeout=30)
+
+
+def test_a_feeder_between_two_frames_of_a_message_is_handed_over_only_at_its_end(topo: Topo) -> None:
+    """The feed looks at another socket between the two frames of each message: the
+    hand-over waits for the message's last frame, so no worker gets half a message."""
+    ctl = str(topo.home / "ctl")
+
+    def text(replicas: int) -> str:
+        out = counted(ctl, replicas, small=True).replace("run: editnodes:feed", "run: editnodes:feed_pairs")
+        return out.replace("run: editnodes:relay,", "run: editnodes:relay_pairs,")
+
+    assert "feed_pairs" in text(3) and "relay_pairs" in text(3)
+    proc = topo.start("up", topo.file(text(3)))
+    topo.wait_for_line(proc, r"all 5 node\(s\) ready")
+    tell(ctl, "1 20000")
+    result = topo.run("apply", topo.file(text(2), "two.yaml"))
+    assert result.code == 0, result.out + result.err
+    tell(ctl, "2 3000")
+    seen = topo.wait_for_line(proc, r"tally +\| batch 2 has 3000 dup 0 ")
+    assert not any("split message" in ln for ln in seen), "".join(seen)
+    assert any("batch 1 has 20000 dup 0 " in ln for ln in seen), "".join(seen)
+    assert any("worker.2.in drained: it read all feed.out dealt it" in ln for ln in seen), "".join(seen)
+    result = topo.run("down", "edpipe")
+    assert result.code == 0, result.err
+    proc.communicate(timeout=30)

@@ -48,9 +48,12 @@ A node that does not use a socket in time (the supervisor withdraws the change),
 that also binds inproc (libzmq's inproc peers never reconnect), or a pyzmq
 whose sockets cannot be pointed elsewhere is answered ``done: false``,
 and the supervisor stops the removed peer as before. Options the node set on its socket
-itself are not carried over (the new socket has the file's); a node that is between two
-frames of a multipart message on the PUSH while it uses another socket would have the
-message's rest go out as a message of its own.
+itself are not carried over (the new socket has the file's). It is never taken between
+two frames of a message the node sends on the PUSH, as far as its sends since the
+``release`` show; a node that has sent nothing on it since is taken at a call of its
+made :data:`QUIET` s after another with no send between (one that was between two frames
+when ``release`` came, and then spends that long in other calls before the last frame,
+would have the message's rest go out as a message of its own).
 """
 
 from __future__ import annotations
@@ -78,6 +81,10 @@ _Raw: Any = zmq.backend.Socket
 if TYPE_CHECKING:
     from topo.process.runner import Runner
 
+_SNDMORE = int(zmq.SNDMORE)
+#: Seconds between two calls of a feeder's node with no send on its socket between them
+#: after which it is taken for not being in the middle of a message (:meth:`Release.ready`).
+QUIET = 0.1
 #: How long a tcp port the old socket's listener still holds is tried again, at most, and
 #: how often (seconds): libzmq closes the listener in its own thread, after the close.
 REBIND_WITHIN = 2.0
@@ -125,11 +132,29 @@ class Release(_Hooked):
         self._closed = threading.Event()
         #: An async node's asyncio socket over the socket replaced (it follows it).
         self.aio: Any = None
+        #: The node's last send on the socket, since asked, was a frame with more to come;
+        #: the first of its other calls since its last send on it (:meth:`ready`).
+        self.mid_message = False
+        self.other_since: float | None = None
 
     def ready(self) -> bool:
-        """Whether now is a time to take it: never while an async node's send waits on
-        the socket (its future would be left on the old one)."""
-        return self.aio is None or not self.aio._send_futures
+        """Whether now is a time to take it, at a call that is not a send on the socket
+        (another socket's, ``node.running``, an async node's loop turn). Never while an async
+        node's send waits on the socket (its future would be left on the old one). In a
+        plain node, never between two frames of a message it sends on the socket (the
+        rest would go out as a message of its own); a node that has not sent on it since
+        ``release`` came may have been between two frames then (its send blocked, say), so
+        it is taken only at such a call :data:`QUIET` s after another with no send between
+        (a node waiting for input calls again and again; one that sends takes it at the end
+        of its next message)."""
+        if self.aio is not None:
+            return not self.aio._send_futures
+        if self.mid_message:
+            return False
+        now = time.monotonic()
+        if self.other_since is None:
+            self.other_since = now
+        return now - self.other_since >= QUIET
 
     def make(self, sock: zmq.Socket[Any]) -> None:
         """In the node's thread, between two of its calls: a new socket takes the old one's
@@ -361,6 +386,17 @@ def _follow(aio: Any, shadow: zmq.Socket[Any]) -> None:
 
 def _release_hook(release: Release, sock: zmq.Socket[Any], target: zmq.Socket[Any],
                   method: str) -> Callable[..., Any]:
+    if sock is target and method == "send":
+        def send(*args: Any, **kwargs: Any) -> Any:
+            # after the frame, and only at a message's end: a message is never cut in two
+            result = type(sock).send(sock, *args, **kwargs)
+            release.mid_message = bool(int(args[1] if len(args) > 1 else kwargs.get("flags", 0)) & _SNDMORE)
+            release.other_since = None
+            if not release.mid_message and release.take():
+                release.make(target)
+            return result
+        return send
+
     def call(*args: Any, **kwargs: Any) -> Any:
         _take(release, target)
         return getattr(type(sock), method)(sock, *args, **kwargs)
