@@ -58,6 +58,8 @@ Modules, in the order a run meets them:
   or disconnect in the thread that owns the socket, at its next send, recv or poll.
 - ``handover``: A scale-down without loss: a feeding PUSH moved to a new socket under its
   node's object, the old one closed once delivered; a removed worker drained, then ended.
+- ``aiofollow``: An async node's asyncio socket made to follow the socket it shadows when
+  a hand-over points that one at a new libzmq socket.
 - ``inject``: One message put into a node's receiving socket from outside, as a peer
   would (``topo send``, here or through an agent).
 - ``tapwire``: The tap sender's messages: a batch's copies packed in columns and unpacked,

@@ -4,56 +4,58 @@ stops dealing to its removed peers without dropping anything dealt to them.
 libzmq gives a bound PUSH no way to stop dealing to one of its peers but the end of that
 peer's connection, and each way of ending it loses what is in flight: the peer's
 ``zmq_disconnect`` drops what it has received and not read yet; the peer's end (a stop)
-drops that and what the binder still queues for it; ``zmq_unbind`` ends the listener and
-with it (they are its children in libzmq) the connections it accepted, at once: over tcp
-the last batch each engine held was lost (200 of 20,000 in the test). What loses nothing
-is a *close* made once the kernel holds nothing unread (below): libzmq then writes out what the socket queues for each peer,
-within its linger, and each peer keeps what it has received (the connecting side of a
-connection keeps its pipe when the other side ends it, to reconnect).
+drops that and what the binder still queues for it; ``zmq_unbind`` ends the listener and,
+at once, the connections it accepted (libzmq makes them its children): over tcp the last
+batch each engine held was lost (200 of 20,000 tasks in the test). What loses nothing is a
+*close* made once the kernel holds nothing unread (below): libzmq then writes out what the
+socket queues for each peer, within its linger, and each peer keeps what it has received
+(the connecting side of a connection keeps its pipe when the other side ends it, to
+reconnect).
 
 So the feeder's socket is replaced (:class:`Release`, asked by ``release``): at its
 node's next use of any of its sockets, or its next ``node.running`` (its own thread,
-between two of its calls, as :mod:`topo.process.relink` makes links), a new socket of the same type and options takes
-the old one's place *under the node's socket object* (pyzmq's ``Socket.__init__(shadow=
-...)`` points an object at a libzmq socket), so the node, its taps and its pollers go on
-with the same object. The old libzmq socket, with every connection and what it queues,
-is closed by a thread of its own once the kernel holds nothing unread on its connections,
-and the process keeps those connections open until each peer has read every byte
-(:mod:`topo.process.delivery`, as at a node's return). The node waits meanwhile, in that
-call, for ``rebind``: the supervisor sends it once every removed peer has retired
-(below), and the new socket binds every address the old one bound, as it bound them
-(:func:`topo.process.wiring.bind_again`: over ipc libzmq replaces the file, which the old
-listener, closed, no longer owns; over tcp the old listener was unbound at once, which
-frees its port and leaves the connections it accepted as they were, and the new socket
-binds the same port, a CURVE server again where the endpoint is secure). The peers kept, whose connections the old
-socket's close ended, keep what they received and reconnect by themselves, to the new
-socket; the node's call goes on, and its next message waits until one has.
+between two of its calls, as :mod:`topo.process.relink` makes links), a new socket of the
+same type and options takes the old one's place *under the node's socket object*
+(pyzmq's ``Socket.__init__(shadow=...)`` points an object at a libzmq socket), so the
+node, its taps and its pollers go on with the same object. The old libzmq socket, with
+every connection and what it queues, is closed by a thread of its own once the kernel
+holds nothing unread on its connections, and the process keeps those connections open
+until each peer has read every byte (:mod:`topo.process.delivery`, as at a node's
+return). The node waits meanwhile, in that call, for ``rebind``: the supervisor sends it
+once every removed peer has retired (below), and the new socket binds every address the
+old one bound, as it bound them (:func:`topo.process.wiring.bind_again`): over ipc the
+same file, which libzmq replaces (the old listener, closed, no longer owns it); over tcp
+the same port, once the old socket's close has let it go, a CURVE server again where the
+endpoint is secure. The peers kept, whose connections the old socket's close ended, keep
+what they received and reconnect by themselves, to the new socket; the node's call goes
+on, and its next message waits until one has.
+
+It is never taken between two frames of a message the node sends on the PUSH: right
+after a frame that ends a message, or at another of the node's calls made :data:`QUIET`
+s after one before it with no send between (a node that was between two frames when
+``release`` came sends its next frame long before; one that spends that long in other
+calls first would have the message's rest go out as a message of its own).
 
 The removed peer (:class:`Retire`, asked by ``retire``) goes on as it was: at each
 ``recv`` or ``poll`` of its socket, and each time its node asks ``node.running`` (in its
 own thread: a place between its calls, which a node waiting in a ``zmq.Poller`` of its
 own reaches too), it looks whether no connection of its process to the old address is
 left (the old socket closed, everything read; over tcp the engine closes its connection
-once it has read the close, after all the rest) and nothing is readable; then it disconnects
-(its pipe is empty: nothing is dropped, and it never reconnects, to the new socket),
-reports ``linked``, and its ``node.running`` turns false: the node returns, and what it
-sent is delivered as at any return.
+once it has read the close, after all the rest) and nothing is readable; then it
+disconnects (its pipe is empty: nothing is dropped, and it never reconnects, to the new
+socket), reports ``linked``, and its ``node.running`` turns false: the node returns, and
+what it sent is delivered as at any return.
 
 An async node's feeder is taken at a turn of its event loop (never inside pyzmq's asyncio
-machinery, which calls the socket's methods in the middle of its own work) when no send of
-the socket waits, and its asyncio socket follows the new socket (:func:`_follow`: its loop
-watches the new descriptor); an async removed peer retires as a plain one.
+machinery, which calls the socket's methods in the middle of its own work) when no send
+of the socket waits, and its asyncio socket follows the new socket (:func:`topo.process.aiofollow.follow`:
+its loop watches the new descriptor); an async removed peer retires as a plain one.
 
 A node that does not use a socket in time (the supervisor withdraws the change), a socket
-that also binds inproc (libzmq's inproc peers never reconnect), or a pyzmq
-whose sockets cannot be pointed elsewhere is answered ``done: false``,
-and the supervisor stops the removed peer as before. Options the node set on its socket
-itself are not carried over (the new socket has the file's). It is never taken between
-two frames of a message the node sends on the PUSH, as far as its sends since the
-``release`` show; a node that has sent nothing on it since is taken at a call of its
-made :data:`QUIET` s after another with no send between (one that was between two frames
-when ``release`` came, and then spends that long in other calls before the last frame,
-would have the message's rest go out as a message of its own).
+that also binds inproc (libzmq's inproc peers never reconnect), or a pyzmq whose sockets
+cannot be pointed elsewhere is answered ``done: false``, and the supervisor stops the
+removed peer as before. Options the node set on its socket itself are not carried over
+(the new socket has the file's).
 """
 
 from __future__ import annotations
@@ -68,6 +70,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import zmq
 
+from topo.process.aiofollow import can_follow, follow
 from topo.process.control import Kind, Message
 from topo.process.delivery import Deliveries, connections
 from topo.process.relink import Hooked
@@ -176,7 +179,7 @@ class Release(_Hooked):
         _Raw.__init__(sock, sock.context, shadow=new)
         _Raw.__init__(fresh, sock.context, shadow=old)
         if self.aio is not None:
-            _follow(self.aio, sock)
+            follow(self.aio, sock)
         threading.Thread(target=self._close, args=(fresh,), name="topo:handover", daemon=True).start()
         owner.answer(self, True, "")
         self.rebind.wait(self.within)  # (set by rebind, by a stop, or the deadline: bound anyway)
@@ -300,7 +303,7 @@ class Handovers:
             return
         sock = runner.sockets[socket]
         aio = runner.node_sockets.get(socket) if runner.loop is not None else None
-        if aio is not None and not all(hasattr(aio, a) for a in _AIO):
+        if aio is not None and not can_follow(aio):
             self.answer(probe, False, "an async node, and this pyzmq's asyncio sockets cannot follow a socket")
             return
         if message.kind is Kind.RELEASE:
@@ -309,7 +312,8 @@ class Handovers:
                 return
             planned = next(p for p in runner.inst.sockets if p.name == socket)
             if any(runner.rt.plan.endpoints[k].transport == INPROC for k in planned.binds):
-                self.answer(probe, False, f"{instance}.{socket} binds inproc too (its inproc peers cannot reconnect)")
+                self.answer(probe, False,
+                            f"{instance}.{socket} binds inproc too (its inproc peers cannot reconnect)")
                 return
             if not isinstance(sock, _Raw) or not hasattr(sock, "underlying"):
                 self.answer(probe, False, "this pyzmq cannot move a socket")
@@ -318,7 +322,7 @@ class Handovers:
             release.aio = aio
             with self._lock:
                 self.active.append(release)
-            release.at_running(functools.partial(_take, release, sock))  # (a node waiting in a Poller of its own)
+            release.at_running(functools.partial(_take, release, sock))  # (a node in a Poller of its own)
             if runner.loop is None:
                 for other in runner.sockets.values():  # any of them: the node's thread is in none
                     for name in ("send", "recv", "poll"):
@@ -367,21 +371,6 @@ def _take_in_loop(release: Release, target: zmq.Socket[Any], loop: Any) -> None:
         _take(release, target)
     elif release.waiting():
         loop.call_later(LOOK_EVERY, _take_in_loop, release, target, loop)
-
-
-#: What an asyncio socket of pyzmq (25 to 27 at least) has that :func:`_follow` uses.
-_AIO = ("_shadow_sock", "_fd", "_send_futures", "_clear_io_state", "_init_io_state", "_current_loop")
-
-
-def _follow(aio: Any, shadow: zmq.Socket[Any]) -> None:
-    """An async node's asyncio socket points where its shadow (the socket replaced) now
-    does, and its event loop watches the new socket's descriptor instead of the old one's.
-    In the loop's own thread, no send of it waiting (:meth:`Release.ready`)."""
-    aio._clear_io_state()
-    _Raw.__init__(aio, shadow.context, shadow=shadow.underlying)
-    aio._fd = shadow.FD
-    if aio._current_loop is not None:
-        aio._init_io_state(aio._current_loop)
 
 
 def _release_hook(release: Release, sock: zmq.Socket[Any], target: zmq.Socket[Any],
