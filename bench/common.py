@@ -60,17 +60,54 @@ def cpu_now() -> float:
     return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
+class _Watchdog:
+    """One thread for every trial of a benchmark: stops the supervisor of the trial that
+    runs past its deadline. A thread started per trial would be timed with topo's side
+    (``Thread.start`` waits for the new thread's first turn), and the baseline has none."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.lock = threading.Lock()
+        self.wake = threading.Event()  # (never set: its waits are the thread's sleep)
+        self.current: tuple[Any, float] | None = None
+        threading.Thread(target=self._run, name="bench-watchdog", daemon=True).start()
+
+    def _run(self) -> None:
+        import time
+
+        while True:
+            with self.lock:
+                current = self.current
+            if current is None:
+                self.wake.wait(1.0)  # (a trial's deadline is a minute away: a second late is fine)
+            elif time.monotonic() >= current[1]:
+                current[0].request_stop(1, "benchmark timeout")
+                with self.lock:
+                    if self.current is current:
+                        self.current = None
+            else:
+                self.wake.wait(min(1.0, current[1] - time.monotonic()))
+
+
+_watchdog: _Watchdog | None = None
+
+
 def run_bounded(sup: Any, timeout: float) -> Any:
     """``sup.run()`` of an in-process supervisor, stopped if it runs past ``timeout``
     seconds (a benchmark trial that hangs ends as a failed run, not a hung benchmark)."""
-    import threading
+    import time
 
-    watchdog = threading.Timer(timeout, lambda: sup.request_stop(1, "benchmark timeout"))
-    watchdog.start()
+    global _watchdog
+    if _watchdog is None:
+        _watchdog = _Watchdog()
+    with _watchdog.lock:
+        _watchdog.current = (sup, time.monotonic() + timeout)  # (seen within a second: not woken)
     try:
         return sup.run()
     finally:
-        watchdog.cancel()
+        with _watchdog.lock:
+            _watchdog.current = None
 
 
 def interleave(i: int, topo_trial: Callable[[], object], baseline_trial: Callable[[], object]) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import select
 import subprocess
 import time
 from typing import Any
@@ -51,11 +52,21 @@ def os_fork_child_own_session(node: Any) -> None:
     daemon does): the group's end does not reach it (docs/running.md, "Limits"), and it
     keeps every descriptor the node process had, its control connection to the supervisor
     included. The test kills it; it ends by itself after 120 s in any case."""
+    left_r, left_w = os.pipe()
     pid = os.fork()
     if pid == 0:
+        os.close(left_r)
         os.setsid()
+        os.write(left_w, b"x")  # out of the group now: what kills the group misses it
+        os.close(left_w)
         time.sleep(120)
         os._exit(0)
+    os.close(left_w)
+    # not before the child has left the group: a test that kills the node at once would
+    # otherwise have the group's end take the child too (seen in CI on a loaded machine)
+    ready, _, _ = select.select([left_r], [], [], 30)
+    assert ready and os.read(left_r, 1) == b"x", "the forked child did not leave the group within 30 s"
+    os.close(left_r)
     print(f"pids {os.getpid()} {pid}", flush=True)
     _idle(node)
 
