@@ -55,7 +55,7 @@ class Runner(threading.Thread):
         #: What its ``node.running`` asks besides the flag, in the node's thread: a removed
         #: node whether it has drained, a feeder's socket to be replaced (both topo apply's).
         self.asks: tuple[Callable[[], None], ...] = ()
-        #: Its node's ``Node``, once made (given the retire question only when asked: :meth:`retiring`).
+        #: Its node's ``Node``, once made (given topo apply's questions only when asked: :meth:`ask`).
         self.node: Node | None = None
         #: Set as the node's last act, whether it ran or not; the runtime waits on this.
         self.finished = False
