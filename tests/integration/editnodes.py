@@ -65,14 +65,21 @@ def relay(node: Any) -> None:
 
 
 def blocking_relay(node: Any) -> None:
-    """As :func:`relay`, waiting in ``recv`` without a timeout and never asking
-    ``node.running`` (its input gone, it waits for ever: only a stop ends it)."""
+    """As :func:`relay`, never asking ``node.running``: it loops on a ``recv`` with a 0.1 s
+    timeout for ever (its input gone, only a stop ends it)."""
     import time
 
+    import zmq
+
     inp, out = node.sockets["in"], node.sockets["out"]
+    inp.setsockopt(zmq.RCVTIMEO, 100)
     pause = float(node.args.get("pause", 0))
     while True:
-        out.send_string(f"{inp.recv_string()} {os.getpid()}")
+        try:
+            task = inp.recv_string()
+        except zmq.Again:
+            continue
+        out.send_string(f"{task} {os.getpid()}")
         if pause:
             time.sleep(pause)
 

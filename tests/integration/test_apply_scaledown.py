@@ -144,11 +144,12 @@ def test_a_feeder_that_also_binds_inproc_keeps_its_inproc_worker_and_stops_the_r
     proc.communicate(timeout=30)
 
 
-def test_a_removed_worker_that_drained_and_waits_in_a_recv_for_ever_is_stopped_and_the_apply_ends(
+def test_a_removed_worker_that_drained_and_loops_on_a_recv_for_ever_is_stopped_and_the_apply_ends(
         topo: Topo) -> None:
-    """Its node calls ``recv`` without a timeout: the hand-over is made at that call (all it
-    was dealt is read), then the call waits for ever. It is stopped after the grace period
-    (nothing in flight to it), and the apply, which waits for its end, returns."""
+    """Its node never asks ``node.running``: it loops on a ``recv`` with a timeout. It
+    retires at one of those calls (all it was dealt is read), and its loop goes on for
+    ever. It is stopped after the grace period (nothing in flight to it), and the apply,
+    which waits for its end, returns."""
     ctl = str(topo.home / "ctl")
     text = counted(ctl, 3, small=True).replace("run: editnodes:relay,", "run: editnodes:blocking_relay,")
     assert "blocking_relay" in text
