@@ -153,7 +153,7 @@ def test_a_removed_worker_that_drained_and_loops_on_a_recv_for_ever_is_stopped_a
     ctl = str(topo.home / "ctl")
     text = counted(ctl, 3, small=True).replace("run: editnodes:relay,", "run: editnodes:blocking_relay,")
     assert "blocking_relay" in text
-    proc = topo.start("up", topo.file(text), "--grace", "1")
+    proc = topo.start("up", topo.file(text), "--grace", "3")  # (time to drain its share, loaded)
     topo.wait_for_line(proc, r"all 5 node\(s\) ready")
     before = pids(topo, "edpipe")
     tell(ctl, "1 20000")  # (some 2 s of work: it flows when the apply lands)
@@ -163,7 +163,7 @@ def test_a_removed_worker_that_drained_and_loops_on_a_recv_for_ever_is_stopped_a
     seen = topo.wait_for_line(proc, r"tally +\| batch 2 has 300 dup 0 ")
     assert any("batch 1 has 20000 dup 0 " in ln for ln in seen), "".join(seen)
     assert any("worker.2.in drained: it read all feed.out dealt it" in ln for ln in seen), "".join(seen)
-    assert any("stopping process worker.2 (worker.2): it drained, and its node has not returned within 1s"
+    assert any("stopping process worker.2 (worker.2): it drained, and its node has not returned within 3s"
                in ln for ln in seen), "".join(seen)
     assert set(pids(topo, "edpipe")) == {"feed", "worker.0", "worker.1", "tally"}
     assert before["worker.0"] == pids(topo, "edpipe")["worker.0"]
