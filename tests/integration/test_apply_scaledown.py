@@ -22,8 +22,8 @@ def counted(ctl: str, replicas: int, transport: str = "ipc", small: bool = False
         assert transport in text
     if small or transport == "tcp":
         # small queues and kernel buffers: tcp's would take the whole batch at once, and the
-        # feed would be done dealing before the apply lands; a removed worker holds a few
-        # hundred tasks, done in a tenth of a second
+        # feed would be done dealing before the apply lands (a removed worker still holds
+        # a thousand tasks or so: the kernel doubles the buffer sizes asked for)
         text = text.replace("out: PUSH\n", "out: {type: PUSH, options: {sndhwm: 100, sndbuf: 16384}}\n", 1)
         text = text.replace("sockets: {in: PULL, out: PUSH}",
                             "sockets: {in: {type: PULL, options: {rcvhwm: 100, rcvbuf: 16384}}, out: PUSH}")
