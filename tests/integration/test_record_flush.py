@@ -96,3 +96,47 @@ def test_the_agent_keeps_its_way_up_open_until_the_supervisor_read_its_flushed(t
     copies = [f for f in got if f[1] == b"c"]
     assert len(copies) == count + 2 and copies[-1][4] == b"end", f"{count + 2 - len(copies)} of {count + 2} lost"
     assert out.strip() == "confirmed"
+
+
+def test_the_agent_s_end_waits_for_a_process_s_last_copies_that_are_slow_to_come(tmp_path: Path) -> None:
+    """Copies still on their way from a process when the agent's end begins (a process
+    slow to send its last ones, or an agent not given the CPU for a while) are not the
+    supervisor's stall: before, a second without a copy to send made the end give the
+    supervisor up and say FLUSHED with them unsent."""
+    slow = AGENT_END.replace(
+        "for n in range(int(sys.argv[3])):",
+        "import threading\n"
+        "def rest():\n"
+        "    time.sleep(1.5)  # the process's last copies come late (the condition, not a wait)\n"
+        "    for n in range(int(sys.argv[3]) // 2, int(sys.argv[3])):\n"
+        "        push.send_multipart([b'record:out', b'src', b'out', b'2', b'0', b'%d' % n, b'x' * 200])\n"
+        "    push.send_multipart([b'record:out', b'src', b'end', b'77', b'0'])\n"
+        "    push.close(linger=-1)\n"
+        "for n in range(int(sys.argv[3]) // 2):")
+    slow = slow.replace('push.send_multipart([b"record:out", b"src", b"end", b"77", b"0"])\npush.close(linger=-1)\n',
+                        "threading.Thread(target=rest).start()\n")
+    assert "def rest" in slow and slow.count("b\"end\"") == 0, slow
+    ctx: zmq.Context[Any] = zmq.Context()
+    router = ctx.socket(zmq.ROUTER)
+    port = router.bind_to_random_port("tcp://127.0.0.1")
+    count = 200
+    agent = subprocess.Popen([sys.executable, "-c", slow, f"tcp://127.0.0.1:{port}", str(tmp_path), str(count)],
+                             stdout=subprocess.PIPE, text=True)
+    got: list[list[bytes]] = []
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not (got and got[-1][1] == recordways.FLUSHED):
+            if router.poll(100):
+                frames = router.recv_multipart()
+                got.append(frames)
+                if frames[1] == recordways.FLUSHED:
+                    router.send_multipart([frames[0], recordways.FLUSHED])
+        out, _ = agent.communicate(timeout=15)
+    finally:
+        agent.kill()
+        agent.wait()
+        ctx.destroy(linger=0)
+    copies = [f for f in got if f[1] == b"c"]
+    assert len(copies) == count + 2 and copies[-1][4] == b"end", f"{count + 2 - len(copies)} of {count + 2} lost"
+    assert out.strip() == "confirmed"
+

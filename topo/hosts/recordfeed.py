@@ -130,12 +130,15 @@ class RecordFeed:
     def flush(self, up: zmq.Socket[Any], credits: Any, deadline: float) -> None:
         """At the agent's end (its processes have ended): what they sent goes up, up to
         each recorded tap's ``end``, before ``deadline`` or until :data:`FLUSH_STALL`
-        seconds pass with none gone (the supervisor is gone: an orphan does not wait for
-        it); ``credits()`` reads the supervisor's grants meanwhile. Then the word that all
+        seconds pass in which the supervisor let none go (no credit, or the way up full:
+        it is gone, and an orphan does not wait for it); ``credits()`` reads the supervisor's grants meanwhile. Then the word that all
         went (:data:`FLUSHED`), which the supervisor's end waits for."""
         progress = time.monotonic()
         while time.monotonic() < min(deadline, progress + FLUSH_STALL):
-            if self.relay(up):
+            if self.relay(up) or (self.credit > 0 and self.held is None):
+                # sent, or nothing held up by the supervisor: the stall counts only while it
+                # is (a process's last copies slow to come, or this agent not given the CPU
+                # for a second, gave the supervisor up with copies unsent: CI, loaded)
                 progress = time.monotonic()
             if self.held is None and not self.open and not self.pull.poll(0):
                 break
