@@ -64,7 +64,7 @@ def relay(node: Any) -> None:
                 time.sleep(pause)
 
 
-def blocking_relay(node: Any) -> None:
+def endless_relay(node: Any) -> None:
     """As :func:`relay`, never asking ``node.running``: it loops on a ``recv`` with a 0.1 s
     timeout for ever (its input gone, only a stop ends it)."""
     import time

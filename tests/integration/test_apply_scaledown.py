@@ -151,8 +151,8 @@ def test_a_removed_worker_that_drained_and_loops_on_a_recv_for_ever_is_stopped_a
     ever. It is stopped after the grace period (nothing in flight to it), and the apply,
     which waits for its end, returns."""
     ctl = str(topo.home / "ctl")
-    text = counted(ctl, 3, small=True).replace("run: editnodes:relay,", "run: editnodes:blocking_relay,")
-    assert "blocking_relay" in text
+    text = counted(ctl, 3, small=True).replace("run: editnodes:relay,", "run: editnodes:endless_relay,")
+    assert "endless_relay" in text
     proc = topo.start("up", topo.file(text), "--grace", "3")  # (time to drain its share, loaded)
     topo.wait_for_line(proc, r"all 5 node\(s\) ready")
     before = pids(topo, "edpipe")

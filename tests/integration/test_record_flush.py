@@ -55,6 +55,18 @@ os._exit(0)
 """
 
 
+def read_until_flushed(router: zmq.Socket[Any], got: list[list[bytes]], within: float) -> None:
+    """What the supervisor does at an agent's end: reads its copies into ``got`` until its
+    FLUSHED, answered (or ``within`` seconds)."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline and not (got and got[-1][1] == recordways.FLUSHED):
+        if router.poll(100):
+            frames = router.recv_multipart()
+            got.append(frames)
+            if frames[1] == recordways.FLUSHED:
+                router.send_multipart([frames[0], recordways.FLUSHED])
+
+
 def test_the_agent_keeps_its_way_up_open_until_the_supervisor_read_its_flushed(tmp_path: Path) -> None:
     """The agent's end: once ZeroMQ has handed its last copies on, its context ends at once
     and the agent exits; a supervisor whose ROUTER was behind (its pipe full, so not
@@ -81,13 +93,7 @@ def test_the_agent_keeps_its_way_up_open_until_the_supervisor_read_its_flushed(t
                 agent.wait(0.005)
             except subprocess.TimeoutExpired:
                 pass
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and not (got and got[-1][1] == recordways.FLUSHED):
-            if router.poll(100):
-                frames = router.recv_multipart()
-                got.append(frames)
-                if frames[1] == recordways.FLUSHED:
-                    router.send_multipart([frames[0], recordways.FLUSHED])
+        read_until_flushed(router, got, 10)
         out, _ = agent.communicate(timeout=15)
     finally:
         agent.kill()
@@ -124,13 +130,7 @@ def test_the_agent_s_end_waits_for_a_process_s_last_copies_that_are_slow_to_come
                              stdout=subprocess.PIPE, text=True)
     got: list[list[bytes]] = []
     try:
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and not (got and got[-1][1] == recordways.FLUSHED):
-            if router.poll(100):
-                frames = router.recv_multipart()
-                got.append(frames)
-                if frames[1] == recordways.FLUSHED:
-                    router.send_multipart([frames[0], recordways.FLUSHED])
+        read_until_flushed(router, got, 20)
         out, _ = agent.communicate(timeout=15)
     finally:
         agent.kill()

@@ -124,11 +124,9 @@ class Release(_Hooked):
     """A feeder's socket replaced by a new one, bound at the same address once the removed
     peers have let it go; the old one closed once delivered."""
 
-    def __init__(self, ident: str, runner: Runner, socket: str, address: str, within: float,
-                 owner: Handovers) -> None:
+    def __init__(self, ident: str, runner: Runner, socket: str, within: float, owner: Handovers) -> None:
         super().__init__(ident, runner.inst.name, socket, runner)
         self.runner: Runner = runner
-        self.address = address
         self.within = within
         self.owner = owner
         self.rebind = threading.Event()
@@ -163,7 +161,7 @@ class Release(_Hooked):
         """In the node's thread, between two of its calls: a new socket takes the old one's
         place under the node's socket object; the old one, with every connection and what
         it queues, is closed by a thread of its own once its peers have read all it holds;
-        the node waits here for ``rebind``, then the new socket binds the address."""
+        the node waits here for ``rebind``, then the new socket binds what the old one did."""
         self.unhook()
         owner, runner = self.owner, self.runner
         planned = next(p for p in runner.inst.sockets if p.name == self.socket)
@@ -318,7 +316,7 @@ class Handovers:
             if not isinstance(sock, _Raw) or not hasattr(sock, "underlying"):
                 self.answer(probe, False, "this pyzmq cannot move a socket")
                 return
-            release = Release(ident, runner, socket, address, float(data.get("within", 10.0)), self)
+            release = Release(ident, runner, socket, float(data.get("within", 10.0)), self)
             release.aio = aio
             with self._lock:
                 self.active.append(release)
@@ -368,7 +366,8 @@ def _take_in_loop(release: Release, target: zmq.Socket[Any], loop: Any) -> None:
     """At a turn of an async node's loop: taken, or looked at again shortly while a send
     of the socket waits (until the supervisor withdraws it: then it cannot be taken)."""
     if release.ready():
-        _take(release, target)
+        if release.take():
+            release.make(target)
     elif release.waiting():
         loop.call_later(LOOK_EVERY, _take_in_loop, release, target, loop)
 

@@ -59,10 +59,9 @@ class Worker:
     why: str = ""
     stopped: bool = False
     told: bool = False
-    #: When it was seen retired: its node then returns by itself, unless it waits in a
-    #: call that nothing will end (a ``recv`` without a timeout, its input gone).
-    retired_at: float | None = None
-    grace: float = 0.0
+    #: Once seen retired, when it is stopped if its process has not ended by then: its
+    #: node returns by itself, unless it waits in a call that nothing will end.
+    stop_by: float | None = None
 
 
 @dataclass
@@ -156,7 +155,7 @@ def step(sup: Transitions, hs: list[Handover], now: float) -> bool:
 
 def next_deadline(hs: list[Handover]) -> float:
     return min([h.deadline for h in hs if not h.over]
-               + [w.retired_at + w.grace for h in hs for w in h.workers if w.retired_at is not None and not w.stopped],
+               + [w.stop_by for h in hs for w in h.workers if w.stop_by is not None and not w.stopped],
                default=float("inf"))
 
 
@@ -168,12 +167,12 @@ def _stop_stuck(sup: Transitions, h: Handover, now: float) -> None:
         proc = sup.procs.get(w.process)
         if not w.retired or w.stopped or proc is None or proc.ended:
             continue
-        if w.retired_at is None:
-            w.retired_at, w.grace = now, sup.grace
-        elif now >= w.retired_at + w.grace:
+        if w.stop_by is None:
+            w.stop_by = now + sup.grace
+        elif now >= w.stop_by:
             w.stopped = True
             sup.reporter.system(f"stopping process {w.process} ({w.instance}): it drained, and its node has not "
-                                f"returned within {w.grace:g}s (nothing was in flight to it)")
+                                f"returned within {sup.grace:g}s (nothing was in flight to it)")
             sup.stopping.replace(proc, "removed by topo apply")
 
 
