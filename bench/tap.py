@@ -111,12 +111,13 @@ def main() -> int:
     parser.add_argument("--transports", default="inproc,ipc", help="comma-separated subset of inproc,ipc")
     parser.add_argument("--no-write", action="store_true", help="do not update docs/benchmarks.md nor the JSON results")
     parser.add_argument("--results", metavar="DIR", help="write tap.json here instead of docs/img/")
+    parser.add_argument("--messages", type=int, help="messages per trial (default 100,000, quick 30,000)")
     args = parser.parse_args()
     rounds = args.rounds if args.rounds is not None else (3 if args.quick else 9)
     transports = [t for t in args.transports.split(",") if t]
     if any(t not in ("inproc", "ipc") for t in transports):
         parser.error(f"unknown transport in {args.transports!r}")
-    n = 30_000 if args.quick else 100_000
+    n = args.messages or (30_000 if args.quick else 100_000)
     test = Test("push", "PUSH→PULL 64 B", "thr", "push", 64, n)
     begun = time.perf_counter()
     progress = progress_printer()

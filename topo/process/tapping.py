@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping
 import zmq
 
 from topo.process import tap as taps
+from topo.process.alarm import Alarm
 from topo.process.delivery import Deliveries
 from topo.process.recordack import ask
 from topo.process.tapway import LEASE, RECORD_RECONNECT_MS, TapWay
@@ -51,8 +52,9 @@ __all__ = ["LEASE", "RECORD_PREFIX", "RECORD_RECONNECT_MS", "Tapping"]
 RECORD_PREFIX = "record:"
 #: Seconds between two turns of the sender while copies flow: it takes them in batches.
 BATCH = 0.002
-#: Seconds between two looks at a PUSH found full (its reader behind).
-FULL_RETRY = 0.001
+#: Seconds between two looks at a PUSH found full (its reader behind), at most: the
+#: sender sleeps until libzmq says it has room (:mod:`topo.process.alarm` says why).
+FULL_RETRY = 0.05
 #: Seconds a plain tap's reader may take no copy at its process's end before the copies
 #: left are counted as missed and the process goes on ending without it.
 END_STALL = 2.0
@@ -72,7 +74,7 @@ class Tapping:
         self._sockets_of = sockets_of
         self._entries: dict[tuple[str, str], TapWay] = {}
         self._lock = threading.Lock()
-        self._wake = threading.Event()
+        self._wake = Alarm()
         self._thread: threading.Thread | None = None
         self._say = say
         self._finish_by: float | None = None
@@ -161,9 +163,11 @@ class Tapping:
                 entries = list(self._entries.items())
             if self._finish_by is not None:
                 self._last_turn(ctx, [e for _, e in entries])
+                self._wake.close()
                 return
             now = time.monotonic()
-            busy = full = False
+            busy = False
+            full: list[zmq.Socket[Any]] = []  # the PUSHes of ways whose reader is behind
             for key, entry in entries:
                 if now >= entry.lease_until:
                     entry.close()
@@ -182,12 +186,12 @@ class Tapping:
                     self._attach(ctx, entry)
                     if entry.sock is None:
                         continue
-                if entry.full and not entry.writable():
-                    full = True
-                    continue
-                busy = entry.forward() or busy
-                full = full or entry.full
-            self._wake.wait(self._pause([e for _, e in entries], busy, full))
+                if not (entry.full and not entry.writable()):
+                    busy = entry.forward() or busy
+                if entry.full and entry.push is not None:
+                    full.append(entry.push)
+            pause = self._pause([e for _, e in entries], busy, bool(full))
+            self._wake.wait(pause, full if pause == FULL_RETRY else ())
             self._wake.clear()
 
     def _pause(self, entries: list[TapWay], busy: bool, full: bool) -> float:
@@ -202,7 +206,7 @@ class Tapping:
         for entry in entries:
             entry.tap.notify = self._wake.set
         if full:
-            return FULL_RETRY  # copies wait in their tap for the PUSH to have room
+            return FULL_RETRY  # copies wait in their tap for the PUSH to have room (or a word)
         if any(entry.holding for entry in entries):
             return 0.0  # queued before its tap's notify was back: not waited for
         return IDLE
@@ -241,20 +245,20 @@ class Tapping:
                     if record.stalled or time.monotonic() - progress > record.stall:  # as long as the node waited
                         record.stalled = True  # a recorder that stalls is not waited for
                         break
-                    self._wake.wait(FULL_RETRY)
+                    self._room(entry, min(self._finish_by, progress + record.stall))
                     continue
                 if entry.forward():
                     progress = time.monotonic()
             entry.drop_queued()
             while not record.stalled and not entry.writable() \
                     and time.monotonic() < min(self._finish_by, progress + record.stall):
-                self._wake.wait(FULL_RETRY)  # the last word waits for room, as the copies did
+                self._room(entry, min(self._finish_by, progress + record.stall))  # the last word waits, as the copies did
             entry.end_ns = time.time_ns()
             while not entry.send_marker(END, entry.end_ns):  # behind the last copies, which may fill the PUSH
                 if record.stalled or time.monotonic() >= self._finish_by:
                     entry.end_ns = 0  # not sent: nothing for the reader to confirm
                     break
-                self._wake.wait(FULL_RETRY)
+                self._room(entry, self._finish_by)
         for entry in entries:  # (a tap whose lease is over has no reader left to tell)
             if entry.record is None and entry.push is not None and not entry.ended \
                     and time.monotonic() < entry.lease_until:
@@ -290,7 +294,7 @@ class Tapping:
         stall_until = time.monotonic() + END_STALL
         while entry.holding and time.monotonic() < min(self._finish_by, stall_until):
             if entry.full and not entry.writable():
-                self._wake.wait(FULL_RETRY)
+                self._room(entry, min(self._finish_by, stall_until))
             elif entry.forward():
                 stall_until = time.monotonic() + END_STALL
         entry.drop_queued()
@@ -298,8 +302,14 @@ class Tapping:
         while not entry.send_marker(END, end_ns):  # behind the last copies, which may fill the PUSH
             if time.monotonic() >= min(self._finish_by, stall_until):
                 return
-            self._wake.wait(FULL_RETRY)
+            self._room(entry, min(self._finish_by, stall_until))
         entry.end_ns = end_ns
+
+    def _room(self, entry: TapWay, until: float) -> None:
+        """Until ``entry``'s PUSH may send again (its reader took some), a word for this
+        thread, or ``until`` (at most :data:`FULL_RETRY` seconds: the caller looks again)."""
+        assert entry.push is not None
+        self._wake.wait(max(0.0, min(FULL_RETRY, until - time.monotonic())), [entry.push])
 
 
 def _recorded(record: Recording | None, instances: Mapping[str, Any]) -> list[tuple[str, str]]:
