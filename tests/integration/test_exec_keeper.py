@@ -3,15 +3,18 @@ lives, Python only to end the groups its owner left, however it died."""
 
 from __future__ import annotations
 
+import fcntl
 import os
+import struct
 import subprocess
 import sys
+import termios
 import textwrap
 
 import psutil
 
 from conftest import wait_until
-from topo.supervisor.keeper import Keeper
+from topo.supervisor.keeper import READ_EVERY, Keeper
 
 
 def _gone(pid: int) -> bool:
@@ -32,11 +35,13 @@ def test_the_keeper_waits_as_a_shell_holding_only_its_pipe_and_exits_at_close() 
         # its arguments: /proc shows none for a moment)
         wait_until(lambda: psutil.Process(pid).cmdline() != [], 10, "the keeper's exec to complete")
         assert psutil.Process(pid).cmdline()[:2] == ["/bin/sh", "-c"]  # no interpreter started for it
-        # nothing but its pipe, /dev/null and stderr, once the shell runs (while it starts,
-        # its loader opens its libraries for a moment)
+        # nothing but its two pipes (life, groups) and stderr, once the shell runs (while it
+        # starts, its loader opens its libraries for a moment)
         wait_until(lambda: {int(fd) for fd in os.listdir(f"/proc/{pid}/fd")} == {0, 1, 2}, 10,
                    "the keeper to hold only fds 0, 1 and 2")
         assert os.readlink(f"/proc/{pid}/fd/0").startswith("pipe:")
+        assert os.readlink(f"/proc/{pid}/fd/1").startswith("pipe:")
+        assert os.readlink(f"/proc/{pid}/fd/0") != os.readlink(f"/proc/{pid}/fd/1")
         assert os.getsid(pid) == pid  # a session of its own: a terminal's Ctrl-C does not reach it
         os.close(go_write)
         assert os.read(go_read, 1) == b""  # nobody else holds the write end
@@ -50,25 +55,29 @@ def test_the_keeper_waits_as_a_shell_holding_only_its_pipe_and_exits_at_close() 
 
 OWNER = textwrap.dedent("""\
     import os, signal, subprocess, sys
-    from topo.supervisor.keeper import Keeper
+    from topo.supervisor.keeper import READ_EVERY, Keeper
 
     keeper = Keeper(grace=float(sys.argv[1]))
     progs = [subprocess.Popen(["sh", "-c", script], stdout=subprocess.PIPE, start_new_session=True)
-             for script in sys.argv[2:]]
+             for script in sys.argv[3:]]
     for prog in progs:
         keeper.add(prog.pid)
+    for fake in range(int(sys.argv[2])):  # groups told and ended after them: more lines than it reads at once
+        keeper.add(4_000_000 + fake)
+        keeper.remove(4_000_000 + fake)
     print(" ".join(f"{p.pid} {p.stdout.readline().decode().strip()}" for p in progs), flush=True)
     keeper.remove(progs[0].pid)  # ended, as far as the keeper knows: left alone
     os.kill(os.getpid(), signal.SIGKILL)
     """)
 
 
-def _owner_dies(grace: float, *scripts: str) -> list[int]:
+def _owner_dies(grace: float, *scripts: str, noise: int = 0) -> list[int]:
     """An owner that starts its keeper and ``sh -c SCRIPT`` for each script (each in a group
-    of its own), tells the keeper the first has ended, and is SIGKILLed: each program's pid
-    and the pid its script printed."""
-    owner = subprocess.run([sys.executable, "-c", OWNER, str(grace), *scripts], stdout=subprocess.PIPE, text=True,
-                           timeout=30)
+    of its own), tells the keeper of ``noise`` more groups started and ended, tells it the
+    first program has ended, and is SIGKILLed: each program's pid and the pid its script
+    printed."""
+    owner = subprocess.run([sys.executable, "-c", OWNER, str(grace), str(noise), *scripts], stdout=subprocess.PIPE,
+                           text=True, timeout=30)
     assert owner.returncode == -9, owner.stdout
     return [int(word) for word in owner.stdout.split()]
 
@@ -89,3 +98,50 @@ def test_the_groups_left_end_when_their_owner_is_killed() -> None:
 def test_a_program_that_ignores_sigterm_is_killed_after_the_grace_period() -> None:
     _removed, _child, leader, child = _owner_dies(0.5, "echo 0", "trap '' TERM; sleep 1000 & echo $!; wait")
     wait_until(lambda: _gone(leader) and _gone(child), 10, "the program that ignores SIGTERM to be killed")
+
+
+def test_groups_told_before_many_more_lines_end_with_their_owner() -> None:
+    """The keeper reads its groups pipe when told (every READ_EVERY lines) and at its end:
+    groups it read in a batch long before, and lines it had not read yet, both count."""
+    lines = 2 * 700
+    assert lines > 2 * READ_EVERY and lines % READ_EVERY  # batches read, and a rest unread at the death
+    removed, removed_child, leader, child = _owner_dies(5.0, "sleep 1000 & echo $!; wait", "sleep 1000 & echo $!; wait",
+                                                       noise=lines // 2)
+    try:
+        wait_until(lambda: _gone(leader) and _gone(child), 10, "the program and what it forked to end")
+        assert not _gone(removed) and not _gone(removed_child)
+    finally:
+        for pid in (removed_child, removed):
+            try:
+                os.kill(pid, 9)
+            except ProcessLookupError:
+                pass
+
+
+def _unread(fd: int) -> int:
+    return struct.unpack("i", fcntl.ioctl(fd, termios.FIONREAD, b"\0" * 4))[0]
+
+
+def test_the_keeper_sleeps_while_it_is_told_of_groups_and_reads_them_when_told_to() -> None:
+    """A program's start costs its supervisor a write, and its keeper nothing: woken at each
+    line, the shell took a fifth of a short run's time on the cores the programs start on."""
+    keeper = Keeper(grace=1.0)
+    try:
+        keeper.add(999_999)
+        pid = keeper.pid
+        assert pid is not None and keeper._pipe is not None
+        for group in range(100):
+            keeper.add(3_000_000 + group)
+        written = len(b"+999999\n") + 100 * len(b"+3000000\n")
+        # asleep on its life pipe (its stdin), every line still in its groups pipe
+        wait_until(lambda: psutil.Process(pid).status() == psutil.STATUS_SLEEPING
+                   and os.readlink(f"/proc/{pid}/fd/0").startswith("pipe:")
+                   and psutil.Process(pid).cmdline()[:2] == ["/bin/sh", "-c"], 10, "the keeper's shell to wait")
+        assert _unread(keeper._pipe) == written
+        for group in range(READ_EVERY - 101):
+            keeper.add(3_100_000 + group)
+        wait_until(lambda: keeper._pipe is not None and _unread(keeper._pipe) == 0, 10,
+                   f"the keeper to read its {READ_EVERY} lines once told to")
+    finally:
+        keeper.close(timeout=10.0)
+    wait_until(lambda: not psutil.pid_exists(pid), 10, "the keeper to exit and be reaped")

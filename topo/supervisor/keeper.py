@@ -19,11 +19,20 @@ The keeper is started at the first program's start, in a session of its own (Ctr
 a closed terminal do not reach it), in two parts, so that what every run pays is small:
 
 - what waits, for as long as the run lasts, is a POSIX shell loop (:data:`RESIDENT`,
-  ``/bin/sh -c``): it keeps the set of groups from the ``+PGID``/``-PGID`` lines it
-  reads, and at the end of file exits if the set is empty. A ``python`` started for the
+  ``/bin/sh -c``): it keeps the set of groups from the ``+PGID``/``-PGID`` lines of its
+  *groups pipe*, and at the end of file of its *life pipe* (its stdin) reads what is
+  left of the groups pipe and exits if the set is empty. A ``python`` started for the
   keeper took some 12 ms of CPU per run, as much as the 16 programs of a run took to
   start, on the cores they start on; a shell takes well under 1 ms. (A fork of the
   supervisor cost as much again: copying its page tables, then its pages as it writes.)
+- the groups are not read as they come: the shell sleeps on its life pipe, and reads the
+  groups pipe only when told how many lines to take there (every :data:`READ_EVERY`
+  lines, so that the pipe never fills) or at the end. Woken at each line, it slowed a
+  short run by a tenth (16 programs started and ended: 32 wake-ups of a shell that reads
+  its line a byte at a time, on the cores the programs start on; ``bench/exec.py``, the
+  whole run against 16 bare starts: 1.77x, 1.66x since). A line is in the pipe the moment
+  the program is started, read or not: it is what the keeper knows when its supervisor
+  dies.
 - only when groups are left, the supervisor having died, it replaces itself (``exec``)
   with ``python -I -S`` of this very file with the grace period and the groups as arguments
   (:func:`keep`): SIGTERM to each group, up to the grace period for their leaders (each
@@ -46,17 +55,29 @@ if TYPE_CHECKING:
 #: How long the keeper waits for the programs' leaders after SIGTERM when told nothing.
 DEFAULT_GRACE = 5.0
 
+#: How many lines the supervisor writes to the groups pipe before it tells the keeper to
+#: read them: a pipe holds 64 KiB, some 6,000 lines, so the writer never waits for it.
+READ_EVERY = 500
+
 #: The keeper's resident part: ``$1`` the Python to end the groups with, ``$2`` this
-#: file, ``$3`` the grace period. A line that is not ``+N``/``-N`` is ignored.
+#: file, ``$3`` the grace period. Its stdin (the life pipe) says how many lines to read
+#: from the groups pipe, its fd 1 (a shell names descriptors of one digit only, and
+#: ``Popen`` places only 0, 1 and 2: the keeper writes nothing); a line that is not
+#: ``+N``/``-N`` is ignored.
 RESIDENT = r"""
 trap '' INT HUP TERM
 groups=
-while IFS= read -r line; do
-  case $line in
-    +[0-9]*) groups="$groups ${line#+}" ;;
-    -[0-9]*) left=; for g in $groups; do [ "$g" = "${line#-}" ] || left="$left $g"; done; groups=$left ;;
+take() {
+  case $1 in
+    +[0-9]*) groups="$groups ${1#+}" ;;
+    -[0-9]*) left=; for g in $groups; do [ "$g" = "${1#-}" ] || left="$left $g"; done; groups=$left ;;
   esac
+}
+while IFS= read -r n; do
+  case $n in ''|*[!0-9]*) continue ;; esac
+  while [ "$n" -gt 0 ] && IFS= read -r line <&1; do take "$line"; n=$((n - 1)); done
 done
+while IFS= read -r line <&1; do take "$line"; done
 [ -z "$groups" ] || exec "$1" -I -S "$2" "$3" $groups
 """
 
@@ -67,7 +88,9 @@ class Keeper:
     def __init__(self, grace: float = DEFAULT_GRACE) -> None:
         self.grace = grace
         self._proc: subprocess.Popen[bytes] | None = None
-        self._pipe: int | None = None  # the write end; the keeper reads the other
+        self._pipe: int | None = None  # the groups pipe's write end; the keeper reads the other
+        self._life: int | None = None  # the life pipe's write end (the keeper's stdin)
+        self._unread = 0  # lines written to the groups pipe the keeper was not told to read
 
     @property
     def pid(self) -> int | None:
@@ -78,18 +101,21 @@ class Keeper:
         if self._pipe is None:
             import subprocess  # (not in the keeper's Python part: it starts on little)
 
-            read, self._pipe = os.pipe()
+            life_read, life = os.pipe()
+            groups_read, groups = os.pipe()
             try:
                 self._proc = subprocess.Popen(
                     ["/bin/sh", "-c", RESIDENT, "topo-keeper", sys.executable, os.path.abspath(__file__),
                      f"{self.grace:g}"],
-                    stdin=read, stdout=subprocess.DEVNULL, close_fds=True, start_new_session=True)
+                    stdin=life_read, stdout=groups_read, close_fds=True, start_new_session=True)
             except OSError:
-                os.close(self._pipe)
-                self._pipe = None
+                os.close(life)
+                os.close(groups)
                 raise
             finally:
-                os.close(read)
+                os.close(life_read)
+                os.close(groups_read)
+            self._pipe, self._life, self._unread = groups, life, 0
             _batch(self._proc.pid)
         return self._pipe
 
@@ -107,6 +133,10 @@ class Keeper:
         fd = self._started()
         try:
             os.write(fd, line.encode())  # (far shorter than PIPE_BUF: written whole)
+            self._unread += 1
+            if self._unread >= READ_EVERY and self._life is not None:
+                os.write(self._life, f"{self._unread}\n".encode())
+                self._unread = 0
         except OSError:
             pass  # gone (killed by someone): nothing more it can do for us
 
@@ -117,9 +147,11 @@ class Keeper:
         Its end is not awaited here (on a busy machine, the shell's turn to run can be
         most of the end of a short run): a thread reaps it, and kills it if it has not
         exited within ``timeout``."""
-        proc, fd, self._proc, self._pipe = self._proc, self._pipe, None, None
-        if fd is not None:
-            os.close(fd)
+        proc, fds, self._proc = self._proc, (self._pipe, self._life), None
+        self._pipe = self._life = None
+        for fd in fds:  # the groups first: the keeper reads them to their end once its life ends
+            if fd is not None:
+                os.close(fd)
         if proc is not None and proc.poll() is None:
             # a thread of the lowest level: ``threading.Thread.start`` waits for the new
             # thread to run (its turn on a busy machine), a fifth of a short run's end
