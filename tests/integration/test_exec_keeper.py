@@ -119,7 +119,7 @@ def test_groups_told_before_many_more_lines_end_with_their_owner() -> None:
 
 
 def _unread(fd: int) -> int:
-    return struct.unpack("i", fcntl.ioctl(fd, termios.FIONREAD, b"\0" * 4))[0]
+    return int(struct.unpack("i", fcntl.ioctl(fd, termios.FIONREAD, b"\0" * 4))[0])
 
 
 def test_the_keeper_sleeps_while_it_is_told_of_groups_and_reads_them_when_told_to() -> None:
