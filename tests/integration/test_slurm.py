@@ -122,8 +122,9 @@ def test_the_pipeline_spreads_over_the_allocation_and_every_task_is_counted(topo
     cluster.wait_no_jobs(15)
 
 
-@pytest.mark.parametrize("how", ["scancel", "kill -9 topo up"])
-def test_scancel_or_a_killed_topo_up_leaves_nothing_on_any_node(topo: Topo, cluster: Cluster, how: str) -> None:
+@pytest.mark.parametrize("how", ["scancel", "kill -9 topo up", "Ctrl-C"])
+def test_scancel_ctrl_c_or_a_killed_topo_up_leaves_nothing_on_any_node(topo: Topo, cluster: Cluster,
+                                                                       how: str) -> None:
     proc = salloc_up(topo, cluster, topo.file(FOREVER))
     topo.wait_for_line(proc, r"show@n2 +\| received tick")
     assert len(left_on_nodes(cluster)) >= 4  # two steps, an agent in each, their node processes
@@ -134,12 +135,14 @@ def test_scancel_or_a_killed_topo_up_leaves_nothing_on_any_node(topo: Topo, clus
     else:
         up = next(p for p in psutil.Process(proc.pid).children(recursive=True)
                   if "up" in p.cmdline() and "topo" in p.cmdline())
-        up.send_signal(signal.SIGKILL)
+        up.send_signal(signal.SIGKILL if how.startswith("kill") else signal.SIGINT)
     wait_until(lambda: left_on_nodes(cluster) == [], 15, f"every process on the nodes to end after {how}")
     assert time.monotonic() - started < 8
     out, err = proc.communicate(timeout=30)
     if how == "scancel":
         assert "CANCELLED" in out and "stopping show" in out, out + err
+    if how == "Ctrl-C":
+        assert "stopped: Ctrl-C" in out and "(exit 130)" in out and re.search(r"show +stopped", out), out + err
     cluster.wait_no_jobs(15)
 
 
