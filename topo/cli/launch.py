@@ -13,6 +13,7 @@ import signal
 import sys
 import time
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any, TextIO, cast
@@ -52,6 +53,10 @@ class TerminalReporter:
     def hold_until(self) -> float | None:
         """Until when the supervisor may leave output unread: the terminal is behind."""
         return self.terminal.hold_until() if self.terminal is not None else None
+
+    def batch(self) -> AbstractContextManager[None]:
+        """Lines shown inside reach the log files together (one read of a node's pipe)."""
+        return self.logs.batch()
 
     def output(self, name: str, line: str, err: bool) -> None:
         self.logs.write(name, line, err)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from typing import TYPE_CHECKING, Any
 
 from topo.process.capture import MAX_LINE
@@ -125,9 +126,13 @@ def open_program_pipes(default: str) -> tuple[ChildOutput, tuple[int, int]]:
 class Pipes:
     """The pipes of every local process, polled in the supervisor's loop."""
 
-    def __init__(self, poller: zmq.Poller, show: Show) -> None:
+    def __init__(self, poller: zmq.Poller, show: Show,
+                 batch: Callable[[], AbstractContextManager[None]] | None = None) -> None:
+        """``batch``: the lines of one read (or drain) are shown inside it (the reporter's
+        log files write them together: :meth:`topo.supervisor.output.LogFiles.batch`)."""
         self._poller = poller
         self._show = show
+        self._batch = batch or nullcontext
         self._by_proc: dict[str, ChildOutput] = {}
         self._by_fd: dict[int, ChildOutput] = {}
         self._held = False
@@ -149,14 +154,17 @@ class Pipes:
 
     def read(self, fd: int) -> None:
         output = self._by_fd[fd]
-        if not output.read(fd, self._show):  # end of file: nothing more will come
+        with self._batch():
+            more = output.read(fd, self._show)
+        if not more:  # end of file: nothing more will come
             self._forget(fd)
 
     def drain(self, proc: str) -> None:
         """Shows what ``proc`` wrote so far: before anything is said of its nodes' end."""
         output = self._by_proc.get(proc)
         if output is not None:
-            output.drain(self._show)
+            with self._batch():
+                output.drain(self._show)
 
     def close(self, proc: str) -> None:
         """``proc`` ended: everything it wrote is shown, its pipes closed."""
@@ -165,7 +173,8 @@ class Pipes:
             return
         for fd in output.fds:
             self._forget(fd)
-        output.close(self._show)
+        with self._batch():
+            output.close(self._show)
 
     def close_all(self) -> None:
         for proc in list(self._by_proc):

@@ -97,7 +97,7 @@ class Supervisor(ExecRules):
                                    prestarted=prestarted.procs if prestarted else None, hosts=hosts,
                                    keys=prestarted.keys if prestarted else None, record=record)
         #: Local processes' output, read from their pipes (topo.supervisor.pipes).
-        self.pipes = Pipes(self._poller, reporter.output)
+        self.pipes = Pipes(self._poller, reporter.output, batch=getattr(reporter, "batch", None))
         self.stopping = Stopping(self.procs, self.nodes, self.processes, reporter.system, grace=grace,
                                  external=external)
         self._told: dict[str, tuple[str, int]] = {}

@@ -265,6 +265,21 @@ def test_lines_are_visible_before_close(tmp_path: Path) -> None:
     logs.close()
 
 
+def test_the_lines_of_a_batch_reach_the_file_together_at_its_outermost_end(tmp_path: Path) -> None:
+    """One read of a node's pipe is one batch: its lines cost one write to the file, not one each."""
+    logs = LogFiles(tmp_path)
+    with logs.batch():
+        logs.write("a", "one")
+        with logs.batch():
+            logs.write("a", "two")
+            logs.write("b", "other")
+        assert read_log(tmp_path, None) == []  # (a run's `topo logs -f` sees them a read later)
+    assert read_log(tmp_path, None) == [("a", "one"), ("a", "two"), ("b", "other")]
+    logs.write("a", "after")  # outside a batch: in the file at once
+    assert read_log(tmp_path, "a")[-1] == ("a", "after")
+    logs.close()
+
+
 def test_embedded_newline_becomes_two_records(tmp_path: Path) -> None:
     logs = LogFiles(tmp_path)
     logs.write("a", "one\ntwo")
