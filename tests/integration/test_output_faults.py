@@ -13,6 +13,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
@@ -107,6 +108,34 @@ def test_outcome_json_records_an_internal_error_as_such(home: Path) -> None:
     outcome = json.loads(path.read_text())
     assert outcome["code"] == 70
     assert "reporter bug" in outcome["reason"]
+
+
+class _Anything:
+    """A reporter that keeps the lines and answers any other name with a function that does
+    nothing (as bench/exec.py's does)."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def output(self, name: str, line: str, err: bool) -> None:
+        self.lines.append(f"{name} | {line}")
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return lambda *args, **kwargs: None
+
+
+def test_a_reporter_that_answers_any_name_is_not_taken_for_one_that_batches(home: Path) -> None:
+    """Before: its ``batch`` (a function returning None) was used as a context manager at
+    the first read of a pipe: a TypeError ended the run as an internal error."""
+    (home / "f.yaml").write_text("topology: any\nnodes:\n  s: {run: outnodes:bigout, args: {lines: 3}}\n")
+    plan = make_plan(load(str(home / "f.yaml")))
+    reporter = _Anything()
+    outcome = Supervisor(plan, reporter, ready_timeout=30, grace=2,  # type: ignore[arg-type]
+                         sys_path=(str(HERE), str(ROOT))).run()
+    assert outcome.code == 0, outcome.reason
+    assert reporter.lines[-1] == "s | LAST LINE" and len(reporter.lines) == 4, reporter.lines
 
 
 def test_half_a_million_lines_are_all_shown_and_the_node_returned(topo: Topo) -> None:

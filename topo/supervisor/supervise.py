@@ -97,7 +97,10 @@ class Supervisor(ExecRules):
                                    prestarted=prestarted.procs if prestarted else None, hosts=hosts,
                                    keys=prestarted.keys if prestarted else None, record=record)
         #: Local processes' output, read from their pipes (topo.supervisor.pipes).
-        self.pipes = Pipes(self._poller, reporter.output, batch=getattr(reporter, "batch", None))
+        # (the class says whether it has one: a reporter whose __getattr__ answers any name
+        # would give a batch that is no context manager)
+        batch = getattr(reporter, "batch") if callable(getattr(type(reporter), "batch", None)) else None
+        self.pipes = Pipes(self._poller, reporter.output, batch=batch)
         self.stopping = Stopping(self.procs, self.nodes, self.processes, reporter.system, grace=grace,
                                  external=external)
         self._told: dict[str, tuple[str, int]] = {}
