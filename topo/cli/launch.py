@@ -210,6 +210,8 @@ def _up(file: str | Sources, signals: StopSignals, *, ready_timeout: float, grac
         rd.write_info(pid=os.getpid(), started=rundir.create_time(), file=str(Path(plan.file).resolve()),
                       **rundir.overlays_info(plan.overlays), starting=True)
         sys_path = default_sys_path(plan.file, plan.python_path)
+        if recorder is not None:  # first: the processes' gates wait for it, its start runs beside theirs
+            recorder.start(plan.file)
         # the processes start before the supervisor and what it imports (zmq, psutil) exist:
         # their start-up runs alongside the rest of this one's (topo.supervisor.prestart)
         early = prestart(plan, rd, ready_timeout=ready_timeout, grace=grace, sys_path=sys_path,
@@ -236,7 +238,7 @@ def _up(file: str | Sources, signals: StopSignals, *, ready_timeout: float, grac
         if recorder is not None:
             for note in recorder.notes():
                 reporter.system(note)
-            recorder.start(plan.file, reporter.system)
+            recorder.tell(reporter.system)
         supervisor = Supervisor(plan, reporter, ready_timeout=ready_timeout, grace=grace,
                                 sys_path=sys_path, run_dir=rd, prestarted=early, hosts=Hosts, record=spec)
         if status is not None:  # shown until every node is ready, then the log files only

@@ -80,7 +80,9 @@ class RunRecorder:
             raise UsageError(f"--record {output}: {err.strerror or err}") from None
         self.spec: Recording | None = None
         self.proc: subprocess.Popen[bytes] | None = None
-        self._say: Callable[[str], None] = lambda text: None
+        self._say: Callable[[str], None] | None = None
+        self._unsaid: list[str] = []  # what it had to say before it was told where (tell)
+        self._lock = threading.Lock()
         self._watcher: threading.Thread | None = None
         self._done: dict[str, Any] | None = None
         self._ending = False
@@ -98,11 +100,14 @@ class RunRecorder:
         """What ``topo up`` says first: what is recorded where."""
         return [f"recording {len(self.pairs)} socket(s) to {self.shown}"]
 
-    def start(self, topology_file: str, say: Callable[[str], None]) -> None:
+    def start(self, topology_file: str, say: Callable[[str], None] | None = None) -> None:
         """The recorder process, and the thread that hears it; ``say``: a line on the run's
-        output (thread-safe)."""
+        output (thread-safe), or :meth:`tell` later. ``topo up`` starts it before the
+        node processes: they wait for it (what they record is part of their gate), and its
+        own start (an interpreter, zmq, mcap: some 100 ms) then runs beside theirs."""
         assert self.spec is not None and self._fd is not None
-        self._say = say
+        if say is not None:
+            self.tell(say)
         topo_dir = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
         self.proc = subprocess.Popen([sys.executable, "-c", _ENTRY, str(self._fd), topo_dir],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, pass_fds=(self._fd,),
@@ -131,9 +136,24 @@ class RunRecorder:
                 self._done = said["done"]
         code = self.proc.wait()
         if self._done is None and not self._ending:
-            self._say(f"the recorder ended before the run ({spawn.describe_exit(code)}): {self.shown} holds "
-                      "what it wrote up to its last chunk; the nodes no longer wait for it (their copies "
-                      "are dropped after a few seconds)")
+            self._said(f"the recorder ended before the run ({spawn.describe_exit(code)}): {self.shown} holds "
+                       "what it wrote up to its last chunk; the nodes no longer wait for it (their copies "
+                       "are dropped after a few seconds)")
+
+    def tell(self, say: Callable[[str], None]) -> None:
+        """Where what the recorder has to say goes from now on (what it said before, first)."""
+        with self._lock:
+            self._say, unsaid, self._unsaid = say, self._unsaid, []
+        for text in unsaid:
+            say(text)
+
+    def _said(self, text: str) -> None:
+        with self._lock:
+            say = self._say
+            if say is None:
+                self._unsaid.append(text)
+                return
+        say(text)
 
     def finish(self, timeout: float = FINISH_TIMEOUT) -> list[str]:
         """The run is over: the recorder reads what is still coming, writes the summary and
