@@ -3,6 +3,7 @@ full PUSH ends when the reader makes room or the alarm rings, not on a timer."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from typing import Any, Iterator
@@ -45,16 +46,13 @@ def _wait_until_polling(alarm: Alarm, deadline: float) -> None:
         time.sleep(0.001)
 
 
-def test_a_wait_with_a_full_push_ends_when_its_reader_makes_room(pair: tuple[zmq.Socket[Any], zmq.Socket[Any]]) -> None:
-    push, pull = pair
-    alarm = Alarm()
+@contextlib.contextmanager
+def _waiting(alarm: Alarm, push: zmq.Socket[Any]) -> Iterator[threading.Event]:
+    """A thread in ``alarm.wait(30 s, [push])`` (its poll begun); the event: its wait ended."""
     done = threading.Event()
-    took: list[float] = []
 
     def waiter() -> None:
-        begun = time.monotonic()
         alarm.wait(30.0, [push])
-        took.append(time.monotonic() - begun)
         done.set()
 
     thread = threading.Thread(target=waiter, daemon=True)
@@ -62,32 +60,29 @@ def test_a_wait_with_a_full_push_ends_when_its_reader_makes_room(pair: tuple[zmq
     try:
         _wait_until_polling(alarm, time.monotonic() + 10)
         assert not done.is_set()
-        while pull.poll(0):  # the reader takes everything: the PUSH is below its low-water mark
-            pull.recv()
-        assert done.wait(10.0), "the wait did not end when the PUSH had room again"
-        assert took[0] < 10.0
-        assert push.getsockopt(zmq.EVENTS) & zmq.POLLOUT
+        yield done
     finally:
         alarm.set()
         thread.join(10.0)
         alarm.close()
+
+
+def test_a_wait_with_a_full_push_ends_when_its_reader_makes_room(pair: tuple[zmq.Socket[Any], zmq.Socket[Any]]) -> None:
+    push, pull = pair
+    with _waiting(Alarm(), push) as done:
+        while pull.poll(0):  # the reader takes everything: the PUSH is below its low-water mark
+            pull.recv()
+        assert done.wait(10.0), "the wait did not end when the PUSH had room again (30 s)"
+        assert int(push.getsockopt(zmq.EVENTS)) & zmq.POLLOUT
 
 
 def test_a_wait_with_a_full_push_ends_when_the_alarm_is_set(pair: tuple[zmq.Socket[Any], zmq.Socket[Any]]) -> None:
     push, _ = pair
     alarm = Alarm()
-    done = threading.Event()
-    thread = threading.Thread(target=lambda: (alarm.wait(30.0, [push]), done.set()), daemon=True)
-    thread.start()
-    try:
-        _wait_until_polling(alarm, time.monotonic() + 10)
+    with _waiting(alarm, push) as done:
         alarm.set()
-        assert done.wait(10.0), "set() did not wake a waiter polling its sockets"
+        assert done.wait(10.0), "set() did not wake a waiter polling its sockets (30 s)"
         assert not alarm.is_set()  # consumed by the wait: a loop of waits does not spin
-    finally:
-        alarm.set()
-        thread.join(10.0)
-        alarm.close()
 
 
 def test_a_set_before_the_wait_ends_it_at_once_and_once(pair: tuple[zmq.Socket[Any], zmq.Socket[Any]]) -> None:

@@ -12,6 +12,7 @@ import termios
 import textwrap
 
 import psutil
+import pytest
 
 from conftest import wait_until
 from topo.supervisor.keeper import READ_EVERY, Keeper
@@ -82,8 +83,14 @@ def _owner_dies(grace: float, *scripts: str, noise: int = 0) -> list[int]:
     return [int(word) for word in owner.stdout.split()]
 
 
-def test_the_groups_left_end_when_their_owner_is_killed() -> None:
-    removed, removed_child, leader, child = _owner_dies(5.0, "sleep 1000 & echo $!; wait", "sleep 1000 & echo $!; wait")
+@pytest.mark.parametrize("noise", [0, 700])
+def test_the_groups_left_end_when_their_owner_is_killed(noise: int) -> None:
+    """noise: groups told of (and ended) after the programs' own: the keeper reads its
+    groups pipe when told to (every READ_EVERY lines) and at its end; groups it read in a
+    batch long before, and lines it had not read yet, both count."""
+    assert not noise or (2 * noise > 2 * READ_EVERY and 2 * noise % READ_EVERY)  # batches read, and a rest
+    removed, removed_child, leader, child = _owner_dies(5.0, "sleep 1000 & echo $!; wait", "sleep 1000 & echo $!; wait",
+                                                       noise=noise)
     try:
         wait_until(lambda: _gone(leader) and _gone(child), 10, "the program and what it forked to end")
         assert not _gone(removed) and not _gone(removed_child)  # a group said to have ended is not touched
@@ -98,24 +105,6 @@ def test_the_groups_left_end_when_their_owner_is_killed() -> None:
 def test_a_program_that_ignores_sigterm_is_killed_after_the_grace_period() -> None:
     _removed, _child, leader, child = _owner_dies(0.5, "echo 0", "trap '' TERM; sleep 1000 & echo $!; wait")
     wait_until(lambda: _gone(leader) and _gone(child), 10, "the program that ignores SIGTERM to be killed")
-
-
-def test_groups_told_before_many_more_lines_end_with_their_owner() -> None:
-    """The keeper reads its groups pipe when told (every READ_EVERY lines) and at its end:
-    groups it read in a batch long before, and lines it had not read yet, both count."""
-    lines = 2 * 700
-    assert lines > 2 * READ_EVERY and lines % READ_EVERY  # batches read, and a rest unread at the death
-    removed, removed_child, leader, child = _owner_dies(5.0, "sleep 1000 & echo $!; wait", "sleep 1000 & echo $!; wait",
-                                                       noise=lines // 2)
-    try:
-        wait_until(lambda: _gone(leader) and _gone(child), 10, "the program and what it forked to end")
-        assert not _gone(removed) and not _gone(removed_child)
-    finally:
-        for pid in (removed_child, removed):
-            try:
-                os.kill(pid, 9)
-            except ProcessLookupError:
-                pass
 
 
 def _unread(fd: int) -> int:

@@ -132,7 +132,7 @@ def test_a_reporter_that_answers_any_name_is_not_taken_for_one_that_batches(home
     (home / "f.yaml").write_text("topology: any\nnodes:\n  s: {run: outnodes:bigout, args: {lines: 3}}\n")
     plan = make_plan(load(str(home / "f.yaml")))
     reporter = _Anything()
-    outcome = Supervisor(plan, reporter, ready_timeout=30, grace=2,  # type: ignore[arg-type]
+    outcome = Supervisor(plan, reporter, ready_timeout=30, grace=2,
                          sys_path=(str(HERE), str(ROOT))).run()
     assert outcome.code == 0, outcome.reason
     assert reporter.lines[-1] == "s | LAST LINE" and len(reporter.lines) == 4, reporter.lines
