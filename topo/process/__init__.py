@@ -48,6 +48,8 @@ Modules, in the order a run meets them:
 - ``tapping``: Taps put on and taken off at the supervisor's word, on a lease; one thread
   sends their copies to the requester; the taps of ``topo up --record`` from each node's
   first instruction.
+- ``alarm``: The taps' sender thread's wake-up, waited on together with full PUSHes' room
+  (``zmq_poll``), so it never looks at them again and again beside the node's threads.
 - ``tapway``: One tap's way to its reader: its copies taken off the tap's queue and sent in
   batches, what a full reader refuses kept in that bounded queue, what is lost counted.
 - ``taprecord``: A recording's tap: the node waits for room rather than lose a copy,
