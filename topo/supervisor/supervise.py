@@ -21,6 +21,7 @@ import queue
 import signal
 import threading
 import time
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -100,6 +101,7 @@ class Supervisor(ExecRules):
         # (the class says whether it has one: a reporter whose __getattr__ answers any name
         # would give a batch that is no context manager)
         batch = getattr(reporter, "batch") if callable(getattr(type(reporter), "batch", None)) else None
+        self._batch: Callable[[], AbstractContextManager[None]] = batch or nullcontext
         self.pipes = Pipes(self._poller, reporter.output, batch=batch)
         self.stopping = Stopping(self.procs, self.nodes, self.processes, reporter.system, grace=grace,
                                  external=external)
@@ -229,23 +231,25 @@ class Supervisor(ExecRules):
             self.edits.settle()
             timeout = min(self._next_deadline(), self.pipes.hold_for(self.reporter),
                           self.edits.applier.next_deadline()) - time.monotonic()
-            for sock, _ in self._poller.poll(max(0, int(timeout * 1000)) + 1):
-                if sock is events:
-                    self._drain(events, limit=READ_BATCH)
-                elif sock is commands:
-                    self._drain(commands, routed=True, limit=READ_BATCH)
-                elif sock is control:
-                    self._control(control)
-                elif sock == self._wake_r:
-                    os.read(self._wake_r, 256)
-                elif self.signals.owns(sock):
-                    for name, notice in self.signals.read(sock):
-                        self._notice(name, notice)
-                elif self.pipes.owns(sock):
-                    self.pipes.read(sock)
-                elif self.processes.owns(sock):
-                    for seen in self.processes.read(sock):
-                        self._seen(seen)
+            ready = self._poller.poll(max(0, int(timeout * 1000)) + 1)
+            with self._batch():  # the lines of one turn reach the log files together
+                for sock, _ in ready:
+                    if sock is events:
+                        self._drain(events, limit=READ_BATCH)
+                    elif sock is commands:
+                        self._drain(commands, routed=True, limit=READ_BATCH)
+                    elif sock is control:
+                        self._control(control)
+                    elif sock == self._wake_r:
+                        os.read(self._wake_r, 256)
+                    elif self.signals.owns(sock):
+                        for name, notice in self.signals.read(sock):
+                            self._notice(name, notice)
+                    elif self.pipes.owns(sock):
+                        self.pipes.read(sock)
+                    elif self.processes.owns(sock):
+                        for seen in self.processes.read(sock):
+                            self._seen(seen)
         self._drain(events)
         self._notify_changes()
         self.edits.settle()
