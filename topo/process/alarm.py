@@ -6,10 +6,10 @@ reader is behind. Looking at the PUSH again every millisecond was the obvious wa
 costly one: each look makes the thread want the interpreter lock, and while one thread
 waits for the lock every release of it by the node's threads (twice per message on an
 inproc link: the send and the receive) signals a condition variable, a system call. A
-tapped node whose reader read nothing ran at 0.56x of its untapped rate with those looks,
-0.74–0.82x without them (``bench/tap.py --messages 500000``). So the thread sleeps in
-``zmq_poll`` until libzmq says the PUSH has room (at its low-water mark) or the alarm
-rings.
+tapped node whose reader read nothing ran at 0.52–0.61x of its untapped rate with those
+looks, 0.79–0.83x without them (``bench/tap.py --messages 500000``, inproc). So the
+thread sleeps in ``zmq_poll`` until libzmq says the PUSH has room (at its low-water mark)
+or the alarm rings.
 """
 
 from __future__ import annotations
@@ -66,7 +66,7 @@ class Alarm:
         try:
             if not self._event.is_set():
                 zmq.zmq_poll([(self._pipe[0], zmq.POLLIN), *((s, zmq.POLLOUT) for s in writable)],
-                         max(0, int(timeout * 1000)))
+                             max(0, int(timeout * 1000)))
         finally:
             self._polling = False
         self._event.clear()
