@@ -2,6 +2,9 @@
 
     python bench/tap.py            # the full run (about 2 minutes on 2 cores)
     python bench/tap.py --quick    # fewer trials (under a minute)
+    python bench/tap.py --messages 500000 --transports inproc
+                                   # longer trials: the tap's start (its reader's
+                                   # queues filling) weighs less than in 100,000
 
 The PUSH→PULL 64 B pair of bench/datapath.py (bench/dp_nodes.py), wired by topo on inproc
 (one process) and on ipc (a process each), is measured in three states, one trial of each
