@@ -123,6 +123,12 @@ def open_program_pipes(default: str) -> tuple[ChildOutput, tuple[int, int]]:
     return ChildOutput(None, out, err, default=default), (out_w, err_w)
 
 
+def batch_of(reporter: object) -> Callable[[], AbstractContextManager[None]] | None:
+    """The reporter's ``batch``, if its class has one (a reporter whose ``__getattr__``
+    answers any name would give one that is no context manager: bench/exec.py's did)."""
+    return getattr(reporter, "batch") if callable(getattr(type(reporter), "batch", None)) else None
+
+
 class Pipes:
     """The pipes of every local process, polled in the supervisor's loop."""
 
@@ -132,7 +138,9 @@ class Pipes:
         log files write them together: :meth:`topo.supervisor.output.LogFiles.batch`)."""
         self._poller = poller
         self._show = show
-        self._batch = batch or nullcontext
+        #: Lines shown inside reach the log files together (the supervisor's loop takes it
+        #: for each of its turns too).
+        self.batch = batch or nullcontext
         self._by_proc: dict[str, ChildOutput] = {}
         self._by_fd: dict[int, ChildOutput] = {}
         self._held = False
@@ -154,7 +162,7 @@ class Pipes:
 
     def read(self, fd: int) -> None:
         output = self._by_fd[fd]
-        with self._batch():
+        with self.batch():
             more = output.read(fd, self._show)
         if not more:  # end of file: nothing more will come
             self._forget(fd)
@@ -163,7 +171,7 @@ class Pipes:
         """Shows what ``proc`` wrote so far: before anything is said of its nodes' end."""
         output = self._by_proc.get(proc)
         if output is not None:
-            with self._batch():
+            with self.batch():
                 output.drain(self._show)
 
     def close(self, proc: str) -> None:
@@ -173,7 +181,7 @@ class Pipes:
             return
         for fd in output.fds:
             self._forget(fd)
-        with self._batch():
+        with self.batch():
             output.close(self._show)
 
     def close_all(self) -> None:

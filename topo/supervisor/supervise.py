@@ -21,7 +21,6 @@ import queue
 import signal
 import threading
 import time
-from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -34,7 +33,7 @@ from topo.supervisor import editing, observing, rundir, spawn
 from topo.supervisor.execstarts import ExecStarts
 from topo.supervisor.execrules import ExecRules
 from topo.supervisor.execsignals import ExecSignals
-from topo.supervisor.pipes import Pipes
+from topo.supervisor.pipes import Pipes, batch_of
 from topo.supervisor.processes import Ended, HostUp, Processes, ProgramSpawned
 from topo.supervisor.remotehosts import MakeRemoteHosts
 from topo.supervisor.restarts import History
@@ -98,11 +97,7 @@ class Supervisor(ExecRules):
                                    prestarted=prestarted.procs if prestarted else None, hosts=hosts,
                                    keys=prestarted.keys if prestarted else None, record=record)
         #: Local processes' output, read from their pipes (topo.supervisor.pipes).
-        # (the class says whether it has one: a reporter whose __getattr__ answers any name
-        # would give a batch that is no context manager)
-        batch = getattr(reporter, "batch") if callable(getattr(type(reporter), "batch", None)) else None
-        self._batch: Callable[[], AbstractContextManager[None]] = batch or nullcontext
-        self.pipes = Pipes(self._poller, reporter.output, batch=batch)
+        self.pipes = Pipes(self._poller, reporter.output, batch=batch_of(reporter))
         self.stopping = Stopping(self.procs, self.nodes, self.processes, reporter.system, grace=grace,
                                  external=external)
         self._told: dict[str, tuple[str, int]] = {}
@@ -232,7 +227,7 @@ class Supervisor(ExecRules):
             timeout = min(self._next_deadline(), self.pipes.hold_for(self.reporter),
                           self.edits.applier.next_deadline()) - time.monotonic()
             ready = self._poller.poll(max(0, int(timeout * 1000)) + 1)
-            with self._batch():  # the lines of one turn reach the log files together
+            with self.pipes.batch():  # the lines of one turn reach the log files together
                 for sock, _ in ready:
                     if sock is events:
                         self._drain(events, limit=READ_BATCH)
