@@ -3,11 +3,12 @@ way up open until the supervisor has read its FLUSHED (:mod:`topo.hosts.recordfe
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import zmq
 
@@ -67,20 +68,42 @@ def read_until_flushed(router: zmq.Socket[Any], got: list[list[bytes]], within: 
                 router.send_multipart([frames[0], recordways.FLUSHED])
 
 
+@contextlib.contextmanager
+def _agent(script: str, tmp_path: Path, count: int, rcvhwm: int | None = None) \
+        -> Iterator[tuple[zmq.Socket[Any], subprocess.Popen[str]]]:
+    """The supervisor's ROUTER and ``script`` run as the agent relaying ``count`` copies up
+    to it; the agent killed and the context ended however the test ends."""
+    ctx: zmq.Context[Any] = zmq.Context()
+    router = ctx.socket(zmq.ROUTER)
+    if rcvhwm is not None:
+        router.rcvhwm = rcvhwm
+    port = router.bind_to_random_port("tcp://127.0.0.1")
+    agent = subprocess.Popen([sys.executable, "-c", script, f"tcp://127.0.0.1:{port}", str(tmp_path), str(count)],
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        yield router, agent
+    finally:
+        agent.kill()
+        agent.wait()
+        ctx.destroy(linger=0)
+
+
+def _assert_every_copy(got: list[list[bytes]], count: int, out: str) -> None:
+    """The supervisor read every copy (``on``, ``count`` copies, ``end``) and the agent saw
+    its FLUSHED answered."""
+    copies = [f for f in got if f[1] == b"c"]
+    assert len(copies) == count + 2 and copies[-1][4] == b"end", f"{count + 2 - len(copies)} of {count + 2} lost"
+    assert out.strip() == "confirmed"
+
+
 def test_the_agent_keeps_its_way_up_open_until_the_supervisor_read_its_flushed(tmp_path: Path) -> None:
     """The agent's end: once ZeroMQ has handed its last copies on, its context ends at once
     and the agent exits; a supervisor whose ROUTER was behind (its pipe full, so not
     reading the connection) then lost them, FLUSHED too (a remote flood's tail, 1 run in
     5 under load). So the flush waits for the supervisor's word that it read FLUSHED; the
     stand-in here reads nothing until the agent has exited (or a bound)."""
-    ctx: zmq.Context[Any] = zmq.Context()
-    router = ctx.socket(zmq.ROUTER)
-    router.rcvhwm = 4
-    port = router.bind_to_random_port("tcp://127.0.0.1")
     count = 3000
-    agent = subprocess.Popen([sys.executable, "-c", AGENT_END, f"tcp://127.0.0.1:{port}", str(tmp_path), str(count)],
-                             stdout=subprocess.PIPE, text=True)
-    try:
+    with _agent(AGENT_END, tmp_path, count, rcvhwm=4) as (router, agent):
         assert router.poll(10_000)
         got: list[list[bytes]] = [router.recv_multipart()]
         # the supervisor behind: nothing read until the agent exited (or 2 s), while it
@@ -95,13 +118,7 @@ def test_the_agent_keeps_its_way_up_open_until_the_supervisor_read_its_flushed(t
                 pass
         read_until_flushed(router, got, 10)
         out, _ = agent.communicate(timeout=15)
-    finally:
-        agent.kill()
-        agent.wait()
-        ctx.destroy(linger=0)
-    copies = [f for f in got if f[1] == b"c"]
-    assert len(copies) == count + 2 and copies[-1][4] == b"end", f"{count + 2 - len(copies)} of {count + 2} lost"
-    assert out.strip() == "confirmed"
+    _assert_every_copy(got, count, out)
 
 
 def test_the_agent_s_end_waits_for_a_process_s_last_copies_that_are_slow_to_come(tmp_path: Path) -> None:
@@ -122,21 +139,10 @@ def test_the_agent_s_end_waits_for_a_process_s_last_copies_that_are_slow_to_come
     slow = slow.replace('push.send_multipart([b"record:out", b"src", b"end", b"77", b"0"])\npush.close(linger=-1)\n',
                         "threading.Thread(target=rest).start()\n")
     assert "def rest" in slow and slow.count("b\"end\"") == 0, slow
-    ctx: zmq.Context[Any] = zmq.Context()
-    router = ctx.socket(zmq.ROUTER)
-    port = router.bind_to_random_port("tcp://127.0.0.1")
     count = 200
-    agent = subprocess.Popen([sys.executable, "-c", slow, f"tcp://127.0.0.1:{port}", str(tmp_path), str(count)],
-                             stdout=subprocess.PIPE, text=True)
     got: list[list[bytes]] = []
-    try:
+    with _agent(slow, tmp_path, count) as (router, agent):
         read_until_flushed(router, got, 20)
         out, _ = agent.communicate(timeout=15)
-    finally:
-        agent.kill()
-        agent.wait()
-        ctx.destroy(linger=0)
-    copies = [f for f in got if f[1] == b"c"]
-    assert len(copies) == count + 2 and copies[-1][4] == b"end", f"{count + 2 - len(copies)} of {count + 2} lost"
-    assert out.strip() == "confirmed"
+    _assert_every_copy(got, count, out)
 

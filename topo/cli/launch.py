@@ -55,7 +55,7 @@ class TerminalReporter:
         return self.terminal.hold_until() if self.terminal is not None else None
 
     def batch(self) -> AbstractContextManager[None]:
-        """Lines shown inside reach the log files together (one read of a node's pipe)."""
+        """Lines shown inside reach the log files together (one turn of the supervisor's loop)."""
         return self.logs.batch()
 
     def output(self, name: str, line: str, err: bool) -> None:

@@ -131,8 +131,9 @@ class RecordFeed:
         """At the agent's end (its processes have ended): what they sent goes up, up to
         each recorded tap's ``end``, before ``deadline`` or until :data:`FLUSH_STALL`
         seconds pass in which the supervisor let none go (no credit, or the way up full:
-        it is gone, and an orphan does not wait for it); ``credits()`` reads the supervisor's grants meanwhile. Then the word that all
-        went (:data:`FLUSHED`), which the supervisor's end waits for."""
+        it is gone, and an orphan does not wait for it); ``credits()`` reads the
+        supervisor's grants meanwhile. Then the word that all went (:data:`FLUSHED`),
+        which the supervisor's end waits for."""
         progress = time.monotonic()
         while time.monotonic() < min(deadline, progress + FLUSH_STALL):
             if self.relay(up) or (self.credit > 0 and self.held is None):

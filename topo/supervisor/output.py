@@ -168,9 +168,9 @@ class LogFiles:
     Files are opened on a node's first line (a node that never prints leaves no empty
     file). Each :meth:`write` reaches the file before it returns, so ``topo logs -f`` in
     another terminal sees every line as soon as it is written; inside :meth:`batch` (the
-    lines of one read of a node's pipe) they reach it together at the batch's end: one
-    system call per line was most of what a flood of output cost the supervisor (500,000
-    lines: 12.6 s, most of it in ``write``). Safe to call from several threads.
+    lines of one turn of the supervisor's loop) they reach it together at the batch's end:
+    one system call per line was most of what a flood of output cost the supervisor
+    (500,000 lines: 12.6 s, most of it in ``write``). Safe to call from several threads.
     """
 
     def __init__(self, directory: Path, on_failure: Callable[[str], None] | None = None) -> None:

@@ -134,12 +134,12 @@ class Pipes:
 
     def __init__(self, poller: zmq.Poller, show: Show,
                  batch: Callable[[], AbstractContextManager[None]] | None = None) -> None:
-        """``batch``: the lines of one read (or drain) are shown inside it (the reporter's
-        log files write them together: :meth:`topo.supervisor.output.LogFiles.batch`)."""
+        """``batch``: the lines of one drain or close are shown inside it (the reporter's
+        log files write them together: :meth:`topo.supervisor.output.LogFiles.batch`); the
+        supervisor's loop takes it around each of its turns, whose reads are inside."""
         self._poller = poller
         self._show = show
-        #: Lines shown inside reach the log files together (the supervisor's loop takes it
-        #: for each of its turns too).
+        #: Lines shown inside reach the log files together.
         self.batch = batch or nullcontext
         self._by_proc: dict[str, ChildOutput] = {}
         self._by_fd: dict[int, ChildOutput] = {}
@@ -162,9 +162,7 @@ class Pipes:
 
     def read(self, fd: int) -> None:
         output = self._by_fd[fd]
-        with self.batch():
-            more = output.read(fd, self._show)
-        if not more:  # end of file: nothing more will come
+        if not output.read(fd, self._show):  # end of file: nothing more will come
             self._forget(fd)
 
     def drain(self, proc: str) -> None:
