@@ -47,6 +47,9 @@ def read():  # what the agent's relay does with what the supervisor sends
         elif frames[0] == FLUSHED:
             feed.confirm(frames)
 
+# as in the agent, whose processes' ends are read before its flush (topo.process.recordack):
+# the tap's "on" is there to be read (flushing an empty feed ends at once, loaded or not)
+assert feed.pull.poll(10_000)
 feed.flush(up, read, time.monotonic() + 10)
 print("confirmed" if feed.confirmed else "not confirmed", flush=True)
 feed.close()
