@@ -20,6 +20,12 @@ What is timed, on each side (target on the first):
 - **per further node**: the same two with 1 node instead of N; (time with N - time with
   1) / (N - 1) on each side is what one more exec node costs, the run's fixed costs
   (run directory, control socket, the keeper) taken out. Reported, no target.
+- **floor**: what any launcher written in Python pays to keep the promises topo keeps for
+  each program, and nothing else: N ``Popen`` with the program's own output pipes (read
+  to their end), process group, environment and working directory, each watched by its
+  pidfd in one ``epoll`` until it has exited and is reaped; no run directory, control
+  socket, keeper, files or states. Reported against the bare starts, to tell the part of
+  topo's ratio that comes with the duties from the part that is topo's own work. No target.
 - **whole command** (an interpreter start on both sides): ``python -m topo up FILE``
   from the command to its exit, against ``python -c SCRIPT`` where SCRIPT Popens N
   programs and waits for them. Most of topo's side is its own start (imports, reading
@@ -33,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import select
 import shutil
 import subprocess
 import sys
@@ -99,7 +106,7 @@ def topo_run(plan: Any) -> float:
 
     reporter = Quiet()
     start = time.perf_counter()
-    sup = Supervisor(plan, reporter, ready_timeout=TRIAL_TIMEOUT, grace=5.0, sys_path=(str(ROOT),))  # type: ignore[arg-type]
+    sup = Supervisor(plan, reporter, ready_timeout=TRIAL_TIMEOUT, grace=5.0, sys_path=(str(ROOT),))
     outcome = run_bounded(sup, TRIAL_TIMEOUT)
     took = time.perf_counter() - start
     if outcome.code != 0:
@@ -114,6 +121,44 @@ def bare_run(program: str, n: int) -> float:
     for proc in procs:
         if proc.wait(TRIAL_TIMEOUT) != 0:
             raise SystemExit(f"{program} exited {proc.returncode}")
+    return time.perf_counter() - start
+
+
+def floor_run(program: str, n: int, cwd: str) -> float:
+    """``n`` starts of ``program`` as topo must start them, done by the least code that can
+    (see the module's docstring), in seconds."""
+    env = {**os.environb, b"TOPO_INSTANCE": b"prog", b"TOPO_SOCKETS": b"{}"}
+    group: dict[str, Any] = {"process_group": 0} if sys.version_info >= (3, 11) else {"start_new_session": True}
+    start = time.perf_counter()
+    watch = select.epoll()
+    waiting: dict[int, subprocess.Popen[bytes] | None] = {}  # fd -> its program (a pidfd), None (a pipe)
+    try:
+        for _ in range(n):
+            (out_r, out_w), (err_r, err_w) = os.pipe(), os.pipe()
+            proc = subprocess.Popen([program], env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=out_w,
+                                    stderr=err_w, **group)
+            os.close(out_w)
+            os.close(err_w)
+            for fd, owner in ((out_r, None), (err_r, None), (os.pidfd_open(proc.pid), proc)):
+                watch.register(fd, select.EPOLLIN)
+                waiting[fd] = owner
+        while waiting:
+            ready = watch.poll(TRIAL_TIMEOUT)
+            if not ready:
+                raise SystemExit(f"floor: {len(waiting)} descriptor(s) not done within {TRIAL_TIMEOUT:g}s")
+            for fd, _ in ready:
+                owner = waiting[fd]
+                if owner is None and os.read(fd, 65536):
+                    continue  # output: read on until its end
+                if owner is not None and owner.wait(TRIAL_TIMEOUT) != 0:
+                    raise SystemExit(f"{program} exited {owner.returncode}")
+                watch.unregister(fd)
+                os.close(fd)
+                del waiting[fd]
+    finally:
+        for fd in waiting:
+            os.close(fd)
+        watch.close()
     return time.perf_counter() - start
 
 
@@ -166,14 +211,17 @@ def main() -> int:
     for k, path in files.items():
         path.write_text(exec_yaml(k))
         plans[k] = make_plan(load(str(path)))
-    times: dict[str, list[float]] = {key: [] for key in ("topo", "bare", "topo1", "bare1", "topo_cmd", "bare_cmd")}
+    times: dict[str, list[float]] = {key: [] for key in ("topo", "bare", "topo1", "bare1", "topo_cmd", "bare_cmd",
+                                                         "floor", "bare_floor")}
     try:
-        topo_run(plans[n]), bare_run(program, n)  # untimed warm-up of both sides
+        topo_run(plans[n]), bare_run(program, n), floor_run(program, n, str(tmp))  # untimed warm-ups
         for r in range(rounds):
             interleave(r, lambda: times["topo"].append(topo_run(plans[n])),
                        lambda: times["bare"].append(bare_run(program, n)))
             interleave(r, lambda: times["topo1"].append(topo_run(plans[1])),
                        lambda: times["bare1"].append(bare_run(program, 1)))
+            interleave(r, lambda: times["floor"].append(floor_run(program, n, str(tmp))),
+                       lambda: times["bare_floor"].append(bare_run(program, n)))
             interleave(r, lambda: times["topo_cmd"].append(
                            command_run([sys.executable, "-m", "topo", "up", str(files[n])], env)),
                        lambda: times["bare_cmd"].append(
@@ -207,6 +255,9 @@ def main() -> int:
         [f"per further node: (time with {n} - time with 1) / {n - 1}", ms_(median(per_node["topo"])),
          ms_(p90(per_node["topo"])), ms_(median(per_node["bare"])), ms_(p90(per_node["bare"])),
          f"{per_node_ratio:.2f}x (of medians)", ""],
+        [f"floor: {n} starts with topo's duties and nothing else / {n} Popen + wait", ms_(median(times["floor"])),
+         ms_(p90(times["floor"])), ms_(median(times["bare_floor"])), ms_(p90(times["bare_floor"])),
+         f"{paired('floor', 'bare_floor'):.2f}x", ""],
         [f"whole command: `python -m topo up` / `python -c` Popen-ing {n}", ms_(median(times["topo_cmd"])),
          ms_(p90(times["topo_cmd"])), ms_(median(times["bare_cmd"])), ms_(p90(times["bare_cmd"])),
          f"{command:.2f}x", ""],
@@ -230,6 +281,7 @@ def main() -> int:
         saved = write_json("exec", sanitize(cmd), elapsed, info,
                            {"target": TARGET, "rounds": rounds, "nodes": n, "program": PROGRAM, "times": times,
                             "per_node": per_node, "paired_in_process": in_process, "paired_command": command,
+                            "paired_floor": paired("floor", "bare_floor"),
                             "per_node_ratio": per_node_ratio, "verdicts": verdicts},
                            results_dir(args.results))
         print(f"\nresults: {sanitize(str(saved))}", file=sys.stderr)

@@ -5,17 +5,26 @@ from __future__ import annotations
 
 import fcntl
 import os
+import shutil
 import struct
 import subprocess
 import sys
+import tempfile
 import termios
 import textwrap
+import threading
+import time
+from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
 
 from conftest import wait_until
+from topo.file.validate import load
+from topo.plan.planner import make_plan
 from topo.supervisor.keeper import READ_EVERY, Keeper
+from topo.supervisor.supervise import Supervisor
 
 
 def _gone(pid: int) -> bool:
@@ -56,7 +65,10 @@ def test_the_keeper_waits_as_a_shell_holding_only_its_pipe_and_exits_at_close() 
 
 OWNER = textwrap.dedent("""\
     import os, signal, subprocess, sys
-    from topo.supervisor.keeper import READ_EVERY, Keeper
+    from topo.file.validate import load
+from topo.plan.planner import make_plan
+from topo.supervisor.keeper import READ_EVERY, Keeper
+from topo.supervisor.supervise import Supervisor
 
     keeper = Keeper(grace=float(sys.argv[1]))
     progs = [subprocess.Popen(["sh", "-c", script], stdout=subprocess.PIPE, start_new_session=True)
@@ -134,3 +146,77 @@ def test_the_keeper_sleeps_while_it_is_told_of_groups_and_reads_them_when_told_t
     finally:
         keeper.close(timeout=10.0)
     wait_until(lambda: not psutil.pid_exists(pid), 10, "the keeper to exit and be reaped")
+
+
+
+HELD = """\
+topology: held
+nodes:
+  sink: {run: heldsink:receive, env: {HOLD_FIFO: "@FIFO@"}, sockets: {in: PULL}}
+  src: {exec: [sh, -c, "exit 0"], sockets: {out: PUSH}}
+links:
+  - src.out -> sink.in
+"""
+
+#: A receiver whose import waits until the test lets it go (it opens the fifo's other end).
+HELD_SINK = """\
+import os
+with open(os.environ["HOLD_FIFO"]) as fifo:
+    fifo.read()
+def receive(node):
+    pass
+"""
+
+
+def test_the_keeper_runs_from_the_runs_start_before_any_program_does(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Started at the first program's start, the keeper's shell started beside the programs
+    and took some 0.8 ms of their CPU (bench/exec.py); it is now started before the run's
+    own set-up. Here the program is held (its receiver is still importing, until the test
+    lets it go), so before, no keeper ran once the run was listening."""
+    home = Path(tempfile.mkdtemp(prefix="tk-", dir="/tmp"))  # short: ipc paths fit
+    monkeypatch.setenv("TOPO_HOME", str(home))
+    fifo = tmp_path / "hold"
+    os.mkfifo(fifo)
+    (tmp_path / "heldsink.py").write_text(HELD_SINK)
+    (tmp_path / "held.yaml").write_text(HELD.replace("@FIFO@", str(fifo)))
+    plan = make_plan(load(str(tmp_path / "held.yaml")))
+    supervisor = Supervisor(plan, _Quiet(), ready_timeout=30, grace=2, sys_path=(str(tmp_path),))
+    outcome: list[Any] = []
+    runner = threading.Thread(target=lambda: outcome.append(supervisor.run()), daemon=True)
+    runner.start()
+    keeper = None
+    try:
+        assert supervisor.listening.wait(20), "the run never listened"
+        keeper = supervisor.processes.keeper.pid
+        assert keeper is not None, "no keeper while the run listens"
+        assert psutil.Process(keeper).ppid() == os.getpid()
+        assert supervisor.procs[plan.instances["src"].process].pid is None  # not started: its receiver imports
+    finally:
+        _let_go(fifo, supervisor)
+        runner.join(30)
+        shutil.rmtree(home, ignore_errors=True)
+    assert outcome and outcome[0].code == 0, outcome and outcome[0].reason
+    wait_until(lambda: _gone(keeper), 10, "the keeper to exit once the run is over")
+
+
+def _let_go(fifo: Path, supervisor: Supervisor) -> None:
+    """The receiver's import goes on once the fifo has a writer: opened as soon as the
+    import has the other end (or the run is stopped if it never gets there)."""
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+            return
+        except OSError:  # ENXIO: no reader yet
+            time.sleep(0.02)  # polling a condition with a deadline
+    supervisor.request_stop(1, "the receiver never imported")
+
+
+class _Quiet:
+    """A reporter that says nothing (any call)."""
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return lambda *args, **kwargs: None

@@ -77,7 +77,8 @@ class RunDir:
         return None
 
     def remove(self) -> None:
-        shutil.rmtree(self.sockets, ignore_errors=True)
+        if self.sockets != self.path:
+            shutil.rmtree(self.sockets, ignore_errors=True)
         shutil.rmtree(self.path, ignore_errors=True)
 
 
@@ -102,12 +103,17 @@ def private_dir(path: Path) -> Path:
     user may have made ``/tmp/topo-UID`` first, and every ``run.json`` in it would then be
     theirs to write: topo refuses such a directory (and a symlink, and one others can
     write to) rather than use it."""
-    for level in [*reversed(path.parents), path]:
-        if not level.exists():
-            try:
-                os.mkdir(level, 0o700)
-            except FileExistsError:
-                pass  # made meanwhile: checked below like any other
+    try:
+        os.mkdir(path, 0o700)  # one call when its parent is there (a run's log directory)
+    except FileExistsError:
+        pass
+    except FileNotFoundError:
+        for level in [*reversed(path.parents), path]:
+            if not level.exists():
+                try:
+                    os.mkdir(level, 0o700)
+                except FileExistsError:
+                    pass  # made meanwhile: checked below like any other
     check_private(path)
     return path
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Protocol
@@ -231,3 +233,15 @@ def next_deadline(procs: dict[str, ProcState], *fixed: float | None, acted: floa
     since = time.monotonic() if acted is None else acted
     future = [d for d in deadlines if d > since]
     return min(future) if future else since + 1.0
+
+
+def wake_on_signals(fd: int) -> bool:
+    """A signal wakes the loop whichever thread the kernel hands it to: Python runs its
+    handler in the main thread only, and a signal taken by another thread (the terminal's
+    writer) would otherwise wait for the poll's timeout, up to the ready deadline. Only
+    where the supervisor runs in the main thread (``topo up``; a test harness runs it in a
+    thread of its own and keeps its signals)."""
+    if threading.current_thread() is not threading.main_thread():
+        return False
+    signal.set_wakeup_fd(fd, warn_on_full_buffer=False)
+    return True

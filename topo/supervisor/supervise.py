@@ -39,7 +39,7 @@ from topo.supervisor.remotehosts import MakeRemoteHosts
 from topo.supervisor.restarts import History
 from topo.supervisor.runstate import (
     EXIT_FAILED, EXIT_INTERNAL, READ_BATCH, EXIT_OK, EXIT_SIGINT, EXIT_SIGTERM, STARTING, TERMINAL, NodeState,
-    Outcome, ProcState, Reporter, answer, interrupts, next_deadline, outcome_word, why_late,
+    Outcome, ProcState, Reporter, answer, interrupts, next_deadline, outcome_word, wake_on_signals, why_late,
 )
 from topo.supervisor.spawn import default_sys_path
 from topo.supervisor.stopping import Stopping
@@ -140,8 +140,15 @@ class Supervisor(ExecRules):
     # -- the run ---------------------------------------------------------------------------
 
     def run(self) -> Outcome:
-        ctx: zmq.Context[Any] = zmq.Context()
-        self.run_dir = rd = self.run_dir or rundir.create(self.plan.topology)
+        keeper = self.processes.keeper
+        if any(self.execs.is_program(p) and p.remote is None for p in self.procs.values()):
+            keeper.start()  # (its start beside the set-up below: topo.supervisor.keeper)
+        try:
+            ctx: zmq.Context[Any] = zmq.Context()
+            self.run_dir = rd = self.run_dir or rundir.create(self.plan.topology)
+        except BaseException:
+            keeper.close()
+            raise
         self.events = events = ctx.socket(zmq.PULL)
         commands = ctx.socket(zmq.ROUTER)
         commands.setsockopt(zmq.ROUTER_MANDATORY, 1)
@@ -149,7 +156,7 @@ class Supervisor(ExecRules):
         # one may still hold the old connection: the newest connection is the process's.
         commands.setsockopt(zmq.ROUTER_HANDOVER, 1)
         control = ctx.socket(zmq.ROUTER)  # `topo ps` and `topo down` from other terminals
-        woken_by_signals = _wake_on_signals(self._wake_w)
+        woken_by_signals = wake_on_signals(self._wake_w)
         try:
             ev, cmd, ctl = (*control_addresses(str(rd.sockets)), f"ipc://{rd.sockets}/{CONTROL}")
             events.bind(ev)
@@ -391,15 +398,3 @@ class Supervisor(ExecRules):
                 node.state = "stopped"
             elif not self._stopped_by_kill(proc, node):
                 self._ended(node, how, None)
-
-
-def _wake_on_signals(fd: int) -> bool:
-    """A signal wakes the loop whichever thread the kernel hands it to: Python runs its
-    handler in the main thread only, and a signal taken by another thread (the terminal's
-    writer) would otherwise wait for the poll's timeout, up to the ready deadline. Only
-    where the supervisor runs in the main thread (``topo up``; a test harness runs it in a
-    thread of its own and keeps its signals)."""
-    if threading.current_thread() is not threading.main_thread():
-        return False
-    signal.set_wakeup_fd(fd, warn_on_full_buffer=False)
-    return True
