@@ -65,10 +65,7 @@ def test_the_keeper_waits_as_a_shell_holding_only_its_pipe_and_exits_at_close() 
 
 OWNER = textwrap.dedent("""\
     import os, signal, subprocess, sys
-    from topo.file.validate import load
-from topo.plan.planner import make_plan
-from topo.supervisor.keeper import READ_EVERY, Keeper
-from topo.supervisor.supervise import Supervisor
+    from topo.supervisor.keeper import READ_EVERY, Keeper
 
     keeper = Keeper(grace=float(sys.argv[1]))
     progs = [subprocess.Popen(["sh", "-c", script], stdout=subprocess.PIPE, start_new_session=True)
