@@ -56,7 +56,9 @@ class ExecRules(Transitions):
                 self.signals.prepare_remote(name, self._go_sender(proc, name))
             self._program_starting(name)
             try:
-                binds = self.processes.start(proc, {**self._start_data(proc), "exec_env": extra, "pass_fds": passed})
+                # (a program here needs only the table: the rest is a look at every node)
+                data = self._start_data(proc) if proc.remote is not None else {"fixed": self.bound}
+                binds = self.processes.start(proc, {**data, "exec_env": extra, "pass_fds": passed})
             except ProgramError as err:
                 self.signals.spawned(name, None, passed)
                 self._process_ended(proc, None, str(err))

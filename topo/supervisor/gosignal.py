@@ -90,6 +90,9 @@ class GoSignals:
         self.is_ready = is_ready
         self.has_ended = has_ended
         self._waiting: dict[str, _Waiting] = {}
+        #: Those of ``_waiting`` not given their go yet: what :meth:`look` looks at (called
+        #: at every start, a look at every program's would cost the square of their number).
+        self._ungiven: dict[str, _Waiting] = {}
 
     def open(self, instance: str) -> int:
         """A new pipe for an instance about to start: the read end, to hand the program
@@ -99,14 +102,15 @@ class GoSignals:
         read, write = os.pipe2(os.O_CLOEXEC)
         os.set_blocking(write, False)
         os.set_inheritable(read, True)
-        self._waiting[instance] = _Waiting(write, list(self.receivers.get(instance, ())))
+        self._waiting[instance] = self._ungiven[instance] = _Waiting(write, list(self.receivers.get(instance, ())))
         return read
 
     def open_remote(self, instance: str, send: Callable[[bool], None]) -> None:
         """:meth:`open`, for an instance whose program starts on another host: its agent
         makes the pipe, and ``send`` tells it to give the go (True) or end the pipe (False)."""
         self.close(instance)
-        self._waiting[instance] = _Waiting(-1, list(self.receivers.get(instance, ())), send=send)
+        self._waiting[instance] = self._ungiven[instance] = _Waiting(-1, list(self.receivers.get(instance, ())),
+                                                                     send=send)
 
     def linked(self, receiver: str, sock: str, count: int) -> list[str]:
         """A receiver saw ``count`` connections on ``sock``: each credited to the waiting
@@ -127,13 +131,12 @@ class GoSignals:
         """Gives the go to every instance whose receivers are all there (or gone for good):
         called after a state change. The instances given their go now."""
         given: list[str] = []
-        for instance, waiting in self._waiting.items():
-            if waiting.given:
-                continue
+        for instance, waiting in list(self._ungiven.items()):
             waiting.missing = [r for r in waiting.missing
                                if not self.has_ended(r.instance) and (r.linked or not self.is_ready(r.instance))]
             if not waiting.missing:
                 waiting.given = True
+                del self._ungiven[instance]
                 try:
                     waiting.send(True) if waiting.send else os.write(waiting.write, b"1")
                 except OSError:
@@ -148,6 +151,7 @@ class GoSignals:
     def close(self, instance: str) -> None:
         """The instance ended (or restarts): its write end closed, its read end sees EOF."""
         waiting = self._waiting.pop(instance, None)
+        self._ungiven.pop(instance, None)
         if waiting is not None:
             waiting.send(False) if waiting.send else os.close(waiting.write)
 

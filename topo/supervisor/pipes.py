@@ -30,6 +30,8 @@ Show = Callable[[str, str, bool], None]
 _POLLIN = 1  # zmq.POLLIN
 #: Read at most this much of one pipe per call: one process's flood cannot keep the loop.
 _CHUNK = 1 << 16
+#: What one read of a pipe found (:meth:`ChildOutput._read`).
+_READ, _NOTHING, _EOF = 1, 0, -1
 
 
 class ChildOutput:
@@ -47,14 +49,19 @@ class ChildOutput:
 
     def read(self, fd: int, show: Show, limit: int = _CHUNK) -> bool:
         """Shows the complete lines of at most ``limit`` bytes; False at end of file."""
+        return self._read(fd, show, limit) != _EOF
+
+    def _read(self, fd: int, show: Show, limit: int = _CHUNK) -> int:
+        """:meth:`read`: :data:`_READ` (lines shown), :data:`_NOTHING` (nothing there now:
+        the read ends are non-blocking) or :data:`_EOF`."""
         try:
             chunk = os.read(fd, limit)
         except BlockingIOError:
-            return True
+            return _NOTHING
         except OSError:
             chunk = b""
         if not chunk:
-            return False
+            return _EOF
         *lines, rest = (self._pending[fd] + chunk).split(b"\n")
         while len(rest) >= MAX_LINE:  # a line without end is cut (a record is far shorter)
             lines.append(rest[:MAX_LINE])
@@ -62,14 +69,14 @@ class ChildOutput:
         self._pending[fd] = rest
         for line in lines:
             self._line(fd, line, show)
-        return True
+        return _READ
 
     def drain(self, show: Show) -> None:
         """Everything already written, without waiting (bounded by what is there now, and
         for a writer that goes on, by 64 reads a pipe)."""
         for fd in self.fds:
             for _ in range(64):
-                if not _readable(fd) or not self.read(fd, show):
+                if self._read(fd, show) != _READ:
                     break
 
     def close(self, show: Show) -> None:
@@ -98,16 +105,6 @@ class ChildOutput:
             self._joined[name, err] = text
         else:
             show(name, text.decode("utf-8", "replace"), err)
-
-
-def _readable(fd: int) -> bool:
-    """Whether ``fd`` has something to read now. poll, not select: a supervisor of some
-    200 processes holds fds past select's 1024 (it raised ValueError at the run's stop)."""
-    import select
-
-    poller = select.poll()
-    poller.register(fd, select.POLLIN)
-    return bool(poller.poll(0))
 
 
 def open_pipes(default: str) -> tuple[ChildOutput, tuple[int, int, int]]:

@@ -63,6 +63,7 @@ class Processes:
         ``record``: the sockets ``topo up --record`` records (every local start gets it, and
         the agents, for their hosts' nodes)."""
         self.plan = plan
+        self._hosts_of: tuple[Plan | None, dict[str, str]] = (None, {})
         self.record = record
         self.procs = procs
         self.poller = poller
@@ -180,7 +181,7 @@ class Processes:
         Returns the endpoints a local program binds (key → address; empty for a Python
         process, which reports its own); raises :class:`topo.supervisor.execspawn.ProgramError`
         when a program cannot be started."""
-        host = next((p.host for p in self.plan.processes if p.name == proc.name), None)
+        host = self._host_of(proc.name)
         if host is not None:  # (topo apply may have moved it to another host since it last ran)
             proc.remote = None if host == self.plan.local_host else host
         if proc.remote is not None:
@@ -212,6 +213,14 @@ class Processes:
                     restarts=start["restarts"], keys=self.local_keys, record=self.record)
         self.adopt(proc, spawn.start(boot))
         return {}
+
+    def _host_of(self, process: str) -> str | None:
+        """The host the plan puts ``process`` on (None: not in it), looked up in a table
+        made once per plan: a look through the plan at each start made a run's starts
+        take time in the square of its processes."""
+        if self._hosts_of[0] is not self.plan:
+            self._hosts_of = (self.plan, {p.name: p.host for p in self.plan.processes})
+        return self._hosts_of[1].get(process)
 
     def prestarted(self, proc: ProcState) -> bool:
         """``proc`` runs already, started before the supervisor, and waits to be adopted."""

@@ -34,6 +34,7 @@ from topo.supervisor.execstarts import ExecStarts
 from topo.supervisor.execrules import ExecRules
 from topo.supervisor.execsignals import ExecSignals
 from topo.supervisor.pipes import Pipes, batch_of
+from topo.supervisor.poller import Poller
 from topo.supervisor.processes import Ended, HostUp, Processes, ProgramSpawned
 from topo.supervisor.remotehosts import MakeRemoteHosts
 from topo.supervisor.restarts import History
@@ -89,7 +90,7 @@ class Supervisor(ExecRules):
         self._hurry = False
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_w, False)
-        self._poller = zmq.Poller()
+        self._poller = Poller()  # (zmq's takes a descriptor out in time linear in their number)
         #: Exec programs' sd_notify sockets, watchdogs and go pipes (topo.supervisor.execsignals).
         self.signals = ExecSignals(plan, self._poller, reporter.system, lambda n: self.nodes[n].state == "running",
                                    lambda n: self.nodes[n].state in TERMINAL)

@@ -10,12 +10,13 @@ that class's state (one owner of a run's state, never a copy).
 
 from __future__ import annotations
 
+import functools
 import time
 from typing import TYPE_CHECKING
 
 from topo.file.model import OnExit
 from topo.process.control import Kind, Message
-from topo.supervisor.runstate import EXIT_FAILED, EXIT_OK, TERMINAL, NodeState, all_ready
+from topo.supervisor.runstate import EXIT_FAILED, EXIT_OK, TERMINAL, Every, NodeState, has_ended, was_ready
 
 if TYPE_CHECKING:
     from topo.plan.planner import Plan
@@ -55,6 +56,14 @@ class Transitions:
 
     def request_stop(self, code: int, reason: str) -> None:
         raise NotImplementedError
+
+    @functools.cached_property
+    def _all_ready(self) -> Every:
+        return Every(was_ready)
+
+    @functools.cached_property
+    def _all_ended(self) -> Every:
+        return Every(has_ended)
 
     def _handle(self, m: Message) -> None:
         if m.kind is Kind.LINKED:  # a link in place answered (topo.supervisor.applying)
@@ -96,7 +105,8 @@ class Transitions:
         if m.kind is Kind.BOUND:
             self.bound.update(m["endpoints"])
             node.state = "bound"
-            self._maybe_connect()
+            if m["endpoints"]:  # (nothing new bound: nobody's wait for its table changed)
+                self._maybe_connect()
         elif m.kind is Kind.IMPORTING and node.state == "bound":
             node.state = "importing"
         elif m.kind is Kind.READY:
@@ -203,7 +213,7 @@ class Transitions:
         if inst.on_exit is OnExit.STOP and all(
                 n.state in TERMINAL for n in self.nodes.values() if self.plan.instances[n.name].node == inst.node):
             self.request_stop(EXIT_OK, f"{inst.node} returned (on_exit: stop)")
-        elif all(n.state in TERMINAL for n in self.nodes.values()):
+        elif self._all_ended(self.nodes):
             self.request_stop(EXIT_OK, "every node returned")
 
     def _restart(self, node: NodeState, error: str | None, delay: float) -> None:
@@ -249,6 +259,6 @@ class Transitions:
                     self.processes.send(proc, Message(Kind.CONNECT, {"endpoints": {k: self.bound[k] for k in needs}}))
 
     def _maybe_all_ready(self) -> None:
-        if not self.all_ready_reported and all_ready(self.nodes.values()):
+        if not self.all_ready_reported and self._all_ready(self.nodes):
             self.all_ready_reported = True
             self.reporter.system(f"all {len(self.nodes)} node(s) ready in {time.monotonic() - self.started:.2f}s")
