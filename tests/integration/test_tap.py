@@ -247,11 +247,12 @@ links: [src.out -> sink.in]
 """)) as run, run.tap("src.out", timeout=3) as tap:
         run.wait_for_output("sink", f"sink received {count}", timeout=60)  # every message, unread tap or not
         run.wait_for_output("src", f"src sent {count}", timeout=10)
-        with pytest.raises(TapTimeout):
+        with pytest.raises(TapTimeout) as ran_out:
             while True:
                 next(tap)
         assert tap.missed > 0, f"the tap should have dropped copies; saw {len(tap.messages)}"
         assert len(tap.messages) + tap.missed == count, (len(tap.messages), tap.missed)
+        assert f"({len(tap.messages)} seen so far, {tap.missed} missed)" in str(ran_out.value)  # what a timeout says
 
 
 def test_harness_tap_yields_messages_and_times_out_clearly(tmp_path: Path) -> None:

@@ -49,7 +49,8 @@ class Tap:
         self.missed += self._reader.take_missed()
         if message is None:
             why = "the run has ended" if self._reader.gone.is_set() else f"none came within {wait:g}s"
-            raise TapTimeout(f"waiting for a message on {self.target} ({len(self.messages)} seen so far): {why}")
+            seen = f"{len(self.messages)} seen so far" + (f", {self.missed} missed" if self.missed else "")
+            raise TapTimeout(f"waiting for a message on {self.target} ({seen}): {why}")
         self.messages.append(message)
         return message
 
