@@ -71,18 +71,22 @@ def test_a_remote_failure_before_ready_stops_the_run_promptly_every_time(topo: T
         wait_until(lambda: namespace_pids(net1) == [], 10, "every process on the host to be gone")
 
 
+#: ``late`` imports for a second: the run cannot be ready before the stop lands (without
+#: it, a loaded machine delayed the test's SIGINT past the moment all nine were ready).
 LOCAL = """
     topology: early
     nodes:
       src: {run: "itnodes:publish_once", sockets: {out: PUB}}
       sink: {run: "itnodes:block_forever", replicas: 8, sockets: {in: {type: SUB, subscribe: [""]}}}
-    links: [src.out -> sink.in]
+      late: {run: "slowblock:block_forever", sockets: {in: {type: SUB, subscribe: [""]}}}
+    links: [src.out -> sink.in, src.out -> late.in]
 """
 
 
 def test_ctrl_c_during_start_up_stops_promptly_every_time(topo: Topo) -> None:
-    """SIGINT as soon as the supervisor listens: nine processes have rarely all said hello
-    by then (two CPUs start them in about a second), so some are told at their hello."""
+    """SIGINT as soon as the supervisor listens: ten processes have rarely all said hello
+    by then (two CPUs start them in about a second), so some are told at their hello; one
+    is still importing whatever the load."""
     path = topo.file(LOCAL)
     for _ in range(ROUNDS):
         proc = topo.start("up", path, "--grace", str(GRACE))
