@@ -236,8 +236,8 @@ class TapRelay:
         """Copies read and sent up while the way up has room for one more: a copy is never
         read to find the way full. (It was: the DEALER holds 31 batch messages, a slow
         tap's copies come one to a batch, and after this thread went a moment without the
-        CPU a burst of them filled it, and the next copy read was dropped while the
-        supervisor kept up: 1 of 300 copies lost in 1 of 5 full test runs.)"""
+        CPU a burst of them could fill it; the next copy read was dropped while the
+        supervisor kept up. The likely loss of the one copy of 300 a CI run missed.)"""
         for _ in range(HWM):
             if not self.up.getsockopt(zmq.EVENTS) & zmq.POLLOUT:
                 return  # the way up is full: the rest waits in the processes
