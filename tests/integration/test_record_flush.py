@@ -4,6 +4,7 @@ way up open until the supervisor has read its FLUSHED (:mod:`topo.hosts.recordfe
 from __future__ import annotations
 
 import contextlib
+import signal
 import subprocess
 import sys
 import time
@@ -82,7 +83,7 @@ def _agent(script: str, tmp_path: Path, count: int, rcvhwm: int | None = None) \
         router.rcvhwm = rcvhwm
     port = router.bind_to_random_port("tcp://127.0.0.1")
     agent = subprocess.Popen([sys.executable, "-c", script, f"tcp://127.0.0.1:{port}", str(tmp_path), str(count)],
-                             stdout=subprocess.PIPE, text=True)
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         yield router, agent
     finally:
@@ -149,3 +150,43 @@ def test_the_agent_s_end_waits_for_a_process_s_last_copies_that_are_slow_to_come
         out, _ = agent.communicate(timeout=15)
     _assert_every_copy(got, count, out)
 
+
+
+def test_an_agent_stopped_for_a_while_during_its_end_still_sends_what_comes_after(tmp_path: Path) -> None:
+    """An agent that went without the CPU for longer than the flush's stall bound (here:
+    SIGSTOP for 1.5 s while it waits for a process's last copies) is not the supervisor
+    letting nothing go. Before, the end looked at the time before trying again, took the
+    pause for a stall, and said FLUSHED with the last copies and the ``end`` unsent
+    (2 of 3002 lost in a full test run)."""
+    held = AGENT_END.replace(
+        "for n in range(int(sys.argv[3])):",
+        "import threading\n"
+        "def rest():\n"
+        "    sys.stdin.readline()  # the test's word: the process's last copies come now\n"
+        "    for n in range(int(sys.argv[3]) // 2, int(sys.argv[3])):\n"
+        "        push.send_multipart([b'record:out', b'src', b'out', b'2', b'0', b'%d' % n, b'x' * 200])\n"
+        "    push.send_multipart([b'record:out', b'src', b'end', b'77', b'0'])\n"
+        "    push.close(linger=2000)  # (bounded: a feed that gave up has closed its end)\n"
+        "for n in range(int(sys.argv[3]) // 2):")
+    held = held.replace('push.send_multipart([b"record:out", b"src", b"end", b"77", b"0"])\npush.close(linger=-1)\n',
+                        "threading.Thread(target=rest).start()\n")
+    assert "def rest" in held and held.count("b\"end\"") == 0, held
+    count = 200
+    got: list[list[bytes]] = []
+    with _agent(held, tmp_path, count) as (router, agent):
+        deadline = time.monotonic() + 20
+        while len(got) < 1 + count // 2 and time.monotonic() < deadline:  # "on" and the first half
+            if router.poll(100):
+                got.append(router.recv_multipart())
+        assert len(got) == 1 + count // 2, got[-1:]
+        agent.send_signal(signal.SIGSTOP)
+        try:
+            time.sleep(1.5)  # the fault: an agent given no CPU for longer than FLUSH_STALL
+        finally:
+            agent.send_signal(signal.SIGCONT)
+        assert agent.stdin is not None
+        agent.stdin.write("go\n")
+        agent.stdin.flush()
+        read_until_flushed(router, got, 20)
+        out, _ = agent.communicate(timeout=15)
+    _assert_every_copy(got, count, out)

@@ -135,7 +135,7 @@ class RecordFeed:
         supervisor's grants meanwhile. Then the word that all went (:data:`FLUSHED`),
         which the supervisor's end waits for."""
         progress = time.monotonic()
-        while time.monotonic() < min(deadline, progress + FLUSH_STALL):
+        while time.monotonic() < deadline:
             if self.relay(up) or (self.credit > 0 and self.held is None):
                 # sent, or nothing held up by the supervisor: the stall counts only while it
                 # is (a process's last copies slow to come, or this agent not given the CPU
@@ -143,6 +143,8 @@ class RecordFeed:
                 progress = time.monotonic()
             if self.held is None and not self.open and not self.pull.poll(0):
                 break
+            if time.monotonic() >= progress + FLUSH_STALL:
+                break  # (looked at after a try: a pause of this agent's own is no stall)
             credits()
             if self.credit <= 0 or self.held is not None:
                 up.poll(10, zmq.POLLIN | (zmq.POLLOUT if self.credit > 0 else 0))
