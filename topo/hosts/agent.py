@@ -36,7 +36,6 @@ from topo.process import curve
 from topo.process.boot import Boot
 from topo.process.control import BEAT, COMMANDS, EVENTS, SILENCE, Kind, Message
 from topo.supervisor import execspawn, rundir, spawn
-from topo.supervisor.poller import Poller
 from topo.supervisor.watch import POLL_EXITS
 from topo.hosts import agent_config, agent_dir, childstats, replan
 from topo.hosts.agent_config import AgentConfig, encode_config, read_config
@@ -97,7 +96,7 @@ class Agent:
         self.events.bind(f"ipc://{self.dir}/{EVENTS}")
         self.commands.bind(f"ipc://{self.dir}/{COMMANDS}")
         self.up.connect(config.control)
-        self.poller = Poller()
+        self.poller = zmq.Poller()
         self.progs = Programs(str(self.dir), config.grace, self.poller,
                               lambda text: print(f"topo agent on {config.host}: {text}", file=sys.stderr))
         #: Everything for the supervisor goes through it, output lines included.

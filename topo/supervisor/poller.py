@@ -1,4 +1,4 @@
-"""The supervisor's (and an agent's) poll over ZeroMQ sockets and plain descriptors.
+"""The supervisor's poll over ZeroMQ sockets and plain descriptors.
 
 ``zmq.Poller`` keeps its sockets in a list and, on ``unregister``, moves every later
 entry's index down one, in Python: taking one descriptor out costs the number of
