@@ -125,24 +125,32 @@ def test_the_agent_keeps_its_way_up_open_until_the_supervisor_read_its_flushed(t
     _assert_every_copy(got, count, out)
 
 
+def _late_half(wait: str) -> str:
+    """The agent's side with its process's second half of copies, and the ``end``, sent by a
+    thread once ``wait`` (a line of Python) returns; bounded at its close (a feed that gave
+    up has closed its end)."""
+    script = AGENT_END.replace(
+        "for n in range(int(sys.argv[3])):",
+        "import threading\n"
+        "def rest():\n"
+        f"    {wait}\n"
+        "    for n in range(int(sys.argv[3]) // 2, int(sys.argv[3])):\n"
+        "        push.send_multipart([b'record:out', b'src', b'out', b'2', b'0', b'%d' % n, b'x' * 200])\n"
+        "    push.send_multipart([b'record:out', b'src', b'end', b'77', b'0'])\n"
+        "    push.close(linger=2000)\n"
+        "for n in range(int(sys.argv[3]) // 2):")
+    script = script.replace('push.send_multipart([b"record:out", b"src", b"end", b"77", b"0"])\npush.close(linger=-1)\n',
+                            "threading.Thread(target=rest).start()\n")
+    assert "def rest" in script and script.count("b\"end\"") == 0, script
+    return script
+
+
 def test_the_agent_s_end_waits_for_a_process_s_last_copies_that_are_slow_to_come(tmp_path: Path) -> None:
     """Copies still on their way from a process when the agent's end begins (a process
     slow to send its last ones, or an agent not given the CPU for a while) are not the
     supervisor's stall: before, a second without a copy to send made the end give the
     supervisor up and say FLUSHED with them unsent."""
-    slow = AGENT_END.replace(
-        "for n in range(int(sys.argv[3])):",
-        "import threading\n"
-        "def rest():\n"
-        "    time.sleep(1.5)  # the process's last copies come late (the condition, not a wait)\n"
-        "    for n in range(int(sys.argv[3]) // 2, int(sys.argv[3])):\n"
-        "        push.send_multipart([b'record:out', b'src', b'out', b'2', b'0', b'%d' % n, b'x' * 200])\n"
-        "    push.send_multipart([b'record:out', b'src', b'end', b'77', b'0'])\n"
-        "    push.close(linger=-1)\n"
-        "for n in range(int(sys.argv[3]) // 2):")
-    slow = slow.replace('push.send_multipart([b"record:out", b"src", b"end", b"77", b"0"])\npush.close(linger=-1)\n',
-                        "threading.Thread(target=rest).start()\n")
-    assert "def rest" in slow and slow.count("b\"end\"") == 0, slow
+    slow = _late_half("time.sleep(1.5)  # the process's last copies come late (the condition, not a wait)")
     count = 200
     got: list[list[bytes]] = []
     with _agent(slow, tmp_path, count) as (router, agent):
@@ -151,26 +159,13 @@ def test_the_agent_s_end_waits_for_a_process_s_last_copies_that_are_slow_to_come
     _assert_every_copy(got, count, out)
 
 
-
 def test_an_agent_stopped_for_a_while_during_its_end_still_sends_what_comes_after(tmp_path: Path) -> None:
     """An agent that went without the CPU for longer than the flush's stall bound (here:
     SIGSTOP for 1.5 s while it waits for a process's last copies) is not the supervisor
     letting nothing go. Before, the end looked at the time before trying again, took the
     pause for a stall, and said FLUSHED with the last copies and the ``end`` unsent
-    (2 of 3002 lost in a full test run)."""
-    held = AGENT_END.replace(
-        "for n in range(int(sys.argv[3])):",
-        "import threading\n"
-        "def rest():\n"
-        "    sys.stdin.readline()  # the test's word: the process's last copies come now\n"
-        "    for n in range(int(sys.argv[3]) // 2, int(sys.argv[3])):\n"
-        "        push.send_multipart([b'record:out', b'src', b'out', b'2', b'0', b'%d' % n, b'x' * 200])\n"
-        "    push.send_multipart([b'record:out', b'src', b'end', b'77', b'0'])\n"
-        "    push.close(linger=2000)  # (bounded: a feed that gave up has closed its end)\n"
-        "for n in range(int(sys.argv[3]) // 2):")
-    held = held.replace('push.send_multipart([b"record:out", b"src", b"end", b"77", b"0"])\npush.close(linger=-1)\n',
-                        "threading.Thread(target=rest).start()\n")
-    assert "def rest" in held and held.count("b\"end\"") == 0, held
+    (101 of 202 lost here)."""
+    held = _late_half("sys.stdin.readline()  # the test's word: the process's last copies come now")
     count = 200
     got: list[list[bytes]] = []
     with _agent(held, tmp_path, count) as (router, agent):
