@@ -146,6 +146,7 @@ class RecordFeed:
             if time.monotonic() >= progress + FLUSH_STALL:
                 break  # (looked at after a try: a pause of this agent's own is no stall)
             credits()
+            self.asked()  # a process whose last copies came late waits for its word to close
             if self.credit <= 0 or self.held is not None:
                 up.poll(10, zmq.POLLIN | (zmq.POLLOUT if self.credit > 0 else 0))
             else:
@@ -167,11 +168,15 @@ class RecordFeed:
         were still in the agent's kernel, and the credits the supervisor kept granting,
         unread at the exit, made the kernel reset the connection and drop them, ``FLUSHED``
         too (a remote flood's last ~600 batches, 1 run in 5 under load)."""
+        poller = zmq.Poller()
+        poller.register(up, zmq.POLLIN)
+        poller.register(self.ack, zmq.POLLIN)  # and a process asks after its ``end`` went up
         while not self.confirmed:
             left = deadline - time.monotonic()
-            if left <= 0 or not up.poll(int(left * 1000) + 1, zmq.POLLIN):
+            if left <= 0 or not poller.poll(int(left * 1000) + 1):
                 return
             read()
+            self.asked()
 
     def confirm(self, frames: list[bytes]) -> None:
         """``[FLUSHED]`` from the supervisor: it has read this agent's."""
