@@ -21,7 +21,7 @@ TOPOLOGIES = sorted(glob.glob(str(ROOT / "topologies" / "*.yaml")))
 def test_every_shipped_topology_runs_to_the_end(topo: Topo, path: str) -> None:
     result = topo.run("up", path, "--ready-timeout", "30")
     assert result.code == 0, result.out + result.err
-    assert "ready in" in result.out
+    assert "ready in" in result.out, result.out
     assert "Traceback" not in result.out + result.err
     assert topo.socket_files() == []
     assert topo.run_dirs() == []

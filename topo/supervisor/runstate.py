@@ -113,9 +113,11 @@ class Outcome:
 
 
 def was_ready(node: NodeState) -> bool:
-    """READY, or returned after it was: a node that failed, or was stopped before its gate
-    opened, never was, and "all ready" would be a lie."""
-    return node.state == "running" or (node.state == "exited" and node.started is not None)
+    """READY, or returned or stopped after it was: a node that failed, or was stopped before
+    its gate opened, never was, and "all ready" would be a lie. Stopped after it was counts:
+    each process reports on a connection of its own, so one node's READY may be read after
+    another's STOPPED (a run that stopped as its last node got ready said nothing of it)."""
+    return node.state == "running" or (node.state in ("exited", "stopped") and node.started is not None)
 
 
 def has_ended(node: NodeState) -> bool:

@@ -191,6 +191,8 @@ def test_a_second_ctrl_c_ends_the_grace_now() -> None:
     ({"a": ("exited", 1.0), "b": ("running", 1.0)}, True),  # returned after its gate opened
     ({"a": ("failed", None), "b": ("running", 1.0)}, False),  # the bug: failed counted as ready
     ({"a": ("stopped", None), "b": ("running", 1.0)}, False),
+    # stopped after its READY, another's READY read after that STOPPED (one connection each)
+    ({"a": ("stopped", 1.0), "b": ("running", 1.0)}, True),
     ({"a": ("bound", None), "b": ("running", 1.0)}, False),
 ])
 def test_all_ready_means_every_node_was_ready(states: dict[str, tuple[str, float | None]], ready: bool) -> None:
