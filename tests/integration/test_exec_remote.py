@@ -10,8 +10,8 @@ from typing import Iterator
 
 import pytest
 
-from conftest import Topo, wait_until
-from hostnet import Network, host_network, hosts_block, namespace_pids, requires_netns
+from conftest import Topo
+from hostnet import Network, host_network, hosts_block, hosts_emptied, requires_netns
 from test_exec_run import WORKER
 
 pytestmark = [requires_netns, pytest.mark.slow]
@@ -45,7 +45,7 @@ def test_a_pyzmq_worker_pool_on_another_host(topo: Topo, net3: Network) -> None:
     counts = re.search(r"counts worker\.0=(\d+) worker\.1=(\d+)", result.out)
     assert counts and int(counts[1]) + int(counts[2]) == 30, result.out
     assert int(counts[1]) > 0 and int(counts[2]) > 0, result.out  # the vent waited for both
-    wait_until(lambda: namespace_pids(net3) == [], 10, "every process on the hosts to be gone")
+    hosts_emptied(net3, 10)
 
 
 PROGS = Path(__file__).parent / "execprogs"
@@ -77,7 +77,7 @@ def test_a_program_on_another_host_is_ready_by_notify_and_fails_by_its_watchdog(
     assert "all 2 node(s) ready" in result.out  # its READY=1, relayed
     assert "hung failed (watchdog: no WATCHDOG=1 for 0.5s); restarting in" in result.out
     assert "hung ready again (restart 1)" in result.out
-    wait_until(lambda: namespace_pids(net3) == [], 10, "every process on the hosts to be gone")
+    hosts_emptied(net3, 10)
 
 
 def test_a_program_on_another_host_waits_for_its_go(topo: Topo, net3: Network) -> None:
@@ -95,4 +95,4 @@ def test_a_program_on_another_host_waits_for_its_go(topo: Topo, net3: Network) -
     result = topo.run("up", path, "--ready-timeout", "30", timeout=90)
     assert result.code == 0, result.out + result.err
     assert sorted(re.findall(r"(sub\.\d)@h3 +\| got first", result.out)) == ["sub.0", "sub.1", "sub.2"], result.out
-    wait_until(lambda: namespace_pids(net3) == [], 10, "every process on the hosts to be gone")
+    hosts_emptied(net3, 10)

@@ -8,8 +8,8 @@ from typing import Iterator
 
 import pytest
 
-from conftest import Topo, wait_until
-from hostnet import Network, host_network, hosts_block, namespace_pids, requires_netns
+from conftest import Topo
+from hostnet import Network, host_network, hosts_block, hosts_emptied, requires_netns
 
 pytestmark = [requires_netns, pytest.mark.slow]
 
@@ -47,7 +47,7 @@ def test_a_remote_process_s_last_words_before_a_hard_exit_are_shown_and_logged(
     assert result.out.index(words[-1]) < failed, result.out
     log = _log(topo, "xlast", "lw")
     assert all(word in log for word in words), log
-    wait_until(lambda: namespace_pids(net1) == [], 10, "every process on the host to be gone")
+    hosts_emptied(net1, 10)
 
 
 def test_a_remote_flood_is_shown_and_logged_whole_and_in_order(topo: Topo, net1: Network) -> None:
@@ -68,4 +68,4 @@ def test_a_remote_flood_is_shown_and_logged_whole_and_in_order(topo: Topo, net1:
     assert re.search(r"^big@h1 +\| LAST LINE$", result.out, re.M)
     logged = [int(n) for n in re.findall(r"(\d{8}) x", _log(topo, "xflood", "big"))]
     assert logged == list(range(lines)), f"{len(logged)} of {lines} lines logged"
-    wait_until(lambda: namespace_pids(net1) == [], 10, "every process on the host to be gone")
+    hosts_emptied(net1, 10)

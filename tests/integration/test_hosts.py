@@ -18,7 +18,7 @@ import pytest
 import zmq
 
 from conftest import HERE, ROOT, Topo, wait_until
-from hostnet import Network, host_network, hosts_block, namespace_pids, requires_netns, sshd_in_namespace
+from hostnet import Network, host_network, hosts_block, hosts_emptied, namespace_pids, requires_netns, sshd_in_namespace
 
 pytestmark = [requires_netns, pytest.mark.slow]
 
@@ -68,7 +68,7 @@ def test_a_pipeline_over_three_hosts_runs_fair_encrypted_and_leaves_nothing(topo
     assert counts.group(1).split() == ["worker.0=10", "worker.1=10", "worker.2=10"]
     assert "all 5 node(s) ready" in result.out
     assert topo.socket_files() == [] and topo.run_dirs() == []
-    wait_until(lambda: namespace_pids(net3) == [], 10, "every process on the hosts to be gone")
+    hosts_emptied(net3, 10)
 
 
 def test_the_first_message_crosses_hosts_to_slow_subscribers(topo: Topo, net3: Network) -> None:
@@ -112,7 +112,7 @@ def test_ps_logs_and_down_cover_remote_nodes(topo: Topo, net3: Network) -> None:
     assert "received tick" in logs
     assert topo.run("down", "xps").code == 0
     assert proc.wait(timeout=30) == 0
-    wait_until(lambda: namespace_pids(net3) == [], 10, "every process on the hosts to be gone")
+    hosts_emptied(net3, 10)
 
 
 def restarting_pair(net: Network, restart: str) -> str:
@@ -140,7 +140,7 @@ def test_a_killed_agent_fails_its_nodes_and_they_restart_when_the_host_is_back(t
     assert agent_pid(net3, 1) != old_agent
     proc.send_signal(signal.SIGINT)
     assert proc.wait(timeout=30) == 130
-    wait_until(lambda: namespace_pids(net3) == [], 10, "every process on the hosts to be gone")
+    hosts_emptied(net3, 10)
 
 
 def test_a_killed_agent_without_restart_fails_the_run(topo: Topo, net3: Network) -> None:
@@ -150,7 +150,7 @@ def test_a_killed_agent_without_restart_fails_the_run(topo: Topo, net3: Network)
     out, _ = proc.communicate(timeout=30)
     assert proc.returncode == 1, out
     assert re.search(r"show failed: its host h2 was lost", out), out
-    wait_until(lambda: namespace_pids(net3) == [], 10, "every process on the hosts to be gone")
+    hosts_emptied(net3, 10)
 
 
 @pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGSTOP])
@@ -163,7 +163,7 @@ def test_agents_stop_their_nodes_when_the_supervisor_is_gone(topo: Topo, net3: N
     proc.send_signal(how)
     try:
         started = time.monotonic()
-        wait_until(lambda: namespace_pids(net3) == [], 15, "every process on the hosts to end by itself")
+        hosts_emptied(net3, 15)
         took = time.monotonic() - started
         assert took < (4 if how is signal.SIGKILL else 12), took
     finally:
@@ -298,7 +298,7 @@ def test_the_harness_probes_a_node_on_another_host(net3: Network, monkeypatch: p
         run.probes["feed"].send_string("hello")
         assert run.probes["back"].poll(10_000), "nothing came back through the remote relay"
         assert run.probes["back"].recv_string().startswith("hello via ")
-    wait_until(lambda: namespace_pids(net3) == [], 10, "every process on the hosts to be gone")
+    hosts_emptied(net3, 10)
 
 
 def test_a_host_that_stays_unreachable_exhausts_the_restarts(topo: Topo, net3: Network, tmp_path: Path) -> None:
@@ -317,7 +317,7 @@ def test_a_host_that_stays_unreachable_exhausts_the_restarts(topo: Topo, net3: N
     assert proc.returncode == 1, out + err
     assert out.count("host h2: starting its agent") == 2, out + err  # after the first: two restarts
     assert re.search(r"show failed: .*giving up; last error: its host h2 was lost", out), out
-    wait_until(lambda: namespace_pids(net3) == [], 10, "every process on the hosts to be gone")
+    hosts_emptied(net3, 10)
 
 
 def test_an_agent_sees_a_killed_node_process_with_a_forked_child_end(topo: Topo, net3: Network) -> None:
@@ -340,4 +340,4 @@ def test_an_agent_sees_a_killed_node_process_with_a_forked_child_end(topo: Topo,
                30, "the killed node process's child to end")
     assert topo.run("down", "xforks", timeout=60).code == 0
     assert proc.wait(timeout=30) == 0
-    wait_until(lambda: namespace_pids(net3) == [], 10, "every process on the hosts to be gone")
+    hosts_emptied(net3, 10)

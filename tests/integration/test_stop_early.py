@@ -14,9 +14,9 @@ from typing import Iterator
 
 import pytest
 
-from conftest import Topo, wait_until
-from hostnet import Network, host_network, requires_netns
-from test_hosts import hosts_block, namespace_pids
+from conftest import Topo
+from hostnet import Network, host_network, hosts_emptied, requires_netns
+from test_hosts import hosts_block
 
 GRACE = 20.0
 #: A prompt stop: well under the grace period, which a missed STOP uses up. Not tighter:
@@ -68,7 +68,7 @@ def test_a_remote_failure_before_ready_stops_the_run_promptly_every_time(topo: T
         assert "a failed" not in text and "ready in" not in text, text
         assert_nothing_killed(text)
         assert after < PROMPT, (took, text)
-        wait_until(lambda: namespace_pids(net1) == [], 10, "every process on the host to be gone")
+        hosts_emptied(net1, 10)
 
 
 #: ``late`` imports for a second: the run cannot be ready before the stop lands (without
@@ -124,4 +124,4 @@ def test_ctrl_c_while_an_agent_starts_starts_nothing_there(topo: Topo, net1: Net
         assert_nothing_killed(text)
         assert "far@h1" not in text, text  # it never ran
         assert after < PROMPT, (after, text)
-        wait_until(lambda: namespace_pids(net1) == [], 10, "every process on the host to be gone")
+        hosts_emptied(net1, 10)

@@ -12,9 +12,8 @@ Every way pyzmq sends or receives goes through those two methods (``send_multipa
 plain socket it shadows, whose class is the one swapped. What pyzmq cannot see is not
 tapped: ``zmq.proxy`` and ``zmq.device`` move messages inside libzmq.
 
-A tap put on while the node is in the middle of a multipart ``send_multipart`` (between
-two of its frames) sees that first message without its first frames; delivery is not
-affected.
+A tap put on while the node is in the middle of a ``send_multipart`` or ``recv_multipart``
+(between two of its frames) begins with the next message (:mod:`topo.process.tapstart`).
 
 The copies go into a bounded queue: a tap whose reader is slow loses its own copies, counted
 in :attr:`Tap.dropped`, never the node's messages and never the node's time.
@@ -28,6 +27,7 @@ from typing import Any, Callable
 
 import zmq
 
+from topo.process.tapstart import SKIPPING, UNSEEN, skipped_in, skipped_out
 from topo.process.tapwire import IN_MANY, IN_ONE, OUT_MANY, OUT_ONE, STRIDE
 
 #: Copies a tap holds for its reader before it drops new ones.
@@ -89,8 +89,10 @@ class Tap:
         self.bytes_in = 0
         self.bytes_out = 0
         self.max_bytes = MAX_QUEUED_BYTES
-        self._parts_out: list[bytes] = []
-        self._parts_in: list[bytes] = []
+        #: The frames of a message not complete yet; before the first frame,
+        #: :data:`~topo.process.tapstart.UNSEEN` (the tapped methods look where it begins).
+        self._parts_out: list[bytes] = UNSEEN
+        self._parts_in: list[bytes] = UNSEEN
 
     @property
     def limit(self) -> int:
@@ -109,6 +111,8 @@ class Tap:
 
     def sent(self, data: bytes, more: int) -> None:
         """One frame the socket sent (``more``: not the last of its message)."""
+        if self._parts_out is UNSEEN or self._parts_out is SKIPPING:  # (called directly)
+            self._parts_out = []
         if more or self._parts_out:
             parts = self._parts_out
             parts.append(data)
@@ -121,6 +125,8 @@ class Tap:
 
     def received(self, data: bytes, more: int) -> None:
         """One frame the socket received (``more``: not the last of its message)."""
+        if self._parts_in is UNSEEN or self._parts_in is SKIPPING:
+            self._parts_in = []
         if more or self._parts_in:
             parts = self._parts_in
             parts.append(data)
@@ -238,6 +244,9 @@ def _make_tapped(plain: type) -> type:
             size = len(frame)
             for tap in taps:
                 if more or size > SMALL or tap._parts_out or type(tap) is not Tap:
+                    parts = tap._parts_out
+                    if (parts is UNSEEN or parts is SKIPPING) and skipped_out(tap, data, more):
+                        continue
                     tap.sent(frame, more)
                     continue
                 # Tap.sent's common case, inline: a call costs the node a fifth of the tap's
@@ -262,6 +271,9 @@ def _make_tapped(plain: type) -> type:
             else:  # a Frame (copy=False): it knows whether more follow
                 frame, more = data.bytes, data.more
             for tap in taps:
+                parts = tap._parts_in
+                if (parts is UNSEEN or parts is SKIPPING) and skipped_in(tap, more):
+                    continue
                 tap.received(frame, more)
         return data
 
@@ -276,6 +288,9 @@ def _make_tapped(plain: type) -> type:
                 frame = bytes(memoryview(buffer).cast("B")[:n])
                 more = int(self.getsockopt(_RCVMORE))
                 for tap in taps:
+                    parts = tap._parts_in
+                    if (parts is UNSEEN or parts is SKIPPING) and skipped_in(tap, more):
+                        continue
                     tap.received(frame, more)
             return n
 

@@ -152,3 +152,75 @@ def test_a_tap_queue_is_bounded_in_bytes_too() -> None:
     tap.received(b"small", 0)  # a small copy is bounded by the count alone (10,000 of at most 1 KiB)
     assert tap.bytes_in - tap.bytes_out == 0 and tap.queued == 1
     assert len(tap.take()) == 1 and tap.bytes_in - tap.bytes_out == 0
+
+
+class _TappedAfterFirstFrame(zmq.Socket[Any]):
+    """A socket whose tap is put on between the first and second frame of its next
+    message, sent or received: where the other thread's attach lands at worst."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.__dict__["due"] = None
+
+    def send(self, data: Any, flags: int = 0, *args: Any, **kwargs: Any) -> Any:
+        result = super().send(data, flags, *args, **kwargs)
+        self._attach_due()
+        return result
+
+    def recv(self, flags: int = 0, *args: Any, **kwargs: Any) -> Any:
+        result = super().recv(flags, *args, **kwargs)
+        self._attach_due()
+        return result
+
+    def _attach_due(self) -> None:
+        due, self.__dict__["due"] = self.__dict__["due"], None
+        if due is not None:
+            tap.attach(self, due)
+
+
+@pytest.mark.parametrize("flavour", ["send_multipart", "recv_multipart", "recv_multipart Frames"])
+def test_a_tap_put_on_in_the_middle_of_a_message_begins_with_the_next(flavour: str) -> None:
+    """Before, the tap's first copy was the message's tail ([b"tick 16"] for
+    [b"a.", b"tick 16"]): a message nobody sent, printed by ``topo echo``."""
+    ctx: zmq.Context[Any] = zmq.Context()
+    a = ctx.socket(zmq.PAIR, socket_class=_TappedAfterFirstFrame)
+    b = ctx.socket(zmq.PAIR)
+    try:
+        a.bind("inproc://midway")
+        b.connect("inproc://midway")
+        t = tap.Tap()
+        a.__dict__["due"] = t
+        if flavour == "send_multipart":
+            a.send_multipart([b"a.", b"tick 16", b"end"])
+            a.send_multipart([b"b.", b"tick 17"])
+            a.send(b"single")
+            assert [b.recv_multipart() for _ in range(3)] == [[b"a.", b"tick 16", b"end"], [b"b.", b"tick 17"],
+                                                             [b"single"]]
+            assert _seen(t) == [("out", [b"b.", b"tick 17"]), ("out", [b"single"])]
+        else:
+            copy = flavour == "recv_multipart"
+            b.send_multipart([b"a.", b"tick 16", b"end"])
+            b.send_multipart([b"b.", b"tick 17"])
+            got = [a.recv_multipart(copy=copy), a.recv_multipart(copy=copy)]
+            assert [[f if copy else f.bytes for f in m] for m in got] == [[b"a.", b"tick 16", b"end"],
+                                                                         [b"b.", b"tick 17"]]
+            assert _seen(t) == [("in", [b"b.", b"tick 17"])]
+        tap.detach(a, t)
+    finally:
+        for s in (a, b):
+            s.close(linger=0)
+        ctx.term()
+
+
+def test_a_tap_put_on_between_messages_misses_none(pair: tuple[zmq.Socket[Any], zmq.Socket[Any]]) -> None:
+    """The look at a tap's first frame takes nothing from a tap put on before a message:
+    a frame passed twice in one message (the same object) included."""
+    a, b = pair
+    t = tap.Tap()
+    tap.attach(a, t)
+    empty = b""
+    a.send_multipart([empty, empty, b"x"])
+    b.send_multipart([b"1", b"2"])
+    assert b.recv_multipart() == [b"", b"", b"x"] and a.recv_multipart() == [b"1", b"2"]
+    assert _seen(t) == [("out", [b"", b"", b"x"]), ("in", [b"1", b"2"])]
+    tap.detach(a, t)
