@@ -4,7 +4,7 @@ A tap is put on from another thread (:mod:`topo.process.tapping`) while the node
 inside pyzmq's ``send_multipart`` or ``recv_multipart``, between two frames: the frames
 after the socket's class was swapped reach the tapped ``send`` or ``recv``, the first ones
 did not. Shown as they came they made a message nobody sent (``topo echo`` printed
-``[0] tick 16`` for ``[b"a.", b"tick 16"]``, 1 full test run in 2 under load). So a tap's
+``[0] tick 16`` for ``[b"a.", b"tick 16"]``, once in two full test runs). So a tap's
 first frame is looked at once: when it is not the first of the message being sent or
 received, the rest of that message is skipped and the tap begins with the next one.
 
