@@ -32,6 +32,7 @@ class Tap(Protocol):
     _parts_out: list[bytes]
     _parts_in: list[bytes]
 
+
 #: A tap's frames so far, in either direction, before its first frame (the object only
 #: tells the state: never appended to).
 UNSEEN: list[bytes] = [b"(no frame yet)"]
@@ -85,6 +86,7 @@ def _multipart_caller(code: Any) -> FrameType | None:
 
 
 def _first_sent(caller: FrameType, data: Any) -> bool:
+    """Whether ``data`` is the first of ``send_multipart``'s parts (the same object)."""
     parts = caller.f_locals.get("msg_parts")
     try:
         return parts is None or data is parts[0]
