@@ -71,8 +71,8 @@ def test_a_remote_failure_before_ready_stops_the_run_promptly_every_time(topo: T
         hosts_emptied(net1, 10)
 
 
-#: ``late`` imports for a second: the run cannot be ready before the stop lands (without
-#: it, a loaded machine delayed the test's SIGINT past the moment all nine were ready).
+#: ``late`` imports for longer than the test: the run cannot be ready before the stop lands
+#: (without it, a loaded machine delayed the test's SIGINT past the moment all nine were ready).
 LOCAL = """
     topology: early
     nodes:

@@ -8,7 +8,7 @@ import signal
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Protocol
+from typing import Any, Callable, Protocol
 
 from topo.process.control import SILENCE
 
@@ -122,11 +122,6 @@ def was_ready(node: NodeState) -> bool:
 
 def has_ended(node: NodeState) -> bool:
     return node.state in TERMINAL
-
-
-def all_ready(nodes: Iterable[NodeState]) -> bool:
-    """Every node :func:`was_ready`."""
-    return all(was_ready(n) for n in nodes)
 
 
 class Every:

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from topo.process.control import Kind, Message
-from topo.supervisor.runstate import ABANDON_AFTER, KILL_AFTER, NodeState, ProcState, all_ready, next_deadline
+from topo.supervisor.runstate import ABANDON_AFTER, KILL_AFTER, Every, NodeState, ProcState, next_deadline, was_ready
 from topo.supervisor.stopping import Stopping
 
 
@@ -197,7 +197,7 @@ def test_a_second_ctrl_c_ends_the_grace_now() -> None:
 ])
 def test_all_ready_means_every_node_was_ready(states: dict[str, tuple[str, float | None]], ready: bool) -> None:
     nodes = [NodeState(n, n, state=s, started=t) for n, (s, t) in states.items()]
-    assert all_ready(nodes) is ready
+    assert Every(was_ready)({n.name: n for n in nodes}) is ready  # the supervisor's check
 
 
 def test_a_returned_node_restarting_delivers_first_and_is_stopped_after_the_grace() -> None:
