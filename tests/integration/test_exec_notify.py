@@ -160,3 +160,23 @@ def test_the_go_reaches_slow_subscribers(topo: Topo, run: int) -> None:
         raise AssertionError(f"topo up did not end:\n{out}{err}") from None
     assert proc.returncode == 0, out + err
     assert sorted(re.findall(r"(sub\.\d+) +\| got first", out)) == ["sub.0", "sub.1", "sub.2"], out
+
+
+def test_over_tcp_the_go_waits_until_the_program_has_read_its_subscriptions(topo: Topo) -> None:
+    """Over tcp a receiver's bytes acknowledged by the program's host may still be unread
+    by the program: a PUB given its go then sends before it has the subscription. A
+    program that leaves the subscription unread for a while (as a busy host's ZeroMQ I/O
+    thread may) gets its go only once it has read it (it said "go while the subscription
+    is unread" and exited 4 before), and its one message arrives."""
+    path = topo.file(f"""\
+        topology: goread
+        nodes:
+          pub: {{exec: [{PY}, {PROGS / 'unread_pub.py'}], sockets: {{out: PUB}}}}
+          sub: {{run: "itnodes:receive_one", sockets: {{in: {{type: SUB, subscribe: t}}}}}}
+        links:
+          - {{from: pub.out, to: sub.in, transport: tcp, curve: false}}
+        """)
+    result = topo.run("up", path, timeout=60)
+    assert result.code == 0, result.out + result.err
+    assert "pub  | subscription read" in result.out and "sub  | got first" in result.out, result.out
+    assert "unread" not in result.out.replace("subscription is unread", ""), result.out

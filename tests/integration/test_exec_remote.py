@@ -96,3 +96,24 @@ def test_a_program_on_another_host_waits_for_its_go(topo: Topo, net3: Network) -
     assert result.code == 0, result.out + result.err
     assert sorted(re.findall(r"(sub\.\d)@h3 +\| got first", result.out)) == ["sub.0", "sub.1", "sub.2"], result.out
     hosts_emptied(net3, 10)
+
+
+def test_a_program_on_another_host_gets_its_go_once_it_has_read_its_subscriptions(topo: Topo, net3: Network) -> None:
+    """The go's writer is the program's agent: a receiver on h3 reports the program's tcp
+    connection, the supervisor on h1 decides, and the agent on h2 writes the byte only once
+    the program has read what came on it (the program exited 4, "go while the
+    subscription is unread", before)."""
+    path = topo.file(f"""
+        topology: xread
+        {hosts_block(net3)}
+        nodes:
+          pub: {{exec: [{sys.executable}, {PROGS / 'unread_pub.py'}], host: h2, sockets: {{out: PUB}}}}
+          sub: {{run: "itnodes:receive_one", host: h3, sockets: {{in: {{type: SUB, subscribe: t}}}}}}
+        links:
+          - {{from: pub.out, to: sub.in, curve: false}}
+        """.replace("\n        ", "\n"))
+    result = topo.run("up", path, "--ready-timeout", "30", timeout=90)
+    assert result.code == 0, result.out + result.err
+    assert re.search(r"pub@h2 +\| subscription read", result.out), result.out
+    assert re.search(r"sub@h3 +\| got first", result.out), result.out
+    hosts_emptied(net3, 10)

@@ -132,11 +132,12 @@ class Agent:
             now = time.monotonic()
             if now >= next_beat:
                 next_beat = now + BEAT
-                self.uplink.beat(Message(Kind.BEAT, {"stats": self._stats()}))
+                self.uplink.beat(Message(Kind.BEAT, {"stats": childstats.measure(self.children.values())}))
             if not self.leaving and now - self.heard > SILENCE:
                 self._orphaned(f"no word from the supervisor for {SILENCE:g}s")
             self._report_exits(now)
             self._escalate(now)
+            self.progs.writer.look(now)  # gos held until their programs read (topo.supervisor.goheld)
             for child in self.children.values():
                 if child.proc is not None and child.proc.sentinel not in sentinels and child.report_by is None:
                     sentinels[child.proc.sentinel] = child
@@ -146,6 +147,7 @@ class Agent:
                     self._exited(poller, sentinels, sock)
             inexact = any(not c.proc.exact for c in sentinels.values())
             wait = min([next_beat] + [c.report_by for c in self.children.values() if c.report_by]
+                       + [held for held in (self.progs.writer.next_deadline(),) if held]
                        + ([time.monotonic() + POLL_EXITS] if inexact else [])
                        + ([self.stop_by] if self.stop_by else [])
                        + ([] if self.leaving else [self.heard + SILENCE + 0.01])) - time.monotonic()
@@ -318,9 +320,6 @@ class Agent:
                 self.uplink.report(Message(Kind.ENDED, {"process": child.name, "gen": child.generation,
                                                         "exitcode": child.proc.exitcode}))
                 child.proc, child.report_by = None, None
-
-    def _stats(self) -> dict[str, Any]:
-        return childstats.measure(self.children.values())
 
     # -- leaving ---------------------------------------------------------------------------
 

@@ -7,7 +7,8 @@ agent (:class:`topo.supervisor.notify.NotifySockets`, the same checks of who spe
 What the program says is relayed to the supervisor as it is heard (``EXEC_NOTICE``, its
 notice's fields), where the same rules as for a local program apply
 (:mod:`topo.supervisor.execrules`: ready, status, watchdog); the supervisor decides the
-go and says so (``EXEC_GO``: ``go`` true writes the byte, false closes the pipe: end of
+go and says so (``EXEC_GO``: ``go`` true writes the byte, once the program has read what
+its tcp receivers sent, :mod:`topo.supervisor.goheld`; false closes the pipe: end of
 file, the run stops). The watchdog's timer is the supervisor's: a relayed ``WATCHDOG=1``
 renews it, a few milliseconds of network later than a local one would.
 """
@@ -20,6 +21,7 @@ from typing import Any, Callable, Iterator
 from topo.plan.planner import Plan, share_of
 from topo.process.control import Kind, Message
 from topo.supervisor import execspawn
+from topo.supervisor.goheld import GoWriter
 from topo.supervisor.keeper import Keeper
 from topo.supervisor.notify import NotifySockets
 from topo.supervisor.notifymsg import to_wire
@@ -41,6 +43,8 @@ class Programs:
         self.poller = poller
         self.notify = NotifySockets(directory, say)
         self._go: dict[str, int] = {}  # instance -> the write end of its go pipe
+        #: Writes each go once its program read its tcp receivers' bytes (topo.supervisor.goheld).
+        self.writer = GoWriter(say)
         self._of: dict[str, tuple[str, int]] = {}  # instance -> (its process, the generation started)
 
     def start(self, plan: Plan, process: str, gen: int, fixed: dict[str, str]) -> tuple[Started, dict[str, str]]:
@@ -81,16 +85,16 @@ class Programs:
                                              "notice": to_wire(notice)})
 
     def go(self, m: Message) -> None:
-        """The supervisor's ``EXEC_GO`` for the program it names (of the generation running)."""
+        """The supervisor's ``EXEC_GO`` for the program it names (of the generation running):
+        the go written (once the program has read what came on the connections it names),
+        or its pipe ended."""
         instance = m["instance"]
         if self._of.get(instance) != (m["process"], m["gen"]) or instance not in self._go:
             return  # about a program replaced since, or ended
         if m["go"]:
-            try:
-                os.write(self._go[instance], b"1")
-            except OSError:
-                pass  # it closed its read end: it does not want the go
+            self.writer.give(instance, self._go[instance], m.data.get("conns", []))
         else:
+            self.writer.forget(instance)
             os.close(self._go.pop(instance))
 
     def gone(self, process: str) -> list[Message]:
@@ -108,6 +112,7 @@ class Programs:
             self.poller.unregister(fd)
             self.notify.close(instance)
         if instance in self._go:
+            self.writer.forget(instance)
             os.close(self._go.pop(instance))
         return said
 

@@ -43,11 +43,11 @@ class Kind(str, Enum):
     STOPPED = "stopped"      # instance: ended because the topology stopped
     FAILED = "failed"        # instance, error, traceback; code, missing: its code cannot be imported
     BYE = "bye"              # process: every node ended and the process is about to exit
-    EXEC_LINKED = "exec_linked"  # instance, socket, count: connections from exec senders made (after the gate)
+    EXEC_LINKED = "exec_linked"  # instance, socket, count, conns: connections from exec senders made (after the gate)
     EXEC_NOTICE = "exec_notice"  # process, instance, gen, notice {...}: an sd_notify datagram of a program (agent →)
     # supervisor → process
     CONNECT = "connect"      # endpoints {key: address}: every bind of the run
-    EXEC_GO = "exec_go"      # process, instance, gen, go: a program's go given (true) or its pipe ended (→ agent)
+    EXEC_GO = "exec_go"      # process, instance, gen, go, conns: a program's go given (true) or its pipe ended (→ agent)
     STOP = "stop"            # reason
     TAP = "tap"              # tap, instance, socket, endpoint, directions: copies of a socket's
                              # messages to endpoint (topo.process.tapping); again: the lease renewed
@@ -93,9 +93,9 @@ _FIELDS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "failed": ({"instance": _STR, "error": _STR},
                {"traceback": (_STR, type(None)), "started": _BOOL, "code": _BOOL, "missing": _STR}),
     "bye": ({"process": _STR}, {"clean": _BOOL, "stuck": _LIST}),
-    "exec_linked": ({"instance": _STR, "socket": _STR, "count": _INT}, {}),
+    "exec_linked": ({"instance": _STR, "socket": _STR, "count": _INT}, {"conns": _LIST}),
     "exec_notice": ({"process": _STR, "instance": _STR, "gen": _INT, "notice": _DICT}, {}),
-    "exec_go": ({"process": _STR, "instance": _STR, "gen": _INT, "go": _BOOL}, {}),
+    "exec_go": ({"process": _STR, "instance": _STR, "gen": _INT, "go": _BOOL}, {"conns": _LIST}),
     "connect": ({"endpoints": _DICT}, {}),
     "stop": ({}, {"reason": _STR}),
     "tap": ({"tap": _STR, "instance": _STR, "socket": _STR, "endpoint": _STR, "directions": _LIST}, {}),
@@ -118,6 +118,16 @@ _FIELDS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
 }
 #: Kinds about one node or several: ``instance`` or ``instances``, names either way.
 _ABOUT_NODES = frozenset({"bound", "importing", "ready"})
+
+
+#: At most this many connections in one report (``conns``, :mod:`topo.supervisor.goheld`).
+MAX_CONNS = 4096
+
+
+def is_conn(value: object) -> bool:
+    """Whether a value off the wire is one tcp connection: [address, port, address, port]."""
+    return (isinstance(value, list) and len(value) == 4 and all(isinstance(value[i], str) for i in (0, 2))
+            and all(type(value[i]) is int and 0 < value[i] < 65536 for i in (1, 3)))
 
 
 def _is(value: Any, kind_of: Any) -> bool:
@@ -146,6 +156,8 @@ def check(kind: Kind, data: dict[str, Any]) -> None:
     for name in ("waiting", "stuck"):
         if name in data and not all(isinstance(v, str) for v in data[name]):
             raise ValueError(f"{kind.value}: {name!r} holds something other than text")
+    if "conns" in data and not (len(data["conns"]) <= MAX_CONNS and all(is_conn(c) for c in data["conns"])):
+        raise ValueError(f"{kind.value}: 'conns' is not a list of [address, port, address, port]")
     for name in ("endpoints",):
         if name in data and not all(isinstance(k, str) and isinstance(v, str) for k, v in data[name].items()):
             raise ValueError(f"{kind.value}: {name!r} maps something other than text to text")

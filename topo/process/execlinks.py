@@ -27,6 +27,7 @@ import fcntl
 import os
 import queue
 import select
+import socket
 import termios
 import threading
 import time
@@ -34,7 +35,7 @@ from typing import Any, Callable
 
 import zmq
 
-from topo.process.control import Kind, Message
+from topo.process.control import MAX_CONNS, Kind, Message
 from topo.process.gate import handshakes_in
 
 
@@ -68,6 +69,26 @@ def unread(fd: int) -> int:
     except OSError:
         return 0
     return buf[0]
+
+
+def tcp_ends(fd: int) -> list[Any] | None:
+    """[program address, program port, own address, own port] of a tcp connection (for
+    the go's writer on the program's host: :mod:`topo.supervisor.goheld`); None for one
+    that is not tcp, or closed since. Looked at through a duplicate: the socket stays
+    libzmq's."""
+    try:
+        s = socket.socket(fileno=os.dup(fd))
+    except OSError:
+        return None
+    try:
+        if s.family not in (socket.AF_INET, socket.AF_INET6):
+            return None
+        own, peer = s.getsockname(), s.getpeername()
+        return [peer[0], peer[1], own[0], own[1]]
+    except OSError:
+        return None
+    finally:
+        s.close()
 
 
 def taken(mailbox: int) -> bool:
@@ -157,5 +178,9 @@ class ExecLinks(threading.Thread):
             # thread), and what its connections sent read by the program's I/O thread
             settled = w.taken_at and now > w.taken_at and not any(unread(fd) for fd in w.fds)
             if settled or now - w.since >= TAKE_WITHIN:
-                self.send(Message(Kind.EXEC_LINKED, {"instance": w.instance, "socket": w.socket, "count": w.pending}))
+                report = {"instance": w.instance, "socket": w.socket, "count": w.pending}
+                conns = [c for c in map(tcp_ends, w.fds) if c is not None]
+                if conns:  # on tcp, unread is not yet read by the program: its go waits for that
+                    report["conns"] = conns[:MAX_CONNS]
+                self.send(Message(Kind.EXEC_LINKED, report))
                 w.pending, w.since, w.taken_at, w.fds = 0, 0.0, 0.0, []

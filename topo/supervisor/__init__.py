@@ -39,6 +39,8 @@ Modules, in the order a run meets them:
 - ``notifymsg``: One sd_notify datagram read, or refused whole. Pure.
 - ``gosignal``: The go pipe of an exec sender: one byte once every receiver has its
   connection.
+- ``goheld``: A go written on the program's host once the program has read what its tcp
+  receivers sent it.
 - ``rundir``: Where a run keeps its files, how it is named, and cleaning up after dead
   runs.
 - ``output``: What the supervisor shows and keeps of the nodes' output: prefixes, colours,

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from topo.process.control import Kind, Message
 from topo.supervisor.notifymsg import Notice, Refused, from_wire, printable
 from topo.supervisor.execspawn import ProgramError
+from topo.supervisor.goheld import Conn
 from topo.supervisor.runstate import STARTING, ProcState
 from topo.supervisor.transitions import Transitions
 
@@ -68,13 +69,15 @@ class ExecRules(Transitions):
                 self.pipes.add(proc.name, getattr(proc.proc, "topo_output", None))
                 self._program_started(proc, binds)  # (on another host: once its agent says so)
 
-    def _go_sender(self, proc: ProcState, name: str) -> Callable[[bool], None]:
-        """How a program on another host is given its go (True) or its pipe is ended."""
+    def _go_sender(self, proc: ProcState, name: str) -> Callable[[bool, list[Conn]], None]:
+        """How a program on another host is given its go (True; its agent holds it until the
+        program read what came on ``conns``, :mod:`topo.supervisor.goheld`) or its pipe is
+        ended."""
         host, data = proc.remote, {"process": proc.name, "instance": name, "gen": proc.generation}
 
-        def send(go: bool) -> None:
+        def send(go: bool, conns: list[Conn]) -> None:
             if self.processes.hosts is not None and host is not None:  # (to the agent itself: target "")
-                self.processes.hosts.send(host, "", Message(Kind.EXEC_GO, {**data, "go": go}))
+                self.processes.hosts.send(host, "", Message(Kind.EXEC_GO, {**data, "go": go, "conns": conns}))
         return send
 
     def _handle(self, m: Message) -> None:
@@ -87,7 +90,7 @@ class ExecRules(Transitions):
         node = self.nodes.get(m["instance"])
         if node is None or m.data.get("gen") != self.procs[node.process].generation or m["count"] < 1:
             return  # a late word from a process that has been replaced
-        self.signals.go.linked(node.name, m["socket"], m["count"])
+        self.signals.go.linked(node.name, m["socket"], m["count"], m.data.get("conns"))
 
     def _relayed_notice(self, m: Message) -> None:
         """What a program on another host said, relayed by its agent (who checked the

@@ -23,6 +23,7 @@ from typing import Any, Callable, Iterator
 
 from topo.plan.execenv import instance_waits
 from topo.plan.planner import Plan
+from topo.supervisor.goheld import Conn, GoWriter
 from topo.supervisor.gosignal import GO_FD, GoSignals, receivers_of
 from topo.supervisor.notify import NotifySockets, Watchdogs
 from topo.supervisor.notifymsg import Notice
@@ -36,7 +37,7 @@ class ExecSignals:
         self.poller = poller
         self.notify = NotifySockets("", say)  # (its directory: :meth:`open`)
         self.watchdogs = Watchdogs()
-        self.go = GoSignals({}, is_ready, has_ended)
+        self.go = GoSignals({}, is_ready, has_ended, GoWriter(say))
         self.replan(plan)
         #: Instances whose watchdog is armed for their current run (armed once ready).
         self._armed: set[str] = set()
@@ -68,10 +69,11 @@ class ExecSignals:
         env[GO_FD] = str(read)
         return env, (read,)
 
-    def prepare_remote(self, instance: str, send: Callable[[bool], None]) -> None:
+    def prepare_remote(self, instance: str, send: Callable[[bool, list[Conn]], None]) -> None:
         """:meth:`prepare`, for a program its host's agent starts: the agent makes its
         socket and go pipe (:mod:`topo.hosts.programs`) and relays what it says; ``send``
-        tells the agent to give the go (True) or end the go pipe (False)."""
+        tells the agent to give the go (True, with the connections its
+        receivers reported) or end the go pipe (False)."""
         self.ended(instance)
         self.go.open_remote(instance, send)
 
@@ -136,7 +138,9 @@ class ExecSignals:
         self.watchdogs.pet(instance, now)
 
     def next_deadline(self) -> float | None:
-        return self.watchdogs.next_deadline()
+        """The next watchdog deadline, or a held go's next look."""
+        due = [t for t in (self.watchdogs.next_deadline(), self.go.writer.next_deadline()) if t is not None]
+        return min(due) if due else None
 
     def missed(self, now: float) -> list[tuple[str, float]]:
         return self.watchdogs.missed(now)

@@ -30,8 +30,11 @@ known limit.
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
+
+from topo.supervisor.goheld import Conn, GoWriter
 
 #: The environment variable that names the read end of the go pipe.
 GO_FD = "TOPO_GO_FD"
@@ -50,12 +53,14 @@ class Receiver:
 @dataclass
 class _Waiting:
     #: The write end here; -1 for a program on another host, whose agent holds the pipe:
-    #: ``send(True)`` then gives its go, ``send(False)`` ends its pipe.
+    #: ``send(True, conns)`` then gives its go, ``send(False, [])`` ends its pipe.
     write: int
     #: What is still missing: receivers whose report or readiness has not come.
     missing: list[Receiver] = field(default_factory=list)
     given: bool = False
-    send: Callable[[bool], None] | None = None
+    send: Callable[[bool, list[Conn]], None] | None = None
+    #: The tcp connections its receivers reported (:mod:`topo.supervisor.goheld`).
+    conns: list[Conn] = field(default_factory=list)
 
 
 def receivers_of(links: Iterable[tuple[str, str]], exec_instances: set[str],
@@ -85,8 +90,10 @@ class GoSignals:
     """The go pipes of a run's exec instances, by instance name."""
 
     def __init__(self, receivers: dict[str, list[Receiver]], is_ready: Callable[[str], bool],
-                 has_ended: Callable[[str], bool]) -> None:
+                 has_ended: Callable[[str], bool], writer: GoWriter) -> None:
         self.receivers = receivers
+        #: Writes the go of a program here (held while it has not read its tcp receivers').
+        self.writer = writer
         self.is_ready = is_ready
         self.has_ended = has_ended
         self._waiting: dict[str, _Waiting] = {}
@@ -105,16 +112,18 @@ class GoSignals:
         self._waiting[instance] = self._ungiven[instance] = _Waiting(write, list(self.receivers.get(instance, ())))
         return read
 
-    def open_remote(self, instance: str, send: Callable[[bool], None]) -> None:
+    def open_remote(self, instance: str, send: Callable[[bool, list[Conn]], None]) -> None:
         """:meth:`open`, for an instance whose program starts on another host: its agent
         makes the pipe, and ``send`` tells it to give the go (True) or end the pipe (False)."""
         self.close(instance)
         self._waiting[instance] = self._ungiven[instance] = _Waiting(-1, list(self.receivers.get(instance, ())),
                                                                      send=send)
 
-    def linked(self, receiver: str, sock: str, count: int) -> list[str]:
+    def linked(self, receiver: str, sock: str, count: int, conns: list[Conn] | None = None) -> list[str]:
         """A receiver saw ``count`` connections on ``sock``: each credited to the waiting
-        senders of that socket, oldest first. The instances given their go now."""
+        senders of that socket, oldest first. ``conns``: those of them that are tcp
+        (anonymous too: each credited sender's go looks at all of them). The instances
+        given their go now."""
         for instance, waiting in self._waiting.items():
             if count <= 0:
                 break
@@ -123,13 +132,16 @@ class GoSignals:
             for r in waiting.missing:
                 if r.linked and r.instance == receiver and r.socket == sock:
                     waiting.missing.remove(r)
+                    waiting.conns.extend(c for c in conns or () if c not in waiting.conns)
                     count -= 1
                     break
         return self.look()
 
     def look(self) -> list[str]:
         """Gives the go to every instance whose receivers are all there (or gone for good):
-        called after a state change. The instances given their go now."""
+        called after a state change. The instances given their go now (a program here
+        whose go is held, :mod:`topo.supervisor.goheld`, among them)."""
+        self.writer.look(time.monotonic())
         given: list[str] = []
         for instance, waiting in list(self._ungiven.items()):
             waiting.missing = [r for r in waiting.missing
@@ -137,10 +149,10 @@ class GoSignals:
             if not waiting.missing:
                 waiting.given = True
                 del self._ungiven[instance]
-                try:
-                    waiting.send(True) if waiting.send else os.write(waiting.write, b"1")
-                except OSError:
-                    pass  # the program has closed its read end: it does not want the go
+                if waiting.send:
+                    waiting.send(True, waiting.conns)
+                else:
+                    self.writer.give(instance, waiting.write, waiting.conns)
                 given.append(instance)
         return given
 
@@ -152,8 +164,9 @@ class GoSignals:
         """The instance ended (or restarts): its write end closed, its read end sees EOF."""
         waiting = self._waiting.pop(instance, None)
         self._ungiven.pop(instance, None)
+        self.writer.forget(instance)
         if waiting is not None:
-            waiting.send(False) if waiting.send else os.close(waiting.write)
+            waiting.send(False, []) if waiting.send else os.close(waiting.write)
 
     def close_all(self) -> None:
         """The run stops: every program still waiting (or reading on) sees end of file."""

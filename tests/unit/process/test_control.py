@@ -65,3 +65,18 @@ def test_what_topo_sends_is_read_back(message: Message) -> None:
 def test_anything_else_is_a_value_error(bad: list[bytes]) -> None:
     with pytest.raises(ValueError):
         Message.decode(bad)
+
+
+@pytest.mark.parametrize("conns", [
+    "10.0.0.1", [["10.0.0.1", 1, "10.0.0.2"]], [["10.0.0.1", 0, "10.0.0.2", 2]], [["10.0.0.1", 1, "10.0.0.2", 65536]],
+    [[1, 1, "10.0.0.2", 2]], [["10.0.0.1", True, "10.0.0.2", 2]], [["10.0.0.1", 1.0, "10.0.0.2", 2]],
+    [["a", 1, "b", 2]] * 4097,
+], ids=["text", "three", "port0", "port-high", "address-number", "port-bool", "port-float", "too-many"])
+def test_a_linked_report_naming_connections_of_another_shape_is_refused(conns: object) -> None:
+    """A receiver's ``conns`` reach the go's writer on the program's host (its kernel is
+    asked about each): anything but [address, port, address, port] is refused whole."""
+    data = {"instance": "s.0", "socket": "in", "count": 1, "conns": conns}
+    with pytest.raises(ValueError, match="conns"):
+        Message.decode([Kind.EXEC_LINKED.value.encode(), json.dumps(data).encode()])
+    good = {**data, "conns": [["10.0.0.1", 40000, "::1", 5000]]}
+    assert Message.decode([Kind.EXEC_LINKED.value.encode(), json.dumps(good).encode()]).data == good

@@ -1,0 +1,65 @@
+"""An exec PUB that speaks ZMTP 3.0 by hand over tcp so that it can leave its receivers'
+subscriptions unread in its kernel: what a real program's I/O thread does for a moment
+when its host is busy. topo's go must wait until they are read.
+
+Connects to its one receiver, does the NULL handshake, waits until the subscription is in
+its socket's receive queue, then looks for the go for ``HOLD`` seconds without reading it:
+a go now comes too early (exit 4). Then it reads the subscription, waits for the go and
+sends one message, ``[b"t", b"first"]``.
+"""
+
+import os
+import select
+import socket
+import struct
+import sys
+import time
+
+HOLD, DEADLINE = 0.5, 20.0  # (HOLD: well within the go's own bound, topo.supervisor.goheld)
+
+
+def ready_command(socket_type: bytes) -> bytes:
+    body = b"\x05READY" + b"\x0bSocket-Type" + struct.pack(">I", len(socket_type)) + socket_type
+    return bytes([0x04, len(body)]) + body
+
+
+def read_exactly(conn: socket.socket, n: int) -> bytes:
+    data = b""
+    while len(data) < n:
+        chunk = conn.recv(n - len(data))
+        if not chunk:
+            sys.exit("the receiver hung up")
+        data += chunk
+    return data
+
+
+def wait_readable(fd: int, seconds: float) -> bool:
+    p = select.poll()
+    p.register(fd, select.POLLIN)
+    return bool(p.poll(seconds * 1000))
+
+
+(endpoint,) = os.environ["TOPO_SOCKET_OUT_CONNECT"].split()
+host, _, port = endpoint.removeprefix("tcp://").rpartition(":")
+conn = socket.create_connection((host.strip("[]"), int(port)), timeout=DEADLINE)
+greeting = b"\xff" + b"\x00" * 8 + b"\x7f" + b"\x03\x00" + b"NULL".ljust(20, b"\x00") + b"\x00" + b"\x00" * 31
+conn.sendall(greeting + ready_command(b"PUB"))
+read_exactly(conn, 64)  # its greeting
+flags, size = read_exactly(conn, 2)
+read_exactly(conn, size if not flags & 0x02 else struct.unpack(">Q", bytes([size]) + read_exactly(conn, 7))[0])
+
+go = int(os.environ["TOPO_GO_FD"])
+if not wait_readable(conn.fileno(), DEADLINE):
+    sys.exit("no subscription came")
+if wait_readable(go, HOLD):
+    print("go while the subscription is unread", flush=True)
+    sys.exit(4)
+conn.recv(4096)  # the subscription, read: as a PUB's I/O thread takes it in
+print("subscription read", flush=True)
+start = time.monotonic()
+if not wait_readable(go, DEADLINE) or os.read(go, 1) != b"1":
+    sys.exit("no go")
+print(f"go {time.monotonic() - start:.3f} s after the read", flush=True)
+conn.sendall(b"\x01\x01t" + b"\x00\x05first")
+conn.shutdown(socket.SHUT_WR)
+wait_readable(conn.fileno(), DEADLINE)  # the receiver's hang-up (or more of it)
