@@ -239,7 +239,8 @@ def test_harness_probes_toward_exec_nodes(topo: Topo) -> None:
             "    return s\n"
             "i, o = sock('IN', zmq.PULL), sock('OUT', zmq.PUSH)\n"
             "o.send_string('first')\n"
-            "o.send_string(i.recv_string().upper())\n")
+            "o.send_string(i.recv_string().upper())\n"
+            "ctx.destroy(linger=5000)\n")  # (else the reply may die unwritten with the process)
     path = topo.file(f"""\
         topology: execprobes
         nodes:

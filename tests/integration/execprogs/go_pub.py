@@ -6,7 +6,8 @@ import sys
 
 import zmq
 
-pub = zmq.Context().socket(zmq.PUB)
+ctx = zmq.Context()
+pub = ctx.socket(zmq.PUB)
 for ep in os.environ["TOPO_SOCKET_OUT_BIND"].split():
     pub.bind(ep)
 for ep in os.environ["TOPO_SOCKET_OUT_CONNECT"].split():
@@ -16,3 +17,6 @@ if os.read(int(os.environ["TOPO_GO_FD"]), 1) != b"1":
 pub.getsockopt(zmq.EVENTS)  # takes in the subscriptions that arrived
 pub.send_multipart([b"t", b"first"])
 pub.close(linger=5000)
+# pyzmq does not end a context at the interpreter's exit: without this, what the I/O thread
+# has not written to every subscriber's connection yet dies with the process
+ctx.term()
