@@ -77,8 +77,13 @@ def tcp_ends(fd: int) -> list[Any] | None:
     that is not tcp, or closed since. Looked at through a duplicate: the socket stays
     libzmq's."""
     try:
-        s = socket.socket(fileno=os.dup(fd))
+        dup = os.dup(fd)
     except OSError:
+        return None
+    try:
+        s = socket.socket(fileno=dup)
+    except OSError:  # not a socket (closed since, its number reused)
+        os.close(dup)
         return None
     try:
         if s.family not in (socket.AF_INET, socket.AF_INET6):
