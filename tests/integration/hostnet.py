@@ -32,6 +32,8 @@ from pathlib import Path
 import psutil
 import pytest
 
+from described import describe
+
 
 def _skip_reason() -> str | None:
     """Cheap checks only (run at import, i.e. at collection): the real test is creating one."""
@@ -295,32 +297,8 @@ def hosts_emptied(net: Network, timeout: float) -> None:
         if time.monotonic() >= deadline:
             break
         time.sleep(0.02)  # polling a condition with a deadline, not waiting blindly
-    described = [_described(pid) for pid in left]
+    described = [describe(pid) for pid in left]
     raise AssertionError(f"after {timeout}s, processes left on the hosts: " + "; ".join(described))
-
-
-def _described(pid: int) -> str:
-    """A process left behind, as the kernel sees it: its command line, its state and
-    parent, the signals it blocks, ignores, catches and has pending (a death signal blocked
-    or never sent tells apart the ways a process outlives its parent), where it sleeps."""
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            line = f.read().replace(b"\0", b" ").decode(errors="replace").strip()
-        with open(f"/proc/{pid}/status") as f:
-            status = dict(row.split(":", 1) for row in f.read().splitlines() if ":" in row)
-        with open(f"/proc/{pid}/wchan") as f:
-            wchan = f.read().strip()
-        fields = ("State", "PPid", "Threads", "SigPnd", "ShdPnd", "SigBlk", "SigIgn", "SigCgt")
-        facts = ", ".join(f"{k} {status.get(k, '?').strip()}" for k in fields)
-        stacks = ""
-        spy = shutil.which("py-spy") or shutil.which("py-spy", path=os.path.dirname(sys.executable))
-        if spy and "python" in line:  # where its threads are, where py-spy is at hand (not CI)
-            dump = subprocess.run([spy, "dump", "--pid", str(pid)], capture_output=True, text=True,
-                                  timeout=30, check=False)
-            stacks = f"\n{dump.stdout}{dump.stderr}"
-        return f"{pid}: {line} ({facts}, wchan {wchan}){stacks}"
-    except OSError:
-        return f"{pid}: (gone)"
 
 
 def namespace_pids(net: Network) -> list[int]:

@@ -5,8 +5,13 @@ Ctrl-C ends the command at once with the status a shell gives Ctrl-C. Nothing ha
 started that would need undoing, and Python's own handler would raise KeyboardInterrupt
 in the middle of an import (a traceback; once seen swallowed whole by importlib, the
 Ctrl-C lost and ``topo up`` running on), or click would turn it into ``Aborted!`` and
-status 1. Each command gets Python's handler back (``_TopoGroup.invoke``), and
-``topo up`` its own from its first step (:class:`topo.cli.launch.StopSignals`).
+status 1. Each command gets Python's handler back once click has found it
+(``_TopoGroup.resolve_command``), except ``topo up``: it keeps this one until its own
+take over (:class:`topo.cli.launch.StopSignals`, or ``topo.cli.detach._Forward`` with
+``-d``). With Python's, a Ctrl-C in between (the launcher's imports, the arguments) raised
+KeyboardInterrupt wherever the main thread was, and one raised in a finalizer or a weakref
+callback, which the collector runs at any moment, is only printed: the Ctrl-C was lost
+and the run went on until killed.
 
 Only for the ``topo`` command itself (the console script or ``python -m topo``): a
 program that imports :mod:`topo.cli.main` (a test with click's runner) keeps its

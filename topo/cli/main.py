@@ -55,11 +55,18 @@ class _TopoGroup(click.Group):
         with _reader_gone_ends_quietly(ctx):  # `topo --help | head` prints here, before invoke
             return super().parse_args(ctx, args)
 
+    def resolve_command(self, ctx: click.Context, args: list[str]) -> tuple[str | None, click.Command | None,
+                                                                          list[str]]:
+        """The command found, it gets Python's Ctrl-C handler back (:mod:`topo.cli.early`),
+        except ``topo up``, which keeps the early one until its own take over."""
+        name, command, rest = super().resolve_command(ctx, args)
+        if name != "up" and signal.getsignal(signal.SIGINT) is early.interrupted:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+        return name, command, rest
+
     def invoke(self, ctx: click.Context) -> Any:
         from topo.errors import TopoError
 
-        if signal.getsignal(signal.SIGINT) is early.interrupted:  # see topo.cli.early
-            signal.signal(signal.SIGINT, signal.default_int_handler)
         with _reader_gone_ends_quietly(ctx):  # around the reports below too: stderr may be gone
             try:
                 return super().invoke(ctx)
