@@ -62,70 +62,61 @@ def test_connections_this_host_does_not_know_hold_nothing_back():
     assert unread([]) == 0
 
 
-def test_the_go_is_held_until_the_program_reads_then_written_at_the_next_look(pair):
+@pytest.fixture
+def pipe() -> Iterator[tuple[int, int]]:
+    """A go pipe: its read end (the program's) and its write end (the writer's)."""
+    r, w = os.pipe()
+    yield r, w
+    os.close(r)
+    os.close(w)
+
+
+def _give_with_two_unread(writer: GoWriter, pair, w: int) -> None:
+    """The receiver's subscription (2 bytes) in the program's socket, unread; the go given."""
     program, receiver, conn = pair
+    receiver.sendall(b"\x01t")
+    _arrived(program, 2)
+    writer.give("pub", w, [conn])
+
+
+def test_the_go_is_held_until_the_program_reads_then_written_at_the_next_look(pair, pipe):
+    (program, _, _), (r, w) = pair, pipe
     said: list[str] = []
     writer = GoWriter(said.append)
-    r, w = os.pipe()
-    try:
-        receiver.sendall(b"\x01t")
-        _arrived(program, 2)
-        writer.give("pub", w, [conn])
-        assert not _readable(r) and writer.next_deadline() is not None
-        writer.look(time.monotonic())
-        assert not _readable(r)  # still unread
-        program.recv(16)
-        writer.look(time.monotonic())
-        assert os.read(r, 1) == b"1" and writer.next_deadline() is None and said == []
-    finally:
-        os.close(r)
-        os.close(w)
+    _give_with_two_unread(writer, pair, w)
+    assert not _readable(r) and writer.next_deadline() is not None
+    writer.look(time.monotonic())
+    assert not _readable(r)  # still unread
+    program.recv(16)
+    writer.look(time.monotonic())
+    assert os.read(r, 1) == b"1" and writer.next_deadline() is None and said == []
 
 
-def test_a_go_with_nothing_unread_is_written_at_once(pair):
-    _, _, conn = pair
+def test_a_go_with_nothing_unread_is_written_at_once(pair, pipe):
+    (_, _, conn), (r, w) = pair, pipe
     writer = GoWriter(print)
-    r, w = os.pipe()
-    try:
-        writer.give("pub", w, [conn])
-        assert os.read(r, 1) == b"1" and writer.next_deadline() is None
-    finally:
-        os.close(r)
-        os.close(w)
+    writer.give("pub", w, [conn])
+    assert os.read(r, 1) == b"1" and writer.next_deadline() is None
 
 
-def test_a_program_that_never_reads_gets_its_go_at_the_bound_and_it_is_said(pair):
-    program, receiver, conn = pair
+def test_a_program_that_never_reads_gets_its_go_at_the_bound_and_it_is_said(pair, pipe):
+    r, w = pipe
     said: list[str] = []
     writer = GoWriter(said.append)
-    r, w = os.pipe()
-    try:
-        receiver.sendall(b"\x01t")
-        _arrived(program, 2)
-        writer.give("pub", w, [conn])
-        writer.look(time.monotonic() + goheld.READ_WITHIN + 0.001)
-        assert os.read(r, 1) == b"1"
-        assert said == [f"pub: its go given with 2 byte(s) from its tcp receivers still unread by it after "
-                        f"{goheld.READ_WITHIN:g}s (its first message may miss a subscriber)"]
-    finally:
-        os.close(r)
-        os.close(w)
+    _give_with_two_unread(writer, pair, w)
+    writer.look(time.monotonic() + goheld.READ_WITHIN + 0.001)
+    assert os.read(r, 1) == b"1"
+    assert said == [f"pub: its go given with 2 byte(s) from its tcp receivers still unread by it after "
+                    f"{goheld.READ_WITHIN:g}s (its first message may miss a subscriber)"]
 
 
-def test_a_held_go_forgotten_is_never_written(pair):
+def test_a_held_go_forgotten_is_never_written(pair, pipe):
     """Its pipe is about to be closed (the program ended, restarts, the run stops): a later
     look must not write to a descriptor that may be another's by then."""
-    program, receiver, conn = pair
+    (program, _, _), (r, w) = pair, pipe
     writer = GoWriter(print)
-    r, w = os.pipe()
-    try:
-        receiver.sendall(b"\x01t")
-        _arrived(program, 2)
-        writer.give("pub", w, [conn])
-        writer.forget("pub")
-        program.recv(16)
-        writer.look(time.monotonic() + 10)
-        assert not _readable(r) and writer.next_deadline() is None
-    finally:
-        os.close(r)
-        os.close(w)
+    _give_with_two_unread(writer, pair, w)
+    writer.forget("pub")
+    program.recv(16)
+    writer.look(time.monotonic() + 10)
+    assert not _readable(r) and writer.next_deadline() is None
