@@ -353,7 +353,7 @@ def test_ctrl_c_where_python_ignores_exceptions_still_stops_topo_up(topo: Topo, 
     proc = topo.start("up", topo.file(TWO), "--grace", str(GRACE))
     wait_until(lambda: marker.exists() or proc.poll() is not None, 30, "topo up to import its launcher")
     stop_group(proc, signal.SIGINT)
-    text, took = ended(topo, proc, GRACE + KILL_AFTER + SLACK + 10)
+    text, _ = ended(topo, proc, GRACE + KILL_AFTER + SLACK + 10)
     assert proc.returncode == 130, text
     assert "interrupted" in text and "topo |" not in text, text
     assert_nothing_left(topo)
