@@ -98,7 +98,6 @@ class _Held:
     fd: int
     conns: list[Conn]
     until: float
-    unread: int
 
 
 @dataclass
@@ -114,21 +113,20 @@ class GoWriter:
         """The go is decided: written to ``fd`` (the pipe's write end, still the caller's)
         now, or by :meth:`look` once the program has read what waits for it on ``conns``
         (the receivers' reports, checked: :func:`topo.process.control.is_conn`)."""
-        left = unread(conns) if conns else 0
-        if left:
-            self._held[instance] = _Held(fd, conns, time.monotonic() + READ_WITHIN, left)
+        if unread(conns):
+            self._held[instance] = _Held(fd, conns, time.monotonic() + READ_WITHIN)
         else:
             _write(fd)
 
     def look(self, now: float) -> None:
         """Each held go whose program has read everything (or whose time is up) written."""
         for instance, held in list(self._held.items()):
-            held.unread = unread(held.conns)
-            if held.unread and now < held.until:
+            left = unread(held.conns)
+            if left and now < held.until:
                 continue
             del self._held[instance]
-            if held.unread:
-                self.say(f"{instance}: its go given with {held.unread} byte(s) from its tcp receivers still "
+            if left:
+                self.say(f"{instance}: its go given with {left} byte(s) from its tcp receivers still "
                          f"unread by it after {READ_WITHIN:g}s (its first message may miss a subscriber)")
             _write(held.fd)
 
