@@ -11,9 +11,12 @@ process (started only if such a socket exists) reads those monitors and reports 
 
 The monitor is a PAIR socket of its own: reading it from this thread does not touch the
 node's socket. libzmq hands the new pipe to the socket before it emits the event; a SUB
-that binds sends its subscriptions once its node's thread next touches the socket (a
-receive or a poll does at once), so the subscription leaves the receiver about when the
-report does, and both race to the program: docs/exec-nodes.md says what this leaves.
+that binds puts its subscriptions into the pipe once its node's thread next touches the
+socket (a receive or a poll does at once), and the context's I/O thread writes them to
+the connection when it next runs. So a report waits for three facts: the node's thread
+has taken the pipe (:func:`taken`), the I/O thread has done what was queued for it
+before that (:class:`IoProbe`: the subscription is in the kernel), and the program has
+read what was written (:func:`unread`). docs/exec-nodes.md says what is left.
 
 The thread ends when the nodes' context is terminated (the process's stop or end): its
 poll fails with ETERM and it closes the monitors, which would otherwise hold the
@@ -23,7 +26,9 @@ termination up.
 from __future__ import annotations
 
 import array
+import contextlib
 import fcntl
+import itertools
 import os
 import queue
 import select
@@ -39,24 +44,75 @@ from topo.process.control import MAX_CONNS, Kind, Message
 from topo.process.gate import handshakes_in
 
 
-#: How often a handshake whose pipe the node's thread has not taken yet is looked at
-#: again (seconds), and for how long at most before it is reported anyway.
+#: How often a handshake not reported yet is looked at again (its pipe taken? its probe
+#: answered? its bytes read?), in seconds, and for how long at most before it is reported
+#: anyway.
 RECHECK, TAKE_WITHIN = 0.001, 1.0
+
+
+#: What a probe's attempt makes its socket say, one of them at once (:class:`IoProbe`).
+_ATTEMPT = zmq.EVENT_CONNECT_DELAYED | zmq.EVENT_CONNECT_RETRIED | zmq.EVENT_CONNECTED | zmq.EVENT_CLOSED
+_PROBES = itertools.count()
+
+
+class IoProbe:
+    """Whether a context's I/O thread has run everything queued for it before the probe
+    was made: a socket of the context connects to an ipc path nothing listens on (in the
+    run's private directory), which queues a command to that thread, and its monitor hears
+    the failed attempt once the thread has handled it. Commands to the thread are taken in
+    the order they were queued, so everything queued before has been handled by then; a
+    subscription the node's thread queued is in the kernel. (One I/O thread per context,
+    ZeroMQ's default, which topo's contexts keep: with more, the probe could land on
+    another.) A probe that cannot be made (no descriptor left) answers at once: the report
+    is then as it was before probes, a look after the pipe was taken."""
+
+    __slots__ = ("_sock", "_monitor")
+
+    def __init__(self, ctx: zmq.Context[Any], endpoint: str) -> None:
+        self._sock: zmq.Socket[Any] | None = None
+        self._monitor: zmq.Socket[Any] | None = None
+        try:
+            self._sock = ctx.socket(zmq.DEALER)
+            self._sock.linger = 0
+            # (its own name: pyzmq's default names it by the socket's descriptor, which a
+            # socket made while an old one's monitor is still being reaped may reuse)
+            self._monitor = self._sock.get_monitor_socket(_ATTEMPT, f"inproc://topo-io-probe-{next(_PROBES)}")
+            self._sock.connect(endpoint)
+        except zmq.ZMQError as err:
+            self.close()
+            if err.errno == zmq.ETERM:
+                raise  # the context ends: so does the thread
+
+    def done(self, wait_ms: int = 0) -> bool:
+        """The monitor has heard something (looked at, or waited for up to ``wait_ms``)."""
+        return self._monitor is None or bool(self._monitor.poll(wait_ms))
+
+    def close(self) -> None:
+        """The monitor stopped before its PAIR is closed: an event the I/O thread sends to
+        a monitor whose PAIR is gone blocks that thread for good (libzmq sends events
+        without ZMQ_DONTWAIT), and with it every socket of the context."""
+        if self._sock is not None and self._monitor is not None:
+            with contextlib.suppress(zmq.ZMQError):
+                self._sock.disable_monitor()
+        for sock in (self._monitor, self._sock):
+            if sock is not None:
+                sock.close(linger=0)
+        self._sock = self._monitor = None
 
 
 class _Watched:
     """One socket's monitor, and handshakes seen whose pipe its node has not yet taken."""
 
-    __slots__ = ("instance", "socket", "mailbox", "pending", "since", "fds", "taken_at")
+    __slots__ = ("instance", "socket", "mailbox", "ctx", "pending", "since", "fds", "probe")
 
-    def __init__(self, instance: str, socket: str, mailbox: int) -> None:
-        self.instance, self.socket, self.mailbox = instance, socket, mailbox
+    def __init__(self, instance: str, socket: str, mailbox: int, ctx: zmq.Context[Any]) -> None:
+        self.instance, self.socket, self.mailbox, self.ctx = instance, socket, mailbox, ctx
         self.pending = 0
         self.since = 0.0
         #: The connections' descriptors (their accept or connect events).
         self.fds: list[int] = []
-        #: When its node's thread was first seen to have taken the new pipes (0: not yet).
-        self.taken_at = 0.0
+        #: Made once its node's thread was seen to have taken the new pipes (None: not yet).
+        self.probe: IoProbe | None = None
 
 
 def unread(fd: int) -> int:
@@ -109,9 +165,11 @@ def taken(mailbox: int) -> bool:
 class ExecLinks(threading.Thread):
     """One per process that has a socket with an exec sender; started at its first socket."""
 
-    def __init__(self, send: Callable[[Message], None]) -> None:
+    def __init__(self, send: Callable[[Message], None], probe: str) -> None:
+        """``probe``: an ipc endpoint nothing ever listens on (:class:`IoProbe`)."""
         super().__init__(name="topo:execlinks", daemon=True)
         self.send = send
+        self.probe = probe
         self._new: queue.SimpleQueue[tuple[zmq.Socket[Any], _Watched]] = queue.SimpleQueue()
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_w, False)
@@ -126,7 +184,7 @@ class ExecLinks(threading.Thread):
             if self._closed:  # the context is being terminated: nothing more to report
                 monitor.close(linger=0)
                 return
-            self._new.put((monitor, _Watched(instance, socket, mailbox)))
+            self._new.put((monitor, _Watched(instance, socket, mailbox, monitor.context)))
             if self.ident is None:
                 self.start()
             try:
@@ -156,13 +214,18 @@ class ExecLinks(threading.Thread):
                         count = handshakes_in(sock, w.fds)
                         if count:
                             w.pending, w.since = w.pending + count, w.since or time.monotonic()
+                            if w.probe is not None:  # made for the pipes before: the new one's
+                                w.probe.close()      # taking and writing are still to come
+                                w.probe = None
                 self._report([w for w in watched.values() if w.pending])
         except zmq.ZMQError:
             pass  # ETERM: the nodes' context is being terminated
         finally:
             with self._lock:
                 self._closed = True
-                for monitor in watched:
+                for monitor, w in watched.items():
+                    if w.probe is not None:
+                        w.probe.close()
                     monitor.close(linger=0)
                 while True:  # handed over after the last poll
                     try:
@@ -177,15 +240,17 @@ class ExecLinks(threading.Thread):
         :data:`TAKE_WITHIN` for it: a node busy elsewhere) is reported."""
         now = time.monotonic()
         for w in waiting:
-            if not w.taken_at and taken(w.mailbox):
-                w.taken_at = now
-            # the pipes taken a look ago (its subscription handed to the receiver's I/O
-            # thread), and what its connections sent read by the program's I/O thread
-            settled = w.taken_at and now > w.taken_at and not any(unread(fd) for fd in w.fds)
+            if w.probe is None and taken(w.mailbox):
+                w.probe = IoProbe(w.ctx, self.probe)
+            # the pipes taken, what that queued for the I/O thread done (the subscription
+            # written), and what its connections sent read by the program's I/O thread
+            settled = w.probe is not None and w.probe.done() and not any(unread(fd) for fd in w.fds)
             if settled or now - w.since >= TAKE_WITHIN:
                 report = {"instance": w.instance, "socket": w.socket, "count": w.pending}
                 conns = [c for c in map(tcp_ends, w.fds) if c is not None]
                 if conns:  # on tcp, unread is not yet read by the program: its go waits for that
                     report["conns"] = conns[:MAX_CONNS]
                 self.send(Message(Kind.EXEC_LINKED, report))
-                w.pending, w.since, w.taken_at, w.fds = 0, 0.0, 0.0, []
+                if w.probe is not None:
+                    w.probe.close()
+                w.pending, w.since, w.probe, w.fds = 0, 0.0, None, []

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
 import threading
 import time
 from typing import TYPE_CHECKING, Any, Callable, ContextManager
@@ -208,7 +209,8 @@ class Wiring(threading.Thread):
 
     def _exec_links(self) -> ExecLinks:
         if self.exec_links is None:
-            self.exec_links = ExecLinks(self.rt.send)
+            # (a name in the run's private directory that nothing binds: topo.process.execlinks.IoProbe)
+            self.exec_links = ExecLinks(self.rt.send, f"ipc://{self.rt.boot.run_dir}/.io-probe-{os.getpid()}")
         return self.exec_links
 
     def _missing(self, runner: Runner, gated: bool) -> list[str]:
