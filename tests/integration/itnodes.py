@@ -213,3 +213,15 @@ def pace(node: Any) -> None:
     """Paces itself with ``node.sleep`` until the topology stops, then returns."""
     while node.sleep(0.05):
         pass
+
+
+
+def stuck_at_its_end(node: Any) -> None:
+    """Runs until stopped, then takes its process's output lock and never gives it back: a
+    thread stuck holding what the process's own end needs (the fault)."""
+    from topo.process import capture
+
+    print("running", flush=True)
+    while node.sleep(0.05):
+        pass
+    capture._active[-1]._lock.acquire()

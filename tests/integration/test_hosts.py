@@ -153,6 +153,24 @@ def test_a_killed_agent_without_restart_fails_the_run(topo: Topo, net3: Network)
     hosts_emptied(net3, 10)
 
 
+def test_a_node_process_stuck_at_its_end_still_ends_with_its_killed_agent(topo: Topo, net3: Network) -> None:
+    """Its death signal only asks its own code to end it, which cannot (a thread holds the
+    output lock its end needs): the agent's keeper ends its group after the grace period.
+    Before, it ran on inside the host after the agent's SIGKILL, for good."""
+    text = f"""
+        topology: stuckremote
+        {hosts_block(net3)}
+        nodes:
+          n: {{run: itnodes:stuck_at_its_end, host: h2}}
+        """.replace("\n        ", "\n")
+    proc = topo.start("up", topo.file(text), "--ready-timeout", "30", "--grace", "1")
+    topo.wait_for_line(proc, r"^n(@h2)? +\| running")
+    psutil.Process(agent_pid(net3, 1)).kill()
+    out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 1, out
+    hosts_emptied(net3, 10)
+
+
 @pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGSTOP])
 def test_agents_stop_their_nodes_when_the_supervisor_is_gone(topo: Topo, net3: Network, how: signal.Signals) -> None:
     """SIGKILL: the agents see their standard input close. SIGSTOP: the supervisor is still

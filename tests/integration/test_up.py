@@ -207,6 +207,25 @@ def test_killing_the_supervisor_leaves_no_orphan_and_no_socket_file(topo: Topo) 
     assert topo.run_dirs() == []
 
 
+def test_a_node_process_stuck_at_its_end_still_ends_with_a_killed_supervisor(topo: Topo) -> None:
+    """The death signal only asks the process's own code to end it; when that code cannot
+    (here a thread holds the output lock its end needs), the run's keeper ends the process's
+    group after the grace period. Before, the process ran on after topo up's SIGKILL, for
+    good."""
+    proc = topo.start("up", topo.file("""
+        topology: stuckend
+        nodes:
+          n: {run: "itnodes:stuck_at_its_end"}
+    """), "--grace", "1")
+    topo.wait_for_line(proc, r"n +\| running")
+    nodes = [p for p in processes_with_home(topo.home) if p.pid != proc.pid]
+    assert nodes
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=10)
+    # the keeper's SIGTERM, then its SIGKILL after the grace period (1 s)
+    wait_until(lambda: not any(_alive(p) for p in nodes), 10.0, "the node's process to end")
+
+
 def _alive(p: psutil.Process) -> bool:
     try:
         return p.is_running() and p.status() != psutil.STATUS_ZOMBIE

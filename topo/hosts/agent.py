@@ -12,7 +12,7 @@ restarts, deadlines and exit codes stay the supervisor's alone.
 It keeps no orphans: when its standard input closes (the supervisor or the ssh session
 died), when it hears nothing from the supervisor for :data:`topo.process.control.SILENCE`
 seconds, or on SIGTERM/SIGHUP, it stops its processes as a stop would and exits; they die
-with it (PR_SET_PDEATHSIG; a program, by its keeper) if it is killed outright, and an
+with it (PR_SET_PDEATHSIG, and its keeper ends their groups) if it is killed outright, and an
 agent launched again for the run and host ends what its predecessor left (agent_dir).
 """
 
@@ -194,8 +194,8 @@ class Agent:
         child = sentinels.pop(sock)
         child.proc.join(5.0)
         child.proc.close()
-        if child.name in self.programs:  # its group was killed at the reap; no BYE will come
-            self.progs.keeper.remove(child.proc.pid)
+        self.progs.keeper.remove(child.proc.pid)  # its group was killed at the reap
+        if child.name in self.programs:  # no BYE will come
             self.uplink.report_all(self.progs.gone(child.name))  # what it said, before its end
             child.report_by = time.monotonic()
             return
@@ -289,6 +289,7 @@ class Agent:
                     keys=cfg.keys, record=recording_here(cfg.record, self.taps.record if self.taps else None))
         child.generation, child.bye, child.report_by, child.term_sent, child.stats = boot.generation, False, None, None, None
         child.proc = spawn.start(boot)  # its output in pipes read here, relayed as events
+        self.progs.keeper.add(child.proc.pid)  # its group ended if this agent dies, whatever it does
         self.uplink.pipes.add(child.name, child.proc.topo_output)
         self.uplink.report(Message(Kind.SPAWNED, {"process": child.name, "gen": child.generation,
                                                   "pid": child.proc.pid}))

@@ -31,8 +31,9 @@ _POLLIN = 1  # zmq.POLLIN
 
 
 class Programs:
-    """The programs of one agent: their keeper, what their starts share, their sockets
-    and go pipes (by instance name)."""
+    """The programs of one agent: the keeper (of every process's group the agent starts,
+    Python ones too), what their starts share, their sockets and go pipes (by instance
+    name)."""
 
     def __init__(self, directory: str, grace: float, poller: Any, say: Callable[[str], None]) -> None:
         """``poller``: the agent's loop's (a ``zmq.Poller``): a notify socket is in it

@@ -94,7 +94,10 @@ class Processes:
         #: Processes whose latest start is an exec node's program (:mod:`topo.supervisor.execspawn`):
         #: what they are told is a signal, how they end is their exit status.
         self.programs: set[str] = set()
-        #: Ends the programs' groups if this process dies (started with the first program).
+        #: Ends the local processes' groups if this process dies (started with the run):
+        #: a program's, which has no death signal, and a Python process's, whose death
+        #: signal only asks its own code to end it (which a thread stuck where that end
+        #: needs it, or a node that cleared the signal, can keep from happening).
         self.keeper = Keeper(grace)
         #: The run's shared start work for programs (its environment, programs found).
         self.starts = execspawn.Starts()
@@ -228,9 +231,12 @@ class Processes:
 
     def adopt(self, proc: ProcState, started: Any) -> None:
         """A local process started (its multiprocessing Process), here or before the
-        supervisor existed (:mod:`topo.supervisor.prestart`): watched from now on."""
+        supervisor existed (:mod:`topo.supervisor.prestart`): watched from now on, and its
+        group told to the keeper (a program's is told as it starts: execspawn)."""
         proc.proc = started
         proc.pid = started.pid
+        if proc.name not in self.programs:
+            self.keeper.add(started.pid)  # (the group it leads once its prelude ran)
         self._sentinels[started.sentinel] = proc
         self.poller.register(started.sentinel, zmq.POLLIN)
 
@@ -344,8 +350,7 @@ class Processes:
         local = self._sentinels.pop(sock)
         local.proc.join(5.0)  # a pidfd is readable once it can be reaped: no wait
         local.proc.close()
-        if local.name in self.programs:
-            self.keeper.remove(local.proc.pid)  # its group was killed at the reap
+        self.keeper.remove(local.proc.pid)  # its group was killed at the reap
         return Ended(local, local.proc.exitcode)
 
     def tick(self, now: float) -> Iterator[Ended]:
@@ -381,9 +386,8 @@ class Processes:
             if proc.proc is not None and proc.proc.is_alive():
                 spawn.signal_tree(proc.proc.pid, signal.SIGKILL)
                 proc.proc.join(5)
-                if proc.name in self.programs:
-                    self.keeper.remove(proc.proc.pid)
             if proc.proc is not None:
+                self.keeper.remove(proc.proc.pid)  # (ended unseen too: the keeper ends no group left)
                 proc.proc.close()
         self.keeper.close()
         if self.hosts is not None:

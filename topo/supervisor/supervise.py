@@ -142,7 +142,7 @@ class Supervisor(ExecRules):
 
     def run(self) -> Outcome:
         keeper = self.processes.keeper
-        if any(self.execs.is_program(p) and p.remote is None for p in self.procs.values()):
+        if any(p.remote is None and p.name not in self.external for p in self.procs.values()):
             keeper.start()  # (its start beside the set-up below: topo.supervisor.keeper)
         try:
             ctx: zmq.Context[Any] = zmq.Context()
