@@ -65,8 +65,25 @@ def ended(topo: Topo, proc: subprocess.Popen[str], within: float) -> tuple[str, 
         except psutil.Error:
             tree = [proc.pid]
         doing = "\n".join(describe(pid) for pid in tree)
-        raise AssertionError(f"topo up still running {within:g}s after the signal:\n{doing}") from None
+        said = _said_before_kill(proc)
+        raise AssertionError(f"topo up still running {within:g}s after the signal:\n{doing}\n"
+                             f"what it printed:\n{said}") from None
     return out + err, time.monotonic() - since
+
+
+def _said_before_kill(proc: subprocess.Popen[str]) -> str:
+    """The output of a ``topo up`` that did not end: it is killed (its group too) and what
+    it printed is read to its end (whether it said it was stopping tells where the signal
+    went)."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    try:
+        out, err = proc.communicate(timeout=10)
+    except subprocess.TimeoutExpired:  # a child still holds the pipes: what is there is lost
+        return "(its pipes are held open by another process)"
+    return (out + err)[-3000:]
 
 
 def assert_nothing_left(topo: Topo) -> None:
