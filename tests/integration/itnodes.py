@@ -215,7 +215,6 @@ def pace(node: Any) -> None:
         pass
 
 
-
 def stuck_at_its_end(node: Any) -> None:
     """Runs until stopped, then takes its process's output lock and never gives it back: a
     thread stuck holding what the process's own end needs (the fault)."""
