@@ -18,7 +18,6 @@ import fcntl
 import os
 import select
 import socket
-import struct
 import subprocess
 import termios
 import threading
@@ -29,6 +28,7 @@ from typing import Any, Iterator
 import pytest
 import zmq
 
+from execprogs.zmtp import opening
 from topo.process import execlinks
 from topo.process.control import Kind, Message
 from topo.process.execlinks import ExecLinks, IoProbe
@@ -80,11 +80,6 @@ def _ended(ctx: zmq.Context[Any]) -> bool:
     return not ending.is_alive()
 
 
-def _ready(socket_type: bytes) -> bytes:
-    body = b"\x05READY" + b"\x0bSocket-Type" + struct.pack(">I", len(socket_type)) + socket_type
-    return bytes([0x04, len(body)]) + body
-
-
 class _Program(threading.Thread):
     """An exec PUB's ZeroMQ, by hand over the ipc path (a thread of this process, not
     starved): the NULL handshake, then it reads everything the receiver writes."""
@@ -98,9 +93,8 @@ class _Program(threading.Thread):
         self._read = bytearray()  # what it has read, under the lock
 
     def run(self) -> None:
-        greeting = b"\xff" + b"\x00" * 8 + b"\x7f" + b"\x03\x00" + b"NULL".ljust(20, b"\x00") + b"\x00" * 32
         with contextlib.suppress(OSError):
-            self.conn.sendall(greeting + _ready(b"PUB"))
+            self.conn.sendall(opening(b"PUB"))
             poll = select.poll()
             poll.register(self.conn, select.POLLIN)
             while poll.poll(DEADLINE * 1000):

@@ -15,12 +15,9 @@ import struct
 import sys
 import time
 
+from zmtp import opening  # (this script's directory is first on sys.path)
+
 HOLD, DEADLINE = 0.5, 20.0  # (HOLD: well within the go's own bound, topo.supervisor.goheld)
-
-
-def ready_command(socket_type: bytes) -> bytes:
-    body = b"\x05READY" + b"\x0bSocket-Type" + struct.pack(">I", len(socket_type)) + socket_type
-    return bytes([0x04, len(body)]) + body
 
 
 def read_exactly(conn: socket.socket, n: int) -> bytes:
@@ -42,8 +39,7 @@ def wait_readable(fd: int, seconds: float) -> bool:
 (endpoint,) = os.environ["TOPO_SOCKET_OUT_CONNECT"].split()
 host, _, port = endpoint.removeprefix("tcp://").rpartition(":")
 conn = socket.create_connection((host.strip("[]"), int(port)), timeout=DEADLINE)
-greeting = b"\xff" + b"\x00" * 8 + b"\x7f" + b"\x03\x00" + b"NULL".ljust(20, b"\x00") + b"\x00" + b"\x00" * 31
-conn.sendall(greeting + ready_command(b"PUB"))
+conn.sendall(opening(b"PUB"))
 read_exactly(conn, 64)  # its greeting
 flags, size = read_exactly(conn, 2)
 read_exactly(conn, size if not flags & 0x02 else struct.unpack(">Q", bytes([size]) + read_exactly(conn, 7))[0])
